@@ -1,0 +1,82 @@
+#![forbid(unsafe_code)]
+//! # tl-ledger: the ledger core
+//!
+//! * [`crypto`]: signing and the one signature-validity rule (ZIP-215, single and batch);
+//! * [`registry`]: keys, roles and protocol versions over registry positions;
+//! * [`state`] and [`sequencer`]: validation in FORMAT.md's order, linking and sealing;
+//! * [`verify`]: full verification from the ledger bytes and the pinned root key;
+//! * [`rules`]: the plug for a trial's domain rules;
+//! * [`log`], [`embedded`]: the `EventLog` trait and the embedded segment-file backend;
+//! * [`keyfile`], [`trust`]: encrypted key files and the trust file.
+
+pub mod codec;
+pub mod crypto;
+pub mod embedded;
+pub mod keyfile;
+pub mod log;
+pub mod reason;
+pub mod registry;
+pub mod rules;
+pub mod sequencer;
+pub mod state;
+pub mod trust;
+pub mod verify;
+pub mod writer;
+
+pub use crypto::SigningKey;
+pub use log::{EmbeddedLedger, EventLog};
+pub use reason::{Reason, Refusal};
+pub use rules::{CoreOnly, DomainRules};
+pub use sequencer::{Outcome, Receipt, Sequencer};
+pub use verify::{verify_ledger, Report};
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the ledger core, by what the caller should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The embedded store failed (I/O, lock held, corruption): see the inner error.
+    #[error(transparent)]
+    Store(#[from] embedded::StoreError),
+    /// A key file could not be used (missing, wrong passphrase, corrupt).
+    #[error(transparent)]
+    KeyFile(#[from] keyfile::KeyFileError),
+    /// The stored log does not continue the state rebuilt from it: run `verify` to locate it.
+    #[error("the ledger's stored records are inconsistent ({0}); run `trial-ledger verify` to locate the damage")]
+    CorruptLog(Refusal),
+    /// The configured sealing key may not seal at this registry position: enrol it as a
+    /// sequencer key (or use the right key file).
+    #[error("sealing key {key_id} is not an active sequencer key at registry position {position}")]
+    SealerNotAuthorized {
+        /// The key id.
+        key_id: String,
+        /// The registry position.
+        position: u64,
+    },
+    /// The trust file is missing or invalid: pass `--trust FILE` or re-create it from the
+    /// trial's root public key.
+    #[error("trust file {path}: {detail}")]
+    Trust {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The submission was refused; nothing was recorded. Fix the submission.
+    #[error("refused: {0}")]
+    Refused(Refusal),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn corrupt_log(r: Refusal) -> Self {
+        Error::CorruptLog(r)
+    }
+}

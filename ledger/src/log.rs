@@ -1,0 +1,226 @@
+//! The `EventLog` trait and the embedded ledger built on it.
+//!
+//! An [`EventLog`] holds the trial's partitions of record bytes; the embedded segment store
+//! and (later) Kafka implement it with the same bytes. [`EmbeddedLedger`] puts the sequencer
+//! in front of the embedded store: the single-writer deployment for one site, demos and
+//! offline bundles.
+
+use crate::codec::decode_record;
+use crate::crypto::SigningKey;
+use crate::embedded::{EmbeddedLog, EmbeddedReader, ScanEnd, StoreOptions, TornTail};
+use crate::reason::Refusal;
+use crate::rules::DomainRules;
+use crate::sequencer::{Outcome, Sequencer};
+use crate::state::{LedgerState, RecordSource};
+use crate::trust::TrustFile;
+use crate::verify::{InputEnd, PartitionInput};
+use crate::writer::Draft;
+use crate::Error;
+use std::path::Path;
+use tl_schemas::events::{envelope_of, KeyEnrolled, TrialRegistered};
+use tl_schemas::{Record, Role, SignedSubmission, Subject, TrialId, UtcMicros};
+
+/// A log of record bytes in partitions, each addressed by sequence number from 0.
+pub trait EventLog {
+    /// Number of partitions.
+    fn partition_count(&self) -> u32;
+    /// Records in a partition.
+    fn len(&self, partition: u32) -> u64;
+    /// Up to `max` records of `partition` from `from` on.
+    fn read(&self, partition: u32, from: u64, max: usize) -> Result<Vec<Vec<u8>>, Error>;
+    /// Appends records to the end of a partition; they are durable when this returns.
+    fn append(&mut self, partition: u32, records: &[Vec<u8>]) -> Result<u64, Error>;
+}
+
+impl EventLog for EmbeddedLog {
+    fn partition_count(&self) -> u32 {
+        EmbeddedLog::partition_count(self)
+    }
+    fn len(&self, partition: u32) -> u64 {
+        EmbeddedLog::len(self, partition)
+    }
+    fn read(&self, partition: u32, from: u64, max: usize) -> Result<Vec<Vec<u8>>, Error> {
+        Ok(EmbeddedLog::read(self, partition, from, max)?)
+    }
+    fn append(&mut self, partition: u32, records: &[Vec<u8>]) -> Result<u64, Error> {
+        Ok(EmbeddedLog::append(self, partition, records)?)
+    }
+}
+
+/// Reads cited and original records straight from a log.
+pub struct LogSource<'a, L: EventLog>(pub &'a L);
+
+impl<L: EventLog> RecordSource for LogSource<'_, L> {
+    fn record(&self, partition: u32, seq: u64) -> Option<Record> {
+        let bytes = self.0.read(partition, seq, 1).ok()?.into_iter().next()?;
+        decode_record(&bytes).ok().map(|(r, _)| r)
+    }
+}
+
+/// Reads every partition of an embedded ledger for verification, without taking the lock and
+/// without repairing anything.
+pub fn read_embedded_for_verify(dir: &Path) -> Result<Vec<PartitionInput>, Error> {
+    let reader = EmbeddedReader::open(dir)?;
+    let mut out = Vec::new();
+    for p in 0..reader.partition_count() {
+        let scan = reader.scan(p)?;
+        let end = match scan.end {
+            ScanEnd::Clean => InputEnd::Clean,
+            ScanEnd::TornTail { seq, .. } => InputEnd::TornTail { seq },
+            ScanEnd::Corrupt { seq, reason } => InputEnd::Corrupt { seq, reason },
+        };
+        out.push(PartitionInput {
+            records: scan.records,
+            offsets: None,
+            end,
+        });
+    }
+    Ok(out)
+}
+
+/// The embedded ledger: the sequencer in front of the embedded store, as one writer.
+pub struct EmbeddedLedger<R: DomainRules> {
+    /// The segment store; holds the writer lock.
+    log: EmbeddedLog,
+    /// The sequencer with the state rebuilt from the log.
+    sequencer: Sequencer<R>,
+    /// Set when an append failed after the state advanced: the in-memory state is then ahead
+    /// of the disk, so the ledger must be reopened before it orders anything else.
+    poisoned: bool,
+}
+
+impl<R: DomainRules> EmbeddedLedger<R> {
+    /// Creates a trial's embedded ledger in `dir`: `TrialRegistered` and the enrolment of the
+    /// sequencer key, both signed and sealed by the root key (FORMAT.md, "Bootstrap").
+    pub fn create(
+        dir: &Path,
+        trial: &TrialId,
+        partitions: u32,
+        title: &str,
+        root: &SigningKey,
+        sequencer_key: SigningKey,
+        rules: R,
+        now: UtcMicros,
+    ) -> Result<Self, Error> {
+        let log = EmbeddedLog::create(dir, partitions, StoreOptions::default())?;
+        let state = LedgerState::new(trial.clone(), root.public_key(), rules);
+        let mut ledger = EmbeddedLedger {
+            log,
+            sequencer: Sequencer::new(state, root.clone()),
+            poisoned: false,
+        };
+        let registered = TrialRegistered {
+            partition_count: partitions,
+            root_public_key: root.public_key(),
+            title: title.into(),
+        };
+        let mut draft = Draft::new(Subject::Trial, envelope_of(&registered));
+        draft.client_time = now;
+        ledger.submit_as_root(draft.sign(trial, root), now)?;
+        let enrol = KeyEnrolled {
+            public_key: sequencer_key.public_key(),
+            name: "sequencer".into(),
+            role: Role::Sequencer,
+        };
+        let mut draft = Draft::new(Subject::Trial, envelope_of(&enrol));
+        draft.client_time = now;
+        ledger.submit_as_root(draft.sign(trial, root), now)?;
+        ledger.sequencer.set_sealer(sequencer_key);
+        Ok(ledger)
+    }
+
+    fn submit_as_root(&mut self, s: SignedSubmission, now: UtcMicros) -> Result<(), Error> {
+        match self.submit_decoded(s, now)? {
+            Outcome::Sealed(_) => Ok(()),
+            Outcome::Duplicate(_) => Ok(()),
+            Outcome::Refused(r) => Err(Error::Refused(r)),
+        }
+    }
+
+    /// Opens an existing ledger as its single writer: takes the lock, cuts a torn tail, and
+    /// rebuilds the sequencer's state from the records. Returns what was cut.
+    pub fn open(
+        dir: &Path,
+        trust: &TrustFile,
+        rules: R,
+        sealer: SigningKey,
+    ) -> Result<(Self, Vec<TornTail>), Error> {
+        let (log, torn) = EmbeddedLog::open_writer(dir, StoreOptions::default())?;
+        let root = trust.root_key().map_err(|detail| Error::Trust {
+            path: dir.join("trust.json"),
+            detail,
+        })?;
+        let state = LedgerState::new(trust.trial(), root, rules);
+        let mut sequencer = Sequencer::new(state, sealer);
+        // Partition 0 first: it fixes the partition count and the registry the others rely on.
+        for p in 0..log.partition_count() {
+            let n = log.len(p);
+            let mut from = 0;
+            while from < n {
+                let batch = EventLog::read(&log, p, from, 4096)?;
+                for bytes in &batch {
+                    sequencer.replay(bytes, &LogSource(&log))?;
+                }
+                from += batch.len() as u64;
+            }
+        }
+        Ok((
+            EmbeddedLedger {
+                log,
+                sequencer,
+                poisoned: false,
+            },
+            torn,
+        ))
+    }
+
+    /// The sequencer's state.
+    pub fn state(&self) -> &LedgerState<R> {
+        self.sequencer.state()
+    }
+
+    /// The underlying log.
+    pub fn log(&self) -> &EmbeddedLog {
+        &self.log
+    }
+
+    /// The underlying log, mutably (tests that tamper with stored records).
+    pub fn log_mut(&mut self) -> &mut EmbeddedLog {
+        &mut self.log
+    }
+
+    /// Orders one submission's bytes and, if sealed, appends it durably before returning.
+    pub fn submit(&mut self, bytes: &[u8], now: UtcMicros) -> Result<Outcome, Error> {
+        match crate::codec::decode_submission(bytes) {
+            Ok(s) => self.submit_decoded(s, now),
+            Err(r) => Ok(Outcome::Refused(r)),
+        }
+    }
+
+    /// [`EmbeddedLedger::submit`] for a decoded submission.
+    pub fn submit_decoded(
+        &mut self,
+        signed: SignedSubmission,
+        now: UtcMicros,
+    ) -> Result<Outcome, Error> {
+        if self.poisoned {
+            return Err(Error::CorruptLog(Refusal::new(
+                crate::Reason::FrameCorrupt,
+                "an earlier append failed; reopen the ledger",
+            )));
+        }
+        let outcome = self
+            .sequencer
+            .order_decoded(signed, None, now, &LogSource(&self.log))?;
+        if let Outcome::Sealed(s) = &outcome {
+            if let Err(e) = self
+                .log
+                .append(s.record.body.partition, std::slice::from_ref(&s.bytes))
+            {
+                self.poisoned = true;
+                return Err(e.into());
+            }
+        }
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,283 @@
+//! The sequencer: validates submissions in the order of FORMAT.md, then links, back-links and
+//! seals them into records. Pure: no I/O. A backend persists what it returns.
+
+use crate::codec::decode_submission;
+use crate::crypto::SigningKey;
+use crate::reason::{Reason, Refusal};
+use crate::registry::Author;
+use crate::rules::DomainRules;
+use crate::state::{AuthorSignature, LedgerState, RecordSource, ReferenceCheck};
+use crate::Error;
+use serde::Serialize;
+use tl_schemas::record::seal_message;
+use tl_schemas::{
+    encode, record_hash, Hash32, Record, RecordBody, SignedSubmission, UtcMicros, RECORD_VERSION,
+    SIG_ALG_ED25519_ZIP215,
+};
+
+/// What the sequencer made of a submission.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A new record, sealed. Persist `bytes`; hand out the receipt after it is durable.
+    Sealed(Sealed),
+    /// The submission id is already in the ledger with the same content: its original record.
+    Duplicate(Receipt),
+    /// Refused, with the reason. Nothing was changed.
+    Refused(Refusal),
+}
+
+/// A freshly sealed record.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    /// The record.
+    pub record: Record,
+    /// Its canonical bytes, as they go into the log.
+    pub bytes: Vec<u8>,
+    /// Its record hash.
+    pub hash: Hash32,
+}
+
+impl Sealed {
+    /// The writer's receipt for this record.
+    pub fn receipt(&self) -> Receipt {
+        Receipt::of(&self.record, self.hash)
+    }
+}
+
+/// A writer's receipt: where its submission was recorded, the record hash and the sequencer's
+/// signature over it. The seal makes a rewritten tail break a signature, not just a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    /// The submission id.
+    pub submission_id: String,
+    /// Partition of the record.
+    pub partition: u32,
+    /// Sequence number of the record.
+    pub seq: u64,
+    /// Record hash (hex).
+    pub record_hash: String,
+    /// Ordering time (RFC 3339, UTC).
+    pub ordering_time: String,
+    /// Registry position the record was validated under.
+    pub registry_seq: u64,
+    /// Sealing key id (hex).
+    pub sequencer: String,
+    /// Seal (hex): Ed25519 over the seal message of the record hash.
+    pub seal: String,
+}
+
+impl Receipt {
+    /// The receipt of a record.
+    pub fn of(record: &Record, hash: Hash32) -> Receipt {
+        let b = &record.body;
+        Receipt {
+            submission_id: b.submission.submission.submission_id.to_hex(),
+            partition: b.partition,
+            seq: b.seq,
+            record_hash: hash.to_hex(),
+            ordering_time: b.ordering_time.to_rfc3339(),
+            registry_seq: b.registry_seq,
+            sequencer: b.sequencer.to_hex(),
+            seal: record.seal.to_hex(),
+        }
+    }
+}
+
+/// The sequencer for every partition of one trial (the embedded deployment; on Kafka each
+/// instance holds the partitions it is assigned).
+pub struct Sequencer<R: DomainRules> {
+    /// Chains, registry, subjects: shared with the verifier's logic.
+    state: LedgerState<R>,
+    /// The key that seals records: a sequencer-role key, or the root key while bootstrapping.
+    sealer: SigningKey,
+}
+
+impl<R: DomainRules> Sequencer<R> {
+    /// A sequencer over `state`, sealing with `sealer`.
+    pub fn new(state: LedgerState<R>, sealer: SigningKey) -> Self {
+        Sequencer { state, sealer }
+    }
+
+    /// The state.
+    pub fn state(&self) -> &LedgerState<R> {
+        &self.state
+    }
+
+    /// Changes the sealing key (after bootstrapping with the root key).
+    pub fn set_sealer(&mut self, sealer: SigningKey) {
+        self.sealer = sealer;
+    }
+
+    /// Replays an existing record into the state without re-checking signatures (rebuilding
+    /// after a restart from the writer's own committed log). Structural links are still
+    /// checked, so a log that does not continue the state is an error, not silently accepted.
+    pub fn replay(&mut self, bytes: &[u8], source: &dyn RecordSource) -> Result<(), Error> {
+        let (record, body_len) = crate::codec::decode_record(bytes).map_err(Error::corrupt_log)?;
+        let hash = record_hash(&bytes[..body_len]);
+        let b = &record.body;
+        let p = b.partition;
+        if p >= self.state.partition_count()
+            || b.seq != self.state.len(p)
+            || b.prev_hash != self.state.head_hash(p)
+        {
+            return Err(Error::corrupt_log(Refusal::new(
+                Reason::PrevHash,
+                format!("record {p}/{} does not continue the chain", b.seq),
+            )));
+        }
+        let sub = &b.submission.submission;
+        let author = self
+            .state
+            .registry()
+            .author_at(&sub.author, b.registry_seq)
+            .unwrap_or(Author::Root);
+        self.state.apply(&record, hash, author, source);
+        Ok(())
+    }
+
+    /// Orders one submission (canonical bytes of a [`SignedSubmission`]) at time `now`.
+    /// `intake_partition` is the partition it arrived on, if the transport has partitions.
+    pub fn order(
+        &mut self,
+        bytes: &[u8],
+        intake_partition: Option<u32>,
+        now: UtcMicros,
+        source: &dyn RecordSource,
+    ) -> Result<Outcome, Error> {
+        // 1. Decoding and canonical form.
+        let signed = match decode_submission(bytes) {
+            Ok(s) => s,
+            Err(r) => return Ok(Outcome::Refused(r)),
+        };
+        self.order_decoded(signed, intake_partition, now, source)
+    }
+
+    /// [`Sequencer::order`] for an already decoded submission.
+    pub fn order_decoded(
+        &mut self,
+        signed: SignedSubmission,
+        intake_partition: Option<u32>,
+        now: UtcMicros,
+        source: &dyn RecordSource,
+    ) -> Result<Outcome, Error> {
+        let sub = &signed.submission;
+        // 2. The trial and the partition.
+        let p = self.state.partition_of(&sub.subject);
+        if let Err(r) = self.state.check_placement(p, &signed) {
+            return Ok(Outcome::Refused(r));
+        }
+        if let Some(ip) = intake_partition {
+            if ip != p {
+                return Ok(Outcome::Refused(Refusal::new(
+                    Reason::WrongPartition,
+                    format!(
+                        "subject {} belongs to partition {p}; it arrived on intake partition {ip}",
+                        sub.subject
+                    ),
+                )));
+            }
+        }
+        // 3. A known submission id returns its original record.
+        if let Some(seq) = self.state.seen(p, &sub.submission_id) {
+            let Some(original) = source.record(p, seq) else {
+                return Err(Error::corrupt_log(Refusal::new(
+                    Reason::ReferenceMissing,
+                    format!("record {p}/{seq} is in the state but cannot be read"),
+                )));
+            };
+            if original.body.submission != signed {
+                return Ok(Outcome::Refused(Refusal::new(
+                    Reason::SubmissionIdConflict,
+                    format!(
+                        "submission id {} is already recorded at {p}/{seq} with other content",
+                        sub.submission_id
+                    ),
+                )));
+            }
+            let hash = original.hash();
+            return Ok(Outcome::Duplicate(Receipt::of(&original, hash)));
+        }
+        let registry_seq = self.state.registry().position();
+        if sub.min_registry_seq > registry_seq {
+            return Ok(Outcome::Refused(Refusal::new(
+                Reason::RegistryAhead,
+                format!(
+                    "the author relies on registry position {}, the ledger is at {registry_seq}",
+                    sub.min_registry_seq
+                ),
+            )));
+        }
+        let seq = self.state.len(p);
+        let ps = self
+            .state
+            .partition(p)
+            .expect("partition_of is below the partition count");
+        let ordering_time = UtcMicros(now.0.max(ps.last_time.0));
+        // 4-8.
+        let author = match self.state.check_submission(
+            p,
+            seq,
+            &signed,
+            registry_seq,
+            ordering_time,
+            AuthorSignature::VerifyNow,
+            ReferenceCheck::Now,
+            source,
+        ) {
+            Ok(a) => a,
+            Err(r) => return Ok(Outcome::Refused(r)),
+        };
+        // The sealer must be one a verifier accepts at this position.
+        let sealer_id = self.sealer.key_id();
+        match self.state.registry().author_at(&sealer_id, registry_seq) {
+            Ok(Author::Root) | Ok(Author::Key(tl_schemas::Role::Sequencer)) => {}
+            _ => {
+                return Err(Error::SealerNotAuthorized {
+                    key_id: sealer_id.to_hex(),
+                    position: registry_seq,
+                })
+            }
+        }
+        let subject_prev = ps.subjects.get(&sub.subject).map(|h| h.last);
+        let body = RecordBody {
+            version: RECORD_VERSION,
+            partition: p,
+            seq,
+            prev_hash: self.state.head_hash(p),
+            subject_prev,
+            ordering_time,
+            registry_seq,
+            submission: signed,
+            sequencer: sealer_id,
+            seal_alg: SIG_ALG_ED25519_ZIP215,
+        };
+        let body_bytes = encode(&body);
+        let hash = record_hash(&body_bytes);
+        let seal = self.sealer.sign(&seal_message(self.state.trial(), &hash));
+        let record = Record { body, seal };
+        let mut bytes = body_bytes;
+        bytes.extend_from_slice(&seal.0);
+        self.state.apply(&record, hash, author, source);
+        Ok(Outcome::Sealed(Sealed {
+            record,
+            bytes,
+            hash,
+        }))
+    }
+}
+
+/// Seals a record *without any validation*, chained to `prev_hash`. For tests that must
+/// forge records a broken or compromised sequencer could write, to show verification catches
+/// them; never used by the sequencer itself.
+pub fn seal_unchecked(
+    trial: &tl_schemas::TrialId,
+    body: RecordBody,
+    sealer: &SigningKey,
+) -> Vec<u8> {
+    let body_bytes = encode(&body);
+    let hash = record_hash(&body_bytes);
+    let seal = sealer.sign(&seal_message(trial, &hash));
+    let mut bytes = body_bytes;
+    bytes.extend_from_slice(&seal.0);
+    bytes
+}

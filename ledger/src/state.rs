@@ -1,0 +1,385 @@
+//! The ledger state shared by the sequencer and the verifier: chain heads, subject back-links
+//! and states, seen submission ids, and the registry. Both run the same checks through it, in
+//! the order of FORMAT.md, so the sequencer never seals what a verifier would refuse.
+
+use crate::crypto::verify_one;
+use crate::reason::{Reason, Refusal};
+use crate::registry::{Author, Registry};
+use crate::rules::{DomainRules, RuleContext};
+use std::collections::HashMap;
+use tl_schemas::events::event_type;
+use tl_schemas::roles::core_authority;
+use tl_schemas::{
+    genesis_hash, partition_of, Hash32, Link, Record, Reference, SignedSubmission, Subject,
+    SubmissionId, TrialId, UtcMicros,
+};
+
+/// Reads records the ledger already holds, for cited records and duplicate look-ups.
+pub trait RecordSource {
+    /// The record at a partition and sequence number, if it exists and decodes.
+    fn record(&self, partition: u32, seq: u64) -> Option<Record>;
+}
+
+/// A subject's head within its partition.
+#[derive(Clone, Debug)]
+pub struct SubjectHead<S> {
+    /// Its latest record: the next record's `subject_prev`.
+    pub last: Link,
+    /// The domain rules' state for it.
+    pub state: S,
+}
+
+/// The state of one partition.
+#[derive(Clone, Debug)]
+pub struct PartitionState<S> {
+    /// Record hash by sequence number: chain head, references and (later) Merkle leaves.
+    pub hashes: Vec<Hash32>,
+    /// Ordering time of the last record; the next may not be earlier.
+    pub last_time: UtcMicros,
+    /// Registry position of the last record; the next may not be lower.
+    pub last_registry_seq: u64,
+    /// Each subject's head.
+    pub subjects: HashMap<Subject, SubjectHead<S>>,
+    /// Submission ids recorded here, with their sequence numbers (idempotent retries).
+    pub seen: HashMap<SubmissionId, u64>,
+}
+
+impl<S> Default for PartitionState<S> {
+    fn default() -> Self {
+        PartitionState {
+            hashes: Vec::new(),
+            last_time: UtcMicros(i64::MIN),
+            last_registry_seq: 0,
+            subjects: HashMap::new(),
+            seen: HashMap::new(),
+        }
+    }
+}
+
+/// How the author's signature is to be judged.
+#[derive(Clone, Copy, Debug)]
+pub enum AuthorSignature {
+    /// Verify it now, singly (the sequencer).
+    VerifyNow,
+    /// Already verified in a batch: the verdict.
+    Verdict(bool),
+}
+
+/// How cited records are to be judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReferenceCheck {
+    /// Check them now against this state (the sequencer).
+    Now,
+    /// A later pass checks them, once every partition's valid prefix is known (the verifier).
+    Deferred,
+}
+
+/// The whole ledger's state.
+pub struct LedgerState<R: DomainRules> {
+    /// The trial.
+    trial: TrialId,
+    /// Keys, roles, partition count and protocol.
+    registry: Registry,
+    /// One state per partition; only partition 0 until `TrialRegistered` fixes N.
+    partitions: Vec<PartitionState<R::SubjectState>>,
+    /// The trial's domain rules.
+    rules: R,
+    /// What to do with event types no authority table knows.
+    unknown_types: UnknownTypes,
+}
+
+/// What to do with an event type that neither the core nor the domain rules know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnknownTypes {
+    /// Refuse it (the sequencer: it must not record what it cannot judge).
+    Refuse,
+    /// Accept it without role or domain checks (a verifier older than the type: chains,
+    /// signatures, keys and references are still checked; the report counts such records).
+    AcceptUnchecked,
+}
+
+impl<R: DomainRules> LedgerState<R> {
+    /// An empty ledger of `trial` whose root key is pinned to `pinned_root`.
+    pub fn new(trial: TrialId, pinned_root: [u8; 32], rules: R) -> Self {
+        LedgerState {
+            registry: Registry::new(trial.clone(), pinned_root),
+            trial,
+            partitions: vec![PartitionState::default()],
+            rules,
+            unknown_types: UnknownTypes::Refuse,
+        }
+    }
+
+    /// Sets the policy for unknown event types.
+    pub fn set_unknown_types(&mut self, policy: UnknownTypes) {
+        self.unknown_types = policy;
+    }
+
+    /// The trial.
+    pub fn trial(&self) -> &TrialId {
+        &self.trial
+    }
+    /// The registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+    /// The domain rules.
+    pub fn rules(&self) -> &R {
+        &self.rules
+    }
+    /// Partition count (1 until the trial is registered).
+    pub fn partition_count(&self) -> u32 {
+        self.partitions.len() as u32
+    }
+    /// A partition's state.
+    pub fn partition(&self, p: u32) -> Option<&PartitionState<R::SubjectState>> {
+        self.partitions.get(p as usize)
+    }
+    /// Records in a partition.
+    pub fn len(&self, p: u32) -> u64 {
+        self.partition(p).map_or(0, |s| s.hashes.len() as u64)
+    }
+    /// Whether the ledger holds no record at all.
+    pub fn is_empty(&self) -> bool {
+        self.partitions.iter().all(|p| p.hashes.is_empty())
+    }
+    /// Hash the next record of `p` must link to.
+    pub fn head_hash(&self, p: u32) -> Hash32 {
+        self.partition(p)
+            .and_then(|s| s.hashes.last().copied())
+            .unwrap_or_else(|| genesis_hash(&self.trial, p))
+    }
+    /// The partition a subject belongs to.
+    pub fn partition_of(&self, subject: &Subject) -> u32 {
+        partition_of(&self.trial, subject, self.partition_count())
+    }
+    /// The sequence number an earlier record with this submission id got in `p`.
+    pub fn seen(&self, p: u32, id: &SubmissionId) -> Option<u64> {
+        self.partition(p).and_then(|s| s.seen.get(id).copied())
+    }
+
+    /// Checks the trial id and partition of a submission that is (or is to be) in `p`.
+    pub fn check_placement(&self, p: u32, signed: &SignedSubmission) -> Result<(), Refusal> {
+        let sub = &signed.submission;
+        if sub.trial_id != self.trial {
+            return Err(Refusal::new(
+                Reason::WrongTrial,
+                format!(
+                    "submission is for trial {:?}, this ledger is {:?}",
+                    sub.trial_id.as_str(),
+                    self.trial.as_str()
+                ),
+            ));
+        }
+        let want = self.partition_of(&sub.subject);
+        if want != p {
+            return Err(Refusal::new(
+                Reason::WrongPartition,
+                format!(
+                    "subject {} belongs to partition {want}, not {p}",
+                    sub.subject
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs checks 4 to 8 of FORMAT.md on an authenticated-or-not submission destined for
+    /// partition `p` at `seq`, validated under `registry_seq`. Returns the author.
+    #[allow(clippy::too_many_arguments)]
+    pub fn check_submission(
+        &self,
+        p: u32,
+        seq: u64,
+        signed: &SignedSubmission,
+        registry_seq: u64,
+        ordering_time: UtcMicros,
+        signature: AuthorSignature,
+        references: ReferenceCheck,
+        source: &dyn RecordSource,
+    ) -> Result<Author, Refusal> {
+        let sub = &signed.submission;
+        // 4. The author's signature, under the one rule.
+        let Some(public_key) = self.registry.public_key(&sub.author) else {
+            return Err(Refusal::new(
+                Reason::UnknownKey,
+                format!("author key {} is not in the registry", sub.author),
+            ));
+        };
+        let ok = match signature {
+            AuthorSignature::VerifyNow => {
+                verify_one(&public_key, &sub.signing_message(), &signed.signature)
+            }
+            AuthorSignature::Verdict(v) => v,
+        };
+        if !ok {
+            return Err(Refusal::new(
+                Reason::BadAuthorSignature,
+                format!("author signature by key {} does not verify", sub.author),
+            ));
+        }
+        // 5. Enrolled and not revoked at the registry position.
+        let author = self.registry.author_at(&sub.author, registry_seq)?;
+        // 6. The role may author this type.
+        let t = sub.envelope.event_type;
+        let Some(authority) = core_authority(t).or_else(|| self.rules.authority(t)) else {
+            if self.unknown_types == UnknownTypes::AcceptUnchecked {
+                return Ok(author);
+            }
+            return Err(Refusal::new(
+                Reason::UnknownEventType,
+                format!("event type {t} is not in any authority table"),
+            ));
+        };
+        if !authority.permits(author.role()) {
+            let who = author
+                .role()
+                .map_or("the root key".to_string(), |r| format!("role {r}"));
+            return Err(Refusal::new(
+                Reason::RoleNotPermitted,
+                format!(
+                    "{who} may not author event type {t} ({})",
+                    self.type_name(t)
+                ),
+            ));
+        }
+        // 7. Cited records exist, in any partition.
+        let mut cited = Vec::with_capacity(sub.cites.len());
+        if references == ReferenceCheck::Now {
+            for r in &sub.cites {
+                self.check_reference(p, seq, r)?;
+                if let Some(rec) = source.record(r.partition, r.seq) {
+                    cited.push((*r, rec));
+                }
+            }
+        } else {
+            for r in &sub.cites {
+                if let Some(rec) = source.record(r.partition, r.seq) {
+                    cited.push((*r, rec));
+                }
+            }
+        }
+        // 8. Registry rules, then the domain rules.
+        self.registry_check_at(p, sub)?;
+        let default_state = R::SubjectState::default();
+        let state = self
+            .partition(p)
+            .and_then(|s| s.subjects.get(&sub.subject))
+            .map_or(&default_state, |h| &h.state);
+        let ctx = RuleContext {
+            submission: sub,
+            partition: p,
+            seq,
+            ordering_time,
+            author,
+            registry: &self.registry,
+            registry_seq,
+            cited: &cited,
+        };
+        self.rules.check(state, &ctx)?;
+        Ok(author)
+    }
+
+    fn registry_check_at(&self, p: u32, sub: &tl_schemas::Submission) -> Result<(), Refusal> {
+        if p == 0 || event_type::core_name(sub.envelope.event_type).is_some() {
+            self.registry.check(sub)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Checks one reference made by the record at `(p, seq)` against this state.
+    pub fn check_reference(&self, p: u32, seq: u64, r: &Reference) -> Result<(), Refusal> {
+        if r.partition == p && r.seq >= seq {
+            return Err(Refusal::new(
+                Reason::ReferenceMissing,
+                format!("reference {r} points at or after the citing record"),
+            ));
+        }
+        match self
+            .partition(r.partition)
+            .and_then(|s| s.hashes.get(r.seq as usize))
+        {
+            None => Err(Refusal::new(
+                Reason::ReferenceMissing,
+                format!("cited record {}/{} does not exist", r.partition, r.seq),
+            )),
+            Some(h) if *h != r.hash => Err(Refusal::new(
+                Reason::ReferenceMismatch,
+                format!(
+                    "cited record {}/{} has hash {}, not {}",
+                    r.partition, r.seq, h, r.hash
+                ),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// A readable name for an event type.
+    pub fn type_name(&self, t: u16) -> String {
+        event_type::core_name(t).map_or_else(|| format!("type {t}"), str::to_string)
+    }
+
+    /// Applies a record that passed the checks: chain, subject, seen ids, registry, domain
+    /// state. `author` is what `check_submission` returned.
+    pub fn apply(
+        &mut self,
+        record: &Record,
+        hash: Hash32,
+        author: Author,
+        source: &dyn RecordSource,
+    ) {
+        let body = &record.body;
+        let sub = &body.submission.submission;
+        let p = body.partition;
+        let cited: Vec<(Reference, Record)> = sub
+            .cites
+            .iter()
+            .filter_map(|r| source.record(r.partition, r.seq).map(|rec| (*r, rec)))
+            .collect();
+        let mut state = self
+            .partitions
+            .get_mut(p as usize)
+            .and_then(|s| s.subjects.remove(&sub.subject))
+            .map(|h| h.state)
+            .unwrap_or_default();
+        {
+            let ctx = RuleContext {
+                submission: sub,
+                partition: p,
+                seq: body.seq,
+                ordering_time: body.ordering_time,
+                author,
+                registry: &self.registry,
+                registry_seq: body.registry_seq,
+                cited: &cited,
+            };
+            self.rules.apply(&mut state, &ctx);
+        }
+        if p == 0 {
+            self.registry.apply(sub);
+            if let Some(n) = self.registry.partition_count() {
+                while self.partitions.len() < n as usize {
+                    self.partitions.push(PartitionState::default());
+                }
+            }
+        }
+        let Some(ps) = self.partitions.get_mut(p as usize) else {
+            return;
+        };
+        ps.hashes.push(hash);
+        ps.last_time = body.ordering_time;
+        ps.last_registry_seq = body.registry_seq;
+        ps.seen.insert(sub.submission_id, body.seq);
+        ps.subjects.insert(
+            sub.subject.clone(),
+            SubjectHead {
+                last: Link {
+                    seq: body.seq,
+                    hash,
+                },
+                state,
+            },
+        );
+    }
+}

@@ -1,0 +1,247 @@
+//! Golden vectors: the bytes and hashes of every frozen structure.
+//!
+//! `golden/vectors.txt` holds one `name hex` line per vector. This test rebuilds each value
+//! from fixed inputs and fails if any byte differs, and it decodes every stored vector back,
+//! so old encodings stay decodable. The file is never regenerated casually: a change here is
+//! a format change, which needs a new struct version and a FORMAT.md entry. (For a new
+//! vector only: `GOLDEN_APPEND=1 cargo test -p tl-schemas --test golden` appends missing
+//! names and leaves existing lines untouched.)
+
+use ed25519_dalek::{Signer, SigningKey};
+use std::collections::BTreeMap;
+use tl_schemas::events::*;
+use tl_schemas::record::seal_message;
+use tl_schemas::submission::signing_message;
+use tl_schemas::*;
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+fn vectors() -> Vec<(&'static str, Vec<u8>)> {
+    let trial = TrialId::new("drup-golden").unwrap();
+    let root = key(1);
+    let seq_key = key(2);
+    let lab = key(3);
+    let root_pk = root.verifying_key().to_bytes();
+    let lab_pk = lab.verifying_key().to_bytes();
+    let mut v: Vec<(&'static str, Vec<u8>)> = Vec::new();
+
+    let registered = TrialRegistered {
+        partition_count: 8,
+        root_public_key: root_pk,
+        title: "Golden trial".into(),
+    };
+    let enrolled = KeyEnrolled {
+        public_key: lab_pk,
+        name: "Lab One".into(),
+        role: Role::Lab,
+    };
+    let revoked = KeyRevoked {
+        key: KeyId::of_ed25519(&lab_pk),
+        reason: "left the trial".into(),
+    };
+    let rotated = RootKeyRotated {
+        new_root_public_key: lab_pk,
+        cosignature: Sig64([9; 64]),
+    };
+    let amended = ProtocolAmended {
+        protocol_version: 2,
+        document_format: 0,
+        document: b"catalogue".to_vec(),
+    };
+    v.push(("event.TrialRegistered.v1", encode(&registered)));
+    v.push(("event.KeyEnrolled.v1", encode(&enrolled)));
+    v.push(("event.KeyRevoked.v1", encode(&revoked)));
+    v.push(("event.RootKeyRotated.v1", encode(&rotated)));
+    v.push(("event.ProtocolAmended.v1", encode(&amended)));
+
+    v.push(("subject.trial", encode(&Subject::Trial)));
+    v.push((
+        "subject.patient",
+        encode(&Subject::Patient(ids::Name::new("P-0001").unwrap())),
+    ));
+    v.push((
+        "subject.cohort",
+        encode(&Subject::Cohort(ids::Name::new("C-MSI-NIVO").unwrap())),
+    ));
+    for r in Role::ALL {
+        v.push((
+            Box::leak(format!("role.{}", r.as_str()).into_boxed_str()),
+            encode(&r),
+        ));
+    }
+    v.push(("meaning.approved", encode(&Meaning::Approved)));
+    v.push(("time.utc_micros", encode(&UtcMicros(1_764_000_000_123_456))));
+    v.push(("time.date", encode(&Date::from_ymd(2025, 3, 1).unwrap())));
+    v.push(("time.partial.year", encode(&PartialDate::Year(2019))));
+    v.push((
+        "time.partial.year_month",
+        encode(&PartialDate::YearMonth(2019, 7)),
+    ));
+    v.push((
+        "time.partial.full",
+        encode(&PartialDate::Full(Date::from_ymd(2019, 7, 14).unwrap())),
+    ));
+    v.push((
+        "reference",
+        encode(&Reference {
+            partition: 3,
+            seq: 300,
+            hash: Hash32([0xab; 32]),
+        }),
+    ));
+
+    let mut envelope = envelope_of(&enrolled);
+    v.push(("envelope.plain", encode(&envelope)));
+    envelope.personal_data = Some(vec![0xee; 5]);
+    v.push(("envelope.personal_data", encode(&envelope)));
+    envelope.personal_data = None;
+
+    let submission = Submission {
+        version: SUBMISSION_VERSION,
+        trial_id: trial.clone(),
+        submission_id: SubmissionId([0x11; 16]),
+        subject: Subject::Trial,
+        envelope,
+        author: KeyId::of_ed25519(&root_pk),
+        meaning: Meaning::Authored,
+        client_time: UtcMicros(1_764_000_000_000_000),
+        min_registry_seq: 1,
+        cites: vec![Reference {
+            partition: 0,
+            seq: 0,
+            hash: Hash32([0x22; 32]),
+        }],
+    };
+    v.push(("submission.v1", encode(&submission)));
+    let msg = submission.signing_message();
+    assert_eq!(msg, signing_message(&trial, &encode(&submission)));
+    v.push(("submission.signing_message", msg.clone()));
+    let signed = SignedSubmission {
+        submission,
+        signature: Sig64(root.sign(&msg).to_bytes()),
+    };
+    v.push(("signed_submission.v1", encode(&signed)));
+
+    let body = RecordBody {
+        version: RECORD_VERSION,
+        partition: 0,
+        seq: 1,
+        prev_hash: genesis_hash(&trial, 0),
+        subject_prev: Some(Link {
+            seq: 0,
+            hash: Hash32([0x33; 32]),
+        }),
+        ordering_time: UtcMicros(1_764_000_000_500_000),
+        registry_seq: 1,
+        submission: signed,
+        sequencer: KeyId::of_ed25519(&seq_key.verifying_key().to_bytes()),
+        seal_alg: SIG_ALG_ED25519_ZIP215,
+    };
+    let body_bytes = encode(&body);
+    let hash = record_hash(&body_bytes);
+    v.push(("record_body.v1", body_bytes));
+    v.push(("record.hash", hash.0.to_vec()));
+    let smsg = seal_message(&trial, &hash);
+    v.push(("record.seal_message", smsg.clone()));
+    let record = Record {
+        body,
+        seal: Sig64(seq_key.sign(&smsg).to_bytes()),
+    };
+    assert_eq!(record.hash(), hash);
+    v.push(("record.v1", encode(&record)));
+
+    v.push(("genesis.p0", genesis_hash(&trial, 0).0.to_vec()));
+    v.push(("genesis.p7", genesis_hash(&trial, 7).0.to_vec()));
+    v.push(("key_id.root", KeyId::of_ed25519(&root_pk).0.to_vec()));
+    let parts: Vec<u8> = ["P-0001", "P-0002", "P-0003", "C-MSI-NIVO"]
+        .iter()
+        .map(|s| {
+            let subject = if s.starts_with('C') {
+                Subject::Cohort(ids::Name::new(*s).unwrap())
+            } else {
+                Subject::Patient(ids::Name::new(*s).unwrap())
+            };
+            partition_of(&trial, &subject, 8) as u8
+        })
+        .collect();
+    v.push(("partition.n8.P-0001,P-0002,P-0003,C-MSI-NIVO", parts));
+    v
+}
+
+fn stored() -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/golden/vectors.txt"))
+        .unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            l.split_once(' ')
+                .map(|(a, b)| (a.to_string(), b.trim().to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn golden_vectors_have_not_drifted() {
+    let stored = stored();
+    let computed = vectors();
+    if std::env::var_os("GOLDEN_APPEND").is_some() {
+        use std::io::Write;
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/golden/vectors.txt");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        for (name, bytes) in &computed {
+            if !stored.contains_key(*name) {
+                writeln!(f, "{name} {}", hex::encode(bytes)).unwrap();
+            }
+        }
+        return;
+    }
+    let mut drifted = Vec::new();
+    for (name, bytes) in &computed {
+        match stored.get(*name) {
+            None => drifted.push(format!("{name}: missing from golden/vectors.txt")),
+            Some(h) if *h != hex::encode(bytes) => drifted.push(format!(
+                "{name}: expected {h}\n   got {}",
+                hex::encode(bytes)
+            )),
+            Some(_) => {}
+        }
+    }
+    assert!(
+        drifted.is_empty(),
+        "frozen encodings drifted:\n{}",
+        drifted.join("\n")
+    );
+}
+
+#[test]
+fn stored_vectors_still_decode_canonically() {
+    let stored = stored();
+    let bytes = |n: &str| hex::decode(&stored[n]).unwrap();
+    let r: Record = decode(&bytes("record.v1")).unwrap();
+    assert_eq!(r.hash().0.to_vec(), bytes("record.hash"));
+    let _: RecordBody = decode(&bytes("record_body.v1")).unwrap();
+    let _: SignedSubmission = decode(&bytes("signed_submission.v1")).unwrap();
+    let _: Submission = decode(&bytes("submission.v1")).unwrap();
+    let _: Envelope = decode(&bytes("envelope.personal_data")).unwrap();
+    let _: TrialRegistered = decode(&bytes("event.TrialRegistered.v1")).unwrap();
+    let _: KeyEnrolled = decode(&bytes("event.KeyEnrolled.v1")).unwrap();
+    let _: KeyRevoked = decode(&bytes("event.KeyRevoked.v1")).unwrap();
+    let _: RootKeyRotated = decode(&bytes("event.RootKeyRotated.v1")).unwrap();
+    let _: ProtocolAmended = decode(&bytes("event.ProtocolAmended.v1")).unwrap();
+    let _: PartialDate = decode(&bytes("time.partial.year_month")).unwrap();
+}
+
+#[test]
+fn record_wire_form_is_body_then_seal() {
+    let stored = stored();
+    let rec = hex::decode(&stored["record.v1"]).unwrap();
+    let body = hex::decode(&stored["record_body.v1"]).unwrap();
+    assert_eq!(&rec[..body.len()], &body[..]);
+    assert_eq!(rec.len(), body.len() + 64);
+}

@@ -1,0 +1,112 @@
+//! `trial-ledger keys new|enrol|revoke|list`.
+
+use crate::cli::KeysCommand;
+use anyhow::{Context, Result};
+use std::process::ExitCode;
+use tl_ledger::keyfile::{self, KeyMaterial, WorkFactor};
+use tl_ledger::writer::Draft;
+use tl_schemas::events::{envelope_of, KeyEnrolled, KeyRevoked};
+use tl_schemas::{KeyId, Role, Subject};
+
+/// Runs `keys ...`.
+pub fn run(c: KeysCommand) -> Result<ExitCode> {
+    match c {
+        KeysCommand::New { name, role, out } => {
+            let r = Role::parse(&role).with_context(|| {
+                format!(
+                    "unknown role {role:?}; roles: {}",
+                    Role::ALL.map(|r| r.as_str()).join(", ")
+                )
+            })?;
+            let pass = crate::secrets::new_passphrase(&out.display().to_string())?;
+            let km = KeyMaterial::generate(name, r.as_str().to_string());
+            keyfile::write_key_file(&out, &km, &pass, WorkFactor::from_env()?)?;
+            let pk = km.public_key();
+            println!(
+                "wrote {} and {}",
+                out.display(),
+                keyfile::public_path(&out).display()
+            );
+            println!("  key id      {}", KeyId::of_ed25519(&pk));
+            println!("  public key  {}", hex::encode(pk));
+            println!(
+                "enrol it with: trial-ledger keys enrol --data DIR {}",
+                keyfile::public_path(&out).display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Enrol { data, key, public } => {
+            let pubf = keyfile::read_public_file(&public)?;
+            let mut pk = [0u8; 32];
+            hex::decode_to_slice(&pubf.public_key, &mut pk)
+                .context("public_key in the public key file")?;
+            let role = Role::parse(&pubf.role)
+                .with_context(|| format!("unknown role {:?} in {}", pubf.role, public.display()))?;
+            let env = envelope_of(&KeyEnrolled {
+                public_key: pk,
+                name: pubf.name,
+                role,
+            });
+            root_submit(&data.data, key, Draft::new(Subject::Trial, env))
+        }
+        KeysCommand::Revoke {
+            data,
+            key,
+            key_id,
+            reason,
+        } => {
+            let env = envelope_of(&KeyRevoked {
+                key: KeyId::from_hex(&key_id)?,
+                reason,
+            });
+            root_submit(&data.data, key, Draft::new(Subject::Trial, env))
+        }
+        KeysCommand::List { data, json } => {
+            let ledger = super::open_writer(&data.data)?;
+            let reg = ledger.state().registry();
+            let mut keys: Vec<_> = reg.keys().iter().collect();
+            keys.sort_by_key(|(_, e)| e.enrolled_at);
+            if json {
+                let v: Vec<_> = keys
+                    .iter()
+                    .map(|(id, e)| {
+                        serde_json::json!({
+                            "key_id": id.to_hex(), "name": e.name, "role": e.role.as_str(),
+                            "public_key": hex::encode(e.public_key), "enrolled_at": e.enrolled_at,
+                            "revoked_at": e.revoked.as_ref().map(|r| r.0),
+                            "revoked_reason": e.revoked.as_ref().map(|r| r.1.clone()),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("root  {}", KeyId::of_ed25519(&reg.root_at(reg.position())));
+                for (id, e) in keys {
+                    let status = match &e.revoked {
+                        Some((at, why)) => format!("revoked at {at}: {why}"),
+                        None => "active".into(),
+                    };
+                    println!(
+                        "{id}  {:<13} {:<24} enrolled at {:<5} {status}",
+                        e.role.as_str(),
+                        e.name,
+                        e.enrolled_at
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn root_submit(
+    data: &std::path::Path,
+    key: Option<std::path::PathBuf>,
+    draft: Draft,
+) -> Result<ExitCode> {
+    let key_path = key.unwrap_or_else(|| super::root_key_path(data));
+    let (root, _) = crate::secrets::load_key(&key_path)?;
+    let mut ledger = super::open_writer(data)?;
+    let signed = draft.sign(ledger.state().trial(), &root);
+    super::submit_and_report(&mut ledger, signed, false)
+}

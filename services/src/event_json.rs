@@ -1,0 +1,175 @@
+//! The JSON form of events for `submit`: strict (unknown fields are errors), with hex for
+//! keys and hashes. Each event type maps to its canonical payload struct.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use tl_ledger::writer::Draft;
+use tl_schemas::events::{envelope_of, KeyEnrolled, KeyRevoked, ProtocolAmended};
+use tl_schemas::{Hash32, KeyId, Meaning, Reference, Role, Subject, SubmissionId, UtcMicros};
+
+/// An event file as `submit` reads it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventFile {
+    /// Event type name, e.g. `ProtocolAmended`.
+    pub event: String,
+    /// `trial`, `patient:ID` or `cohort:ID`.
+    pub subject: String,
+    /// The payload, whose fields depend on `event`.
+    pub payload: serde_json::Value,
+    /// `authored` (default), `reviewed` or `approved`.
+    #[serde(default)]
+    pub meaning: Option<String>,
+    /// Cited records: `{"partition":P,"seq":N,"hash":"hex"}`.
+    #[serde(default)]
+    pub cites: Vec<CiteJson>,
+    /// 32 hex digits; reuse it to retry idempotently. Random if absent.
+    #[serde(default)]
+    pub submission_id: Option<String>,
+    /// Registry position the author relies on.
+    #[serde(default)]
+    pub min_registry_seq: u64,
+}
+
+/// A citation in JSON.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CiteJson {
+    /// Partition.
+    pub partition: u32,
+    /// Sequence number.
+    pub seq: u64,
+    /// Record hash, hex.
+    pub hash: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyEnrolledJson {
+    public_key: String,
+    name: String,
+    role: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyRevokedJson {
+    key_id: String,
+    reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProtocolAmendedJson {
+    protocol_version: u32,
+    #[serde(default)]
+    document_format: u16,
+    /// The document as text (UTF-8).
+    #[serde(default)]
+    document: Option<String>,
+    /// The document as hex, for binary formats.
+    #[serde(default)]
+    document_hex: Option<String>,
+}
+
+fn payload<T: serde::de::DeserializeOwned>(event: &str, v: serde_json::Value) -> Result<T> {
+    serde_json::from_value(v).with_context(|| format!("payload of {event}"))
+}
+
+/// Parses an event file into a draft submission.
+pub fn parse(text: &str) -> Result<Draft> {
+    let f: EventFile = serde_json::from_str(text).context("event JSON")?;
+    let subject = Subject::parse(&f.subject)?;
+    let envelope = match f.event.as_str() {
+        "KeyEnrolled" => {
+            let p: KeyEnrolledJson = payload(&f.event, f.payload)?;
+            let mut pk = [0u8; 32];
+            hex::decode_to_slice(&p.public_key, &mut pk)
+                .context("public_key must be 64 hex digits")?;
+            let role =
+                Role::parse(&p.role).with_context(|| format!("unknown role {:?}", p.role))?;
+            envelope_of(&KeyEnrolled {
+                public_key: pk,
+                name: p.name,
+                role,
+            })
+        }
+        "KeyRevoked" => {
+            let p: KeyRevokedJson = payload(&f.event, f.payload)?;
+            envelope_of(&KeyRevoked {
+                key: KeyId::from_hex(&p.key_id)?,
+                reason: p.reason,
+            })
+        }
+        "ProtocolAmended" => {
+            let p: ProtocolAmendedJson = payload(&f.event, f.payload)?;
+            let document = match (p.document, p.document_hex) {
+                (Some(t), None) => t.into_bytes(),
+                (None, Some(h)) => hex::decode(h).context("document_hex")?,
+                _ => bail!("ProtocolAmended needs exactly one of `document` and `document_hex`"),
+            };
+            envelope_of(&ProtocolAmended {
+                protocol_version: p.protocol_version,
+                document_format: p.document_format,
+                document,
+            })
+        }
+        "TrialRegistered" => {
+            bail!("TrialRegistered is written by `trial-ledger init`, not submitted")
+        }
+        other => {
+            bail!("unknown event type {other:?}; known: KeyEnrolled, KeyRevoked, ProtocolAmended")
+        }
+    };
+    let mut draft = Draft::new(subject, envelope);
+    draft.meaning = match f.meaning.as_deref() {
+        None | Some("authored") => Meaning::Authored,
+        Some("reviewed") => Meaning::Reviewed,
+        Some("approved") => Meaning::Approved,
+        Some(m) => bail!("unknown meaning {m:?}: use authored, reviewed or approved"),
+    };
+    draft.cites = f
+        .cites
+        .iter()
+        .map(|c| {
+            Ok(Reference {
+                partition: c.partition,
+                seq: c.seq,
+                hash: Hash32::from_hex(&c.hash)?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    if let Some(id) = f.submission_id {
+        draft.submission_id = SubmissionId::from_hex(&id)?;
+    }
+    draft.min_registry_seq = f.min_registry_seq;
+    draft.client_time = UtcMicros::now();
+    Ok(draft)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let e = parse(
+            r#"{"event":"ProtocolAmended","subject":"trial","payload":{"protocol_version":1,"document":"x"},"colour":"red"}"#,
+        );
+        assert!(format!("{:#}", e.unwrap_err()).contains("unknown field"));
+        let e = parse(
+            r#"{"event":"ProtocolAmended","subject":"trial","payload":{"protocol_version":1,"document":"x","extra":1}}"#,
+        );
+        assert!(format!("{:#}", e.unwrap_err()).contains("unknown field"));
+    }
+
+    #[test]
+    fn a_good_event_parses() {
+        let d = parse(r#"{"event":"ProtocolAmended","subject":"trial","payload":{"protocol_version":1,"document":"x"},"submission_id":"000102030405060708090a0b0c0d0e0f"}"#).unwrap();
+        assert_eq!(
+            d.envelope.event_type,
+            tl_schemas::event_type::PROTOCOL_AMENDED
+        );
+        assert_eq!(d.submission_id.0[15], 15);
+    }
+}

@@ -1,0 +1,25 @@
+#![forbid(unsafe_code)]
+//! trial-ledger's services and CLI. `main` parses a [`cli::Cli`] and calls [`run`].
+
+pub mod cli;
+pub mod cmd;
+pub mod event_json;
+pub mod secrets;
+
+use std::process::ExitCode;
+
+/// Exit code when the command ran but its verdict is negative: a verification failure or a
+/// refused submission. Errors (bad arguments, missing files) exit with 2.
+pub const EXIT_NEGATIVE: u8 = 1;
+
+/// Runs one command.
+pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
+    use cli::Command;
+    match cli.command {
+        Command::Init(a) => cmd::init::run(a),
+        Command::Keys(a) => cmd::keys::run(a),
+        Command::Submit(a) => cmd::submit::run(a),
+        Command::Verify(a) => cmd::verify::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
+    }
+}
