@@ -1,3 +1,436 @@
-pub fn run(_a: crate::cli::BenchArgs) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("todo")
+//! `trial-ledger bench`: signing, appends, full verification and the batch-verification limit,
+//! all measured in one run on this machine.
+//!
+//! The figures:
+//! * **signing**: `SigningKey::sign` over real submission signing messages, one core;
+//! * **submits**: end to end through [`EmbeddedLedger::submit_decoded`] (author signature
+//!   check, validation, sealing and one fsync per record);
+//! * **raw appends**: the same record bytes appended to a fresh [`EmbeddedLog`] in batches of
+//!   1000, one fsync per batch: what the store alone can take;
+//! * **full verification**: [`verify_ledger`] over the ledger as read back from disk;
+//! * **batch limit**: [`verify_many`] on exactly the signature checks full verification makes,
+//!   on every core (the reference) and on one core;
+//! * **ratio**: full verification's signatures per second over the all-core batch limit.
+
+use crate::cli::BenchArgs;
+use anyhow::{bail, ensure, Context, Result};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use tl_ledger::codec::decode_record;
+use tl_ledger::crypto::{verify_many, SigCheck};
+use tl_ledger::embedded::{EmbeddedLog, StoreOptions};
+use tl_ledger::log::read_embedded_for_verify;
+use tl_ledger::verify::PartitionInput;
+use tl_ledger::writer::Draft;
+use tl_ledger::{verify_ledger, CoreOnly, EmbeddedLedger, Outcome, SigningKey};
+use tl_schemas::events::{envelope_of, KeyEnrolled, ProtocolAmended};
+use tl_schemas::record::seal_message;
+use tl_schemas::{
+    record_hash, KeyId, Meaning, Role, SignedSubmission, Subject, Submission, SubmissionId,
+    TrialId, UtcMicros, SUBMISSION_VERSION,
+};
+
+/// Partitions of the benchmark trial.
+const PARTITIONS: u32 = 8;
+/// Records per append in the raw-store measurement (one fsync each).
+const RAW_BATCH: usize = 1000;
+/// Repetitions of the CPU-bound phases; the best run counts.
+const REPEATS: usize = 3;
+/// The full-verification target, as a share of the all-core batch limit.
+const TARGET_PERCENT: f64 = 70.0;
+
+/// Runs `bench`.
+pub fn run(a: BenchArgs) -> Result<ExitCode> {
+    ensure!(a.records > 0, "--records must be at least 1");
+    let n = usize::try_from(a.records).context("--records is too large for this machine")?;
+    let workdir = WorkDir::new(a.dir.as_deref())?;
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let profile = if cfg!(debug_assertions) {
+        "debug (numbers are not representative: use --release)"
+    } else {
+        "release"
+    };
+    println!(
+        "trial-ledger bench: {n} records, folder {}",
+        workdir.path.display()
+    );
+    println!("  cores (available_parallelism)  {cores}");
+    println!("  build profile                  {profile}");
+    println!();
+
+    let trial = TrialId::new("bench-trial")?;
+    let root = SigningKey::from_seed([1; 32]);
+    let sequencer = SigningKey::from_seed([2; 32]);
+    let admin = SigningKey::from_seed([3; 32]);
+
+    // a. Signing, one core, over the signing messages of the submissions submitted below.
+    let submissions: Vec<Submission> = (0..n)
+        .map(|i| protocol_amendment(&trial, &admin, i))
+        .collect();
+    let messages: Vec<Vec<u8>> = submissions.iter().map(|s| s.signing_message()).collect();
+    let mean_message = messages.iter().map(Vec::len).sum::<usize>() / n;
+    let mut signatures = Vec::new();
+    let sign_time = best_of(REPEATS, || {
+        let t = Instant::now();
+        signatures = messages.iter().map(|m| admin.sign(m)).collect();
+        t.elapsed()
+    });
+    let signed: Vec<SignedSubmission> = submissions
+        .into_iter()
+        .zip(signatures)
+        .map(|(submission, signature)| SignedSubmission {
+            submission,
+            signature,
+        })
+        .collect();
+
+    // b1. End-to-end submits through the embedded ledger.
+    let ledger_dir = workdir.path.join("ledger");
+    let mut ledger = EmbeddedLedger::create(
+        &ledger_dir,
+        &trial,
+        PARTITIONS,
+        "trial-ledger bench",
+        &root,
+        sequencer.clone(),
+        CoreOnly,
+        UtcMicros::now(),
+    )?;
+    let enrol = KeyEnrolled {
+        public_key: admin.public_key(),
+        name: "bench admin".into(),
+        role: Role::Admin,
+    };
+    let draft = Draft::new(Subject::Trial, envelope_of(&enrol));
+    expect_sealed(
+        ledger.submit_decoded(draft.sign(&trial, &root), UtcMicros::now())?,
+        "enrolling the admin key",
+    )?;
+    let mut record_bytes = Vec::with_capacity(n);
+    let t = Instant::now();
+    for (i, s) in signed.into_iter().enumerate() {
+        let sealed = expect_sealed(
+            ledger.submit_decoded(s, UtcMicros::now())?,
+            &format!("ProtocolAmended #{i}"),
+        )?;
+        record_bytes.push(sealed);
+    }
+    let submit_time = t.elapsed();
+    let records_total = ledger.state().len(0) as usize;
+    drop(ledger);
+
+    // b2. Raw appends of the same bytes into a fresh store, RAW_BATCH per fsync.
+    let raw_dir = workdir.path.join("raw-append");
+    let mut raw = EmbeddedLog::create(&raw_dir, PARTITIONS, StoreOptions::default())?;
+    let t = Instant::now();
+    for batch in record_bytes.chunks(RAW_BATCH) {
+        raw.append(0, batch)?;
+    }
+    let raw_time = t.elapsed();
+    drop(raw);
+    drop(record_bytes);
+
+    // c. Full verification of the ledger as read back from disk.
+    let t = Instant::now();
+    let inputs = read_embedded_for_verify(&ledger_dir)?;
+    let read_time = t.elapsed();
+    let stored: usize = inputs.iter().map(|p| p.records.len()).sum();
+    ensure!(
+        stored == records_total,
+        "read back {stored} records, the ledger holds {records_total}"
+    );
+    let mut signatures_verified = 0;
+    let verify_time = best_of(REPEATS, || {
+        let t = Instant::now();
+        let report = verify_ledger(&trial, root.public_key(), &inputs, CoreOnly);
+        let elapsed = t.elapsed();
+        assert!(
+            report.ok,
+            "the benchmark ledger failed verification: {:?}",
+            report.first_failure()
+        );
+        signatures_verified = report.signatures_verified;
+        elapsed
+    });
+
+    // d. The batch-verification limit on exactly the checks full verification makes.
+    let keys: HashMap<KeyId, [u8; 32]> = [&root, &sequencer, &admin]
+        .map(|k| (k.key_id(), k.public_key()))
+        .into_iter()
+        .collect();
+    let checks = signature_checks(&trial, &inputs, &keys)?;
+    ensure!(
+        checks.len() as u64 == signatures_verified,
+        "built {} signature checks, full verification made {signatures_verified}",
+        checks.len()
+    );
+    let limit_all = best_of(REPEATS, || {
+        let t = Instant::now();
+        let verdicts = verify_many(&checks);
+        let elapsed = t.elapsed();
+        assert!(verdicts.iter().all(|&v| v), "a benchmark signature failed");
+        elapsed
+    });
+    let one_core = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    let limit_one = best_of(REPEATS, || {
+        one_core.install(|| {
+            let t = Instant::now();
+            let verdicts = verify_many(&checks);
+            let elapsed = t.elapsed();
+            assert!(verdicts.iter().all(|&v| v), "a benchmark signature failed");
+            elapsed
+        })
+    });
+
+    // e. The ratio.
+    let sigs = checks.len() as f64;
+    let verify_sig_rate = sigs / secs(verify_time);
+    let limit_rate = sigs / secs(limit_all);
+    let percent = 100.0 * verify_sig_rate / limit_rate;
+    let met = percent >= TARGET_PERCENT;
+
+    let mut t = Table::default();
+    t.row(
+        "a. signing (1 core)",
+        rate(n, sign_time),
+        "signatures/s",
+        format!("SigningKey::sign, {mean_message}-byte submission messages"),
+    );
+    t.row(
+        "b. submits, end to end",
+        rate(n, submit_time),
+        "records/s",
+        "submit_decoded: author sig check, validate, seal, 1 fsync/record".into(),
+    );
+    t.row(
+        "b. raw store appends",
+        rate(n, raw_time),
+        "records/s",
+        format!("EmbeddedLog::append, same bytes, {RAW_BATCH}/batch, 1 fsync/batch"),
+    );
+    t.row(
+        "c. full verification",
+        rate(records_total, verify_time),
+        "records/s",
+        format!(
+            "verify_ledger, {records_total} records, best of {REPEATS} ({} ms)",
+            verify_time.as_millis()
+        ),
+    );
+    t.row(
+        "c. full verification",
+        format!("{verify_sig_rate:.0}"),
+        "signatures/s",
+        format!("{} signatures (seal + author per record)", checks.len()),
+    );
+    t.row(
+        "   (read back from disk)",
+        rate(records_total, read_time),
+        "records/s",
+        format!(
+            "read_embedded_for_verify, not in the figure above ({} ms)",
+            read_time.as_millis()
+        ),
+    );
+    t.row(
+        &format!("d. batch limit, {cores} cores"),
+        format!("{limit_rate:.0}"),
+        "signatures/s",
+        format!(
+            "verify_many on the same checks, best of {REPEATS} ({} ms)",
+            limit_all.as_millis()
+        ),
+    );
+    t.row(
+        "d. batch limit, 1 core",
+        format!("{:.0}", sigs / secs(limit_one)),
+        "signatures/s",
+        format!(
+            "the same in a 1-thread rayon pool ({} ms)",
+            limit_one.as_millis()
+        ),
+    );
+    t.row(
+        "e. verification / limit",
+        format!("{percent:.1}"),
+        "%",
+        format!(
+            "target >= {TARGET_PERCENT:.0} %: {}",
+            if met { "met" } else { "NOT met" }
+        ),
+    );
+    t.print();
+    workdir.finish()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `i`-th benchmark submission: a protocol amendment by the admin key, with a document
+/// the size of a short amendment summary (the full protocol lives elsewhere, by hash).
+fn protocol_amendment(trial: &TrialId, admin: &SigningKey, i: usize) -> Submission {
+    let version = u32::try_from(i + 1).expect("--records fits in u32 protocol versions");
+    let document = format!(
+        "{{\"amendment\":{version},\"title\":\"Protocol amendment {version}: eligibility \
+         criteria and biomarker panel update\",\"sha256\":\"{:064x}\",\"effective\":\
+         \"2026-11-24\",\"approved_by\":\"Trial steering committee\"}}",
+        i
+    );
+    let amendment = ProtocolAmended {
+        protocol_version: version,
+        document_format: 0,
+        document: document.into_bytes(),
+    };
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+    id[8..].copy_from_slice(b"benchmrk");
+    Submission {
+        version: SUBMISSION_VERSION,
+        trial_id: trial.clone(),
+        submission_id: SubmissionId(id),
+        subject: Subject::Trial,
+        envelope: envelope_of(&amendment),
+        author: admin.key_id(),
+        meaning: Meaning::Authored,
+        client_time: UtcMicros::now(),
+        min_registry_seq: 0,
+        cites: Vec::new(),
+    }
+}
+
+/// The bytes of a sealed record, or an error naming what was not sealed.
+fn expect_sealed(outcome: Outcome, what: &str) -> Result<Vec<u8>> {
+    match outcome {
+        Outcome::Sealed(s) => Ok(s.bytes),
+        Outcome::Duplicate(r) => bail!("{what}: unexpectedly a duplicate of {r:?}"),
+        Outcome::Refused(r) => bail!("{what}: refused: {}: {}", r.reason.code(), r.detail),
+    }
+}
+
+/// The signature checks of full verification, in its order: per record, the seal over
+/// `seal_message(trial, record_hash)` with the sealing key, then the author signature over the
+/// submission's signing message with the author key.
+fn signature_checks(
+    trial: &TrialId,
+    inputs: &[PartitionInput],
+    keys: &HashMap<KeyId, [u8; 32]>,
+) -> Result<Vec<SigCheck>> {
+    let key = |id: &KeyId| {
+        keys.get(id)
+            .copied()
+            .with_context(|| format!("record signed by unknown key {id}"))
+    };
+    let mut checks = Vec::new();
+    for bytes in inputs.iter().flat_map(|p| &p.records) {
+        let (record, body_len) = decode_record(bytes)
+            .map_err(|r| anyhow::anyhow!("{}: {}", r.reason.code(), r.detail))?;
+        let hash = record_hash(&bytes[..body_len]);
+        let b = &record.body;
+        checks.push(SigCheck {
+            public_key: key(&b.sequencer)?,
+            signature: record.seal,
+            message: seal_message(trial, &hash),
+        });
+        checks.push(SigCheck {
+            public_key: key(&b.submission.submission.author)?,
+            signature: b.submission.signature,
+            message: b.submission.submission.signing_message(),
+        });
+    }
+    Ok(checks)
+}
+
+/// The shortest of `times` runs.
+fn best_of(times: usize, mut f: impl FnMut() -> Duration) -> Duration {
+    (0..times).map(|_| f()).min().unwrap_or_default()
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64().max(1e-9)
+}
+
+fn rate(count: usize, d: Duration) -> String {
+    format!("{:.0}", count as f64 / secs(d))
+}
+
+/// The results table: label, value (right-aligned), unit, note.
+#[derive(Default)]
+struct Table {
+    rows: Vec<[String; 4]>,
+}
+
+impl Table {
+    fn row(&mut self, label: &str, value: String, unit: &str, note: String) {
+        self.rows.push([label.into(), value, unit.into(), note]);
+    }
+
+    fn print(&self) {
+        let header = ["figure", "value", "unit", "what"].map(String::from);
+        let all = std::iter::once(&header).chain(&self.rows);
+        let mut w = [0usize; 4];
+        for r in all.clone() {
+            for (w, c) in w.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        for (i, r) in all.enumerate() {
+            println!(
+                "{:<w0$}  {:>w1$}  {:<w2$}  {}",
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                w0 = w[0],
+                w1 = w[1],
+                w2 = w[2]
+            );
+            if i == 0 {
+                println!("{}", "-".repeat(w.iter().sum::<usize>() + 6));
+            }
+        }
+    }
+}
+
+/// The benchmark's folder: the one given with `--dir`, or a fresh folder under the system's
+/// temporary folder that is removed when the benchmark ends (also on error).
+struct WorkDir {
+    path: PathBuf,
+    remove: bool,
+}
+
+impl WorkDir {
+    fn new(dir: Option<&Path>) -> Result<WorkDir> {
+        if let Some(d) = dir {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            return Ok(WorkDir {
+                path: d.to_path_buf(),
+                remove: false,
+            });
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path =
+            std::env::temp_dir().join(format!("trial-ledger-bench-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(WorkDir { path, remove: true })
+    }
+
+    /// Removes a temporary folder now, reporting failure.
+    fn finish(mut self) -> Result<()> {
+        if self.remove {
+            self.remove = false;
+            std::fs::remove_dir_all(&self.path)
+                .with_context(|| format!("removing {}", self.path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if self.remove {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
 }
