@@ -190,13 +190,18 @@ impl TestTrial {
             keys.sequencer.clone(),
         )
         .expect("open ledger");
+        // Submission ids must not repeat across reopenings: start the counter past anything an
+        // earlier session of this ledger could have used.
+        let total: u64 = (0..ledger.state().partition_count())
+            .map(|p| ledger.state().len(p))
+            .sum();
         TestTrial {
             dir: dir.to_path_buf(),
             trial: TrialId::new(trial).unwrap(),
             keys,
             ledger,
             clock: 1_764_000_100_000_000,
-            counter: 1 << 32,
+            counter: (1 << 40) + total * 1_000_000,
         }
     }
 
