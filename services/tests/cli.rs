@@ -1,0 +1,473 @@
+//! The CLI end to end: init, keys, submit, verify, and every kind of bad input, which must
+//! give a clear error, a non-zero exit, and leave the ledger untouched.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A scratch folder with a trial in `d/`, an admin key and a lab key, both enrolled.
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+}
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trial-ledger"));
+    c.env("TRIAL_LEDGER_PASSPHRASE", "correct horse")
+        .env("TRIAL_LEDGER_SCRYPT_LOG_N", "10")
+        .env_remove("TRIAL_LEDGER_SEQUENCER_PASSPHRASE")
+        .env_remove("TRIAL_LEDGER_DATA");
+    c
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = Fixture {
+            root: tmp.path().to_path_buf(),
+            _tmp: tmp,
+        };
+        f.ok(&[
+            "init",
+            "--data",
+            "d",
+            "--trial",
+            "cli-test",
+            "--partitions",
+            "4",
+        ]);
+        f.ok(&[
+            "keys",
+            "new",
+            "--name",
+            "Admin A",
+            "--role",
+            "admin",
+            "--out",
+            "admin.key",
+        ]);
+        f.ok(&[
+            "keys", "new", "--name", "Lab L", "--role", "lab", "--out", "lab.key",
+        ]);
+        f.ok(&["keys", "enrol", "--data", "d", "admin.key.pub.json"]);
+        f.ok(&["keys", "enrol", "--data", "d", "lab.key.pub.json"]);
+        f.write("amend.json", r#"{"event":"ProtocolAmended","subject":"trial","payload":{"protocol_version":1,"document":"catalogue v1"}}"#);
+        f
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        bin().current_dir(&self.root).args(args).output().unwrap()
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "{args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.root.join(name), text).unwrap();
+    }
+    fn path(&self, p: &str) -> PathBuf {
+        self.root.join(p)
+    }
+    /// Every file of the embedded ledger with its bytes, to prove nothing changed.
+    fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        walk(&self.path("d/ledger"), &mut out);
+        out.sort();
+        out
+    }
+    fn segment(&self, p: u32) -> PathBuf {
+        self.path(&format!("d/ledger/p{p:05}/00000000000000000000.seg"))
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else if p.file_name().is_some_and(|n| n != "LOCK") {
+            out.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn submit_prints_a_receipt_and_verify_passes() {
+    let f = Fixture::new();
+    let out = f.ok(&[
+        "submit",
+        "--data",
+        "d",
+        "--key",
+        "admin.key",
+        "amend.json",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["status"], "recorded");
+    assert_eq!(v["partition"], 0);
+    assert_eq!(v["seq"], 4);
+    assert_eq!(v["record_hash"].as_str().unwrap().len(), 64);
+    let o = f.run(&["verify", "--data", "d"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("OK: trial cli-test verified: 5 records"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("a real audit pins its own copy"),
+        "the stored trust file must be warned about"
+    );
+    let v: serde_json::Value = serde_json::from_str(&f.ok(&[
+        "verify",
+        "--data",
+        "d",
+        "--json",
+        "--trust",
+        "d/trust.json",
+    ]))
+    .unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["records_total"], 5);
+    let list = f.ok(&["keys", "list", "--data", "d"]);
+    assert!(
+        list.contains("Admin A") && list.contains("Lab L") && list.contains("sequencer"),
+        "{list}"
+    );
+}
+
+#[test]
+fn an_idempotent_retry_returns_the_original_receipt() {
+    let f = Fixture::new();
+    f.write("a.json", r#"{"event":"ProtocolAmended","subject":"trial","payload":{"protocol_version":1,"document":"x"},"submission_id":"00112233445566778899aabbccddeeff"}"#);
+    let a: serde_json::Value = serde_json::from_str(&f.ok(&[
+        "submit",
+        "--data",
+        "d",
+        "--key",
+        "admin.key",
+        "a.json",
+        "--json",
+    ]))
+    .unwrap();
+    let before = f.snapshot();
+    // The client re-signs with a new client time, so the bytes differ: a conflict, not a copy.
+    let o = f.run(&[
+        "submit",
+        "--data",
+        "d",
+        "--key",
+        "admin.key",
+        "a.json",
+        "--json",
+    ]);
+    let b: serde_json::Value = serde_json::from_str(&String::from_utf8_lossy(&o.stdout)).unwrap();
+    assert!(
+        b["status"] == "already-recorded" || b["reason"] == "submission-id-conflict",
+        "{b}"
+    );
+    assert_eq!(f.snapshot(), before);
+    assert_eq!(a["status"], "recorded");
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_leaves_the_ledger_untouched() {
+    let f = Fixture::new();
+    f.write(
+        "malformed.json",
+        r#"{"event": "ProtocolAmended", "subject": "trial", "payload": {"#,
+    );
+    f.write("unknown.json", r#"{"event":"ProtocolAmended","subject":"trial","payload":{"protocol_version":1,"document":"x"},"urgent":true}"#);
+    f.write(
+        "badtype.json",
+        r#"{"event":"Teleported","subject":"trial","payload":{}}"#,
+    );
+    f.write("badsubject.json", r#"{"event":"ProtocolAmended","subject":"patient:Jane Doe","payload":{"protocol_version":1,"document":"x"}}"#);
+    f.write("garbage.key", "this is not a key file");
+    let before = f.snapshot();
+    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str, i32)> = vec![
+        (
+            vec![
+                "submit",
+                "--data",
+                "d",
+                "--key",
+                "admin.key",
+                "malformed.json",
+            ],
+            vec![],
+            "event JSON",
+            2,
+        ),
+        (
+            vec![
+                "submit",
+                "--data",
+                "d",
+                "--key",
+                "admin.key",
+                "unknown.json",
+            ],
+            vec![],
+            "unknown field `urgent`",
+            2,
+        ),
+        (
+            vec![
+                "submit",
+                "--data",
+                "d",
+                "--key",
+                "admin.key",
+                "badtype.json",
+            ],
+            vec![],
+            "unknown event type \"Teleported\"",
+            2,
+        ),
+        (
+            vec![
+                "submit",
+                "--data",
+                "d",
+                "--key",
+                "admin.key",
+                "badsubject.json",
+            ],
+            vec![],
+            "invalid subject name",
+            2,
+        ),
+        (
+            vec![
+                "submit",
+                "--data",
+                "d",
+                "--key",
+                "admin.key",
+                "missing.json",
+            ],
+            vec![],
+            "reading event file",
+            2,
+        ),
+        (
+            vec![
+                "submit",
+                "--data",
+                "d",
+                "--key",
+                "garbage.key",
+                "amend.json",
+            ],
+            vec![],
+            "garbage.key",
+            2,
+        ),
+        (
+            vec!["submit", "--data", "d", "--key", "nokey.key", "amend.json"],
+            vec![],
+            "not found",
+            2,
+        ),
+        (
+            vec!["submit", "--data", "d", "--key", "admin.key", "amend.json"],
+            vec![("TRIAL_LEDGER_PASSPHRASE", "wrong")],
+            "wrong passphrase",
+            2,
+        ),
+        (
+            vec!["submit", "--data", "d", "--key", "lab.key", "amend.json"],
+            vec![],
+            "role-not-permitted",
+            1,
+        ),
+        (
+            vec![
+                "submit",
+                "--data",
+                "nowhere",
+                "--key",
+                "admin.key",
+                "amend.json",
+            ],
+            vec![],
+            "not a trial data folder",
+            2,
+        ),
+        (
+            vec![
+                "submit",
+                "--data",
+                "d",
+                "--key",
+                "admin.key",
+                "amend.json",
+                "--colour",
+            ],
+            vec![],
+            "unexpected argument",
+            2,
+        ),
+        (
+            vec!["init", "--data", "d", "--trial", "cli-test"],
+            vec![],
+            "already holds a trial",
+            2,
+        ),
+        (
+            vec!["init", "--data", "e", "--trial", "Bad Trial"],
+            vec![],
+            "invalid trial id",
+            2,
+        ),
+    ];
+    for (args, env, expect, code) in cases {
+        let mut c = bin();
+        c.current_dir(&f.root).args(&args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = c.output().unwrap();
+        let all = text(&o);
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "{args:?}: exit {:?}\n{all}",
+            o.status.code()
+        );
+        assert!(
+            all.contains(expect),
+            "{args:?}: expected {expect:?} in:\n{all}"
+        );
+        assert!(!all.contains("panicked"), "{args:?} panicked:\n{all}");
+        assert_eq!(f.snapshot(), before, "{args:?} changed the ledger");
+    }
+}
+
+#[test]
+fn verify_names_the_first_failing_record() {
+    let f = Fixture::new();
+    f.ok(&["submit", "--data", "d", "--key", "admin.key", "amend.json"]);
+    // Tamper with partition-0 record 3 and re-frame it with a valid checksum.
+    {
+        let (mut log, _) =
+            tl_ledger::embedded::EmbeddedLog::open_writer(&f.path("d/ledger"), Default::default())
+                .unwrap();
+        let mut recs = log.read(0, 0, usize::MAX).unwrap();
+        let n = recs[3].len();
+        recs[3][n - 10] ^= 0x40;
+        log.rewrite_partition(0, &recs).unwrap();
+    }
+    let o = f.run(&["verify", "--data", "d", "--trust", "d/trust.json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("FAILED: partition 0 seq 3: bad-seal"),
+        "{}",
+        text(&o)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&f.run(&["verify", "--data", "d", "--json"]).stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["failures"][0]["partition"], 0);
+    assert_eq!(v["failures"][0]["seq"], 3);
+    assert_eq!(v["failures"][0]["reason"], "bad-seal");
+}
+
+#[test]
+fn verify_against_another_root_fails() {
+    let f = Fixture::new();
+    f.ok(&[
+        "init",
+        "--data",
+        "other",
+        "--trial",
+        "cli-test",
+        "--partitions",
+        "4",
+    ]);
+    let o = f.run(&["verify", "--data", "d", "--trust", "other/trust.json"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("partition 0 seq 0: root-mismatch"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_torn_tail_is_reported_by_verify_and_cut_by_the_next_writer() {
+    let f = Fixture::new();
+    let seg = f.segment(0);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes.extend_from_slice(&[0x30, 0x01, 0, 0, 0xde]); // 5 bytes of a frame header
+    std::fs::write(&seg, &bytes).unwrap();
+    let o = f.run(&["verify", "--data", "d"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("partition 0 seq 4: torn-tail"),
+        "{}",
+        text(&o)
+    );
+    // verify never repairs:
+    assert_eq!(std::fs::read(&seg).unwrap(), bytes);
+    // the next writer cuts it, and says so.
+    let o = f.run(&["submit", "--data", "d", "--key", "admin.key", "amend.json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("cut an incomplete final frame"),
+        "{}",
+        text(&o)
+    );
+    let o = f.run(&["verify", "--data", "d"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn a_corrupted_complete_frame_is_an_error_not_a_tail() {
+    let f = Fixture::new();
+    let seg = f.segment(0);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    std::fs::write(&seg, &bytes).unwrap();
+    let o = f.run(&["verify", "--data", "d"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("frame-corrupt"), "{}", text(&o));
+    // A writer refuses to open it rather than cutting good records away.
+    let o = f.run(&["submit", "--data", "d", "--key", "admin.key", "amend.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read(&seg).unwrap(),
+        bytes,
+        "the writer must not touch a corrupt ledger"
+    );
+}
+
+#[test]
+fn a_second_writer_is_refused() {
+    let f = Fixture::new();
+    let held =
+        tl_ledger::embedded::EmbeddedLog::open_writer(&f.path("d/ledger"), Default::default())
+            .unwrap();
+    let before = f.snapshot();
+    let o = f.run(&["submit", "--data", "d", "--key", "admin.key", "amend.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("another writer"), "{}", text(&o));
+    assert_eq!(f.snapshot(), before);
+    drop(held);
+    f.ok(&["submit", "--data", "d", "--key", "admin.key", "amend.json"]);
+}
