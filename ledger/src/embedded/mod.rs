@@ -574,8 +574,9 @@ struct Active {
 }
 
 impl Active {
-    /// Writes as many of `records` as fit (at least one) in one write and
-    /// one sync, then indexes them; returns how many were written.
+    /// Writes the first of `records` (the caller checked it has room) and
+    /// as many more as fit, in one write and one sync, then indexes them;
+    /// returns how many were written, always at least one.
     fn write_run(
         &mut self,
         pdir: &Path,
@@ -586,9 +587,8 @@ impl Active {
         let mut offsets = Vec::new();
         let mut size = self.seg.size;
         for record in records {
-            let has_frames = !self.seg.offsets.is_empty() || !offsets.is_empty();
             let len = frame::frame_len(record.len());
-            if has_frames && size + len > segment_bytes {
+            if !offsets.is_empty() && size + len > segment_bytes {
                 break;
             }
             offsets.push(size);
