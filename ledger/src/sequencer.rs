@@ -19,7 +19,7 @@ use tl_schemas::{
 #[derive(Debug)]
 pub enum Outcome {
     /// A new record, sealed. Persist `bytes`; hand out the receipt after it is durable.
-    Sealed(Sealed),
+    Sealed(Box<Sealed>),
     /// The submission id is already in the ledger with the same content: its original record.
     Duplicate(Receipt),
     /// Refused, with the reason. Nothing was changed.
@@ -258,11 +258,11 @@ impl<R: DomainRules> Sequencer<R> {
         let mut bytes = body_bytes;
         bytes.extend_from_slice(&seal.0);
         self.state.apply(&record, hash, author, source);
-        Ok(Outcome::Sealed(Sealed {
+        Ok(Outcome::Sealed(Box::new(Sealed {
             record,
             bytes,
             hash,
-        }))
+        })))
     }
 }
 

@@ -52,7 +52,7 @@ impl TrustFile {
         if t.format != TRUST_FORMAT {
             return Err(bad(format!("unknown format {:?}", t.format)));
         }
-        let key = t.root_key().map_err(|e| bad(e))?;
+        let key = t.root_key().map_err(bad)?;
         if KeyId::of_ed25519(&key).to_hex() != t.root_key_id {
             return Err(bad("root_key_id does not match root_public_key".into()));
         }

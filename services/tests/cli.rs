@@ -198,7 +198,9 @@ fn bad_input_gets_a_clear_error_and_leaves_the_ledger_untouched() {
     f.write("badsubject.json", r#"{"event":"ProtocolAmended","subject":"patient:Jane Doe","payload":{"protocol_version":1,"document":"x"}}"#);
     f.write("garbage.key", "this is not a key file");
     let before = f.snapshot();
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str, i32)> = vec![
+    // (arguments, extra environment, expected text, expected exit code)
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str, i32);
+    let cases: Vec<Case> = vec![
         (
             vec![
                 "submit",
