@@ -310,6 +310,25 @@ impl TestTrial {
     }
 }
 
+impl TestTrial {
+    /// Forges a record (see [`TestTrial::forge`]) and appends it to the stored ledger behind
+    /// the sequencer's back. Returns its partition and position.
+    pub fn append_forged(
+        &mut self,
+        signed: SignedSubmission,
+        sealer: &SigningKey,
+        tweak: impl FnOnce(&mut RecordBody),
+    ) -> (u32, u64) {
+        let (p, bytes) = self.forge(signed, sealer, tweak);
+        let n = self.ledger.log().len(p);
+        self.ledger
+            .log_mut()
+            .append(p, &[bytes])
+            .expect("append forged record");
+        (p, n)
+    }
+}
+
 /// In-memory verification of record bytes (the frame layer passes by construction).
 pub fn verify_parts(trial: &TrialId, root: [u8; 32], parts: &[Vec<Vec<u8>>]) -> tl_ledger::Report {
     let inputs: Vec<PartitionInput> = parts

@@ -298,11 +298,8 @@ fn the_verifier_runs_the_domain_rules_too() {
         vec![],
     );
     let s = t.draft(Subject::parse("patient:P-7").unwrap(), note(), &inv, vec![]);
-    let (p, bytes) = t.forge(s, &t.keys.sequencer, |_| {});
-    let mut parts = t.records();
-    let n = parts[p as usize].len() as u64;
-    parts[p as usize].push(bytes);
-    t.rewrite(&parts);
+    let sealer = &t.keys.sequencer.clone();
+    let (p, n) = t.append_forged(s, &sealer, |_| {});
     let r = t.verify_stored(t.keys.root.public_key());
     let f = r.first_failure().expect("must fail");
     assert_eq!((f.partition, f.seq, f.reason), (p, n, "domain-rule"));

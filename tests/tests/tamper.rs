@@ -282,7 +282,6 @@ fn a_non_canonical_encoding() {
 fn a_broken_subject_prev_even_when_sealed_by_the_sequencer() {
     let dir = temp_dir();
     let mut t = small_trial(dir.path());
-    let parts = t.records();
     let lab = t.keys.lab.clone();
     let sub = t.draft(
         Subject::parse("patient:P-001").unwrap(),
@@ -290,11 +289,8 @@ fn a_broken_subject_prev_even_when_sealed_by_the_sequencer() {
         &lab,
         vec![],
     );
-    let (p, bytes) = t.forge(sub, &t.keys.sequencer, |b| b.subject_prev = None);
-    let n = parts[p as usize].len() as u64;
-    let mut parts = parts;
-    parts[p as usize].push(bytes);
-    t.rewrite(&parts);
+    let sealer = &t.keys.sequencer.clone();
+    let (p, n) = t.append_forged(sub, &sealer, |b| b.subject_prev = None);
     assert_fails(
         &t.verify_stored(t.keys.root.public_key()),
         p,
@@ -311,13 +307,10 @@ fn forged_by(
 ) {
     let dir = temp_dir();
     let mut t = small_trial(dir.path());
-    let mut parts = t.records();
     let key = author(&t.keys);
     let sub = t.draft(Subject::parse(subject).unwrap(), env(), &key, vec![]);
-    let (p, bytes) = t.forge(sub, &t.keys.sequencer, |_| {});
-    let n = parts[p as usize].len() as u64;
-    parts[p as usize].push(bytes);
-    t.rewrite(&parts);
+    let sealer = &t.keys.sequencer.clone();
+    let (p, n) = t.append_forged(sub, &sealer, |_| {});
     assert_fails(&t.verify_stored(t.keys.root.public_key()), p, n, reason);
 }
 
@@ -355,7 +348,6 @@ fn a_signature_by_a_key_whose_role_may_not_author_the_type() {
 fn a_seal_by_a_key_that_is_not_a_sequencer() {
     let dir = temp_dir();
     let mut t = small_trial(dir.path());
-    let mut parts = t.records();
     let lab = t.keys.lab.clone();
     let sub = t.draft(
         Subject::parse("patient:P-001").unwrap(),
@@ -363,10 +355,8 @@ fn a_seal_by_a_key_that_is_not_a_sequencer() {
         &lab,
         vec![],
     );
-    let (p, bytes) = t.forge(sub, &lab, |_| {});
-    let n = parts[p as usize].len() as u64;
-    parts[p as usize].push(bytes);
-    t.rewrite(&parts);
+    let sealer = &lab.clone();
+    let (p, n) = t.append_forged(sub, &sealer, |_| {});
     assert_fails(
         &t.verify_stored(t.keys.root.public_key()),
         p,
@@ -379,7 +369,6 @@ fn a_seal_by_a_key_that_is_not_a_sequencer() {
 fn a_reference_to_a_record_that_does_not_exist() {
     let dir = temp_dir();
     let mut t = small_trial(dir.path());
-    let mut parts = t.records();
     let inv = t.keys.investigator.clone();
     let bogus = tl_schemas::Reference {
         partition: 0,
@@ -392,10 +381,8 @@ fn a_reference_to_a_record_that_does_not_exist() {
         &inv,
         vec![bogus],
     );
-    let (p, bytes) = t.forge(sub, &t.keys.sequencer, |_| {});
-    let n = parts[p as usize].len() as u64;
-    parts[p as usize].push(bytes);
-    t.rewrite(&parts);
+    let sealer = &t.keys.sequencer.clone();
+    let (p, n) = t.append_forged(sub, &sealer, |_| {});
     assert_fails(
         &t.verify_stored(t.keys.root.public_key()),
         p,
