@@ -34,8 +34,21 @@ fn check_submission_format(s: &SignedSubmission) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// Dispatches on the leading struct version: a version this software does not know is
+/// `unsupported-format`, not `malformed`, so a newer ledger is reported for what it is.
+fn check_version(what: &str, bytes: &[u8], known: u16) -> Result<(), Refusal> {
+    match tl_schemas::canonical::peek_version(bytes) {
+        Some(v) if v != known => Err(Refusal::new(
+            Reason::UnsupportedFormat,
+            format!("{what} version {v} is unknown to this software (it reads version {known})"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Decodes a signed submission from the intake.
 pub fn decode_submission(bytes: &[u8]) -> Result<SignedSubmission, Refusal> {
+    check_version("submission", bytes, SUBMISSION_VERSION)?;
     let s: SignedSubmission = decode(bytes).map_err(|e| refusal("submission", e))?;
     check_submission_format(&s)?;
     Ok(s)
@@ -44,6 +57,7 @@ pub fn decode_submission(bytes: &[u8]) -> Result<SignedSubmission, Refusal> {
 /// Decodes a record from the ledger. Returns the record and the length of its body (the
 /// bytes before the 64-byte seal), whose hash is the record hash.
 pub fn decode_record(bytes: &[u8]) -> Result<(Record, usize), Refusal> {
+    check_version("record", bytes, RECORD_VERSION)?;
     let r: Record = decode(bytes).map_err(|e| refusal("record", e))?;
     if r.body.version != RECORD_VERSION {
         return Err(Refusal::new(

@@ -78,6 +78,22 @@ pub fn read_embedded_for_verify(dir: &Path) -> Result<Vec<PartitionInput>, Error
     Ok(out)
 }
 
+/// The submission id of bootstrap record `index` (0: `TrialRegistered`, 1: the first
+/// sequencer key): the first 16 bytes of SHA-256(`trial-ledger/v1/bootstrap\0` || trial id ||
+/// 0x00 || u32_be(index)). Derived, not random, so that the same keys, trial id and clock
+/// give byte-identical bootstrap records (golden vectors, deterministic simulations).
+pub fn bootstrap_submission_id(trial: &TrialId, index: u32) -> tl_schemas::SubmissionId {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"trial-ledger/v1/bootstrap\0");
+    h.update(trial.as_str().as_bytes());
+    h.update([0u8]);
+    h.update(index.to_be_bytes());
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&h.finalize()[..16]);
+    tl_schemas::SubmissionId(id)
+}
+
 /// The embedded ledger: the sequencer in front of the embedded store, as one writer.
 pub struct EmbeddedLedger<R: DomainRules> {
     /// The segment store; holds the writer lock.
@@ -117,6 +133,7 @@ impl<R: DomainRules> EmbeddedLedger<R> {
             title: title.into(),
         };
         let mut draft = Draft::new(Subject::Trial, envelope_of(&registered));
+        draft.submission_id = bootstrap_submission_id(trial, 0);
         draft.client_time = now;
         ledger.submit_as_root(draft.sign(trial, root), now)?;
         let enrol = KeyEnrolled {
@@ -125,6 +142,7 @@ impl<R: DomainRules> EmbeddedLedger<R> {
             role: Role::Sequencer,
         };
         let mut draft = Draft::new(Subject::Trial, envelope_of(&enrol));
+        draft.submission_id = bootstrap_submission_id(trial, 1);
         draft.client_time = now;
         ledger.submit_as_root(draft.sign(trial, root), now)?;
         ledger.sequencer.set_sealer(sequencer_key);
@@ -149,7 +167,7 @@ impl<R: DomainRules> EmbeddedLedger<R> {
     ) -> Result<(Self, Vec<TornTail>), Error> {
         let (log, torn) = EmbeddedLog::open_writer(dir, StoreOptions::default())?;
         let root = trust.root_key().map_err(|detail| Error::Trust {
-            path: dir.join("trust.json"),
+            path: std::path::PathBuf::from(format!("of trial {}", trust.trial_id)),
             detail,
         })?;
         let state = LedgerState::new(trust.trial(), root, rules);

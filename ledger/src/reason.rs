@@ -5,7 +5,8 @@
 
 use std::fmt;
 
-/// A reason code. Listed in the order checks run (FORMAT.md, "Verification order").
+/// A reason code. FORMAT.md gives the order in which the sequencer and the verifier run the
+/// checks that produce them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reason {
     /// An incomplete final frame: an interrupted append. The next writer cuts it.
@@ -104,7 +105,7 @@ impl Reason {
         }
     }
 
-    /// Every reason, in check order.
+    /// Every reason.
     pub const ALL: [Reason; 29] = [
         Reason::TornTail,
         Reason::FrameCorrupt,

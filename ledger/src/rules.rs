@@ -22,7 +22,10 @@ pub struct RuleContext<'a> {
     pub registry: &'a Registry,
     /// The registry position the event is validated under.
     pub registry_seq: u64,
-    /// The records the event cites, already checked to exist with the cited hash.
+    /// The records the event cites, decoded. The sequencer has checked that each exists with
+    /// the cited hash; a verifier checks hashes in a later pass (a mismatch then fails
+    /// verification), so rules must not rely on cited content being authentic for anything
+    /// but their verdict on this event.
     pub cited: &'a [(Reference, Record)],
 }
 

@@ -224,6 +224,9 @@ impl<R: DomainRules> LedgerState<R> {
         let t = sub.envelope.event_type;
         let Some(authority) = core_authority(t).or_else(|| self.rules.authority(t)) else {
             if self.unknown_types == UnknownTypes::AcceptUnchecked {
+                // No role or domain judgement is possible, but the registry's structural
+                // rules (the trial starts with TrialRegistered) still hold.
+                self.registry_check_at(p, sub)?;
                 return Ok(author);
             }
             return Err(Refusal::new(

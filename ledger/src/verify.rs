@@ -292,7 +292,7 @@ pub fn verify_ledger<R: DomainRules>(
                     *seq,
                     Refusal::new(
                         Reason::TornTail,
-                        "incomplete final frame (an interrupted append); the next writer cuts it",
+                        "incomplete final frame: an interrupted append (or one in progress, if a writer is running); the next writer cuts it",
                     ),
                 )),
                 InputEnd::Corrupt { seq, reason } => failures.push(fail(
@@ -331,6 +331,7 @@ pub fn verify_ledger<R: DomainRules>(
     }
 
     // Phase 5: references, against the valid prefixes.
+    let mut shortened = Vec::new();
     for (p, part) in decoded.iter().enumerate() {
         let already = failures.iter().any(|f| f.partition == p as u32);
         for (i, d) in part.iter().enumerate().take(valid_len[p] as usize) {
@@ -368,6 +369,7 @@ pub fn verify_ledger<R: DomainRules>(
             }
             if let Some(r) = bad {
                 let f = fail(&inputs[p], p as u32, i as u64, r);
+                shortened.push((p, i as u64));
                 if already {
                     if let Some(existing) = failures.iter_mut().find(|x| x.partition == p as u32) {
                         if existing.seq > f.seq {
@@ -380,6 +382,9 @@ pub fn verify_ledger<R: DomainRules>(
                 break;
             }
         }
+    }
+    for (p, len) in shortened {
+        valid_len[p] = valid_len[p].min(len);
     }
     failures.sort_by_key(|f| (f.partition, f.seq));
 

@@ -50,7 +50,7 @@ fn cases_path() -> PathBuf {
     }
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut tried = Vec::new();
-    // The first ancestor tried is `..`, i.e. the workspace; then `../..`, the documented place.
+    // `ancestors()` starts at the manifest folder itself; `../..` is the documented place.
     for base in manifest.ancestors() {
         let candidate = base.join(CASES_REL);
         if candidate.is_file() {

@@ -41,6 +41,13 @@ pub fn decode<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<T, Canoni
     Ok(value)
 }
 
+/// The struct version at the start of an encoded top-level structure (its first field, a
+/// varint `u16`), read without decoding the rest, so that a decoder can dispatch on it and
+/// report an unknown version as such rather than as malformed bytes.
+pub fn peek_version(bytes: &[u8]) -> Option<u16> {
+    postcard::take_from_bytes::<u16>(bytes).ok().map(|(v, _)| v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +60,12 @@ mod tests {
             decode::<u64>(&[0x81, 0x00]),
             Err(CanonicalError::NonCanonical)
         );
+    }
+
+    #[test]
+    fn the_version_is_read_first() {
+        assert_eq!(peek_version(&[0x02, 0xff]), Some(2));
+        assert_eq!(peek_version(&[]), None);
     }
 
     #[test]

@@ -68,8 +68,13 @@ fn refused_ids_are_not_used_up() {
 fn malformed_and_non_canonical_bytes_are_refused() {
     let (_d, mut t) = given_a_trial();
     let now = tl_schemas::UtcMicros(t.clock);
-    let o = t.ledger.submit(&[0xff, 0x00, 0x13], now).unwrap();
+    // Version 1, then garbage: malformed.
+    let o = t.ledger.submit(&[0x01, 0xff, 0xff, 0x13], now).unwrap();
     assert_eq!(refused(o).0, "malformed");
+    // A version this software does not know is reported as such.
+    let o = t.ledger.submit(&[0x02, 0x00, 0x13], now).unwrap();
+    assert_eq!(refused(o).0, "unsupported-format");
+    assert_eq!(refused(t.ledger.submit(&[], now).unwrap()).0, "malformed");
     let lab = t.keys.lab.clone();
     let s = t.draft(Subject::parse("patient:P-1").unwrap(), note(), &lab, vec![]);
     let mut bytes = encode(&s);
@@ -298,7 +303,7 @@ fn the_verifier_runs_the_domain_rules_too() {
         vec![],
     );
     let s = t.draft(Subject::parse("patient:P-7").unwrap(), note(), &inv, vec![]);
-    let sealer = &t.keys.sequencer.clone();
+    let sealer = t.keys.sequencer.clone();
     let (p, n) = t.append_forged(s, &sealer, |_| {});
     let r = t.verify_stored(t.keys.root.public_key());
     let f = r.first_failure().expect("must fail");

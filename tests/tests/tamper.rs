@@ -289,7 +289,7 @@ fn a_broken_subject_prev_even_when_sealed_by_the_sequencer() {
         &lab,
         vec![],
     );
-    let sealer = &t.keys.sequencer.clone();
+    let sealer = t.keys.sequencer.clone();
     let (p, n) = t.append_forged(sub, &sealer, |b| b.subject_prev = None);
     assert_fails(
         &t.verify_stored(t.keys.root.public_key()),
@@ -309,7 +309,7 @@ fn forged_by(
     let mut t = small_trial(dir.path());
     let key = author(&t.keys);
     let sub = t.draft(Subject::parse(subject).unwrap(), env(), &key, vec![]);
-    let sealer = &t.keys.sequencer.clone();
+    let sealer = t.keys.sequencer.clone();
     let (p, n) = t.append_forged(sub, &sealer, |_| {});
     assert_fails(&t.verify_stored(t.keys.root.public_key()), p, n, reason);
 }
@@ -355,7 +355,7 @@ fn a_seal_by_a_key_that_is_not_a_sequencer() {
         &lab,
         vec![],
     );
-    let sealer = &lab.clone();
+    let sealer = lab.clone();
     let (p, n) = t.append_forged(sub, &sealer, |_| {});
     assert_fails(
         &t.verify_stored(t.keys.root.public_key()),
@@ -381,7 +381,7 @@ fn a_reference_to_a_record_that_does_not_exist() {
         &inv,
         vec![bogus],
     );
-    let sealer = &t.keys.sequencer.clone();
+    let sealer = t.keys.sequencer.clone();
     let (p, n) = t.append_forged(sub, &sealer, |_| {});
     assert_fails(
         &t.verify_stored(t.keys.root.public_key()),

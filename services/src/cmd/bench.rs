@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tl_ledger::codec::decode_record;
-use tl_ledger::crypto::{verify_many, SigCheck};
+use tl_ledger::crypto::{verify_many, SigCheck, BATCH_SIZE};
 use tl_ledger::embedded::{EmbeddedLog, StoreOptions};
 use tl_ledger::log::read_embedded_for_verify;
 use tl_ledger::state::{LedgerState, RecordSource};
@@ -40,8 +40,13 @@ use tl_schemas::{
 const PARTITIONS: u32 = 8;
 /// Records per append in the raw-store measurement (one fsync each).
 const RAW_BATCH: usize = 1000;
-/// Repetitions of the CPU-bound phases; the best run counts.
-const REPEATS: usize = 3;
+/// Each CPU-bound phase runs at least this many times, and on until it has taken
+/// [`PHASE_TIME`] (at most [`MAX_RUNS`] times); the best run counts.
+const MIN_RUNS: usize = 3;
+/// See [`MIN_RUNS`].
+const MAX_RUNS: usize = 25;
+/// See [`MIN_RUNS`].
+const PHASE_TIME: Duration = Duration::from_secs(2);
 /// The full-verification target, as a share of the all-core batch limit.
 const TARGET_PERCENT: f64 = 70.0;
 /// End-to-end submits stop after this long: each costs an fsync, which on some disks takes
@@ -80,7 +85,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     let messages: Vec<Vec<u8>> = submissions.iter().map(|s| s.signing_message()).collect();
     let mean_message = messages.iter().map(Vec::len).sum::<usize>() / n;
     let mut signatures = Vec::new();
-    let sign_time = best_of(REPEATS, || {
+    let (sign_time, sign_runs) = best_of(|| {
         let t = Instant::now();
         signatures = messages.iter().map(|m| admin.sign(m)).collect();
         t.elapsed()
@@ -171,7 +176,10 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     // affects both alike; the best run of each counts.
     let mut verify_time = Duration::MAX;
     let mut limit_all = Duration::MAX;
-    for _ in 0..REPEATS {
+    let mut verify_runs = 0;
+    let phase = Instant::now();
+    while verify_runs < MIN_RUNS || (verify_runs < MAX_RUNS && phase.elapsed() < PHASE_TIME) {
+        verify_runs += 1;
         let t = Instant::now();
         let report = verify_ledger(&trial, root.public_key(), &inputs, CoreOnly);
         verify_time = verify_time.min(t.elapsed());
@@ -190,7 +198,10 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     }
     let one_core = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     let mut limit_one = Duration::MAX;
-    for _ in 0..REPEATS {
+    let mut one_runs = 0;
+    let phase = Instant::now();
+    while one_runs < MIN_RUNS || (one_runs < MAX_RUNS && phase.elapsed() < PHASE_TIME) {
+        one_runs += 1;
         limit_one = limit_one.min(one_core.install(|| time_verify_many(&checks))?);
     }
 
@@ -208,7 +219,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         "a. signing, 1 core",
         rate(n, sign_time),
         "signatures/s",
-        format!("SigningKey::sign, {mean_message}-byte submission messages, best of {REPEATS}"),
+        format!("SigningKey::sign, {mean_message}-byte submission messages, best of {sign_runs}"),
     );
     t.row(
         "b. submits, end to end",
@@ -242,7 +253,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         rate(records_total, verify_time),
         "records/s",
         format!(
-            "verify_ledger, {records_total} records, best of {REPEATS} ({} ms)",
+            "verify_ledger, {records_total} records, best of {verify_runs} ({} ms)",
             verify_time.as_millis()
         ),
     );
@@ -266,7 +277,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         format!("{limit_rate:.0}"),
         "signatures/s",
         format!(
-            "verify_many on the same checks, best of {REPEATS} ({} ms)",
+            "verify_many on the same checks, best of {verify_runs} ({} ms)",
             limit_all.as_millis()
         ),
     );
@@ -275,7 +286,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         format!("{limit_one_rate:.0}"),
         "signatures/s",
         format!(
-            "the same in a 1-thread rayon pool, best of {REPEATS} ({} ms); all cores {speedup:.2}x",
+            "the same in a 1-thread rayon pool, best of {one_runs} ({} ms); all cores {speedup:.2}x",
             limit_one.as_millis()
         ),
     );
@@ -289,7 +300,14 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         ),
     );
     t.print();
-    if cores > 1 && speedup < 0.75 * cores as f64 {
+    if checks.len() < 4 * BATCH_SIZE * cores {
+        println!();
+        println!(
+            "note: {} signatures make too few batches of {BATCH_SIZE} to keep {cores} cores busy; \
+             the limit and the ratio need more --records",
+            checks.len()
+        );
+    } else if cores > 1 && speedup < 0.75 * cores as f64 {
         println!();
         println!(
             "warning: {cores} cores verify only {speedup:.2}x as fast as one: other processes \
@@ -464,9 +482,16 @@ fn signature_checks(
     Ok(checks)
 }
 
-/// The shortest of `times` runs.
-fn best_of(times: usize, mut f: impl FnMut() -> Duration) -> Duration {
-    (0..times).map(|_| f()).min().unwrap_or_default()
+/// The shortest run of `f` and how many runs there were (see [`MIN_RUNS`]).
+fn best_of(mut f: impl FnMut() -> Duration) -> (Duration, usize) {
+    let mut best = Duration::MAX;
+    let mut runs = 0;
+    let phase = Instant::now();
+    while runs < MIN_RUNS || (runs < MAX_RUNS && phase.elapsed() < PHASE_TIME) {
+        runs += 1;
+        best = best.min(f());
+    }
+    (best, runs)
 }
 
 fn secs(d: Duration) -> f64 {
@@ -525,6 +550,13 @@ struct WorkDir {
 impl WorkDir {
     fn new(dir: Option<&Path>) -> Result<WorkDir> {
         if let Some(d) = dir {
+            for sub in ["ledger", "e2e-ledger"] {
+                ensure!(
+                    !d.join(sub).exists(),
+                    "{} already holds a benchmark's ledgers; choose a new or empty folder",
+                    d.display()
+                );
+            }
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
             return Ok(WorkDir {
                 path: d.to_path_buf(),

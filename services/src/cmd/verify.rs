@@ -23,6 +23,12 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
     let root = trust.root_key().map_err(anyhow::Error::msg)?;
     let inputs = read_embedded_for_verify(&super::ledger_dir(&a.data.data))?;
     let report = verify_ledger(&trust.trial(), root, &inputs, CoreOnly);
+    if report.partitions != trust.partitions {
+        eprintln!(
+            "warning: the trust file says {} partitions, the ledger's TrialRegistered says {}",
+            trust.partitions, report.partitions
+        );
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if let Some(f) = report.first_failure() {
