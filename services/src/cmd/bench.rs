@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use tl_ledger::codec::decode_record;
 use tl_ledger::crypto::{verify_many, SigCheck, BATCH_SIZE};
 use tl_ledger::embedded::{EmbeddedLog, StoreOptions};
-use tl_ledger::log::read_embedded_for_verify;
+use tl_ledger::log::{bootstrap_submission_id, read_embedded_for_verify};
 use tl_ledger::state::{LedgerState, RecordSource};
 use tl_ledger::verify::PartitionInput;
 use tl_ledger::writer::Draft;
@@ -352,12 +352,17 @@ fn sequence_in_memory(
         name: "sequencer".into(),
         role: Role::Sequencer,
     };
-    for (envelope, what) in [
-        (envelope_of(&registered), "TrialRegistered"),
-        (envelope_of(&enrol_sequencer), "enrolling the sequencer key"),
+    for (index, envelope, what) in [
+        (0, envelope_of(&registered), "TrialRegistered"),
+        (
+            1,
+            envelope_of(&enrol_sequencer),
+            "enrolling the sequencer key",
+        ),
     ] {
-        let s = Draft::new(Subject::Trial, envelope).sign(trial, root);
-        order(&mut seq, s, what)?;
+        let mut draft = Draft::new(Subject::Trial, envelope);
+        draft.submission_id = bootstrap_submission_id(trial, index);
+        order(&mut seq, draft.sign(trial, root), what)?;
     }
     seq.set_sealer(sequencer.clone());
     let s = Draft::new(Subject::Trial, envelope_of(&admin_enrolment(admin))).sign(trial, root);
