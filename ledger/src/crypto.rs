@@ -18,9 +18,10 @@
 //! ed25519-dalek: Ed25519 signing is deterministic and produces the same bytes in every
 //! library, and the C2SP crates for checkpoints build on it.
 //!
-//! Keys are stricter than the rule at enrolment: a key that is small-order, or not the
-//! canonical encoding of a point, is refused when it is enrolled, so the permissive corners of
-//! ZIP-215 are never reachable with an enrolled key.
+//! Keys are stricter than the rule at enrolment: a key that is small-order, has a
+//! small-order component, or is not the canonical encoding of a point, is refused when it is
+//! enrolled, so the key-side corners of ZIP-215 (speccheck cases 0-5 and 8-11 use such keys)
+//! are never reachable with an enrolled key.
 
 use curve25519_dalek::edwards::CompressedEdwardsY;
 use ed25519_dalek::Signer as _;
@@ -142,10 +143,17 @@ pub enum KeyRejection {
     /// The point has small order: signatures under it prove nothing.
     #[error("small-order public key")]
     SmallOrder,
+    /// The point has a small-order (torsion) component: under it, the cofactored rule we use
+    /// and the cofactorless rule of many other libraries can disagree on the same signature.
+    #[error("public key with a small-order component (not in the prime-order subgroup)")]
+    MixedOrder,
 }
 
-/// Checks that a public key is fit to enrol: a canonical encoding of a point that is not of
-/// small order.
+/// Checks that a public key is fit to enrol: the canonical encoding of a point in the
+/// prime-order subgroup (not small-order, no torsion component). Honest keys always are;
+/// refusing the others means that, under an enrolled key, a signature valid by our
+/// cofactored rule is judged the same by cofactorless verifiers except where the *signer*
+/// crafted a small-order component into R.
 pub fn check_enrollable(public_key: &[u8; 32]) -> Result<(), KeyRejection> {
     let point = CompressedEdwardsY(*public_key)
         .decompress()
@@ -155,6 +163,9 @@ pub fn check_enrollable(public_key: &[u8; 32]) -> Result<(), KeyRejection> {
     }
     if point.is_small_order() {
         return Err(KeyRejection::SmallOrder);
+    }
+    if !point.is_torsion_free() {
+        return Err(KeyRejection::MixedOrder);
     }
     Ok(())
 }

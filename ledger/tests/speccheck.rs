@@ -186,23 +186,23 @@ fn single_and_batch_agree_and_follow_zip215() {
 
 #[test]
 fn enrolment_refuses_the_small_order_and_non_canonical_keys() {
-    use KeyRejection::{NonCanonical, SmallOrder};
+    use KeyRejection::{MixedOrder, NonCanonical, SmallOrder};
     let cases = load_cases();
     // Cases 0-1: A is a small-order point (canonical). Cases 10-11: A is the order-2 point
-    // (0, -1) encoded with the sign bit set, a non-canonical encoding. Case 2 (and 8-9, the
-    // same key) has a *mixed-order* A: not small-order and canonically encoded, so it is
-    // enrollable, as are the mixed-order key of cases 3-5 and the prime-order key of 6-7.
+    // (0, -1) encoded with the sign bit set, a non-canonical encoding. Cases 2 and 8-9 share a
+    // *mixed-order* A (a torsion component), as do cases 3-5: refused too. Only the
+    // prime-order key of cases 6-7 is enrollable.
     let expected: [Result<(), KeyRejection>; 12] = [
         Err(SmallOrder),
         Err(SmallOrder),
+        Err(MixedOrder),
+        Err(MixedOrder),
+        Err(MixedOrder),
+        Err(MixedOrder),
         Ok(()),
         Ok(()),
-        Ok(()),
-        Ok(()),
-        Ok(()),
-        Ok(()),
-        Ok(()),
-        Ok(()),
+        Err(MixedOrder),
+        Err(MixedOrder),
         Err(NonCanonical),
         Err(NonCanonical),
     ];

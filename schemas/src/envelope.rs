@@ -21,9 +21,13 @@ pub struct Envelope {
     /// Hash algorithm of the record hash and chain. Only [`HASH_ALG_SHA256`] is defined.
     pub hash_alg: u8,
     /// The event payload: the canonical postcard encoding of the event struct, length-prefixed.
+    // serde_bytes: the same wire bytes (varint length, then the bytes) as a plain Vec<u8>,
+    // but decoded in one copy instead of byte by byte.
+    #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
     /// Reserved for personal data, encrypted per patient under a key kept outside the ledger
     /// (crypto-shredding). Opaque here; `None` for events without personal data.
+    #[serde(with = "serde_bytes")]
     pub personal_data: Option<Vec<u8>>,
 }
 

@@ -97,6 +97,7 @@ pub struct ProtocolAmended {
     /// Format of `document`; 0 = opaque bytes.
     pub document_format: u16,
     /// The protocol document.
+    #[serde(with = "serde_bytes")]
     pub document: Vec<u8>,
 }
 
