@@ -16,6 +16,7 @@
 //! signature rule is in `tl-ledger`.
 
 pub mod canonical;
+pub mod clinical;
 pub mod envelope;
 pub mod events;
 pub mod ids;

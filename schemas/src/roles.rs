@@ -100,3 +100,42 @@ pub fn core_authority(event_type: u16) -> Option<Authority> {
         _ => None,
     }
 }
+
+/// The clinical role table (FORMAT.md, "Authority"): who may author each clinical type. The
+/// domain rules return it from `DomainRules::authority`. A correction may be authored by any
+/// role that authors clinical events; the domain rules further require the corrector's role
+/// to be allowed to author the corrected type.
+pub fn clinical_authority(event_type: u16) -> Option<Authority> {
+    use crate::clinical::clinical_type as ct;
+    const INVESTIGATOR: &[Role] = &[Role::Investigator];
+    Some(match event_type {
+        ct::PATIENT_REGISTERED
+        | ct::CONSENT_RECORDED
+        | ct::CONSENT_WITHDRAWN
+        | ct::PATIENT_ENROLLED
+        | ct::DOSE_ADMINISTERED
+        | ct::DOSE_MODIFIED
+        | ct::RESPONSE_ASSESSED
+        | ct::TREATMENT_ENDED
+        | ct::SURVIVAL_STATUS_RECORDED
+        | ct::DEATH_RECORDED => Authority::Roles(INVESTIGATOR),
+        ct::ADVERSE_EVENT_REPORTED | ct::ADVERSE_EVENT_UPDATED => {
+            Authority::Roles(&[Role::Investigator, Role::Safety])
+        }
+        ct::SEQUENCING_RESULT_REPORTED => Authority::Roles(&[Role::Lab]),
+        ct::MATCH_PROPOSED => Authority::Roles(&[Role::Matcher]),
+        ct::MATCH_DECIDED => Authority::Roles(&[Role::Mtb]),
+        ct::SLOT_ASSIGNED | ct::SLOT_REFUSED | ct::COHORT_STAGE_DECIDED => {
+            Authority::Roles(&[Role::CohortEngine])
+        }
+        ct::CORRECTED => Authority::Roles(&[
+            Role::Lab,
+            Role::Matcher,
+            Role::Mtb,
+            Role::Investigator,
+            Role::Safety,
+            Role::CohortEngine,
+        ]),
+        _ => return None,
+    })
+}

@@ -152,6 +152,8 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
     assert_eq!(record.hash(), hash);
     v.push(("record.v1", encode(&record)));
 
+    v.extend(clinical_vectors());
+
     v.push(("genesis.p0", genesis_hash(&trial, 0).0.to_vec()));
     v.push(("genesis.p7", genesis_hash(&trial, 7).0.to_vec()));
     v.push(("key_id.root", KeyId::of_ed25519(&root_pk).0.to_vec()));
@@ -168,6 +170,316 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         .collect();
     v.push(("partition.n8.P-0001,P-0002,P-0003,C-MSI-NIVO", parts));
     v
+}
+
+fn clinical_vectors() -> Vec<(&'static str, Vec<u8>)> {
+    use tl_schemas::clinical::*;
+    let name = |s: &str| ids::Name::new(s).unwrap();
+    let d = |y, m, dd| Date::from_ymd(y, m, dd).unwrap();
+    let catalogue = CohortCatalogue {
+        cohorts: vec![
+            CohortDefinition {
+                cohort_id: name("C-BRAF-COAD"),
+                tumour_type: Some("COAD".into()),
+                biomarker: BiomarkerRule::Alteration {
+                    gene: "BRAF".into(),
+                    kinds: vec![AlterationKind::SnvIndel],
+                    protein_change: Some("p.V600E".into()),
+                },
+                drug: "vemurafenib + cetuximab".into(),
+                stage1_size: 8,
+                stage1_threshold: 1,
+                stage2_size: 24,
+                stage2_threshold: 5,
+                expansion_cap: 100,
+            },
+            CohortDefinition {
+                cohort_id: name("C-MSI-NIVO"),
+                tumour_type: None,
+                biomarker: BiomarkerRule::MsiHigh,
+                drug: "nivolumab".into(),
+                stage1_size: 8,
+                stage1_threshold: 1,
+                stage2_size: 24,
+                stage2_threshold: 5,
+                expansion_cap: 200,
+            },
+            CohortDefinition {
+                cohort_id: name("C-HER2-AMP"),
+                tumour_type: None,
+                biomarker: BiomarkerRule::Amplification {
+                    gene: "ERBB2".into(),
+                    min_copy_number_x100: 800,
+                },
+                drug: "trastuzumab + pertuzumab".into(),
+                stage1_size: 8,
+                stage1_threshold: 1,
+                stage2_size: 24,
+                stage2_threshold: 5,
+                expansion_cap: 24,
+            },
+            CohortDefinition {
+                cohort_id: name("C-NTRK"),
+                tumour_type: None,
+                biomarker: BiomarkerRule::Fusion {
+                    gene: "NTRK1".into(),
+                    partner: None,
+                },
+                drug: "larotrectinib".into(),
+                stage1_size: 8,
+                stage1_threshold: 1,
+                stage2_size: 24,
+                stage2_threshold: 5,
+                expansion_cap: 24,
+            },
+            CohortDefinition {
+                cohort_id: name("C-TMB"),
+                tumour_type: Some("NSCLC".into()),
+                biomarker: BiomarkerRule::TmbAtLeast {
+                    mut_per_mb_x100: 1000,
+                },
+                drug: "pembrolizumab".into(),
+                stage1_size: 8,
+                stage1_threshold: 1,
+                stage2_size: 24,
+                stage2_threshold: 5,
+                expansion_cap: 24,
+            },
+        ],
+    };
+    let ae = AdverseEventReported {
+        ae_id: 3,
+        ctcae_term: "Diarrhea".into(),
+        grade: 3,
+        serious: vec![SeriousnessCriterion::Hospitalisation],
+        expected: false,
+        attribution: Attribution::Probable,
+        onset: PartialDate::Full(d(2025, 2, 27)),
+        awareness: d(2025, 3, 1),
+        outcome: AeOutcome::Ongoing,
+    };
+    vec![
+        ("clinical.CohortCatalogue.v1", encode(&catalogue)),
+        (
+            "clinical.PatientRegistered.v1",
+            encode(&PatientRegistered {
+                tumour_type: "COAD".into(),
+                site: "NKI-AVL".into(),
+                registered_on: d(2024, 1, 15),
+            }),
+        ),
+        (
+            "clinical.ConsentRecorded.v1",
+            encode(&ConsentRecorded {
+                form_version: "ICF-3.1".into(),
+                consented_on: d(2024, 1, 16),
+            }),
+        ),
+        (
+            "clinical.ConsentWithdrawn.v1",
+            encode(&ConsentWithdrawn {
+                withdrawn_on: d(2024, 6, 1),
+                follow_up_allowed: true,
+                reason: "personal".into(),
+            }),
+        ),
+        (
+            "clinical.SequencingResultReported.v1",
+            encode(&SequencingResultReported {
+                sample_id: "S-0001-T".into(),
+                purity_pct: 60,
+                msi: MsiStatus::Stable,
+                tmb_mut_per_mb_x100: 712,
+                alterations: vec![
+                    Alteration {
+                        gene: "BRAF".into(),
+                        kind: AlterationKind::SnvIndel,
+                        protein_change: Some("p.V600E".into()),
+                        copy_number_x100: None,
+                        fusion_partner: None,
+                        vaf_bp: Some(3120),
+                    },
+                    Alteration {
+                        gene: "ERBB2".into(),
+                        kind: AlterationKind::Amplification,
+                        protein_change: None,
+                        copy_number_x100: Some(1150),
+                        fusion_partner: None,
+                        vaf_bp: None,
+                    },
+                    Alteration {
+                        gene: "NTRK1".into(),
+                        kind: AlterationKind::Fusion,
+                        protein_change: None,
+                        copy_number_x100: None,
+                        fusion_partner: Some("TPM3".into()),
+                        vaf_bp: None,
+                    },
+                ],
+                report_sha256: Hash32([0x5a; 32]),
+                report_uri: "s3://lab/reports/S-0001-T.pdf".into(),
+                reported_on: d(2024, 2, 1),
+            }),
+        ),
+        (
+            "clinical.MatchProposed.v1",
+            encode(&MatchProposed {
+                protocol_version: 1,
+                candidates: vec![MatchCandidate {
+                    rank: 1,
+                    cohort_id: name("C-BRAF-COAD"),
+                    rule: "BRAF SNV p.V600E in COAD".into(),
+                    evidence: "BRAF p.V600E VAF 31.2%".into(),
+                }],
+                not_matched: vec![MatchExclusion {
+                    cohort_id: name("C-MSI-NIVO"),
+                    reason: "MSI stable".into(),
+                }],
+            }),
+        ),
+        (
+            "clinical.MatchDecided.v1",
+            encode(&MatchDecided {
+                decision: MtbDecision::Approved {
+                    cohort_id: name("C-BRAF-COAD"),
+                },
+                rationale: "actionable, fit".into(),
+                decided_on: d(2024, 2, 8),
+            }),
+        ),
+        (
+            "clinical.MatchDecided.rejected.v1",
+            encode(&MtbDecision::Rejected),
+        ),
+        (
+            "clinical.SlotAssigned.v1",
+            encode(&SlotAssigned {
+                patient: name("P-0001"),
+                stage: 1,
+                slot: 3,
+            }),
+        ),
+        (
+            "clinical.SlotRefused.v1",
+            encode(&SlotRefused {
+                patient: name("P-0002"),
+                reason: "cohort closed".into(),
+            }),
+        ),
+        (
+            "clinical.PatientEnrolled.v1",
+            encode(&PatientEnrolled {
+                cohort_id: name("C-BRAF-COAD"),
+                enrolled_on: d(2024, 2, 12),
+            }),
+        ),
+        (
+            "clinical.DoseAdministered.v1",
+            encode(&DoseAdministered {
+                drug: "vemurafenib".into(),
+                dose_milli: 960_000,
+                unit: DoseUnit::Mg,
+                route: Route::Oral,
+                cycle: 1,
+                day: 1,
+                administered_on: d(2024, 2, 15),
+            }),
+        ),
+        (
+            "clinical.DoseModified.v1",
+            encode(&DoseModified {
+                action: DoseAction::Reduced {
+                    new_dose_milli: 720_000,
+                },
+                reason: "grade 3 diarrhea".into(),
+                modified_on: d(2024, 3, 2),
+            }),
+        ),
+        (
+            "clinical.DoseAction.discontinued",
+            encode(&DoseAction::Discontinued),
+        ),
+        ("clinical.AdverseEventReported.v1", encode(&ae)),
+        (
+            "clinical.AdverseEventUpdated.v1",
+            encode(&AdverseEventUpdated {
+                ae_id: 3,
+                grade: 2,
+                serious: vec![],
+                expected: false,
+                attribution: Attribution::Probable,
+                outcome: AeOutcome::Recovered,
+                awareness: d(2025, 3, 9),
+                resolved_on: Some(d(2025, 3, 8)),
+            }),
+        ),
+        (
+            "clinical.ResponseAssessed.v1",
+            encode(&ResponseAssessed {
+                assessed_on: d(2024, 4, 10),
+                baseline: false,
+                targets: vec![
+                    TargetLesion {
+                        lesion_id: 1,
+                        nodal: false,
+                        diameter_mm10: 412,
+                    },
+                    TargetLesion {
+                        lesion_id: 2,
+                        nodal: true,
+                        diameter_mm10: 95,
+                    },
+                ],
+                new_lesions: false,
+                non_target: NonTargetStatus::Present,
+                investigator_response: OverallResponse::PartialResponse,
+            }),
+        ),
+        (
+            "clinical.TreatmentEnded.v1",
+            encode(&TreatmentEnded {
+                ended_on: d(2024, 9, 1),
+                reason: EndReason::Progression,
+                detail: "new liver lesion".into(),
+            }),
+        ),
+        (
+            "clinical.SurvivalStatusRecorded.v1",
+            encode(&SurvivalStatusRecorded {
+                last_known_alive: d(2025, 1, 10),
+            }),
+        ),
+        (
+            "clinical.DeathRecorded.v1",
+            encode(&DeathRecorded {
+                died_on: d(2025, 2, 2),
+                cause: "disease progression".into(),
+                treatment_related: false,
+            }),
+        ),
+        (
+            "clinical.CohortStageDecided.v1",
+            encode(&CohortStageDecided {
+                status: CohortStatus::Stage2,
+                enrolled: 9,
+                evaluable: 3,
+                benefits: 1,
+                not_evaluable: 1,
+            }),
+        ),
+        (
+            "clinical.Corrected.v1",
+            encode(&Corrected {
+                reason: "transcription error in grade".into(),
+                event_type: clinical_type::ADVERSE_EVENT_REPORTED,
+                event_version: 1,
+                payload: encode(&AdverseEventReported {
+                    grade: 2,
+                    ..ae.clone()
+                }),
+            }),
+        ),
+    ]
 }
 
 fn stored() -> BTreeMap<String, String> {
@@ -235,6 +547,17 @@ fn stored_vectors_still_decode_canonically() {
     let _: RootKeyRotated = decode(&bytes("event.RootKeyRotated.v1")).unwrap();
     let _: ProtocolAmended = decode(&bytes("event.ProtocolAmended.v1")).unwrap();
     let _: PartialDate = decode(&bytes("time.partial.year_month")).unwrap();
+    {
+        use tl_schemas::clinical::*;
+        let _: CohortCatalogue = decode(&bytes("clinical.CohortCatalogue.v1")).unwrap();
+        let _: SequencingResultReported =
+            decode(&bytes("clinical.SequencingResultReported.v1")).unwrap();
+        let _: AdverseEventReported = decode(&bytes("clinical.AdverseEventReported.v1")).unwrap();
+        let _: ResponseAssessed = decode(&bytes("clinical.ResponseAssessed.v1")).unwrap();
+        let c: Corrected = decode(&bytes("clinical.Corrected.v1")).unwrap();
+        let inner: AdverseEventReported = decode(&c.payload).unwrap();
+        assert_eq!(inner.grade, 2);
+    }
 }
 
 #[test]
