@@ -24,7 +24,7 @@ pub mod verify;
 pub mod writer;
 
 pub use crypto::SigningKey;
-pub use log::{EmbeddedLedger, EventLog};
+pub use log::{Durability, EmbeddedLedger, EventLog};
 pub use reason::{Reason, Refusal};
 pub use rules::{CoreOnly, DomainRules};
 pub use sequencer::{Outcome, Receipt, Sequencer};

@@ -103,6 +103,46 @@ pub struct EmbeddedLedger<R: DomainRules> {
     /// Set when an append failed after the state advanced: the in-memory state is then ahead
     /// of the disk, so the ledger must be reopened before it orders anything else.
     poisoned: bool,
+    /// How sealed records reach the disk.
+    durability: Durability,
+    /// Sealed records not yet appended (group commit), per partition, in order.
+    pending: std::collections::BTreeMap<u32, Vec<Vec<u8>>>,
+}
+
+/// When a sealed record is made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Append and fsync each record before its receipt is returned.
+    #[default]
+    EachRecord,
+    /// Group commit: buffer sealed records and append them, one fsync per partition, on
+    /// [`EmbeddedLedger::flush`] (or every `max_pending` records). Receipts returned before
+    /// the flush are only promises: a crash loses the buffered records, which a writer then
+    /// resubmits (their submission ids make that idempotent). For bulk loads and the demo.
+    Grouped {
+        /// Flush automatically once this many records are pending.
+        max_pending: usize,
+    },
+}
+
+/// Reads records from the log, or from the not-yet-flushed buffer.
+struct PendingSource<'a> {
+    log: &'a EmbeddedLog,
+    pending: &'a std::collections::BTreeMap<u32, Vec<Vec<u8>>>,
+}
+
+impl RecordSource for PendingSource<'_> {
+    fn record(&self, partition: u32, seq: u64) -> Option<Record> {
+        let on_disk = self.log.len(partition);
+        if seq < on_disk {
+            return LogSource(self.log).record(partition, seq);
+        }
+        let bytes = self
+            .pending
+            .get(&partition)?
+            .get((seq - on_disk) as usize)?;
+        decode_record(bytes).ok().map(|(r, _)| r)
+    }
 }
 
 impl<R: DomainRules> EmbeddedLedger<R> {
@@ -126,6 +166,8 @@ impl<R: DomainRules> EmbeddedLedger<R> {
             log,
             sequencer: Sequencer::new(state, root.clone()),
             poisoned: false,
+            durability: Durability::EachRecord,
+            pending: Default::default(),
         };
         let registered = TrialRegistered {
             partition_count: partitions,
@@ -189,9 +231,31 @@ impl<R: DomainRules> EmbeddedLedger<R> {
                 log,
                 sequencer,
                 poisoned: false,
+                durability: Durability::EachRecord,
+                pending: Default::default(),
             },
             torn,
         ))
+    }
+
+    /// Chooses when sealed records are made durable (see [`Durability`]).
+    pub fn set_durability(&mut self, durability: Durability) -> Result<(), Error> {
+        self.flush()?;
+        self.durability = durability;
+        Ok(())
+    }
+
+    /// Appends every buffered record, one fsync per partition. A no-op with
+    /// [`Durability::EachRecord`].
+    pub fn flush(&mut self) -> Result<(), Error> {
+        let pending = std::mem::take(&mut self.pending);
+        for (p, records) in pending {
+            if let Err(e) = self.log.append(p, &records) {
+                self.poisoned = true;
+                return Err(e.into());
+            }
+        }
+        Ok(())
     }
 
     /// The sequencer's state.
@@ -229,18 +293,42 @@ impl<R: DomainRules> EmbeddedLedger<R> {
                 "an earlier append failed; reopen the ledger",
             )));
         }
-        let outcome = self
-            .sequencer
-            .order_decoded(signed, None, now, &LogSource(&self.log))?;
+        let source = PendingSource {
+            log: &self.log,
+            pending: &self.pending,
+        };
+        let outcome = self.sequencer.order_decoded(signed, None, now, &source)?;
         if let Outcome::Sealed(s) = &outcome {
-            if let Err(e) = self
-                .log
-                .append(s.record.body.partition, std::slice::from_ref(&s.bytes))
-            {
-                self.poisoned = true;
-                return Err(e.into());
+            let p = s.record.body.partition;
+            match self.durability {
+                Durability::EachRecord => {
+                    if let Err(e) = self.log.append(p, std::slice::from_ref(&s.bytes)) {
+                        self.poisoned = true;
+                        return Err(e.into());
+                    }
+                }
+                Durability::Grouped { max_pending } => {
+                    self.pending.entry(p).or_default().push(s.bytes.clone());
+                    if self.pending.values().map(Vec::len).sum::<usize>() >= max_pending {
+                        self.flush()?;
+                    }
+                }
             }
         }
         Ok(outcome)
+    }
+}
+
+impl<R: DomainRules> Drop for EmbeddedLedger<R> {
+    /// Buffered records are flushed on a clean drop; a failure can only be logged here, which
+    /// is why bulk writers call [`EmbeddedLedger::flush`] themselves and check it.
+    fn drop(&mut self) {
+        if !self.poisoned && !self.pending.is_empty() {
+            if let Err(e) = self.flush() {
+                tracing::error!(
+                    "buffered records were not written when the ledger was closed: {e}"
+                );
+            }
+        }
     }
 }

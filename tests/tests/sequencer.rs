@@ -327,3 +327,60 @@ fn state_rebuilt_after_reopen_continues_the_chain() {
     assert!(r.ok, "{:?}", r.failures);
     assert_eq!(r.records_total, 7 + 40);
 }
+
+#[test]
+fn group_commit_buffers_until_flush_and_cites_buffered_records() {
+    let (_d, mut t) = given_a_trial();
+    t.ledger
+        .set_durability(tl_ledger::Durability::Grouped { max_pending: 1_000 })
+        .unwrap();
+    let on_disk: u64 = (0..4).map(|p| t.ledger.log().len(p)).sum();
+    let inv = t.keys.investigator.clone();
+    let a = t.note("patient:P-1", &inv, vec![]);
+    // A citation of a record that is still buffered is checked like any other.
+    let b = t.note("cohort:C-1", &inv, vec![a]);
+    let mut bad = b;
+    bad.hash.0[0] ^= 1;
+    let s = t.draft(
+        Subject::parse("patient:P-2").unwrap(),
+        note(),
+        &inv,
+        vec![bad],
+    );
+    assert_eq!(refused(t.submit(s)).0, "reference-mismatch");
+    assert_eq!(
+        (0..4).map(|p| t.ledger.log().len(p)).sum::<u64>(),
+        on_disk,
+        "nothing written before the flush"
+    );
+    t.ledger.flush().unwrap();
+    assert_eq!(
+        (0..4).map(|p| t.ledger.log().len(p)).sum::<u64>(),
+        on_disk + 2
+    );
+    assert!(t.verify_stored(t.keys.root.public_key()).ok);
+}
+
+#[test]
+fn group_commit_flushes_on_its_own_when_the_buffer_is_full() {
+    let (_d, mut t) = given_a_trial();
+    t.ledger
+        .set_durability(tl_ledger::Durability::Grouped { max_pending: 5 })
+        .unwrap();
+    let lab = t.keys.lab.clone();
+    let before: u64 = (0..4).map(|p| t.ledger.log().len(p)).sum();
+    for i in 0..12 {
+        t.note(&format!("patient:P-{i}"), &lab, vec![]);
+    }
+    assert_eq!(
+        (0..4).map(|p| t.ledger.log().len(p)).sum::<u64>(),
+        before + 10
+    );
+    let dir = t.dir.clone();
+    drop(t); // a clean drop flushes the last two
+    let t = TestTrial::open(&dir, "seq-test");
+    assert_eq!(
+        (0..4).map(|p| t.ledger.log().len(p)).sum::<u64>(),
+        before + 12
+    );
+}
