@@ -159,7 +159,7 @@ pub fn overall_response(
     }
     let sum = target_sum_mm10(&current.targets);
     // sum >= 1.2 * nadir  <=>  5 * sum >= 6 * nadir.
-    let grew_20_percent = sum * 5 > nadir_sum_mm10 * 6;
+    let grew_20_percent = sum * 5 >= nadir_sum_mm10 * 6;
     let grew_5_mm = sum >= nadir_sum_mm10 + PD_MIN_ABSOLUTE_INCREASE_MM10;
     if grew_20_percent && grew_5_mm {
         return Response::ProgressiveDisease;
