@@ -86,6 +86,7 @@ pub const DOCUMENT_FORMAT_COHORT_CATALOGUE: u16 = 1;
 
 /// The protocol document: the cohorts the trial runs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CohortCatalogue {
     /// The cohorts, by id.
     pub cohorts: Vec<CohortDefinition>,
@@ -93,6 +94,7 @@ pub struct CohortCatalogue {
 
 /// One cohort: one tumour type (or any) x one molecular alteration x one drug.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CohortDefinition {
     /// Cohort id; also the cohort subject's name.
     pub cohort_id: Name,
@@ -154,6 +156,7 @@ pub enum BiomarkerRule {
 /// A patient enters screening. The subject is the patient's pseudonym; any identifying data
 /// goes encrypted in the envelope's personal-data field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PatientRegistered {
     /// Tumour type, OncoTree code (e.g. `COAD`).
     pub tumour_type: String,
@@ -165,6 +168,7 @@ pub struct PatientRegistered {
 
 /// Informed consent given.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConsentRecorded {
     /// Version of the consent form.
     pub form_version: String,
@@ -174,6 +178,7 @@ pub struct ConsentRecorded {
 
 /// Consent withdrawn.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConsentWithdrawn {
     /// Date withdrawn.
     pub withdrawn_on: Date,
@@ -215,6 +220,7 @@ pub enum MsiStatus {
 
 /// One alteration found by sequencing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Alteration {
     /// HGNC gene symbol.
     pub gene: String,
@@ -232,6 +238,7 @@ pub struct Alteration {
 
 /// A whole-genome sequencing result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SequencingResultReported {
     /// The lab's sample id.
     pub sample_id: String,
@@ -253,6 +260,7 @@ pub struct SequencingResultReported {
 
 /// A cohort the matcher proposes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MatchCandidate {
     /// 1 = best.
     pub rank: u16,
@@ -266,6 +274,7 @@ pub struct MatchCandidate {
 
 /// An open cohort the matcher did not propose, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MatchExclusion {
     /// The cohort.
     pub cohort_id: Name,
@@ -275,6 +284,7 @@ pub struct MatchExclusion {
 
 /// The matcher's proposal for one sequencing result (which it cites).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MatchProposed {
     /// The protocol version whose catalogue was used.
     pub protocol_version: u32,
@@ -298,6 +308,7 @@ pub enum MtbDecision {
 
 /// The MTB's decision on a proposal (which it cites); signed with meaning `approved`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MatchDecided {
     /// The decision.
     pub decision: MtbDecision,
@@ -311,6 +322,7 @@ pub struct MatchDecided {
 
 /// The cohort engine gives a patient a slot (subject: the cohort; cites the MTB approval).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SlotAssigned {
     /// The patient's pseudonym.
     pub patient: Name,
@@ -322,6 +334,7 @@ pub struct SlotAssigned {
 
 /// The cohort engine refuses a slot (subject: the cohort; cites the MTB approval).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SlotRefused {
     /// The patient's pseudonym.
     pub patient: Name,
@@ -331,6 +344,7 @@ pub struct SlotRefused {
 
 /// The patient is enrolled (subject: the patient; cites the slot).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PatientEnrolled {
     /// The cohort.
     pub cohort_id: Name,
@@ -372,6 +386,7 @@ pub enum Route {
 
 /// A dose given.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DoseAdministered {
     /// Drug.
     pub drug: String,
@@ -407,6 +422,7 @@ pub enum DoseAction {
 
 /// Dose reduced, interrupted, resumed or discontinued.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DoseModified {
     /// What changed.
     pub action: DoseAction,
@@ -467,6 +483,7 @@ pub enum AeOutcome {
 
 /// An adverse event, first report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AdverseEventReported {
     /// The AE id, unique per patient; follow-ups use it.
     pub ae_id: u32,
@@ -490,6 +507,7 @@ pub struct AdverseEventReported {
 
 /// Follow-up on an adverse event: its evolution, not a correction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AdverseEventUpdated {
     /// The AE id reported earlier.
     pub ae_id: u32,
@@ -513,6 +531,7 @@ pub struct AdverseEventUpdated {
 
 /// A target lesion measurement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TargetLesion {
     /// Lesion id, stable across assessments.
     pub lesion_id: u32,
@@ -554,6 +573,7 @@ pub enum OverallResponse {
 
 /// A tumour assessment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ResponseAssessed {
     /// Date of imaging.
     pub assessed_on: Date,
@@ -592,6 +612,7 @@ pub enum EndReason {
 
 /// End of treatment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TreatmentEnded {
     /// Date of the last treatment decision.
     pub ended_on: Date,
@@ -603,6 +624,7 @@ pub struct TreatmentEnded {
 
 /// Survival follow-up: the patient was known to be alive on this date (for censoring OS).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SurvivalStatusRecorded {
     /// Last date known alive.
     pub last_known_alive: Date,
@@ -610,6 +632,7 @@ pub struct SurvivalStatusRecorded {
 
 /// Death.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeathRecorded {
     /// Date of death.
     pub died_on: Date,
@@ -642,6 +665,7 @@ pub enum CohortStatus {
 
 /// The cohort engine's stage decision (subject: the cohort; cites the records it counted).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CohortStageDecided {
     /// The new status.
     pub status: CohortStatus,
@@ -660,6 +684,7 @@ pub struct CohortStageDecided {
 /// A correction: new content for the record it cites (its first citation), with a reason.
 /// Views apply the corrected content; the original stays in the ledger.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Corrected {
     /// Why the original was wrong.
     pub reason: String,

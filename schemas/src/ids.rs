@@ -159,8 +159,31 @@ impl fmt::Display for Subject {
 macro_rules! fixed_bytes {
     ($(#[$m:meta])* $name:ident, $n:expr) => {
         $(#[$m])*
-        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(pub [u8; $n]);
+
+        // Raw bytes in canonical (postcard) form; lowercase hex in human-readable formats
+        // such as the CLI's JSON. Postcard is not human-readable, so the wire bytes are
+        // exactly those of a derived impl (the golden vectors check it).
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                if s.is_human_readable() {
+                    s.serialize_str(&self.to_hex())
+                } else {
+                    Serialize::serialize(&self.0, s)
+                }
+            }
+        }
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                if d.is_human_readable() {
+                    let text = String::deserialize(d)?;
+                    Self::from_hex(&text).map_err(serde::de::Error::custom)
+                } else {
+                    <[u8; $n] as Deserialize>::deserialize(d).map($name)
+                }
+            }
+        }
 
         impl $name {
             /// Parses lowercase or uppercase hex of exactly the right length.
@@ -218,9 +241,31 @@ impl KeyId {
     }
 }
 
-/// An Ed25519 signature: 64 raw bytes on the wire (R then S).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Sig64(#[serde(with = "BigArray")] pub [u8; 64]);
+/// An Ed25519 signature: 64 raw bytes on the wire (R then S); hex in human-readable formats.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sig64(pub [u8; 64]);
+
+impl Serialize for Sig64 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&self.to_hex())
+        } else {
+            BigArray::serialize(&self.0, s)
+        }
+    }
+}
+impl<'de> Deserialize<'de> for Sig64 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let text = String::deserialize(d)?;
+            let mut out = [0u8; 64];
+            hex::decode_to_slice(&text, &mut out).map_err(serde::de::Error::custom)?;
+            Ok(Sig64(out))
+        } else {
+            <[u8; 64] as BigArray<'de, u8>>::deserialize(d).map(Sig64)
+        }
+    }
+}
 
 impl fmt::Debug for Sig64 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -4,9 +4,29 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// An instant: microseconds since 1970-01-01T00:00:00Z (UTC, no leap seconds), as a postcard
-/// zigzag varint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// zigzag varint; RFC 3339 text in human-readable formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UtcMicros(pub i64);
+
+impl Serialize for UtcMicros {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&self.to_rfc3339())
+        } else {
+            self.0.serialize(s)
+        }
+    }
+}
+impl<'de> Deserialize<'de> for UtcMicros {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let text = String::deserialize(d)?;
+            UtcMicros::parse_rfc3339(&text).map_err(serde::de::Error::custom)
+        } else {
+            i64::deserialize(d).map(UtcMicros)
+        }
+    }
+}
 
 impl UtcMicros {
     /// The current system time.
@@ -39,9 +59,32 @@ impl fmt::Display for UtcMicros {
     }
 }
 
-/// A calendar date: days since 1970-01-01 (proleptic Gregorian), as a zigzag varint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// A calendar date: days since 1970-01-01 (proleptic Gregorian), as a zigzag varint;
+/// `YYYY-MM-DD` in human-readable formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date(pub i32);
+
+impl Serialize for Date {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&self.to_string())
+        } else {
+            self.0.serialize(s)
+        }
+    }
+}
+impl<'de> Deserialize<'de> for Date {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let text = String::deserialize(d)?;
+            Date::parse(&text).ok_or_else(|| {
+                serde::de::Error::custom(format!("{text:?} is not a date (YYYY-MM-DD)"))
+            })
+        } else {
+            i32::deserialize(d).map(Date)
+        }
+    }
+}
 
 impl Date {
     /// The date of a year, month (1-12) and day, or `None` if there is no such day.
@@ -54,6 +97,15 @@ impl Date {
     pub fn ymd(self) -> Option<(i32, u8, u8)> {
         let d = ::time::Date::from_julian_day(self.0.checked_add(UNIX_EPOCH_JULIAN_DAY)?).ok()?;
         Some((d.year(), d.month() as u8, d.day()))
+    }
+    /// Parses `YYYY-MM-DD`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut it = text.splitn(3, '-');
+        let (y, m, d) = (it.next()?, it.next()?, it.next()?);
+        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+            return None;
+        }
+        Date::from_ymd(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
     }
     /// Whole days from `self` to `later` (negative if `later` is earlier).
     pub fn days_until(self, later: Date) -> i32 {
@@ -95,6 +147,35 @@ mod tests {
         assert_eq!(d.ymd(), Some((2025, 3, 1)));
         assert_eq!(d.to_string(), "2025-03-01");
         assert_eq!(Date::from_ymd(2025, 2, 30), None);
+    }
+
+    #[test]
+    fn human_readable_forms() {
+        let d = Date::from_ymd(2025, 3, 1).unwrap();
+        assert_eq!(serde_json::to_string(&d).unwrap(), "\"2025-03-01\"");
+        assert_eq!(serde_json::from_str::<Date>("\"2025-03-01\"").unwrap(), d);
+        assert!(serde_json::from_str::<Date>("\"2025-02-30\"").is_err());
+        assert_eq!(
+            crate::encode(&d),
+            crate::encode(&d.0),
+            "postcard form is the plain integer"
+        );
+        let t = UtcMicros(1_000_000);
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            "\"1970-01-01T00:00:01Z\""
+        );
+        let h = crate::Hash32([0xab; 32]);
+        let json = serde_json::to_string(&h).unwrap();
+        assert_eq!(json, format!("\"{}\"", "ab".repeat(32)));
+        assert_eq!(serde_json::from_str::<crate::Hash32>(&json).unwrap(), h);
+        assert_eq!(crate::encode(&h), vec![0xab; 32]);
+        let sig = crate::Sig64([7; 64]);
+        assert_eq!(
+            serde_json::from_str::<crate::Sig64>(&serde_json::to_string(&sig).unwrap()).unwrap(),
+            sig
+        );
+        assert_eq!(crate::encode(&sig), vec![7; 64]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use tl_ledger::writer::Draft;
+use tl_schemas::clinical::*;
 use tl_schemas::events::{envelope_of, KeyEnrolled, KeyRevoked, ProtocolAmended};
 use tl_schemas::{Hash32, KeyId, Meaning, Reference, Role, Subject, SubmissionId, UtcMicros};
 
@@ -72,6 +73,59 @@ struct ProtocolAmendedJson {
     document_hex: Option<String>,
 }
 
+/// A correction in JSON: the reason, and the corrected content as an event of its own type.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CorrectedJson {
+    reason: String,
+    corrects: InnerEvent,
+}
+
+/// The corrected content: an event type name and its payload.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InnerEvent {
+    event: String,
+    payload: serde_json::Value,
+}
+
+macro_rules! clinical_events {
+    ($($t:ident),* $(,)?) => {
+        /// Names of the clinical event types `submit` accepts.
+        pub const CLINICAL_NAMES: &[&str] = &[$(stringify!($t)),*];
+
+        /// The envelope of a clinical event given by name and JSON payload; `None` if the
+        /// name is not a clinical type.
+        fn clinical_envelope(name: &str, v: serde_json::Value) -> Result<Option<tl_schemas::Envelope>> {
+            Ok(match name {
+                $(stringify!($t) => Some(envelope_of(&payload::<$t>(name, v)?)),)*
+                _ => None,
+            })
+        }
+    };
+}
+
+clinical_events!(
+    PatientRegistered,
+    ConsentRecorded,
+    ConsentWithdrawn,
+    SequencingResultReported,
+    MatchProposed,
+    MatchDecided,
+    SlotAssigned,
+    SlotRefused,
+    PatientEnrolled,
+    DoseAdministered,
+    DoseModified,
+    AdverseEventReported,
+    AdverseEventUpdated,
+    ResponseAssessed,
+    TreatmentEnded,
+    SurvivalStatusRecorded,
+    DeathRecorded,
+    CohortStageDecided,
+);
+
 fn payload<T: serde::de::DeserializeOwned>(event: &str, v: serde_json::Value) -> Result<T> {
     serde_json::from_value(v).with_context(|| format!("payload of {event}"))
 }
@@ -117,9 +171,29 @@ pub fn parse(text: &str) -> Result<Draft> {
         "TrialRegistered" => {
             bail!("TrialRegistered is written by `trial-ledger init`, not submitted")
         }
-        other => {
-            bail!("unknown event type {other:?}; known: KeyEnrolled, KeyRevoked, ProtocolAmended")
+        "Corrected" => {
+            let p: CorrectedJson = payload(&f.event, f.payload)?;
+            let inner =
+                clinical_envelope(&p.corrects.event, p.corrects.payload)?.with_context(|| {
+                    format!(
+                        "{:?} is not a clinical event type that can be corrected",
+                        p.corrects.event
+                    )
+                })?;
+            envelope_of(&Corrected {
+                reason: p.reason,
+                event_type: inner.event_type,
+                event_version: inner.event_version,
+                payload: inner.payload,
+            })
         }
+        other => match clinical_envelope(other, f.payload)? {
+            Some(env) => env,
+            None => bail!(
+                "unknown event type {other:?}; known: KeyEnrolled, KeyRevoked, ProtocolAmended, {}",
+                CLINICAL_NAMES.join(", ")
+            ),
+        },
     };
     let mut draft = Draft::new(subject, envelope);
     draft.meaning = match f.meaning.as_deref() {
@@ -161,6 +235,36 @@ mod tests {
             r#"{"event":"ProtocolAmended","subject":"trial","payload":{"protocol_version":1,"document":"x","extra":1}}"#,
         );
         assert!(format!("{:#}", e.unwrap_err()).contains("unknown field"));
+    }
+
+    #[test]
+    fn clinical_events_parse_with_dates_and_enums_in_plain_json() {
+        let d = parse(r#"{"event":"AdverseEventReported","subject":"patient:P-1","payload":{
+            "ae_id":1,"ctcae_term":"Colitis","grade":3,"serious":["Hospitalisation"],"expected":false,
+            "attribution":"Probable","onset":{"Full":"2025-02-27"},"awareness":"2025-03-01","outcome":"Ongoing"}}"#)
+        .unwrap();
+        let ae: AdverseEventReported = tl_schemas::decode(&d.envelope.payload).unwrap();
+        assert_eq!(ae.awareness.to_string(), "2025-03-01");
+        assert_eq!(ae.serious, vec![SeriousnessCriterion::Hospitalisation]);
+        let e = parse(
+            r#"{"event":"DeathRecorded","subject":"patient:P-1","payload":{"died_on":"2025-02-30","cause":"x","treatment_related":false}}"#,
+        );
+        assert!(format!("{:#}", e.unwrap_err()).contains("not a date"));
+        let e = parse(
+            r#"{"event":"DeathRecorded","subject":"patient:P-1","payload":{"died_on":"2025-02-03","cause":"x","treatment_related":false,"age":3}}"#,
+        );
+        assert!(format!("{:#}", e.unwrap_err()).contains("unknown field"));
+    }
+
+    #[test]
+    fn a_correction_carries_the_corrected_content_as_its_own_type() {
+        let d = parse(r#"{"event":"Corrected","subject":"patient:P-1","cites":[{"partition":1,"seq":4,"hash":"0000000000000000000000000000000000000000000000000000000000000000"}],
+            "payload":{"reason":"typo","corrects":{"event":"DeathRecorded","payload":{"died_on":"2025-02-03","cause":"x","treatment_related":false}}}}"#)
+        .unwrap();
+        let c: Corrected = tl_schemas::decode(&d.envelope.payload).unwrap();
+        assert_eq!(c.event_type, clinical_type::DEATH_RECORDED);
+        let _: DeathRecorded = tl_schemas::decode(&c.payload).unwrap();
+        assert_eq!(d.cites.len(), 1);
     }
 
     #[test]
