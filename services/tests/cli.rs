@@ -473,3 +473,52 @@ fn a_second_writer_is_refused() {
     drop(held);
     f.ok(&["submit", "--data", "d", "--key", "admin.key", "amend.json"]);
 }
+
+#[test]
+fn clinical_events_go_through_the_trial_rules() {
+    let f = Fixture::new();
+    f.ok(&[
+        "keys",
+        "new",
+        "--name",
+        "Dr. I. Investigator",
+        "--role",
+        "investigator",
+        "--out",
+        "inv.key",
+    ]);
+    f.ok(&["keys", "enrol", "--data", "d", "inv.key.pub.json"]);
+    f.write(
+        "register.json",
+        r#"{"event":"PatientRegistered","subject":"patient:P-0001","payload":{"tumour_type":"COAD","site":"NKI-AVL","registered_on":"2025-01-15"}}"#,
+    );
+    f.write(
+        "withdraw.json",
+        r#"{"event":"ConsentWithdrawn","subject":"patient:P-0001","payload":{"withdrawn_on":"2025-01-20","follow_up_allowed":true,"reason":""}}"#,
+    );
+    let v: serde_json::Value = serde_json::from_str(&f.ok(&[
+        "submit",
+        "--data",
+        "d",
+        "--key",
+        "inv.key",
+        "register.json",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(v["status"], "recorded");
+    let before = f.snapshot();
+    let o = f.run(&["submit", "--data", "d", "--key", "inv.key", "withdraw.json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("domain-rule") && text(&o).contains("no consent to withdraw"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(f.snapshot(), before);
+    // A lab may not register patients.
+    let o = f.run(&["submit", "--data", "d", "--key", "lab.key", "register.json"]);
+    assert!(text(&o).contains("role-not-permitted"), "{}", text(&o));
+    let o = f.run(&["verify", "--data", "d"]);
+    assert!(o.status.success(), "{}", text(&o));
+}

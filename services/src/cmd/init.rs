@@ -3,9 +3,10 @@
 use crate::cli::InitArgs;
 use anyhow::{bail, Context, Result};
 use std::process::ExitCode;
+use tl_domain::TrialRules;
 use tl_ledger::keyfile::{self, KeyMaterial, WorkFactor};
 use tl_ledger::trust::TrustFile;
-use tl_ledger::{CoreOnly, EmbeddedLedger, SigningKey};
+use tl_ledger::{EmbeddedLedger, SigningKey};
 use tl_schemas::{TrialId, UtcMicros};
 
 /// Runs `init`.
@@ -40,7 +41,7 @@ pub fn run(a: InitArgs) -> Result<ExitCode> {
         &title,
         &root_key,
         seq_key.clone(),
-        CoreOnly,
+        TrialRules,
         UtcMicros::now(),
     )?;
     let trust = TrustFile::new(&trial, root_key.public_key(), a.partitions);

@@ -8,8 +8,9 @@ pub mod verify;
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
+use tl_domain::TrialRules;
 use tl_ledger::trust::TrustFile;
-use tl_ledger::{CoreOnly, EmbeddedLedger};
+use tl_ledger::EmbeddedLedger;
 
 /// The embedded store inside a data folder.
 pub fn ledger_dir(data: &Path) -> PathBuf {
@@ -27,7 +28,7 @@ pub fn root_key_path(data: &Path) -> PathBuf {
 }
 
 /// Opens a data folder's ledger as its single writer, with the sequencer key.
-pub fn open_writer(data: &Path) -> Result<EmbeddedLedger<CoreOnly>> {
+pub fn open_writer(data: &Path) -> Result<EmbeddedLedger<TrialRules>> {
     let trust = TrustFile::read(&trust_path(data)).with_context(|| {
         format!(
             "{} is not a trial data folder (run `trial-ledger init`)",
@@ -35,7 +36,7 @@ pub fn open_writer(data: &Path) -> Result<EmbeddedLedger<CoreOnly>> {
         )
     })?;
     let sealer = crate::secrets::load_sequencer_key(data)?;
-    let (ledger, torn) = EmbeddedLedger::open(&ledger_dir(data), &trust, CoreOnly, sealer)?;
+    let (ledger, torn) = EmbeddedLedger::open(&ledger_dir(data), &trust, TrialRules, sealer)?;
     for t in torn {
         eprintln!(
             "note: cut an incomplete final frame (an interrupted append) from partition {} at seq {} ({} bytes)",
@@ -48,7 +49,7 @@ pub fn open_writer(data: &Path) -> Result<EmbeddedLedger<CoreOnly>> {
 /// Submits a signed submission through the embedded sequencer and prints the outcome.
 /// Returns the exit code.
 pub fn submit_and_report(
-    ledger: &mut EmbeddedLedger<CoreOnly>,
+    ledger: &mut EmbeddedLedger<TrialRules>,
     signed: tl_schemas::SignedSubmission,
     json: bool,
 ) -> Result<std::process::ExitCode> {

@@ -3,9 +3,10 @@
 use crate::cli::VerifyArgs;
 use anyhow::Result;
 use std::process::ExitCode;
+use tl_domain::TrialRules;
 use tl_ledger::log::read_embedded_for_verify;
 use tl_ledger::trust::TrustFile;
-use tl_ledger::{verify_ledger, CoreOnly};
+use tl_ledger::verify_ledger;
 
 /// Runs `verify`. Never modifies the ledger.
 pub fn run(a: VerifyArgs) -> Result<ExitCode> {
@@ -22,7 +23,7 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
     let trust = TrustFile::read(&trust_path)?;
     let root = trust.root_key().map_err(anyhow::Error::msg)?;
     let inputs = read_embedded_for_verify(&super::ledger_dir(&a.data.data))?;
-    let report = verify_ledger(&trust.trial(), root, &inputs, CoreOnly);
+    let report = verify_ledger(&trust.trial(), root, &inputs, TrialRules);
     if report.partitions != trust.partitions {
         eprintln!(
             "warning: the trust file says {} partitions, the ledger's TrialRegistered says {}",
