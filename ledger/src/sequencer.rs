@@ -130,7 +130,7 @@ impl<R: DomainRules> Sequencer<R> {
             .state
             .registry()
             .author_at(&sub.author, b.registry_seq)
-            .unwrap_or(Author::Root);
+            .map_err(Error::corrupt_log)?;
         self.state.apply(&record, hash, author, source);
         Ok(())
     }
