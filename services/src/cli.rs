@@ -26,6 +26,21 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Measure signing, appends, full verification and the batch-verification limit.
     Bench(BenchArgs),
+    /// Crypto-shred a patient's personal data: destroy the patient's data key.
+    Erase(EraseArgs),
+}
+
+/// `erase`.
+#[derive(Debug, Args)]
+pub struct EraseArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The patient, as `patient:ID`.
+    #[arg(long, value_name = "SUBJECT")]
+    pub subject: String,
+    /// The key store of personal-data keys (default: DIR/keystore).
+    #[arg(long, value_name = "DIR")]
+    pub keystore: Option<PathBuf>,
 }
 
 /// Where the embedded ledger lives.
@@ -117,6 +132,9 @@ pub struct SubmitArgs {
     /// Print the receipt as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Key store for personal data given in the event (default: DIR/keystore).
+    #[arg(long, value_name = "DIR")]
+    pub keystore: Option<PathBuf>,
 }
 
 /// `verify`.

@@ -30,6 +30,18 @@ pub struct EventFile {
     /// Registry position the author relies on.
     #[serde(default)]
     pub min_registry_seq: u64,
+    /// Personal data of the patient, encrypted under the patient's key before signing.
+    #[serde(default)]
+    pub personal_data: Option<tl_domain::personal::PersonalData>,
+}
+
+/// A parsed event file: the draft to sign, and personal data to seal into it.
+#[derive(Debug)]
+pub struct ParsedEvent {
+    /// The unsigned submission.
+    pub draft: Draft,
+    /// Personal data for the envelope, still in clear.
+    pub personal: Option<tl_domain::personal::PersonalData>,
 }
 
 /// A citation in JSON.
@@ -131,7 +143,7 @@ fn payload<T: serde::de::DeserializeOwned>(event: &str, v: serde_json::Value) ->
 }
 
 /// Parses an event file into a draft submission.
-pub fn parse(text: &str) -> Result<Draft> {
+pub fn parse(text: &str) -> Result<ParsedEvent> {
     let f: EventFile = serde_json::from_str(text).context("event JSON")?;
     let subject = Subject::parse(&f.subject)?;
     let envelope = match f.event.as_str() {
@@ -218,12 +230,25 @@ pub fn parse(text: &str) -> Result<Draft> {
     }
     draft.min_registry_seq = f.min_registry_seq;
     draft.client_time = UtcMicros::now();
-    Ok(draft)
+    if f.personal_data.is_some() && !matches!(draft.subject, Subject::Patient(_)) {
+        bail!(
+            "personal_data belongs to a patient; the subject is {}",
+            draft.subject
+        );
+    }
+    Ok(ParsedEvent {
+        draft,
+        personal: f.personal_data,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_draft(text: &str) -> Result<Draft> {
+        parse(text).map(|p| p.draft)
+    }
 
     #[test]
     fn unknown_fields_are_refused() {
@@ -239,7 +264,7 @@ mod tests {
 
     #[test]
     fn clinical_events_parse_with_dates_and_enums_in_plain_json() {
-        let d = parse(r#"{"event":"AdverseEventReported","subject":"patient:P-1","payload":{
+        let d = parse_draft(r#"{"event":"AdverseEventReported","subject":"patient:P-1","payload":{
             "ae_id":1,"ctcae_term":"Colitis","grade":3,"serious":["Hospitalisation"],"expected":false,
             "attribution":"Probable","onset":{"Full":"2025-02-27"},"awareness":"2025-03-01","outcome":"Ongoing"}}"#)
         .unwrap();
@@ -258,7 +283,7 @@ mod tests {
 
     #[test]
     fn a_correction_carries_the_corrected_content_as_its_own_type() {
-        let d = parse(r#"{"event":"Corrected","subject":"patient:P-1","cites":[{"partition":1,"seq":4,"hash":"0000000000000000000000000000000000000000000000000000000000000000"}],
+        let d = parse_draft(r#"{"event":"Corrected","subject":"patient:P-1","cites":[{"partition":1,"seq":4,"hash":"0000000000000000000000000000000000000000000000000000000000000000"}],
             "payload":{"reason":"typo","corrects":{"event":"DeathRecorded","payload":{"died_on":"2025-02-03","cause":"x","treatment_related":false}}}}"#)
         .unwrap();
         let c: Corrected = tl_schemas::decode(&d.envelope.payload).unwrap();
@@ -269,7 +294,7 @@ mod tests {
 
     #[test]
     fn a_good_event_parses() {
-        let d = parse(r#"{"event":"ProtocolAmended","subject":"trial","payload":{"protocol_version":1,"document":"x"},"submission_id":"000102030405060708090a0b0c0d0e0f"}"#).unwrap();
+        let d = parse_draft(r#"{"event":"ProtocolAmended","subject":"trial","payload":{"protocol_version":1,"document":"x"},"submission_id":"000102030405060708090a0b0c0d0e0f"}"#).unwrap();
         assert_eq!(
             d.envelope.event_type,
             tl_schemas::event_type::PROTOCOL_AMENDED

@@ -21,5 +21,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Submit(a) => cmd::submit::run(a),
         Command::Verify(a) => cmd::verify::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Erase(a) => cmd::erase::run(a),
     }
 }

@@ -522,3 +522,83 @@ fn clinical_events_go_through_the_trial_rules() {
     let o = f.run(&["verify", "--data", "d"]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[test]
+fn erase_makes_personal_data_unreadable_and_the_ledger_still_verifies() {
+    use tl_domain::personal::{disclose, Disclosure, KeyStore};
+    let f = Fixture::new();
+    f.ok(&[
+        "keys",
+        "new",
+        "--name",
+        "Dr. I. Investigator",
+        "--role",
+        "investigator",
+        "--out",
+        "inv.key",
+    ]);
+    f.ok(&["keys", "enrol", "--data", "d", "inv.key.pub.json"]);
+    f.write(
+        "register.json",
+        r#"{"event":"PatientRegistered","subject":"patient:P-0042","payload":{"tumour_type":"SKCM","site":"UMCU","registered_on":"2025-01-15"},
+            "personal_data":{"initials":"J.D.","birth_year":1961,"hospital_number":"H-77"}}"#,
+    );
+    let receipt: serde_json::Value = serde_json::from_str(&f.ok(&[
+        "submit",
+        "--data",
+        "d",
+        "--key",
+        "inv.key",
+        "register.json",
+        "--json",
+    ]))
+    .unwrap();
+    // The record holds ciphertext, not the data.
+    let (p, seq) = (
+        receipt["partition"].as_u64().unwrap() as u32,
+        receipt["seq"].as_u64().unwrap(),
+    );
+    let (log, _) =
+        tl_ledger::embedded::EmbeddedLog::open_writer(&f.path("d/ledger"), Default::default())
+            .unwrap();
+    let bytes = log.read(p, seq, 1).unwrap().remove(0);
+    drop(log);
+    assert!(
+        !String::from_utf8_lossy(&bytes).contains("H-77"),
+        "personal data stored in clear"
+    );
+    let record: tl_schemas::Record = tl_schemas::decode(&bytes).unwrap();
+    let sealed = record
+        .body
+        .submission
+        .submission
+        .envelope
+        .personal_data
+        .clone()
+        .expect("personal data in the envelope");
+    let trial = tl_schemas::TrialId::new("cli-test").unwrap();
+    let patient = tl_schemas::ids::Name::new("P-0042").unwrap();
+    let store = KeyStore::open(&f.path("d/keystore")).unwrap();
+    match disclose(&store, &trial, &patient, Some(&sealed)).unwrap() {
+        Disclosure::Readable(d) => assert_eq!(d.hospital_number.as_deref(), Some("H-77")),
+        other => panic!("readable before erase, got {other:?}"),
+    }
+    let before = f.snapshot();
+    let out = f.ok(&["erase", "--data", "d", "--subject", "patient:P-0042"]);
+    assert!(out.contains("erased"), "{out}");
+    assert_eq!(f.snapshot(), before, "erase must not touch the ledger");
+    assert!(matches!(
+        disclose(&store, &trial, &patient, Some(&sealed)).unwrap(),
+        Disclosure::Erased
+    ));
+    let o = f.run(&["verify", "--data", "d"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // An erased patient's data can never be sealed again under a new key.
+    let o = f.run(&["submit", "--data", "d", "--key", "inv.key", "register.json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).to_lowercase().contains("erased"), "{}", text(&o));
+    // Only patients can be erased; bad subjects are clear errors.
+    let o = f.run(&["erase", "--data", "d", "--subject", "cohort:C-1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("erase works on patients"), "{}", text(&o));
+}

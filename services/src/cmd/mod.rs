@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod bench;
+pub mod erase;
 pub mod init;
 pub mod keys;
 pub mod submit;
@@ -20,6 +21,11 @@ pub fn ledger_dir(data: &Path) -> PathBuf {
 /// The trust file `init` writes.
 pub fn trust_path(data: &Path) -> PathBuf {
     data.join("trust.json")
+}
+
+/// The personal-data key store (outside the ledger folder).
+pub fn keystore_dir(data: &Path, explicit: Option<&Path>) -> PathBuf {
+    explicit.map_or_else(|| data.join("keystore"), Path::to_path_buf)
 }
 
 /// The root key file `init` writes.
