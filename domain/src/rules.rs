@@ -208,6 +208,11 @@ impl TrialRules {
             }
             ct::MATCH_DECIDED => {
                 let ev: MatchDecided = payload(ctx)?;
+                if ctx.submission.meaning != tl_schemas::Meaning::Approved {
+                    return refuse(
+                        "an MTB decision is signed with the meaning `approved` (21 CFR 11.50)",
+                    );
+                }
                 if let MtbDecision::Approved { cohort_id } = &ev.decision {
                     cohort_definition(ctx, cohort_id)?;
                 }
@@ -264,6 +269,9 @@ impl TrialRules {
                     type_name(t)
                 ))
             }
+            ct::DOSE_ADMINISTERED if !st.consented => refuse(format!(
+                "{who} has withdrawn consent: no dose without consent"
+            )),
             ct::DOSE_ADMINISTERED | ct::DOSE_MODIFIED if st.treatment_ended => refuse(format!(
                 "{who}'s treatment has ended: no {} after it",
                 type_name(t)
@@ -274,6 +282,7 @@ impl TrialRules {
             ct::ADVERSE_EVENT_REPORTED => {
                 let ev: AdverseEventReported = payload(ctx)?;
                 check_grade(ev.grade)?;
+                check_partial_date(&ev.onset)?;
                 if st.ae_ids.contains(&ev.ae_id) {
                     return refuse(format!(
                         "adverse event {} of {who} is already reported; use AdverseEventUpdated",
@@ -354,6 +363,15 @@ impl TrialRules {
     }
 }
 
+fn check_partial_date(d: &tl_schemas::PartialDate) -> Result<(), Refusal> {
+    match d {
+        tl_schemas::PartialDate::YearMonth(_, m) if !(1..=12).contains(m) => {
+            refuse(format!("month {m} is outside 1-12"))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn check_grade(grade: u8) -> Result<(), Refusal> {
     if (1..=5).contains(&grade) {
         Ok(())
@@ -421,7 +439,17 @@ fn check_correction(ctx: &RuleContext<'_>) -> Result<(), Refusal> {
             type_name(ev.event_type)
         ));
     }
-    if ev.event_version != 1 || !payload_decodes(ev.event_type, &ev.payload) {
+    if ev.event_version != 1 {
+        return Err(Refusal::new(
+            Reason::UnsupportedFormat,
+            format!(
+                "{} version {} is unknown",
+                type_name(ev.event_type),
+                ev.event_version
+            ),
+        ));
+    }
+    if !payload_decodes(ev.event_type, &ev.payload) {
         return Err(Refusal::new(
             Reason::Malformed,
             format!(

@@ -709,6 +709,102 @@ fn follow_ups_and_corrections_must_refer_to_something_real() {
 }
 
 #[test]
+fn an_mtb_decision_must_be_signed_as_an_approval_and_withdrawn_consent_stops_dosing() {
+    let mut t = Trial::new();
+    let (inv, lab, matcher, mtb) = (
+        t.inv.clone(),
+        t.lab.clone(),
+        t.matcher.clone(),
+        t.mtb.clone(),
+    );
+    let p = Trial::patient("P-1");
+    t.ok(
+        p.clone(),
+        &PatientRegistered {
+            tumour_type: "COAD".into(),
+            site: "NKI".into(),
+            registered_on: d(1),
+        },
+        &inv,
+        vec![],
+    );
+    t.ok(
+        p.clone(),
+        &ConsentRecorded {
+            form_version: "1".into(),
+            consented_on: d(1),
+        },
+        &inv,
+        vec![],
+    );
+    let seq = t.ok(p.clone(), &sequencing(), &lab, vec![]);
+    t.ok(
+        p.clone(),
+        &MatchProposed {
+            protocol_version: 1,
+            candidates: vec![],
+            not_matched: vec![],
+        },
+        &matcher,
+        vec![seq],
+    );
+    // Signed as merely "authored": refused.
+    t.n += 1;
+    let mut draft = Draft::new(
+        p.clone(),
+        envelope_of(&MatchDecided {
+            decision: MtbDecision::Rejected,
+            rationale: "-".into(),
+            decided_on: d(2),
+        }),
+    );
+    draft.submission_id = SubmissionId(u128::from(t.n).to_be_bytes());
+    let s = draft.sign(&t.trial, &mtb);
+    match t.ledger.submit_decoded(s, UtcMicros(t.clock)).unwrap() {
+        Outcome::Refused(r) => assert!(r.detail.contains("meaning `approved`"), "{r}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // Consent withdrawn after enrolment: no more doses.
+    t.enrolled("P-2", "C-MSI");
+    t.ok(
+        Trial::patient("P-2"),
+        &ConsentWithdrawn {
+            withdrawn_on: d(5),
+            follow_up_allowed: true,
+            reason: String::new(),
+        },
+        &inv,
+        vec![],
+    );
+    t.refused(
+        Trial::patient("P-2"),
+        &dose(),
+        &inv,
+        vec![],
+        "no dose without consent",
+    );
+}
+
+#[test]
+fn a_partial_onset_date_with_an_impossible_month_is_refused() {
+    let mut t = Trial::new();
+    let inv = t.inv.clone();
+    t.enrolled("P-1", "C-MSI");
+    let ae = AdverseEventReported {
+        ae_id: 1,
+        ctcae_term: "Rash".into(),
+        grade: 2,
+        serious: vec![],
+        expected: true,
+        attribution: Attribution::Possible,
+        onset: PartialDate::YearMonth(2025, 13),
+        awareness: d(6),
+        outcome: AeOutcome::Ongoing,
+    };
+    t.refused(Trial::patient("P-1"), &ae, &inv, vec![], "month 13");
+}
+
+#[test]
 fn a_grade_outside_one_to_five_is_refused() {
     let mut t = Trial::new();
     let inv = t.inv.clone();

@@ -112,7 +112,8 @@ pub struct CohortDefinition {
     pub stage2_size: u16,
     /// Benefits needed among those to be positive (DRUP: 5).
     pub stage2_threshold: u16,
-    /// Largest number of evaluable patients in a stage-3 expansion.
+    /// Largest number of patients the cohort may hold in all, stage-3 expansion included
+    /// (a cap equal to `stage2_size` means no expansion).
     pub expansion_cap: u32,
 }
 
