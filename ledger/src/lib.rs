@@ -9,11 +9,13 @@
 //! * [`log`], [`embedded`]: the `EventLog` trait and the embedded segment-file backend;
 //! * [`keyfile`], [`trust`]: encrypted key files and the trust file.
 
+pub mod checkpoint;
 pub mod codec;
 pub mod crypto;
 pub mod embedded;
 pub mod keyfile;
 pub mod log;
+pub mod merkle;
 pub mod reason;
 pub mod registry;
 pub mod rules;
