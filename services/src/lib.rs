@@ -22,5 +22,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(a) => cmd::verify::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Erase(a) => cmd::erase::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
     }
 }

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod bench;
+pub mod demo;
 pub mod erase;
 pub mod init;
 pub mod keys;

@@ -1,0 +1,220 @@
+//! `trial-ledger demo`: a simulated DRUP-like trial end to end, on the embedded log.
+//!
+//! Creates the trial in an empty data folder (the layout `init` writes: `DIR/trust.json`,
+//! `DIR/ledger/`, and `DIR/keys/` when a passphrase is given), runs tl-sim's deterministic
+//! simulation through the sequencer, verifies the whole ledger against the root key, computes
+//! the trial-level figures from the records with tl-clinical, and prints a summary.
+
+use crate::cli::DemoArgs;
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Instant;
+use tl_domain::TrialRules;
+use tl_ledger::keyfile::{self, KeyMaterial, WorkFactor};
+use tl_ledger::trust::TrustFile;
+use tl_schemas::clinical::CohortStatus;
+use tl_schemas::TrialId;
+use tl_sim::{SimConfig, SimKey};
+
+/// A status as the enrollment view names it.
+fn status_name(s: CohortStatus) -> &'static str {
+    match s {
+        CohortStatus::Stage1 => "stage 1",
+        CohortStatus::Stage2 => "stage 2",
+        CohortStatus::ClosedForFutility => "closed for futility",
+        CohortStatus::CompletedNegative => "completed negative",
+        CohortStatus::Positive => "positive",
+        CohortStatus::Expansion => "expansion",
+        CohortStatus::ExpansionComplete => "expansion complete",
+    }
+}
+
+/// Writes the root and sequencer keys encrypted, as `init` does; returns what it wrote.
+fn write_keys(data: &std::path::Path, keys: &tl_sim::SimKeys, pass: &str) -> Result<Vec<String>> {
+    let dir = data.join("keys");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let work = WorkFactor::from_env()?;
+    let mut written = Vec::new();
+    let pairs: [(&SimKey, &str, std::path::PathBuf); 2] = [
+        (&keys.root, "root", super::root_key_path(data)),
+        (&keys.sequencer, "sequencer", dir.join("sequencer.key")),
+    ];
+    for (key, role, path) in pairs {
+        let km = KeyMaterial::from_seed(key.name.clone(), role, key.seed);
+        keyfile::write_key_file(&path, &km, pass, work)?;
+        written.push(path.display().to_string());
+    }
+    Ok(written)
+}
+
+/// Runs `demo`.
+pub fn run(a: DemoArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let trial = TrialId::new(&a.trial)?;
+    let trust_path = super::trust_path(&a.data);
+    let ledger_dir = super::ledger_dir(&a.data);
+    if trust_path.exists() || ledger_dir.exists() {
+        bail!(
+            "{} already holds a trial ledger; the demo only writes into a new or empty folder (choose another --data, or remove this one)",
+            a.data.display()
+        );
+    }
+    std::fs::create_dir_all(&a.data).with_context(|| format!("creating {}", a.data.display()))?;
+    let config = SimConfig::new(trial.clone(), a.seed, a.patients);
+    println!(
+        "trial-ledger demo: trial {trial}, seed {}, {} patients to treat, {} partitions, in {}",
+        a.seed,
+        a.patients,
+        config.partitions,
+        a.data.display()
+    );
+    let (report, keys) = tl_sim::simulate(&ledger_dir, &config)
+        .with_context(|| format!("simulating into {}", ledger_dir.display()))?;
+    TrustFile::new(&trial, report.root_public_key, config.partitions).write(&trust_path)?;
+    let keys_note = match keyfile::passphrase_from_env() {
+        Ok(pass) => {
+            let written = write_keys(&a.data, &keys, &pass)?;
+            format!(
+                "root and sequencer keys written encrypted ({}); the other {} keys are derived from seed {} and not stored",
+                written.join(", "),
+                keys.enrolled().len() - 1,
+                a.seed
+            )
+        }
+        Err(_) => format!(
+            "the demo's {} keys are derived from seed {} and not stored (set TRIAL_LEDGER_PASSPHRASE to write the root and sequencer keys encrypted)",
+            keys.enrolled().len() + 1,
+            a.seed
+        ),
+    };
+
+    let verify_started = Instant::now();
+    let inputs = tl_ledger::log::read_embedded_for_verify(&ledger_dir)?;
+    let verified = tl_ledger::verify_ledger(&trial, report.root_public_key, &inputs, TrialRules);
+    let verify_secs = verify_started.elapsed().as_secs_f64();
+    drop(inputs);
+    let figures_started = Instant::now();
+    let f = tl_sim::from_ledger(&ledger_dir)?;
+    let figures_secs = figures_started.elapsed().as_secs_f64();
+
+    let sim_secs = report.elapsed.as_secs_f64();
+    println!(
+        "simulated accrual from {} to {}, data cut-off {}",
+        report.accrual_start,
+        report
+            .accrual_closed
+            .map_or_else(|| "(not reached)".to_string(), |d| d.to_string()),
+        report
+            .cutoff
+            .map_or_else(|| "(none)".to_string(), |d| d.to_string()),
+    );
+    println!(
+        "patients: {} screened, {} treated, {} response-evaluable, {} deaths recorded",
+        f.screened, f.treated, f.evaluable, f.deaths
+    );
+
+    println!("\nevents by type ({} records)", f.records);
+    for (t, n) in &f.events_by_type {
+        println!("  {t:<26} {n:>8}");
+    }
+    println!("\nrecords per partition");
+    for (p, n) in f.records_per_partition.iter().enumerate() {
+        println!("  partition {p:<3} {n:>8}");
+    }
+
+    println!("\ncohorts by status ({} cohorts)", f.cohorts.len());
+    let mut by_status: BTreeMap<u8, (CohortStatus, Vec<&tl_sim::figures::CohortFigures>)> =
+        BTreeMap::new();
+    for c in &f.cohorts {
+        by_status
+            .entry(c.status as u8)
+            .or_insert((c.status, Vec::new()))
+            .1
+            .push(c);
+    }
+    for (status, cohorts) in by_status.values() {
+        println!("  {:<20} {:>3}", status_name(*status), cohorts.len());
+    }
+    println!("  positive and expanded cohorts:");
+    for c in &f.cohorts {
+        if matches!(
+            c.status,
+            CohortStatus::Positive | CohortStatus::Expansion | CohortStatus::ExpansionComplete
+        ) {
+            println!(
+                "    {:<26} {:<20} {:>4} treated {:>4} evaluable {:>4} with benefit ({:.0} %)",
+                c.cohort_id,
+                status_name(c.status),
+                c.treated,
+                c.evaluable,
+                c.benefits,
+                if c.evaluable == 0 {
+                    0.0
+                } else {
+                    100.0 * f64::from(c.benefits) / f64::from(c.evaluable)
+                }
+            );
+        }
+    }
+
+    println!("\ntrial-level figures, computed from the ledger with tl-clinical");
+    println!(
+        "  {:<50} {:>8}   {:<16}",
+        "figure", "value", "target (DRUP)"
+    );
+    let mut all_within = true;
+    for c in f.checks() {
+        all_within &= c.within();
+        let unit = if c.unit == "%" { " %" } else { " mo" };
+        println!(
+            "  {:<50} {:>6.1}{unit:<3} {:>5.1}{unit} +/- {:<4} {}",
+            c.name,
+            c.value,
+            c.target,
+            c.tolerance,
+            if c.within() { "within" } else { "OUTSIDE" }
+        );
+    }
+    println!(
+        "  ({} investigator responses differ from the computed RECIST response; {} SUSARs; {} corrections applied)",
+        f.disagreements, f.susars, f.corrections
+    );
+
+    println!();
+    if verified.ok {
+        println!(
+            "verification: OK: {} records in {} partitions, {} signatures, against root key {}",
+            verified.records_total,
+            verified.partitions,
+            verified.signatures_verified,
+            tl_schemas::KeyId::of_ed25519(&report.root_public_key)
+        );
+    } else {
+        println!(
+            "verification: FAILED: {}",
+            verified
+                .first_failure()
+                .map_or_else(|| "unknown failure".to_string(), |x| x.to_string())
+        );
+    }
+    println!(
+        "time: simulate and submit {sim_secs:.2} s ({:.0} events/s), verify {verify_secs:.2} s, figures {figures_secs:.2} s, total {:.2} s",
+        report.records as f64 / sim_secs.max(1e-9),
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "data: trust file {}, ledger {}",
+        trust_path.display(),
+        ledger_dir.display()
+    );
+    println!("keys: {keys_note}");
+    if !all_within && a.patients == tl_sim::DEFAULT_TREATED && a.seed == tl_sim::DEFAULT_SEED {
+        eprintln!("warning: a figure of the default run is outside its tolerance");
+    }
+    Ok(if verified.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::EXIT_NEGATIVE)
+    })
+}

@@ -1,0 +1,753 @@
+//! The discrete-event driver: patients arrive, are screened, matched, decided on, enrolled and
+//! treated on a simulated clock, and every event is signed by its author's key and submitted
+//! through the sequencer into the embedded log, in time order, so the trial's state machine
+//! judges each one. A refusal is a bug in the simulation and stops it with the sequencer's
+//! reason.
+
+use crate::catalogue::{Protocol, DRUGS, SITES, TUMOUR_TYPES};
+use crate::decider::{Decider, SlotDecision};
+use crate::genomics::sequencing_result;
+use crate::history::{self, PlannedEvent};
+use crate::rng::SimRng;
+use crate::{SimConfig, SimError, SimKey, SimKeys, SimReport};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::path::Path;
+use std::time::Instant;
+use tl_domain::TrialRules;
+use tl_ledger::writer::Draft;
+use tl_ledger::{Durability, EmbeddedLedger, Outcome};
+use tl_schemas::clinical::*;
+use tl_schemas::events::{envelope_of, EventPayload, KeyEnrolled, ProtocolAmended};
+use tl_schemas::ids::Name;
+use tl_schemas::{Date, Meaning, Reference, Role, Subject, SubmissionId, UtcMicros};
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// What happens next in the simulation.
+#[derive(Debug)]
+enum Action {
+    /// Protocol version `v` comes into force.
+    Amend(u32),
+    /// The next patient arrives.
+    Arrival,
+    /// Sequencing result of patient `p`.
+    Sequence(usize),
+    /// The matcher's proposal for patient `p`.
+    Propose(usize),
+    /// The MTB meets on patient `p`, then the cohort engine answers.
+    Decide(usize),
+    /// Patient `p` is enrolled and their history planned.
+    Enrol(usize),
+    /// An item of patient `p`'s history.
+    Planned(usize, PlannedEvent),
+    /// The data cut-off: a last survival sweep.
+    Cutoff,
+}
+
+struct Queued {
+    day: i32,
+    order: u8,
+    seq: u64,
+    action: Action,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, o: &Self) -> bool {
+        (self.day, self.order, self.seq) == (o.day, o.order, o.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.day, self.order, self.seq).cmp(&(o.day, o.order, o.seq))
+    }
+}
+
+/// A patient as the simulation tracks them.
+struct Patient {
+    name: Name,
+    tumour: &'static str,
+    investigator: usize,
+    rng: SimRng,
+    sequencing: Option<SequencingResultReported>,
+    sequencing_ref: Option<Reference>,
+    proposal: Option<MatchProposed>,
+    proposal_ref: Option<Reference>,
+    approval_ref: Option<Reference>,
+    cohort: Option<usize>,
+    slot_ref: Option<Reference>,
+    last_ref: Option<Reference>,
+    ae_refs: HashMap<u32, Reference>,
+    typo_refs: HashMap<u32, Reference>,
+    death: Option<Date>,
+    treated: bool,
+    dead: bool,
+    last_alive: Option<Date>,
+}
+
+struct Engine<'a> {
+    config: &'a SimConfig,
+    protocol: Protocol,
+    ledger: EmbeddedLedger<TrialRules>,
+    keys: SimKeys,
+    decider: &'a mut dyn Decider,
+    master: SimRng,
+    ids: SimRng,
+    clock_rng: SimRng,
+    clock: i64,
+    queue: BinaryHeap<Reverse<Queued>>,
+    seq: u64,
+    patients: Vec<Patient>,
+    names: BTreeSet<Name>,
+    protocol_version: u32,
+    protocol_position: u64,
+    slotted: u32,
+    /// Moving average of MTB decisions that led to a slot.
+    recent_yield: f64,
+    cutoff: Option<Date>,
+    closed_on: Option<Date>,
+    by_type: BTreeMap<&'static str, u64>,
+    records: u64,
+}
+
+/// The start of day `d` in microseconds, plus 8 hours (the working day starts).
+fn day_start(d: Date) -> i64 {
+    i64::from(d.0) * MICROS_PER_DAY + 8 * 3_600_000_000
+}
+
+impl<'a> Engine<'a> {
+    fn push(&mut self, day: Date, order: u8, action: Action) {
+        self.seq += 1;
+        self.queue.push(Reverse(Queued {
+            day: day.0,
+            order,
+            seq: self.seq,
+            action,
+        }));
+    }
+
+    /// Advances the simulated clock to a moment on `day` after the previous event.
+    fn tick(&mut self, day: Date) -> UtcMicros {
+        let step = self.clock_rng.range(1_000_000, 300_000_000);
+        self.clock = (self.clock + step).max(day_start(day));
+        UtcMicros(self.clock)
+    }
+
+    /// Signs and submits one event; returns the record's reference.
+    fn submit<E: EventPayload>(
+        &mut self,
+        day: Date,
+        subject: Subject,
+        event: &E,
+        author: &SimKey,
+        cites: Vec<Reference>,
+    ) -> Result<Reference, SimError> {
+        let now = self.tick(day);
+        let mut draft = Draft::new(subject.clone(), envelope_of(event));
+        draft.submission_id = SubmissionId(self.ids.bytes16());
+        draft.client_time = UtcMicros(now.0 - self.clock_rng.range(0, 90_000_000));
+        draft.cites = cites;
+        draft.meaning = if E::TYPE == clinical_type::MATCH_DECIDED {
+            Meaning::Approved
+        } else {
+            Meaning::Authored
+        };
+        if matches!(
+            E::TYPE,
+            clinical_type::MATCH_PROPOSED
+                | clinical_type::MATCH_DECIDED
+                | clinical_type::SLOT_ASSIGNED
+                | clinical_type::SLOT_REFUSED
+                | clinical_type::COHORT_STAGE_DECIDED
+        ) {
+            draft.min_registry_seq = self.protocol_position;
+        }
+        let signed = draft.sign(&self.config.trial, &author.key);
+        match self.ledger.submit_decoded(signed, now)? {
+            Outcome::Sealed(s) => {
+                self.records += 1;
+                *self.by_type.entry(E::NAME).or_default() += 1;
+                Ok(Reference {
+                    partition: s.record.body.partition,
+                    seq: s.record.body.seq,
+                    hash: s.hash,
+                })
+            }
+            Outcome::Duplicate(r) => Err(SimError::Refused {
+                event: E::NAME.into(),
+                subject: subject.to_string(),
+                reason: format!(
+                    "submission id already recorded at {}/{}",
+                    r.partition, r.seq
+                ),
+            }),
+            Outcome::Refused(r) => Err(SimError::Refused {
+                event: E::NAME.into(),
+                subject: subject.to_string(),
+                reason: format!("{}: {}", r.reason.code(), r.detail),
+            }),
+        }
+    }
+
+    fn investigator(&self, p: usize) -> SimKey {
+        self.keys.investigators[self.patients[p].investigator].clone()
+    }
+
+    /// Submits a patient event by the patient's investigator and remembers it as the last.
+    fn patient_event<E: EventPayload>(
+        &mut self,
+        p: usize,
+        day: Date,
+        event: &E,
+        cites: Vec<Reference>,
+    ) -> Result<Reference, SimError> {
+        let author = self.investigator(p);
+        let subject = Subject::Patient(self.patients[p].name.clone());
+        let r = self.submit(day, subject, event, &author, cites)?;
+        self.patients[p].last_ref = Some(r);
+        Ok(r)
+    }
+
+    fn amend(&mut self, day: Date, version: u32) -> Result<(), SimError> {
+        let catalogue = self.protocol.catalogue(version);
+        let amendment = ProtocolAmended {
+            protocol_version: version,
+            document_format: DOCUMENT_FORMAT_COHORT_CATALOGUE,
+            document: tl_schemas::encode(&catalogue),
+        };
+        let admin = self.keys.admin.clone();
+        let r = self.submit(day, Subject::Trial, &amendment, &admin, vec![])?;
+        self.protocol_version = version;
+        self.protocol_position = r.seq + 1;
+        self.decider.protocol_in_force(version, &catalogue);
+        Ok(())
+    }
+
+    /// Patients arrive as a Poisson process whose rate aims at the target number of treated
+    /// patients over the accrual period, corrected by the recent yield (slots per MTB decision).
+    fn next_arrival_gap(&mut self, today: Date) -> i32 {
+        let elapsed = (today.0 - self.config.start.0).max(0);
+        let remaining_days = (self.config.accrual_days - elapsed).max(180);
+        let needed = f64::from(self.config.treated_patients.saturating_sub(self.slotted)).max(1.0);
+        let rate = needed / (f64::from(remaining_days) * self.recent_yield.max(0.05));
+        self.master.exponential(1.0 / rate).round() as i32
+    }
+
+    fn arrival(&mut self, day: Date) -> Result<(), SimError> {
+        if self.closed_on.is_some() {
+            return Ok(());
+        }
+        if self.patients.len() as u64 >= u64::from(self.config.treated_patients) * 8 + 100 {
+            return Err(SimError::Stalled {
+                screened: self.patients.len() as u32,
+                treated: self.slotted,
+            });
+        }
+        let mut rng = self.master.fork("patient");
+        let name = loop {
+            let candidate = Name::new(format!("PT-{:08X}", rng.next_u64() as u32))
+                .map_err(|e| SimError::Invalid(e.to_string()))?;
+            if self.names.insert(candidate.clone()) {
+                break candidate;
+            }
+        };
+        let tumour =
+            TUMOUR_TYPES[rng.weighted(&TUMOUR_TYPES.iter().map(|t| t.1).collect::<Vec<_>>())].0;
+        let site = rng.weighted(&SITES.iter().map(|s| s.1).collect::<Vec<_>>());
+        let investigator = site * 2 + rng.index(2);
+        let p = self.patients.len();
+        self.patients.push(Patient {
+            name,
+            tumour,
+            investigator,
+            rng,
+            sequencing: None,
+            sequencing_ref: None,
+            proposal: None,
+            proposal_ref: None,
+            approval_ref: None,
+            cohort: None,
+            slot_ref: None,
+            last_ref: None,
+            ae_refs: HashMap::new(),
+            typo_refs: HashMap::new(),
+            death: None,
+            treated: false,
+            dead: false,
+            last_alive: None,
+        });
+        let registered = PatientRegistered {
+            tumour_type: tumour.into(),
+            site: SITES[site].0.into(),
+            registered_on: day,
+        };
+        self.patient_event(p, day, &registered, vec![])?;
+        let consent = ConsentRecorded {
+            form_version: format!("DRUP-ICF v{}", self.protocol_version),
+            consented_on: day,
+        };
+        self.patient_event(p, day, &consent, vec![])?;
+        let rng = &mut self.patients[p].rng;
+        if rng.chance(0.01) {
+            let later = Date(day.0 + rng.range(1, 10) as i32);
+            let withdrawn = ConsentWithdrawn {
+                withdrawn_on: later,
+                follow_up_allowed: false,
+                reason: "patient decided against further screening".into(),
+            };
+            self.patient_event(p, later, &withdrawn, vec![])?;
+        } else {
+            let when = Date(day.0 + rng.range(14, 28) as i32);
+            self.push(when, 5, Action::Sequence(p));
+        }
+        let gap = self.next_arrival_gap(day);
+        self.push(Date(day.0 + gap), 0, Action::Arrival);
+        Ok(())
+    }
+
+    fn sequence(&mut self, p: usize, day: Date) -> Result<(), SimError> {
+        let lab = self.patients[p].rng.index(self.keys.labs.len());
+        let sample = format!("S{:07}-T", 1_000_000 + p);
+        let tumour = self.patients[p].tumour;
+        let result = sequencing_result(&mut self.patients[p].rng, tumour, &sample, day);
+        let key = self.keys.labs[lab].clone();
+        let subject = Subject::Patient(self.patients[p].name.clone());
+        let r = self.submit(day, subject, &result, &key, vec![])?;
+        let pt = &mut self.patients[p];
+        pt.sequencing = Some(result);
+        pt.sequencing_ref = Some(r);
+        pt.last_ref = Some(r);
+        let when = Date(day.0 + pt.rng.range(0, 2) as i32);
+        self.push(when, 6, Action::Propose(p));
+        Ok(())
+    }
+
+    fn propose(&mut self, p: usize, day: Date) -> Result<(), SimError> {
+        let Some(result) = self.patients[p].sequencing.clone() else {
+            return Ok(());
+        };
+        let proposal = self.decider.propose(self.patients[p].tumour, &result);
+        let cites = self.patients[p].sequencing_ref.into_iter().collect();
+        let matcher = self.keys.matcher.clone();
+        let subject = Subject::Patient(self.patients[p].name.clone());
+        let r = self.submit(day, subject, &proposal, &matcher, cites)?;
+        let pt = &mut self.patients[p];
+        pt.proposal = Some(proposal);
+        pt.proposal_ref = Some(r);
+        pt.last_ref = Some(r);
+        let when = Date(day.0 + pt.rng.range(2, 8) as i32);
+        self.push(when, 7, Action::Decide(p));
+        Ok(())
+    }
+
+    /// The MTB's decision (the simulation plays the board), then the cohort engine's slot.
+    fn decide(&mut self, p: usize, day: Date) -> Result<(), SimError> {
+        let Some(proposal) = self.patients[p].proposal.clone() else {
+            return Ok(());
+        };
+        let purity = self.patients[p]
+            .sequencing
+            .as_ref()
+            .map_or(0, |s| s.purity_pct);
+        let accrual_closed = self.closed_on.is_some();
+        let rng = &mut self.patients[p].rng;
+        let (decision, rationale) = if accrual_closed {
+            (
+                MtbDecision::Rejected,
+                "the trial has reached its accrual target; no new enrolments".to_string(),
+            )
+        } else if proposal.candidates.is_empty() {
+            let closed_match = proposal
+                .not_matched
+                .iter()
+                .find(|e| e.reason.starts_with("matches, but"));
+            let why = if purity < 20 {
+                format!("no reliable result: tumour purity {purity} %")
+            } else if let Some(e) = closed_match {
+                format!(
+                    "actionable alteration, but no cohort can take the patient: {} {}",
+                    e.cohort_id, e.reason
+                )
+            } else {
+                "no actionable alteration for an open cohort".to_string()
+            };
+            (MtbDecision::Rejected, why)
+        } else {
+            let low_vaf = proposal.candidates[0].evidence.contains("VAF")
+                && proposal.candidates[0]
+                    .evidence
+                    .split("VAF ")
+                    .nth(1)
+                    .and_then(|v| v.split('.').next())
+                    .and_then(|v| v.trim().parse::<u32>().ok())
+                    .is_some_and(|v| v < 8);
+            if low_vaf && rng.chance(0.6) {
+                (
+                    MtbDecision::Rejected,
+                    "alteration likely subclonal (low VAF); not considered actionable".to_string(),
+                )
+            } else if rng.chance(0.07) {
+                let why = *rng.pick(&[
+                    "performance status deteriorated (WHO 3)",
+                    "rapid clinical progression; life expectancy under 3 months",
+                    "organ function outside the protocol's limits",
+                    "patient preferred best supportive care",
+                ]);
+                (MtbDecision::Rejected, why.to_string())
+            } else if proposal.candidates.len() > 1 && rng.chance(0.07) {
+                let c = &proposal.candidates[1];
+                (
+                    MtbDecision::Approved {
+                        cohort_id: c.cohort_id.clone(),
+                    },
+                    format!(
+                        "candidate 2 preferred over {} (prior treatment in the same drug class): {}",
+                        proposal.candidates[0].cohort_id, c.rule
+                    ),
+                )
+            } else {
+                let c = &proposal.candidates[0];
+                (
+                    MtbDecision::Approved {
+                        cohort_id: c.cohort_id.clone(),
+                    },
+                    format!("rank 1 approved: {}; {}", c.rule, c.evidence),
+                )
+            }
+        };
+        let decided = MatchDecided {
+            decision: decision.clone(),
+            rationale,
+            decided_on: day,
+        };
+        let cites = self.patients[p].proposal_ref.into_iter().collect();
+        let mtb = self.keys.mtb.clone();
+        let subject = Subject::Patient(self.patients[p].name.clone());
+        let approval = self.submit(day, subject, &decided, &mtb, cites)?;
+        self.patients[p].last_ref = Some(approval);
+        self.recent_yield *= 0.98;
+        let MtbDecision::Approved { cohort_id } = decision else {
+            return Ok(());
+        };
+        self.patients[p].approval_ref = Some(approval);
+        let patient = self.patients[p].name.clone();
+        let engine = self.keys.cohort_engine.clone();
+        match self.decider.assign_slot(&cohort_id, &patient) {
+            SlotDecision::Assigned(slot) => {
+                let r = self.submit(
+                    day,
+                    Subject::Cohort(cohort_id.clone()),
+                    &slot,
+                    &engine,
+                    vec![approval],
+                )?;
+                let idx = self
+                    .protocol
+                    .cohorts
+                    .iter()
+                    .position(|c| c.definition.cohort_id == cohort_id)
+                    .ok_or_else(|| SimError::Invalid(format!("unknown cohort {cohort_id}")))?;
+                let pt = &mut self.patients[p];
+                pt.cohort = Some(idx);
+                pt.slot_ref = Some(r);
+                let when = Date(day.0 + pt.rng.range(2, 10) as i32);
+                self.push(when, 8, Action::Enrol(p));
+                self.slotted += 1;
+                self.recent_yield += 0.02;
+                if self.slotted >= self.config.treated_patients && self.closed_on.is_none() {
+                    self.closed_on = Some(day);
+                    let cutoff = Date(day.0 + self.config.follow_up_days);
+                    self.cutoff = Some(cutoff);
+                    self.push(cutoff, 99, Action::Cutoff);
+                }
+            }
+            SlotDecision::Refused(refused) => {
+                self.submit(
+                    day,
+                    Subject::Cohort(cohort_id),
+                    &refused,
+                    &engine,
+                    vec![approval],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn enrol(&mut self, p: usize, day: Date) -> Result<(), SimError> {
+        let Some(c) = self.patients[p].cohort else {
+            return Ok(());
+        };
+        let spec = self.protocol.cohorts[c].clone();
+        let enrolled = PatientEnrolled {
+            cohort_id: spec.definition.cohort_id.clone(),
+            enrolled_on: day,
+        };
+        let cites = self.patients[p].slot_ref.into_iter().collect();
+        self.patient_event(p, day, &enrolled, cites)?;
+        let input = history::PatientPlanInput {
+            drug: &DRUGS[spec.drug],
+            activity: spec.activity,
+            enrolled_on: day,
+        };
+        let plan = history::plan(&mut self.patients[p].rng, &input);
+        self.patients[p].treated = true;
+        self.patients[p].death = Some(plan.death);
+        for item in plan.items {
+            let order = 10 + item.event.order();
+            self.push(item.day, order, Action::Planned(p, item.event));
+        }
+        Ok(())
+    }
+
+    fn planned(&mut self, p: usize, day: Date, event: PlannedEvent) -> Result<(), SimError> {
+        if self.patients[p].dead && !matches!(event, PlannedEvent::AeUpdated { .. }) {
+            return Ok(());
+        }
+        match event {
+            PlannedEvent::Assessment(a) => {
+                self.patient_event(p, day, &a, vec![])?;
+            }
+            PlannedEvent::Dose { dose, typo } => {
+                let r = self.patient_event(p, day, &dose, vec![])?;
+                if let Some(t) = typo {
+                    self.patients[p].typo_refs.insert(t, r);
+                }
+            }
+            PlannedEvent::CorrectDose { typo, dose } => {
+                let Some(original) = self.patients[p].typo_refs.get(&typo).copied() else {
+                    return Ok(());
+                };
+                let correction = Corrected {
+                    reason: "dose transcribed with a misplaced decimal; corrected from the pharmacy record"
+                        .into(),
+                    event_type: DoseAdministered::TYPE,
+                    event_version: DoseAdministered::VERSION,
+                    payload: tl_schemas::encode(&dose),
+                };
+                self.patient_event(p, day, &correction, vec![original])?;
+            }
+            PlannedEvent::DoseModified { event, cause } => {
+                let cites = cause
+                    .and_then(|id| self.patients[p].ae_refs.get(&id).copied())
+                    .into_iter()
+                    .collect();
+                self.patient_event(p, day, &event, cites)?;
+            }
+            PlannedEvent::AeReported(ae) => {
+                let id = ae.ae_id;
+                let r = self.patient_event(p, day, &ae, vec![])?;
+                self.patients[p].ae_refs.insert(id, r);
+            }
+            PlannedEvent::AeUpdated { event, by_safety } => {
+                let Some(report) = self.patients[p].ae_refs.get(&event.ae_id).copied() else {
+                    return Ok(());
+                };
+                if by_safety {
+                    let safety = self.keys.safety.clone();
+                    let subject = Subject::Patient(self.patients[p].name.clone());
+                    let r = self.submit(day, subject, &event, &safety, vec![report])?;
+                    self.patients[p].last_ref = Some(r);
+                } else {
+                    self.patient_event(p, day, &event, vec![report])?;
+                }
+            }
+            PlannedEvent::TreatmentEnded(e) => {
+                let cites = if e.reason == EndReason::Progression {
+                    self.patients[p].last_ref.into_iter().collect()
+                } else {
+                    vec![]
+                };
+                self.patient_event(p, day, &e, cites)?;
+            }
+            PlannedEvent::Survival(s) => {
+                self.patients[p].last_alive = Some(s.last_known_alive);
+                self.patient_event(p, day, &s, vec![])?;
+            }
+            PlannedEvent::Death(d) => {
+                self.patient_event(p, day, &d, vec![])?;
+                self.patients[p].dead = true;
+            }
+            PlannedEvent::Outcome(o) => {
+                let Some(c) = self.patients[p].cohort else {
+                    return Ok(());
+                };
+                let cohort = self.protocol.cohorts[c].definition.cohort_id.clone();
+                let patient = self.patients[p].name.clone();
+                let evidence: Vec<Reference> = self.patients[p].last_ref.into_iter().collect();
+                let engine = self.keys.cohort_engine.clone();
+                for decision in self.decider.record_outcome(&cohort, &patient, o) {
+                    self.submit(
+                        day,
+                        Subject::Cohort(cohort.clone()),
+                        &decision,
+                        &engine,
+                        evidence.clone(),
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The data cut-off: every treated patient still alive gets a last survival status; a
+    /// death before the cut-off not yet reported is reported now.
+    fn cutoff(&mut self, day: Date) -> Result<(), SimError> {
+        for p in 0..self.patients.len() {
+            let pt = &self.patients[p];
+            if !pt.treated || pt.dead {
+                continue;
+            }
+            let death = pt.death.unwrap_or(Date(i32::MAX));
+            if death <= day {
+                let d = DeathRecorded {
+                    died_on: death,
+                    cause: "progressive disease".into(),
+                    treatment_related: false,
+                };
+                self.patient_event(p, day, &d, vec![])?;
+                self.patients[p].dead = true;
+            } else {
+                let back = self.patients[p].rng.range(0, 20) as i32;
+                let mut alive = Date(day.0 - back);
+                if let Some(last) = self.patients[p].last_alive {
+                    alive = alive.max(last);
+                }
+                let s = SurvivalStatusRecorded {
+                    last_known_alive: alive,
+                };
+                self.patient_event(p, day, &s, vec![])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&mut self) -> Result<(), SimError> {
+        self.push(self.config.start, 0, Action::Arrival);
+        for v in 2..=self.protocol.versions() {
+            if let Some(d) = self.protocol.amendment_date(self.config.start, v) {
+                self.push(d, 1, Action::Amend(v));
+            }
+        }
+        while let Some(Reverse(q)) = self.queue.pop() {
+            let day = Date(q.day);
+            if let Some(c) = self.cutoff {
+                if day > c {
+                    break;
+                }
+            }
+            match q.action {
+                Action::Amend(v) => self.amend(day, v)?,
+                Action::Arrival => self.arrival(day)?,
+                Action::Sequence(p) => self.sequence(p, day)?,
+                Action::Propose(p) => self.propose(p, day)?,
+                Action::Decide(p) => self.decide(p, day)?,
+                Action::Enrol(p) => self.enrol(p, day)?,
+                Action::Planned(p, e) => self.planned(p, day, e)?,
+                Action::Cutoff => {
+                    self.cutoff(day)?;
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs the simulation into a new embedded ledger in `dir` with the given decider.
+pub fn run(
+    dir: &Path,
+    config: &SimConfig,
+    decider: &mut dyn Decider,
+) -> Result<(SimReport, SimKeys), SimError> {
+    let started = Instant::now();
+    let mut master = SimRng::from_seed(config.seed);
+    let mut key_rng = master.fork("keys");
+    let keys = SimKeys::derive(&mut key_rng);
+    let ids = master.fork("submission-ids");
+    let clock_rng = master.fork("clock");
+    let protocol = Protocol::drup();
+    let created = UtcMicros(day_start(config.start) - 30 * MICROS_PER_DAY);
+    let mut ledger = EmbeddedLedger::create(
+        dir,
+        &config.trial,
+        config.partitions,
+        &config.title,
+        &keys.root.key,
+        keys.sequencer.key.clone(),
+        TrialRules,
+        created,
+    )?;
+    ledger.set_durability(Durability::Grouped {
+        max_pending: 10_000,
+    })?;
+    let mut engine = Engine {
+        config,
+        protocol,
+        ledger,
+        keys,
+        decider,
+        master,
+        ids,
+        clock_rng,
+        clock: created.0,
+        queue: BinaryHeap::new(),
+        seq: 0,
+        patients: Vec::new(),
+        names: BTreeSet::new(),
+        protocol_version: 0,
+        protocol_position: 0,
+        slotted: 0,
+        recent_yield: 0.5,
+        cutoff: None,
+        closed_on: None,
+        by_type: BTreeMap::new(),
+        records: 2,
+    };
+    engine.by_type.insert("TrialRegistered", 1);
+    engine.by_type.insert("KeyEnrolled", 1);
+    // Enrol every key, then protocol version 1, a month before the first patient.
+    let setup_day = Date(config.start.0 - 30);
+    let root = engine.keys.root.clone();
+    for k in engine.keys.enrolled() {
+        let Some(role) = k.role else { continue };
+        if role == Role::Sequencer {
+            continue;
+        }
+        let enrol = KeyEnrolled {
+            public_key: k.key.public_key(),
+            name: k.name.clone(),
+            role,
+        };
+        engine.submit(setup_day, Subject::Trial, &enrol, &root, vec![])?;
+    }
+    engine.amend(Date(config.start.0 - 14), 1)?;
+    engine.run()?;
+    engine.ledger.flush()?;
+    let screened = engine.patients.len() as u32;
+    let treated = engine.patients.iter().filter(|p| p.treated).count() as u32;
+    let report = SimReport {
+        trial: config.trial.clone(),
+        root_public_key: engine.keys.root.key.public_key(),
+        partitions: config.partitions,
+        records: engine.records,
+        by_type: engine
+            .by_type
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect(),
+        screened,
+        treated,
+        accrual_start: config.start,
+        accrual_closed: engine.closed_on,
+        cutoff: engine.cutoff,
+        elapsed: started.elapsed(),
+    };
+    Ok((report, engine.keys))
+}

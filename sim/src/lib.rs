@@ -1,0 +1,265 @@
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+//! # tl-sim: a seeded, deterministic simulation of a DRUP-like trial
+//!
+//! [`simulate`] creates a trial in an embedded ledger and plays about eight years of accrual on
+//! a simulated clock: patients are registered at eight sites, consent, are sequenced, matched
+//! (by a [`Decider`]), decided on by the molecular tumour board, given a slot in their cohort,
+//! enrolled, dosed, scanned and followed up until death or the data cut-off. Every event is
+//! signed by its author's key and submitted through the sequencer, so the trial's state
+//! machine ([`tl_domain::TrialRules`]) judges each one; a refusal stops the simulation with
+//! the sequencer's reason.
+//!
+//! In deterministic mode everything comes from the seed through ChaCha20 streams
+//! ([`rng::SimRng`]): the keys, the submission ids, the clock (client times and the ordering
+//! times passed to the sequencer) and every clinical draw. One seed gives byte-identical
+//! ledgers; [`digest::ledger_digest`] fingerprints one, and the digest test guards it.
+//!
+//! The default run (1,610 treated patients) is calibrated to the DRUP report (DESIGN.md
+//! section 1); [`figures::from_ledger`] computes the trial-level figures from the emitted
+//! events with tl-clinical's rules, never from the simulator's counters.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`catalogue`] | 37 drugs, the cohort catalogue in three protocol versions, each cohort's hidden true activity |
+//! | [`genomics`] | sequencing results by tumour type |
+//! | [`decider`] | the [`Decider`] trait and the in-process matcher and cohort engine |
+//! | [`history`] | a treated patient's latent course and recorded history |
+//! | [`figures`] | the trial-level figures and ledger summary, from the ledger |
+//! | [`digest`] | a ledger's SHA-256 fingerprint |
+
+pub mod catalogue;
+pub mod convert;
+pub mod decider;
+pub mod digest;
+mod engine;
+pub mod figures;
+pub mod genomics;
+pub mod history;
+pub mod rng;
+
+pub use decider::{Decider, InProcessDecider, SlotDecision};
+pub use figures::{from_ledger, TrialFigures};
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+use tl_ledger::SigningKey;
+use tl_schemas::{Date, Role, TrialId};
+
+/// What to simulate.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// The trial id.
+    pub trial: TrialId,
+    /// The trial's title (in `TrialRegistered`).
+    pub title: String,
+    /// The seed: everything else follows from it.
+    pub seed: u64,
+    /// Patients to treat: accrual closes when this many have a slot.
+    pub treated_patients: u32,
+    /// Partition count of the new ledger.
+    pub partitions: u32,
+    /// The first day of accrual.
+    pub start: Date,
+    /// The accrual period the arrival rate aims at, in days.
+    pub accrual_days: i32,
+    /// Follow-up after accrual closes: the data cut-off is this many days later.
+    pub follow_up_days: i32,
+}
+
+/// The default seed.
+pub const DEFAULT_SEED: u64 = 2016;
+/// The default number of treated patients (DRUP's 1,610).
+pub const DEFAULT_TREATED: u32 = 1610;
+
+impl SimConfig {
+    /// The default simulation: accrual from 2016-09-01 until `treated_patients` have a slot,
+    /// with an arrival rate aimed at seven years (cohorts that close or fill while outcomes are
+    /// awaited stretch it to about eight for the default size), a data cut-off six months after
+    /// accrual closes, 8 partitions.
+    pub fn new(trial: TrialId, seed: u64, treated_patients: u32) -> Self {
+        SimConfig {
+            title: format!("{trial}: a simulated DRUP-like trial (seed {seed})"),
+            trial,
+            seed,
+            treated_patients,
+            partitions: 8,
+            start: Date::from_ymd(2016, 9, 1).unwrap_or(Date(17_045)),
+            accrual_days: 7 * 365,
+            follow_up_days: 182,
+        }
+    }
+}
+
+/// One of the simulation's keys, derived from the seed.
+#[derive(Clone, Debug)]
+pub struct SimKey {
+    /// The key holder's printed name.
+    pub name: String,
+    /// Its role (`None` for the trial root).
+    pub role: Option<Role>,
+    /// The Ed25519 seed it was made from (deterministic mode: derived from the simulation seed).
+    pub seed: [u8; 32],
+    /// The key.
+    pub key: SigningKey,
+}
+
+impl SimKey {
+    fn derive(rng: &mut rng::SimRng, name: impl Into<String>, role: Option<Role>) -> Self {
+        let seed = rng.bytes32();
+        SimKey {
+            name: name.into(),
+            role,
+            seed,
+            key: SigningKey::from_seed(seed),
+        }
+    }
+}
+
+/// Every key of the simulated trial.
+#[derive(Clone, Debug)]
+pub struct SimKeys {
+    /// The trial root.
+    pub root: SimKey,
+    /// The sequencer.
+    pub sequencer: SimKey,
+    /// The trial administrator (authors the protocol).
+    pub admin: SimKey,
+    /// The sequencing laboratories.
+    pub labs: Vec<SimKey>,
+    /// The matcher service.
+    pub matcher: SimKey,
+    /// The molecular tumour board.
+    pub mtb: SimKey,
+    /// The cohort engine service.
+    pub cohort_engine: SimKey,
+    /// The safety officer.
+    pub safety: SimKey,
+    /// Two investigators per site, in [`catalogue::SITES`] order.
+    pub investigators: Vec<SimKey>,
+}
+
+impl SimKeys {
+    /// Derives every key from a stream, in a fixed order.
+    pub fn derive(rng: &mut rng::SimRng) -> Self {
+        let root = SimKey::derive(rng, "trial root", None);
+        let sequencer = SimKey::derive(rng, "sequencer", Some(Role::Sequencer));
+        let admin = SimKey::derive(rng, "trial office", Some(Role::Admin));
+        let labs = ["WGS lab A", "WGS lab B"]
+            .iter()
+            .map(|n| SimKey::derive(rng, *n, Some(Role::Lab)))
+            .collect();
+        let matcher = SimKey::derive(rng, "matcher", Some(Role::Matcher));
+        let mtb = SimKey::derive(rng, "molecular tumour board", Some(Role::Mtb));
+        let cohort_engine = SimKey::derive(rng, "cohort engine", Some(Role::CohortEngine));
+        let safety = SimKey::derive(rng, "safety officer", Some(Role::Safety));
+        let investigators = catalogue::SITES
+            .iter()
+            .flat_map(|(site, _)| {
+                [
+                    format!("investigator 1, {site}"),
+                    format!("investigator 2, {site}"),
+                ]
+            })
+            .map(|n| SimKey::derive(rng, n, Some(Role::Investigator)))
+            .collect();
+        SimKeys {
+            root,
+            sequencer,
+            admin,
+            labs,
+            matcher,
+            mtb,
+            cohort_engine,
+            safety,
+            investigators,
+        }
+    }
+
+    /// Every key but the root, in enrolment order (the sequencer first).
+    pub fn enrolled(&self) -> Vec<SimKey> {
+        let mut v = vec![self.sequencer.clone(), self.admin.clone()];
+        v.extend(self.labs.iter().cloned());
+        v.extend([
+            self.matcher.clone(),
+            self.mtb.clone(),
+            self.cohort_engine.clone(),
+            self.safety.clone(),
+        ]);
+        v.extend(self.investigators.iter().cloned());
+        v
+    }
+}
+
+/// What a simulation did (the simulator's own counts; the figures come from the ledger).
+#[derive(Clone, Debug)]
+pub struct SimReport {
+    /// The trial.
+    pub trial: TrialId,
+    /// The root public key (what an auditor pins).
+    pub root_public_key: [u8; 32],
+    /// Partitions.
+    pub partitions: u32,
+    /// Records written, bootstrap included.
+    pub records: u64,
+    /// Records by event type name.
+    pub by_type: BTreeMap<String, u64>,
+    /// Patients registered for screening.
+    pub screened: u32,
+    /// Patients enrolled and treated.
+    pub treated: u32,
+    /// First day of accrual.
+    pub accrual_start: Date,
+    /// The day accrual closed (the target was reached), if it did.
+    pub accrual_closed: Option<Date>,
+    /// The data cut-off, if accrual closed.
+    pub cutoff: Option<Date>,
+    /// Wall time of the simulation, submission and flush included.
+    pub elapsed: Duration,
+}
+
+/// Why a simulation stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The ledger failed (store, I/O).
+    #[error(transparent)]
+    Ledger(#[from] tl_ledger::Error),
+    /// The sequencer refused an event: a bug in the simulation.
+    #[error("the sequencer refused {event} for {subject}: {reason}")]
+    Refused {
+        /// Event type.
+        event: String,
+        /// Subject.
+        subject: String,
+        /// The sequencer's reason.
+        reason: String,
+    },
+    /// Accrual cannot reach the target: too few open cohorts for the patients screened.
+    #[error("accrual stalled: {screened} patients screened but only {treated} given a slot")]
+    Stalled {
+        /// Patients screened.
+        screened: u32,
+        /// Patients given a slot.
+        treated: u32,
+    },
+    /// An internal inconsistency.
+    #[error("simulation error: {0}")]
+    Invalid(String),
+}
+
+/// Runs the simulation with the in-process decider into a new embedded ledger in `dir` (which
+/// must not hold one). Returns the simulator's report and the keys it derived.
+pub fn simulate(dir: &Path, config: &SimConfig) -> Result<(SimReport, SimKeys), SimError> {
+    let mut decider = InProcessDecider::new();
+    engine::run(dir, config, &mut decider)
+}
+
+/// [`simulate`] with another [`Decider`] (for example the matcher and cohort-engine services).
+pub fn simulate_with(
+    dir: &Path,
+    config: &SimConfig,
+    decider: &mut dyn Decider,
+) -> Result<(SimReport, SimKeys), SimError> {
+    engine::run(dir, config, decider)
+}
