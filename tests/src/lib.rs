@@ -5,6 +5,8 @@
 //! Everything is derived from fixed seeds (keys, submission ids, the clock), so a test that
 //! fails fails the same way every time.
 
+pub mod kafka;
+
 use std::path::{Path, PathBuf};
 use tl_ledger::reason::{Reason, Refusal};
 use tl_ledger::rules::{DomainRules, RuleContext};
