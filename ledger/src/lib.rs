@@ -7,8 +7,11 @@
 //! * [`verify`]: full verification from the ledger bytes and the pinned root key;
 //! * [`rules`]: the plug for a trial's domain rules;
 //! * [`log`], [`embedded`]: the `EventLog` trait and the embedded segment-file backend;
+//! * [`merkle`], [`checkpoint`], [`publish`], [`audit`]: RFC 9162 trees, signed checkpoints,
+//!   their publication in the embedded store, and proof files and held checkpoints;
 //! * [`keyfile`], [`trust`]: encrypted key files and the trust file.
 
+pub mod audit;
 pub mod checkpoint;
 pub mod codec;
 pub mod crypto;
@@ -16,6 +19,7 @@ pub mod embedded;
 pub mod keyfile;
 pub mod log;
 pub mod merkle;
+pub mod publish;
 pub mod reason;
 pub mod registry;
 pub mod rules;
@@ -27,6 +31,7 @@ pub mod writer;
 
 pub use crypto::SigningKey;
 pub use log::{Durability, EmbeddedLedger, EventLog};
+pub use publish::PublishPolicy;
 pub use reason::{Reason, Refusal};
 pub use rules::{CoreOnly, DomainRules};
 pub use sequencer::{Outcome, Receipt, Sequencer};
@@ -67,6 +72,16 @@ pub enum Error {
     /// The submission was refused; nothing was recorded. Fix the submission.
     #[error("refused: {0}")]
     Refused(Refusal),
+    /// A checkpoint file is damaged, or the ledger no longer extends the checkpoints it
+    /// published (truncated or rewritten): run `trial-ledger verify --against` with the
+    /// checkpoints an auditor holds.
+    #[error("checkpoints {path}: {detail}")]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What was wrong.
+        detail: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -3,11 +3,13 @@
 //! An [`EventLog`] holds the trial's partitions of record bytes; the embedded segment store
 //! and (later) Kafka implement it with the same bytes. [`EmbeddedLedger`] puts the sequencer
 //! in front of the embedded store: the single-writer deployment for one site, demos and
-//! offline bundles.
+//! offline bundles. It also publishes the signed checkpoints of its durable records
+//! ([`crate::publish`]).
 
 use crate::codec::decode_record;
 use crate::crypto::SigningKey;
 use crate::embedded::{EmbeddedLog, EmbeddedReader, ScanEnd, StoreOptions, TornTail};
+use crate::publish::{PublishPolicy, Publisher};
 use crate::reason::Refusal;
 use crate::rules::DomainRules;
 use crate::sequencer::{Outcome, Sequencer};
@@ -107,6 +109,10 @@ pub struct EmbeddedLedger<R: DomainRules> {
     durability: Durability,
     /// Sealed records not yet appended (group commit), per partition, in order.
     pending: std::collections::BTreeMap<u32, Vec<Vec<u8>>>,
+    /// Signs and stores the checkpoints of the durable records.
+    publisher: Publisher,
+    /// Set by [`EmbeddedLedger::close`]: nothing is left for `Drop` to do.
+    closed: bool,
 }
 
 /// When a sealed record is made durable.
@@ -160,6 +166,14 @@ impl<R: DomainRules> EmbeddedLedger<R> {
         rules: R,
         now: UtcMicros,
     ) -> Result<Self, Error> {
+        // Checkpoints left in the folder by an earlier ledger would be appended to; an
+        // existing ledger is refused by the store itself.
+        if !dir.join("meta.json").exists() && crate::publish::has_checkpoints(dir)? {
+            return Err(Error::Checkpoint {
+                path: crate::publish::checkpoint_dir(dir),
+                detail: "a new ledger's folder holds checkpoints of an earlier one; remove them or choose another folder".into(),
+            });
+        }
         let log = EmbeddedLog::create(dir, partitions, StoreOptions::default())?;
         let state = LedgerState::new(trial.clone(), root.public_key(), rules);
         let mut ledger = EmbeddedLedger {
@@ -168,6 +182,8 @@ impl<R: DomainRules> EmbeddedLedger<R> {
             poisoned: false,
             durability: Durability::EachRecord,
             pending: Default::default(),
+            publisher: Publisher::new(dir, trial),
+            closed: false,
         };
         let registered = TrialRegistered {
             partition_count: partitions,
@@ -187,7 +203,9 @@ impl<R: DomainRules> EmbeddedLedger<R> {
         draft.submission_id = bootstrap_submission_id(trial, 1);
         draft.client_time = now;
         ledger.submit_as_root(draft.sign(trial, root), now)?;
-        ledger.sequencer.set_sealer(sequencer_key);
+        ledger.sequencer.set_sealer(sequencer_key.clone());
+        // Checkpoints are the sequencer key's, so they start once it is enrolled.
+        ledger.publisher.set_key(sequencer_key);
         Ok(ledger)
     }
 
@@ -200,7 +218,13 @@ impl<R: DomainRules> EmbeddedLedger<R> {
     }
 
     /// Opens an existing ledger as its single writer: takes the lock, cuts a torn tail, and
-    /// rebuilds the sequencer's state from the records. Returns what was cut.
+    /// rebuilds the sequencer's state from the records and each partition's Merkle frontier
+    /// from their hashes. Returns what was cut.
+    ///
+    /// The ledger must still extend the last checkpoint it published for each partition
+    /// (same root at that size); if a partition was truncated or rewritten behind the writer's
+    /// back, this is [`Error::Checkpoint`] and nothing is written. A torn final checkpoint
+    /// (an interrupted append) is cut.
     pub fn open(
         dir: &Path,
         trust: &TrustFile,
@@ -213,7 +237,7 @@ impl<R: DomainRules> EmbeddedLedger<R> {
             detail,
         })?;
         let state = LedgerState::new(trust.trial(), root, rules);
-        let mut sequencer = Sequencer::new(state, sealer);
+        let mut sequencer = Sequencer::new(state, sealer.clone());
         // Partition 0 first: it fixes the partition count and the registry the others rely on.
         for p in 0..log.partition_count() {
             let n = log.len(p);
@@ -226,6 +250,11 @@ impl<R: DomainRules> EmbeddedLedger<R> {
                 from += batch.len() as u64;
             }
         }
+        let state = sequencer.state();
+        let hashes: Vec<&[tl_schemas::Hash32]> = (0..state.partition_count())
+            .map(|p| state.partition(p).map_or(&[][..], |s| &s.hashes[..]))
+            .collect();
+        let publisher = Publisher::open(dir, state.trial(), sealer, &hashes)?;
         Ok((
             EmbeddedLedger {
                 log,
@@ -233,9 +262,125 @@ impl<R: DomainRules> EmbeddedLedger<R> {
                 poisoned: false,
                 durability: Durability::EachRecord,
                 pending: Default::default(),
+                publisher,
+                closed: false,
             },
             torn,
         ))
+    }
+
+    /// Chooses when checkpoints are published (see [`PublishPolicy`]).
+    pub fn set_publish_policy(&mut self, policy: PublishPolicy) {
+        self.publisher.set_policy(policy);
+    }
+
+    /// The checkpoint publication policy.
+    pub fn publish_policy(&self) -> PublishPolicy {
+        self.publisher.policy()
+    }
+
+    /// The size and RFC 9162 root of a partition's durable records: what a checkpoint
+    /// published now would say.
+    pub fn durable_root(&self, partition: u32) -> (u64, tl_schemas::Hash32) {
+        self.publisher.durable_root(partition)
+    }
+
+    /// The last checkpoint published for a partition (a signed note), if any.
+    pub fn last_checkpoint(&self, partition: u32) -> Option<&str> {
+        self.publisher.last_note(partition)
+    }
+
+    /// Moves each partition's frontier up to its durable records: those in the store, not in
+    /// the group-commit buffer.
+    fn advance_frontiers(&mut self) {
+        for p in 0..self.sequencer.state().partition_count() {
+            self.advance_frontier(p);
+        }
+    }
+
+    fn advance_frontier(&mut self, p: u32) {
+        let state = self.sequencer.state();
+        let buffered = self.pending.get(&p).map_or(0, Vec::len) as u64;
+        let durable = state.len(p) - buffered;
+        if let Some(ps) = state.partition(p) {
+            self.publisher.advance(p, &ps.hashes, durable);
+        }
+    }
+
+    /// Whether the checkpoint key may sign now: it is an active sequencer key. Checkpoints
+    /// signed by any other key would not verify.
+    fn may_publish(&self) -> bool {
+        let Some(key) = self.publisher.key() else {
+            return false;
+        };
+        let registry = self.sequencer.state().registry();
+        matches!(
+            registry.author_at(&key.key_id(), registry.position()),
+            Ok(crate::registry::Author::Key(Role::Sequencer))
+        )
+    }
+
+    /// Publishes a checkpoint for every partition whose durable records grew since its last
+    /// one. Returns how many were published.
+    fn publish_grown(&mut self) -> Result<usize, Error> {
+        if self.poisoned {
+            return Ok(0);
+        }
+        self.advance_frontiers();
+        if !self.may_publish() {
+            if let Some(key) = self.publisher.key() {
+                tracing::warn!(
+                    key = %key.key_id(),
+                    "no checkpoint published: the key is not an active sequencer key"
+                );
+            }
+            return Ok(0);
+        }
+        self.publisher.publish_grown()
+    }
+
+    /// After a submit: publishes what the policy asks for. A failure is logged, not returned:
+    /// the record is already recorded, and the next trigger (at the latest `flush` or
+    /// `close`, which report errors) tries again.
+    fn publish_by_policy(&mut self, partition: u32) {
+        let policy = self.publisher.policy();
+        self.advance_frontier(partition);
+        let result = if self.publisher.round_due() {
+            self.publish_grown().map(|_| ())
+        } else if self.publisher.uncovered(partition) >= policy.every_records && self.may_publish()
+        {
+            self.publisher.publish(partition)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = result {
+            tracing::error!("publishing checkpoints failed (retried at the next trigger): {e}");
+        }
+    }
+
+    /// Flushes, then publishes and returns a checkpoint of each non-empty partition for its
+    /// current size: a new one where the partition grew since its last checkpoint, else the
+    /// last one (which covers the current size). `trial-ledger checkpoint --fresh`.
+    pub fn publish_now(&mut self) -> Result<Vec<(u32, String)>, Error> {
+        self.flush()?;
+        if !self.may_publish() {
+            let key = self.publisher.key().map(|k| k.key_id().to_hex());
+            return Err(Error::SealerNotAuthorized {
+                key_id: key.unwrap_or_default(),
+                position: self.sequencer.state().registry().position(),
+            });
+        }
+        self.publish_grown()?;
+        Ok((0..self.sequencer.state().partition_count())
+            .filter_map(|p| self.publisher.last_note(p).map(|n| (p, n.to_string())))
+            .collect())
+    }
+
+    /// Flushes buffered records and publishes the checkpoints of every partition that grew,
+    /// reporting any failure; after this, dropping the ledger has nothing left to do.
+    pub fn close(mut self) -> Result<(), Error> {
+        self.closed = true;
+        self.flush()
     }
 
     /// Chooses when sealed records are made durable (see [`Durability`]).
@@ -245,9 +390,14 @@ impl<R: DomainRules> EmbeddedLedger<R> {
         Ok(())
     }
 
-    /// Appends every buffered record, one fsync per partition. A no-op with
-    /// [`Durability::EachRecord`].
+    /// Appends every buffered record, one fsync per partition, then publishes a checkpoint of
+    /// every partition whose durable records grew since its last one.
     pub fn flush(&mut self) -> Result<(), Error> {
+        self.flush_records()?;
+        self.publish_grown().map(|_| ())
+    }
+
+    fn flush_records(&mut self) -> Result<(), Error> {
         let pending = std::mem::take(&mut self.pending);
         for (p, records) in pending {
             if let Err(e) = self.log.append(p, &records) {
@@ -310,25 +460,35 @@ impl<R: DomainRules> EmbeddedLedger<R> {
                 Durability::Grouped { max_pending } => {
                     self.pending.entry(p).or_default().push(s.bytes.clone());
                     if self.pending.values().map(Vec::len).sum::<usize>() >= max_pending {
-                        self.flush()?;
+                        self.flush_records()?;
+                        self.advance_frontiers();
                     }
                 }
             }
+            self.publish_by_policy(p);
         }
         Ok(outcome)
     }
 }
 
 impl<R: DomainRules> Drop for EmbeddedLedger<R> {
-    /// Buffered records are flushed on a clean drop; a failure can only be logged here, which
-    /// is why bulk writers call [`EmbeddedLedger::flush`] themselves and check it.
+    /// Buffered records are flushed and checkpoints published on a clean drop; a failure can
+    /// only be logged here, which is why writers call [`EmbeddedLedger::close`] (or
+    /// [`EmbeddedLedger::flush`]) themselves and check it.
     fn drop(&mut self) {
-        if !self.poisoned && !self.pending.is_empty() {
-            if let Err(e) = self.flush() {
+        if self.closed || self.poisoned {
+            return;
+        }
+        if !self.pending.is_empty() {
+            if let Err(e) = self.flush_records() {
                 tracing::error!(
                     "buffered records were not written when the ledger was closed: {e}"
                 );
+                return;
             }
+        }
+        if let Err(e) = self.publish_grown() {
+            tracing::error!("checkpoints were not published when the ledger was closed: {e}");
         }
     }
 }

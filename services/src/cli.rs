@@ -31,6 +31,81 @@ pub enum Command {
     /// Run a simulated DRUP-like trial end to end into a new data folder, verify it, and print
     /// a summary with the trial-level figures.
     Demo(DemoArgs),
+    /// Print the latest signed checkpoint of each partition (or one); `--fresh` signs one for
+    /// the current size, `--save` appends what is printed to a file of held checkpoints.
+    Checkpoint(CheckpointArgs),
+    /// Print an inclusion or a consistency proof (JSON) for a partition's Merkle tree.
+    #[command(subcommand)]
+    Prove(ProveCommand),
+    /// Verify a proof file offline, without the ledger.
+    CheckProof(CheckProofArgs),
+}
+
+/// `checkpoint`.
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Only this partition (default: every partition that has a checkpoint).
+    #[arg(long, value_name = "P")]
+    pub partition: Option<u32>,
+    /// Sign and publish a checkpoint for the current size first (needs the sequencer key, as
+    /// `submit` does).
+    #[arg(long)]
+    pub fresh: bool,
+    /// Append the printed checkpoints to this file of held checkpoints (created if missing),
+    /// for `verify --against`.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+}
+
+/// `prove ...`.
+#[derive(Debug, Subcommand)]
+pub enum ProveCommand {
+    /// That a record is in the partition's tree: against the checkpoint of size S, or the
+    /// latest published checkpoint that covers it, or else the unsigned current root.
+    Inclusion {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The partition.
+        #[arg(long, value_name = "P")]
+        partition: u32,
+        /// The record's sequence number.
+        #[arg(long, value_name = "N")]
+        seq: u64,
+        /// The tree size to prove against (default: the latest published checkpoint).
+        #[arg(long, value_name = "S")]
+        size: Option<u64>,
+    },
+    /// That the partition's tree of M records is a prefix of its tree of N records.
+    Consistency {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The partition.
+        #[arg(long, value_name = "P")]
+        partition: u32,
+        /// The earlier tree size.
+        #[arg(long, value_name = "M")]
+        from: u64,
+        /// The later tree size.
+        #[arg(long, value_name = "N")]
+        to: u64,
+    },
+}
+
+/// `check-proof`.
+#[derive(Debug, Args)]
+pub struct CheckProofArgs {
+    /// The proof file (JSON, as `prove` prints it).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Trust file pinning the trial's root key: the proof's sequencer key counts only if its
+    /// enrolment record (carried in the proof) is signed by that root.
+    #[arg(long, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
+    /// Pin the sequencer public key (64 hex digits) directly.
+    #[arg(long, value_name = "HEX")]
+    pub sequencer_key: Option<String>,
 }
 
 /// `demo`.
@@ -169,6 +244,10 @@ pub struct VerifyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also check that the ledger still extends every checkpoint held in FILE (as written by
+    /// `checkpoint --save`), with consistency proofs.
+    #[arg(long, value_name = "FILE")]
+    pub against: Option<PathBuf>,
 }
 
 /// `bench`.

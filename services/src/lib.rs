@@ -23,5 +23,8 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(a) => cmd::bench::run(a),
         Command::Erase(a) => cmd::erase::run(a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Checkpoint(a) => cmd::checkpoint::run(a),
+        Command::Prove(a) => cmd::prove::run(a),
+        Command::CheckProof(a) => cmd::check_proof::run(a),
     }
 }

@@ -1,10 +1,13 @@
 //! One module per command.
 
 pub mod bench;
+pub mod check_proof;
+pub mod checkpoint;
 pub mod demo;
 pub mod erase;
 pub mod init;
 pub mod keys;
+pub mod prove;
 pub mod submit;
 pub mod verify;
 
@@ -32,6 +35,17 @@ pub fn keystore_dir(data: &Path, explicit: Option<&Path>) -> PathBuf {
 /// The root key file `init` writes.
 pub fn root_key_path(data: &Path) -> PathBuf {
     data.join("keys").join("root.key")
+}
+
+/// The trust file beside a data folder's ledger: for the trial id of read-only commands
+/// (`checkpoint`, `prove`), which answer for the operator, not for an auditor.
+pub fn read_trust(data: &Path) -> Result<TrustFile> {
+    TrustFile::read(&trust_path(data)).with_context(|| {
+        format!(
+            "{} is not a trial data folder (run `trial-ledger init`)",
+            data.display()
+        )
+    })
 }
 
 /// Opens a data folder's ledger as its single writer, with the sequencer key.

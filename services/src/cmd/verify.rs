@@ -1,10 +1,13 @@
-//! `trial-ledger verify`: full verification against the pinned root key.
+//! `trial-ledger verify`: full verification against the pinned root key, and with `--against
+//! FILE`, that the ledger still extends every checkpoint an auditor holds.
 
 use crate::cli::VerifyArgs;
 use anyhow::Result;
 use std::process::ExitCode;
 use tl_domain::TrialRules;
+use tl_ledger::audit::{self, HeldCheck};
 use tl_ledger::log::read_embedded_for_verify;
+use tl_ledger::publish::read_held;
 use tl_ledger::trust::TrustFile;
 use tl_ledger::verify_ledger;
 
@@ -22,8 +25,45 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
     };
     let trust = TrustFile::read(&trust_path)?;
     let root = trust.root_key().map_err(anyhow::Error::msg)?;
+    // Read (and reject a malformed) held-checkpoint file before the long verification.
+    let held = match &a.against {
+        Some(path) => {
+            let held = read_held(path)?;
+            if held.is_empty() {
+                anyhow::bail!("{} holds no checkpoints", path.display());
+            }
+            Some(held)
+        }
+        None => None,
+    };
     let inputs = read_embedded_for_verify(&super::ledger_dir(&a.data.data))?;
     let report = verify_ledger(&trust.trial(), root, &inputs, TrialRules);
+    // Held checkpoints are checked against the records that verified: each partition's prefix
+    // before its first failure.
+    let held_checks: Option<Vec<HeldCheck>> = held.map(|held| {
+        let prefix = |p: usize| -> &[Vec<u8>] {
+            let records = &inputs[p].records;
+            let end = report
+                .failures
+                .iter()
+                .filter(|f| f.partition as usize == p)
+                .map(|f| f.seq as usize)
+                .min()
+                .unwrap_or(records.len())
+                .min(records.len());
+            &records[..end]
+        };
+        let leaves: Vec<_> = (0..inputs.len())
+            .map(|p| audit::leaf_hashes(prefix(p)))
+            .collect();
+        let keys = if inputs.is_empty() {
+            Vec::new()
+        } else {
+            audit::sequencer_keys(&trust.trial(), prefix(0))
+        };
+        audit::check_held(&trust.trial(), &leaves, &keys, &held)
+    });
+    let held_ok = held_checks.as_ref().is_none_or(|c| c.iter().all(|c| c.ok));
     if report.partitions != trust.partitions {
         eprintln!(
             "warning: the trust file says {} partitions, the ledger's TrialRegistered says {}",
@@ -31,7 +71,12 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
         );
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(checks) = &held_checks {
+            v["held_checkpoints"] = serde_json::to_value(checks)?;
+            v["ok"] = (report.ok && held_ok).into();
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else if let Some(f) = report.first_failure() {
         println!("FAILED: {f}");
         for other in report.failures.iter().skip(1) {
@@ -57,9 +102,44 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
             );
         }
     }
-    Ok(if report.ok {
+    if let (Some(checks), false) = (&held_checks, a.json) {
+        print_held(
+            checks,
+            a.against.as_deref().unwrap_or(std::path::Path::new("")),
+        );
+    }
+    Ok(if report.ok && held_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(crate::EXIT_NEGATIVE)
     })
+}
+
+/// Prints the outcome of `--against`.
+fn print_held(checks: &[HeldCheck], file: &std::path::Path) {
+    let bad: Vec<&HeldCheck> = checks.iter().filter(|c| !c.ok).collect();
+    for c in &bad {
+        let at = match c.partition {
+            Some(p) => format!("partition {p}"),
+            None => format!("log {:?}", c.origin),
+        };
+        println!(
+            "FAILED: held checkpoint of {at} at size {} (root {}): {}",
+            c.size, c.root, c.detail
+        );
+    }
+    if bad.is_empty() {
+        println!(
+            "OK: the ledger extends all {} held checkpoints in {} (consistency proofs from each to the current size)",
+            checks.len(),
+            file.display()
+        );
+    } else {
+        println!(
+            "{} of {} held checkpoints in {} are not extended by this ledger",
+            bad.len(),
+            checks.len(),
+            file.display()
+        );
+    }
 }
