@@ -12,7 +12,7 @@
 //! Byte format of the `personal_data` field (version 1):
 //!
 //! ```text
-//! 0x01 || nonce (24 bytes, random) || XChaCha20-Poly1305(key, nonce, plaintext, AAD)
+//! 0x01 || nonce (24 bytes) || XChaCha20-Poly1305(key, nonce, plaintext, AAD)
 //! AAD       = "trial-ledger/v1/personal-data\0" || trial id || 0x00 || pseudonym
 //! plaintext = UTF-8 JSON of PersonalData, padded with spaces to a multiple of 128 bytes
 //! ```
@@ -21,6 +21,11 @@
 //! patient's or trial's record does not open. The `v1` in the AAD tag ties it to version byte
 //! 0x01: a future version uses a new tag, so a ciphertext cannot be re-read under another
 //! version's rules.
+//!
+//! The nonce is random ([`seal`]) except in the simulator, which derives keys and nonces from
+//! its seed ([`DataKey::from_bytes`], [`seal_with_nonce`], [`KeyStore::import`]) so that one
+//! seed gives byte-identical ledgers; that is safe only because every simulated patient has
+//! their own key, used for exactly one seal.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
@@ -83,6 +88,26 @@ pub struct PersonalData {
 pub struct DataKey(Zeroizing<[u8; KEY_LEN]>);
 
 impl DataKey {
+    /// A key with the given bytes.
+    ///
+    /// For deterministic simulations (tl-sim derives each patient's key from its seed) and for
+    /// importing escrowed keys into a [`KeyStore`] ([`KeyStore::import`]). Anything else gets
+    /// its keys from [`KeyStore::key_for`], which draws them from the operating system. The
+    /// key takes its own copy of `bytes`, zeroed on drop; the caller's copy is the caller's
+    /// to wipe.
+    pub fn from_bytes(bytes: [u8; KEY_LEN]) -> DataKey {
+        DataKey(Zeroizing::new(bytes))
+    }
+
+    /// Whether two keys are the same, comparing every byte whatever the first difference.
+    fn same_as(&self, other: &DataKey) -> bool {
+        self.0
+            .iter()
+            .zip(other.0.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+
     /// A fresh key from the operating system's random generator.
     fn generate() -> Self {
         let mut key = Zeroizing::new([0u8; KEY_LEN]);
@@ -160,6 +185,15 @@ pub enum PersonalDataError {
     /// The data decrypted but is not valid personal-data JSON.
     #[error("decrypted personal data is not valid: {0}")]
     Json(String),
+    /// [`KeyStore::import`] was given a key for a patient who already has another one.
+    /// Replacing it would make everything sealed under the stored key unreadable.
+    #[error("patient {patient} in trial {trial} already has a different personal-data key; it is kept and the imported key is refused")]
+    KeyConflict {
+        /// The trial.
+        trial: TrialId,
+        /// The patient's pseudonym.
+        patient: Name,
+    },
     /// A key file exists but is not a valid key file for this patient.
     #[error("personal-data key file {}: {detail}", path.display())]
     KeyFile {
@@ -231,29 +265,76 @@ impl KeyStore {
         if let Some(key) = self.existing_key(trial, patient)? {
             return Ok(key);
         }
-        let path = self.key_path(trial, patient);
         let key = DataKey::generate();
-        let contents = key_file_bytes(trial, patient, &key);
-        if !publish_new(&self.dir, &path, &contents[..])? {
+        match self.store_new(trial, patient, &key)? {
+            None => Ok(key),
             // Another process created the key first. Use theirs: two keys for one patient
             // would leave one writer's data unreadable.
-            return self
-                .existing_key(trial, patient)?
-                .ok_or_else(|| PersonalDataError::KeyFile {
+            Some(theirs) => Ok(theirs),
+        }
+    }
+
+    /// Stores a given key as the patient's key (written and fsynced before it returns, like a
+    /// key from [`KeyStore::key_for`]).
+    ///
+    /// For deterministic simulations, whose keys come from their seed, and for restoring
+    /// escrowed keys. Idempotent: importing the key the patient already has succeeds and
+    /// changes nothing. Refuses with [`PersonalDataError::Erased`] if the patient was erased
+    /// (an erased patient never gets a key back, imported or not), and with
+    /// [`PersonalDataError::KeyConflict`] if the patient already has a different key, which
+    /// is kept.
+    pub fn import(
+        &self,
+        trial: &TrialId,
+        patient: &Name,
+        key: &DataKey,
+    ) -> Result<(), PersonalDataError> {
+        let stored = match self.existing_key(trial, patient)? {
+            Some(stored) => stored,
+            None => match self.store_new(trial, patient, key)? {
+                None => return Ok(()),
+                // Another process stored a key for the patient first.
+                Some(theirs) => theirs,
+            },
+        };
+        if stored.same_as(key) {
+            Ok(())
+        } else {
+            Err(PersonalDataError::KeyConflict {
+                trial: trial.clone(),
+                patient: patient.clone(),
+            })
+        }
+    }
+
+    /// Publishes `key` as the patient's key file unless one exists. `Ok(None)` if `key` was
+    /// stored (and the folder synced); `Ok(Some(theirs))` if another key was there first.
+    fn store_new(
+        &self,
+        trial: &TrialId,
+        patient: &Name,
+        key: &DataKey,
+    ) -> Result<Option<DataKey>, PersonalDataError> {
+        let path = self.key_path(trial, patient);
+        let contents = key_file_bytes(trial, patient, key);
+        if !publish_new(&self.dir, &path, &contents[..])? {
+            return self.existing_key(trial, patient)?.map(Some).ok_or_else(|| {
+                PersonalDataError::KeyFile {
                     path,
                     detail: "the key file disappeared while it was being created".into(),
-                });
+                }
+            });
         }
         sync_dir(&self.dir)?;
-        // A concurrent erase may have written its tombstone after the check above and looked
-        // for a key before ours appeared. Checking again after publishing closes that gap:
-        // either we see the tombstone now, or the erase sees our key file and destroys it.
+        // A concurrent erase may have written its tombstone after the caller's check and
+        // looked for a key before ours appeared. Checking again after publishing closes that
+        // gap: either we see the tombstone now, or the erase sees our key file and destroys it.
         if self.is_erased(trial, patient)? {
             shred(&path).map_err(io_error(&path))?;
             sync_dir(&self.dir)?;
             return Err(erased(trial, patient));
         }
-        Ok(key)
+        Ok(None)
     }
 
     /// The patient's key if one exists: `Ok(None)` if none was ever created,
@@ -340,6 +421,26 @@ impl KeyStore {
 pub fn seal(key: &DataKey, trial: &TrialId, patient: &Name, data: &PersonalData) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     OsRng.fill_bytes(&mut nonce);
+    seal_with_nonce(key, nonce, trial, patient, data)
+}
+
+/// [`seal`] with a nonce chosen by the caller: the same bytes for the same inputs.
+///
+/// **A nonce must never repeat under one key.** Two seals under the same key and nonce
+/// reveal the XOR of the two plaintexts and let anyone who sees both forge ciphertexts under
+/// that key. Use [`seal`], whose nonce is random, unless the bytes must be reproducible.
+///
+/// The simulator (tl-sim) is the one caller that needs it: it derives each patient's key and
+/// nonce from its seed, so that one seed gives byte-identical ledgers. That is safe only
+/// because every simulated patient has their own key ([`DataKey::from_bytes`]), used for one
+/// seal only; a derived nonce under a key that seals twice would not be.
+pub fn seal_with_nonce(
+    key: &DataKey,
+    nonce: [u8; NONCE_LEN],
+    trial: &TrialId,
+    patient: &Name,
+    data: &PersonalData,
+) -> Vec<u8> {
     seal_plaintext(key, trial, patient, &nonce, &padded_json(data))
 }
 
@@ -975,6 +1076,157 @@ mod tests {
         "f54b175c42f1862572b4307a8cee453b954482e40fd769b418fcbfcbc1d0117c",
         "0346a0ad08a0e584ad7051a2c11ca643",
     );
+
+    #[test]
+    fn a_key_from_given_bytes_and_a_given_nonce_seal_the_golden_vector() {
+        // given the golden vector's key bytes, nonce and data
+        let key = DataKey::from_bytes([0x42; KEY_LEN]);
+        let data = PersonalData {
+            initials: Some("JA".into()),
+            birth_year: Some(1961),
+            hospital_number: Some("H123".into()),
+        };
+        // when they are sealed through the public functions
+        let sealed = seal_with_nonce(&key, [0x24; NONCE_LEN], &trial(), &patient("P-0001"), &data);
+        // then the bytes are the golden vector's, and the key's bytes are not shown
+        assert_eq!(hex::encode(&sealed), GOLDEN);
+        assert_eq!(format!("{key:?}"), "DataKey(<redacted>)");
+    }
+
+    #[test]
+    fn sealing_with_a_given_nonce_is_reproducible_and_opens() {
+        // given a key and two nonces
+        let key = DataKey::from_bytes([7; KEY_LEN]);
+        let (n1, n2) = ([1u8; NONCE_LEN], [2u8; NONCE_LEN]);
+        let p = patient("P-0001");
+        // when the same data is sealed twice with one nonce, and once with the other
+        let a = seal_with_nonce(&key, n1, &trial(), &p, &data());
+        let b = seal_with_nonce(&key, n1, &trial(), &p, &data());
+        let c = seal_with_nonce(&key, n2, &trial(), &p, &data());
+        // then one nonce gives the same bytes, carrying that nonce, and another nonce others
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a[0], FORMAT_VERSION);
+        assert_eq!(a[1..1 + NONCE_LEN], n1);
+        assert_eq!(a.len(), 1 + NONCE_LEN + PAD_BLOCK + TAG_LEN);
+        // and all open, under that key only, to the data
+        for sealed in [&a, &c] {
+            assert_eq!(open(&key, &trial(), &p, sealed).unwrap(), data());
+        }
+        let other = DataKey::from_bytes([8; KEY_LEN]);
+        assert!(matches!(
+            open(&other, &trial(), &p, &a),
+            Err(PersonalDataError::Decrypt)
+        ));
+    }
+
+    #[test]
+    fn an_imported_key_is_stored_and_importing_it_again_changes_nothing() {
+        // given an empty store and a key from given bytes, with data sealed under it
+        let (tmp, store) = store();
+        let p = patient("P-0001");
+        let key = DataKey::from_bytes([0x5a; KEY_LEN]);
+        let sealed = seal_with_nonce(&key, [3; NONCE_LEN], &trial(), &p, &data());
+        // when it is imported
+        store.import(&trial(), &p, &key).unwrap();
+        let after_first = files(&store);
+        // then it is the patient's key, also after reopening the store, and key_for gives it
+        assert!(store
+            .existing_key(&trial(), &p)
+            .unwrap()
+            .unwrap()
+            .same_as(&key));
+        let reopened = KeyStore::open(&tmp.path().join("keys")).unwrap();
+        assert!(reopened.key_for(&trial(), &p).unwrap().same_as(&key));
+        assert_eq!(
+            disclose(&reopened, &trial(), &p, Some(&sealed)).unwrap(),
+            Disclosure::Readable(data())
+        );
+        // and it is one private key file
+        assert_eq!(after_first.len(), 1);
+        assert!(after_first[0].0.ends_with(".key"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(store.dir().join(&after_first[0].0))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // when the same key is imported again, through the same or a reopened store
+        store.import(&trial(), &p, &key).unwrap();
+        reopened
+            .import(&trial(), &p, &DataKey::from_bytes([0x5a; KEY_LEN]))
+            .unwrap();
+        // then nothing changed
+        assert_eq!(files(&store), after_first);
+        // and the same bytes for another patient or trial are a separate key file
+        store.import(&trial(), &patient("P-0002"), &key).unwrap();
+        store.import(&other_trial(), &p, &key).unwrap();
+        assert_eq!(files(&store).len(), 3);
+    }
+
+    #[test]
+    fn importing_a_different_key_is_refused_and_the_stored_key_kept() {
+        // given a patient with a key, and data sealed under it
+        let (_tmp, store) = store();
+        let p = patient("P-0001");
+        let stored = store.key_for(&trial(), &p).unwrap();
+        let sealed = seal(&stored, &trial(), &p, &data());
+        let before = files(&store);
+        // when another key is imported for them
+        let mut other_bytes = [0u8; KEY_LEN];
+        other_bytes.copy_from_slice(&stored.0[..]);
+        other_bytes[KEY_LEN - 1] ^= 1;
+        let result = store.import(&trial(), &p, &DataKey::from_bytes(other_bytes));
+        // then it is refused, without quoting either key, and the stored key still reads
+        let Err(err @ PersonalDataError::KeyConflict { .. }) = result else {
+            panic!("expected KeyConflict, got {result:?}");
+        };
+        let message = err.to_string();
+        assert!(message.contains("P-0001"), "{message}");
+        assert!(!message.contains(&hex::encode(&stored.0[..4])), "{message}");
+        assert_eq!(files(&store), before);
+        assert_eq!(
+            disclose(&store, &trial(), &p, Some(&sealed)).unwrap(),
+            Disclosure::Readable(data())
+        );
+        // and importing the key it already has succeeds
+        store.import(&trial(), &p, &stored).unwrap();
+    }
+
+    #[test]
+    fn an_erased_patient_gets_no_imported_key() {
+        // given an erased patient whose key was imported
+        let (_tmp, store) = store();
+        let p = patient("P-0001");
+        let key = DataKey::from_bytes([0x11; KEY_LEN]);
+        let sealed = seal_with_nonce(&key, [4; NONCE_LEN], &trial(), &p, &data());
+        store.import(&trial(), &p, &key).unwrap();
+        assert_eq!(store.erase(&trial(), &p).unwrap(), EraseOutcome::Erased);
+        // when the same key is imported again (a restore from escrow, or a re-run simulation)
+        let result = store.import(&trial(), &p, &key);
+        // then it is refused, no key file comes back, and the data stays erased
+        assert!(
+            matches!(result, Err(PersonalDataError::Erased { .. })),
+            "{result:?}"
+        );
+        let left = files(&store);
+        assert_eq!(left.len(), 1, "only the tombstone: {left:?}");
+        assert!(left[0].0.ends_with(".erased"));
+        assert_eq!(
+            disclose(&store, &trial(), &p, Some(&sealed)).unwrap(),
+            Disclosure::Erased
+        );
+        // and a patient erased before ever having a key cannot be given one either
+        let q = patient("P-0002");
+        store.erase(&trial(), &q).unwrap();
+        assert!(matches!(
+            store.import(&trial(), &q, &key),
+            Err(PersonalDataError::Erased { .. })
+        ));
+    }
 
     #[test]
     fn a_key_is_created_once_and_kept() {

@@ -1,8 +1,13 @@
 //! `trial-ledger demo` end to end on a small trial: it runs, verifies, prints its summary, and
-//! refuses a folder that already holds a ledger without touching it.
+//! refuses a folder that already holds a ledger without touching it; `erase` then makes a
+//! simulated patient's personal data unreadable while the ledger still verifies.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use tl_domain::personal::{disclose, Disclosure, KeyStore};
+use tl_schemas::clinical::clinical_type;
+use tl_schemas::ids::Name;
+use tl_schemas::{Record, Subject, TrialId};
 
 fn bin(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_trial-ledger"));
@@ -58,11 +63,14 @@ fn demo_runs_verifies_and_refuses_an_existing_ledger() {
         "median OS from first dose",
         "events/s",
         "not stored",
+        "personal-data key store",
+        "keystore",
     ] {
         assert!(out.contains(needle), "summary lacks {needle:?}:\n{out}");
     }
     assert!(tmp.path().join("d/trust.json").is_file());
     assert!(tmp.path().join("d/ledger").is_dir());
+    assert!(tmp.path().join("d/keystore").is_dir());
 
     // The trust file and ledger it wrote pass the ordinary `verify`.
     let v = bin(tmp.path())
@@ -88,4 +96,91 @@ fn demo_runs_verifies_and_refuses_an_existing_ledger() {
         snapshot(&tmp.path().join("d")),
         "the refused run changed the folder"
     );
+
+    // So is a folder whose personal-data key store already holds keys (from another run).
+    std::fs::create_dir_all(tmp.path().join("e/keystore")).unwrap();
+    std::fs::write(tmp.path().join("e/keystore/left-over.key"), b"x").unwrap();
+    let stale = bin(tmp.path())
+        .args(["demo", "--data", "e", "--patients", "60"])
+        .output()
+        .unwrap();
+    assert_eq!(stale.status.code(), Some(2), "{}", text(&stale));
+    assert!(
+        text(&stale).contains("already holds a personal-data key store"),
+        "{}",
+        text(&stale)
+    );
+    assert!(!tmp.path().join("e/ledger").exists());
+}
+
+/// The `PatientRegistered` records of a ledger, in partition and then record order: each
+/// patient's pseudonym and the record's sealed personal data.
+fn registrations(ledger: &Path) -> Vec<(Name, Option<Vec<u8>>)> {
+    let mut out = Vec::new();
+    for input in tl_ledger::log::read_embedded_for_verify(ledger).unwrap() {
+        for bytes in &input.records {
+            let record: Record = tl_schemas::decode(bytes).unwrap();
+            let submission = record.body.submission.submission;
+            if submission.envelope.event_type != clinical_type::PATIENT_REGISTERED {
+                continue;
+            }
+            let Subject::Patient(patient) = submission.subject else {
+                panic!("PatientRegistered about {}", submission.subject);
+            };
+            out.push((patient, submission.envelope.personal_data));
+        }
+    }
+    out
+}
+
+#[test]
+fn erase_makes_a_simulated_patients_data_unreadable_and_the_ledger_still_verifies() {
+    // given a small demo trial, and its first two registered patients' personal data
+    let tmp = tempfile::tempdir().unwrap();
+    let o = bin(tmp.path())
+        .args(["demo", "--data", "d", "--patients", "60"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "demo failed:\n{}", text(&o));
+    let data = tmp.path().join("d");
+    let trial = TrialId::new("drup-demo").unwrap();
+    let registered = registrations(&data.join("ledger"));
+    assert!(registered.len() >= 60, "{} registrations", registered.len());
+    let (patient, sealed) = registered[0].clone();
+    let (other, other_sealed) = registered[1].clone();
+    let store = KeyStore::open(&data.join("keystore")).unwrap();
+    let read = |p: &Name, s: &Option<Vec<u8>>| disclose(&store, &trial, p, s.as_deref()).unwrap();
+    // then it is readable with the demo's key store
+    let Disclosure::Readable(before) = read(&patient, &sealed) else {
+        panic!("{patient}: {:?}", read(&patient, &sealed));
+    };
+    assert!(before.hospital_number.unwrap().starts_with("H-"));
+    assert!(matches!(
+        read(&other, &other_sealed),
+        Disclosure::Readable(_)
+    ));
+    let ledger_before = snapshot(&data.join("ledger"));
+
+    // when the first patient is erased
+    let e = bin(tmp.path())
+        .args(["erase", "--data", "d", "--subject"])
+        .arg(format!("patient:{patient}"))
+        .output()
+        .unwrap();
+    assert!(e.status.success(), "{}", text(&e));
+    assert!(text(&e).contains("erased"), "{}", text(&e));
+
+    // then their data is erased, the other patient's still reads, the ledger is untouched,
+    assert_eq!(read(&patient, &sealed), Disclosure::Erased);
+    assert!(matches!(
+        read(&other, &other_sealed),
+        Disclosure::Readable(_)
+    ));
+    assert_eq!(snapshot(&data.join("ledger")), ledger_before);
+    // and `verify` still passes
+    let v = bin(tmp.path())
+        .args(["verify", "--data", "d"])
+        .output()
+        .unwrap();
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
 }

@@ -8,6 +8,7 @@ use crate::catalogue::{Protocol, DRUGS, SITES, TUMOUR_TYPES};
 use crate::decider::{Decider, SlotDecision};
 use crate::genomics::sequencing_result;
 use crate::history::{self, PlannedEvent};
+use crate::personal::{KeyImporter, SimPersonal};
 use crate::rng::SimRng;
 use crate::{SimConfig, SimError, SimKey, SimKeys, SimReport};
 use std::cmp::Reverse;
@@ -100,6 +101,10 @@ struct Engine<'a> {
     master: SimRng,
     ids: SimRng,
     clock_rng: SimRng,
+    /// Parent of each patient's personal-data stream (key, nonce, synthetic data).
+    personal_rng: SimRng,
+    /// Stores the personal-data keys, if the configuration names a key store.
+    importer: Option<KeyImporter>,
     clock: i64,
     queue: BinaryHeap<Reverse<Queued>>,
     seq: u64,
@@ -148,8 +153,23 @@ impl<'a> Engine<'a> {
         author: &SimKey,
         cites: Vec<Reference>,
     ) -> Result<Reference, SimError> {
+        self.submit_with_personal(day, subject, event, None, author, cites)
+    }
+
+    /// [`Engine::submit`] with sealed personal data in the envelope (signed with the rest).
+    fn submit_with_personal<E: EventPayload>(
+        &mut self,
+        day: Date,
+        subject: Subject,
+        event: &E,
+        personal_data: Option<Vec<u8>>,
+        author: &SimKey,
+        cites: Vec<Reference>,
+    ) -> Result<Reference, SimError> {
         let now = self.tick(day);
-        let mut draft = Draft::new(subject.clone(), envelope_of(event));
+        let mut envelope = envelope_of(event);
+        envelope.personal_data = personal_data;
+        let mut draft = Draft::new(subject.clone(), envelope);
         draft.submission_id = SubmissionId(self.ids.bytes16());
         draft.client_time = UtcMicros(now.0 - self.clock_rng.range(0, 90_000_000));
         draft.cites = cites;
@@ -287,7 +307,23 @@ impl<'a> Engine<'a> {
             site: SITES[site].0.into(),
             registered_on: day,
         };
-        self.patient_event(p, day, &registered, vec![])?;
+        // Personal data from the patient's own personal-data stream, so that no other draw
+        // moves; the key is queued for the key store before the record that needs it is
+        // submitted.
+        let personal = SimPersonal::draw(&mut self.personal_rng.fork("patient"), day);
+        let name = self.patients[p].name.clone();
+        let sealed = personal.seal(&self.config.trial, &name);
+        self.store_key(name.clone(), personal.key)?;
+        let author = self.investigator(p);
+        let r = self.submit_with_personal(
+            day,
+            Subject::Patient(name),
+            &registered,
+            Some(sealed),
+            &author,
+            vec![],
+        )?;
+        self.patients[p].last_ref = Some(r);
         let consent = ConsentRecorded {
             form_version: format!("DRUP-ICF v{}", self.protocol_version),
             consented_on: day,
@@ -309,6 +345,30 @@ impl<'a> Engine<'a> {
         let gap = self.next_arrival_gap(day);
         self.push(Date(day.0 + gap), 0, Action::Arrival);
         Ok(())
+    }
+
+    /// Queues a patient's personal-data key for the key store, if there is one.
+    fn store_key(
+        &mut self,
+        patient: Name,
+        key: tl_domain::personal::DataKey,
+    ) -> Result<(), SimError> {
+        let Some(importer) = &self.importer else {
+            return Ok(());
+        };
+        if importer.send(patient, key) {
+            return Ok(());
+        }
+        // The importer stopped on an error: report it.
+        let stopped = self.importer.take().map_or(Ok(0), KeyImporter::finish);
+        Err(stopped.err().unwrap_or_else(|| {
+            SimError::Invalid("the key-store thread stopped without an error".into())
+        }))
+    }
+
+    /// Waits for every queued key to be stored; the number stored.
+    fn finish_keys(&mut self) -> Result<u32, SimError> {
+        self.importer.take().map_or(Ok(0), KeyImporter::finish)
     }
 
     fn sequence(&mut self, p: usize, day: Date) -> Result<(), SimError> {
@@ -670,9 +730,16 @@ pub fn run(
     let mut master = SimRng::from_seed(config.seed);
     let mut key_rng = master.fork("keys");
     let keys = SimKeys::derive(&mut key_rng);
+    // Forked from the key stream after the signing keys, so that it moves no other draw.
+    let personal_rng = key_rng.fork("personal-data");
     let ids = master.fork("submission-ids");
     let clock_rng = master.fork("clock");
     let protocol = Protocol::drup();
+    // The key store opens first: a bad key-store folder should not leave a ledger behind.
+    let importer = match &config.keystore {
+        Some(dir) => Some(KeyImporter::start(dir, &config.trial)?),
+        None => None,
+    };
     let created = UtcMicros(day_start(config.start) - 30 * MICROS_PER_DAY);
     let mut ledger = EmbeddedLedger::create(
         dir,
@@ -696,6 +763,8 @@ pub fn run(
         master,
         ids,
         clock_rng,
+        personal_rng,
+        importer,
         clock: created.0,
         queue: BinaryHeap::new(),
         seq: 0,
@@ -727,8 +796,14 @@ pub fn run(
         };
         engine.submit(setup_day, Subject::Trial, &enrol, &root, vec![])?;
     }
-    engine.amend(Date(config.start.0 - 14), 1)?;
-    engine.run()?;
+    let ran = engine
+        .amend(Date(config.start.0 - 14), 1)
+        .and_then(|()| engine.run());
+    // Every key is stored (and fsynced) before the final flush of the ledger, even when the
+    // run failed, so that no key-store thread outlives it.
+    let stored = engine.finish_keys();
+    ran?;
+    let personal_keys_stored = stored?;
     engine.ledger.flush()?;
     let screened = engine.patients.len() as u32;
     let treated = engine.patients.iter().filter(|p| p.treated).count() as u32;
@@ -747,6 +822,7 @@ pub fn run(
         accrual_start: config.start,
         accrual_closed: engine.closed_on,
         cutoff: engine.cutoff,
+        personal_keys_stored,
         elapsed: started.elapsed(),
     };
     Ok((report, engine.keys))

@@ -12,8 +12,14 @@
 //!
 //! In deterministic mode everything comes from the seed through ChaCha20 streams
 //! ([`rng::SimRng`]): the keys, the submission ids, the clock (client times and the ordering
-//! times passed to the sequencer) and every clinical draw. One seed gives byte-identical
-//! ledgers; [`digest::ledger_digest`] fingerprints one, and the digest test guards it.
+//! times passed to the sequencer), every clinical draw, and each patient's personal-data key
+//! and nonce. One seed gives byte-identical ledgers; [`digest::ledger_digest`] fingerprints
+//! one, and the digest test guards it.
+//!
+//! Every `PatientRegistered` carries synthetic personal data (initials, year of birth, a fake
+//! hospital number), sealed under the patient's own data key ([`personal`]). With
+//! [`SimConfig::keystore`] set, the keys are imported into that key store, so that
+//! `trial-ledger erase` can crypto-shred a simulated patient.
 //!
 //! The default run (1,610 treated patients) is calibrated to the DRUP report (DESIGN.md
 //! section 1); [`figures::from_ledger`] computes the trial-level figures from the emitted
@@ -25,6 +31,7 @@
 //! | [`genomics`] | sequencing results by tumour type |
 //! | [`decider`] | the [`Decider`] trait and the in-process matcher and cohort engine |
 //! | [`history`] | a treated patient's latent course and recorded history |
+//! | [`personal`] | synthetic personal data, sealed under per-patient keys derived from the seed |
 //! | [`figures`] | the trial-level figures and ledger summary, from the ledger |
 //! | [`digest`] | a ledger's SHA-256 fingerprint |
 
@@ -36,13 +43,14 @@ mod engine;
 pub mod figures;
 pub mod genomics;
 pub mod history;
+pub mod personal;
 pub mod rng;
 
 pub use decider::{Decider, InProcessDecider, SlotDecision};
 pub use figures::{from_ledger, TrialFigures};
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tl_ledger::SigningKey;
 use tl_schemas::{Date, Role, TrialId};
@@ -66,6 +74,12 @@ pub struct SimConfig {
     pub accrual_days: i32,
     /// Follow-up after accrual closes: the data cut-off is this many days later.
     pub follow_up_days: i32,
+    /// The key store (`tl_domain::personal::KeyStore`) that receives every patient's
+    /// personal-data key, normally the data folder's `keystore/`; created if missing. `None`
+    /// (the default): the keys are not stored, so the sealed personal data cannot be read
+    /// (short of deriving the keys again from the seed). The ledger's bytes are the same
+    /// either way.
+    pub keystore: Option<PathBuf>,
 }
 
 /// The default seed.
@@ -77,7 +91,7 @@ impl SimConfig {
     /// The default simulation: accrual from 2016-09-01 until `treated_patients` have a slot,
     /// with an arrival rate aimed at seven years (cohorts that close or fill while outcomes are
     /// awaited stretch it to about eight for the default size), a data cut-off six months after
-    /// accrual closes, 8 partitions.
+    /// accrual closes, 8 partitions, no key store.
     pub fn new(trial: TrialId, seed: u64, treated_patients: u32) -> Self {
         SimConfig {
             title: format!("{trial}: a simulated DRUP-like trial (seed {seed})"),
@@ -88,6 +102,7 @@ impl SimConfig {
             start: Date::from_ymd(2016, 9, 1).unwrap_or(Date(17_045)),
             accrual_days: 7 * 365,
             follow_up_days: 182,
+            keystore: None,
         }
     }
 }
@@ -215,6 +230,9 @@ pub struct SimReport {
     pub accrual_closed: Option<Date>,
     /// The data cut-off, if accrual closed.
     pub cutoff: Option<Date>,
+    /// Personal-data keys stored in [`SimConfig::keystore`] (one per screened patient; 0
+    /// without a key store).
+    pub personal_keys_stored: u32,
     /// Wall time of the simulation, submission and flush included.
     pub elapsed: Duration,
 }
@@ -225,6 +243,10 @@ pub enum SimError {
     /// The ledger failed (store, I/O).
     #[error(transparent)]
     Ledger(#[from] tl_ledger::Error),
+    /// The personal-data key store failed, or refused a key (the patient was erased, or has
+    /// another key: a key store left over from another run).
+    #[error(transparent)]
+    PersonalData(#[from] tl_domain::personal::PersonalDataError),
     /// The sequencer refused an event: a bug in the simulation.
     #[error("the sequencer refused {event} for {subject}: {reason}")]
     Refused {

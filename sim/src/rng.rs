@@ -5,9 +5,10 @@
 //! sequence of values a seed gives is fixed by this file alone (and by IEEE-754 arithmetic and
 //! the platform's `ln`/`exp`/`cos`, which agree on the machines the project builds on).
 //!
-//! Streams are split with [`SimRng::fork`]: each patient, the key derivation and the submission
-//! ids have their own stream, so that a change in how many draws one patient takes does not
-//! shift every other patient's history.
+//! Streams are split with [`SimRng::fork`]: each patient, the key derivation, each patient's
+//! personal data (data key, nonce, synthetic data) and the submission ids have their own
+//! stream, so that a change in how many draws one patient takes does not shift every other
+//! patient's history.
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -45,6 +46,13 @@ impl SimRng {
     /// 32 random bytes (key seeds).
     pub fn bytes32(&mut self) -> [u8; 32] {
         let mut b = [0u8; 32];
+        self.0.fill_bytes(&mut b);
+        b
+    }
+
+    /// 24 random bytes (XChaCha20-Poly1305 nonces of personal data).
+    pub fn bytes24(&mut self) -> [u8; 24] {
+        let mut b = [0u8; 24];
         self.0.fill_bytes(&mut b);
         b
     }

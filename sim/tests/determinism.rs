@@ -1,7 +1,12 @@
 //! One seed gives byte-identical ledgers: the digest of a 200-patient run is pinned, two runs
-//! agree, another seed differs, and the ledger verifies against its root key.
+//! agree (one storing the personal-data keys in a key store, one not), another seed differs,
+//! and the ledger verifies against its root key. Every `PatientRegistered` carries sealed
+//! personal data that the key store's keys open.
 
-use tl_schemas::TrialId;
+use std::path::Path;
+use tl_domain::personal::{disclose, Disclosure, KeyStore};
+use tl_schemas::clinical::clinical_type;
+use tl_schemas::{decode, Record, Subject, TrialId};
 use tl_sim::digest::ledger_digest;
 use tl_sim::{simulate, SimConfig};
 
@@ -9,11 +14,20 @@ use tl_sim::{simulate, SimConfig};
 /// `SimConfig::new("digest-test", 2016, 200)`. Changing anything that reaches the records (the
 /// simulation model, the draws, the event encodings, the sequencer) changes it: update it
 /// only for an intended change, and say so in the commit.
-const EXPECTED: &str = "b5d928a4db298fe6a02ae8868833ab0b1e3cdea5b0223faa8b95e106ee9220d0";
+///
+/// Re-baselined when `PatientRegistered` began to carry sealed personal data (per-patient keys
+/// and nonces derived from the seed): only the envelopes of those records changed, and with
+/// them the hashes, signatures and chains that cover them; every clinical draw, id and clock
+/// tick is as before (the calibration figures did not move). Previous value:
+/// b5d928a4db298fe6a02ae8868833ab0b1e3cdea5b0223faa8b95e106ee9220d0.
+const EXPECTED: &str = "10ec2ba1026b7b1546e0eb29a8489eec4f822a2530dc7fabc2e7efe7d3c37bb5";
 
-fn run(seed: u64) -> (tempfile::TempDir, String, tl_sim::SimReport) {
+fn run(seed: u64, with_keystore: bool) -> (tempfile::TempDir, String, tl_sim::SimReport) {
     let dir = tempfile::tempdir().unwrap();
-    let config = SimConfig::new(TrialId::new("digest-test").unwrap(), seed, 200);
+    let mut config = SimConfig::new(TrialId::new("digest-test").unwrap(), seed, 200);
+    if with_keystore {
+        config.keystore = Some(dir.path().join("keystore"));
+    }
     let (report, _) = simulate(&dir.path().join("ledger"), &config).unwrap();
     let digest = hex::encode(ledger_digest(&dir.path().join("ledger")).unwrap());
     (dir, digest, report)
@@ -21,12 +35,14 @@ fn run(seed: u64) -> (tempfile::TempDir, String, tl_sim::SimReport) {
 
 #[test]
 fn one_seed_gives_byte_identical_ledgers() {
-    let (dir, a, report) = run(2016);
-    let (_, b, _) = run(2016);
-    assert_eq!(a, b, "two runs of one seed differ");
+    let (dir, a, report) = run(2016, false);
+    let (stored, b, stored_report) = run(2016, true);
+    assert_eq!(a, b, "two runs of one seed differ (one with a key store)");
     assert_eq!(report.treated, 200);
     assert!(report.screened > report.treated);
-    let (_, other, _) = run(2017);
+    assert_eq!(report.personal_keys_stored, 0);
+    assert_eq!(stored_report.personal_keys_stored, stored_report.screened);
+    let (_, other, _) = run(2017, false);
     assert_ne!(a, other, "another seed gave the same ledger");
     let inputs = tl_ledger::log::read_embedded_for_verify(&dir.path().join("ledger")).unwrap();
     let verified = tl_ledger::verify_ledger(
@@ -38,5 +54,35 @@ fn one_seed_gives_byte_identical_ledgers() {
     assert!(verified.ok, "{:?}", verified.failures.first());
     assert_eq!(verified.records_total, report.records);
     assert_eq!(verified.unknown_type_records, 0);
+    assert_personal_data_reads(stored.path(), stored_report.screened);
     assert_eq!(a, EXPECTED, "the pinned digest changed");
+}
+
+/// Every `PatientRegistered`, and nothing else, carries personal data, and it opens with the
+/// key store's key.
+fn assert_personal_data_reads(dir: &Path, screened: u32) {
+    let trial = TrialId::new("digest-test").unwrap();
+    let store = KeyStore::open(&dir.join("keystore")).unwrap();
+    let mut registered = 0;
+    for input in tl_ledger::log::read_embedded_for_verify(&dir.join("ledger")).unwrap() {
+        for bytes in &input.records {
+            let record: Record = decode(bytes).unwrap();
+            let submission = record.body.submission.submission;
+            let field = submission.envelope.personal_data.as_deref();
+            if submission.envelope.event_type != clinical_type::PATIENT_REGISTERED {
+                assert!(field.is_none(), "{:?}", submission.envelope);
+                continue;
+            }
+            let Subject::Patient(patient) = &submission.subject else {
+                panic!("PatientRegistered about {}", submission.subject);
+            };
+            let Disclosure::Readable(data) = disclose(&store, &trial, patient, field).unwrap()
+            else {
+                panic!("the personal data of {patient} does not read");
+            };
+            assert!(data.hospital_number.unwrap().starts_with("H-"));
+            registered += 1;
+        }
+    }
+    assert_eq!(registered, screened);
 }

@@ -4,6 +4,10 @@
 //! `DIR/ledger/`, and `DIR/keys/` when a passphrase is given), runs tl-sim's deterministic
 //! simulation through the sequencer, verifies the whole ledger against the root key, computes
 //! the trial-level figures from the records with tl-clinical, and prints a summary.
+//!
+//! Every simulated patient's `PatientRegistered` carries synthetic personal data sealed under
+//! the patient's own key; the keys go to the personal-data key store `DIR/keystore/`, so that
+//! `trial-ledger erase --data DIR --subject patient:ID` crypto-shreds a simulated patient.
 
 use crate::cli::DemoArgs;
 use anyhow::{bail, Context, Result};
@@ -54,14 +58,24 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
     let trial = TrialId::new(&a.trial)?;
     let trust_path = super::trust_path(&a.data);
     let ledger_dir = super::ledger_dir(&a.data);
+    let keystore_dir = super::keystore_dir(&a.data, None);
     if trust_path.exists() || ledger_dir.exists() {
         bail!(
             "{} already holds a trial ledger; the demo only writes into a new or empty folder (choose another --data, or remove this one)",
             a.data.display()
         );
     }
+    // Keys left by another run would clash with this run's keys for the same pseudonyms.
+    if std::fs::read_dir(&keystore_dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        bail!(
+            "{} already holds a personal-data key store ({}); the demo only writes into a new or empty folder (choose another --data, or remove this one)",
+            a.data.display(),
+            keystore_dir.display()
+        );
+    }
     std::fs::create_dir_all(&a.data).with_context(|| format!("creating {}", a.data.display()))?;
-    let config = SimConfig::new(trial.clone(), a.seed, a.patients);
+    let mut config = SimConfig::new(trial.clone(), a.seed, a.patients);
+    config.keystore = Some(keystore_dir.clone());
     println!(
         "trial-ledger demo: trial {trial}, seed {}, {} patients to treat, {} partitions, in {}",
         a.seed,
@@ -204,11 +218,19 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     println!(
-        "data: trust file {}, ledger {}",
+        "data: trust file {}, ledger {}, personal-data key store {}",
         trust_path.display(),
-        ledger_dir.display()
+        ledger_dir.display(),
+        keystore_dir.display()
     );
-    println!("keys: {keys_note}");
+    println!(
+        "personal data: synthetic, sealed under each patient's own key in the {} PatientRegistered records; {} keys in the key store {} (crypto-shred a patient: trial-ledger erase --data {} --subject patient:ID)",
+        report.screened,
+        report.personal_keys_stored,
+        keystore_dir.display(),
+        a.data.display()
+    );
+    println!("signing keys: {keys_note}");
     if !all_within && a.patients == tl_sim::DEFAULT_TREATED && a.seed == tl_sim::DEFAULT_SEED {
         eprintln!("warning: a figure of the default run is outside its tolerance");
     }
