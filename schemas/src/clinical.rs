@@ -6,7 +6,6 @@
 //! thousandths of the dose unit); there are no floats in signed structs. Enum variant order
 //! is frozen: new variants are only ever appended.
 
-use crate::events::EventPayload;
 use crate::ids::{Hash32, Name};
 use crate::time::{Date, PartialDate};
 use serde::{Deserialize, Serialize};
@@ -698,15 +697,6 @@ pub struct Corrected {
     pub payload: Vec<u8>,
 }
 
-macro_rules! payload {
-    ($t:ty, $code:expr, $name:expr) => {
-        impl EventPayload for $t {
-            const TYPE: u16 = $code;
-            const VERSION: u16 = 1;
-            const NAME: &'static str = $name;
-        }
-    };
-}
 use clinical_type as ct;
 payload!(
     PatientRegistered,

@@ -101,15 +101,6 @@ pub struct ProtocolAmended {
     pub document: Vec<u8>,
 }
 
-macro_rules! payload {
-    ($t:ty, $code:expr, $name:expr) => {
-        impl EventPayload for $t {
-            const TYPE: u16 = $code;
-            const VERSION: u16 = 1;
-            const NAME: &'static str = $name;
-        }
-    };
-}
 payload!(
     TrialRegistered,
     event_type::TRIAL_REGISTERED,

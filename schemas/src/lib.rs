@@ -15,6 +15,17 @@
 //! No cryptographic *verification* lives here, only the bytes that are signed and hashed; the
 //! signature rule is in `tl-ledger`.
 
+/// Implements `events::EventPayload` (version 1) for a payload struct: its type number and name.
+macro_rules! payload {
+    ($t:ty, $code:expr, $name:expr) => {
+        impl $crate::events::EventPayload for $t {
+            const TYPE: u16 = $code;
+            const VERSION: u16 = 1;
+            const NAME: &'static str = $name;
+        }
+    };
+}
+
 pub mod canonical;
 pub mod clinical;
 pub mod envelope;
