@@ -76,6 +76,9 @@ pub fn submit_and_report(
 ) -> Result<std::process::ExitCode> {
     use tl_ledger::Outcome;
     let outcome = ledger.submit_decoded(signed, tl_schemas::UtcMicros::now())?;
+    // Publish the checkpoint of what was just recorded here, where a failure is reported,
+    // rather than on drop, where it could only be logged.
+    ledger.flush()?;
     let (status, receipt) = match &outcome {
         Outcome::Sealed(s) => ("recorded", s.receipt()),
         Outcome::Duplicate(r) => ("already-recorded", r.clone()),
