@@ -22,9 +22,9 @@
 //!
 //! Medians are Kaplan-Meier medians ([`tl_clinical::kaplan_meier`]) in months of 365.25 / 12 days.
 
-use crate::convert;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use tl_clinical::records as convert;
 use tl_clinical::{
     best_overall_response, clinical_benefit, exceptional_responder, flag_disagreement,
     is_grade3_or_worse_treatment_related, is_susar, kaplan_meier, overall_responses,

@@ -21,8 +21,8 @@
 //! order; items after the data cut-off are never submitted.
 
 use crate::catalogue::{Activity, DrugProfile, DISEASE_TERMS, UNEXPECTED_TERMS};
-use crate::convert;
 use crate::rng::SimRng;
+use tl_clinical::records as convert;
 use tl_clinical::{
     best_overall_response, clinical_benefit, overall_response, target_sum_mm10, DatedResponse,
     Outcome, Response,

@@ -36,7 +36,6 @@
 //! | [`digest`] | a ledger's SHA-256 fingerprint |
 
 pub mod catalogue;
-pub mod convert;
 pub mod decider;
 pub mod digest;
 mod engine;

@@ -1,6 +1,7 @@
-//! Conversions from the signed records' types (tl-schemas) to tl-clinical's inputs.
+//! Conversions from the signed records' types (tl-schemas) to the rules' inputs, in one place
+//! for every reader of the ledger (the simulator's figures, the projections).
 
-use tl_clinical::{Assessment, Response, TargetMeasurement};
+use crate::{Assessment, Response, TargetMeasurement};
 use tl_schemas::clinical::{
     Attribution, NonTargetStatus, OverallResponse, ResponseAssessed, TargetLesion,
 };
@@ -16,16 +17,12 @@ pub fn target(t: &TargetLesion) -> TargetMeasurement {
 
 /// tl-clinical's non-target status. "None at baseline" counts as absent (there is no
 /// non-target disease to keep a response from being complete).
-pub fn non_target(s: NonTargetStatus) -> tl_clinical::NonTargetStatus {
+pub fn non_target(s: NonTargetStatus) -> crate::NonTargetStatus {
     match s {
-        NonTargetStatus::NoneAtBaseline | NonTargetStatus::Absent => {
-            tl_clinical::NonTargetStatus::Absent
-        }
-        NonTargetStatus::Present => tl_clinical::NonTargetStatus::Present,
-        NonTargetStatus::UnequivocalProgression => {
-            tl_clinical::NonTargetStatus::UnequivocalProgression
-        }
-        NonTargetStatus::NotAssessed => tl_clinical::NonTargetStatus::NotAssessed,
+        NonTargetStatus::NoneAtBaseline | NonTargetStatus::Absent => crate::NonTargetStatus::Absent,
+        NonTargetStatus::Present => crate::NonTargetStatus::Present,
+        NonTargetStatus::UnequivocalProgression => crate::NonTargetStatus::UnequivocalProgression,
+        NonTargetStatus::NotAssessed => crate::NonTargetStatus::NotAssessed,
     }
 }
 
@@ -61,12 +58,12 @@ pub fn overall(r: Response) -> OverallResponse {
 }
 
 /// tl-clinical's attribution of a recorded one.
-pub fn attribution(a: Attribution) -> tl_clinical::Attribution {
+pub fn attribution(a: Attribution) -> crate::Attribution {
     match a {
-        Attribution::Unrelated => tl_clinical::Attribution::Unrelated,
-        Attribution::Unlikely => tl_clinical::Attribution::Unlikely,
-        Attribution::Possible => tl_clinical::Attribution::Possible,
-        Attribution::Probable => tl_clinical::Attribution::Probable,
-        Attribution::Definite => tl_clinical::Attribution::Definite,
+        Attribution::Unrelated => crate::Attribution::Unrelated,
+        Attribution::Unlikely => crate::Attribution::Unlikely,
+        Attribution::Possible => crate::Attribution::Possible,
+        Attribution::Probable => crate::Attribution::Probable,
+        Attribution::Definite => crate::Attribution::Definite,
     }
 }
