@@ -39,6 +39,25 @@ pub enum Command {
     Prove(ProveCommand),
     /// Verify a proof file offline, without the ledger.
     CheckProof(CheckProofArgs),
+    /// Print the decision trail of a patient or a cohort from a ledger that verifies: every
+    /// record, complete by back-links, with signers, manifestations and inclusion proofs.
+    Trail(TrailArgs),
+}
+
+/// `trail`.
+#[derive(Debug, Args)]
+pub struct TrailArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The subject: `patient:ID` or `cohort:ID`.
+    #[arg(long, value_name = "ID")]
+    pub subject: String,
+    /// Print the trail as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Trust file with the pinned root key (default: DIR/trust.json, with a warning).
+    #[arg(long, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
 }
 
 /// `checkpoint`.

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod cmd;
 pub mod event_json;
 pub mod secrets;
+pub mod trail;
 
 use std::process::ExitCode;
 
@@ -26,5 +27,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Checkpoint(a) => cmd::checkpoint::run(a),
         Command::Prove(a) => cmd::prove::run(a),
         Command::CheckProof(a) => cmd::check_proof::run(a),
+        Command::Trail(a) => cmd::trail::run(a),
     }
 }

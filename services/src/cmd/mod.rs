@@ -9,6 +9,7 @@ pub mod init;
 pub mod keys;
 pub mod prove;
 pub mod submit;
+pub mod trail;
 pub mod verify;
 
 use anyhow::{Context, Result};
