@@ -8,10 +8,25 @@
 //! it has reached; verifiers build it once and query it for every partition.
 
 use crate::crypto::check_enrollable;
+use crate::crypto::verify_one;
 use crate::reason::{Reason, Refusal};
 use std::collections::HashMap;
-use tl_schemas::events::{event_type, KeyEnrolled, KeyRevoked, ProtocolAmended, TrialRegistered};
-use tl_schemas::{decode, KeyId, Role, Subject, Submission, TrialId};
+use tl_schemas::events::{
+    event_type, KeyEnrolled, KeyRevoked, ProtocolAmended, RootKeyRotated, TrialRegistered,
+};
+use tl_schemas::{decode, tags, KeyId, Role, Subject, Submission, TrialId};
+
+/// The message the new root key signs in `RootKeyRotated` (FORMAT.md, "Root-key rotation"):
+/// `ROOT_ROTATION_SIG || trial_id || 0x00 || old_root_public_key || new_root_public_key`.
+pub fn root_rotation_message(trial: &TrialId, old_root: &[u8; 32], new_root: &[u8; 32]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(tags::ROOT_ROTATION_SIG.len() + trial.as_str().len() + 65);
+    m.extend_from_slice(tags::ROOT_ROTATION_SIG);
+    m.extend_from_slice(trial.as_str().as_bytes());
+    m.push(0);
+    m.extend_from_slice(old_root);
+    m.extend_from_slice(new_root);
+    m
+}
 
 /// A key the registry knows.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,6 +178,22 @@ impl Registry {
             return Ok(Author::Root);
         }
         let Some(e) = self.keys.get(id) else {
+            if let Some(w) = self
+                .roots
+                .windows(2)
+                .find(|w| KeyId::of_ed25519(&w[0].1) == *id)
+            {
+                return Err(Refusal::new(
+                    Reason::UnknownKey,
+                    format!(
+                        "key {id} was the trial root until registry position {}, when it was \
+                         rotated out; it is not the root (nor an enrolled key) at position \
+                         {position}; the root there is {}",
+                        w[1].0,
+                        KeyId::of_ed25519(&self.root_at(position))
+                    ),
+                ));
+            }
             return Err(Refusal::new(
                 Reason::UnknownKey,
                 format!("key {id} is not enrolled"),
@@ -269,7 +300,37 @@ impl Registry {
                 }
             }
             event_type::ROOT_KEY_ROTATED => {
-                return rule("root-key rotation is reserved and not yet supported".into());
+                let ev: RootKeyRotated = decode(payload).map_err(bad)?;
+                let old = self.root_at(self.position);
+                let new = ev.new_root_public_key;
+                let id = KeyId::of_ed25519(&new);
+                if let Err(e) = check_enrollable(&new) {
+                    return rule(format!(
+                        "key {} cannot be the new root: {e}",
+                        hex::encode(new)
+                    ));
+                }
+                if new == old {
+                    return rule("the new root key is the root key in force".into());
+                }
+                if self.keys.contains_key(&id) {
+                    return rule(format!(
+                        "key {id} is an enrolled key and cannot become the root"
+                    ));
+                }
+                if self.public_key(&id).is_some() {
+                    return rule(format!(
+                        "key {id} was a root key before; a root key is used once"
+                    ));
+                }
+                let msg = root_rotation_message(&self.trial, &old, &new);
+                if !verify_one(&new, &msg, &ev.cosignature) {
+                    return rule(format!(
+                        "the co-signature of the new root key {id} does not verify \
+                         (it must sign the rotation from root {})",
+                        KeyId::of_ed25519(&old)
+                    ));
+                }
             }
             event_type::PROTOCOL_AMENDED => {
                 let ev: ProtocolAmended = decode(payload).map_err(bad)?;
@@ -318,6 +379,11 @@ impl Registry {
                     if let Some(e) = self.keys.get_mut(&ev.key) {
                         e.revoked = Some((at, ev.reason));
                     }
+                }
+            }
+            event_type::ROOT_KEY_ROTATED => {
+                if let Ok(ev) = decode::<RootKeyRotated>(payload) {
+                    self.roots.push((at, ev.new_root_public_key));
                 }
             }
             event_type::PROTOCOL_AMENDED => {

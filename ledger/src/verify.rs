@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use tl_schemas::events::{event_type, KeyEnrolled};
+use tl_schemas::events::{event_type, KeyEnrolled, RootKeyRotated};
 use tl_schemas::record::seal_message;
 use tl_schemas::roles::core_authority;
 use tl_schemas::{decode, partition_of, record_hash, Hash32, KeyId, Record, TrialId};
@@ -169,7 +169,9 @@ pub fn verify_ledger<R: DomainRules>(
         })
         .collect();
 
-    // Phase 2: public keys named by partition 0 (status is judged later, in order).
+    // Phase 2: public keys named by partition 0: enrolled keys and the new roots of rotations,
+    // followed from the pinned first root (status and co-signatures are judged later, in
+    // order).
     let mut keys: HashMap<KeyId, [u8; 32]> = HashMap::new();
     keys.insert(KeyId::of_ed25519(&pinned_root), pinned_root);
     if let Some(p0) = decoded.first() {
@@ -179,6 +181,11 @@ pub fn verify_ledger<R: DomainRules>(
                 if let Ok(ev) = decode::<KeyEnrolled>(&env.payload) {
                     keys.entry(KeyId::of_ed25519(&ev.public_key))
                         .or_insert(ev.public_key);
+                }
+            } else if env.event_type == event_type::ROOT_KEY_ROTATED {
+                if let Ok(ev) = decode::<RootKeyRotated>(&env.payload) {
+                    keys.entry(KeyId::of_ed25519(&ev.new_root_public_key))
+                        .or_insert(ev.new_root_public_key);
                 }
             }
         }

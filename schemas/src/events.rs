@@ -14,7 +14,7 @@ pub mod event_type {
     pub const KEY_ENROLLED: u16 = 2;
     /// [`super::KeyRevoked`].
     pub const KEY_REVOKED: u16 = 3;
-    /// [`super::RootKeyRotated`]: reserved; the sequencer refuses it until the audit issue.
+    /// [`super::RootKeyRotated`].
     pub const ROOT_KEY_ROTATED: u16 = 4;
     /// [`super::ProtocolAmended`].
     pub const PROTOCOL_AMENDED: u16 = 5;
@@ -78,13 +78,14 @@ pub struct KeyRevoked {
     pub reason: String,
 }
 
-/// Root-key rotation: authored by the old root, co-signed by the new one. Reserved: the
-/// sequencer refuses it until the audit issue defines the flow.
+/// Root-key rotation: authored by the old root (the root in force at the record's registry
+/// position), co-signed by the new one (FORMAT.md, "Root-key rotation").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RootKeyRotated {
     /// The new root public key.
     pub new_root_public_key: [u8; 32],
-    /// The new root's signature (`tags::ROOT_ROTATION_SIG` prefix; message defined with the flow).
+    /// The new root's signature over `tags::ROOT_ROTATION_SIG || trial_id || 0x00 ||
+    /// old_root_public_key || new_root_public_key`.
     pub cosignature: Sig64,
 }
 

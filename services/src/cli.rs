@@ -223,6 +223,17 @@ pub enum KeysCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Rotate the trial root key: signed by the current root, co-signed by the new one.
+    RotateRoot {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The current (old) root key file (default: DIR/keys/root.key).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// The new root's encrypted key file (made with `keys new`; its role is ignored).
+        #[arg(long, value_name = "FILE")]
+        new_key: PathBuf,
+    },
     /// List the registry's keys.
     List {
         #[command(flatten)]

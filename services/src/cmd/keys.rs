@@ -1,11 +1,12 @@
-//! `trial-ledger keys new|enrol|revoke|list`.
+//! `trial-ledger keys new|enrol|revoke|rotate-root|list`.
 
 use crate::cli::KeysCommand;
 use anyhow::{Context, Result};
 use std::process::ExitCode;
 use tl_ledger::keyfile::{self, KeyMaterial, WorkFactor};
+use tl_ledger::registry::root_rotation_message;
 use tl_ledger::writer::Draft;
-use tl_schemas::events::{envelope_of, KeyEnrolled, KeyRevoked};
+use tl_schemas::events::{envelope_of, KeyEnrolled, KeyRevoked, RootKeyRotated};
 use tl_schemas::{KeyId, Role, Subject};
 
 /// Runs `keys ...`.
@@ -60,6 +61,43 @@ pub fn run(c: KeysCommand) -> Result<ExitCode> {
                 reason,
             });
             root_submit(&data.data, key, Draft::new(Subject::Trial, env))
+        }
+        KeysCommand::RotateRoot { data, key, new_key } => {
+            let data = data.data;
+            let key_path = key.unwrap_or_else(|| super::root_key_path(&data));
+            let (old_root, _) = crate::secrets::load_key(&key_path)?;
+            let (new_root, _) = crate::secrets::load_key(&new_key)?;
+            let mut ledger = super::open_writer(&data)?;
+            let trial = ledger.state().trial().clone();
+            let old_pk = old_root.public_key();
+            let new_pk = new_root.public_key();
+            let cosignature = new_root.sign(&root_rotation_message(&trial, &old_pk, &new_pk));
+            let env = envelope_of(&RootKeyRotated {
+                new_root_public_key: new_pk,
+                cosignature,
+            });
+            let signed = Draft::new(Subject::Trial, env).sign(&trial, &old_root);
+            let code = super::submit_and_report(&mut ledger, signed, false)?;
+            if code == ExitCode::SUCCESS {
+                println!(
+                    "the trial root is now {} (was {})",
+                    KeyId::of_ed25519(&new_pk),
+                    KeyId::of_ed25519(&old_pk)
+                );
+                println!(
+                    "keep the new root key file {} safe: root commands (keys enrol, keys revoke, \
+                     keys rotate-root) must now be given --key {}, or copy it to {} yourself; \
+                     {} is no longer the root and was not changed.",
+                    new_key.display(),
+                    new_key.display(),
+                    super::root_key_path(&data).display(),
+                    key_path.display()
+                );
+                println!(
+                    "verifiers keep the trust file's original root: rotations are followed from it."
+                );
+            }
+            Ok(code)
         }
         KeysCommand::List { data, json } => {
             let ledger = super::open_writer(&data.data)?;
