@@ -331,6 +331,22 @@ impl TestTrial {
     }
 }
 
+/// The reason code and detail of a refusal; panics (failing the test) on any other outcome.
+pub fn refused(o: tl_ledger::Outcome) -> (String, String) {
+    match o {
+        tl_ledger::Outcome::Refused(r) => (r.reason.code().to_string(), r.detail),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// A fresh test trial with 4 partitions in its own temporary folder (kept alive by the
+/// returned guard).
+pub fn given_a_trial(trial: &str) -> (tempfile::TempDir, TestTrial) {
+    let dir = temp_dir();
+    let t = TestTrial::create(dir.path(), trial, 4);
+    (dir, t)
+}
+
 /// In-memory verification of record bytes (the frame layer passes by construction).
 pub fn verify_parts(trial: &TrialId, root: [u8; 32], parts: &[Vec<Vec<u8>>]) -> tl_ledger::Report {
     let inputs: Vec<PartitionInput> = parts

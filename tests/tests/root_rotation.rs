@@ -3,22 +3,13 @@
 //! follow the rotation from the pinned first root.
 
 use tl_ledger::registry::root_rotation_message;
-use tl_ledger::{Outcome, SigningKey};
+use tl_ledger::SigningKey;
 use tl_schemas::events::{envelope_of, KeyEnrolled, RootKeyRotated};
 use tl_schemas::{Envelope, Role, Sig64, Subject};
 use tl_tests::*;
 
-fn refused(o: Outcome) -> (String, String) {
-    match o {
-        Outcome::Refused(r) => (r.reason.code().to_string(), r.detail),
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
-
 fn given_a_trial() -> (tempfile::TempDir, TestTrial) {
-    let dir = temp_dir();
-    let t = TestTrial::create(dir.path(), "rotation-test", 4);
-    (dir, t)
+    tl_tests::given_a_trial("rotation-test")
 }
 
 /// The rotation from `old` to `new`, co-signed by `cosigner`.

@@ -6,17 +6,8 @@ use tl_schemas::events::{envelope_of, KeyEnrolled, KeyRevoked, ProtocolAmended};
 use tl_schemas::{encode, Envelope, Role, Subject};
 use tl_tests::*;
 
-fn refused(o: Outcome) -> (String, String) {
-    match o {
-        Outcome::Refused(r) => (r.reason.code().to_string(), r.detail),
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
-
 fn given_a_trial() -> (tempfile::TempDir, TestTrial) {
-    let dir = temp_dir();
-    let t = TestTrial::create(dir.path(), "seq-test", 4);
-    (dir, t)
+    tl_tests::given_a_trial("seq-test")
 }
 
 fn note() -> Envelope {
