@@ -42,6 +42,97 @@ pub enum Command {
     /// Print the decision trail of a patient or a cohort from a ledger that verifies: every
     /// record, complete by back-links, with signers, manifestations and inclusion proofs.
     Trail(TrailArgs),
+    /// Run the sequencer on Kafka as a long-lived service: consume intake, validate, chain,
+    /// seal and produce to the ledger in transactions. Stops cleanly on SIGTERM or Ctrl-C.
+    Sequencer(SequencerArgs),
+}
+
+/// Which ledger-topic settings a Kafka command accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum SafetyArg {
+    /// Replication factor >= 3 and min.insync.replicas >= 2 (and no compaction, unlimited
+    /// retention, no unclean leader election, N partitions).
+    #[default]
+    Production,
+    /// A single-node development broker: replication 1 and min ISR 1 are accepted.
+    Dev,
+}
+
+impl From<SafetyArg> for tl_kafka::TopicSafety {
+    fn from(a: SafetyArg) -> Self {
+        match a {
+            SafetyArg::Production => tl_kafka::TopicSafety::Production,
+            SafetyArg::Dev => tl_kafka::TopicSafety::Dev,
+        }
+    }
+}
+
+/// Where a trial on Kafka is.
+#[derive(Debug, Args, Clone)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers (`host:port[,host:port]`): use the trial's topics there instead
+    /// of an embedded ledger.
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub kafka: Option<String>,
+    /// The trial id (names the topics `<ID>.intake`, `<ID>.ledger`, ...); with --kafka.
+    #[arg(long, value_name = "ID", requires = "kafka")]
+    pub trial: Option<String>,
+    /// Which ledger-topic settings are accepted; `dev` for a single-node broker.
+    #[arg(long, value_enum, default_value_t = SafetyArg::Production)]
+    pub topic_safety: SafetyArg,
+}
+
+/// Either an embedded ledger (`--data DIR`) or a trial on Kafka (`--kafka BOOTSTRAP --trial ID`).
+#[derive(Debug, Args, Clone)]
+pub struct StoreArgs {
+    /// The trial's data folder (as written by `init`): its embedded ledger, keys and trust file.
+    #[arg(long, value_name = "DIR", env = "TRIAL_LEDGER_DATA")]
+    pub data: Option<PathBuf>,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+}
+
+/// `sequencer`.
+#[derive(Debug, Args)]
+pub struct SequencerArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// A data folder written by `init`: its keys/sequencer.key and trust.json are the defaults
+    /// of --key and --trust.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// The sequencer's key file (passphrase from TRIAL_LEDGER_SEQUENCER_PASSPHRASE or
+    /// TRIAL_LEDGER_PASSPHRASE).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Trust file pinning the trial's root key.
+    #[arg(long, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
+    /// This instance's stable transactional id (default `<trial>.sequencer.0`). A restart with
+    /// the same id fences the previous incarnation at once.
+    #[arg(long, value_name = "ID")]
+    pub transactional_id: Option<String>,
+    /// Consumer group of the trial's sequencers (default `<trial>.sequencer`).
+    #[arg(long, value_name = "ID")]
+    pub group_id: Option<String>,
+    /// Most submissions per transaction.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_batch: u64,
+    /// Longest a transaction stays open collecting submissions, in milliseconds.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub commit_interval_ms: u64,
+    /// Transaction timeout, in milliseconds: the broker aborts a transaction left open longer.
+    #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1000..=900_000))]
+    pub transaction_timeout_ms: u64,
+    /// Consumer-group session timeout, in milliseconds.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1000..=300_000))]
+    pub session_timeout_ms: u64,
+    /// Publish a partition's checkpoint after this many new records.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: u64,
+    /// ... or after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    pub checkpoint_secs: u64,
 }
 
 /// `trail`.
@@ -181,6 +272,13 @@ pub struct InitArgs {
     /// Human title of the trial.
     #[arg(long, default_value = "")]
     pub title: String,
+    /// Create the trial on Kafka (its four topics and the two bootstrap records) instead of an
+    /// embedded ledger; keys and the trust file still go to --data.
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub kafka: Option<String>,
+    /// With --kafka: which topic settings to create and accept (`dev` for a single node).
+    #[arg(long, value_enum, default_value_t = SafetyArg::Production)]
+    pub topic_safety: SafetyArg,
 }
 
 /// `keys ...`.
@@ -248,7 +346,7 @@ pub enum KeysCommand {
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
     #[command(flatten)]
-    pub data: DataArgs,
+    pub store: StoreArgs,
     /// The author's key file.
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
@@ -267,7 +365,7 @@ pub struct SubmitArgs {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     #[command(flatten)]
-    pub data: DataArgs,
+    pub store: StoreArgs,
     /// Trust file with the pinned root key (default: DIR/trust.json, with a warning).
     #[arg(long, value_name = "FILE")]
     pub trust: Option<PathBuf>,

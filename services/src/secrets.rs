@@ -42,7 +42,13 @@ pub fn load_key(path: &Path) -> Result<(SigningKey, keyfile::KeyMaterial)> {
 
 /// Loads the sequencer key of a data folder.
 pub fn load_sequencer_key(data: &Path) -> Result<SigningKey> {
-    let path = data.join("keys").join("sequencer.key");
+    load_sequencer_key_file(&data.join("keys").join("sequencer.key"))
+}
+
+/// Loads a sequencer key file (passphrase from TRIAL_LEDGER_SEQUENCER_PASSPHRASE, else as any
+/// key).
+pub fn load_sequencer_key_file(path: &Path) -> Result<SigningKey> {
+    let path = path.to_path_buf();
     let pass = match std::env::var(SEQUENCER_PASSPHRASE_ENV) {
         Ok(p) => p,
         Err(_) => passphrase(&path.display().to_string())?,

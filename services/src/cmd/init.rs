@@ -34,22 +34,44 @@ pub fn run(a: InitArgs) -> Result<ExitCode> {
     } else {
         a.title.clone()
     };
-    EmbeddedLedger::create(
-        &super::ledger_dir(&a.data),
-        &trial,
-        a.partitions,
-        &title,
-        &root_key,
-        seq_key.clone(),
-        TrialRules,
-        UtcMicros::now(),
-    )?;
+    let store = match &a.kafka {
+        None => {
+            EmbeddedLedger::create(
+                &super::ledger_dir(&a.data),
+                &trial,
+                a.partitions,
+                &title,
+                &root_key,
+                seq_key.clone(),
+                TrialRules,
+                UtcMicros::now(),
+            )?;
+            a.data.display().to_string()
+        }
+        Some(bootstrap) => {
+            let mut cfg = tl_kafka::KafkaConfig::new(bootstrap.clone(), trial.clone());
+            cfg.safety = a.topic_safety.into();
+            tl_kafka::bootstrap::init_trial(
+                &cfg,
+                a.partitions,
+                &title,
+                &root_key,
+                seq_key.public_key(),
+                UtcMicros::now(),
+            )?;
+            format!(
+                "{} (topics {}; keys and trust file in {})",
+                bootstrap,
+                cfg.topics.all().join(", "),
+                a.data.display()
+            )
+        }
+    };
     let trust = TrustFile::new(&trial, root_key.public_key(), a.partitions);
     trust.write(&trust_path)?;
     println!(
-        "created trial {trial} with {} partitions in {}",
-        a.partitions,
-        a.data.display()
+        "created trial {trial} with {} partitions in {store}",
+        a.partitions
     );
     println!(
         "  root key       {} ({})",

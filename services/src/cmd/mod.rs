@@ -8,6 +8,7 @@ pub mod erase;
 pub mod init;
 pub mod keys;
 pub mod prove;
+pub mod sequencer;
 pub mod submit;
 pub mod trail;
 pub mod verify;
@@ -49,6 +50,42 @@ pub fn read_trust(data: &Path) -> Result<TrustFile> {
     })
 }
 
+/// The Kafka configuration of `--kafka BOOTSTRAP --trial ID`, or `None` without `--kafka`.
+pub fn kafka_config(a: &crate::cli::KafkaArgs) -> Result<Option<tl_kafka::KafkaConfig>> {
+    let Some(bootstrap) = a.kafka.as_deref().filter(|b| !b.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let Some(trial) = a.trial.as_deref() else {
+        anyhow::bail!("--kafka needs --trial ID: the trial's topics are named after it");
+    };
+    let trial = tl_schemas::TrialId::new(trial).with_context(|| format!("--trial {trial}"))?;
+    let mut cfg = tl_kafka::KafkaConfig::new(bootstrap, trial);
+    cfg.safety = a.topic_safety.into();
+    Ok(Some(cfg))
+}
+
+/// Where a command's ledger is: an embedded data folder or a trial on Kafka.
+pub enum Store {
+    /// `--data DIR`.
+    Embedded(PathBuf),
+    /// `--kafka BOOTSTRAP --trial ID`.
+    Kafka(tl_kafka::KafkaConfig),
+}
+
+/// Resolves `--data` / `--kafka`; exactly one is needed.
+pub fn store(a: &crate::cli::StoreArgs) -> Result<Store> {
+    match (kafka_config(&a.kafka)?, &a.data) {
+        (Some(k), None) => Ok(Store::Kafka(k)),
+        (None, Some(d)) => Ok(Store::Embedded(d.clone())),
+        (Some(_), Some(_)) => anyhow::bail!(
+            "give either --data DIR (an embedded ledger) or --kafka BOOTSTRAP --trial ID, not both"
+        ),
+        (None, None) => anyhow::bail!(
+            "no ledger given: use --data DIR (an embedded ledger) or --kafka BOOTSTRAP --trial ID"
+        ),
+    }
+}
+
 /// Opens a data folder's ledger as its single writer, with the sequencer key.
 pub fn open_writer(data: &Path) -> Result<EmbeddedLedger<TrialRules>> {
     let trust = TrustFile::read(&trust_path(data)).with_context(|| {
@@ -80,24 +117,35 @@ pub fn submit_and_report(
     // Publish the checkpoint of what was just recorded here, where a failure is reported,
     // rather than on drop, where it could only be logged.
     ledger.flush()?;
-    let (status, receipt) = match &outcome {
-        Outcome::Sealed(s) => ("recorded", s.receipt()),
-        Outcome::Duplicate(r) => ("already-recorded", r.clone()),
-        Outcome::Refused(r) => {
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"status": "refused", "reason": r.reason.code(), "detail": r.detail})
-                );
-            } else {
-                eprintln!("refused: {}: {}", r.reason.code(), r.detail);
-                eprintln!("nothing was recorded.");
-            }
-            return Ok(std::process::ExitCode::from(crate::EXIT_NEGATIVE));
-        }
-    };
+    match &outcome {
+        Outcome::Sealed(s) => report_receipt("recorded", &s.receipt(), json),
+        Outcome::Duplicate(r) => report_receipt("already-recorded", r, json),
+        Outcome::Refused(r) => report_refusal(r.reason.code(), &r.detail, json),
+    }
+}
+
+/// Prints a refusal; returns the negative exit code.
+pub fn report_refusal(reason: &str, detail: &str, json: bool) -> Result<std::process::ExitCode> {
     if json {
-        let mut v = serde_json::to_value(&receipt)?;
+        println!(
+            "{}",
+            serde_json::json!({"status": "refused", "reason": reason, "detail": detail})
+        );
+    } else {
+        eprintln!("refused: {reason}: {detail}");
+        eprintln!("nothing was recorded.");
+    }
+    Ok(std::process::ExitCode::from(crate::EXIT_NEGATIVE))
+}
+
+/// Prints a receipt.
+pub fn report_receipt(
+    status: &str,
+    receipt: &tl_ledger::Receipt,
+    json: bool,
+) -> Result<std::process::ExitCode> {
+    if json {
+        let mut v = serde_json::to_value(receipt)?;
         v["status"] = status.into();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {

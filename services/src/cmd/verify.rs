@@ -2,7 +2,7 @@
 //! FILE`, that the ledger still extends every checkpoint an auditor holds.
 
 use crate::cli::VerifyArgs;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::process::ExitCode;
 use tl_domain::TrialRules;
 use tl_ledger::audit::{self, HeldCheck};
@@ -13,14 +13,18 @@ use tl_ledger::verify_ledger;
 
 /// Runs `verify`. Never modifies the ledger.
 pub fn run(a: VerifyArgs) -> Result<ExitCode> {
-    let trust_path = match &a.trust {
-        Some(p) => p.clone(),
-        None => {
+    let store = super::store(&a.store)?;
+    let trust_path = match (&a.trust, &store) {
+        (Some(p), _) => p.clone(),
+        (None, super::Store::Embedded(data)) => {
             eprintln!(
                 "warning: using the trust file stored beside the ledger ({}); a real audit pins its own copy with --trust",
-                super::trust_path(&a.data.data).display()
+                super::trust_path(data).display()
             );
-            super::trust_path(&a.data.data)
+            super::trust_path(data)
+        }
+        (None, super::Store::Kafka(_)) => {
+            anyhow::bail!("verifying a ledger on Kafka needs the trial's trust file: --trust FILE")
         }
     };
     let trust = TrustFile::read(&trust_path)?;
@@ -36,7 +40,24 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
         }
         None => None,
     };
-    let inputs = read_embedded_for_verify(&super::ledger_dir(&a.data.data))?;
+    let inputs = match &store {
+        super::Store::Embedded(data) => read_embedded_for_verify(&super::ledger_dir(data))?,
+        super::Store::Kafka(k) => {
+            anyhow::ensure!(
+                trust.trial() == k.trial,
+                "the trust file {} is for trial {}, not {}",
+                trust_path.display(),
+                trust.trial(),
+                k.trial
+            );
+            let n = tl_kafka::topics::partition_count(k, &k.topics.ledger)?.with_context(|| {
+                format!("no ledger topic {} on {}", k.topics.ledger, k.bootstrap)
+            })?;
+            // Wait for open transactions to resolve (a running sequencer commits within its
+            // commit interval; a dead one's transaction is aborted at its timeout).
+            tl_kafka::read::ledger_for_verify(k, n, std::time::Duration::from_secs(150))?
+        }
+    };
     let report = verify_ledger(&trust.trial(), root, &inputs, TrialRules);
     // Held checkpoints are checked against the records that verified: each partition's prefix
     // before its first failure.

@@ -1,0 +1,182 @@
+//! Committed reads of whole partitions: the ledger for verification and for the sequencer's
+//! rebuild, the rejections for writers.
+//!
+//! "The end" of a partition is its high watermark once every transaction below it is resolved
+//! (committed or aborted): a reader first waits until the last stable offset (LSO) reaches
+//! the high watermark, so an open transaction of a stopped or crashed sequencer is never read
+//! past, and is not mistaken for the end either. Then it reads with `read_committed` until its
+//! position reaches that end.
+
+use crate::{Error, KafkaConfig};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use std::time::{Duration, Instant};
+
+/// One message of a partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    /// Its Kafka offset.
+    pub offset: i64,
+    /// Its value (empty for a message without one).
+    pub value: Vec<u8>,
+}
+
+fn consumer(cfg: ClientConfig) -> Result<BaseConsumer, Error> {
+    cfg.create().map_err(|e| Error::kafka("consumer", e))
+}
+
+/// High watermarks (read_uncommitted) and last stable offsets (read_committed) of partitions
+/// `0..n` of `topic`.
+pub fn end_offsets(cfg: &KafkaConfig, topic: &str, n: u32) -> Result<(Vec<i64>, Vec<i64>), Error> {
+    let mut uncommitted = cfg.committed_reader();
+    uncommitted.set("isolation.level", "read_uncommitted");
+    let hw_reader = consumer(uncommitted)?;
+    let lso_reader = consumer(cfg.committed_reader())?;
+    let mut hw = Vec::with_capacity(n as usize);
+    let mut lso = Vec::with_capacity(n as usize);
+    for p in 0..n as i32 {
+        let (_, h) = hw_reader
+            .fetch_watermarks(topic, p, cfg.timeout)
+            .map_err(|e| Error::kafka("fetch_watermarks", e))?;
+        let (_, l) = lso_reader
+            .fetch_watermarks(topic, p, cfg.timeout)
+            .map_err(|e| Error::kafka("fetch_watermarks", e))?;
+        hw.push(h);
+        lso.push(l);
+    }
+    Ok((hw, lso))
+}
+
+/// Waits until no transaction is open on partitions `0..n` of `topic` and returns their ends
+/// (the high watermarks). An open transaction of a dead or stopped producer is resolved by the
+/// broker when its transaction timeout passes (or when a producer with the same
+/// `transactional.id` starts), so `wait` should exceed the transaction timeout.
+pub fn stable_ends(
+    cfg: &KafkaConfig,
+    topic: &str,
+    n: u32,
+    wait: Duration,
+) -> Result<Vec<i64>, Error> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let (hw, lso) = end_offsets(cfg, topic, n)?;
+        if hw.iter().zip(&lso).all(|(h, l)| l >= h) {
+            return Ok(hw);
+        }
+        if Instant::now() > deadline {
+            let open: Vec<String> = hw
+                .iter()
+                .zip(&lso)
+                .enumerate()
+                .filter(|(_, (h, l))| l < h)
+                .map(|(p, (h, l))| format!("partition {p}: stable to {l}, written to {h}"))
+                .collect();
+            return Err(Error::Timeout {
+                what: format!(
+                    "waiting for open transactions on {topic} to resolve ({})",
+                    open.join(", ")
+                ),
+                secs: wait.as_secs(),
+                bootstrap: cfg.bootstrap.clone(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Reads partitions `0..from.len()` of `topic` with `read_committed`, partition p from offset
+/// `from[p]` up to `ends[p]` (exclusive).
+pub fn read_range(
+    cfg: &KafkaConfig,
+    topic: &str,
+    from: &[i64],
+    ends: &[i64],
+) -> Result<Vec<Vec<Stored>>, Error> {
+    let n = from.len();
+    let mut out: Vec<Vec<Stored>> = vec![Vec::new(); n];
+    let todo: Vec<usize> = (0..n).filter(|&p| from[p] < ends[p]).collect();
+    if todo.is_empty() {
+        return Ok(out);
+    }
+    let reader = consumer(cfg.committed_reader())?;
+    let mut tpl = TopicPartitionList::new();
+    for &p in &todo {
+        tpl.add_partition_offset(topic, p as i32, Offset::Offset(from[p]))
+            .map_err(|e| Error::kafka("assign", e))?;
+    }
+    reader.assign(&tpl).map_err(|e| Error::kafka("assign", e))?;
+    let mut done: Vec<bool> = (0..n).map(|p| !todo.contains(&p)).collect();
+    let mut last_progress = Instant::now();
+    while !done.iter().all(|d| *d) {
+        match reader.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                let p = m.partition() as usize;
+                if p < n && m.offset() < ends[p] {
+                    out[p].push(Stored {
+                        offset: m.offset(),
+                        value: m.payload().unwrap_or_default().to_vec(),
+                    });
+                    if m.offset() + 1 >= ends[p] {
+                        done[p] = true;
+                    }
+                }
+                last_progress = Instant::now();
+            }
+            Some(Err(e)) => return Err(Error::kafka("poll", e)),
+            None => {}
+        }
+        // Commit markers take offsets too, so the last data message may end before the end:
+        // the consumer's position (which moves past markers) tells.
+        if let Ok(pos) = reader.position() {
+            for e in pos.elements_for_topic(topic) {
+                let p = e.partition() as usize;
+                if let Offset::Offset(o) = e.offset() {
+                    if p < n && o >= ends[p] {
+                        done[p] = true;
+                    }
+                }
+            }
+        }
+        if last_progress.elapsed() > cfg.timeout {
+            let missing: Vec<usize> = (0..n).filter(|&p| !done[p]).collect();
+            return Err(Error::Timeout {
+                what: format!("reading {topic} partitions {missing:?} to their ends"),
+                secs: cfg.timeout.as_secs(),
+                bootstrap: cfg.bootstrap.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Reads partitions `0..n` of `topic` from the beginning to their stable ends.
+pub fn read_all(
+    cfg: &KafkaConfig,
+    topic: &str,
+    n: u32,
+    wait: Duration,
+) -> Result<Vec<Vec<Stored>>, Error> {
+    let ends = stable_ends(cfg, topic, n, wait)?;
+    read_range(cfg, topic, &vec![0; n as usize], &ends)
+}
+
+/// The ledger topic as verification input: every partition's records with their offsets.
+pub fn ledger_for_verify(
+    cfg: &KafkaConfig,
+    n: u32,
+    wait: Duration,
+) -> Result<Vec<tl_ledger::verify::PartitionInput>, Error> {
+    let parts = read_all(cfg, &cfg.topics.ledger, n, wait)?;
+    Ok(parts
+        .into_iter()
+        .map(|msgs| {
+            let offsets = msgs.iter().map(|m| m.offset as u64).collect();
+            let records = msgs.into_iter().map(|m| m.value).collect();
+            tl_ledger::verify::PartitionInput {
+                records,
+                offsets: Some(offsets),
+                end: tl_ledger::verify::InputEnd::Clean,
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,764 @@
+//! The sequencer service on Kafka (DESIGN.md §4 "The sequencer").
+//!
+//! It is the single writer of the ledger partitions it is assigned. Its work is
+//! consume-transform-produce inside Kafka transactions: it consumes signed submissions from
+//! intake, validates them (a submission on the wrong intake partition is refused), chains and
+//! seals them with the core [`Sequencer`], and produces the records to the ledger topic. In
+//! the same transaction it writes the batch's rejections and any due checkpoints, and commits
+//! the intake offsets with `send_offsets_to_transaction` and the consumer's group metadata, so
+//! records, rejections, checkpoints and consumed positions become visible together or not at
+//! all. A writer learns its receipt by reading the ledger, so receipts exist only after the
+//! commit.
+//!
+//! **Assignment.** When the group hands it partitions, the consumer starts from the stable
+//! committed intake offsets (librdkafka asks the broker for stable offsets under
+//! `read_committed`), and the sequencer rebuilds its state from the committed ledger: chain
+//! heads, subjects' back-links and state machines, the registry position, seen submission ids
+//! and the Merkle frontiers. It waits for open transactions on the ledger to resolve first, so
+//! the records of a predecessor that is still mid-transaction are either committed into the
+//! rebuilt state or aborted, never overwritten.
+//!
+//! **Failures** are classified ([`crate::classify`]): a retriable commit is retried; an abort
+//! throws away all uncommitted state (the state is rebuilt from the committed ledger) and
+//! rewinds the consumer to the committed offsets; being fenced (a newer producer epoch with
+//! the same `transactional.id`, or a newer consumer-group generation) or a fatal error stops
+//! the service with a clear message, having committed nothing more. A supervisor restarts it.
+//!
+//! **Scale.** Every instance rebuilds the state of all partitions (the registry in partition 0
+//! and cited records elsewhere are needed to validate any partition). Instances that share the
+//! group split the intake partitions; an instance follows the partitions it does not own only
+//! when it rebuilds, which is enough for one active instance plus standbys (what the tests
+//! exercise). Several active instances need a follower that tails the others' partitions
+//! before validating; it is not built yet.
+
+use crate::read::{self, Stored};
+use crate::{classify, Error, FailureClass, KafkaConfig, Rejection};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tl_ledger::checkpoint::Checkpoint;
+use tl_ledger::merkle::Frontier;
+use tl_ledger::publish::{sequencer_key_name, PublishPolicy};
+use tl_ledger::state::{LedgerState, RecordSource};
+use tl_ledger::{DomainRules, Outcome, Sequencer, SigningKey};
+use tl_schemas::{Record, UtcMicros};
+
+/// How one sequencer instance runs.
+#[derive(Clone)]
+pub struct SequencerConfig {
+    /// The trial's cluster and topics.
+    pub kafka: KafkaConfig,
+    /// Stable per instance, so a restarted instance fences its predecessor's open transaction
+    /// at once instead of waiting for the transaction timeout.
+    pub transactional_id: String,
+    /// The consumer group of the trial's sequencer instances; the group splits intake
+    /// partitions between them, and its generation fences a zombie's offset commits.
+    pub group_id: String,
+    /// Seals records and signs checkpoints: a key enrolled with the sequencer role.
+    pub sealer: SigningKey,
+    /// The trial's first root public key (from the trust file); the registry is rebuilt from it.
+    pub pinned_root: [u8; 32],
+    /// At most this many submissions per transaction.
+    pub max_batch: usize,
+    /// A transaction stays open at most this long collecting submissions; it commits sooner
+    /// when intake runs dry or the batch is full.
+    pub commit_interval: Duration,
+    /// The broker aborts a transaction left open this long (a stopped or dead sequencer).
+    pub transaction_timeout: Duration,
+    /// The group drops a member silent this long and gives its partitions to another.
+    pub session_timeout: Duration,
+    /// When checkpoints are published (every N records per partition, or after a time).
+    pub checkpoints: PublishPolicy,
+}
+
+impl SequencerConfig {
+    /// Defaults for `kafka`: transactional id `<trial>.sequencer.0`, group `<trial>.sequencer`,
+    /// batches of up to 5,000 submissions or 100 ms, 60 s transaction timeout, 10 s session
+    /// timeout, checkpoints every 1,000 records or 60 s.
+    pub fn new(kafka: KafkaConfig, sealer: SigningKey, pinned_root: [u8; 32]) -> Self {
+        let trial = kafka.trial.as_str().to_string();
+        SequencerConfig {
+            kafka,
+            transactional_id: format!("{trial}.sequencer.0"),
+            group_id: format!("{trial}.sequencer"),
+            sealer,
+            pinned_root,
+            max_batch: 5_000,
+            commit_interval: Duration::from_millis(100),
+            transaction_timeout: Duration::from_secs(60),
+            session_timeout: Duration::from_secs(10),
+            checkpoints: PublishPolicy::default(),
+        }
+    }
+}
+
+/// What a run did, for logs and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SequencerStats {
+    /// Transactions committed.
+    pub transactions: u64,
+    /// Records sealed and committed.
+    pub records: u64,
+    /// Submissions refused (written to rejections) and committed.
+    pub rejections: u64,
+    /// Resubmissions of recorded ids (nothing written; the writer finds the original).
+    pub duplicates: u64,
+    /// Transactions aborted and rewound.
+    pub aborts: u64,
+    /// Checkpoints committed.
+    pub checkpoints: u64,
+    /// State rebuilds from the committed ledger.
+    pub rebuilds: u64,
+}
+
+/// The ledger's records held in memory: the record source for duplicates and cited records,
+/// and what a rebuild replays. Index = sequence number.
+#[derive(Default)]
+pub struct MemoryLedger {
+    /// Record bytes per partition.
+    pub parts: Vec<Vec<Vec<u8>>>,
+}
+
+impl RecordSource for MemoryLedger {
+    fn record(&self, partition: u32, seq: u64) -> Option<Record> {
+        let bytes = self.parts.get(partition as usize)?.get(seq as usize)?;
+        tl_ledger::codec::decode_record(bytes).ok().map(|(r, _)| r)
+    }
+}
+
+/// Records rebalances, so the loop knows its state no longer matches its assignment.
+struct RebalanceFlag {
+    /// Set by the consumer's rebalance callback (inside `poll`), cleared by the loop.
+    changed: AtomicBool,
+}
+
+impl ClientContext for RebalanceFlag {}
+
+impl ConsumerContext for RebalanceFlag {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                tracing::info!(partitions = tpl.count(), "intake partitions assigned")
+            }
+            Rebalance::Revoke(tpl) => {
+                tracing::info!(partitions = tpl.count(), "intake partitions revoked")
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+        self.changed.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The sequencer's state that must match the committed ledger plus the open transaction.
+struct Live<R: DomainRules> {
+    /// Chains, registry, subjects, seen ids; seals.
+    seq: Sequencer<R>,
+    /// Every record, committed or in the open transaction.
+    store: MemoryLedger,
+    /// Merkle frontier per partition over the same records.
+    frontiers: Vec<Frontier>,
+    /// Size of each partition's last committed checkpoint.
+    published: Vec<u64>,
+    /// When checkpoints were last published.
+    last_round: Instant,
+}
+
+/// The open transaction's bookkeeping.
+#[derive(Default)]
+struct Txn {
+    /// Next intake offset per intake partition consumed in this transaction.
+    offsets: BTreeMap<i32, i64>,
+    /// Submissions handled.
+    handled: usize,
+    /// Records sealed.
+    records: u64,
+    /// Rejections written.
+    rejections: u64,
+    /// Duplicates seen.
+    duplicates: u64,
+    /// Checkpoints written: (partition, size).
+    checkpoints: Vec<(u32, u64)>,
+}
+
+type Producer_ = ThreadedProducer<DefaultProducerContext>;
+
+/// Runs the sequencer until `shutdown` is set (then it commits what it holds, publishes final
+/// checkpoints and returns) or a fatal error. `rules` makes a fresh domain-rule state for each
+/// rebuild.
+pub fn run<R: DomainRules>(
+    cfg: &SequencerConfig,
+    rules: impl Fn() -> R,
+    shutdown: &AtomicBool,
+) -> Result<SequencerStats, Error> {
+    let k = &cfg.kafka;
+    let n = crate::topics::partition_count(k, &k.topics.ledger)?.ok_or_else(|| {
+        Error::NotInitialised(format!(
+            "no ledger topic {} on {}; run `trial-ledger init --kafka` or the demo first",
+            k.topics.ledger, k.bootstrap
+        ))
+    })?;
+    crate::topics::check_ledger_topic(k, n)?;
+    match crate::topics::partition_count(k, &k.topics.intake)? {
+        Some(m) if m == n => {}
+        other => {
+            return Err(Error::UnsafeTopic {
+                topic: k.topics.intake.clone(),
+                problems: vec![format!(
+                    "intake has {} partitions, the ledger {n}: intake partition p must feed ledger partition p",
+                    other.map_or("no".into(), |m| m.to_string())
+                )],
+            })
+        }
+    }
+
+    let tx_ms = cfg.transaction_timeout.as_millis().to_string();
+    let producer: Producer_ = k
+        .client()
+        .set("transactional.id", &cfg.transactional_id)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "2")
+        .set("transaction.timeout.ms", &tx_ms)
+        .set("message.timeout.ms", &tx_ms)
+        .create()
+        .map_err(|e| Error::kafka("producer", e))?;
+    init_transactions(&producer, k)?;
+
+    let consumer: BaseConsumer<RebalanceFlag> = k
+        .client()
+        .set("group.id", &cfg.group_id)
+        // Static membership: a restarted instance takes its predecessor's place in the group
+        // at once (no wait for the session timeout), and a zombie with the same id is fenced.
+        .set("group.instance.id", &cfg.transactional_id)
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set(
+            "session.timeout.ms",
+            cfg.session_timeout.as_millis().to_string(),
+        )
+        .set(
+            "heartbeat.interval.ms",
+            (cfg.session_timeout.as_millis() / 4).max(100).to_string(),
+        )
+        .set("fetch.wait.max.ms", "20")
+        .create_with_context(RebalanceFlag {
+            changed: AtomicBool::new(false),
+        })
+        .map_err(|e| Error::kafka("consumer", e))?;
+    consumer
+        .subscribe(&[&k.topics.intake])
+        .map_err(|e| Error::kafka("subscribe", e))?;
+    tracing::info!(
+        trial = k.trial.as_str(),
+        transactional_id = %cfg.transactional_id,
+        partitions = n,
+        "sequencer started"
+    );
+
+    let mut stats = SequencerStats::default();
+    let mut live: Option<Live<R>> = None;
+    let mut rewind_needed = false;
+    while !shutdown.load(Ordering::SeqCst) {
+        let first = consumer.poll(Duration::from_millis(100));
+        if consumer.context().changed.swap(false, Ordering::SeqCst) {
+            // A new assignment starts from the committed offsets by itself.
+            live = None;
+            rewind_needed = false;
+        }
+        let first = match first {
+            None => {
+                if let Some(l) = live.as_mut() {
+                    if checkpoints_due(cfg, l, false) {
+                        commit_checkpoints_only(cfg, &producer, l, &mut stats)?;
+                    }
+                }
+                continue;
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "intake poll failed; retrying");
+                continue;
+            }
+            Some(Ok(m)) => m,
+        };
+        if live.is_none() {
+            live = Some(rebuild(cfg, n, &rules)?);
+            stats.rebuilds += 1;
+            if rewind_needed {
+                rewind(&consumer, k)?;
+                rewind_needed = false;
+                // `first` came from before the rewind; it is fetched again.
+                continue;
+            }
+        }
+        let l = live.as_mut().expect("rebuilt above");
+
+        producer
+            .begin_transaction()
+            .map_err(|e| Error::kafka("begin_transaction", e))?;
+        let mut txn = Txn::default();
+        let mut outcome = handle(cfg, &producer, l, &mut txn, &first);
+        drop(first);
+        let deadline = Instant::now() + cfg.commit_interval;
+        let mut revoked = false;
+        while outcome.is_ok() && txn.handled < cfg.max_batch && !shutdown.load(Ordering::SeqCst) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let next = consumer.poll(left.min(Duration::from_millis(5)));
+            if consumer.context().changed.load(Ordering::SeqCst) {
+                if consumer.assignment_lost() {
+                    // The group gave our partitions away while we held a transaction open
+                    // (we were stopped or cut off past the session timeout): another instance
+                    // owns them now. Stop rather than rejoin and write after it.
+                    let _ = producer.abort_transaction(Duration::from_secs(5));
+                    return Err(Error::Fenced(
+                        "this instance lost its intake partitions to the group while a transaction was open; another sequencer instance took over. It committed nothing more and stops; restart it to rejoin".into(),
+                    ));
+                }
+                revoked = true;
+                break;
+            }
+            match next {
+                None => break,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "intake poll failed inside a transaction");
+                    break;
+                }
+                Some(Ok(m)) => outcome = handle(cfg, &producer, l, &mut txn, &m),
+            }
+        }
+        if outcome.is_ok() && !revoked && checkpoints_due(cfg, l, false) {
+            outcome = write_checkpoints(cfg, &producer, l, &mut txn);
+        }
+        let result = match outcome {
+            Err(e) => Err(e),
+            Ok(()) if revoked => Err(Error::Kafka {
+                op: "rebalance",
+                source: rdkafka::error::KafkaError::Canceled,
+                class: FailureClass::Abort,
+            }),
+            Ok(()) => commit(&producer, &consumer, k, &txn),
+        };
+        match result {
+            Ok(()) => {
+                stats.transactions += 1;
+                stats.records += txn.records;
+                stats.rejections += txn.rejections;
+                stats.duplicates += txn.duplicates;
+                stats.checkpoints += txn.checkpoints.len() as u64;
+                for (p, size) in &txn.checkpoints {
+                    l.published[*p as usize] = *size;
+                }
+                if !txn.checkpoints.is_empty() {
+                    l.last_round = Instant::now();
+                }
+                tracing::debug!(
+                    records = txn.records,
+                    rejections = txn.rejections,
+                    "transaction committed"
+                );
+            }
+            Err(e) => {
+                let class = match &e {
+                    Error::Kafka { class, .. } => *class,
+                    Error::Fenced(_) => FailureClass::Fenced,
+                    _ => FailureClass::Fatal,
+                };
+                match class {
+                    FailureClass::Abort | FailureClass::Retriable => {
+                        tracing::warn!(error = %e, "transaction aborted; rewinding to the committed state");
+                        if let Err(a) = producer.abort_transaction(k.timeout) {
+                            let class = classify(&a);
+                            if matches!(class, FailureClass::Fatal | FailureClass::Fenced) {
+                                return Err(fenced_or(class, "abort_transaction", a));
+                            }
+                        }
+                        stats.aborts += 1;
+                        live = None;
+                        rewind_needed = true;
+                        if consumer.context().changed.swap(false, Ordering::SeqCst) {
+                            rewind_needed = false;
+                        }
+                    }
+                    FailureClass::Fenced | FailureClass::Fatal => {
+                        let _ = producer.abort_transaction(Duration::from_secs(5));
+                        return Err(match e {
+                            Error::Kafka { op, source, class } => fenced_or(class, op, source),
+                            other => other,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    // Shutdown: publish final checkpoints of partitions that grew, then leave the group.
+    if let Some(l) = live.as_mut() {
+        if checkpoints_due(cfg, l, true) {
+            commit_checkpoints_only(cfg, &producer, l, &mut stats)?;
+        }
+    }
+    consumer.unsubscribe();
+    let _ = producer.flush(k.timeout);
+    tracing::info!(?stats, "sequencer stopped");
+    Ok(stats)
+}
+
+fn fenced_or(class: FailureClass, op: &'static str, source: rdkafka::error::KafkaError) -> Error {
+    if class == FailureClass::Fenced {
+        Error::Fenced(format!(
+            "{op}: {source}; another sequencer instance took over this trial's partitions. \
+             This instance committed nothing more and stops; restart it to rejoin"
+        ))
+    } else {
+        Error::Kafka { op, source, class }
+    }
+}
+
+/// `init_transactions`, retried while the transaction coordinator is still being elected.
+fn init_transactions(producer: &Producer_, k: &KafkaConfig) -> Result<(), Error> {
+    let deadline = Instant::now() + k.timeout;
+    loop {
+        match producer.init_transactions(k.timeout) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                let class = classify(&e);
+                if class == FailureClass::Fenced
+                    || class == FailureClass::Fatal
+                    || Instant::now() > deadline
+                {
+                    return Err(fenced_or(class, "init_transactions", e));
+                }
+                tracing::warn!(error = %e, "init_transactions failed; retrying");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+/// Rebuilds the state of every partition from the committed ledger (and the checkpoint sizes
+/// from the checkpoints topic), after waiting for open transactions to resolve.
+fn rebuild<R: DomainRules>(
+    cfg: &SequencerConfig,
+    n: u32,
+    rules: &impl Fn() -> R,
+) -> Result<Live<R>, Error> {
+    let k = &cfg.kafka;
+    let started = Instant::now();
+    let wait = cfg.transaction_timeout * 2 + Duration::from_secs(10);
+    let parts = read::read_all(k, &k.topics.ledger, n, wait)?;
+    if parts.first().is_none_or(|p| p.is_empty()) {
+        return Err(Error::NotInitialised(format!(
+            "the ledger topic {} has no bootstrap records; run `trial-ledger init --kafka` first",
+            k.topics.ledger
+        )));
+    }
+    let offsets: Vec<Vec<i64>> = parts
+        .iter()
+        .map(|p| p.iter().map(|m| m.offset).collect())
+        .collect();
+    let store = MemoryLedger {
+        parts: parts
+            .into_iter()
+            .map(|p| p.into_iter().map(|m| m.value).collect())
+            .collect(),
+    };
+    let state = LedgerState::new(k.trial.clone(), cfg.pinned_root, rules());
+    let mut seq = Sequencer::new(state, cfg.sealer.clone());
+    // Partition 0 first: it fixes the partition count and the registry the others rely on.
+    for (p, records) in store.parts.iter().enumerate() {
+        for (i, bytes) in records.iter().enumerate() {
+            seq.replay(bytes, &store)
+                .map_err(|e| Error::CorruptLedger {
+                    partition: p as u32,
+                    offset: offsets[p][i],
+                    detail: e.to_string(),
+                })?;
+        }
+    }
+    if seq.state().partition_count() != n {
+        return Err(Error::UnsafeTopic {
+            topic: k.topics.ledger.clone(),
+            problems: vec![format!(
+                "{n} partitions, the trial has {}",
+                seq.state().partition_count()
+            )],
+        });
+    }
+    let frontiers = (0..n)
+        .map(|p| {
+            Frontier::from_leaves(
+                seq.state()
+                    .partition(p)
+                    .map(|s| s.hashes.clone())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    let published = published_sizes(k, n, wait)?;
+    let records: usize = store.parts.iter().map(Vec::len).sum();
+    tracing::info!(
+        records,
+        ms = started.elapsed().as_millis() as u64,
+        "state rebuilt from the committed ledger"
+    );
+    Ok(Live {
+        seq,
+        store,
+        frontiers,
+        published,
+        last_round: Instant::now(),
+    })
+}
+
+/// The size of each partition's last committed checkpoint.
+fn published_sizes(k: &KafkaConfig, n: u32, wait: Duration) -> Result<Vec<u64>, Error> {
+    let mut sizes = vec![0u64; n as usize];
+    let Some(m) = crate::topics::partition_count(k, &k.topics.checkpoints)? else {
+        return Ok(sizes);
+    };
+    let parts = read::read_all(k, &k.topics.checkpoints, m.min(n), wait)?;
+    for (p, msgs) in parts.iter().enumerate() {
+        if let Some(last) = msgs.last() {
+            sizes[p] = checkpoint_size(last).unwrap_or(0);
+        }
+    }
+    Ok(sizes)
+}
+
+fn checkpoint_size(m: &Stored) -> Option<u64> {
+    let text = std::str::from_utf8(&m.value).ok()?;
+    let signed = tl_ledger::checkpoint::SignedCheckpoint::parse(text).ok()?;
+    Some(signed.unverified().size)
+}
+
+/// Seeks every assigned intake partition back to its committed offset.
+fn rewind(consumer: &BaseConsumer<RebalanceFlag>, k: &KafkaConfig) -> Result<(), Error> {
+    let assignment = consumer
+        .assignment()
+        .map_err(|e| Error::kafka("assignment", e))?;
+    let committed = consumer
+        .committed_offsets(assignment, k.timeout)
+        .map_err(|e| Error::kafka("committed_offsets", e))?;
+    for e in committed.elements() {
+        let to = match e.offset() {
+            Offset::Offset(o) => Offset::Offset(o),
+            _ => Offset::Beginning,
+        };
+        consumer
+            .seek(e.topic(), e.partition(), to, k.timeout)
+            .map_err(|e| Error::kafka("seek", e))?;
+    }
+    Ok(())
+}
+
+/// Sends one message inside the open transaction, waiting while the local queue is full.
+fn send(
+    producer: &Producer_,
+    topic: &str,
+    partition: u32,
+    key: &[u8],
+    value: &[u8],
+) -> Result<(), Error> {
+    let mut record = BaseRecord::<[u8], [u8]>::to(topic)
+        .partition(partition as i32)
+        .key(key)
+        .payload(value);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                r,
+            )) => {
+                record = r;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((e, _)) => return Err(Error::kafka("send", e)),
+        }
+    }
+}
+
+/// Validates, seals and produces one submission (or its rejection) in the open transaction.
+fn handle<R: DomainRules, M: Message>(
+    cfg: &SequencerConfig,
+    producer: &Producer_,
+    l: &mut Live<R>,
+    txn: &mut Txn,
+    m: &M,
+) -> Result<(), Error> {
+    let k = &cfg.kafka;
+    let ip = m.partition();
+    let bytes = m.payload().unwrap_or_default();
+    let now = UtcMicros::now();
+    txn.handled += 1;
+    txn.offsets.insert(ip, m.offset() + 1);
+    let outcome = l
+        .seq
+        .order(bytes, Some(ip as u32), now, &l.store)
+        .map_err(Error::Ledger)?;
+    match outcome {
+        Outcome::Sealed(s) => {
+            let p = s.record.body.partition;
+            let id = s.record.body.submission.submission.submission_id;
+            send(producer, &k.topics.ledger, p, &id.0, &s.bytes)?;
+            l.frontiers[p as usize].push(s.hash);
+            l.store.parts[p as usize].push(s.bytes);
+            txn.records += 1;
+        }
+        Outcome::Duplicate(_) => txn.duplicates += 1,
+        Outcome::Refused(r) => {
+            let submission_id = tl_ledger::codec::decode_submission(bytes)
+                .ok()
+                .map(|s| s.submission.submission_id.to_hex());
+            let rejection = Rejection {
+                version: 1,
+                submission_id,
+                reason: r.reason.code().to_string(),
+                detail: r.detail.clone(),
+                intake_partition: ip as u32,
+                intake_offset: m.offset(),
+                refused_at_micros: now.0,
+                bytes_hex: hex::encode(bytes),
+            };
+            tracing::info!(reason = %rejection.reason, detail = %rejection.detail, "submission refused");
+            let key = rejection.submission_id.clone().unwrap_or_default();
+            send(
+                producer,
+                &k.topics.rejections,
+                ip as u32,
+                key.as_bytes(),
+                &rejection.to_json(),
+            )?;
+            txn.rejections += 1;
+        }
+    }
+    Ok(())
+}
+
+/// True when some partition grew since its last checkpoint and the policy (or `closing`)
+/// says publish.
+fn checkpoints_due<R: DomainRules>(cfg: &SequencerConfig, l: &Live<R>, closing: bool) -> bool {
+    let grown = l
+        .frontiers
+        .iter()
+        .zip(&l.published)
+        .map(|(f, &p)| f.size().saturating_sub(p));
+    let max = grown.clone().max().unwrap_or(0);
+    let any = max > 0;
+    any && (closing
+        || max >= cfg.checkpoints.every_records
+        || l.last_round.elapsed() >= cfg.checkpoints.every)
+}
+
+/// Writes a signed checkpoint of every partition that grew, in the open transaction.
+fn write_checkpoints<R: DomainRules>(
+    cfg: &SequencerConfig,
+    producer: &Producer_,
+    l: &mut Live<R>,
+    txn: &mut Txn,
+) -> Result<(), Error> {
+    let k = &cfg.kafka;
+    let key_name = sequencer_key_name(&k.trial);
+    for (p, f) in l.frontiers.iter().enumerate() {
+        if f.size() <= l.published[p] {
+            continue;
+        }
+        let note = Checkpoint::for_partition(&k.trial, p as u32, f.size(), f.root())
+            .sign(&key_name, &cfg.sealer)
+            .map_err(|e| Error::Invalid(format!("cannot sign a checkpoint: {e}")))?;
+        send(
+            producer,
+            &k.topics.checkpoints,
+            p as u32,
+            &f.size().to_be_bytes(),
+            note.as_bytes(),
+        )?;
+        txn.checkpoints.push((p as u32, f.size()));
+    }
+    Ok(())
+}
+
+/// A transaction with checkpoints only (idle time or shutdown).
+fn commit_checkpoints_only<R: DomainRules>(
+    cfg: &SequencerConfig,
+    producer: &Producer_,
+    l: &mut Live<R>,
+    stats: &mut SequencerStats,
+) -> Result<(), Error> {
+    let k = &cfg.kafka;
+    producer
+        .begin_transaction()
+        .map_err(|e| Error::kafka("begin_transaction", e))?;
+    let mut txn = Txn::default();
+    let written = write_checkpoints(cfg, producer, l, &mut txn).and_then(|()| {
+        producer
+            .commit_transaction(k.timeout)
+            .map_err(|e| Error::kafka("commit_transaction", e))
+    });
+    match written {
+        Ok(()) => {
+            for (p, size) in &txn.checkpoints {
+                l.published[*p as usize] = *size;
+            }
+            stats.checkpoints += txn.checkpoints.len() as u64;
+            stats.transactions += 1;
+            l.last_round = Instant::now();
+            Ok(())
+        }
+        Err(e) => {
+            let _ = producer.abort_transaction(k.timeout);
+            if e.is_fatal() {
+                Err(e)
+            } else {
+                // Checkpoints are retried at the next round.
+                tracing::warn!(error = %e, "checkpoint transaction aborted");
+                l.last_round = Instant::now();
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Commits the intake offsets and the transaction; a retriable commit failure is retried.
+fn commit(
+    producer: &Producer_,
+    consumer: &BaseConsumer<RebalanceFlag>,
+    k: &KafkaConfig,
+    txn: &Txn,
+) -> Result<(), Error> {
+    if !txn.offsets.is_empty() {
+        let mut tpl = TopicPartitionList::new();
+        for (&p, &o) in &txn.offsets {
+            tpl.add_partition_offset(&k.topics.intake, p, Offset::Offset(o))
+                .map_err(|e| Error::kafka("offsets", e))?;
+        }
+        let meta = consumer.group_metadata().ok_or_else(|| Error::Kafka {
+            op: "group_metadata",
+            source: rdkafka::error::KafkaError::Canceled,
+            class: FailureClass::Abort,
+        })?;
+        producer
+            .send_offsets_to_transaction(&tpl, &meta, k.timeout)
+            .map_err(|e| Error::kafka("send_offsets_to_transaction", e))?;
+    }
+    let mut tries = 0;
+    loop {
+        match producer.commit_transaction(k.timeout) {
+            Ok(()) => return Ok(()),
+            Err(e) if classify(&e) == FailureClass::Retriable && tries < 5 => {
+                tries += 1;
+                tracing::warn!(error = %e, "commit failed; retrying");
+            }
+            Err(e) => return Err(Error::kafka("commit_transaction", e)),
+        }
+    }
+}

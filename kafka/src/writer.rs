@@ -1,0 +1,332 @@
+//! Writers: produce signed submissions to intake, on the subject's partition (FORMAT.md §6,
+//! set explicitly, never by a client partitioner), and learn their receipts by reading the
+//! ledger for their submission id, or their refusal from the rejections topic.
+//!
+//! Resubmitting an id that is already in the ledger returns its original record: the
+//! sequencer writes nothing for it, and the writer finds the original when it reads the
+//! ledger.
+
+use crate::read;
+use crate::{Error, KafkaConfig, Rejection};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tl_ledger::Receipt;
+use tl_schemas::{encode, partition_of, Hash32, Record, SignedSubmission, SubmissionId};
+
+/// What became of a submission.
+#[derive(Clone, Debug)]
+pub enum Verdict {
+    /// It is (or already was) in the ledger.
+    Recorded {
+        /// The receipt.
+        receipt: Receipt,
+        /// The record.
+        record: Box<Record>,
+        /// The record's bytes as stored.
+        bytes: Vec<u8>,
+        /// Its hash.
+        hash: Hash32,
+    },
+    /// The sequencer refused it.
+    Refused(Rejection),
+}
+
+/// Produces submissions to intake and waits for their verdicts.
+pub struct Writer {
+    /// Topics and cluster.
+    cfg: KafkaConfig,
+    /// Idempotent, acks=all: a submission is on intake once `send` returns.
+    producer: ThreadedProducer<DefaultProducerContext>,
+    /// The trial's partition count (from the ledger topic).
+    partitions: u32,
+    /// Follows the ledger and rejections.
+    watcher: Watcher,
+}
+
+impl Writer {
+    /// Connects to the trial's topics; the watcher starts reading the ledger from the
+    /// beginning, so any earlier record of a resubmitted id is found.
+    pub fn connect(cfg: &KafkaConfig) -> Result<Self, Error> {
+        let partitions =
+            crate::topics::partition_count(cfg, &cfg.topics.intake)?.ok_or_else(|| {
+                Error::NotInitialised(format!(
+                    "no intake topic {} on {}; run `trial-ledger init --kafka` or the demo first",
+                    cfg.topics.intake, cfg.bootstrap
+                ))
+            })?;
+        let producer = cfg
+            .idempotent_producer()
+            .create()
+            .map_err(|e| Error::kafka("producer", e))?;
+        let watcher = Watcher::new(cfg, partitions)?;
+        Ok(Writer {
+            cfg: cfg.clone(),
+            producer,
+            partitions,
+            watcher,
+        })
+    }
+
+    /// The trial's partition count.
+    pub fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
+    /// Produces raw bytes to an intake partition and waits until the broker has them (for
+    /// tools and tests that must send what a correct writer would not).
+    pub fn send_raw(&self, partition: u32, key: &[u8], bytes: &[u8]) -> Result<(), Error> {
+        if partition >= self.partitions {
+            return Err(Error::Invalid(format!(
+                "intake partition {partition} does not exist ({} partitions)",
+                self.partitions
+            )));
+        }
+        self.producer
+            .send(
+                BaseRecord::<[u8], [u8]>::to(&self.cfg.topics.intake)
+                    .partition(partition as i32)
+                    .key(key)
+                    .payload(bytes),
+            )
+            .map_err(|(e, _)| Error::kafka("send", e))?;
+        Ok(())
+    }
+
+    /// Produces a signed submission to intake partition(subject) without waiting for it.
+    pub fn send(&self, signed: &SignedSubmission) -> Result<u32, Error> {
+        let sub = &signed.submission;
+        let p = partition_of(&sub.trial_id, &sub.subject, self.partitions);
+        let mut r = BaseRecord::<[u8], [u8]>::to(&self.cfg.topics.intake)
+            .partition(p as i32)
+            .key(&sub.submission_id.0[..]);
+        let bytes = encode(signed);
+        r = r.payload(&bytes);
+        let mut r = r;
+        loop {
+            match self.producer.send(r) {
+                Ok(()) => return Ok(p),
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) => {
+                    r = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((e, _)) => return Err(Error::kafka("send", e)),
+            }
+        }
+    }
+
+    /// Waits until everything sent is on the broker.
+    pub fn flush(&self) -> Result<(), Error> {
+        self.producer
+            .flush(self.cfg.timeout)
+            .map_err(|e| Error::kafka("flush", e))
+    }
+
+    /// Submits and waits (up to `timeout`) for the verdict: the record, the original record
+    /// of a resubmitted id, or the rejection.
+    pub fn submit(
+        &mut self,
+        signed: &SignedSubmission,
+        timeout: Duration,
+    ) -> Result<Verdict, Error> {
+        let id = signed.submission.submission_id;
+        if let Some(v) = self.watcher.recorded(&id) {
+            return Ok(v);
+        }
+        let p = self.send(signed)?;
+        self.flush()?;
+        self.wait(&id, p, timeout)
+    }
+
+    /// Waits for the verdict on a sent submission.
+    pub fn wait(
+        &mut self,
+        id: &SubmissionId,
+        partition: u32,
+        timeout: Duration,
+    ) -> Result<Verdict, Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = self.watcher.recorded(id) {
+                return Ok(v);
+            }
+            if let Some(r) = self.watcher.rejected(id, partition) {
+                return Ok(Verdict::Refused(r));
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Timeout {
+                    what: format!(
+                        "waiting for the sequencer's verdict on submission {} (is `trial-ledger sequencer` running?)",
+                        id.to_hex()
+                    ),
+                    secs: timeout.as_secs(),
+                    bootstrap: self.cfg.bootstrap.clone(),
+                });
+            }
+            self.watcher.pump(Duration::from_millis(50))?;
+        }
+    }
+
+    /// The watcher, for callers that read receipts of many submissions.
+    pub fn watcher(&mut self) -> &mut Watcher {
+        &mut self.watcher
+    }
+}
+
+/// Follows the ledger and the rejections topic (read_committed) and indexes what it reads by
+/// submission id.
+pub struct Watcher {
+    /// The topics.
+    cfg: KafkaConfig,
+    /// Assigned to every partition of both topics.
+    consumer: BaseConsumer,
+    /// Records by submission id: (partition, seq, bytes).
+    records: HashMap<SubmissionId, (u32, u64, Vec<u8>)>,
+    /// Records read per ledger partition (the next sequence number).
+    next_seq: Vec<u64>,
+    /// Rejections by submission id (newest last), with their intake partition.
+    rejections: HashMap<SubmissionId, Vec<Rejection>>,
+    /// Rejections without a decodable id, in order (malformed bytes).
+    anonymous: Vec<Rejection>,
+}
+
+impl Watcher {
+    /// Starts reading both topics from the beginning.
+    pub fn new(cfg: &KafkaConfig, partitions: u32) -> Result<Self, Error> {
+        let consumer: BaseConsumer = cfg
+            .committed_reader()
+            .create()
+            .map_err(|e| Error::kafka("consumer", e))?;
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions as i32 {
+            for t in [&cfg.topics.ledger, &cfg.topics.rejections] {
+                tpl.add_partition_offset(t, p, Offset::Beginning)
+                    .map_err(|e| Error::kafka("assign", e))?;
+            }
+        }
+        consumer
+            .assign(&tpl)
+            .map_err(|e| Error::kafka("assign", e))?;
+        Ok(Watcher {
+            cfg: cfg.clone(),
+            consumer,
+            records: HashMap::new(),
+            next_seq: vec![0; partitions as usize],
+            rejections: HashMap::new(),
+            anonymous: Vec::new(),
+        })
+    }
+
+    /// Reads what is available, waiting up to `wait` for the first message.
+    pub fn pump(&mut self, wait: Duration) -> Result<usize, Error> {
+        let mut n = 0;
+        let mut timeout = wait;
+        while let Some(m) = self.consumer.poll(timeout) {
+            let m = m.map_err(|e| Error::kafka("poll", e))?;
+            timeout = Duration::ZERO;
+            n += 1;
+            let value = m.payload().unwrap_or_default();
+            let p = m.partition() as u32;
+            if m.topic() == self.cfg.topics.ledger {
+                let seq = self.next_seq[p as usize];
+                self.next_seq[p as usize] += 1;
+                match tl_ledger::codec::decode_record(value) {
+                    Ok((r, _)) => {
+                        let id = r.body.submission.submission.submission_id;
+                        self.records.entry(id).or_insert((p, seq, value.to_vec()));
+                    }
+                    Err(e) => {
+                        tracing::warn!(partition = p, offset = m.offset(), error = %e, "undecodable ledger record")
+                    }
+                }
+            } else {
+                match Rejection::from_json(value) {
+                    Ok(r) => match r
+                        .submission_id
+                        .as_deref()
+                        .and_then(|h| SubmissionId::from_hex(h).ok())
+                    {
+                        Some(id) => self.rejections.entry(id).or_default().push(r),
+                        None => self.anonymous.push(r),
+                    },
+                    Err(e) => {
+                        tracing::warn!(partition = p, offset = m.offset(), error = %e, "unreadable rejection")
+                    }
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// The record of `id`, if read.
+    pub fn recorded(&self, id: &SubmissionId) -> Option<Verdict> {
+        let (_, _, bytes) = self.records.get(id)?;
+        let (record, body_len) = tl_ledger::codec::decode_record(bytes).ok()?;
+        let hash = tl_schemas::record_hash(&bytes[..body_len]);
+        Some(Verdict::Recorded {
+            receipt: Receipt::of(&record, hash),
+            record: Box::new(record),
+            bytes: bytes.clone(),
+            hash,
+        })
+    }
+
+    /// The latest rejection of `id` from intake partition `partition`, if read.
+    pub fn rejected(&self, id: &SubmissionId, partition: u32) -> Option<Rejection> {
+        self.rejections
+            .get(id)?
+            .iter()
+            .rev()
+            .find(|r| r.intake_partition == partition)
+            .cloned()
+    }
+
+    /// Rejections read so far, by id and without one.
+    pub fn rejection_count(&self) -> usize {
+        self.rejections.values().map(Vec::len).sum::<usize>() + self.anonymous.len()
+    }
+
+    /// Rejections whose bytes did not decode to a submission.
+    pub fn anonymous_rejections(&self) -> &[Rejection] {
+        &self.anonymous
+    }
+
+    /// Records read so far.
+    pub fn record_count(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Waits until at least `n` records have been read, or `timeout`.
+    pub fn wait_records(&mut self, n: usize, timeout: Duration) -> Result<(), Error> {
+        let deadline = Instant::now() + timeout;
+        while self.records.len() < n {
+            if Instant::now() > deadline {
+                return Err(Error::Timeout {
+                    what: format!("waiting for {n} records (have {})", self.records.len()),
+                    secs: timeout.as_secs(),
+                    bootstrap: self.cfg.bootstrap.clone(),
+                });
+            }
+            self.pump(Duration::from_millis(100))?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads the whole committed ledger of a trial (for tools): partition count from the topic.
+pub fn read_ledger(cfg: &KafkaConfig, wait: Duration) -> Result<Vec<Vec<read::Stored>>, Error> {
+    let n = crate::topics::partition_count(cfg, &cfg.topics.ledger)?.ok_or_else(|| {
+        Error::NotInitialised(format!(
+            "no ledger topic {} on {}",
+            cfg.topics.ledger, cfg.bootstrap
+        ))
+    })?;
+    read::read_all(cfg, &cfg.topics.ledger, n, wait)
+}
