@@ -229,7 +229,15 @@ impl Watcher {
         let mut n = 0;
         let mut timeout = wait;
         while let Some(m) = self.consumer.poll(timeout) {
-            let m = m.map_err(|e| Error::kafka("poll", e))?;
+            // Consumer errors are reports (a broker went away, a leader moved); the client
+            // reconnects by itself, and a reader that never progresses times out upstream.
+            let m = match m {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "ledger watcher: consumer error");
+                    break;
+                }
+            };
             timeout = Duration::ZERO;
             n += 1;
             let value = m.payload().unwrap_or_default();

@@ -136,6 +136,19 @@ impl KTrial {
         std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
     }
 
+    /// The tails of every sequencer log, for failure messages.
+    pub fn all_logs(&self) -> String {
+        let mut out = String::new();
+        for e in std::fs::read_dir(self.dir.path()).unwrap().flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "log") {
+                let text = std::fs::read_to_string(&p).unwrap_or_default();
+                out.push_str(&format!("--- {} ---\n{}\n", p.display(), tail(&text, 40)));
+            }
+        }
+        out
+    }
+
     /// A writer on the trial.
     pub fn writer(&self) -> Writer {
         Writer::connect(&self.cfg).unwrap()
@@ -149,9 +162,10 @@ impl KTrial {
             role: Role::Investigator,
         };
         let signed = Draft::new(Subject::Trial, envelope_of(&enrol)).sign(&self.trial, &self.root);
-        match w.submit(&signed, Duration::from_secs(120)).unwrap() {
-            Verdict::Recorded { .. } => {}
-            Verdict::Refused(r) => panic!("enrolment refused: {r:?}"),
+        match w.submit(&signed, Duration::from_secs(120)) {
+            Ok(Verdict::Recorded { .. }) => {}
+            Ok(Verdict::Refused(r)) => panic!("enrolment refused: {r:?}"),
+            Err(e) => panic!("enrolment: {e}\n{}", self.all_logs()),
         }
     }
 
