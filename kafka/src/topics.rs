@@ -94,6 +94,18 @@ pub fn create_topics(cfg: &KafkaConfig, partitions: u32) -> Result<(), Error> {
     }
 }
 
+/// Brokers in the cluster (from its metadata).
+pub fn broker_count(cfg: &KafkaConfig) -> Result<usize, Error> {
+    let consumer: BaseConsumer = cfg
+        .client()
+        .create()
+        .map_err(|e| Error::kafka("metadata client", e))?;
+    let md = consumer
+        .fetch_metadata(None, cfg.timeout)
+        .map_err(|e| Error::kafka("fetch_metadata", e))?;
+    Ok(md.brokers().len())
+}
+
 /// Partitions of `topic` with a leader each, or `None` when the topic does not exist.
 pub fn partition_count(cfg: &KafkaConfig, topic: &str) -> Result<Option<u32>, Error> {
     let consumer: BaseConsumer = cfg

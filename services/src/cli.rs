@@ -387,4 +387,11 @@ pub struct BenchArgs {
     /// Folder for the benchmark's ledger (default: a temporary folder).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Measure the sequencer on this Kafka broker instead (beside raw produce, signing and
+    /// verification rates measured in the same run).
+    #[arg(long, value_name = "BOOTSTRAP", conflicts_with = "kafka_local")]
+    pub kafka: Option<String>,
+    /// As --kafka, on a single-node broker started from infra/kafka for the run.
+    #[arg(long)]
+    pub kafka_local: bool,
 }

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod event_json;
+pub mod local_kafka;
 pub mod secrets;
 pub mod trail;
 
@@ -21,6 +22,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(a) => cmd::keys::run(a),
         Command::Submit(a) => cmd::submit::run(a),
         Command::Verify(a) => cmd::verify::run(a),
+        Command::Bench(a) if a.kafka.is_some() || a.kafka_local => cmd::bench_kafka::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Erase(a) => cmd::erase::run(a),
         Command::Demo(a) => cmd::demo::run(a),
