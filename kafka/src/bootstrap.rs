@@ -79,11 +79,13 @@ pub fn init_trial(
     producer
         .begin_transaction()
         .map_err(|e| Error::kafka("begin_transaction", e))?;
-    for (_, bytes) in &out {
+    for (i, (_, bytes)) in out.iter().enumerate() {
+        let key = bootstrap_submission_id(trial, i as u32);
         producer
             .send(
                 BaseRecord::<[u8], [u8]>::to(&cfg.topics.ledger)
                     .partition(0)
+                    .key(&key.0[..])
                     .payload(bytes.as_slice()),
             )
             .map_err(|(e, _)| Error::kafka("send", e))?;

@@ -1,7 +1,7 @@
 //! What the sequencer writes to the rejections topic for a refused submission, so that nothing
 //! is dropped silently: the reason, where the submission was, and its bytes.
 //!
-//! The message value is JSON (FORMAT.md §18): rejections are read by people and by writers
+//! The message value is JSON (FORMAT.md §17b): rejections are read by people and by writers
 //! waiting for a verdict, and carry the refused bytes in full (hex) for the audit.
 
 use serde::{Deserialize, Serialize};

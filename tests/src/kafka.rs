@@ -32,6 +32,10 @@ pub fn broker_script() -> PathBuf {
 /// The shared broker, started on first use.
 pub fn broker() -> &'static Broker {
     BROKER.get_or_init(|| {
+        #[cfg(feature = "testcontainers")]
+        if std::env::var("TRIAL_LEDGER_TEST_KAFKA").as_deref() == Ok("testcontainers") {
+            return container::start();
+        }
         if let Ok(bootstrap) = std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
             if !bootstrap.trim().is_empty() {
                 return Broker {
@@ -120,4 +124,34 @@ pub fn unique(prefix: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed),
         rand::random::<u32>()
     )
+}
+
+/// The opt-in container path (cargo feature `testcontainers`, environment
+/// `TRIAL_LEDGER_TEST_KAFKA=testcontainers`): the `apache/kafka` image in KRaft mode, for users
+/// with Docker. The container lives as long as the test binary.
+#[cfg(feature = "testcontainers")]
+mod container {
+    use super::Broker;
+    use std::sync::OnceLock;
+    use testcontainers_modules::kafka::apache;
+    use testcontainers_modules::testcontainers::runners::SyncRunner;
+    use testcontainers_modules::testcontainers::Container;
+
+    /// Keeps the container running until the process exits.
+    static CONTAINER: OnceLock<Container<apache::Kafka>> = OnceLock::new();
+
+    /// Starts the container, or panics with the reason (Kafka tests never skip).
+    pub fn start() -> Broker {
+        let node = apache::Kafka::default().start().unwrap_or_else(|e| {
+            panic!("TRIAL_LEDGER_TEST_KAFKA=testcontainers, but no Kafka container: {e}")
+        });
+        let port = node
+            .get_host_port_ipv4(apache::KAFKA_PORT)
+            .unwrap_or_else(|e| panic!("the Kafka container has no mapped port: {e}"));
+        let _ = CONTAINER.set(node);
+        Broker {
+            bootstrap: format!("127.0.0.1:{port}"),
+            state: None,
+        }
+    }
 }
