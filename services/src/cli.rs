@@ -299,8 +299,8 @@ pub enum KeysCommand {
     /// Enrol a public key (a .pub.json file) with its role; signed by the root key.
     Enrol {
         #[command(flatten)]
-        data: DataArgs,
-        /// The root key file (default: DIR/keys/root.key).
+        data: StoreArgs,
+        /// The root key file (default: DIR/keys/root.key; required with --kafka).
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
         /// The public key file written by `keys new`.
@@ -310,7 +310,7 @@ pub enum KeysCommand {
     /// Revoke a key; signed by the root key.
     Revoke {
         #[command(flatten)]
-        data: DataArgs,
+        data: StoreArgs,
         /// The root key file (default: DIR/keys/root.key).
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,

@@ -48,7 +48,7 @@ pub fn run(c: KeysCommand) -> Result<ExitCode> {
                 name: pubf.name,
                 role,
             });
-            root_submit(&data.data, key, Draft::new(Subject::Trial, env))
+            root_submit(&data, key, Draft::new(Subject::Trial, env))
         }
         KeysCommand::Revoke {
             data,
@@ -60,7 +60,7 @@ pub fn run(c: KeysCommand) -> Result<ExitCode> {
                 key: KeyId::from_hex(&key_id)?,
                 reason,
             });
-            root_submit(&data.data, key, Draft::new(Subject::Trial, env))
+            root_submit(&data, key, Draft::new(Subject::Trial, env))
         }
         KeysCommand::RotateRoot { data, key, new_key } => {
             let data = data.data;
@@ -138,13 +138,18 @@ pub fn run(c: KeysCommand) -> Result<ExitCode> {
 }
 
 fn root_submit(
-    data: &std::path::Path,
+    store: &crate::cli::StoreArgs,
     key: Option<std::path::PathBuf>,
     draft: Draft,
 ) -> Result<ExitCode> {
-    let key_path = key.unwrap_or_else(|| super::root_key_path(data));
+    let store = super::store(store)?;
+    let key_path = match (key, &store) {
+        (Some(k), _) => k,
+        (None, super::Store::Embedded(data)) => super::root_key_path(data),
+        (None, super::Store::Kafka(_)) => {
+            anyhow::bail!("give the root key file with --key FILE")
+        }
+    };
     let (root, _) = crate::secrets::load_key(&key_path)?;
-    let mut ledger = super::open_writer(data)?;
-    let signed = draft.sign(ledger.state().trial(), &root);
-    super::submit_and_report(&mut ledger, signed, false)
+    super::submit_draft(&store, &root, draft, false)
 }

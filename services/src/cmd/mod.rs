@@ -87,6 +87,41 @@ pub fn store(a: &crate::cli::StoreArgs) -> Result<Store> {
     }
 }
 
+/// Signs a draft for the store's trial and submits it: through the embedded sequencer, or to
+/// Kafka intake, waiting for the receipt. Prints the outcome; returns the exit code.
+pub fn submit_draft(
+    store: &Store,
+    key: &tl_ledger::SigningKey,
+    draft: tl_ledger::writer::Draft,
+    json: bool,
+) -> Result<std::process::ExitCode> {
+    match store {
+        Store::Embedded(data) => {
+            let mut ledger = open_writer(data)?;
+            let signed = draft.sign(ledger.state().trial(), key);
+            submit_and_report(&mut ledger, signed, json)
+        }
+        Store::Kafka(k) => {
+            let signed = draft.sign(&k.trial, key);
+            let mut writer = tl_kafka::writer::Writer::connect(k)?;
+            match writer.submit(&signed, std::time::Duration::from_secs(60))? {
+                tl_kafka::writer::Verdict::Recorded { receipt, .. } => {
+                    report_receipt("recorded", &receipt, json)
+                }
+                tl_kafka::writer::Verdict::Refused(r) => report_refusal(&r.reason, &r.detail, json),
+            }
+        }
+    }
+}
+
+/// The trial id of a store (from the trust file beside an embedded ledger).
+pub fn store_trial(store: &Store) -> Result<tl_schemas::TrialId> {
+    match store {
+        Store::Embedded(data) => Ok(read_trust(data)?.trial()),
+        Store::Kafka(k) => Ok(k.trial.clone()),
+    }
+}
+
 /// Opens a data folder's ledger as its single writer, with the sequencer key.
 pub fn open_writer(data: &Path) -> Result<EmbeddedLedger<TrialRules>> {
     let trust = TrustFile::read(&trust_path(data)).with_context(|| {

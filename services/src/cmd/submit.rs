@@ -3,7 +3,6 @@
 use crate::cli::SubmitArgs;
 use anyhow::{Context, Result};
 use std::process::ExitCode;
-use std::time::Duration;
 use tl_domain::personal::{self, KeyStore};
 use tl_schemas::{Subject, TrialId};
 
@@ -34,26 +33,6 @@ pub fn run(a: SubmitArgs) -> Result<ExitCode> {
         Ok(())
     };
     let mut draft = parsed.draft.clone();
-    match &store {
-        super::Store::Embedded(data) => {
-            let mut ledger = super::open_writer(data)?;
-            let trial = ledger.state().trial().clone();
-            seal_personal(&trial, &mut draft)?;
-            let signed = draft.sign(&trial, &key);
-            super::submit_and_report(&mut ledger, signed, a.json)
-        }
-        super::Store::Kafka(k) => {
-            seal_personal(&k.trial, &mut draft)?;
-            let signed = draft.sign(&k.trial, &key);
-            let mut writer = tl_kafka::writer::Writer::connect(k)?;
-            match writer.submit(&signed, Duration::from_secs(60))? {
-                tl_kafka::writer::Verdict::Recorded { receipt, .. } => {
-                    super::report_receipt("recorded", &receipt, a.json)
-                }
-                tl_kafka::writer::Verdict::Refused(r) => {
-                    super::report_refusal(&r.reason, &r.detail, a.json)
-                }
-            }
-        }
-    }
+    seal_personal(&super::store_trial(&store)?, &mut draft)?;
+    super::submit_draft(&store, &key, draft, a.json)
 }
