@@ -151,6 +151,56 @@ pub fn read_range(
     Ok(out)
 }
 
+/// Reads only the partitions `which` of `topic` (of `n`), from the beginning to their stable
+/// ends; the others come back empty.
+pub fn read_some(
+    cfg: &KafkaConfig,
+    topic: &str,
+    n: u32,
+    which: &[u32],
+    wait: Duration,
+) -> Result<Vec<Vec<Stored>>, Error> {
+    let ends = stable_ends(cfg, topic, n, wait)?;
+    let from: Vec<i64> = (0..n)
+        .map(|p| {
+            if which.contains(&p) {
+                0
+            } else {
+                ends[p as usize]
+            }
+        })
+        .collect();
+    read_range(cfg, topic, &from, &ends)
+}
+
+/// The signed checkpoints of ledger partition `p`, oldest first (unverified: callers check
+/// signatures against the registry). Messages that are not checkpoints are skipped with a
+/// warning.
+pub fn checkpoints(
+    cfg: &KafkaConfig,
+    p: u32,
+    wait: Duration,
+) -> Result<Vec<tl_ledger::checkpoint::SignedCheckpoint>, Error> {
+    let Some(n) = crate::topics::partition_count(cfg, &cfg.topics.checkpoints)? else {
+        return Ok(Vec::new());
+    };
+    if p >= n {
+        return Ok(Vec::new());
+    }
+    let parts = read_some(cfg, &cfg.topics.checkpoints, n, &[p], wait)?;
+    let mut out = Vec::new();
+    for m in &parts[p as usize] {
+        match std::str::from_utf8(&m.value)
+            .ok()
+            .and_then(|t| tl_ledger::checkpoint::SignedCheckpoint::parse(t).ok())
+        {
+            Some(c) => out.push(c),
+            None => tracing::warn!(partition = p, offset = m.offset, "not a signed checkpoint"),
+        }
+    }
+    Ok(out)
+}
+
 /// Reads partitions `0..n` of `topic` from the beginning to their stable ends.
 pub fn read_all(
     cfg: &KafkaConfig,

@@ -155,7 +155,7 @@ pub struct TrailArgs {
 #[derive(Debug, Args)]
 pub struct CheckpointArgs {
     #[command(flatten)]
-    pub data: DataArgs,
+    pub data: StoreArgs,
     /// Only this partition (default: every partition that has a checkpoint).
     #[arg(long, value_name = "P")]
     pub partition: Option<u32>,
@@ -176,7 +176,7 @@ pub enum ProveCommand {
     /// latest published checkpoint that covers it, or else the unsigned current root.
     Inclusion {
         #[command(flatten)]
-        data: DataArgs,
+        data: StoreArgs,
         /// The partition.
         #[arg(long, value_name = "P")]
         partition: u32,
@@ -190,7 +190,7 @@ pub enum ProveCommand {
     /// That the partition's tree of M records is a prefix of its tree of N records.
     Consistency {
         #[command(flatten)]
-        data: DataArgs,
+        data: StoreArgs,
         /// The partition.
         #[arg(long, value_name = "P")]
         partition: u32,

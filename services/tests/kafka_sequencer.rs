@@ -472,3 +472,129 @@ fn kafkas_console_consumer_reads_the_canonical_record_bytes_with_read_committed(
         assert_eq!(r.len(), body_len + 64, "body || 64-byte seal");
     }
 }
+
+#[test]
+fn checkpoints_commit_with_their_records_survive_a_restart_and_prove_offline() {
+    let b = broker();
+    let t = KTrial::new(&b.bootstrap, 2, TopicSafety::Dev);
+    let extra = ["--checkpoint-every", "150", "--checkpoint-secs", "3600"];
+    let mut seq = t.sequencer("seq", "seq-0", &extra);
+    let mut w = t.writer();
+    t.enrol_investigator(&mut w);
+    let subs = t.workload(2_000, 6);
+    for s in &subs[..1_000] {
+        w.send(s).unwrap();
+    }
+    w.flush().unwrap();
+    t.wait_records(&mut w, 600, Duration::from_secs(120), &["seq-0"]);
+    // A crash: the restarted sequencer rebuilds its Merkle frontiers from the ledger.
+    seq.kill().unwrap();
+    seq.wait().unwrap();
+    let mut seq = t.sequencer("seq", "seq-1", &extra);
+    for s in &subs[1_000..] {
+        w.send(s).unwrap();
+    }
+    w.flush().unwrap();
+    t.wait_records(
+        &mut w,
+        subs.len() + TRIAL_LEVEL,
+        Duration::from_secs(180),
+        &["seq-0", "seq-1"],
+    );
+    signal(&seq, "TERM");
+    assert!(wait_exit(&mut seq, Duration::from_secs(60)).success());
+
+    // Every published checkpoint is signed by the sequencer key and has the root of the
+    // committed ledger at its size: none covers a record that was not committed with it, and
+    // each is consistent with every later one.
+    let parts =
+        tl_kafka::read::read_all(&t.cfg, &t.cfg.topics.ledger, 2, Duration::from_secs(30)).unwrap();
+    let ledger0: Vec<Vec<u8>> = parts[0].iter().map(|m| m.value.clone()).collect();
+    let keys = tl_ledger::audit::sequencer_keys(&t.trial, &ledger0);
+    for (p, part) in parts.iter().enumerate() {
+        let bytes: Vec<Vec<u8>> = part.iter().map(|m| m.value.clone()).collect();
+        let tree =
+            tl_ledger::merkle::MerkleTree::from_leaves(tl_ledger::audit::leaf_hashes(&bytes));
+        let notes = tl_kafka::read::checkpoints(&t.cfg, p as u32, Duration::from_secs(30)).unwrap();
+        assert!(
+            notes.len() >= 2,
+            "partition {p}: {} checkpoints",
+            notes.len()
+        );
+        let mut last = 0;
+        for n in &notes {
+            let c = n.unverified();
+            assert!(c.size > last, "partition {p}: sizes grow");
+            last = c.size;
+            assert_eq!(
+                c.root,
+                tree.root_at(c.size).unwrap(),
+                "partition {p} size {}",
+                c.size
+            );
+            let name = tl_ledger::publish::sequencer_key_name(&t.trial);
+            assert!(
+                keys.iter().any(|k| n.verify(&name, &k.public_key).is_ok()),
+                "partition {p} size {}: signed by the sequencer key",
+                c.size
+            );
+        }
+        assert_eq!(
+            last,
+            tree.size(),
+            "partition {p}: the final checkpoint at shutdown covers all"
+        );
+    }
+
+    // The CLI on Kafka: hold the checkpoints, prove a record offline, verify against them.
+    let data = t.data();
+    let held = t.dir.path().join("held.txt");
+    let run = |args: &[&str]| {
+        env(&mut Command::new(BIN))
+            .args(args)
+            .args(["--kafka", &b.bootstrap, "--trial", t.trial.as_str()])
+            .output()
+            .unwrap()
+    };
+    let out = run(&["checkpoint", "--save", &s(&held)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["prove", "inclusion", "--partition", "1", "--seq", "17"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let proof = t.dir.path().join("proof.json");
+    std::fs::write(&proof, &out.stdout).unwrap();
+    let out = env(&mut Command::new(BIN))
+        .args([
+            "check-proof",
+            &s(&proof),
+            "--trust",
+            &s(&data.join("trust.json")),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = run(&[
+        "verify",
+        "--trust",
+        &s(&data.join("trust.json")),
+        "--against",
+        &s(&held),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("extends all 2 held checkpoints"),
+        "{stdout}"
+    );
+}

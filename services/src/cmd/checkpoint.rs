@@ -10,10 +10,15 @@ use tl_ledger::publish::{note_entry, read_held, read_published};
 
 /// Runs `checkpoint`. Without `--fresh` it only reads the ledger folder.
 pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
-    let data = &a.data.data;
-    super::read_trust(data)?;
-    let dir = super::ledger_dir(data);
-    let count = EmbeddedReader::open(&dir)?.partition_count();
+    let store = super::store(&a.data)?;
+    let count = match &store {
+        super::Store::Embedded(data) => {
+            super::read_trust(data)?;
+            EmbeddedReader::open(&super::ledger_dir(data))?.partition_count()
+        }
+        super::Store::Kafka(k) => tl_kafka::topics::partition_count(k, &k.topics.ledger)?
+            .with_context(|| format!("no ledger topic {} on {}", k.topics.ledger, k.bootstrap))?,
+    };
     if let Some(p) = a.partition {
         if p >= count {
             bail!(
@@ -34,6 +39,9 @@ pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
         }
     }
     if a.fresh {
+        let super::Store::Embedded(data) = &store else {
+            bail!("--fresh signs with the sequencer key of an embedded ledger; on Kafka the sequencer publishes checkpoints itself (every --checkpoint-every records, every --checkpoint-secs, and when it stops)");
+        };
         let mut ledger = super::open_writer(data)?;
         let notes = ledger.publish_now()?;
         ledger.close()?;
@@ -42,6 +50,14 @@ pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
             notes.len()
         );
     }
+    let published = |p: u32| -> Result<Vec<tl_ledger::checkpoint::SignedCheckpoint>> {
+        Ok(match &store {
+            super::Store::Embedded(data) => read_published(&super::ledger_dir(data), p)?,
+            super::Store::Kafka(k) => {
+                tl_kafka::read::checkpoints(k, p, std::time::Duration::from_secs(150))?
+            }
+        })
+    };
     let partitions = match a.partition {
         Some(p) => p..p + 1,
         None => 0..count,
@@ -49,7 +65,7 @@ pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
     let mut out = String::new();
     let mut printed = 0;
     for p in partitions {
-        match read_published(&dir, p)?.last() {
+        match published(p)?.last() {
             Some(note) => {
                 out.push_str(&note_entry(note.text()));
                 printed += 1;

@@ -22,8 +22,42 @@ struct Loaded {
 }
 
 impl Loaded {
-    /// Reads partition `p` (and partition 0, for the keys) without the lock.
-    fn read(data: &Path, p: u32) -> Result<Loaded> {
+    /// Reads partition `p` (and partition 0, for the keys) of an embedded ledger (without the
+    /// lock) or of a trial on Kafka (read_committed).
+    fn read(store: &crate::cli::StoreArgs, p: u32) -> Result<Loaded> {
+        match super::store(store)? {
+            super::Store::Embedded(data) => Self::read_embedded(&data, p),
+            super::Store::Kafka(k) => Self::read_kafka(&k, p),
+        }
+    }
+
+    fn read_kafka(k: &tl_kafka::KafkaConfig, p: u32) -> Result<Loaded> {
+        let wait = std::time::Duration::from_secs(150);
+        let count = tl_kafka::topics::partition_count(k, &k.topics.ledger)?.ok_or_else(|| {
+            anyhow::anyhow!("no ledger topic {} on {}", k.topics.ledger, k.bootstrap)
+        })?;
+        if p >= count {
+            bail!(
+                "partition {p} does not exist: the ledger has {count} partitions (0 to {})",
+                count - 1
+            );
+        }
+        let parts = tl_kafka::read::read_some(k, &k.topics.ledger, count, &[0, p], wait)?;
+        let bytes = |q: u32| -> Vec<Vec<u8>> {
+            parts[q as usize].iter().map(|m| m.value.clone()).collect()
+        };
+        let records = bytes(p);
+        let keys = audit::sequencer_keys(&k.trial, &bytes(0));
+        Ok(Loaded {
+            tree: MerkleTree::from_leaves(audit::leaf_hashes(&records)),
+            published: tl_kafka::read::checkpoints(k, p, wait)?,
+            trial: k.trial.clone(),
+            partition: p,
+            keys,
+        })
+    }
+
+    fn read_embedded(data: &Path, p: u32) -> Result<Loaded> {
         let trial = super::read_trust(data)?.trial();
         let dir = super::ledger_dir(data);
         let reader = EmbeddedReader::open(&dir)?;
@@ -91,7 +125,7 @@ pub fn run(c: ProveCommand) -> Result<ExitCode> {
             seq,
             size,
         } => {
-            let l = Loaded::read(&data.data, partition)?;
+            let l = Loaded::read(&data, partition)?;
             let r = l.prover().inclusion(seq, size);
             if let Ok(p) = &r {
                 match p.against {
@@ -123,7 +157,7 @@ pub fn run(c: ProveCommand) -> Result<ExitCode> {
             from,
             to,
         } => {
-            let l = Loaded::read(&data.data, partition)?;
+            let l = Loaded::read(&data, partition)?;
             let r = l.prover().consistency(from, to);
             if let Ok(p) = &r {
                 match (&p.first_checkpoint, &p.second_checkpoint) {
