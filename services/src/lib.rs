@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod decider_host;
 pub mod event_json;
 pub mod secrets;
 pub mod trail;
@@ -28,5 +29,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Prove(a) => cmd::prove::run(a),
         Command::CheckProof(a) => cmd::check_proof::run(a),
         Command::Trail(a) => cmd::trail::run(a),
+        Command::Matcher(a) => cmd::matcher::run(a),
+        Command::CohortEngine(a) => cmd::cohort_engine::run(a),
     }
 }

@@ -3,10 +3,12 @@
 pub mod bench;
 pub mod check_proof;
 pub mod checkpoint;
+pub mod cohort_engine;
 pub mod demo;
 pub mod erase;
 pub mod init;
 pub mod keys;
+pub mod matcher;
 pub mod prove;
 pub mod submit;
 pub mod trail;
