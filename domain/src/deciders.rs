@@ -326,29 +326,29 @@ impl Pending {
     }
 }
 
-/// The protocol in force, from the latest `ProtocolAmended` with a cohort catalogue.
+/// The protocol in force, from the latest `ProtocolAmended`, as the trial's rules read it
+/// (`rules::catalogue_at`): its catalogue if its document is one, else none.
 #[derive(Clone, Debug, Default)]
 struct InForce {
-    /// Protocol version and catalogue.
+    /// Protocol version and catalogue (`None`: no catalogue in force).
     protocol: Option<(u32, CohortCatalogue)>,
-    /// The registry position just after that amendment: what decisions rely on.
+    /// The registry position just after the latest amendment: what decisions rely on.
     position: u64,
 }
 
 impl InForce {
-    /// Reads a protocol amendment; returns the new catalogue if it is one.
-    fn read(&mut self, r: &LedgerRecord) -> Option<&(u32, CohortCatalogue)> {
+    /// Reads a record; the protocol version it brings into force if it is an amendment.
+    fn read(&mut self, r: &LedgerRecord) -> Option<u32> {
         if r.event_type() != event_type::PROTOCOL_AMENDED || r.record.body.partition != 0 {
             return None;
         }
         let a: ProtocolAmended = r.payload()?;
-        if a.document_format != DOCUMENT_FORMAT_COHORT_CATALOGUE {
-            return None;
-        }
-        let catalogue: CohortCatalogue = decode(&a.document).ok()?;
-        self.protocol = Some((a.protocol_version, catalogue));
         self.position = r.record.body.seq + 1;
-        self.protocol.as_ref()
+        self.protocol = (a.document_format == DOCUMENT_FORMAT_COHORT_CATALOGUE)
+            .then(|| decode::<CohortCatalogue>(&a.document).ok())
+            .flatten()
+            .map(|c| (a.protocol_version, c));
+        Some(a.protocol_version)
     }
 }
 
@@ -680,9 +680,13 @@ impl DecidingService for CohortEngineService {
         if self.pending.confirm(r) {
             return Vec::new();
         }
-        if let Some((version, catalogue)) = self.in_force.read(r) {
-            let (version, catalogue) = (*version, catalogue.clone());
-            self.engine.protocol_in_force(version, &catalogue);
+        if let Some(version) = self.in_force.read(r) {
+            // An amendment without a catalogue leaves no cohort in force.
+            let none = CohortCatalogue {
+                cohorts: Vec::new(),
+            };
+            let catalogue = self.in_force.protocol.as_ref().map_or(&none, |(_, c)| c);
+            self.engine.protocol_in_force(version, catalogue);
             return Vec::new();
         }
         let t = r.event_type();

@@ -424,3 +424,50 @@ fn the_service_derives_outcomes_from_records_and_cites_what_it_counted() {
     assert!(s.pending().is_empty(), "every decision was read back");
     assert_eq!(s.decided(), 5);
 }
+
+#[test]
+fn an_amendment_without_a_catalogue_leaves_no_cohort_in_force() {
+    let mut l = Ledger::new();
+    let mut s = CohortEngineService::new();
+    let amend = |version, format, document| ProtocolAmended {
+        protocol_version: version,
+        document_format: format,
+        document,
+    };
+    let approve = MatchDecided {
+        decision: MtbDecision::Approved {
+            cohort_id: name("NIVO.MSI.ANY"),
+        },
+        rationale: "rank 1".into(),
+        decided_on: Date(100),
+    };
+    // given the catalogue, then an amendment whose document is not a catalogue (as the
+    // trial's rules read it: no catalogue in force)
+    let r = l.record(
+        Subject::Trial,
+        &amend(1, DOCUMENT_FORMAT_COHORT_CATALOGUE, encode(&catalogue(100))),
+        vec![],
+    );
+    step(&mut s, &mut l, r);
+    let r = l.record(Subject::Trial, &amend(2, 0, b"free text".to_vec()), vec![]);
+    step(&mut s, &mut l, r);
+    // when the MTB approves a patient for the cohort
+    let r = l.record(patient(9), &approve, vec![]);
+    let out = step(&mut s, &mut l, r);
+    // then the slot is refused, with the reason
+    assert_eq!(out[0].1, SlotRefused::TYPE);
+    let refused: SlotRefused = decode(&out[0].2).unwrap();
+    assert_eq!(
+        refused.reason,
+        "cohort NIVO.MSI.ANY is not in the protocol in force"
+    );
+    // and once a catalogue is in force again, the cohort keeps its place and takes patients
+    let r = l.record(
+        Subject::Trial,
+        &amend(3, DOCUMENT_FORMAT_COHORT_CATALOGUE, encode(&catalogue(100))),
+        vec![],
+    );
+    step(&mut s, &mut l, r);
+    let r = l.record(patient(10), &approve, vec![]);
+    assert_eq!(step(&mut s, &mut l, r)[0].1, SlotAssigned::TYPE);
+}
