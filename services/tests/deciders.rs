@@ -429,3 +429,44 @@ fn bad_arguments_and_wrong_keys_are_clear_errors() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert_eq!(t.count(), before, "nothing was recorded");
 }
+
+#[test]
+fn on_a_demo_ledger_the_services_find_every_decision_already_recorded() {
+    // given a small demo, whose proposals, slots and stage decisions the services made in
+    // the simulator (the demo writes their keys when a passphrase is set)
+    let tmp = tempfile::tempdir().unwrap();
+    let o = bin()
+        .current_dir(tmp.path())
+        .args(["demo", "--data", "d", "--patients", "30", "--seed", "5"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // when the CLI services replay it
+    for (cmd, key) in [
+        ("matcher", "d/keys/matcher.key"),
+        ("cohort-engine", "d/keys/cohort-engine.key"),
+    ] {
+        let o = bin()
+            .current_dir(tmp.path())
+            .args([cmd, "--data", "d", "--key", key, "--once"])
+            .output()
+            .unwrap();
+        // then they make the same decisions, all already in the ledger: nothing is recorded
+        assert!(o.status.success(), "{cmd}: {}", text(&o));
+        let out = text(&o);
+        assert!(
+            out.contains("0 recorded now, 0 already recorded, 0 refused"),
+            "{cmd}: {out}"
+        );
+        let decided: u64 = out
+            .split(" records read, ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert!(
+            decided >= 30,
+            "{cmd} replayed only {decided} decisions: {out}"
+        );
+    }
+}
