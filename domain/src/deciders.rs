@@ -380,12 +380,9 @@ impl MatcherService {
     }
 
     fn availability(&self, def: &CohortDefinition) -> Availability {
-        let state = self
-            .cohorts
-            .get(&def.cohort_id)
-            .cloned()
-            .unwrap_or_default();
-        match slot_capacity(def, &state) {
+        let fresh = rules::CohortState::default();
+        let state = self.cohorts.get(&def.cohort_id).unwrap_or(&fresh);
+        match slot_capacity(def, state) {
             None => Availability::Closed {
                 status: state.status,
             },
