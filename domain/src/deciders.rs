@@ -313,7 +313,26 @@ impl Pending {
     }
     /// Whether the record is one of ours coming back (then no longer pending).
     fn confirm(&mut self, r: &LedgerRecord) -> bool {
-        self.forget(&r.submission().submission_id)
+        let s = r.submission();
+        let Some(i) = self
+            .list
+            .iter()
+            .position(|d| d.submission_id == s.submission_id)
+        else {
+            return false;
+        };
+        let d = self.list.remove(i);
+        if d.envelope != s.envelope || d.subject != s.subject || d.cites != s.cites {
+            // The same trigger was answered differently when it was recorded (other rules or
+            // policy then): the ledger's record stands, and the service says so.
+            tracing::warn!(
+                partition = r.record.body.partition,
+                seq = r.record.body.seq,
+                "the recorded {} differs from what the service decides now for the same trigger",
+                d.event_name
+            );
+        }
+        true
     }
     fn forget(&mut self, id: &SubmissionId) -> bool {
         match self.list.iter().position(|d| &d.submission_id == id) {
