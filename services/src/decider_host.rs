@@ -213,6 +213,14 @@ impl<S: DecidingService> Host<S> {
             self.key_status.read(r, &me);
             self.service.apply(r);
         }
+        // Decisions read back are no longer awaited.
+        let pending: HashSet<SubmissionId> = self
+            .service
+            .pending()
+            .iter()
+            .map(|d| d.submission_id)
+            .collect();
+        self.submitted.retain(|id| pending.contains(id));
         self.summary.records += records.len() as u64;
         self.summary.decided = self.service.decided();
         Ok(records.len())
