@@ -78,7 +78,6 @@ struct Patient {
     sequencing_ref: Option<Reference>,
     proposal: Option<MatchProposed>,
     proposal_ref: Option<Reference>,
-    approval_ref: Option<Reference>,
     cohort: Option<usize>,
     slot_ref: Option<Reference>,
     last_ref: Option<Reference>,
@@ -385,7 +384,6 @@ impl<'a> Engine<'a> {
             sequencing_ref: None,
             proposal: None,
             proposal_ref: None,
-            approval_ref: None,
             cohort: None,
             slot_ref: None,
             last_ref: None,
@@ -557,7 +555,7 @@ impl<'a> Engine<'a> {
             }
         };
         let decided = MatchDecided {
-            decision: decision.clone(),
+            decision,
             rationale,
             decided_on: day,
         };
@@ -567,10 +565,6 @@ impl<'a> Engine<'a> {
         let approval = self.submit(day, subject, &decided, &mtb, cites)?;
         self.patients[p].last_ref = Some(approval);
         self.recent_yield *= 0.98;
-        if !matches!(decision, MtbDecision::Approved { .. }) {
-            return Ok(());
-        }
-        self.patients[p].approval_ref = Some(approval);
         Ok(())
     }
 
