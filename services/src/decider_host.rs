@@ -399,8 +399,11 @@ pub fn run_cli<S: DecidingService>(
     let sealer = crate::secrets::load_sequencer_key(data)?;
     let stop = std::sync::Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))
-            .context("installing the signal handler")?;
+        // The first signal asks for a stop between batches; a second one, while the first is
+        // pending, exits at once (exit code 2).
+        signal_hook::flag::register_conditional_shutdown(signal, 2, std::sync::Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(signal, std::sync::Arc::clone(&stop)))
+            .context("installing the signal handlers")?;
     }
     let mode = if a.once {
         RunMode::Once
