@@ -1,9 +1,11 @@
 //! `trial-ledger matcher` and `cohort-engine` on a scripted embedded ledger: `--once` records
-//! the expected `MatchProposed` for a new sequencing result (and the slot after an MTB
-//! approval), signed with the service's key and citing its trigger; a second run records
+//! the expected `MatchProposed` for a new sequencing result (then the slot after an MTB
+//! approval, and the stage decision once the patient's records make the outcome known),
+//! signed with the service's key and citing its trigger; a second run records
 //! nothing (the services replay the ledger and recognise their decisions); a following
 //! matcher picks up a new result while `submit` shares the ledger, and stops cleanly on
-//! SIGTERM; bad arguments and wrong keys are clear errors (exit 2) that record nothing.
+//! SIGTERM; bad arguments and wrong keys are clear errors (exit 2) that record nothing; on a
+//! demo ledger the services find every decision already recorded.
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -295,6 +297,63 @@ fn matcher_once_proposes_for_a_new_result_and_cohort_engine_assigns_the_slot() {
         (slot.patient.as_str(), slot.stage, slot.slot),
         ("PT-1", 1, 1)
     );
+
+    // when PT-1 is enrolled, scanned at baseline, dosed, and ends treatment before any
+    // follow-up scan
+    let cite = |r: &Record| serde_json::json!([{"partition": r.body.partition, "seq": r.body.seq, "hash": r.hash().to_string()}]);
+    let p1 = |event: &str, payload: serde_json::Value| serde_json::json!({"event": event, "subject": "patient:PT-1", "payload": payload});
+    let mut enrol = p1(
+        "PatientEnrolled",
+        serde_json::json!({"cohort_id": "ALEC.ALKFUS.ANY", "enrolled_on": "2025-01-28"}),
+    );
+    enrol["cites"] = cite(&slots[0]);
+    t.submit("investigator", &enrol);
+    t.submit("investigator", &p1("ResponseAssessed", serde_json::json!({
+        "assessed_on": "2025-01-29", "baseline": true,
+        "targets": [{"lesion_id": 1, "nodal": false, "diameter_mm10": 420}],
+        "new_lesions": false, "non_target": "NoneAtBaseline", "investigator_response": "NotEvaluable"})));
+    t.submit(
+        "investigator",
+        &p1(
+            "DoseAdministered",
+            serde_json::json!({
+        "drug": "alectinib", "dose_milli": 600000, "unit": "Mg", "route": "Oral",
+        "cycle": 1, "day": 1, "administered_on": "2025-02-01"}),
+        ),
+    );
+    t.submit(
+        "investigator",
+        &p1(
+            "TreatmentEnded",
+            serde_json::json!({
+        "ended_on": "2025-02-20", "reason": "Toxicity", "detail": "hepatotoxicity"}),
+        ),
+    );
+    let out = t.ok(&[
+        "cohort-engine",
+        "--data",
+        "d",
+        "--key",
+        "cohort-engine.key",
+        "--once",
+    ]);
+    // then the cohort engine counts a non-evaluable patient (replaced: the restated count
+    // frees the slot), citing the end of treatment it counted
+    assert!(
+        out.contains("recorded CohortStageDecided for cohort:ALEC.ALKFUS.ANY"),
+        "{out}"
+    );
+    let ended = t.of_type(clinical_type::TREATMENT_ENDED).remove(0);
+    let stages = t.of_type(clinical_type::COHORT_STAGE_DECIDED);
+    assert_eq!(stages.len(), 1);
+    let s = &stages[0].body.submission.submission;
+    let d: CohortStageDecided = decode(&s.envelope.payload).unwrap();
+    assert_eq!(
+        (d.status, d.enrolled, d.evaluable, d.not_evaluable),
+        (CohortStatus::Stage1, 1, 0, 1)
+    );
+    assert_eq!(s.cites.len(), 1);
+    assert_eq!(s.cites[0].hash, ended.hash());
     // and the ledger verifies
     t.ok(&["verify", "--data", "d"]);
 }
