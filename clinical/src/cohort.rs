@@ -336,6 +336,75 @@ impl TwoStageCohort {
     }
 }
 
+/// How a patient's outcome for the two-stage rule became known, from the recorded course so
+/// far ([`outcome_so_far`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OutcomeBasis {
+    /// Clinical benefit (a confirmed CR/PR, or disease control for at least 16 weeks from the
+    /// first dose) at the assessments given.
+    Benefit,
+    /// A follow-up assessment shows progressive disease before any benefit.
+    Progression,
+    /// Treatment is over without benefit, and at least one assessment was evaluable (best
+    /// overall response other than NE): evaluable, no benefit.
+    EndedEvaluable,
+    /// Treatment is over and the best overall response is NE (no evaluable follow-up, or no
+    /// dose): not evaluable, replaced.
+    EndedNotEvaluable,
+}
+
+impl OutcomeBasis {
+    /// The outcome the two-stage rule counts.
+    pub fn outcome(self) -> Outcome {
+        match self {
+            OutcomeBasis::Benefit => Outcome::Benefit,
+            OutcomeBasis::Progression | OutcomeBasis::EndedEvaluable => Outcome::NoBenefit,
+            OutcomeBasis::EndedNotEvaluable => Outcome::NotEvaluable,
+        }
+    }
+}
+
+/// The two-stage rule's input for one enrolled patient, from what is recorded so far, or
+/// `None` while it is not known yet. The cohort engine evaluates it after each of the
+/// patient's records, and the first answer counts:
+/// * benefit, as soon as [`crate::clinical_benefit`] holds over the follow-up assessments
+///   (computed RECIST responses, in date order) from the first dose;
+/// * no benefit, at the first follow-up assessment with progressive disease;
+/// * once treatment is over (`treatment_over`: treatment ended, or the patient died) without
+///   either: not evaluable if the best overall response is NE (or there was no dose), else no
+///   benefit.
+///
+/// An evaluable outcome therefore never waits for the end of follow-up, and a patient who
+/// leaves before an evaluable scan is replaced.
+pub fn outcome_so_far(
+    first_dose: Option<tl_schemas::Date>,
+    assessments: &[crate::DatedResponse],
+    treatment_over: bool,
+) -> Option<OutcomeBasis> {
+    if let Some(first) = first_dose {
+        if crate::clinical_benefit(first, assessments).is_some() {
+            return Some(OutcomeBasis::Benefit);
+        }
+    }
+    if assessments
+        .iter()
+        .any(|a| a.response == crate::Response::ProgressiveDisease)
+    {
+        return Some(OutcomeBasis::Progression);
+    }
+    if !treatment_over {
+        return None;
+    }
+    let evaluable = first_dose.is_some_and(|first| {
+        crate::best_overall_response(first, assessments).response != crate::Response::NotEvaluable
+    });
+    Some(if evaluable {
+        OutcomeBasis::EndedEvaluable
+    } else {
+        OutcomeBasis::EndedNotEvaluable
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -584,5 +653,77 @@ mod tests {
         ));
         assert!(TwoStageCohort::new(zero_threshold).is_err());
         assert!(TwoStageCohort::new(TwoStageParams::drup(24)).is_ok());
+    }
+
+    mod outcome {
+        use crate::{outcome_so_far, DatedResponse, OutcomeBasis, Response};
+        use tl_schemas::Date;
+
+        fn at(day: i32, response: Response) -> DatedResponse {
+            DatedResponse {
+                date: Date(1000 + day),
+                response,
+            }
+        }
+        const FIRST: Option<Date> = Some(Date(1000));
+
+        #[test]
+        fn stable_disease_for_16_weeks_is_benefit_at_that_scan() {
+            // given stable disease at weeks 8 and 16 from the first dose
+            let scans = [
+                at(56, Response::StableDisease),
+                at(112, Response::StableDisease),
+            ];
+            // when the outcome is asked after each scan
+            // then it is unknown after the first and benefit after the second
+            assert_eq!(outcome_so_far(FIRST, &scans[..1], false), None);
+            assert_eq!(
+                outcome_so_far(FIRST, &scans, false),
+                Some(OutcomeBasis::Benefit)
+            );
+        }
+
+        #[test]
+        fn progression_before_benefit_is_no_benefit() {
+            // given stable disease, then progression at week 14
+            let scans = [
+                at(56, Response::StableDisease),
+                at(98, Response::ProgressiveDisease),
+            ];
+            // then the outcome is known at the progression, without waiting for the end
+            assert_eq!(
+                outcome_so_far(FIRST, &scans, false),
+                Some(OutcomeBasis::Progression)
+            );
+            assert_eq!(
+                OutcomeBasis::Progression.outcome(),
+                crate::Outcome::NoBenefit
+            );
+        }
+
+        #[test]
+        fn end_of_treatment_decides_what_the_scans_did_not() {
+            // given an end of treatment without any follow-up scan: not evaluable
+            assert_eq!(
+                outcome_so_far(FIRST, &[], true),
+                Some(OutcomeBasis::EndedNotEvaluable)
+            );
+            // given no dose at all: not evaluable
+            assert_eq!(
+                outcome_so_far(None, &[at(56, Response::StableDisease)], true),
+                Some(OutcomeBasis::EndedNotEvaluable)
+            );
+            // given one scan of stable disease at week 8, then the end (toxicity): evaluable,
+            // no benefit
+            let scans = [at(56, Response::StableDisease)];
+            assert_eq!(outcome_so_far(FIRST, &scans, false), None);
+            let ended = outcome_so_far(FIRST, &scans, true).unwrap();
+            assert_eq!(ended, OutcomeBasis::EndedEvaluable);
+            assert_eq!(ended.outcome(), crate::Outcome::NoBenefit);
+            assert_eq!(
+                OutcomeBasis::EndedNotEvaluable.outcome(),
+                crate::Outcome::NotEvaluable
+            );
+        }
     }
 }

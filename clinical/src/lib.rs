@@ -38,7 +38,8 @@ pub mod safety;
 pub mod survival;
 
 pub use cohort::{
-    CohortError, CohortState, Counts, Decision, Outcome, Trigger, TwoStageCohort, TwoStageParams,
+    outcome_so_far, CohortError, CohortState, Counts, Decision, Outcome, OutcomeBasis, Trigger,
+    TwoStageCohort, TwoStageParams,
 };
 pub use recist::{
     flag_disagreement, overall_response, overall_responses, target_sum_mm10, Assessment,

@@ -155,6 +155,28 @@ pub fn slot_capacity(def: &CohortDefinition, state: &CohortState) -> Option<u32>
     Some(base + state.not_evaluable)
 }
 
+/// Applies a cohort event's effect on the cohort's slot state (FORMAT.md §15a): a slot
+/// counts, a stage decision sets the status and the not-evaluable count. One function, so
+/// that the sequencer, every verifier and the matcher (which reads cohort availability from
+/// the ledger) count alike.
+pub fn apply_cohort_event(c: &mut CohortState, event_type: u16, payload: &[u8]) {
+    match event_type {
+        ct::SLOT_ASSIGNED => {
+            if let Ok(ev) = decode::<SlotAssigned>(payload) {
+                c.slots += 1;
+                c.patients.insert(ev.patient);
+            }
+        }
+        ct::COHORT_STAGE_DECIDED => {
+            if let Ok(ev) = decode::<CohortStageDecided>(payload) {
+                c.status = ev.status;
+                c.not_evaluable = ev.not_evaluable;
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Whether a cohort may move from one status to another.
 pub fn transition_allowed(from: CohortStatus, to: CohortStatus) -> bool {
     use CohortStatus::*;
@@ -601,21 +623,7 @@ impl DomainRules for TrialRules {
                 let SubjectState::Cohort(c) = state else {
                     return;
                 };
-                match t {
-                    ct::SLOT_ASSIGNED => {
-                        if let Ok(ev) = decode::<SlotAssigned>(bytes) {
-                            c.slots += 1;
-                            c.patients.insert(ev.patient);
-                        }
-                    }
-                    ct::COHORT_STAGE_DECIDED => {
-                        if let Ok(ev) = decode::<CohortStageDecided>(bytes) {
-                            c.status = ev.status;
-                            c.not_evaluable = ev.not_evaluable;
-                        }
-                    }
-                    _ => {}
-                }
+                apply_cohort_event(c, t, bytes);
             }
             Subject::Trial => {}
         }

@@ -413,6 +413,26 @@ impl<R: DomainRules> EmbeddedLedger<R> {
         self.sequencer.state()
     }
 
+    /// Up to `max` records of `partition` from `from` on, durable or still in the group-commit
+    /// buffer: what a follower in the writer's own process (a deciding service driven step by
+    /// step) reads right after a submission.
+    pub fn read(&self, partition: u32, from: u64, max: usize) -> Result<Vec<Vec<u8>>, Error> {
+        let on_disk = self.log.len(partition);
+        let mut out = if from < on_disk {
+            EventLog::read(&self.log, partition, from, max)?
+        } else {
+            Vec::new()
+        };
+        if out.len() < max {
+            if let Some(buffered) = self.pending.get(&partition) {
+                let skip = from.saturating_sub(on_disk) as usize;
+                let want = max - out.len();
+                out.extend(buffered.iter().skip(skip).take(want).cloned());
+            }
+        }
+        Ok(out)
+    }
+
     /// The underlying log.
     pub fn log(&self) -> &EmbeddedLog {
         &self.log

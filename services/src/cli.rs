@@ -45,6 +45,12 @@ pub enum Command {
     /// Run the sequencer on Kafka as a long-lived service: consume intake, validate, chain,
     /// seal and produce to the ledger in transactions. Stops cleanly on SIGTERM or Ctrl-C.
     Sequencer(SequencerArgs),
+    /// Run the matcher service: follow the ledger and propose cohorts (MatchProposed) for each
+    /// new sequencing result, signed with a matcher key.
+    Matcher(ServiceArgs),
+    /// Run the cohort-engine service: follow the ledger, assign or refuse slots after MTB
+    /// approvals and decide cohort stages as outcomes arrive, signed with a cohort-engine key.
+    CohortEngine(CohortEngineArgs),
 }
 
 /// Which ledger-topic settings a Kafka command accepts.
@@ -133,6 +139,36 @@ pub struct SequencerArgs {
     /// ... or after this many seconds.
     #[arg(long, default_value_t = 60)]
     pub checkpoint_secs: u64,
+}
+
+/// `matcher` (and the common part of `cohort-engine`).
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The service's key file (role `matcher` or `cohort-engine`, enrolled in the trial).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Catch up with the ledger, record the decisions due, and exit (else follow until
+    /// SIGTERM or Ctrl-C).
+    #[arg(long)]
+    pub once: bool,
+    /// Milliseconds between polls of the ledger when following.
+    #[arg(long, value_name = "MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub poll_ms: u64,
+}
+
+/// `cohort-engine`.
+#[derive(Debug, Args)]
+pub struct CohortEngineArgs {
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// The sponsor's standing expansion policy: a cohort that turns positive with at least
+    /// this benefit rate (percent of its evaluable patients) opens its stage-3 expansion.
+    #[arg(long, value_name = "PCT", default_value_t = tl_domain::cohort_engine::DEFAULT_EXPANSION_MIN_BENEFIT_PCT,
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub expansion_min_benefit_pct: u32,
 }
 
 /// `trail`.

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod decider_host;
 pub mod event_json;
 pub mod local_kafka;
 pub mod secrets;
@@ -31,5 +32,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::CheckProof(a) => cmd::check_proof::run(a),
         Command::Trail(a) => cmd::trail::run(a),
         Command::Sequencer(a) => cmd::sequencer::run(a),
+        Command::Matcher(a) => cmd::matcher::run(a),
+        Command::CohortEngine(a) => cmd::cohort_engine::run(a),
     }
 }

@@ -5,7 +5,7 @@
 //! reason.
 
 use crate::catalogue::{Protocol, DRUGS, SITES, TUMOUR_TYPES};
-use crate::decider::{Decider, SlotDecision};
+use crate::decider::Decider;
 use crate::genomics::sequencing_result;
 use crate::history::{self, PlannedEvent};
 use crate::personal::{KeyImporter, SimPersonal};
@@ -32,10 +32,8 @@ enum Action {
     Amend(u32),
     /// The next patient arrives.
     Arrival,
-    /// Sequencing result of patient `p`.
+    /// Sequencing result of patient `p` (the matcher answers from the ledger).
     Sequence(usize),
-    /// The matcher's proposal for patient `p`.
-    Propose(usize),
     /// The MTB meets on patient `p`, then the cohort engine answers.
     Decide(usize),
     /// Patient `p` is enrolled and their history planned.
@@ -80,7 +78,6 @@ struct Patient {
     sequencing_ref: Option<Reference>,
     proposal: Option<MatchProposed>,
     proposal_ref: Option<Reference>,
-    approval_ref: Option<Reference>,
     cohort: Option<usize>,
     slot_ref: Option<Reference>,
     last_ref: Option<Reference>,
@@ -110,6 +107,8 @@ struct Engine<'a> {
     seq: u64,
     patients: Vec<Patient>,
     names: BTreeSet<Name>,
+    /// Each patient's index, by pseudonym: the services' answers name patients.
+    index: HashMap<Name, usize>,
     protocol_version: u32,
     protocol_position: u64,
     slotted: u32,
@@ -189,10 +188,21 @@ impl<'a> Engine<'a> {
             draft.min_registry_seq = self.protocol_position;
         }
         let signed = draft.sign(&self.config.trial, &author.key);
+        self.seal(signed, now, E::NAME)
+    }
+
+    /// Orders one signed submission; a refusal or a duplicate is a bug in the simulation.
+    fn seal(
+        &mut self,
+        signed: tl_schemas::SignedSubmission,
+        now: UtcMicros,
+        name: &'static str,
+    ) -> Result<Reference, SimError> {
+        let subject = signed.submission.subject.clone();
         match self.ledger.submit_decoded(signed, now)? {
             Outcome::Sealed(s) => {
                 self.records += 1;
-                *self.by_type.entry(E::NAME).or_default() += 1;
+                *self.by_type.entry(name).or_default() += 1;
                 Ok(Reference {
                     partition: s.record.body.partition,
                     seq: s.record.body.seq,
@@ -200,7 +210,7 @@ impl<'a> Engine<'a> {
                 })
             }
             Outcome::Duplicate(r) => Err(SimError::Refused {
-                event: E::NAME.into(),
+                event: name.into(),
                 subject: subject.to_string(),
                 reason: format!(
                     "submission id already recorded at {}/{}",
@@ -208,11 +218,94 @@ impl<'a> Engine<'a> {
                 ),
             }),
             Outcome::Refused(r) => Err(SimError::Refused {
-                event: E::NAME.into(),
+                event: name.into(),
                 subject: subject.to_string(),
                 reason: format!("{}: {}", r.reason.code(), r.detail),
             }),
         }
+    }
+
+    /// Lets the deciding services read what was just recorded, and records what they answer
+    /// (signed with their keys), until they have nothing more to say. Their submissions are
+    /// stamped with the simulated clock; what they decide comes from the ledger alone.
+    fn run_deciders(&mut self, day: Date) -> Result<(), SimError> {
+        loop {
+            let clock = &mut self.clock;
+            let rng = &mut self.clock_rng;
+            let mut stamp = || {
+                let step = rng.range(1_000_000, 300_000_000);
+                *clock = (*clock + step).max(day_start(day));
+                UtcMicros(*clock)
+            };
+            let answers = self.decider.step(&self.ledger, &mut stamp)?;
+            if answers.is_empty() {
+                return Ok(());
+            }
+            for signed in answers {
+                let submission = signed.submission.clone();
+                let t = submission.envelope.event_type;
+                let name = clinical_type::name(t).unwrap_or("unknown");
+                let r = self.seal(signed, submission.client_time, name)?;
+                self.on_decision(day, &submission, r)?;
+            }
+        }
+    }
+
+    /// What the simulation does with a service's decision: the MTB meets on a proposal, a
+    /// patient with a slot is enrolled.
+    fn on_decision(
+        &mut self,
+        day: Date,
+        submission: &tl_schemas::Submission,
+        r: Reference,
+    ) -> Result<(), SimError> {
+        let t = submission.envelope.event_type;
+        match &submission.subject {
+            Subject::Patient(name) if t == clinical_type::MATCH_PROPOSED => {
+                let Some(&p) = self.index.get(name) else {
+                    return Ok(());
+                };
+                let proposal: MatchProposed = tl_schemas::decode(&submission.envelope.payload)
+                    .map_err(|e| SimError::Invalid(format!("a proposal does not decode: {e}")))?;
+                let pt = &mut self.patients[p];
+                pt.proposal = Some(proposal);
+                pt.proposal_ref = Some(r);
+                pt.last_ref = Some(r);
+                // The MTB meets 2 to 9 days after the result (two draws, as when the matcher
+                // was simulated with a latency of its own).
+                let gap = pt.rng.range(0, 2) + pt.rng.range(2, 8);
+                let when = Date(day.0 + gap as i32);
+                self.push(when, 7, Action::Decide(p));
+            }
+            Subject::Cohort(cohort_id) if t == clinical_type::SLOT_ASSIGNED => {
+                let slot: SlotAssigned = tl_schemas::decode(&submission.envelope.payload)
+                    .map_err(|e| SimError::Invalid(format!("a slot does not decode: {e}")))?;
+                let Some(&p) = self.index.get(&slot.patient) else {
+                    return Ok(());
+                };
+                let idx = self
+                    .protocol
+                    .cohorts
+                    .iter()
+                    .position(|c| &c.definition.cohort_id == cohort_id)
+                    .ok_or_else(|| SimError::Invalid(format!("unknown cohort {cohort_id}")))?;
+                let pt = &mut self.patients[p];
+                pt.cohort = Some(idx);
+                pt.slot_ref = Some(r);
+                let when = Date(day.0 + pt.rng.range(2, 10) as i32);
+                self.push(when, 8, Action::Enrol(p));
+                self.slotted += 1;
+                self.recent_yield += 0.02;
+                if self.slotted >= self.config.treated_patients && self.closed_on.is_none() {
+                    self.closed_on = Some(day);
+                    let cutoff = Date(day.0 + self.config.follow_up_days);
+                    self.cutoff = Some(cutoff);
+                    self.push(cutoff, 99, Action::Cutoff);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     fn investigator(&self, p: usize) -> SimKey {
@@ -245,7 +338,6 @@ impl<'a> Engine<'a> {
         let r = self.submit(day, Subject::Trial, &amendment, &admin, vec![])?;
         self.protocol_version = version;
         self.protocol_position = r.seq + 1;
-        self.decider.protocol_in_force(version, &catalogue);
         Ok(())
     }
 
@@ -282,6 +374,7 @@ impl<'a> Engine<'a> {
         let site = rng.weighted(&SITES.iter().map(|s| s.1).collect::<Vec<_>>());
         let investigator = site * 2 + rng.index(2);
         let p = self.patients.len();
+        self.index.insert(name.clone(), p);
         self.patients.push(Patient {
             name,
             tumour,
@@ -291,7 +384,6 @@ impl<'a> Engine<'a> {
             sequencing_ref: None,
             proposal: None,
             proposal_ref: None,
-            approval_ref: None,
             cohort: None,
             slot_ref: None,
             last_ref: None,
@@ -383,30 +475,11 @@ impl<'a> Engine<'a> {
         pt.sequencing = Some(result);
         pt.sequencing_ref = Some(r);
         pt.last_ref = Some(r);
-        let when = Date(day.0 + pt.rng.range(0, 2) as i32);
-        self.push(when, 6, Action::Propose(p));
         Ok(())
     }
 
-    fn propose(&mut self, p: usize, day: Date) -> Result<(), SimError> {
-        let Some(result) = self.patients[p].sequencing.clone() else {
-            return Ok(());
-        };
-        let proposal = self.decider.propose(self.patients[p].tumour, &result);
-        let cites = self.patients[p].sequencing_ref.into_iter().collect();
-        let matcher = self.keys.matcher.clone();
-        let subject = Subject::Patient(self.patients[p].name.clone());
-        let r = self.submit(day, subject, &proposal, &matcher, cites)?;
-        let pt = &mut self.patients[p];
-        pt.proposal = Some(proposal);
-        pt.proposal_ref = Some(r);
-        pt.last_ref = Some(r);
-        let when = Date(day.0 + pt.rng.range(2, 8) as i32);
-        self.push(when, 7, Action::Decide(p));
-        Ok(())
-    }
-
-    /// The MTB's decision (the simulation plays the board), then the cohort engine's slot.
+    /// The MTB's decision (the simulation plays the board); the cohort engine answers an
+    /// approval from the ledger.
     fn decide(&mut self, p: usize, day: Date) -> Result<(), SimError> {
         let Some(proposal) = self.patients[p].proposal.clone() else {
             return Ok(());
@@ -482,7 +555,7 @@ impl<'a> Engine<'a> {
             }
         };
         let decided = MatchDecided {
-            decision: decision.clone(),
+            decision,
             rationale,
             decided_on: day,
         };
@@ -492,51 +565,6 @@ impl<'a> Engine<'a> {
         let approval = self.submit(day, subject, &decided, &mtb, cites)?;
         self.patients[p].last_ref = Some(approval);
         self.recent_yield *= 0.98;
-        let MtbDecision::Approved { cohort_id } = decision else {
-            return Ok(());
-        };
-        self.patients[p].approval_ref = Some(approval);
-        let patient = self.patients[p].name.clone();
-        let engine = self.keys.cohort_engine.clone();
-        match self.decider.assign_slot(&cohort_id, &patient) {
-            SlotDecision::Assigned(slot) => {
-                let r = self.submit(
-                    day,
-                    Subject::Cohort(cohort_id.clone()),
-                    &slot,
-                    &engine,
-                    vec![approval],
-                )?;
-                let idx = self
-                    .protocol
-                    .cohorts
-                    .iter()
-                    .position(|c| c.definition.cohort_id == cohort_id)
-                    .ok_or_else(|| SimError::Invalid(format!("unknown cohort {cohort_id}")))?;
-                let pt = &mut self.patients[p];
-                pt.cohort = Some(idx);
-                pt.slot_ref = Some(r);
-                let when = Date(day.0 + pt.rng.range(2, 10) as i32);
-                self.push(when, 8, Action::Enrol(p));
-                self.slotted += 1;
-                self.recent_yield += 0.02;
-                if self.slotted >= self.config.treated_patients && self.closed_on.is_none() {
-                    self.closed_on = Some(day);
-                    let cutoff = Date(day.0 + self.config.follow_up_days);
-                    self.cutoff = Some(cutoff);
-                    self.push(cutoff, 99, Action::Cutoff);
-                }
-            }
-            SlotDecision::Refused(refused) => {
-                self.submit(
-                    day,
-                    Subject::Cohort(cohort_id),
-                    &refused,
-                    &engine,
-                    vec![approval],
-                )?;
-            }
-        }
         Ok(())
     }
 
@@ -634,24 +662,6 @@ impl<'a> Engine<'a> {
                 self.patient_event(p, day, &d, vec![])?;
                 self.patients[p].dead = true;
             }
-            PlannedEvent::Outcome(o) => {
-                let Some(c) = self.patients[p].cohort else {
-                    return Ok(());
-                };
-                let cohort = self.protocol.cohorts[c].definition.cohort_id.clone();
-                let patient = self.patients[p].name.clone();
-                let evidence: Vec<Reference> = self.patients[p].last_ref.into_iter().collect();
-                let engine = self.keys.cohort_engine.clone();
-                for decision in self.decider.record_outcome(&cohort, &patient, o) {
-                    self.submit(
-                        day,
-                        Subject::Cohort(cohort.clone()),
-                        &decision,
-                        &engine,
-                        evidence.clone(),
-                    )?;
-                }
-            }
         }
         Ok(())
     }
@@ -706,15 +716,17 @@ impl<'a> Engine<'a> {
                 Action::Amend(v) => self.amend(day, v)?,
                 Action::Arrival => self.arrival(day)?,
                 Action::Sequence(p) => self.sequence(p, day)?,
-                Action::Propose(p) => self.propose(p, day)?,
                 Action::Decide(p) => self.decide(p, day)?,
                 Action::Enrol(p) => self.enrol(p, day)?,
                 Action::Planned(p, e) => self.planned(p, day, e)?,
                 Action::Cutoff => {
                     self.cutoff(day)?;
+                    self.run_deciders(day)?;
                     break;
                 }
             }
+            // The services follow the ledger: they read what this step recorded and answer.
+            self.run_deciders(day)?;
         }
         Ok(())
     }
@@ -770,6 +782,7 @@ pub fn run(
         seq: 0,
         patients: Vec::new(),
         names: BTreeSet::new(),
+        index: HashMap::new(),
         protocol_version: 0,
         protocol_position: 0,
         slotted: 0,
@@ -781,6 +794,7 @@ pub fn run(
     };
     engine.by_type.insert("TrialRegistered", 1);
     engine.by_type.insert("KeyEnrolled", 1);
+    engine.decider.start(&config.trial, &engine.keys);
     // Enrol every key, then protocol version 1, a month before the first patient.
     let setup_day = Date(config.start.0 - 30);
     let root = engine.keys.root.clone();

@@ -23,10 +23,7 @@
 use crate::catalogue::{Activity, DrugProfile, DISEASE_TERMS, UNEXPECTED_TERMS};
 use crate::rng::SimRng;
 use tl_clinical::records as convert;
-use tl_clinical::{
-    best_overall_response, clinical_benefit, overall_response, target_sum_mm10, DatedResponse,
-    Outcome, Response,
-};
+use tl_clinical::{overall_response, target_sum_mm10, Response};
 use tl_schemas::clinical::*;
 use tl_schemas::{Date, PartialDate};
 
@@ -114,13 +111,11 @@ pub enum PlannedEvent {
     Survival(SurvivalStatusRecorded),
     /// Death.
     Death(DeathRecorded),
-    /// The patient's outcome for the two-stage rule became known (the cohort engine's input).
-    Outcome(Outcome),
 }
 
 impl PlannedEvent {
-    /// Same-day order: doses before modifications, AEs, scans, outcomes, end of treatment,
-    /// survival and death.
+    /// Same-day order: doses before modifications, AEs, scans, end of treatment, survival and
+    /// death.
     pub fn order(&self) -> u8 {
         match self {
             PlannedEvent::Assessment(a) if a.baseline => 10,
@@ -131,7 +126,6 @@ impl PlannedEvent {
             PlannedEvent::DoseModified { .. } => 35,
             PlannedEvent::Assessment(_) => 40,
             PlannedEvent::TreatmentEnded(_) => 50,
-            PlannedEvent::Outcome(_) => 55,
             PlannedEvent::Survival(_) => 60,
             PlannedEvent::Death(_) => DEATH_ORDER,
         }
@@ -460,8 +454,6 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
         }),
     ));
     let mut nadir = baseline_sum;
-    let mut dated: Vec<DatedResponse> = Vec::new();
-    let mut outcome: Option<(i32, Outcome)> = None;
     for scan in &scans {
         let r = ratio_at(&l, scan.day);
         let complete = l.course == Course::Complete && r < 0.12;
@@ -537,31 +529,6 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
                 ..assessment
             }),
         ));
-        dated.push(DatedResponse {
-            date: day(scan.day),
-            response: computed,
-        });
-        if outcome.is_none() {
-            if clinical_benefit(first_dose, &dated).is_some() {
-                outcome = Some((scan.day, Outcome::Benefit));
-            } else if computed == Response::ProgressiveDisease {
-                outcome = Some((scan.day, Outcome::NoBenefit));
-            }
-        }
-    }
-    if let (None, Some(e)) = (outcome, end) {
-        let best = best_overall_response(first_dose, &dated);
-        outcome = Some((
-            e.day,
-            if best.response == Response::NotEvaluable {
-                Outcome::NotEvaluable
-            } else {
-                Outcome::NoBenefit
-            },
-        ));
-    }
-    if let Some((d, o)) = outcome {
-        items.push((d, PlannedEvent::Outcome(o)));
     }
 
     // Adverse events.

@@ -4,7 +4,7 @@
 //!
 //! [`simulate`] creates a trial in an embedded ledger and plays about eight years of accrual on
 //! a simulated clock: patients are registered at eight sites, consent, are sequenced, matched
-//! (by a [`Decider`]), decided on by the molecular tumour board, given a slot in their cohort,
+//! (by the matcher service, through a [`Decider`]), decided on by the molecular tumour board, given a slot in their cohort,
 //! enrolled, dosed, scanned and followed up until death or the data cut-off. Every event is
 //! signed by its author's key and submitted through the sequencer, so the trial's state
 //! machine ([`tl_domain::TrialRules`]) judges each one; a refusal stops the simulation with
@@ -29,7 +29,7 @@
 //! |---|---|
 //! | [`catalogue`] | 37 drugs, the cohort catalogue in three protocol versions, each cohort's hidden true activity |
 //! | [`genomics`] | sequencing results by tumour type |
-//! | [`decider`] | the [`Decider`] trait and the in-process matcher and cohort engine |
+//! | [`decider`] | the [`Decider`] trait and [`ServiceDecider`]: tl-domain's matcher and cohort engine services, driven step by step over the ledger |
 //! | [`history`] | a treated patient's latent course and recorded history |
 //! | [`personal`] | synthetic personal data, sealed under per-patient keys derived from the seed |
 //! | [`figures`] | the trial-level figures and ledger summary, from the ledger |
@@ -45,7 +45,7 @@ pub mod history;
 pub mod personal;
 pub mod rng;
 
-pub use decider::{Decider, InProcessDecider, SlotDecision};
+pub use decider::{Decider, ServiceDecider};
 pub use figures::{from_ledger, TrialFigures};
 
 use std::collections::BTreeMap;
@@ -269,14 +269,15 @@ pub enum SimError {
     Invalid(String),
 }
 
-/// Runs the simulation with the in-process decider into a new embedded ledger in `dir` (which
-/// must not hold one). Returns the simulator's report and the keys it derived.
+/// Runs the simulation into a new embedded ledger in `dir` (which must not hold one), with
+/// the matcher and the cohort engine services ([`ServiceDecider`]) deciding from the ledger.
+/// Returns the simulator's report and the keys it derived.
 pub fn simulate(dir: &Path, config: &SimConfig) -> Result<(SimReport, SimKeys), SimError> {
-    let mut decider = InProcessDecider::new();
+    let mut decider = ServiceDecider::new();
     engine::run(dir, config, &mut decider)
 }
 
-/// [`simulate`] with another [`Decider`] (for example the matcher and cohort-engine services).
+/// [`simulate`] with another [`Decider`].
 pub fn simulate_with(
     dir: &Path,
     config: &SimConfig,

@@ -20,7 +20,15 @@ use tl_sim::{simulate, SimConfig};
 /// them the hashes, signatures and chains that cover them; every clinical draw, id and clock
 /// tick is as before (the calibration figures did not move). Previous value:
 /// b5d928a4db298fe6a02ae8868833ab0b1e3cdea5b0223faa8b95e106ee9220d0.
-const EXPECTED: &str = "10ec2ba1026b7b1546e0eb29a8489eec4f822a2530dc7fabc2e7efe7d3c37bb5";
+///
+/// Re-baselined when the matcher and cohort-engine services (tl-domain's `deciders`) took over
+/// the decisions from the in-process decider: they read the ledger after each step and answer
+/// at once (the proposal follows the sequencing result instead of 0-2 days later), their
+/// submission ids derive from the triggering record, outcomes come from the recorded scans,
+/// doses and ends of treatment, stage decisions cite every outcome record counted, and a
+/// proposal's reasons state slots as the ledger counts them. Previous value:
+/// 10ec2ba1026b7b1546e0eb29a8489eec4f822a2530dc7fabc2e7efe7d3c37bb5.
+const EXPECTED: &str = "c2aa3f88658f01ea155b197335c349d2c4d59c6ceba5e747b4fa980526651654";
 
 fn run(seed: u64, with_keystore: bool) -> (tempfile::TempDir, String, tl_sim::SimReport) {
     let dir = tempfile::tempdir().unwrap();

@@ -486,6 +486,22 @@ impl EmbeddedReader {
         };
         Ok(PartitionScan { records, end })
     }
+
+    /// The bytes of a partition's segment files: an append-only log only grows, so a follower
+    /// that polls can skip [`EmbeddedReader::scan`] while this has not changed.
+    pub fn stored_bytes(&self, partition: u32) -> Result<u64, StoreError> {
+        if partition >= self.partitions {
+            return Err(StoreError::NoSuchPartition {
+                partition,
+                count: self.partitions,
+            });
+        }
+        let mut total = 0;
+        for (_, path) in list_segments(&partition_dir(&self.dir, partition))?.unwrap_or_default() {
+            total += fs::metadata(&path).map_err(StoreError::io(&path))?.len();
+        }
+        Ok(total)
+    }
 }
 
 /// Index of one segment file: where each of its frames starts.

@@ -34,15 +34,23 @@ fn status_name(s: CohortStatus) -> &'static str {
     }
 }
 
-/// Writes the root and sequencer keys encrypted, as `init` does; returns what it wrote.
+/// Writes the root and sequencer keys encrypted, as `init` does, and the matcher's and the
+/// cohort engine's (so that `trial-ledger matcher` and `cohort-engine` can run on the demo
+/// folder); returns what it wrote.
 fn write_keys(data: &std::path::Path, keys: &tl_sim::SimKeys, pass: &str) -> Result<Vec<String>> {
     let dir = data.join("keys");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let work = WorkFactor::from_env()?;
     let mut written = Vec::new();
-    let pairs: [(&SimKey, &str, std::path::PathBuf); 2] = [
+    let pairs: [(&SimKey, &str, std::path::PathBuf); 4] = [
         (&keys.root, "root", super::root_key_path(data)),
         (&keys.sequencer, "sequencer", dir.join("sequencer.key")),
+        (&keys.matcher, "matcher", dir.join("matcher.key")),
+        (
+            &keys.cohort_engine,
+            "cohort-engine",
+            dir.join("cohort-engine.key"),
+        ),
     ];
     for (key, role, path) in pairs {
         let km = KeyMaterial::from_seed(key.name.clone(), role, key.seed);
@@ -90,14 +98,14 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
         Ok(pass) => {
             let written = write_keys(&a.data, &keys, &pass)?;
             format!(
-                "root and sequencer keys written encrypted ({}); the other {} keys are derived from seed {} and not stored",
+                "root, sequencer, matcher and cohort-engine keys written encrypted ({}); the other {} keys are derived from seed {} and not stored",
                 written.join(", "),
-                keys.enrolled().len() - 1,
+                keys.enrolled().len() + 1 - written.len(),
                 a.seed
             )
         }
         Err(_) => format!(
-            "the demo's {} keys are derived from seed {} and not stored (set TRIAL_LEDGER_PASSPHRASE to write the root and sequencer keys encrypted)",
+            "the demo's {} keys are derived from seed {} and not stored (set TRIAL_LEDGER_PASSPHRASE to write the root, sequencer, matcher and cohort-engine keys encrypted)",
             keys.enrolled().len() + 1,
             a.seed
         ),

@@ -1,0 +1,11 @@
+//! `trial-ledger matcher`: the matcher service on the embedded log (see `decider_host`).
+
+use crate::cli::ServiceArgs;
+use anyhow::Result;
+use std::process::ExitCode;
+use tl_domain::deciders::MatcherService;
+
+/// Runs `matcher`.
+pub fn run(a: ServiceArgs) -> Result<ExitCode> {
+    crate::decider_host::run_cli(&a, MatcherService::new())
+}
