@@ -42,6 +42,53 @@ pub enum Command {
     /// Print the decision trail of a patient or a cohort from a ledger that verifies: every
     /// record, complete by back-links, with signers, manifestations and inclusion proofs.
     Trail(TrailArgs),
+    /// Write an offline audit bundle (records, checkpoints, proofs, registry and trust
+    /// anchor) of a patient, a cohort or the whole ledger, from a ledger that verifies.
+    Export(ExportArgs),
+    /// Verify an audit bundle offline, without the ledger.
+    VerifyBundle(VerifyBundleArgs),
+}
+
+/// `export`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("scope").required(true).args(["subject", "cohort", "all"])))]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The bundle file to write (replaced if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// A patient: `patient:ID`, or the bare pseudonym.
+    #[arg(long, value_name = "ID")]
+    pub subject: Option<String>,
+    /// A cohort: `cohort:ID`, or the bare cohort id.
+    #[arg(long, value_name = "ID")]
+    pub cohort: Option<String>,
+    /// Every partition, whole, up to its last published checkpoint.
+    #[arg(long)]
+    pub all: bool,
+    /// Trust file with the pinned root key (default: DIR/trust.json, with a warning).
+    #[arg(long, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
+}
+
+/// `verify-bundle`.
+#[derive(Debug, Args)]
+pub struct VerifyBundleArgs {
+    /// The bundle file (as `export` writes it).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Trust file pinning the trial's root key (without it, the bundle's own trust anchor is
+    /// used, with a warning).
+    #[arg(long, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
+    /// A file of held checkpoints (`checkpoint --save`): also check that the bundle's
+    /// checkpoints extend them.
+    #[arg(long, value_name = "FILE")]
+    pub against: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `trail`.

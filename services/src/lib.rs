@@ -28,5 +28,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Prove(a) => cmd::prove::run(a),
         Command::CheckProof(a) => cmd::check_proof::run(a),
         Command::Trail(a) => cmd::trail::run(a),
+        Command::Export(a) => cmd::export::run(a),
+        Command::VerifyBundle(a) => cmd::verify_bundle::run(a),
     }
 }

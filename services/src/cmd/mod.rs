@@ -5,12 +5,14 @@ pub mod check_proof;
 pub mod checkpoint;
 pub mod demo;
 pub mod erase;
+pub mod export;
 pub mod init;
 pub mod keys;
 pub mod prove;
 pub mod submit;
 pub mod trail;
 pub mod verify;
+pub mod verify_bundle;
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
