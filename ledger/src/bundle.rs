@@ -678,17 +678,19 @@ impl<R: DomainRules> Verifier<'_, R> {
         // 6. Inclusion of every record in its anchor.
         self.inclusion(&carried, &anchors)?;
 
-        // 7. The records outside partition 0; 8. references.
+        // 7. The records outside partition 0.
         self.records(&carried, &registry)?;
-        self.references(&carried)?;
 
-        // 9. The scope.
-        match &b.scope {
-            Scope::Subject(s) => self.subject_chain(&carried, s)?,
-            Scope::All => self.whole(&carried, &anchors)?,
+        // 8. A subject's back-links, 9. references, 10. an --all bundle's full verification.
+        if let Scope::Subject(s) = &b.scope {
+            self.subject_chain(&carried, s)?;
+        }
+        self.references(&carried)?;
+        if b.scope == Scope::All {
+            self.whole(&carried, &anchors)?;
         }
 
-        // 10. Held checkpoints.
+        // 11. Held checkpoints.
         self.held(held, &carried, &anchors);
         Ok(())
     }
@@ -723,7 +725,7 @@ impl<R: DomainRules> Verifier<'_, R> {
                 ));
             }
             let mut prev: Option<u64> = None;
-            for (i, r) in s.records.iter().enumerate() {
+            for r in &s.records {
                 if prev.is_some_and(|q| q >= r.seq) {
                     return Err(fail(
                         format!("record {p}/{}", r.seq),
@@ -732,6 +734,8 @@ impl<R: DomainRules> Verifier<'_, R> {
                     ));
                 }
                 prev = Some(r.seq);
+            }
+            for (i, r) in s.records.iter().enumerate() {
                 if let Coverage::Prefix { .. } = s.coverage {
                     if r.seq != i as u64 {
                         return Err(fail(
