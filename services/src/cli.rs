@@ -336,4 +336,12 @@ pub struct BenchArgs {
     /// Folder for the benchmark's ledger (default: a temporary folder).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Measure the audit tools instead: Merkle proofs generated and verified per second, and
+    /// the time to produce a patient's trail, on the default demo ledger (made in the
+    /// benchmark's folder) or on the data folder given with --data.
+    #[arg(long)]
+    pub audit: bool,
+    /// With --audit: an existing data folder to measure on (default: a fresh default demo).
+    #[arg(long, value_name = "DIR", requires = "audit")]
+    pub data: Option<PathBuf>,
 }

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod bench;
+pub mod bench_audit;
 pub mod check_proof;
 pub mod checkpoint;
 pub mod demo;
