@@ -96,9 +96,10 @@ pub struct VerifyBundleArgs {
 pub struct TrailArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// The subject: `patient:ID` or `cohort:ID`.
-    #[arg(long, value_name = "ID")]
-    pub subject: String,
+    /// The subject: `patient:ID` or `cohort:ID`. Repeat it for several trails from one
+    /// verification of the ledger (JSON: an array).
+    #[arg(long, value_name = "ID", required = true)]
+    pub subject: Vec<String>,
     /// Print the trail as JSON.
     #[arg(long)]
     pub json: bool,

@@ -184,3 +184,35 @@ fn records_newer_than_the_last_checkpoint_are_proved_against_a_fresh_one() {
         assert_eq!(proof["verified"], true);
     }
 }
+
+#[test]
+fn several_trails_from_one_verification() {
+    let d = Demo::new();
+    let patients: Vec<String> = d
+        .subjects_of(clinical_type::PATIENT_ENROLLED)
+        .iter()
+        .take(3)
+        .map(ToString::to_string)
+        .collect();
+    let mut c = bin(&d.root);
+    c.args(["trail", "--data", "d", "--trust", "d/trust.json", "--json"]);
+    for p in &patients {
+        c.args(["--subject", p]);
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let docs = doc.as_array().unwrap();
+    assert_eq!(docs.len(), 3);
+    for (v, p) in docs.iter().zip(&patients) {
+        assert_eq!(v["subject"], p.as_str());
+        assert_eq!(v, &d.trail(p), "the same trail as asked alone");
+    }
+    // One unknown subject among them is an error.
+    let o = bin(&d.root)
+        .args(["trail", "--data", "d", "--subject", &patients[0]])
+        .args(["--subject", "patient:NOBODY"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}

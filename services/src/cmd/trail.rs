@@ -192,16 +192,18 @@ impl VerifiedLedger {
     }
 }
 
-/// Runs `trail`. Never modifies the ledger.
+/// Runs `trail`. Never modifies the ledger. The ledger is verified once, however many
+/// subjects are asked for.
 pub fn run(a: TrailArgs) -> Result<ExitCode> {
-    let subject = Subject::parse(&a.subject).map_err(|e| {
-        anyhow::anyhow!(
-            "--subject {:?}: {e} (use patient:ID or cohort:ID)",
-            a.subject
-        )
-    })?;
-    if subject == Subject::Trial {
-        bail!("a trail is for a patient (patient:ID) or a cohort (cohort:ID), not the trial");
+    let mut subjects = Vec::with_capacity(a.subject.len());
+    for text in &a.subject {
+        let subject = Subject::parse(text).map_err(|e| {
+            anyhow::anyhow!("--subject {text:?}: {e} (use patient:ID or cohort:ID)")
+        })?;
+        if subject == Subject::Trial {
+            bail!("a trail is for a patient (patient:ID) or a cohort (cohort:ID), not the trial");
+        }
+        subjects.push(subject);
     }
     let data = &a.data.data;
     let trust_path = match &a.trust {
@@ -231,25 +233,39 @@ pub fn run(a: TrailArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(crate::EXIT_NEGATIVE));
         }
     };
-    let t = match ledger.trail(&subject)? {
-        Ok(t) => t,
-        Err(m) => {
-            println!("FAILED: {m}");
-            return Ok(ExitCode::from(crate::EXIT_NEGATIVE));
+    let mut trails = Vec::with_capacity(subjects.len());
+    for subject in &subjects {
+        match ledger.trail(subject)? {
+            Ok(t) => trails.push(t),
+            Err(m) => {
+                println!("FAILED: {m}");
+                return Ok(ExitCode::from(crate::EXIT_NEGATIVE));
+            }
         }
-    };
+    }
 
     if a.json {
-        let mut v = serde_json::to_value(&t)?;
-        v["trial"] = trial.to_string().into();
-        v["verified"] = true.into();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        let mut docs = Vec::with_capacity(trails.len());
+        for t in &trails {
+            let mut v = serde_json::to_value(t)?;
+            v["trial"] = trial.to_string().into();
+            v["verified"] = true.into();
+            docs.push(v);
+        }
+        let out = if docs.len() == 1 {
+            docs.pop().expect("one")
+        } else {
+            serde_json::Value::Array(docs)
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!(
             "OK: trial {trial} verified ({} records in {} partitions)",
             ledger.report.records_total, ledger.report.partitions
         );
-        print!("{}", trail::render(&t));
+        for t in &trails {
+            print!("{}", trail::render(t));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
