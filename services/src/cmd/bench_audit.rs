@@ -265,6 +265,13 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
         "ms",
         format!("{} ({slowest_len} records)", patients[slowest_i]),
     );
+    let (longest_t, longest_i, longest_len) = *times.iter().max_by_key(|t| t.2).expect("some");
+    table.row(
+        "trail, longest",
+        ms(longest_t),
+        "ms",
+        format!("{} ({longest_len} records)", patients[longest_i]),
+    );
     table.row(
         "trail, first (builds trees)",
         ms(first_trail),
