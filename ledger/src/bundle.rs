@@ -673,7 +673,7 @@ impl<R: DomainRules> Verifier<'_, R> {
         let registry = self.replay_registry(&carried)?;
 
         // 5. Checkpoints: signatures, split views, consistency.
-        let anchors = self.checkpoints(&carried[0], &registry)?;
+        let anchors = self.checkpoints(&carried[0])?;
 
         // 6. Inclusion of every record in its anchor.
         self.inclusion(&carried, &anchors)?;
@@ -1090,7 +1090,6 @@ impl<R: DomainRules> Verifier<'_, R> {
     fn checkpoints(
         &mut self,
         p0: &BTreeMap<u64, Carried>,
-        _registry: &Registry,
     ) -> Result<BTreeMap<u32, Vec<(u64, Hash32)>>, BundleFailure> {
         let b = self.b;
         let trial = &b.trial_id;
