@@ -206,6 +206,7 @@ pub struct ExportSource<'a> {
 
 /// A partition's tree and anchor while exporting.
 struct Anchored {
+    /// The partition's tree over all its records, for proofs.
     tree: MerkleTree,
     /// The checkpoints carried (strictly increasing sizes; the last is the anchor).
     checkpoints: Vec<SignedCheckpoint>,
@@ -552,8 +553,11 @@ fn short(h: &Hash32) -> String {
 
 /// A carried record, decoded.
 struct Carried {
+    /// The decoded record.
     record: Record,
+    /// Its record hash (the Merkle leaf).
     hash: Hash32,
+    /// Its wire bytes (for the sequencer keys of the registry and `--all` verification).
     bytes: Vec<u8>,
     /// Index of its seal check and author-signature check in the batch (`None`: key unknown).
     sigs: [Option<usize>; 2],
@@ -611,10 +615,12 @@ pub fn verify_bundle<R: DomainRules>(
 }
 
 struct Verifier<'a, R: DomainRules> {
+    /// The bundle under verification.
     b: &'a Bundle,
     /// The domain rules: their authority table for every record, and their state machine for
     /// `--all` bundles (taken there).
     rules: Option<R>,
+    /// The report being filled in.
     report: &'a mut BundleReport,
     /// Signature verdicts, indexed by [`Carried::sigs`].
     verdicts: Vec<bool>,
