@@ -201,6 +201,13 @@ fn damaged_bundles_and_bad_input() {
     std::fs::write(d.root.join("cut.bundle"), &good[..good.len() / 2]).unwrap();
     d.fails(&["verify-bundle", "cut.bundle"], 2, "malformed bundle");
     d.fails(&["verify-bundle", "missing.bundle"], 2, "missing.bundle");
+    // A malformed file of held checkpoints is an error too.
+    std::fs::write(d.root.join("garbage.txt"), "these are not checkpoints\n\n").unwrap();
+    d.fails(
+        &["verify-bundle", "p.bundle", "--against", "garbage.txt"],
+        2,
+        "garbage.txt",
+    );
     // Another trial's trust file: a negative verdict naming the trust anchor.
     tl_ledger::trust::TrustFile::new(
         &TrialId::new("drup-demo").unwrap(),
