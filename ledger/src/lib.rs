@@ -9,9 +9,11 @@
 //! * [`log`], [`embedded`]: the `EventLog` trait and the embedded segment-file backend;
 //! * [`merkle`], [`checkpoint`], [`publish`], [`audit`]: RFC 9162 trees, signed checkpoints,
 //!   their publication in the embedded store, and proof files and held checkpoints;
+//! * [`bundle`]: offline audit bundles (`export`, `verify-bundle`);
 //! * [`keyfile`], [`trust`]: encrypted key files and the trust file.
 
 pub mod audit;
+pub mod bundle;
 pub mod checkpoint;
 pub mod codec;
 pub mod crypto;
@@ -82,6 +84,10 @@ pub enum Error {
         /// What was wrong.
         detail: String,
     },
+    /// An audit bundle could not be read (not a bundle, unknown version, damaged) or
+    /// written (see the inner error for what to do).
+    #[error(transparent)]
+    Bundle(#[from] bundle::BundleError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

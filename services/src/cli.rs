@@ -51,6 +51,11 @@ pub enum Command {
     /// Run the cohort-engine service: follow the ledger, assign or refuse slots after MTB
     /// approvals and decide cohort stages as outcomes arrive, signed with a cohort-engine key.
     CohortEngine(CohortEngineArgs),
+    /// Write an offline audit bundle (records, checkpoints, proofs, registry and trust
+    /// anchor) of a patient, a cohort or the whole ledger, from a ledger that verifies.
+    Export(ExportArgs),
+    /// Verify an audit bundle offline, without the ledger.
+    VerifyBundle(VerifyBundleArgs),
 }
 
 /// Which ledger-topic settings a Kafka command accepts.
@@ -171,14 +176,57 @@ pub struct CohortEngineArgs {
     pub expansion_min_benefit_pct: u32,
 }
 
+/// `export`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("scope").required(true).args(["subject", "cohort", "all"])))]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The bundle file to write (replaced if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// A patient: `patient:ID`, or the bare pseudonym.
+    #[arg(long, value_name = "ID")]
+    pub subject: Option<String>,
+    /// A cohort: `cohort:ID`, or the bare cohort id.
+    #[arg(long, value_name = "ID")]
+    pub cohort: Option<String>,
+    /// Every partition, whole, up to its last published checkpoint.
+    #[arg(long)]
+    pub all: bool,
+    /// Trust file with the pinned root key (default: DIR/trust.json, with a warning).
+    #[arg(long, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
+}
+
+/// `verify-bundle`.
+#[derive(Debug, Args)]
+pub struct VerifyBundleArgs {
+    /// The bundle file (as `export` writes it).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Trust file pinning the trial's root key (without it, the bundle's own trust anchor is
+    /// used, with a warning).
+    #[arg(long, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
+    /// A file of held checkpoints (`checkpoint --save`): also check that the bundle's
+    /// checkpoints extend them.
+    #[arg(long, value_name = "FILE")]
+    pub against: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `trail`.
 #[derive(Debug, Args)]
 pub struct TrailArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// The subject: `patient:ID` or `cohort:ID`.
-    #[arg(long, value_name = "ID")]
-    pub subject: String,
+    /// The subject: `patient:ID` or `cohort:ID`. Repeat it for several trails from one
+    /// verification of the ledger (JSON: an array).
+    #[arg(long, value_name = "ID", required = true)]
+    pub subject: Vec<String>,
     /// Print the trail as JSON.
     #[arg(long)]
     pub json: bool,
@@ -430,4 +478,12 @@ pub struct BenchArgs {
     /// As --kafka, on a single-node broker started from infra/kafka for the run.
     #[arg(long)]
     pub kafka_local: bool,
+    /// Measure the audit tools instead: Merkle proofs generated and verified per second, and
+    /// the time to produce a patient's trail, on the default demo ledger (made in the
+    /// benchmark's folder) or on the data folder given with --data.
+    #[arg(long)]
+    pub audit: bool,
+    /// With --audit: an existing data folder to measure on (default: a fresh default demo).
+    #[arg(long, value_name = "DIR", requires = "audit")]
+    pub data: Option<PathBuf>,
 }

@@ -34,5 +34,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Sequencer(a) => cmd::sequencer::run(a),
         Command::Matcher(a) => cmd::matcher::run(a),
         Command::CohortEngine(a) => cmd::cohort_engine::run(a),
+        Command::Export(a) => cmd::export::run(a),
+        Command::VerifyBundle(a) => cmd::verify_bundle::run(a),
     }
 }

@@ -419,3 +419,56 @@ fn a_rewritten_history_under_another_root_fails_against_the_pinned_root() {
     let r = verify_parts(&t.trial, t.keys.root.public_key(), &forged);
     assert_fails(&r, 0, 0, "root-mismatch");
 }
+
+#[test]
+fn an_inserted_record() {
+    let dir = temp_dir();
+    let mut t = small_trial(dir.path());
+    let parts = t.records();
+    let p = busy_partition(&parts, 2);
+    // A record of another partition copied into the middle: its placement gives it away.
+    let other = (1..parts.len())
+        .find(|&q| q != p && !parts[q].is_empty())
+        .unwrap();
+    let mut copied = parts.clone();
+    copied[p].insert(1, parts[other][0].clone());
+    t.rewrite(&copied);
+    assert_fails(
+        &t.verify_stored(t.keys.root.public_key()),
+        p as u32,
+        1,
+        "wrong-partition",
+    );
+    // A new record forged with the real sequencer and investigator keys, linked perfectly
+    // after record 0 (seq 1, prev_hash, subject_prev) and inserted there: the next record
+    // still links to the old record 0 and says seq 1.
+    t.rewrite(&parts);
+    let first = decode(&parts[p][0]);
+    let inv = t.keys.investigator.clone();
+    let signed = t.draft(
+        first.body.submission.submission.subject.clone(),
+        note(),
+        &inv,
+        vec![],
+    );
+    let (fp, bytes) = t.forge(signed, &t.keys.sequencer.clone(), |b| {
+        b.seq = 1;
+        b.prev_hash = first.hash();
+        b.subject_prev = Some(Link {
+            seq: 0,
+            hash: first.hash(),
+        });
+        b.ordering_time = first.body.ordering_time;
+        b.registry_seq = first.body.registry_seq;
+    });
+    assert_eq!(fp as usize, p);
+    let mut inserted = parts.clone();
+    inserted[p].insert(1, bytes);
+    t.rewrite(&inserted);
+    assert_fails(
+        &t.verify_stored(t.keys.root.public_key()),
+        p as u32,
+        2,
+        "seq-gap",
+    );
+}

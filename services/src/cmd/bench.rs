@@ -55,6 +55,9 @@ const SUBMIT_BUDGET: Duration = Duration::from_secs(10);
 
 /// Runs `bench`.
 pub fn run(a: BenchArgs) -> Result<ExitCode> {
+    if a.audit {
+        return super::bench_audit::run(&a);
+    }
     ensure!(a.records > 0, "--records must be at least 1");
     let n = usize::try_from(a.records).context("--records is too large for this machine")?;
     let workdir = WorkDir::new(a.dir.as_deref())?;
@@ -406,7 +409,7 @@ fn time_verify_many(checks: &[SigCheck]) -> Result<Duration> {
 }
 
 /// The 1-minute load average, where the system reports it.
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|s| s.split_whitespace().next().map(str::to_string))
@@ -488,7 +491,7 @@ fn signature_checks(
 }
 
 /// The shortest run of `f` and how many runs there were (see [`MIN_RUNS`]).
-fn best_of(mut f: impl FnMut() -> Duration) -> (Duration, usize) {
+pub(crate) fn best_of(mut f: impl FnMut() -> Duration) -> (Duration, usize) {
     let mut best = Duration::MAX;
     let mut runs = 0;
     let phase = Instant::now();
@@ -499,26 +502,26 @@ fn best_of(mut f: impl FnMut() -> Duration) -> (Duration, usize) {
     (best, runs)
 }
 
-fn secs(d: Duration) -> f64 {
+pub(crate) fn secs(d: Duration) -> f64 {
     d.as_secs_f64().max(1e-9)
 }
 
-fn rate(count: usize, d: Duration) -> String {
+pub(crate) fn rate(count: usize, d: Duration) -> String {
     format!("{:.0}", count as f64 / secs(d))
 }
 
 /// The results table: label, value (right-aligned), unit, note.
 #[derive(Default)]
-struct Table {
+pub(crate) struct Table {
     rows: Vec<[String; 4]>,
 }
 
 impl Table {
-    fn row(&mut self, label: &str, value: String, unit: &str, note: String) {
+    pub(crate) fn row(&mut self, label: &str, value: String, unit: &str, note: String) {
         self.rows.push([label.into(), value, unit.into(), note]);
     }
 
-    fn print(&self) {
+    pub(crate) fn print(&self) {
         let header = ["figure", "value", "unit", "what"].map(String::from);
         let all = std::iter::once(&header).chain(&self.rows);
         let mut w = [0usize; 4];
@@ -547,13 +550,13 @@ impl Table {
 
 /// The benchmark's folder: the one given with `--dir`, or a fresh folder under the system's
 /// temporary folder that is removed when the benchmark ends (also on error).
-struct WorkDir {
-    path: PathBuf,
+pub(crate) struct WorkDir {
+    pub(crate) path: PathBuf,
     remove: bool,
 }
 
 impl WorkDir {
-    fn new(dir: Option<&Path>) -> Result<WorkDir> {
+    pub(crate) fn new(dir: Option<&Path>) -> Result<WorkDir> {
         if let Some(d) = dir {
             for sub in ["ledger", "e2e-ledger"] {
                 ensure!(
@@ -578,7 +581,7 @@ impl WorkDir {
     }
 
     /// Removes a temporary folder now, reporting failure.
-    fn finish(mut self) -> Result<()> {
+    pub(crate) fn finish(mut self) -> Result<()> {
         if self.remove {
             self.remove = false;
             std::fs::remove_dir_all(&self.path)

@@ -1,12 +1,14 @@
 //! One module per command.
 
 pub mod bench;
+pub mod bench_audit;
 pub mod bench_kafka;
 pub mod check_proof;
 pub mod checkpoint;
 pub mod cohort_engine;
 pub mod demo;
 pub mod erase;
+pub mod export;
 pub mod init;
 pub mod keys;
 pub mod matcher;
@@ -15,6 +17,7 @@ pub mod sequencer;
 pub mod submit;
 pub mod trail;
 pub mod verify;
+pub mod verify_bundle;
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
