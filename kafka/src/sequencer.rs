@@ -310,7 +310,7 @@ pub fn run<R: DomainRules>(
             if left.is_zero() {
                 break;
             }
-            let next = consumer.poll(left.min(Duration::from_millis(5)));
+            let next = consumer.poll(left.min(Duration::from_millis(2)));
             if consumer.context().changed.load(Ordering::SeqCst) {
                 if consumer.assignment_lost() {
                     // The group gave our partitions away while we held a transaction open
@@ -336,6 +336,7 @@ pub fn run<R: DomainRules>(
         if outcome.is_ok() && !revoked && checkpoints_due(cfg, l, false) {
             outcome = write_checkpoints(cfg, &producer, l, &mut txn);
         }
+        let collected = Instant::now();
         let result = match outcome {
             Err(e) => Err(e),
             Ok(()) if revoked => Err(Error::Kafka {
@@ -361,6 +362,7 @@ pub fn run<R: DomainRules>(
                 tracing::debug!(
                     records = txn.records,
                     rejections = txn.rejections,
+                    commit_ms = collected.elapsed().as_secs_f64() * 1e3,
                     "transaction committed"
                 );
             }
@@ -700,6 +702,7 @@ fn commit_checkpoints_only<R: DomainRules>(
         .map_err(|e| Error::kafka("begin_transaction", e))?;
     let mut txn = Txn::default();
     let written = write_checkpoints(cfg, producer, l, &mut txn).and_then(|()| {
+        drain(producer, k.timeout);
         producer
             .commit_transaction(k.timeout)
             .map_err(|e| Error::kafka("commit_transaction", e))
@@ -728,6 +731,17 @@ fn commit_checkpoints_only<R: DomainRules>(
     }
 }
 
+/// Waits (up to `timeout`) until the producer's background thread has seen every message of
+/// the transaction acknowledged. `commit_transaction` flushes too, but its flush polls for
+/// events that the background thread usually takes first, and then sleeps a full 100 ms poll
+/// interval: draining here first makes a small transaction commit in milliseconds.
+fn drain(producer: &Producer_, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while producer.in_flight_count() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
 /// Commits the intake offsets and the transaction; a retriable commit failure is retried.
 fn commit(
     producer: &Producer_,
@@ -750,6 +764,7 @@ fn commit(
             .send_offsets_to_transaction(&tpl, &meta, k.timeout)
             .map_err(|e| Error::kafka("send_offsets_to_transaction", e))?;
     }
+    drain(producer, k.timeout);
     let mut tries = 0;
     loop {
         match producer.commit_transaction(k.timeout) {

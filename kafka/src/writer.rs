@@ -9,7 +9,7 @@
 use crate::read;
 use crate::{Error, KafkaConfig, Rejection};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -38,8 +38,10 @@ pub enum Verdict {
 pub struct Writer {
     /// Topics and cluster.
     cfg: KafkaConfig,
-    /// Idempotent, acks=all: a submission is on intake once `send` returns.
-    producer: ThreadedProducer<DefaultProducerContext>,
+    /// Idempotent, acks=all. A `BaseProducer`, polled by `send` and `flush` themselves, so a
+    /// flush returns as soon as the broker acknowledged (a threaded producer's poll interval
+    /// would add up to 100 ms to every receipt).
+    producer: BaseProducer,
     /// The trial's partition count (from the ledger topic).
     partitions: u32,
     /// Follows the ledger and rejections.
@@ -92,6 +94,7 @@ impl Writer {
                     .payload(bytes),
             )
             .map_err(|(e, _)| Error::kafka("send", e))?;
+        self.producer.poll(Duration::ZERO);
         Ok(())
     }
 
@@ -107,7 +110,10 @@ impl Writer {
         let mut r = r;
         loop {
             match self.producer.send(r) {
-                Ok(()) => return Ok(p),
+                Ok(()) => {
+                    self.producer.poll(Duration::ZERO);
+                    return Ok(p);
+                }
                 Err((
                     rdkafka::error::KafkaError::MessageProduction(
                         rdkafka::types::RDKafkaErrorCode::QueueFull,
@@ -115,7 +121,7 @@ impl Writer {
                     back,
                 )) => {
                     r = back;
-                    std::thread::sleep(Duration::from_millis(1));
+                    self.producer.poll(Duration::from_millis(1));
                 }
                 Err((e, _)) => return Err(Error::kafka("send", e)),
             }
@@ -140,9 +146,17 @@ impl Writer {
         if let Some(v) = self.watcher.recorded(&id) {
             return Ok(v);
         }
+        let started = Instant::now();
         let p = self.send(signed)?;
         self.flush()?;
-        self.wait(&id, p, timeout)
+        let sent = started.elapsed();
+        let v = self.wait(&id, p, timeout);
+        tracing::debug!(
+            send_ms = sent.as_secs_f64() * 1e3,
+            total_ms = started.elapsed().as_secs_f64() * 1e3,
+            "submitted"
+        );
+        v
     }
 
     /// Waits for the verdict on a sent submission.
@@ -174,6 +188,11 @@ impl Writer {
         }
     }
 
+    /// The watcher, read-only.
+    pub fn watcher_ref(&self) -> &Watcher {
+        &self.watcher
+    }
+
     /// The watcher, for callers that read receipts of many submissions.
     pub fn watcher(&mut self) -> &mut Watcher {
         &mut self.watcher
@@ -187,10 +206,10 @@ pub struct Watcher {
     cfg: KafkaConfig,
     /// Assigned to every partition of both topics.
     consumer: BaseConsumer,
-    /// Records by submission id: (partition, seq, bytes).
-    records: HashMap<SubmissionId, (u32, u64, Vec<u8>)>,
-    /// Records read per ledger partition (the next sequence number).
-    next_seq: Vec<u64>,
+    /// Records by submission id: (partition, seq).
+    records: HashMap<SubmissionId, (u32, u64)>,
+    /// Every record read, per ledger partition, in order (index = seq).
+    parts: Vec<Vec<Vec<u8>>>,
     /// Rejections by submission id (newest last), with their intake partition.
     rejections: HashMap<SubmissionId, Vec<Rejection>>,
     /// Rejections without a decodable id, in order (malformed bytes).
@@ -218,7 +237,7 @@ impl Watcher {
             cfg: cfg.clone(),
             consumer,
             records: HashMap::new(),
-            next_seq: vec![0; partitions as usize],
+            parts: vec![Vec::new(); partitions as usize],
             rejections: HashMap::new(),
             anonymous: Vec::new(),
         })
@@ -243,12 +262,15 @@ impl Watcher {
             let value = m.payload().unwrap_or_default();
             let p = m.partition() as u32;
             if m.topic() == self.cfg.topics.ledger {
-                let seq = self.next_seq[p as usize];
-                self.next_seq[p as usize] += 1;
+                let Some(part) = self.parts.get_mut(p as usize) else {
+                    continue;
+                };
+                let seq = part.len() as u64;
+                part.push(value.to_vec());
                 match tl_ledger::codec::decode_record(value) {
                     Ok((r, _)) => {
                         let id = r.body.submission.submission.submission_id;
-                        self.records.entry(id).or_insert((p, seq, value.to_vec()));
+                        self.records.entry(id).or_insert((p, seq));
                     }
                     Err(e) => {
                         tracing::warn!(partition = p, offset = m.offset(), error = %e, "undecodable ledger record")
@@ -275,7 +297,8 @@ impl Watcher {
 
     /// The record of `id`, if read.
     pub fn recorded(&self, id: &SubmissionId) -> Option<Verdict> {
-        let (_, _, bytes) = self.records.get(id)?;
+        let (p, seq) = self.records.get(id)?;
+        let bytes = self.parts.get(*p as usize)?.get(*seq as usize)?;
         let (record, body_len) = tl_ledger::codec::decode_record(bytes).ok()?;
         let hash = tl_schemas::record_hash(&bytes[..body_len]);
         Some(Verdict::Recorded {
@@ -309,6 +332,18 @@ impl Watcher {
     /// Records read so far.
     pub fn record_count(&self) -> usize {
         self.records.len()
+    }
+
+    /// Records read so far from ledger partition `p`.
+    pub fn partition_len(&self, p: u32) -> u64 {
+        self.parts.get(p as usize).map_or(0, |v| v.len() as u64)
+    }
+
+    /// Up to `max` records of ledger partition `p` read so far, from `from` on.
+    pub fn partition_read(&self, p: u32, from: u64, max: usize) -> Vec<Vec<u8>> {
+        self.parts.get(p as usize).map_or_else(Vec::new, |v| {
+            v.iter().skip(from as usize).take(max).cloned().collect()
+        })
     }
 
     /// Waits until at least `n` records have been read, or `timeout`.

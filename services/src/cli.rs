@@ -312,12 +312,21 @@ pub struct DemoArgs {
     #[arg(long, value_name = "ID", default_value = "drup-demo")]
     pub trial: String,
     /// Patients to treat (accrual closes when this many have a slot); DRUP treated 1,610.
-    #[arg(long, value_name = "N", default_value_t = tl_sim::DEFAULT_TREATED,
-          value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub patients: u32,
+    /// Default: 1,610 on the embedded log, 200 on Kafka (where each event waits for its
+    /// record's commit).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub patients: Option<u32>,
     /// Seed of the deterministic simulation: one seed gives byte-identical ledgers.
     #[arg(long, value_name = "S", default_value_t = tl_sim::DEFAULT_SEED)]
     pub seed: u64,
+    /// Run the trial through Kafka at BOOTSTRAP instead of the embedded log: the trial's
+    /// topics are created, a sequencer runs in this process, and each event waits for its
+    /// record. Keys, trust file and key store still go to --data.
+    #[arg(long, value_name = "BOOTSTRAP", conflicts_with = "kafka_local")]
+    pub kafka: Option<String>,
+    /// As --kafka, on a single-node broker started from infra/kafka and stopped afterwards.
+    #[arg(long)]
+    pub kafka_local: bool,
 }
 
 /// `erase`.

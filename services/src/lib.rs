@@ -5,6 +5,7 @@ pub mod cli;
 pub mod cmd;
 pub mod decider_host;
 pub mod event_json;
+pub mod kafka_sim;
 pub mod local_kafka;
 pub mod secrets;
 pub mod trail;

@@ -92,7 +92,7 @@ struct Patient {
 struct Engine<'a> {
     config: &'a SimConfig,
     protocol: Protocol,
-    ledger: EmbeddedLedger<TrialRules>,
+    ledger: Box<dyn crate::SimLedger>,
     keys: SimKeys,
     decider: &'a mut dyn Decider,
     master: SimRng,
@@ -199,7 +199,7 @@ impl<'a> Engine<'a> {
         name: &'static str,
     ) -> Result<Reference, SimError> {
         let subject = signed.submission.subject.clone();
-        match self.ledger.submit_decoded(signed, now)? {
+        match self.ledger.submit(signed, now)? {
             Outcome::Sealed(s) => {
                 self.records += 1;
                 *self.by_type.entry(name).or_default() += 1;
@@ -237,7 +237,7 @@ impl<'a> Engine<'a> {
                 *clock = (*clock + step).max(day_start(day));
                 UtcMicros(*clock)
             };
-            let answers = self.decider.step(&self.ledger, &mut stamp)?;
+            let answers = self.decider.step(self.ledger.as_ref(), &mut stamp)?;
             if answers.is_empty() {
                 return Ok(());
             }
@@ -738,6 +738,34 @@ pub fn run(
     config: &SimConfig,
     decider: &mut dyn Decider,
 ) -> Result<(SimReport, SimKeys), SimError> {
+    run_on(
+        config,
+        decider,
+        &mut |keys: &SimKeys, created: UtcMicros| {
+            let mut ledger = EmbeddedLedger::create(
+                dir,
+                &config.trial,
+                config.partitions,
+                &config.title,
+                &keys.root.key,
+                keys.sequencer.key.clone(),
+                TrialRules,
+                created,
+            )?;
+            ledger.set_durability(Durability::Grouped {
+                max_pending: 10_000,
+            })?;
+            Ok(Box::new(ledger) as Box<dyn crate::SimLedger>)
+        },
+    )
+}
+
+/// [`run`] on a ledger `open` provides (see [`crate::simulate_on`]).
+pub fn run_on(
+    config: &SimConfig,
+    decider: &mut dyn Decider,
+    open: &mut crate::OpenLedger<'_>,
+) -> Result<(SimReport, SimKeys), SimError> {
     let started = Instant::now();
     let mut master = SimRng::from_seed(config.seed);
     let mut key_rng = master.fork("keys");
@@ -753,19 +781,7 @@ pub fn run(
         None => None,
     };
     let created = UtcMicros(day_start(config.start) - 30 * MICROS_PER_DAY);
-    let mut ledger = EmbeddedLedger::create(
-        dir,
-        &config.trial,
-        config.partitions,
-        &config.title,
-        &keys.root.key,
-        keys.sequencer.key.clone(),
-        TrialRules,
-        created,
-    )?;
-    ledger.set_durability(Durability::Grouped {
-        max_pending: 10_000,
-    })?;
+    let ledger = open(&keys, created)?;
     let mut engine = Engine {
         config,
         protocol,

@@ -285,3 +285,50 @@ pub fn simulate_with(
 ) -> Result<(SimReport, SimKeys), SimError> {
     engine::run(dir, config, decider)
 }
+
+/// Where the simulation's signed submissions go, and what the deciding services read back.
+///
+/// The embedded ledger is the default (deterministic: the simulated clock orders records).
+/// Another implementation may hand submissions to a sequencer elsewhere (Kafka), which seals
+/// them with its own clock; the simulation then waits for each record before it goes on, as
+/// the next events cite it.
+pub trait SimLedger: tl_domain::deciders::RecordFeed {
+    /// Orders one signed submission; `now` is the simulated clock.
+    fn submit(
+        &mut self,
+        signed: tl_schemas::SignedSubmission,
+        now: tl_schemas::UtcMicros,
+    ) -> Result<tl_ledger::Outcome, SimError>;
+    /// Makes everything submitted durable.
+    fn flush(&mut self) -> Result<(), SimError>;
+}
+
+impl SimLedger for tl_ledger::EmbeddedLedger<tl_domain::TrialRules> {
+    fn submit(
+        &mut self,
+        signed: tl_schemas::SignedSubmission,
+        now: tl_schemas::UtcMicros,
+    ) -> Result<tl_ledger::Outcome, SimError> {
+        Ok(self.submit_decoded(signed, now)?)
+    }
+    fn flush(&mut self) -> Result<(), SimError> {
+        Ok(tl_ledger::EmbeddedLedger::flush(self)?)
+    }
+}
+
+/// Opens the simulation's ledger once its keys are derived: given the keys and the simulated
+/// time of the bootstrap, returns a ledger holding the trial's two bootstrap records.
+pub type OpenLedger<'a> =
+    dyn FnMut(&SimKeys, tl_schemas::UtcMicros) -> Result<Box<dyn SimLedger>, SimError> + 'a;
+
+/// Runs the simulation on a ledger that `open` provides once the simulation's keys are
+/// derived: it must hold exactly the two bootstrap records of `config.trial`, sealed by
+/// `keys.root`, enrolling `keys.sequencer` (for example a new trial on Kafka, with its
+/// sequencer running). `created` is the simulated time of the bootstrap.
+pub fn simulate_on(
+    config: &SimConfig,
+    decider: &mut dyn Decider,
+    open: &mut OpenLedger<'_>,
+) -> Result<(SimReport, SimKeys), SimError> {
+    engine::run_on(config, decider, open)
+}

@@ -13,7 +13,7 @@ use crate::cli::DemoArgs;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tl_domain::TrialRules;
 use tl_ledger::keyfile::{self, KeyMaterial, WorkFactor};
 use tl_ledger::trust::TrustFile;
@@ -82,17 +82,42 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
         );
     }
     std::fs::create_dir_all(&a.data).with_context(|| format!("creating {}", a.data.display()))?;
-    let mut config = SimConfig::new(trial.clone(), a.seed, a.patients);
+    let local = if a.kafka_local {
+        Some(crate::local_kafka::LocalBroker::start()?)
+    } else {
+        None
+    };
+    let kafka = match (&a.kafka, &local) {
+        (Some(b), _) => Some(kafka_config(b, &trial)?),
+        (None, Some(l)) => Some(kafka_config(&l.bootstrap, &trial)?),
+        (None, None) => None,
+    };
+    let patients = a.patients.unwrap_or(if kafka.is_some() {
+        KAFKA_DEFAULT_TREATED
+    } else {
+        tl_sim::DEFAULT_TREATED
+    });
+    let mut config = SimConfig::new(trial.clone(), a.seed, patients);
     config.keystore = Some(keystore_dir.clone());
     println!(
         "trial-ledger demo: trial {trial}, seed {}, {} patients to treat, {} partitions, in {}",
         a.seed,
-        a.patients,
+        patients,
         config.partitions,
-        a.data.display()
+        match &kafka {
+            Some(k) => format!(
+                "{} (Kafka; keys and trust file in {})",
+                k.describe(),
+                a.data.display()
+            ),
+            None => a.data.display().to_string(),
+        }
     );
-    let (report, keys) = tl_sim::simulate(&ledger_dir, &config)
-        .with_context(|| format!("simulating into {}", ledger_dir.display()))?;
+    let (report, keys) = match &kafka {
+        None => tl_sim::simulate(&ledger_dir, &config)
+            .with_context(|| format!("simulating into {}", ledger_dir.display()))?,
+        Some(k) => simulate_on_kafka(k, &config)?,
+    };
     TrustFile::new(&trial, report.root_public_key, config.partitions).write(&trust_path)?;
     let keys_note = match keyfile::passphrase_from_env() {
         Ok(pass) => {
@@ -112,12 +137,23 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
     };
 
     let verify_started = Instant::now();
-    let inputs = tl_ledger::log::read_embedded_for_verify(&ledger_dir)?;
+    let inputs = match &kafka {
+        None => tl_ledger::log::read_embedded_for_verify(&ledger_dir)?,
+        Some(k) => {
+            tl_kafka::read::ledger_for_verify(k, config.partitions, Duration::from_secs(150))?
+        }
+    };
     let verified = tl_ledger::verify_ledger(&trial, report.root_public_key, &inputs, TrialRules);
     let verify_secs = verify_started.elapsed().as_secs_f64();
-    drop(inputs);
     let figures_started = Instant::now();
-    let f = tl_sim::from_ledger(&ledger_dir)?;
+    // The figures are computed from an embedded store; on Kafka, from a copy of the committed
+    // ledger's records in a temporary one.
+    let mirror = match &kafka {
+        None => None,
+        Some(_) => Some(mirror(&inputs, config.partitions)?),
+    };
+    drop(inputs);
+    let f = tl_sim::from_ledger(mirror.as_ref().map_or(ledger_dir.as_path(), |d| d.path()))?;
     let figures_secs = figures_started.elapsed().as_secs_f64();
 
     let sim_secs = report.elapsed.as_secs_f64();
@@ -228,7 +264,10 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
     println!(
         "data: trust file {}, ledger {}, personal-data key store {}",
         trust_path.display(),
-        ledger_dir.display(),
+        match &kafka {
+            Some(k) => format!("topic {} on {}", k.topics.ledger, k.bootstrap),
+            None => ledger_dir.display().to_string(),
+        },
         keystore_dir.display()
     );
     println!(
@@ -239,7 +278,11 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
         a.data.display()
     );
     println!("signing keys: {keys_note}");
-    if !all_within && a.patients == tl_sim::DEFAULT_TREATED && a.seed == tl_sim::DEFAULT_SEED {
+    if let Some(broker) = local {
+        drop(broker);
+        println!("the local Kafka broker is stopped and its data removed");
+    }
+    if !all_within && patients == tl_sim::DEFAULT_TREATED && a.seed == tl_sim::DEFAULT_SEED {
         eprintln!("warning: a figure of the default run is outside its tolerance");
     }
     Ok(if verified.ok {
@@ -247,4 +290,94 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(crate::EXIT_NEGATIVE)
     })
+}
+
+/// Patients treated by default in a demo on Kafka: every event waits for its transaction to
+/// commit, so the full-size trial would take many minutes.
+pub const KAFKA_DEFAULT_TREATED: u32 = 200;
+
+/// The demo trial's Kafka configuration; topic settings follow the cluster's size (a single
+/// node gets the dev settings).
+fn kafka_config(bootstrap: &str, trial: &TrialId) -> Result<tl_kafka::KafkaConfig> {
+    let mut cfg = tl_kafka::KafkaConfig::new(bootstrap, trial.clone());
+    if tl_kafka::topics::broker_count(&cfg)? < 3 {
+        cfg.safety = tl_kafka::TopicSafety::Dev;
+    }
+    if let Some(n) = tl_kafka::topics::partition_count(&cfg, &cfg.topics.ledger)? {
+        bail!(
+            "trial {trial} already exists on {bootstrap} (topic {} with {n} partitions); choose another --trial",
+            cfg.topics.ledger
+        );
+    }
+    Ok(cfg)
+}
+
+/// Runs the simulation through Kafka: creates the trial's topics and bootstrap records with
+/// the simulation's keys, runs a sequencer in this process, and stops it (it publishes its
+/// final checkpoints) when the simulation is done.
+fn simulate_on_kafka(
+    k: &tl_kafka::KafkaConfig,
+    config: &SimConfig,
+) -> Result<(tl_sim::SimReport, tl_sim::SimKeys)> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let mut service = None;
+    let mut decider = tl_sim::ServiceDecider::new();
+    let sim_error = |e: tl_kafka::Error| tl_sim::SimError::Invalid(format!("kafka: {e}"));
+    let ran = tl_sim::simulate_on(config, &mut decider, &mut |keys, created| {
+        tl_kafka::bootstrap::init_trial(
+            k,
+            config.partitions,
+            &config.title,
+            &keys.root.key,
+            keys.sequencer.key.public_key(),
+            created,
+        )
+        .map_err(sim_error)?;
+        let scfg = tl_kafka::SequencerConfig::new(
+            k.clone(),
+            keys.sequencer.key.clone(),
+            keys.root.key.public_key(),
+        );
+        let stop = Arc::clone(&shutdown);
+        service = Some(std::thread::spawn(move || {
+            tl_kafka::sequencer::run(&scfg, || TrialRules, &stop)
+        }));
+        Ok(
+            Box::new(crate::kafka_sim::KafkaSimLedger::connect(k).map_err(sim_error)?)
+                as Box<dyn tl_sim::SimLedger>,
+        )
+    });
+    shutdown.store(true, Ordering::SeqCst);
+    if let Some(h) = service {
+        let stats = h
+            .join()
+            .map_err(|_| anyhow::anyhow!("the sequencer thread panicked"))??;
+        eprintln!(
+            "sequencer: {} records in {} transactions ({} aborted), {} checkpoints",
+            stats.records, stats.transactions, stats.aborts, stats.checkpoints
+        );
+    }
+    ran.with_context(|| format!("simulating on {}", k.describe()))
+}
+
+/// A temporary embedded store holding the given records.
+fn mirror(
+    inputs: &[tl_ledger::verify::PartitionInput],
+    partitions: u32,
+) -> Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    let mut log = tl_ledger::embedded::EmbeddedLog::create(
+        dir.path(),
+        partitions,
+        tl_ledger::embedded::StoreOptions::default(),
+    )?;
+    for (p, input) in inputs.iter().enumerate() {
+        if !input.records.is_empty() {
+            log.append(p as u32, &input.records)?;
+        }
+    }
+    drop(log);
+    Ok(dir)
 }

@@ -1,0 +1,82 @@
+//! The simulated trial on Kafka (`demo --kafka`): the simulator's submissions go to intake
+//! through a [`Writer`], a sequencer seals them, and the simulation waits for each record
+//! (its next events cite it). The deciding services read the records back from the same
+//! writer's view of the ledger.
+
+use std::time::Duration;
+use tl_domain::deciders::RecordFeed;
+use tl_kafka::writer::{Verdict, Writer};
+use tl_ledger::sequencer::Sealed;
+use tl_ledger::{Outcome, Reason, Refusal};
+use tl_schemas::{SignedSubmission, UtcMicros};
+use tl_sim::{SimError, SimLedger};
+
+/// A trial on Kafka as the simulator's ledger.
+pub struct KafkaSimLedger {
+    /// Produces submissions and follows the ledger.
+    writer: Writer,
+    /// How long one submission may wait for its record.
+    timeout: Duration,
+}
+
+impl KafkaSimLedger {
+    /// Connects to a trial's topics (created, with a sequencer running).
+    pub fn connect(cfg: &tl_kafka::KafkaConfig) -> Result<Self, tl_kafka::Error> {
+        Ok(KafkaSimLedger {
+            writer: Writer::connect(cfg)?,
+            timeout: Duration::from_secs(120),
+        })
+    }
+}
+
+fn kafka_error(e: tl_kafka::Error) -> SimError {
+    SimError::Invalid(format!("kafka: {e}"))
+}
+
+impl RecordFeed for KafkaSimLedger {
+    fn partition_count(&self) -> u32 {
+        self.writer.partitions()
+    }
+    fn len(&self, partition: u32) -> u64 {
+        self.writer.watcher_ref().partition_len(partition)
+    }
+    fn read(
+        &self,
+        partition: u32,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<Vec<u8>>, tl_ledger::Error> {
+        Ok(self
+            .writer
+            .watcher_ref()
+            .partition_read(partition, from, max))
+    }
+}
+
+impl SimLedger for KafkaSimLedger {
+    fn submit(&mut self, signed: SignedSubmission, _now: UtcMicros) -> Result<Outcome, SimError> {
+        match self
+            .writer
+            .submit(&signed, self.timeout)
+            .map_err(kafka_error)?
+        {
+            Verdict::Recorded {
+                record,
+                bytes,
+                hash,
+                ..
+            } => Ok(Outcome::Sealed(Box::new(Sealed {
+                record: *record,
+                bytes,
+                hash,
+            }))),
+            Verdict::Refused(r) => Ok(Outcome::Refused(Refusal::new(
+                Reason::from_code(&r.reason).unwrap_or(Reason::Malformed),
+                r.detail,
+            ))),
+        }
+    }
+    fn flush(&mut self) -> Result<(), SimError> {
+        self.writer.flush().map_err(kafka_error)
+    }
+}
