@@ -34,6 +34,7 @@
 use crate::read::{self, Stored};
 use crate::{classify, Error, FailureClass, KafkaConfig, Rejection};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
@@ -301,16 +302,22 @@ pub fn run<R: DomainRules>(
             .begin_transaction()
             .map_err(|e| Error::kafka("begin_transaction", e))?;
         let mut txn = Txn::default();
-        let mut outcome = handle(cfg, &producer, l, &mut txn, &first);
-        drop(first);
+        let mut chunk: Vec<OwnedMessage> = vec![first.detach()];
         let deadline = Instant::now() + cfg.commit_interval;
         let mut revoked = false;
-        while outcome.is_ok() && txn.handled < cfg.max_batch && !shutdown.load(Ordering::SeqCst) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
+        let mut outcome = Ok(());
+        loop {
+            // Take what is already fetched, without waiting, into this chunk.
+            while chunk.len() < CHUNK && txn.handled + chunk.len() < cfg.max_batch {
+                match consumer.poll(Duration::ZERO) {
+                    Some(Ok(m)) => chunk.push(m.detach()),
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "intake poll failed inside a transaction");
+                        break;
+                    }
+                    None => break,
+                }
             }
-            let next = consumer.poll(left.min(Duration::from_millis(2)));
             if consumer.context().changed.load(Ordering::SeqCst) {
                 if consumer.assignment_lost() {
                     // The group gave our partitions away while we held a transaction open
@@ -324,13 +331,23 @@ pub fn run<R: DomainRules>(
                 revoked = true;
                 break;
             }
-            match next {
+            outcome = handle_chunk(cfg, &producer, l, &mut txn, &chunk);
+            chunk.clear();
+            if outcome.is_err() || txn.handled >= cfg.max_batch || shutdown.load(Ordering::SeqCst) {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            // Intake ran dry for 2 ms: commit now rather than wait out the interval.
+            match consumer.poll(left.min(Duration::from_millis(2))) {
                 None => break,
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "intake poll failed inside a transaction");
                     break;
                 }
-                Some(Ok(m)) => outcome = handle(cfg, &producer, l, &mut txn, &m),
+                Some(Ok(m)) => chunk.push(m.detach()),
             }
         }
         if outcome.is_ok() && !revoked && checkpoints_due(cfg, l, false) {
@@ -589,24 +606,63 @@ fn send(
     }
 }
 
-/// Validates, seals and produces one submission (or its rejection) in the open transaction.
-fn handle<R: DomainRules, M: Message>(
+/// Most submissions handed to one batch signature verification.
+const CHUNK: usize = 1024;
+
+/// Validates, seals and produces a chunk of submissions (or their rejections) in the open
+/// transaction, in order. The author signatures of the chunk are verified together first
+/// (`Sequencer::preverify`, batch verification on every core), then each submission is
+/// ordered with its verdict.
+fn handle_chunk<R: DomainRules>(
     cfg: &SequencerConfig,
     producer: &Producer_,
     l: &mut Live<R>,
     txn: &mut Txn,
-    m: &M,
+    chunk: &[OwnedMessage],
+) -> Result<(), Error> {
+    let decoded: Vec<Option<tl_schemas::SignedSubmission>> = chunk
+        .iter()
+        .map(|m| tl_ledger::codec::decode_submission(m.payload().unwrap_or_default()).ok())
+        .collect();
+    let batch: Vec<tl_schemas::SignedSubmission> = decoded.iter().flatten().cloned().collect();
+    let mut verdicts = l.seq.preverify(&batch).into_iter();
+    drop(batch);
+    for (m, signed) in chunk.iter().zip(decoded) {
+        let ip = m.partition();
+        let bytes = m.payload().unwrap_or_default();
+        let now = UtcMicros::now();
+        txn.handled += 1;
+        txn.offsets.insert(ip, m.offset() + 1);
+        let outcome = match signed {
+            // Undecodable bytes: `order` refuses them with the decoder's reason.
+            None => l.seq.order(bytes, Some(ip as u32), now, &l.store),
+            Some(signed) => {
+                let verdict = verdicts
+                    .next()
+                    .unwrap_or(tl_ledger::state::AuthorSignature::VerifyNow);
+                l.seq
+                    .order_decoded_with(signed, Some(ip as u32), now, &l.store, verdict)
+            }
+        }
+        .map_err(Error::Ledger)?;
+        emit(cfg, producer, l, txn, m, now, outcome)?;
+    }
+    Ok(())
+}
+
+/// Produces what ordering one submission gave: its record, or its rejection.
+fn emit<R: DomainRules>(
+    cfg: &SequencerConfig,
+    producer: &Producer_,
+    l: &mut Live<R>,
+    txn: &mut Txn,
+    m: &OwnedMessage,
+    now: UtcMicros,
+    outcome: Outcome,
 ) -> Result<(), Error> {
     let k = &cfg.kafka;
     let ip = m.partition();
     let bytes = m.payload().unwrap_or_default();
-    let now = UtcMicros::now();
-    txn.handled += 1;
-    txn.offsets.insert(ip, m.offset() + 1);
-    let outcome = l
-        .seq
-        .order(bytes, Some(ip as u32), now, &l.store)
-        .map_err(Error::Ledger)?;
     match outcome {
         Outcome::Sealed(s) => {
             let p = s.record.body.partition;

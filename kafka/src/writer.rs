@@ -267,9 +267,19 @@ impl Watcher {
                 };
                 let seq = part.len() as u64;
                 part.push(value.to_vec());
-                match tl_ledger::codec::decode_record(value) {
-                    Ok((r, _)) => {
-                        let id = r.body.submission.submission.submission_id;
+                // The sequencer keys each record by its submission id, which spares decoding
+                // every record here; `recorded` checks the id against the record itself.
+                let keyed = m
+                    .key()
+                    .and_then(|k| <[u8; 16]>::try_from(k).ok())
+                    .map(SubmissionId);
+                let id = match keyed {
+                    Some(id) => Ok(id),
+                    None => tl_ledger::codec::decode_record(value)
+                        .map(|(r, _)| r.body.submission.submission.submission_id),
+                };
+                match id {
+                    Ok(id) => {
                         self.records.entry(id).or_insert((p, seq));
                     }
                     Err(e) => {
@@ -300,6 +310,9 @@ impl Watcher {
         let (p, seq) = self.records.get(id)?;
         let bytes = self.parts.get(*p as usize)?.get(*seq as usize)?;
         let (record, body_len) = tl_ledger::codec::decode_record(bytes).ok()?;
+        if record.body.submission.submission.submission_id != *id {
+            return None;
+        }
         let hash = tl_schemas::record_hash(&bytes[..body_len]);
         Some(Verdict::Recorded {
             receipt: Receipt::of(&record, hash),

@@ -160,6 +160,56 @@ impl<R: DomainRules> Sequencer<R> {
         now: UtcMicros,
         source: &dyn RecordSource,
     ) -> Result<Outcome, Error> {
+        self.order_decoded_with(
+            signed,
+            intake_partition,
+            now,
+            source,
+            AuthorSignature::VerifyNow,
+        )
+    }
+
+    /// The author signatures of a batch of submissions, verified together on every core
+    /// (`verify_many`, the one rule), for [`Sequencer::order_decoded_with`]. A submission whose
+    /// author key is not (yet) in the registry gets [`AuthorSignature::VerifyNow`]: it may be
+    /// enrolled by an earlier submission of the same batch. A key id names one public key for
+    /// good, so a verdict stays right whatever the batch changes in the registry.
+    pub fn preverify(&self, batch: &[SignedSubmission]) -> Vec<AuthorSignature> {
+        let mut checks = Vec::with_capacity(batch.len());
+        let mut slot = Vec::with_capacity(batch.len());
+        for s in batch {
+            match self.state.registry().public_key(&s.submission.author) {
+                Some(public_key) => {
+                    slot.push(Some(checks.len()));
+                    checks.push(crate::crypto::SigCheck {
+                        public_key,
+                        signature: s.signature,
+                        message: s.submission.signing_message(),
+                    });
+                }
+                None => slot.push(None),
+            }
+        }
+        let verdicts = crate::crypto::verify_many(&checks);
+        slot.into_iter()
+            .map(|i| {
+                i.map_or(AuthorSignature::VerifyNow, |i| {
+                    AuthorSignature::Verdict(verdicts[i])
+                })
+            })
+            .collect()
+    }
+
+    /// [`Sequencer::order_decoded`] with the author's signature judged as `signature` says (a
+    /// verdict from [`Sequencer::preverify`], or verify now).
+    pub fn order_decoded_with(
+        &mut self,
+        signed: SignedSubmission,
+        intake_partition: Option<u32>,
+        now: UtcMicros,
+        source: &dyn RecordSource,
+        signature: AuthorSignature,
+    ) -> Result<Outcome, Error> {
         let sub = &signed.submission;
         // 2. The trial and the partition.
         let p = self.state.partition_of(&sub.subject);
@@ -220,7 +270,7 @@ impl<R: DomainRules> Sequencer<R> {
             &signed,
             registry_seq,
             ordering_time,
-            AuthorSignature::VerifyNow,
+            signature,
             ReferenceCheck::Now,
             source,
         ) {
