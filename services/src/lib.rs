@@ -28,5 +28,8 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Prove(a) => cmd::prove::run(a),
         Command::CheckProof(a) => cmd::check_proof::run(a),
         Command::Trail(a) => cmd::trail::run(a),
+        Command::View(a) => cmd::view::run(a),
+        Command::Project(a) => cmd::project::run(a),
+        Command::BenchProject(a) => cmd::bench_project::run(a),
     }
 }

@@ -1,16 +1,19 @@
 //! One module per command.
 
 pub mod bench;
+pub mod bench_project;
 pub mod check_proof;
 pub mod checkpoint;
 pub mod demo;
 pub mod erase;
 pub mod init;
 pub mod keys;
+pub mod project;
 pub mod prove;
 pub mod submit;
 pub mod trail;
 pub mod verify;
+pub mod view;
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
