@@ -694,3 +694,11 @@ pub fn dump(
     }
     Ok(out)
 }
+
+/// [`dump`] of the view database at `path` (opened read-only).
+pub fn dump_file(
+    path: &std::path::Path,
+) -> rusqlite::Result<std::collections::BTreeMap<String, Vec<String>>> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    dump(&conn)
+}

@@ -68,7 +68,12 @@ pub enum ViewName {
 #[derive(Debug, Args, Clone)]
 pub struct ProjectionArgs {
     /// The trial's data folder (the embedded ledger).
-    #[arg(long, value_name = "DIR", env = "TRIAL_LEDGER_DATA", required_unless_present = "kafka")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "TRIAL_LEDGER_DATA",
+        required_unless_present = "kafka"
+    )]
     pub data: Option<PathBuf>,
     /// The views' SQLite databases (default: DIR/views).
     #[arg(long, value_name = "DIR")]

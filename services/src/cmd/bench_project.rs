@@ -68,7 +68,10 @@ pub fn run(a: BenchProjectArgs) -> Result<ExitCode> {
                 }
             } else if env.event_type == event_type::ROOT_KEY_ROTATED {
                 if let Ok(k) = decode::<RootKeyRotated>(&env.payload) {
-                    keys.insert(KeyId::of_ed25519(&k.new_root_public_key), k.new_root_public_key);
+                    keys.insert(
+                        KeyId::of_ed25519(&k.new_root_public_key),
+                        k.new_root_public_key,
+                    );
                 }
             }
         }
@@ -106,11 +109,20 @@ pub fn run(a: BenchProjectArgs) -> Result<ExitCode> {
     let percent = 100.0 * sig_rate / limit_rate;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("projection replay: {records} records, {} signatures, into enrollment, safety and dossier (SQLite), verification on", checks.len());
-    println!("  replay, best of {runs}          {:>10.0} records/s   {:>10.0} signatures/s   ({} ms)", rec_rate, sig_rate, replay.as_millis());
+    println!(
+        "  replay, best of {runs}          {:>10.0} records/s   {:>10.0} signatures/s   ({} ms)",
+        rec_rate,
+        sig_rate,
+        replay.as_millis()
+    );
     println!("  batch limit, {cores} cores        {:>10} {:>10.0} signatures/s   (verify_many on the same checks, {} ms)", "", limit_rate, limit.as_millis());
     println!(
         "  replay / limit (signatures/s)  {percent:.1} %   target >= {TARGET_PERCENT:.0} %: {}",
-        if percent >= TARGET_PERCENT { "met" } else { "NOT met" }
+        if percent >= TARGET_PERCENT {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
     println!("  load average {}", load_average());
     std::fs::remove_dir_all(&tmp).ok();

@@ -69,7 +69,11 @@ pub fn run(a: ProjectArgs) -> Result<ExitCode> {
 
 /// The service loop: one poll at a time (each a committed transaction per view), idle polls
 /// spaced by `interval`, until `stop`.
-fn serve(p: &mut Projector<EmbeddedSource>, stop: &AtomicBool, interval: Duration) -> Result<Ended> {
+fn serve(
+    p: &mut Projector<EmbeddedSource>,
+    stop: &AtomicBool,
+    interval: Duration,
+) -> Result<Ended> {
     let mut last_report = Instant::now();
     while !stop.load(Ordering::SeqCst) {
         let (verified, held) = match p.step() {
@@ -109,4 +113,3 @@ fn print_lag(lag: &[tl_projections::Lag], took: Duration) {
         println!("caught up in {:.2} s", took.as_secs_f64());
     }
 }
-

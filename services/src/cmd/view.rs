@@ -106,9 +106,7 @@ pub fn run(a: ViewArgs) -> Result<ExitCode> {
         ViewKind::Dossier => print_dossier(&report::dossier(conn, cohort)?, cohort.is_some()),
     }
     if behind > 0 {
-        println!(
-            "\nbehind the log by {behind} records (held: they cite records not written yet)"
-        );
+        println!("\nbehind the log by {behind} records (held: they cite records not written yet)");
     } else {
         let total: u64 = lag_json.iter().map(|l| l.consumed).sum();
         println!(
@@ -277,7 +275,10 @@ fn print_dossier(r: &report::DossierReport, one_cohort: bool) {
                 if p.disagreements.is_empty() {
                     String::new()
                 } else {
-                    format!("  ! investigator disagrees at {} scan(s)", p.disagreements.len())
+                    format!(
+                        "  ! investigator disagrees at {} scan(s)",
+                        p.disagreements.len()
+                    )
                 }
             );
         }
