@@ -658,9 +658,9 @@ pub fn dossier(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<Doss
     })
 }
 
-/// Every row of every table of a view database, by table and primary key, as text: for
-/// comparing two databases (rebuild equality, crash recovery). The `meta` table is included;
-/// nothing is left out.
+/// Every row of every table of a view database, ordered by every column, as text (cells
+/// joined by `|`; NULL as `NULL`): for comparing two databases (rebuild equality, crash
+/// recovery). The `meta` table is included; nothing is left out.
 pub fn dump(
     conn: &Connection,
 ) -> rusqlite::Result<std::collections::BTreeMap<String, Vec<String>>> {
@@ -684,8 +684,14 @@ pub fn dump(
             .query_map([], |r| {
                 let mut cells = Vec::with_capacity(ncols);
                 for i in 0..ncols {
-                    let v: rusqlite::types::Value = r.get(i)?;
-                    cells.push(format!("{v:?}"));
+                    use rusqlite::types::Value as V;
+                    cells.push(match r.get::<_, V>(i)? {
+                        V::Null => "NULL".to_string(),
+                        V::Integer(x) => x.to_string(),
+                        V::Real(x) => format!("{x:?}"),
+                        V::Text(t) => t,
+                        V::Blob(b) => b.iter().map(|x| format!("{x:02x}")).collect(),
+                    });
                 }
                 Ok(cells.join("|"))
             })?

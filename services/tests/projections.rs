@@ -60,19 +60,14 @@ fn dump_views(db: &Path) -> Dump {
         .collect()
 }
 
+/// The dossier view's positions (empty while its database is not set up yet).
 fn positions(db: &Path) -> Vec<u64> {
-    let d = dump_file(&ViewKind::Dossier.path(db)).unwrap();
-    d["positions"]
+    dump_file(&ViewKind::Dossier.path(db))
+        .ok()
+        .and_then(|d| d.get("positions").cloned())
+        .unwrap_or_default()
         .iter()
-        .map(|row| {
-            row.split('|')
-                .nth(1)
-                .unwrap()
-                .trim_start_matches("Integer(")
-                .trim_end_matches(')')
-                .parse()
-                .unwrap()
-        })
+        .map(|row| row.split('|').nth(1).unwrap().parse().unwrap())
         .collect()
 }
 
