@@ -163,6 +163,67 @@ pub struct Projector<S: LogSource> {
 }
 
 use model::{Touched, TrialModel};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Applies verified records to the model, derives the touched patients' facts once (in
+/// parallel), and writes the three views (each in its own transaction, on its own thread).
+fn apply_batch(
+    model: &mut TrialModel,
+    views: &mut [ViewDb],
+    verified: Vec<VerifiedRecord>,
+) -> Result<[u64; 3], Error> {
+    use rayon::prelude::*;
+    if verified.is_empty() {
+        return Ok([0; 3]);
+    }
+    let batch: Vec<(VerifiedRecord, Touched)> = verified
+        .into_iter()
+        .map(|v| {
+            let t = model.apply(&v);
+            (v, t)
+        })
+        .collect();
+    // Patients some view will rewrite: touched by a record beyond the lowest position.
+    let mut names = std::collections::BTreeSet::new();
+    for (v, t) in &batch {
+        if views.iter().any(|view| v.seq >= view.position(v.partition)) {
+            names.extend(t.patients.iter().cloned());
+        }
+    }
+    let model: &TrialModel = model;
+    let known: views::PatientFactsMap = names
+        .into_par_iter()
+        .map(|n| {
+            let f = facts::patient(model, &n);
+            (n, f)
+        })
+        .collect();
+    let results: Vec<Result<usize, Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = views
+            .iter_mut()
+            .map(|view| {
+                let (batch, known) = (&batch, &known);
+                scope.spawn(move || view.apply(model, batch, known))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::Sql {
+                        path: PathBuf::from("view"),
+                        detail: "a view writer panicked".into(),
+                    })
+                })
+            })
+            .collect()
+    });
+    let mut applied = [0u64; 3];
+    for (i, r) in results.into_iter().enumerate() {
+        applied[i] = r? as u64;
+    }
+    Ok(applied)
+}
 
 impl<S: LogSource> Projector<S> {
     /// Opens the views in `db_dir` (creating them) and a reader over `source`.
@@ -195,17 +256,7 @@ impl<S: LogSource> Projector<S> {
             Err(e) => return Err(e),
         };
         let n = verified.len();
-        let batch: Vec<(VerifiedRecord, Touched)> = verified
-            .into_iter()
-            .map(|v| {
-                let t = self.model.apply(&v);
-                (v, t)
-            })
-            .collect();
-        let mut applied = [0u64; 3];
-        for (i, view) in self.views.iter_mut().enumerate() {
-            applied[i] = view.apply(&self.model, &batch)? as u64;
-        }
+        let applied = apply_batch(&mut self.model, &mut self.views, verified)?;
         if let Some(f) = failure {
             return Err(Error::Verification(f));
         }
@@ -214,34 +265,81 @@ impl<S: LogSource> Projector<S> {
 
     /// Polls until nothing new verifies. With [`LogState::Complete`], records still held then
     /// (citing what the log does not hold) are a failure.
-    pub fn catch_up(&mut self, log: LogState) -> Result<Progress, Error> {
-        let mut p = Progress::default();
-        let mut idle_with_held = 0;
-        loop {
-            let (n, held, applied) = self.step()?;
-            p.polls += 1;
-            p.verified += n as u64;
-            for (total, a) in p.applied.iter_mut().zip(applied) {
-                *total += a;
-            }
-            if n > 0 {
-                idle_with_held = 0;
-                continue;
-            }
-            if held == 0 {
-                return Ok(p);
-            }
-            idle_with_held += 1;
-            if idle_with_held >= 2 {
-                match log {
-                    LogState::Live => return Ok(p),
-                    LogState::Complete => {
-                        self.reader.finish_held()?;
-                        return Ok(p);
+    pub fn catch_up(&mut self, log: LogState) -> Result<Progress, Error>
+    where
+        S: Send,
+    {
+        self.catch_up_until(log, &AtomicBool::new(false))
+    }
+
+    /// [`Projector::catch_up`], stopping early (after the batch in progress) once `stop` is
+    /// set. Reading and verifying run on one thread, one poll ahead of the model and the
+    /// views on this one, so that the serial work of each overlaps the other's.
+    pub fn catch_up_until(&mut self, log: LogState, stop: &AtomicBool) -> Result<Progress, Error>
+    where
+        S: Send,
+    {
+        let Projector {
+            reader,
+            model,
+            views,
+        } = self;
+        let mut progress = Progress::default();
+        std::thread::scope(|scope| -> Result<(), Error> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<reader::Polled, Error>>(1);
+            scope.spawn(move || {
+                let mut idle_with_held = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let polled = match reader.poll() {
+                        Ok(p) => p,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let (n, held) = (polled.verified.len(), polled.held);
+                    if n > 0 {
+                        idle_with_held = 0;
+                        if tx.send(Ok(polled)).is_err() {
+                            return; // the applying side stopped
+                        }
+                        continue;
+                    }
+                    if held == 0 {
+                        return;
+                    }
+                    idle_with_held += 1;
+                    if idle_with_held >= 2 {
+                        if log == LogState::Complete {
+                            if let Err(e) = reader.finish_held() {
+                                let _ = tx.send(Err(e));
+                            }
+                        }
+                        return;
                     }
                 }
+            });
+            for msg in rx {
+                progress.polls += 1;
+                let (verified, failure) = match msg {
+                    Ok(p) => (p.verified, None),
+                    Err(Error::VerificationAfter { failure, verified }) => {
+                        (verified, Some(failure))
+                    }
+                    Err(e) => return Err(e),
+                };
+                progress.verified += verified.len() as u64;
+                let applied = apply_batch(model, views, verified)?;
+                for (total, a) in progress.applied.iter_mut().zip(applied) {
+                    *total += a;
+                }
+                if let Some(f) = failure {
+                    return Err(Error::Verification(f));
+                }
             }
-        }
+            Ok(())
+        })?;
+        Ok(progress)
     }
 
     /// Each view's lag per partition, against the log as of the last poll.

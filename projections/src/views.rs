@@ -137,6 +137,10 @@ CREATE TABLE IF NOT EXISTS stage_decisions (
   PRIMARY KEY (partition, seq));
 ";
 
+/// Patient facts already derived for a batch (shared by the three views; a patient missing
+/// here is derived on demand).
+pub type PatientFactsMap = std::collections::HashMap<tl_schemas::ids::Name, facts::PatientFacts>;
+
 /// References as JSON: `[{"partition":P,"seq":N,"hash":"hex"}, ...]`.
 pub fn refs_json(refs: &[Reference]) -> String {
     serde_json::Value::Array(refs.iter().map(ref_value).collect()).to_string()
@@ -235,6 +239,7 @@ impl ViewDb {
         &mut self,
         model: &TrialModel,
         batch: &[(VerifiedRecord, Touched)],
+        known: &PatientFactsMap,
     ) -> Result<usize, Error> {
         let mut touched = Touched::default();
         let mut next = self.positions.clone();
@@ -259,7 +264,7 @@ impl ViewDb {
             .conn
             .transaction()
             .map_err(|e| Error::sql_view(kind, e))?;
-        write_rows(kind, &tx, model, &touched).map_err(|e| Error::sql_view(kind, e))?;
+        write_rows(kind, &tx, model, &touched, known).map_err(|e| Error::sql_view(kind, e))?;
         {
             let mut st = tx
                 .prepare_cached("INSERT INTO positions (partition, next_seq) VALUES (?1, ?2) ON CONFLICT(partition) DO UPDATE SET next_seq = excluded.next_seq")
@@ -306,6 +311,7 @@ fn write_rows(
     tx: &Transaction,
     model: &TrialModel,
     touched: &Touched,
+    known: &PatientFactsMap,
 ) -> rusqlite::Result<()> {
     // Corrections: every view keeps the original beside the corrected content.
     {
@@ -331,9 +337,9 @@ fn write_rows(
         }
     }
     match kind {
-        ViewKind::Enrollment => write_enrollment(tx, model, touched),
-        ViewKind::Safety => write_safety(tx, model, touched),
-        ViewKind::Dossier => write_dossier(tx, model, touched),
+        ViewKind::Enrollment => write_enrollment(tx, model, touched, known),
+        ViewKind::Safety => write_safety(tx, model, touched, known),
+        ViewKind::Dossier => write_dossier(tx, model, touched, known),
     }
 }
 
@@ -345,6 +351,7 @@ fn write_enrollment(
     tx: &Transaction,
     model: &TrialModel,
     touched: &Touched,
+    known: &PatientFactsMap,
 ) -> rusqlite::Result<()> {
     let mut del_doses = tx.prepare_cached("DELETE FROM doses WHERE patient = ?1")?;
     let mut ins_dose = tx.prepare_cached(
@@ -354,7 +361,14 @@ fn write_enrollment(
         "INSERT OR REPLACE INTO patients VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
     )?;
     for name in &touched.patients {
-        let f = facts::patient(model, name);
+        let computed;
+        let f = match known.get(name) {
+            Some(f) => f,
+            None => {
+                computed = facts::patient(model, name);
+                &computed
+            }
+        };
         del_doses.execute([name.as_str()])?;
         for d in &f.doses {
             ins_dose.execute(params![
@@ -440,7 +454,12 @@ fn write_enrollment(
     Ok(())
 }
 
-fn write_safety(tx: &Transaction, model: &TrialModel, touched: &Touched) -> rusqlite::Result<()> {
+fn write_safety(
+    tx: &Transaction,
+    model: &TrialModel,
+    touched: &Touched,
+    known: &PatientFactsMap,
+) -> rusqlite::Result<()> {
     let mut del_aes = tx.prepare_cached("DELETE FROM adverse_events WHERE patient = ?1")?;
     let mut ins_ae = tx.prepare_cached(
         "INSERT INTO adverse_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
@@ -451,7 +470,14 @@ fn write_safety(tx: &Transaction, model: &TrialModel, touched: &Touched) -> rusq
     let mut del_death = tx.prepare_cached("DELETE FROM deaths WHERE patient = ?1")?;
     let mut ins_death = tx.prepare_cached("INSERT INTO deaths VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
     for name in &touched.patients {
-        let f = facts::patient(model, name);
+        let computed;
+        let f = match known.get(name) {
+            Some(f) => f,
+            None => {
+                computed = facts::patient(model, name);
+                &computed
+            }
+        };
         let cohort = f.cohort().map(|c| c.to_string());
         let drug = f.doses.first().map(|d| d.drug.clone());
         del_aes.execute([name.as_str()])?;
@@ -508,7 +534,12 @@ fn write_safety(tx: &Transaction, model: &TrialModel, touched: &Touched) -> rusq
     Ok(())
 }
 
-fn write_dossier(tx: &Transaction, model: &TrialModel, touched: &Touched) -> rusqlite::Result<()> {
+fn write_dossier(
+    tx: &Transaction,
+    model: &TrialModel,
+    touched: &Touched,
+    known: &PatientFactsMap,
+) -> rusqlite::Result<()> {
     let mut del_patient = tx.prepare_cached("DELETE FROM patients WHERE patient = ?1")?;
     let mut ins_patient = tx.prepare_cached(
         "INSERT INTO patients VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
@@ -517,7 +548,14 @@ fn write_dossier(tx: &Transaction, model: &TrialModel, touched: &Touched) -> rus
     let mut ins_dis =
         tx.prepare_cached("INSERT INTO disagreements VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
     for name in &touched.patients {
-        let f = facts::patient(model, name);
+        let computed;
+        let f = match known.get(name) {
+            Some(f) => f,
+            None => {
+                computed = facts::patient(model, name);
+                &computed
+            }
+        };
         del_patient.execute([name.as_str()])?;
         del_dis.execute([name.as_str()])?;
         let Some(o) = &f.outcome else { continue };

@@ -130,6 +130,10 @@ pub struct BenchProjectArgs {
     /// folder first).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// Records read per partition per poll.
+    #[arg(long, value_name = "N", default_value_t = 2_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub batch: u64,
 }
 
 /// `trail`.

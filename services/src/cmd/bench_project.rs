@@ -7,7 +7,8 @@
 //! Each replay starts from empty view databases in a fresh folder: the verifying reader checks
 //! every record (chains, both signatures in batches, registry, roles, domain rules,
 //! references), the model applies it, and each view writes its rows and positions in SQLite
-//! transactions (one per poll of up to 10,000 records per partition). Replays alternate with
+//! transactions (one per poll of up to `--batch` records per partition, default 2,000; reading and
+//! verifying run one poll ahead of the views). Replays alternate with
 //! the limit, and the best of each counts.
 
 use super::bench::{load_average, signature_checks, time_verify_many};
@@ -88,7 +89,7 @@ pub fn run(a: BenchProjectArgs) -> Result<ExitCode> {
         runs += 1;
         let db = tmp.join(format!("views-{runs}"));
         let t = Instant::now();
-        let mut p = tl_projections::embedded(&ledger, trial.clone(), root, &db, 10_000)?;
+        let mut p = tl_projections::embedded(&ledger, trial.clone(), root, &db, a.batch as usize)?;
         let progress = p.catch_up(LogState::Complete)?;
         let took = t.elapsed();
         drop(p);

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tl_projections::{EmbeddedSource, Projector};
+use tl_projections::{EmbeddedSource, LogState, Projector};
 
 /// How the service loop ended.
 enum Ended {
@@ -67,8 +67,8 @@ pub fn run(a: ProjectArgs) -> Result<ExitCode> {
     })
 }
 
-/// The service loop: one poll at a time (each a committed transaction per view), idle polls
-/// spaced by `interval`, until `stop`.
+/// The service loop: catch up (each poll a committed transaction per view; reading and
+/// verifying one poll ahead of the views), then poll again every `interval`, until `stop`.
 fn serve(
     p: &mut Projector<EmbeddedSource>,
     stop: &AtomicBool,
@@ -76,25 +76,24 @@ fn serve(
 ) -> Result<Ended> {
     let mut last_report = Instant::now();
     while !stop.load(Ordering::SeqCst) {
-        let (verified, held) = match p.step() {
-            Ok((n, held, _)) => (n, held),
+        match p.catch_up_until(LogState::Live, stop) {
+            Ok(progress) => {
+                if progress.verified > 0 || last_report.elapsed() > Duration::from_secs(60) {
+                    let behind: u64 = p.lag()?.iter().map(|l| l.behind).sum();
+                    tracing::info!(verified = progress.verified, behind, "caught up");
+                    last_report = Instant::now();
+                }
+            }
             Err(e) if e.failure().is_some() => {
                 eprintln!("FAILED: {e}");
                 return Ok(Ended::Failed);
             }
             Err(e) => return Err(e.into()),
-        };
-        if verified == 0 {
-            if last_report.elapsed() > Duration::from_secs(60) || held > 0 {
-                let behind: u64 = p.lag()?.iter().map(|l| l.behind).sum();
-                tracing::info!(behind, held, "caught up");
-                last_report = Instant::now();
-            }
-            // Sleep in small steps so a stop is seen quickly.
-            let until = Instant::now() + interval;
-            while Instant::now() < until && !stop.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(20).min(interval));
-            }
+        }
+        // Sleep in small steps so a stop is seen quickly.
+        let until = Instant::now() + interval;
+        while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20).min(interval));
         }
     }
     let lag = p.lag()?;
