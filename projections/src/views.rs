@@ -181,7 +181,7 @@ impl ViewDb {
         let path = kind.path(db_dir);
         let conn = Connection::open(&path).map_err(|e| Error::sql(&path, e))?;
         let setup = || -> rusqlite::Result<()> {
-            conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")?;
+            conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
             conn.execute_batch(COMMON_SCHEMA)?;
             conn.execute_batch(kind.schema())?;
             Ok(())
