@@ -309,3 +309,27 @@ fn project_stops_cleanly_on_sigterm() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("0 behind the log"), "{stdout}");
 }
+
+#[test]
+fn view_on_a_tampered_ledger_exits_1_naming_the_record() {
+    use tl_ledger::embedded::{EmbeddedLog, StoreOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = demo(tmp.path(), 30);
+    let ledger = data.join("ledger");
+    let (mut log, _) = EmbeddedLog::open_writer(&ledger, StoreOptions::default()).unwrap();
+    let p = (1..log.partition_count())
+        .max_by_key(|&p| log.len(p))
+        .unwrap();
+    let mut records = log.read(p, 0, usize::MAX).unwrap();
+    let k = records.len() / 2;
+    records.remove(k);
+    log.rewrite_partition(p, &records).unwrap();
+    drop(log);
+    let o = run(&["view", "dossier", "--data", data.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("partition {p} seq {k}: seq-gap")),
+        "{err}"
+    );
+}
