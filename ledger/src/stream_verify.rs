@@ -25,9 +25,13 @@ use crate::rules::DomainRules;
 use crate::state::{LedgerState, RecordSource, UnknownTypes};
 use crate::verify::{check_record, Decoded, Failure};
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use tl_schemas::events::{event_type, KeyEnrolled, RootKeyRotated};
 use tl_schemas::record::seal_message;
 use tl_schemas::{decode, record_hash, Hash32, KeyId, Record, TrialId};
+
+/// Signature checks per chunk verified while the replay runs (a few batches of 256 per core).
+const OVERLAP_CHUNK: usize = 2048;
 
 /// A record that passed every check, in the order it was applied.
 #[derive(Clone, Debug)]
@@ -38,8 +42,8 @@ pub struct VerifiedRecord {
     pub seq: u64,
     /// Its record hash (what references cite).
     pub hash: Hash32,
-    /// The decoded record.
-    pub record: Record,
+    /// The decoded record (shared with the verifier, which keeps it for cited content).
+    pub record: Arc<Record>,
 }
 
 /// What one feed produced.
@@ -53,13 +57,15 @@ pub struct FeedOutcome {
     pub failure: Option<Failure>,
 }
 
-/// Verified record bytes by partition: cited content for the domain rules.
-struct Store<'a>(&'a [Vec<Vec<u8>>]);
+/// Verified records by partition: cited content for the domain rules.
+struct Store<'a>(&'a [Vec<Arc<Record>>]);
 
 impl RecordSource for Store<'_> {
     fn record(&self, partition: u32, seq: u64) -> Option<Record> {
-        let bytes = self.0.get(partition as usize)?.get(seq as usize)?;
-        decode_record(bytes).ok().map(|(r, _)| r)
+        self.0
+            .get(partition as usize)?
+            .get(seq as usize)
+            .map(|r| Record::clone(r))
     }
 }
 
@@ -74,8 +80,9 @@ pub struct StreamVerifier<R: DomainRules> {
     /// Public keys named by partition 0 so far (enrolments, root rotations), to batch-verify
     /// signatures before the registry judges their status in order.
     keys: HashMap<KeyId, [u8; 32]>,
-    /// Verified record bytes per partition, for cited content (domain rules).
-    bytes: Vec<Vec<Vec<u8>>>,
+    /// Verified records per partition, for cited content (domain rules). Kept decoded: the
+    /// rules look at cited records often, and decoding is several times dearer than a clone.
+    bytes: Vec<Vec<Arc<Record>>>,
     /// The failure that stopped verification.
     failure: Option<Failure>,
 }
@@ -155,6 +162,7 @@ impl<R: DomainRules> StreamVerifier<R> {
             .collect();
         parts.sort_by_key(|(p, _)| *p);
 
+        let t0 = std::time::Instant::now();
         // Decode and hash (in parallel), then collect the keys partition 0 names.
         use rayon::prelude::*;
         let decoded: Vec<Vec<Result<Decoded, Refusal>>> = parts
@@ -192,39 +200,58 @@ impl<R: DomainRules> StreamVerifier<R> {
             }
         }
 
-        // Every signature of the feed in batches on every core.
-        let mut checks = Vec::new();
-        let slots: Vec<Vec<[Option<usize>; 2]>> = decoded
+        let t_decode = t0.elapsed();
+        // Every signature of the feed: the messages are built in parallel (encoding the
+        // signed submission is most of the cost), then numbered in order.
+        let (keys, trial) = (&self.keys, &self.trial);
+        let per_record: Vec<Vec<[Option<SigCheck>; 2]>> = decoded
             .iter()
             .map(|part| {
-                part.iter()
+                part.par_iter()
                     .map(|d| {
                         let Ok(d) = d else { return [None, None] };
                         let b = &d.record.body;
                         let sub = &b.submission.submission;
-                        let mut slot = [None, None];
-                        if let Some(pk) = self.keys.get(&b.sequencer) {
-                            slot[0] = Some(checks.len());
-                            checks.push(SigCheck {
+                        [
+                            keys.get(&b.sequencer).map(|pk| SigCheck {
                                 public_key: *pk,
                                 signature: d.record.seal,
-                                message: seal_message(&self.trial, &d.hash),
-                            });
-                        }
-                        if let Some(pk) = self.keys.get(&sub.author) {
-                            slot[1] = Some(checks.len());
-                            checks.push(SigCheck {
+                                message: seal_message(trial, &d.hash),
+                            }),
+                            keys.get(&sub.author).map(|pk| SigCheck {
                                 public_key: *pk,
                                 signature: b.submission.signature,
                                 message: sub.signing_message(),
-                            });
-                        }
-                        slot
+                            }),
+                        ]
                     })
                     .collect()
             })
             .collect();
-        let verdicts = verify_many(&checks);
+        let mut checks = Vec::new();
+        let slots: Vec<Vec<[Option<usize>; 2]>> = per_record
+            .into_iter()
+            .map(|part| {
+                part.into_iter()
+                    .map(|pair| {
+                        pair.map(|c| {
+                            c.map(|c| {
+                                checks.push(c);
+                                checks.len() - 1
+                            })
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        let t_checks = t0.elapsed();
+        // The signatures are verified in chunks on the other cores while the replay below
+        // runs: each record's verdicts are waited for only when it is judged, so the serial
+        // replay overlaps the batch verification instead of following it.
+        let cells: Vec<OnceLock<Vec<bool>>> = (0..checks.len().div_ceil(OVERLAP_CHUNK))
+            .map(|_| OnceLock::new())
+            .collect();
+        let verdict = |k: usize| -> bool { cells[k / OVERLAP_CHUNK].wait()[k % OVERLAP_CHUNK] };
 
         // Replay in order. A partition advances while its next record's citations are
         // verified; rounds repeat while any partition advances. A record that does not decode
@@ -250,59 +277,68 @@ impl<R: DomainRules> StreamVerifier<R> {
         let mut cursor = vec![0usize; parts.len()];
         let mut blocked: Vec<Option<String>> = vec![None; parts.len()];
         let mut stopped: Option<Failure> = None;
-        loop {
-            let mut progress = false;
-            for i in 0..parts.len() {
-                let p = parts[i].0;
-                blocked[i] = None;
-                while stopped.is_none() && cursor[i] < decoded[i].len() {
-                    let j = cursor[i];
-                    let Some(d) = decoded[i][j].as_ref() else {
-                        break;
-                    };
-                    let seq = self.state.len(p);
-                    let v = [
-                        slots[i][j][0].map(|k| verdicts[k]),
-                        slots[i][j][1].map(|k| verdicts[k]),
-                    ];
-                    match self.judge(p, seq, d, v) {
-                        Judged::Hold(why) => {
-                            blocked[i] = Some(why);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                checks
+                    .par_chunks(OVERLAP_CHUNK)
+                    .zip(cells.par_iter())
+                    .for_each(|(chunk, cell)| {
+                        let _ = cell.set(verify_many(chunk));
+                    });
+            });
+            loop {
+                let mut progress = false;
+                for i in 0..parts.len() {
+                    let p = parts[i].0;
+                    blocked[i] = None;
+                    while stopped.is_none() && cursor[i] < decoded[i].len() {
+                        let j = cursor[i];
+                        let Some(d) = decoded[i][j].as_ref() else {
                             break;
-                        }
-                        Judged::Fail(r) => {
-                            stopped = Some(failure(p, seq, r));
-                            break;
-                        }
-                        Judged::Pass(author) => {
-                            let d = decoded[i][j].take().expect("present");
-                            let StreamVerifier { state, bytes, .. } = self;
-                            state.apply(&d.record, d.hash, author, &Store(bytes));
-                            if bytes.len() < state.partition_count() as usize {
-                                bytes.resize_with(state.partition_count() as usize, Vec::new);
+                        };
+                        let seq = self.state.len(p);
+                        let v = [slots[i][j][0].map(verdict), slots[i][j][1].map(verdict)];
+                        match self.judge(p, seq, d, v) {
+                            Judged::Hold(why) => {
+                                blocked[i] = Some(why);
+                                break;
                             }
-                            bytes[p as usize].push(parts[i].1[j].clone());
-                            out.verified.push(VerifiedRecord {
-                                partition: p,
-                                seq,
-                                hash: d.hash,
-                                record: d.record,
-                            });
-                            cursor[i] += 1;
-                            progress = true;
+                            Judged::Fail(r) => {
+                                stopped = Some(failure(p, seq, r));
+                                break;
+                            }
+                            Judged::Pass(author) => {
+                                let d = decoded[i][j].take().expect("present");
+                                let StreamVerifier { state, bytes, .. } = self;
+                                state.apply(&d.record, d.hash, author, &Store(bytes));
+                                if bytes.len() < state.partition_count() as usize {
+                                    bytes.resize_with(state.partition_count() as usize, Vec::new);
+                                }
+                                let record = Arc::new(d.record);
+                                bytes[p as usize].push(Arc::clone(&record));
+                                out.verified.push(VerifiedRecord {
+                                    partition: p,
+                                    seq,
+                                    hash: d.hash,
+                                    record,
+                                });
+                                cursor[i] += 1;
+                                progress = true;
+                            }
+                        }
+                    }
+                    if stopped.is_none() && cursor[i] == decoded[i].len() {
+                        if let Some(r) = decode_err[i].take() {
+                            stopped = Some(failure(p, self.state.len(p), r));
                         }
                     }
                 }
-                if stopped.is_none() && cursor[i] == decoded[i].len() {
-                    if let Some(r) = decode_err[i].take() {
-                        stopped = Some(failure(p, self.state.len(p), r));
-                    }
+                if !progress || stopped.is_some() {
+                    break;
                 }
             }
-            if !progress || stopped.is_some() {
-                break;
-            }
-        }
+        });
+        let t_sigs = t_checks;
         for (i, (p, _)) in parts.iter().enumerate() {
             if let Some(why) = &blocked[i] {
                 out.held.push((*p, self.state.len(*p), why.clone()));
@@ -311,6 +347,13 @@ impl<R: DomainRules> StreamVerifier<R> {
         if stopped.is_some() {
             out.held.clear();
         }
+        tracing::debug!(
+            records = out.verified.len(),
+            decode = ?t_decode,
+            checks = ?(t_checks - t_decode),
+            signatures_and_replay = ?(t0.elapsed() - t_sigs),
+            "stream verification"
+        );
         self.failure = stopped;
         out.failure = self.failure.clone();
         out

@@ -131,7 +131,7 @@ pub struct BenchProjectArgs {
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Records read per partition per poll.
-    #[arg(long, value_name = "N", default_value_t = 2_000,
+    #[arg(long, value_name = "N", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub batch: u64,
 }

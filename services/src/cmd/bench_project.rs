@@ -7,7 +7,7 @@
 //! Each replay starts from empty view databases in a fresh folder: the verifying reader checks
 //! every record (chains, both signatures in batches, registry, roles, domain rules,
 //! references), the model applies it, and each view writes its rows and positions in SQLite
-//! transactions (one per poll of up to `--batch` records per partition, default 2,000; reading and
+//! transactions (one per poll of up to `--batch` records per partition, default 10,000; reading and
 //! verifying run one poll ahead of the views). Replays alternate with
 //! the limit, and the best of each counts.
 
