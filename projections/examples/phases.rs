@@ -1,7 +1,7 @@
-//! Where a replay's time goes: `cargo run --release -p tl-projections --example phases -- DATA_DIR`.
-//! Times the verifying reader alone, the model, the facts and the three views' writes, each
-//! with its CPU time (getrusage is not available without unsafe code; wall time on an idle
-//! machine).
+//! Where a replay's time goes: `cargo run --release -p tl-projections --example phases -- DATA_DIR`
+//! (a data folder `trial-ledger demo` wrote). Times, one after the other, the verifying reader
+//! alone (with its own phases at debug level), the model, the facts (serially) and each view's
+//! writes from empty databases. Wall times: meaningful on an idle machine only.
 
 use std::time::Instant;
 use tl_projections::model::TrialModel;
@@ -51,39 +51,22 @@ fn main() {
         facts.len()
     );
     let tmp = std::env::temp_dir().join(format!("phases-{}", std::process::id()));
-    let mut view = tl_projections::ViewDb::open(
-        tl_projections::ViewKind::Dossier,
-        &tmp,
-        &trust.trial(),
-        &root,
-    )
-    .unwrap();
-    let batch: Vec<_> = all
+    let known: tl_projections::views::PatientFactsMap =
+        touched.patients.iter().cloned().zip(facts).collect();
+    // One batch whose last record carries every touched subject: each view writes them all.
+    let mut batch: Vec<_> = all
         .iter()
         .map(|v| (v.clone(), tl_projections::model::Touched::default()))
         .collect();
-    let known: tl_projections::views::PatientFactsMap =
-        touched.patients.iter().cloned().zip(facts).collect();
-    let mut batch = batch;
     if let Some(last) = batch.last_mut() {
         last.1 = touched.clone();
     }
     for k in tl_projections::ViewKind::ALL {
-        let mut v =
-            tl_projections::ViewDb::open(k, &tmp.join(k.name()), &trust.trial(), &root).unwrap();
+        let mut v = tl_projections::ViewDb::open(k, &tmp, &trust.trial(), &root).unwrap();
         let t = Instant::now();
         v.apply(&m, &batch, &known).unwrap();
         println!("view {}: {:?}", k.name(), t.elapsed());
     }
-    let _ = view.positions();
-    view = tl_projections::ViewDb::open(
-        tl_projections::ViewKind::Dossier,
-        &tmp,
-        &trust.trial(),
-        &root,
-    )
-    .unwrap();
-    drop(view);
     std::fs::remove_dir_all(&tmp).ok();
 }
 

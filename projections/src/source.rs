@@ -56,6 +56,9 @@ struct Cached {
     len: u64,
     /// A corrupt frame found by the scan.
     corrupt: Option<(u64, String)>,
+    /// The partition's segment files (name, length, modification time) at the scan: an idle
+    /// poll of an unchanged partition reads nothing.
+    fingerprint: Vec<(std::ffi::OsString, u64, Option<std::time::SystemTime>)>,
 }
 
 /// The embedded store, read without the writer lock (the writer may be appending: a torn
@@ -84,8 +87,29 @@ impl EmbeddedSource {
         })
     }
 
+    /// The segment files of a partition as they are now (the store's layout: `pNNNNN/`).
+    fn fingerprint(
+        &self,
+        partition: u32,
+    ) -> Vec<(std::ffi::OsString, u64, Option<std::time::SystemTime>)> {
+        let dir = self.dir.join(format!("p{partition:05}"));
+        let mut v: Vec<_> = std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| {
+                        let m = e.metadata().ok()?;
+                        Some((e.file_name(), m.len(), m.modified().ok()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
     /// Scans a partition, keeping the records from `keep_from` on.
     fn scan(&mut self, partition: u32, keep_from: u64) -> Result<(), Error> {
+        let fingerprint = self.fingerprint(partition);
         let scan = self.reader.scan(partition).map_err(|e| Error::Source {
             detail: format!("{} partition {partition}: {e}", self.dir.display()),
         })?;
@@ -101,6 +125,7 @@ impl EmbeddedSource {
         c.base = keep;
         c.records = records;
         c.len = len;
+        c.fingerprint = fingerprint;
         Ok(())
     }
 }
@@ -149,7 +174,9 @@ impl LogSource for EmbeddedSource {
 
     fn refresh(&mut self) -> Result<(), Error> {
         for p in 0..self.cache.len() {
-            if self.cache[p].records.is_empty() {
+            let c = &self.cache[p];
+            let unchanged = c.len > 0 && c.fingerprint == self.fingerprint(p as u32);
+            if c.records.is_empty() && !unchanged {
                 let from = self.cache[p].base;
                 self.scan(p as u32, from)?;
             }
