@@ -58,8 +58,11 @@ struct Cached {
     corrupt: Option<(u64, String)>,
     /// The partition's segment files (name, length, modification time) at the scan: an idle
     /// poll of an unchanged partition reads nothing.
-    fingerprint: Vec<(std::ffi::OsString, u64, Option<std::time::SystemTime>)>,
+    fingerprint: Fingerprint,
 }
+
+/// Segment files: name, length, modification time.
+type Fingerprint = Vec<(std::ffi::OsString, u64, Option<std::time::SystemTime>)>;
 
 /// The embedded store, read without the writer lock (the writer may be appending: a torn
 /// final frame is simply not there yet). A partition is scanned again only once the reader
@@ -87,47 +90,60 @@ impl EmbeddedSource {
         })
     }
 
-    /// The segment files of a partition as they are now (the store's layout: `pNNNNN/`).
-    fn fingerprint(
-        &self,
-        partition: u32,
-    ) -> Vec<(std::ffi::OsString, u64, Option<std::time::SystemTime>)> {
-        let dir = self.dir.join(format!("p{partition:05}"));
-        let mut v: Vec<_> = std::fs::read_dir(&dir)
-            .map(|rd| {
-                rd.flatten()
-                    .filter_map(|e| {
-                        let m = e.metadata().ok()?;
-                        Some((e.file_name(), m.len(), m.modified().ok()))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
-    }
-
     /// Scans a partition, keeping the records from `keep_from` on.
     fn scan(&mut self, partition: u32, keep_from: u64) -> Result<(), Error> {
-        let fingerprint = self.fingerprint(partition);
-        let scan = self.reader.scan(partition).map_err(|e| Error::Source {
-            detail: format!("{} partition {partition}: {e}", self.dir.display()),
-        })?;
-        let len = scan.records.len() as u64;
-        let c = &mut self.cache[partition as usize];
-        c.corrupt = match scan.end {
-            ScanEnd::Corrupt { seq, reason } => Some((seq, reason)),
-            ScanEnd::Clean | ScanEnd::TornTail { .. } => None,
-        };
-        let keep = keep_from.min(len);
-        let mut records = scan.records;
-        records.drain(..keep as usize);
-        c.base = keep;
-        c.records = records;
-        c.len = len;
-        c.fingerprint = fingerprint;
-        Ok(())
+        scan_into(
+            &self.reader,
+            &self.dir,
+            partition,
+            keep_from,
+            &mut self.cache[partition as usize],
+        )
     }
+}
+
+/// The segment files of a partition as they are now (the store's layout: `pNNNNN/`).
+fn fingerprint(dir: &Path, partition: u32) -> Fingerprint {
+    let dir = dir.join(format!("p{partition:05}"));
+    let mut v: Fingerprint = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let m = e.metadata().ok()?;
+                    Some((e.file_name(), m.len(), m.modified().ok()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Scans one partition into its cache, keeping the records from `keep_from` on.
+fn scan_into(
+    reader: &EmbeddedReader,
+    dir: &Path,
+    partition: u32,
+    keep_from: u64,
+    c: &mut Cached,
+) -> Result<(), Error> {
+    let fingerprint = fingerprint(dir, partition);
+    let scan = reader.scan(partition).map_err(|e| Error::Source {
+        detail: format!("{} partition {partition}: {e}", dir.display()),
+    })?;
+    let len = scan.records.len() as u64;
+    c.corrupt = match scan.end {
+        ScanEnd::Corrupt { seq, reason } => Some((seq, reason)),
+        ScanEnd::Clean | ScanEnd::TornTail { .. } => None,
+    };
+    let keep = keep_from.min(len);
+    let mut records = scan.records;
+    records.drain(..keep as usize);
+    c.base = keep;
+    c.records = records;
+    c.len = len;
+    c.fingerprint = fingerprint;
+    Ok(())
 }
 
 impl LogSource for EmbeddedSource {
@@ -173,14 +189,19 @@ impl LogSource for EmbeddedSource {
     }
 
     fn refresh(&mut self) -> Result<(), Error> {
-        for p in 0..self.cache.len() {
-            let c = &self.cache[p];
-            let unchanged = c.len > 0 && c.fingerprint == self.fingerprint(p as u32);
-            if c.records.is_empty() && !unchanged {
-                let from = self.cache[p].base;
-                self.scan(p as u32, from)?;
-            }
-        }
-        Ok(())
+        use rayon::prelude::*;
+        // Partitions are scanned in parallel: each is its own files.
+        let (reader, dir) = (&self.reader, &self.dir);
+        self.cache
+            .par_iter_mut()
+            .enumerate()
+            .try_for_each(|(p, c)| {
+                let unchanged = c.len > 0 && c.fingerprint == fingerprint(dir, p as u32);
+                if c.records.is_empty() && !unchanged {
+                    let from = c.base;
+                    scan_into(reader, dir, p as u32, from, c)?;
+                }
+                Ok(())
+            })
     }
 }
