@@ -74,6 +74,18 @@ pub enum Error {
         /// SQLite's error.
         detail: String,
     },
+    /// A view was built from records the ledger no longer holds at that position (a rewritten
+    /// or truncated ledger, or another ledger of the same trial): delete the views folder to
+    /// rebuild it from this ledger.
+    #[error("the {view} view was built from another history: the ledger's record partition {partition} seq {seq} is not the one it consumed (or the ledger is shorter); delete the views folder to rebuild")]
+    ViewMismatch {
+        /// The view.
+        view: &'static str,
+        /// The partition.
+        partition: u32,
+        /// The position.
+        seq: u64,
+    },
     /// A file or folder could not be created or read.
     #[error("{path}: {detail}")]
     Io {
@@ -285,12 +297,13 @@ impl<S: LogSource> Projector<S> {
             views,
         } = self;
         let mut progress = Progress::default();
+        let reading = &mut *reader;
         std::thread::scope(|scope| -> Result<(), Error> {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Result<reader::Polled, Error>>(1);
             scope.spawn(move || {
                 let mut idle_with_held = 0;
                 while !stop.load(Ordering::SeqCst) {
-                    let polled = match reader.poll() {
+                    let polled = match reading.poll() {
                         Ok(p) => p,
                         Err(e) => {
                             let _ = tx.send(Err(e));
@@ -311,7 +324,7 @@ impl<S: LogSource> Projector<S> {
                     idle_with_held += 1;
                     if idle_with_held >= 2 {
                         if log == LogState::Complete {
-                            if let Err(e) = reader.finish_held() {
+                            if let Err(e) = reading.finish_held() {
                                 let _ = tx.send(Err(e));
                             }
                         }
@@ -339,6 +352,20 @@ impl<S: LogSource> Projector<S> {
             }
             Ok(())
         })?;
+        // A view that consumed more than the log holds was built from another ledger.
+        let n = reader.partition_count()?;
+        for view in views.iter() {
+            for p in 0..n {
+                let log = reader.log_len(p)?;
+                if view.position(p) > log && log == reader.verified_len(p) {
+                    return Err(Error::ViewMismatch {
+                        view: view.kind.name(),
+                        partition: p,
+                        seq: log,
+                    });
+                }
+            }
+        }
         Ok(progress)
     }
 

@@ -1,7 +1,8 @@
 //! The three read models, each its own SQLite database, and the exactly-once rule.
 //!
 //! Every view database has a `positions` table: per partition, the next sequence number the
-//! view has not consumed. [`ViewDb::apply`] writes a batch's rows and the new positions in one
+//! view has not consumed (and the hash of the last record it consumed, checked against the
+//! ledger on every restart). [`ViewDb::apply`] writes a batch's rows and the new positions in one
 //! SQL transaction, and skips records below the stored positions. So a crash (before or after
 //! the commit) never applies a record twice and never skips one: this is where the projection's
 //! exactly-once invariant is enforced.
@@ -58,7 +59,7 @@ impl ViewKind {
 
 const COMMON_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS positions (partition INTEGER PRIMARY KEY, next_seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS positions (partition INTEGER PRIMARY KEY, next_seq INTEGER NOT NULL, last_hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS corrections (
   partition INTEGER NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, subject TEXT NOT NULL,
   target_partition INTEGER NOT NULL, target_seq INTEGER NOT NULL, target_hash TEXT NOT NULL,
@@ -163,6 +164,9 @@ pub struct ViewDb {
     conn: Connection,
     /// Per partition, the next sequence number not consumed (mirrors the `positions` table).
     positions: Vec<u64>,
+    /// Per partition, the hash of the last record consumed: a restart checks that the ledger
+    /// still holds it, so a view is never continued on another history.
+    last_hashes: Vec<String>,
 }
 
 impl ViewDb {
@@ -191,6 +195,7 @@ impl ViewDb {
             kind,
             conn,
             positions: Vec::new(),
+            last_hashes: Vec::new(),
         };
         let want = format!("{}:{}", trial.as_str(), hex_of(root));
         let have: Option<String> = db
@@ -218,7 +223,8 @@ impl ViewDb {
                     .map_err(|e| Error::sql(&path, e))?;
             }
         }
-        db.positions = read_positions(&db.conn).map_err(|e| Error::sql(&path, e))?;
+        (db.positions, db.last_hashes) =
+            read_positions(&db.conn).map_err(|e| Error::sql(&path, e))?;
         Ok(db)
     }
 
@@ -243,17 +249,31 @@ impl ViewDb {
     ) -> Result<usize, Error> {
         let mut touched = Touched::default();
         let mut next = self.positions.clone();
+        let mut hashes = self.last_hashes.clone();
         let mut applied = 0;
         for (v, t) in batch {
             let p = v.partition as usize;
             if next.len() <= p {
                 next.resize(p + 1, 0);
+                hashes.resize(p + 1, String::new());
             }
-            if v.seq < self.position(v.partition) {
+            let position = self.position(v.partition);
+            if v.seq < position {
+                // Consumed by an earlier run: it must be the very record consumed then.
+                if v.seq + 1 == position && self.last_hashes.get(p) != Some(&v.hash.to_hex()) {
+                    return Err(Error::ViewMismatch {
+                        view: self.kind.name(),
+                        partition: v.partition,
+                        seq: v.seq,
+                    });
+                }
                 continue;
             }
             touched.merge(t.clone());
-            next[p] = next[p].max(v.seq + 1);
+            if v.seq + 1 > next[p] {
+                next[p] = v.seq + 1;
+                hashes[p] = v.hash.to_hex();
+            }
             applied += 1;
         }
         if applied == 0 {
@@ -267,17 +287,18 @@ impl ViewDb {
         write_rows(kind, &tx, model, &touched, known).map_err(|e| Error::sql_view(kind, e))?;
         {
             let mut st = tx
-                .prepare_cached("INSERT INTO positions (partition, next_seq) VALUES (?1, ?2) ON CONFLICT(partition) DO UPDATE SET next_seq = excluded.next_seq")
+                .prepare_cached("INSERT INTO positions (partition, next_seq, last_hash) VALUES (?1, ?2, ?3) ON CONFLICT(partition) DO UPDATE SET next_seq = excluded.next_seq, last_hash = excluded.last_hash")
                 .map_err(|e| Error::sql_view(kind, e))?;
             for (p, n) in next.iter().enumerate() {
                 if self.positions.get(p) != Some(n) {
-                    st.execute(params![p as i64, *n as i64])
+                    st.execute(params![p as i64, *n as i64, hashes[p]])
                         .map_err(|e| Error::sql_view(kind, e))?;
                 }
             }
         }
         tx.commit().map_err(|e| Error::sql_view(kind, e))?;
         self.positions = next;
+        self.last_hashes = hashes;
         Ok(applied)
     }
 
@@ -287,19 +308,28 @@ impl ViewDb {
     }
 }
 
-fn read_positions(conn: &Connection) -> rusqlite::Result<Vec<u64>> {
-    let mut st = conn.prepare("SELECT partition, next_seq FROM positions ORDER BY partition")?;
-    let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
-    let mut out = Vec::new();
+fn read_positions(conn: &Connection) -> rusqlite::Result<(Vec<u64>, Vec<String>)> {
+    let mut st =
+        conn.prepare("SELECT partition, next_seq, last_hash FROM positions ORDER BY partition")?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let (mut out, mut hashes) = (Vec::new(), Vec::new());
     for row in rows {
-        let (p, n) = row?;
+        let (p, n, h) = row?;
         let p = p as usize;
         if out.len() <= p {
             out.resize(p + 1, 0);
+            hashes.resize(p + 1, String::new());
         }
         out[p] = n as u64;
+        hashes[p] = h;
     }
-    Ok(out)
+    Ok((out, hashes))
 }
 
 fn hex_of(b: &[u8]) -> String {

@@ -333,3 +333,24 @@ fn view_on_a_tampered_ledger_exits_1_naming_the_record() {
         "{err}"
     );
 }
+
+#[test]
+fn views_of_another_history_are_refused_not_continued() {
+    // Two ledgers of the same trial and root key (one seed), with different histories.
+    let tmp = tempfile::tempdir().unwrap();
+    let long = demo_seeded(&tmp.path().join("a"), 40, 9);
+    let short = demo_seeded(&tmp.path().join("b"), 25, 9);
+    let views = long.join("views");
+    ok(&["view", "enrollment", "--data", long.to_str().unwrap()]);
+    let o = run(&[
+        "view",
+        "enrollment",
+        "--data",
+        short.to_str().unwrap(),
+        "--db",
+        views.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("another history"), "{err}");
+}
