@@ -18,6 +18,7 @@
 //! | [`safety`] | CTCAE v5 grade, seriousness criteria, attribution, the SUSAR decision and its 7/15-day report clock |
 //! | [`cohort`] | the DRUP two-stage rule (8 -> 24, then stage-3 expansion) as a state machine with explicit timing |
 //! | [`survival`] | Kaplan-Meier step function and median, days-to-months |
+//! | [`patient`] | one treated patient's derived outcome (best response, benefit, PFS, OS, duration of response, exceptional responder, severe AEs, disagreements), each value with the records behind it |
 //! | [`records`] | conversions from the signed records' types (tl-schemas) to these inputs |
 //!
 //! The flow a patient's data takes through these modules: per-lesion measurements become one
@@ -31,6 +32,7 @@
 //! keeps its inputs in record order can cite the records behind every figure.
 
 pub mod cohort;
+pub mod patient;
 pub mod recist;
 pub mod records;
 pub mod response;

@@ -27,6 +27,7 @@ pub mod registry;
 pub mod rules;
 pub mod sequencer;
 pub mod state;
+pub mod stream_verify;
 pub mod trust;
 pub mod verify;
 pub mod writer;

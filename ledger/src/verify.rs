@@ -128,9 +128,9 @@ impl Report {
     }
 }
 
-struct Decoded {
-    record: Record,
-    hash: Hash32,
+pub(crate) struct Decoded {
+    pub(crate) record: Record,
+    pub(crate) hash: Hash32,
 }
 
 /// Decoded records, as a [`RecordSource`] for cited content.
@@ -432,7 +432,7 @@ fn fail(inp: &PartitionInput, p: u32, seq: u64, r: Refusal) -> Failure {
 
 /// The per-record checks of phase 4, in FORMAT.md's order (references are phase 5).
 #[allow(clippy::too_many_arguments)]
-fn check_record<R: DomainRules>(
+pub(crate) fn check_record<R: DomainRules>(
     state: &LedgerState<R>,
     p: u32,
     seq: u64,

@@ -56,6 +56,15 @@ pub enum Command {
     Export(ExportArgs),
     /// Verify an audit bundle offline, without the ledger.
     VerifyBundle(VerifyBundleArgs),
+    /// Print a read model (enrollment, safety or dossier), brought up to date from the
+    /// verified ledger first.
+    View(ViewArgs),
+    /// Run the projector: keep the three read models up to date from the verified ledger until
+    /// SIGTERM or Ctrl-C (`--once`: catch up and exit).
+    Project(ProjectArgs),
+    /// Replay the demo ledger into all three views with verification on, beside the
+    /// batch-verification limit measured in the same run.
+    BenchProject(BenchProjectArgs),
 }
 
 /// Which ledger-topic settings a Kafka command accepts.
@@ -216,6 +225,89 @@ pub struct VerifyBundleArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Which read model `view` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ViewName {
+    /// The funnel and the cohorts.
+    Enrollment,
+    /// Adverse events, deaths, SUSAR clocks.
+    Safety,
+    /// Per-patient outcomes and the trial's and cohorts' figures.
+    Dossier,
+}
+
+/// Where the projections read from and keep their databases.
+#[derive(Debug, Args, Clone)]
+pub struct ProjectionArgs {
+    /// The trial's data folder (the embedded ledger).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "TRIAL_LEDGER_DATA",
+        required_unless_present = "kafka"
+    )]
+    pub data: Option<PathBuf>,
+    /// The views' SQLite databases (default: DIR/views).
+    #[arg(long, value_name = "DIR")]
+    pub db: Option<PathBuf>,
+    /// Trust file with the pinned root key (default: DIR/trust.json).
+    #[arg(long, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
+    /// Read from Kafka instead (not supported yet).
+    #[arg(long, value_name = "BOOTSTRAP", requires = "trial")]
+    pub kafka: Option<String>,
+    /// The trial id on Kafka.
+    #[arg(long, value_name = "ID")]
+    pub trial: Option<String>,
+    /// Records read per partition per poll (and so the most records in one view transaction
+    /// per partition).
+    #[arg(long, value_name = "N", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub batch: u64,
+}
+
+/// `view`.
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    /// The read model.
+    #[arg(value_enum)]
+    pub view: ViewName,
+    #[command(flatten)]
+    pub source: ProjectionArgs,
+    /// Only this cohort.
+    #[arg(long, value_name = "ID")]
+    pub cohort: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `project`.
+#[derive(Debug, Args)]
+pub struct ProjectArgs {
+    #[command(flatten)]
+    pub source: ProjectionArgs,
+    /// Catch up once and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Milliseconds between polls of the log when caught up.
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub interval_ms: u64,
+}
+
+/// `bench-project`.
+#[derive(Debug, Args)]
+pub struct BenchProjectArgs {
+    /// Replay this data folder's ledger (default: simulate the default demo in a temporary
+    /// folder first).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Records read per partition per poll.
+    #[arg(long, value_name = "N", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub batch: u64,
 }
 
 /// `trail`.

@@ -37,5 +37,8 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::CohortEngine(a) => cmd::cohort_engine::run(a),
         Command::Export(a) => cmd::export::run(a),
         Command::VerifyBundle(a) => cmd::verify_bundle::run(a),
+        Command::View(a) => cmd::view::run(a),
+        Command::Project(a) => cmd::project::run(a),
+        Command::BenchProject(a) => cmd::bench_project::run(a),
     }
 }

@@ -20,20 +20,19 @@
 //! * **grade >= 3 treatment-related AE**: an adverse event whose worst reported grade is 3 or
 //!   more and whose latest attribution is suspected (possible, probable or definite).
 //!
+//! The per-patient rules are [`tl_clinical::patient::derive`], the same derivation the
+//! projections' dossier view uses, so the two agree by construction.
+//!
 //! Medians are Kaplan-Meier medians ([`tl_clinical::kaplan_meier`]) in months of 365.25 / 12 days.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use tl_clinical::records as convert;
-use tl_clinical::{
-    best_overall_response, clinical_benefit, exceptional_responder, flag_disagreement,
-    is_grade3_or_worse_treatment_related, is_susar, kaplan_meier, overall_responses,
-    target_sum_mm10, CtcaeGrade, DatedResponse, Observation, Response,
-};
+use tl_clinical::kaplan_meier;
+use tl_clinical::patient::{derive, PatientHistory};
 use tl_schemas::clinical::{clinical_type as ct, *};
 use tl_schemas::events::{event_type, ProtocolAmended};
 use tl_schemas::ids::Name;
-use tl_schemas::{decode, Date, Subject};
+use tl_schemas::{decode, Subject};
 
 /// One cohort's figures.
 #[derive(Clone, Debug, PartialEq)]
@@ -203,23 +202,8 @@ pub enum FiguresError {
 #[derive(Default)]
 struct PatientData {
     cohort: Option<Name>,
-    first_dose: Option<Date>,
-    assessments: Vec<ResponseAssessed>,
-    /// AE id -> (worst grade, latest attribution, latest seriousness, latest expectedness).
-    aes: BTreeMap<u32, (u8, Attribution, bool, bool)>,
-    progression_end: Option<Date>,
-    death: Option<Date>,
-    alive: Option<Date>,
-}
-
-impl PatientData {
-    fn seen_alive(&mut self, d: Date) {
-        self.alive = Some(self.alive.map_or(d, |a| a.max(d)));
-    }
-}
-
-fn days(from: Date, to: Date) -> u32 {
-    from.days_until(to).max(0) as u32
+    /// The recorded history, in the shared derivation's form (no references needed here).
+    history: PatientHistory<()>,
 }
 
 /// Computes the figures of the embedded ledger in `ledger_dir`.
@@ -301,47 +285,44 @@ pub fn from_ledger(ledger_dir: &Path) -> Result<TrialFigures, FiguresError> {
                     ct::PATIENT_REGISTERED => screened += 1,
                     ct::PATIENT_ENROLLED => pd.cohort = Some(get!(PatientEnrolled).cohort_id),
                     ct::DOSE_ADMINISTERED => {
-                        let d = get!(DoseAdministered).administered_on;
-                        pd.first_dose = Some(pd.first_dose.map_or(d, |f| f.min(d)));
-                        pd.seen_alive(d);
+                        pd.history.dose(get!(DoseAdministered).administered_on, ())
                     }
-                    ct::RESPONSE_ASSESSED => {
-                        let a = get!(ResponseAssessed);
-                        pd.seen_alive(a.assessed_on);
-                        pd.assessments.push(a);
-                    }
+                    ct::RESPONSE_ASSESSED => pd.history.assessment(get!(ResponseAssessed), ()),
                     ct::ADVERSE_EVENT_REPORTED => {
                         let a = get!(AdverseEventReported);
-                        pd.aes.insert(
+                        pd.history.ae_reported(
                             a.ae_id,
-                            (a.grade, a.attribution, !a.serious.is_empty(), a.expected),
+                            a.grade,
+                            a.attribution,
+                            !a.serious.is_empty(),
+                            a.expected,
+                            (),
                         );
                     }
                     ct::ADVERSE_EVENT_UPDATED => {
                         let a = get!(AdverseEventUpdated);
-                        let e = pd
-                            .aes
-                            .entry(a.ae_id)
-                            .or_insert((0, a.attribution, false, true));
-                        *e = (
-                            e.0.max(a.grade),
+                        pd.history.ae_updated(
+                            a.ae_id,
+                            a.grade,
                             a.attribution,
                             !a.serious.is_empty(),
                             a.expected,
+                            (),
                         );
                     }
                     ct::TREATMENT_ENDED => {
                         let e = get!(TreatmentEnded);
-                        pd.seen_alive(e.ended_on);
-                        if e.reason == EndReason::Progression && pd.progression_end.is_none() {
-                            pd.progression_end = Some(e.ended_on);
-                        }
+                        pd.history.treatment_ended(
+                            e.ended_on,
+                            e.reason == EndReason::Progression,
+                            (),
+                        );
                     }
-                    ct::SURVIVAL_STATUS_RECORDED => {
-                        pd.seen_alive(get!(SurvivalStatusRecorded).last_known_alive)
-                    }
+                    ct::SURVIVAL_STATUS_RECORDED => pd
+                        .history
+                        .seen_alive(get!(SurvivalStatusRecorded).last_known_alive, ()),
                     ct::DEATH_RECORDED => {
-                        pd.death = Some(get!(DeathRecorded).died_on);
+                        pd.history.death = Some((get!(DeathRecorded).died_on, ()));
                         deaths += 1;
                     }
                     _ => {}
@@ -373,106 +354,33 @@ pub fn from_ledger(ledger_dir: &Path) -> Result<TrialFigures, FiguresError> {
     let mut pfs = Vec::new();
     let mut os = Vec::new();
     for pd in patients.values() {
-        for &(_, attribution, serious, expected) in pd.aes.values() {
-            if is_susar(
-                convert::attribution(attribution).is_suspected(),
-                serious,
-                expected,
-            ) {
-                f.susars += 1;
-            }
-        }
-        let Some(first_dose) = pd.first_dose else {
+        f.susars += pd
+            .history
+            .adverse_events
+            .values()
+            .filter(|a| a.is_susar())
+            .count() as u32;
+        let Some(o) = derive(&pd.history) else {
             continue;
         };
         f.treated += 1;
-        let severe = pd.aes.values().any(|&(grade, attribution, _, _)| {
-            CtcaeGrade::try_from(grade).is_ok_and(|g| {
-                is_grade3_or_worse_treatment_related(g, convert::attribution(attribution))
-            })
-        });
-        f.severe_related_ae += u32::from(severe);
-
-        // Responses from the measurements.
-        let baseline = pd.assessments.iter().find(|a| a.baseline);
-        let mut follow_ups: Vec<&ResponseAssessed> =
-            pd.assessments.iter().filter(|a| !a.baseline).collect();
-        follow_ups.sort_by_key(|a| a.assessed_on);
-        let dated: Vec<DatedResponse> = match baseline {
-            Some(b) => {
-                let base_sum =
-                    target_sum_mm10(&b.targets.iter().map(convert::target).collect::<Vec<_>>());
-                let assessed: Vec<_> = follow_ups.iter().map(|a| convert::assessment(a)).collect();
-                overall_responses(base_sum, &assessed)
-                    .into_iter()
-                    .zip(&follow_ups)
-                    .map(|(response, a)| {
-                        if flag_disagreement(convert::response(a.investigator_response), response)
-                            .is_some()
-                        {
-                            f.disagreements += 1;
-                        }
-                        DatedResponse {
-                            date: a.assessed_on,
-                            response,
-                        }
-                    })
-                    .collect()
-            }
-            None => Vec::new(),
-        };
-        let best = best_overall_response(first_dose, &dated);
-        let benefit = clinical_benefit(first_dose, &dated).is_some();
-
-        // PFS: the first PD scan, end of treatment for progression, or death.
-        let pd_scan = dated
-            .iter()
-            .find(|d| d.response == Response::ProgressiveDisease)
-            .map(|d| d.date);
-        let event = [pd_scan, pd.progression_end, pd.death]
-            .into_iter()
-            .flatten()
-            .min();
-        let pfs_obs = match event {
-            Some(e) => Observation {
-                time_days: days(first_dose, e),
-                event: true,
-            },
-            None => Observation {
-                time_days: dated
-                    .iter()
-                    .map(|d| days(first_dose, d.date))
-                    .max()
-                    .unwrap_or(0),
-                event: false,
-            },
-        };
-        pfs.push(pfs_obs);
-        os.push(match pd.death {
-            Some(d) => Observation {
-                time_days: days(first_dose, d),
-                event: true,
-            },
-            None => Observation {
-                time_days: pd.alive.map_or(0, |a| days(first_dose, a)),
-                event: false,
-            },
-        });
-
+        f.severe_related_ae += u32::from(o.severe_related_ae.value);
+        f.disagreements += o.disagreements.len() as u32;
+        pfs.push(o.pfs.value);
+        os.push(o.os.value);
         let cohort = pd
             .cohort
             .clone()
             .unwrap_or_else(|| Name::new("none").expect("valid"));
         let entry = per_cohort.entry(cohort).or_default();
         entry.0 += 1;
-        if best.response != Response::NotEvaluable {
+        if o.evaluable {
             f.evaluable += 1;
             entry.1 += 1;
-            f.clinical_benefit += u32::from(benefit);
-            entry.2 += u32::from(benefit);
-            f.objective_response += u32::from(best.response.is_objective());
-            f.exceptional +=
-                u32::from(exceptional_responder(best.response, pfs_obs.time_days).is_exceptional());
+            f.clinical_benefit += u32::from(o.benefit.value);
+            entry.2 += u32::from(o.benefit.value);
+            f.objective_response += u32::from(o.objective);
+            f.exceptional += u32::from(o.exceptional.value);
         }
     }
     f.median_pfs_months = kaplan_meier(&pfs).median_months();

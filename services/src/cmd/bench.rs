@@ -397,7 +397,7 @@ fn admin_enrolment(admin: &SigningKey) -> KeyEnrolled {
 }
 
 /// Times one [`verify_many`] over `checks` on the current rayon pool; every check must pass.
-fn time_verify_many(checks: &[SigCheck]) -> Result<Duration> {
+pub(crate) fn time_verify_many(checks: &[SigCheck]) -> Result<Duration> {
     let t = Instant::now();
     let verdicts = verify_many(checks);
     let elapsed = t.elapsed();
@@ -460,7 +460,7 @@ fn expect_sealed(outcome: Outcome, what: &str) -> Result<Vec<u8>> {
 /// The signature checks of full verification, in its order: per record, the seal over
 /// `seal_message(trial, record_hash)` with the sealing key, then the author signature over the
 /// submission's signing message with the author key.
-fn signature_checks(
+pub(crate) fn signature_checks(
     trial: &TrialId,
     inputs: &[PartitionInput],
     keys: &HashMap<KeyId, [u8; 32]>,

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod bench_audit;
 pub mod bench_kafka;
+pub mod bench_project;
 pub mod check_proof;
 pub mod checkpoint;
 pub mod cohort_engine;
@@ -12,12 +13,14 @@ pub mod export;
 pub mod init;
 pub mod keys;
 pub mod matcher;
+pub mod project;
 pub mod prove;
 pub mod sequencer;
 pub mod submit;
 pub mod trail;
 pub mod verify;
 pub mod verify_bundle;
+pub mod view;
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,392 @@
+//! Per-patient and per-cohort facts, derived from the model with tl-clinical: what every view
+//! writes its rows from. Pure functions of the model.
+
+use crate::model::{SubjectRecord, TrialModel};
+use tl_clinical::patient::{derive, PatientHistory, PatientOutcome};
+use tl_clinical::records as convert;
+use tl_clinical::SusarClock;
+use tl_schemas::clinical::{clinical_type as ct, *};
+use tl_schemas::ids::Name;
+use tl_schemas::{decode, Date, PartialDate, Reference};
+
+/// A dated fact and the record it comes from.
+pub type At<T> = Option<(T, Reference)>;
+
+/// One dose as recorded (corrected content, original kept).
+#[derive(Clone, Debug)]
+pub struct Dose {
+    /// The dose's record.
+    pub at: Reference,
+    /// Drug.
+    pub drug: String,
+    /// Dose in thousandths of the unit (corrected).
+    pub dose_milli: u64,
+    /// Unit.
+    pub unit: DoseUnit,
+    /// Cycle.
+    pub cycle: u16,
+    /// Day in the cycle.
+    pub day: u16,
+    /// Date.
+    pub administered_on: Date,
+    /// The original dose when a correction replaced it.
+    pub original_dose_milli: Option<u64>,
+    /// The correction in force.
+    pub corrected_by: Option<Reference>,
+}
+
+/// One adverse event as last reported.
+#[derive(Clone, Debug)]
+pub struct AeFacts {
+    /// CTCAE term.
+    pub term: String,
+    /// Grade at the first report.
+    pub first_grade: u8,
+    /// Worst grade reported.
+    pub worst_grade: u8,
+    /// Seriousness criteria as last reported.
+    pub serious: Vec<SeriousnessCriterion>,
+    /// Expected, as last reported.
+    pub expected: bool,
+    /// Attribution, as last reported.
+    pub attribution: Attribution,
+    /// Outcome, as last reported.
+    pub outcome: AeOutcome,
+    /// Onset.
+    pub onset: PartialDate,
+    /// When the sponsor first became aware of it.
+    pub awareness: Date,
+    /// When it resolved.
+    pub resolved_on: Option<Date>,
+    /// The SUSAR clock, from the first report or follow-up that made it a SUSAR, if it is one
+    /// as last reported.
+    pub susar: Option<SusarClock>,
+    /// Grade >= 3 and suspected.
+    pub grade3_related: bool,
+    /// The report and its follow-ups.
+    pub refs: Vec<Reference>,
+}
+
+/// Everything the views know about one patient.
+#[derive(Clone, Debug, Default)]
+pub struct PatientFacts {
+    /// Tumour type and site at registration.
+    pub registered: At<(Date, String, String)>,
+    /// Consent.
+    pub consented: At<Date>,
+    /// Consent withdrawn.
+    pub withdrawn: At<Date>,
+    /// First sequencing result.
+    pub sequenced: At<Date>,
+    /// Latest match proposal: number of candidate cohorts.
+    pub proposal: At<u32>,
+    /// Latest MTB decision: the approved cohort, or `None` for a rejection; date.
+    pub decision: At<(Option<Name>, Date)>,
+    /// Slot assigned: cohort, stage, slot number.
+    pub slot: At<(Name, u8, u32)>,
+    /// Slot refused: cohort and reason.
+    pub slot_refused: At<(Name, String)>,
+    /// Enrolment: cohort and date.
+    pub enrolled: At<(Name, Date)>,
+    /// Doses.
+    pub doses: Vec<Dose>,
+    /// Adverse events by id.
+    pub adverse_events: std::collections::BTreeMap<u32, AeFacts>,
+    /// Death: date, cause, treatment related.
+    pub death: At<(Date, String, bool)>,
+    /// The derived outcome (treated patients only).
+    pub outcome: Option<PatientOutcome<Reference>>,
+}
+
+impl PatientFacts {
+    /// The cohort the patient is enrolled in (else slotted in).
+    pub fn cohort(&self) -> Option<&Name> {
+        self.enrolled
+            .as_ref()
+            .map(|((c, _), _)| c)
+            .or(self.slot.as_ref().map(|((c, _, _), _)| c))
+    }
+    /// The drug: the first dose's, else the cohort's.
+    pub fn drug(&self, model: &TrialModel) -> Option<String> {
+        self.doses.first().map(|d| d.drug.clone()).or_else(|| {
+            self.cohort()
+                .and_then(|c| model.definition(c))
+                .map(|d| d.drug.clone())
+        })
+    }
+    /// Days from the first sequencing result to the first dose.
+    pub fn days_sequencing_to_first_dose(&self) -> Option<i32> {
+        let (s, _) = self.sequenced.as_ref()?;
+        let (d, _) = self.outcome.as_ref().map(|o| (o.first_dose, ()))?;
+        Some(s.days_until(d))
+    }
+}
+
+/// Derives a patient's facts from the model.
+pub fn patient(model: &TrialModel, name: &Name) -> PatientFacts {
+    let mut f = PatientFacts::default();
+    let mut h = PatientHistory::<Reference>::default();
+    for r in model.patients.get(name).map(Vec::as_slice).unwrap_or(&[]) {
+        apply(&mut f, &mut h, r);
+    }
+    for (cohort, r) in model.slots_of(name) {
+        match r.event_type {
+            ct::SLOT_ASSIGNED => {
+                if let Ok(s) = decode::<SlotAssigned>(&r.payload) {
+                    f.slot = Some(((cohort.clone(), s.stage, s.slot), r.at));
+                }
+            }
+            ct::SLOT_REFUSED => {
+                if let Ok(s) = decode::<SlotRefused>(&r.payload) {
+                    f.slot_refused = Some(((cohort.clone(), s.reason), r.at));
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(((d, _, _), r)) = &f.death {
+        h.death = Some((*d, *r));
+    }
+    f.outcome = derive(&h);
+    f
+}
+
+fn apply(f: &mut PatientFacts, h: &mut PatientHistory<Reference>, r: &SubjectRecord) {
+    let at = r.at;
+    let p = r.payload.as_slice();
+    match r.event_type {
+        ct::PATIENT_REGISTERED => {
+            if let Ok(e) = decode::<PatientRegistered>(p) {
+                f.registered = Some(((e.registered_on, e.tumour_type, e.site), at));
+            }
+        }
+        ct::CONSENT_RECORDED => {
+            if let Ok(e) = decode::<ConsentRecorded>(p) {
+                f.consented = Some((e.consented_on, at));
+            }
+        }
+        ct::CONSENT_WITHDRAWN => {
+            if let Ok(e) = decode::<ConsentWithdrawn>(p) {
+                f.withdrawn = Some((e.withdrawn_on, at));
+            }
+        }
+        ct::SEQUENCING_RESULT_REPORTED => {
+            if let Ok(e) = decode::<SequencingResultReported>(p) {
+                if f.sequenced.is_none() {
+                    f.sequenced = Some((e.reported_on, at));
+                }
+            }
+        }
+        ct::MATCH_PROPOSED => {
+            if let Ok(e) = decode::<MatchProposed>(p) {
+                f.proposal = Some((e.candidates.len() as u32, at));
+            }
+        }
+        ct::MATCH_DECIDED => {
+            if let Ok(e) = decode::<MatchDecided>(p) {
+                let cohort = match e.decision {
+                    MtbDecision::Approved { cohort_id } => Some(cohort_id),
+                    MtbDecision::Rejected => None,
+                };
+                f.decision = Some(((cohort, e.decided_on), at));
+            }
+        }
+        ct::PATIENT_ENROLLED => {
+            if let Ok(e) = decode::<PatientEnrolled>(p) {
+                f.enrolled = Some(((e.cohort_id, e.enrolled_on), at));
+            }
+        }
+        ct::DOSE_ADMINISTERED => {
+            if let Ok(e) = decode::<DoseAdministered>(p) {
+                h.dose(e.administered_on, at);
+                let original_dose_milli = r
+                    .original
+                    .as_ref()
+                    .and_then(|o| decode::<DoseAdministered>(o).ok())
+                    .map(|o| o.dose_milli);
+                f.doses.push(Dose {
+                    at,
+                    drug: e.drug,
+                    dose_milli: e.dose_milli,
+                    unit: e.unit,
+                    cycle: e.cycle,
+                    day: e.day,
+                    administered_on: e.administered_on,
+                    original_dose_milli,
+                    corrected_by: r.corrected_by,
+                });
+            }
+        }
+        ct::RESPONSE_ASSESSED => {
+            if let Ok(e) = decode::<ResponseAssessed>(p) {
+                h.assessment(e, at);
+            }
+        }
+        ct::ADVERSE_EVENT_REPORTED => {
+            if let Ok(e) = decode::<AdverseEventReported>(p) {
+                h.ae_reported(
+                    e.ae_id,
+                    e.grade,
+                    e.attribution,
+                    !e.serious.is_empty(),
+                    e.expected,
+                    at,
+                );
+                let mut ae = AeFacts {
+                    term: e.ctcae_term,
+                    first_grade: e.grade,
+                    worst_grade: e.grade,
+                    serious: e.serious,
+                    expected: e.expected,
+                    attribution: e.attribution,
+                    outcome: e.outcome,
+                    onset: e.onset,
+                    awareness: e.awareness,
+                    resolved_on: None,
+                    susar: None,
+                    grade3_related: false,
+                    refs: vec![at],
+                };
+                susar_check(&mut ae, e.awareness);
+                f.adverse_events.insert(e.ae_id, ae);
+            }
+        }
+        ct::ADVERSE_EVENT_UPDATED => {
+            if let Ok(e) = decode::<AdverseEventUpdated>(p) {
+                h.ae_updated(
+                    e.ae_id,
+                    e.grade,
+                    e.attribution,
+                    !e.serious.is_empty(),
+                    e.expected,
+                    at,
+                );
+                if let Some(ae) = f.adverse_events.get_mut(&e.ae_id) {
+                    ae.worst_grade = ae.worst_grade.max(e.grade);
+                    ae.serious = e.serious;
+                    ae.expected = e.expected;
+                    ae.attribution = e.attribution;
+                    ae.outcome = e.outcome;
+                    ae.resolved_on = e.resolved_on;
+                    ae.refs.push(at);
+                    susar_check(ae, e.awareness);
+                }
+            }
+        }
+        ct::TREATMENT_ENDED => {
+            if let Ok(e) = decode::<TreatmentEnded>(p) {
+                h.treatment_ended(e.ended_on, e.reason == EndReason::Progression, at);
+            }
+        }
+        ct::SURVIVAL_STATUS_RECORDED => {
+            if let Ok(e) = decode::<SurvivalStatusRecorded>(p) {
+                h.seen_alive(e.last_known_alive, at);
+            }
+        }
+        ct::DEATH_RECORDED => {
+            if let Ok(e) = decode::<DeathRecorded>(p) {
+                f.death = Some(((e.died_on, e.cause, e.treatment_related), at));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Keeps an AE's SUSAR clock: started by the first report or follow-up that makes it a SUSAR
+/// (counted from that record's awareness date), dropped when it no longer is one.
+fn susar_check(ae: &mut AeFacts, awareness: Date) {
+    let criteria = tl_clinical::SeriousnessCriteria {
+        death: ae.serious.contains(&SeriousnessCriterion::Death),
+        life_threatening: ae.serious.contains(&SeriousnessCriterion::LifeThreatening),
+        hospitalisation: ae.serious.contains(&SeriousnessCriterion::Hospitalisation),
+        disability: ae.serious.contains(&SeriousnessCriterion::Disability),
+        congenital_anomaly: ae
+            .serious
+            .contains(&SeriousnessCriterion::CongenitalAnomaly),
+        medically_important: ae
+            .serious
+            .contains(&SeriousnessCriterion::MedicallyImportant),
+    };
+    let attribution = convert::attribution(ae.attribution);
+    match tl_clinical::susar_decision(attribution, &criteria, ae.expected, awareness) {
+        Some(clock) => {
+            if ae.susar.is_none() {
+                ae.susar = Some(clock);
+            }
+        }
+        None => ae.susar = None,
+    }
+    ae.grade3_related = tl_clinical::CtcaeGrade::try_from(ae.worst_grade)
+        .is_ok_and(|g| tl_clinical::is_grade3_or_worse_treatment_related(g, attribution));
+}
+
+/// A cohort's facts from its own partition's records and the catalogue.
+#[derive(Clone, Debug, Default)]
+pub struct CohortFacts {
+    /// Drug (catalogue).
+    pub drug: Option<String>,
+    /// Tumour type (catalogue; `None`: tumour-agnostic).
+    pub tumour_type: Option<String>,
+    /// The latest stage decision.
+    pub status: At<CohortStageDecided>,
+    /// Every stage decision, in order.
+    pub decisions: Vec<(CohortStageDecided, Reference, Vec<Reference>)>,
+    /// Slots assigned.
+    pub slots: u32,
+    /// Slots refused.
+    pub refused: u32,
+}
+
+/// Derives a cohort's facts.
+pub fn cohort(model: &TrialModel, name: &Name) -> CohortFacts {
+    let mut f = CohortFacts::default();
+    if let Some(d) = model.definition(name) {
+        f.drug = Some(d.drug.clone());
+        f.tumour_type = d.tumour_type.clone();
+    }
+    for r in model.cohorts.get(name).map(Vec::as_slice).unwrap_or(&[]) {
+        match r.event_type {
+            ct::SLOT_ASSIGNED => f.slots += 1,
+            ct::SLOT_REFUSED => f.refused += 1,
+            ct::COHORT_STAGE_DECIDED => {
+                if let Ok(d) = decode::<CohortStageDecided>(&r.payload) {
+                    f.status = Some((d.clone(), r.at));
+                    f.decisions.push((d, r.at, r.cites.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    f
+}
+
+/// The schema name of a cohort status, as the views store it.
+pub fn status_name(s: CohortStatus) -> &'static str {
+    match s {
+        CohortStatus::Stage1 => "stage_1",
+        CohortStatus::Stage2 => "stage_2",
+        CohortStatus::ClosedForFutility => "closed_for_futility",
+        CohortStatus::CompletedNegative => "completed_negative",
+        CohortStatus::Positive => "positive",
+        CohortStatus::Expansion => "expansion",
+        CohortStatus::ExpansionComplete => "expansion_complete",
+    }
+}
+
+/// The stage a status belongs to (1, 2 or 3 for the expansion).
+pub fn stage_of(s: CohortStatus) -> u8 {
+    match s {
+        CohortStatus::Stage1 | CohortStatus::ClosedForFutility => 1,
+        CohortStatus::Stage2 | CohortStatus::CompletedNegative | CohortStatus::Positive => 2,
+        CohortStatus::Expansion | CohortStatus::ExpansionComplete => 3,
+    }
+}
+
+/// A partial date as text: `2025`, `2025-03` or `2025-03-01`.
+pub fn partial_date(d: &PartialDate) -> String {
+    match d {
+        PartialDate::Year(y) => format!("{y:04}"),
+        PartialDate::YearMonth(y, m) => format!("{y:04}-{m:02}"),
+        PartialDate::Full(d) => d.to_string(),
+    }
+}

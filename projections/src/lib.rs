@@ -1,0 +1,416 @@
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+//! # tl-projections: the verifying reader and the trial's read models
+//!
+//! One [`reader::VerifyingReader`] reads the ledger from a [`source::LogSource`] (the embedded
+//! store here; Kafka implements the same trait), verifies every record once (chains,
+//! back-links, signatures in batches, registry and roles, domain rules, references) and feeds
+//! every view. A record that fails verification stops the projection with an error naming it
+//! (partition, sequence number, reason); nothing after it is applied.
+//!
+//! The verified records update an in-memory [`model::TrialModel`] (corrections applied, the
+//! originals kept); each view ([`views::ViewKind`]: enrollment, safety, dossier) is its own
+//! SQLite database and rewrites the rows of the subjects a batch touched, computed with
+//! tl-clinical ([`facts`]), in the same transaction as its consumed positions
+//! ([`views::ViewDb::apply`]). A crash therefore never applies a record twice nor skips one,
+//! and a rebuild from position 0 gives the same rows.
+//!
+//! On start the reader verifies the ledger from position 0 again, to rebuild the verifier's
+//! and the model's state; each view only writes what lies beyond its own positions.
+//! [`report`] reads the views back for people and scripts.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`source`] | the `LogSource` trait and the embedded store's implementation |
+//! | [`reader`] | the one verifying reader |
+//! | [`model`] | the trial in memory, corrections applied |
+//! | [`facts`] | per-patient and per-cohort facts, with tl-clinical |
+//! | [`views`] | the three SQLite read models and the exactly-once rule |
+//! | [`report`] | what `trial-ledger view` prints |
+
+pub mod facts;
+pub mod model;
+pub mod reader;
+pub mod report;
+pub mod source;
+pub mod views;
+
+use std::path::{Path, PathBuf};
+use tl_ledger::stream_verify::VerifiedRecord;
+use tl_ledger::verify::Failure;
+use tl_schemas::TrialId;
+
+pub use reader::VerifyingReader;
+pub use source::{EmbeddedSource, LogSource};
+pub use views::{ViewDb, ViewKind};
+
+/// Why the projection stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A record failed verification: the projection stopped before it. Investigate the ledger
+    /// (`trial-ledger verify`); do not run the projection past it.
+    #[error("the projection stopped at record partition {} seq {}: {}: {} (nothing from it on was applied)", .0.partition, .0.seq, .0.reason, .0.detail)]
+    Verification(Failure),
+    /// A record failed verification after others in the same poll verified (those are
+    /// applied first by [`Projector`], then this becomes [`Error::Verification`]).
+    #[error("the projection stopped at record partition {} seq {}: {}: {}", .failure.partition, .failure.seq, .failure.reason, .failure.detail)]
+    VerificationAfter {
+        /// The failing record.
+        failure: Failure,
+        /// The records verified before it.
+        verified: Vec<VerifiedRecord>,
+    },
+    /// The ledger could not be read: check the folder and its permissions.
+    #[error("cannot read the ledger: {detail}")]
+    Source {
+        /// What failed.
+        detail: String,
+    },
+    /// A view database failed: check the file (disk full, permissions, another program).
+    #[error("view database {path}: {detail}")]
+    Sql {
+        /// The database (or view name).
+        path: PathBuf,
+        /// SQLite's error.
+        detail: String,
+    },
+    /// A view was built from records the ledger no longer holds at that position (a rewritten
+    /// or truncated ledger, or another ledger of the same trial): delete the views folder to
+    /// rebuild it from this ledger.
+    #[error("the {view} view was built from another history: the ledger's record partition {partition} seq {seq} is not the one it consumed (or the ledger is shorter); delete the views folder to rebuild")]
+    ViewMismatch {
+        /// The view.
+        view: &'static str,
+        /// The partition.
+        partition: u32,
+        /// The position.
+        seq: u64,
+    },
+    /// A file or folder could not be created or read.
+    #[error("{path}: {detail}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What failed.
+        detail: String,
+    },
+    /// A view database belongs to another trial or root key: use another `--db` folder, or
+    /// delete it to rebuild.
+    #[error("view database {path} belongs to {found}, not {expected}: use another --db folder or rebuild")]
+    OtherTrial {
+        /// The database.
+        path: PathBuf,
+        /// The trial and root it holds.
+        found: String,
+        /// The trial and root expected.
+        expected: String,
+    },
+}
+
+impl Error {
+    fn sql(path: &Path, e: rusqlite::Error) -> Self {
+        Error::Sql {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        }
+    }
+    fn sql_view(kind: ViewKind, e: rusqlite::Error) -> Self {
+        Error::Sql {
+            path: PathBuf::from(format!("{}.sqlite", kind.name())),
+            detail: e.to_string(),
+        }
+    }
+    /// The failing record, if verification stopped the projection.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Error::Verification(f) | Error::VerificationAfter { failure: f, .. } => Some(f),
+            _ => None,
+        }
+    }
+}
+
+/// One view's lag in one partition.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Lag {
+    /// The view.
+    pub view: &'static str,
+    /// The partition.
+    pub partition: u32,
+    /// Records in the log.
+    pub log: u64,
+    /// Records the view consumed.
+    pub consumed: u64,
+    /// `log - consumed`.
+    pub behind: u64,
+}
+
+/// What a catch-up did.
+#[derive(Clone, Debug, Default)]
+pub struct Progress {
+    /// Records verified.
+    pub verified: u64,
+    /// Records applied per view (enrollment, safety, dossier).
+    pub applied: [u64; 3],
+    /// Polls made.
+    pub polls: u64,
+}
+
+/// Whether the log may still grow while it is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogState {
+    /// A writer may be appending: records held for a citation are waited for.
+    Live,
+    /// The log is complete: a record whose citation never appears is a failure.
+    Complete,
+}
+
+/// The projector: the verifying reader, the model and the three views.
+pub struct Projector<S: LogSource> {
+    /// The one verifying reader.
+    reader: VerifyingReader<S>,
+    /// The trial in memory.
+    model: TrialModel,
+    /// The views, in [`ViewKind::ALL`] order.
+    views: Vec<ViewDb>,
+}
+
+use model::{Touched, TrialModel};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Applies verified records to the model, derives the touched patients' facts once (in
+/// parallel), and writes the three views (each in its own transaction, on its own thread).
+fn apply_batch(
+    model: &mut TrialModel,
+    views: &mut [ViewDb],
+    verified: Vec<VerifiedRecord>,
+) -> Result<[u64; 3], Error> {
+    use rayon::prelude::*;
+    if verified.is_empty() {
+        return Ok([0; 3]);
+    }
+    let batch: Vec<(VerifiedRecord, Touched)> = verified
+        .into_iter()
+        .map(|v| {
+            let t = model.apply(&v);
+            (v, t)
+        })
+        .collect();
+    // Patients some view will rewrite: touched by a record beyond the lowest position.
+    let mut names = std::collections::BTreeSet::new();
+    for (v, t) in &batch {
+        if views.iter().any(|view| v.seq >= view.position(v.partition)) {
+            names.extend(t.patients.iter().cloned());
+        }
+    }
+    let model: &TrialModel = model;
+    let known: views::PatientFactsMap = names
+        .into_par_iter()
+        .map(|n| {
+            let f = facts::patient(model, &n);
+            (n, f)
+        })
+        .collect();
+    let results: Vec<Result<usize, Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = views
+            .iter_mut()
+            .map(|view| {
+                let (batch, known) = (&batch, &known);
+                scope.spawn(move || view.apply(model, batch, known))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::Sql {
+                        path: PathBuf::from("view"),
+                        detail: "a view writer panicked".into(),
+                    })
+                })
+            })
+            .collect()
+    });
+    let mut applied = [0u64; 3];
+    for (i, r) in results.into_iter().enumerate() {
+        applied[i] = r? as u64;
+    }
+    Ok(applied)
+}
+
+impl<S: LogSource> Projector<S> {
+    /// Opens the views in `db_dir` (creating them) and a reader over `source`.
+    /// `max_per_partition` bounds the records read per partition per poll (and so the size of
+    /// the views' transactions).
+    pub fn open(
+        source: S,
+        trial: TrialId,
+        pinned_root: [u8; 32],
+        db_dir: &Path,
+        max_per_partition: usize,
+    ) -> Result<Self, Error> {
+        let views = ViewKind::ALL
+            .iter()
+            .map(|k| ViewDb::open(*k, db_dir, &trial, &pinned_root))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Projector {
+            reader: VerifyingReader::new(source, trial, pinned_root, max_per_partition),
+            model: TrialModel::new(),
+            views,
+        })
+    }
+
+    /// One poll: read, verify, apply to the model and to every view. Returns (records
+    /// verified, records held, records applied per view).
+    pub fn step(&mut self) -> Result<(usize, usize, [u64; 3]), Error> {
+        let (verified, held, failure) = match self.reader.poll() {
+            Ok(p) => (p.verified, p.held, None),
+            Err(Error::VerificationAfter { failure, verified }) => (verified, 0, Some(failure)),
+            Err(e) => return Err(e),
+        };
+        let n = verified.len();
+        let applied = apply_batch(&mut self.model, &mut self.views, verified)?;
+        if let Some(f) = failure {
+            return Err(Error::Verification(f));
+        }
+        Ok((n, held, applied))
+    }
+
+    /// Polls until nothing new verifies. With [`LogState::Complete`], records still held then
+    /// (citing what the log does not hold) are a failure.
+    pub fn catch_up(&mut self, log: LogState) -> Result<Progress, Error>
+    where
+        S: Send,
+    {
+        self.catch_up_until(log, &AtomicBool::new(false))
+    }
+
+    /// [`Projector::catch_up`], stopping early (after the batch in progress) once `stop` is
+    /// set. Reading and verifying run on one thread, one poll ahead of the model and the
+    /// views on this one, so that the serial work of each overlaps the other's.
+    pub fn catch_up_until(&mut self, log: LogState, stop: &AtomicBool) -> Result<Progress, Error>
+    where
+        S: Send,
+    {
+        let Projector {
+            reader,
+            model,
+            views,
+        } = self;
+        let mut progress = Progress::default();
+        let reading = &mut *reader;
+        std::thread::scope(|scope| -> Result<(), Error> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<reader::Polled, Error>>(1);
+            scope.spawn(move || {
+                let mut idle_with_held = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let polled = match reading.poll() {
+                        Ok(p) => p,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let (n, held) = (polled.verified.len(), polled.held);
+                    if n > 0 {
+                        idle_with_held = 0;
+                        if tx.send(Ok(polled)).is_err() {
+                            return; // the applying side stopped
+                        }
+                        continue;
+                    }
+                    if held == 0 {
+                        return;
+                    }
+                    idle_with_held += 1;
+                    if idle_with_held >= 2 {
+                        if log == LogState::Complete {
+                            if let Err(e) = reading.finish_held() {
+                                let _ = tx.send(Err(e));
+                            }
+                        }
+                        return;
+                    }
+                }
+            });
+            for msg in rx {
+                progress.polls += 1;
+                let (verified, failure) = match msg {
+                    Ok(p) => (p.verified, None),
+                    Err(Error::VerificationAfter { failure, verified }) => {
+                        (verified, Some(failure))
+                    }
+                    Err(e) => return Err(e),
+                };
+                progress.verified += verified.len() as u64;
+                let applied = apply_batch(model, views, verified)?;
+                for (total, a) in progress.applied.iter_mut().zip(applied) {
+                    *total += a;
+                }
+                if let Some(f) = failure {
+                    return Err(Error::Verification(f));
+                }
+            }
+            Ok(())
+        })?;
+        // A view that consumed more than the log holds was built from another ledger.
+        let n = reader.partition_count()?;
+        for view in views.iter() {
+            for p in 0..n {
+                let log = reader.log_len(p)?;
+                if view.position(p) > log && log == reader.verified_len(p) {
+                    return Err(Error::ViewMismatch {
+                        view: view.kind.name(),
+                        partition: p,
+                        seq: log,
+                    });
+                }
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Each view's lag per partition, against the log as of the last poll.
+    pub fn lag(&mut self) -> Result<Vec<Lag>, Error> {
+        let n = self.reader.partition_count()?;
+        let mut out = Vec::new();
+        for v in &self.views {
+            for p in 0..n {
+                let log = self.reader.log_len(p)?;
+                let consumed = v.position(p);
+                out.push(Lag {
+                    view: v.kind.name(),
+                    partition: p,
+                    log,
+                    consumed,
+                    behind: log.saturating_sub(consumed),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// A view's database.
+    pub fn view(&self, kind: ViewKind) -> &ViewDb {
+        &self.views[ViewKind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .expect("every kind is open")]
+    }
+
+    /// Records verified so far in partition `p`.
+    pub fn verified_len(&self, p: u32) -> u64 {
+        self.reader.verified_len(p)
+    }
+}
+
+/// Opens the projector over the embedded ledger in `ledger_dir`.
+pub fn embedded(
+    ledger_dir: &Path,
+    trial: TrialId,
+    pinned_root: [u8; 32],
+    db_dir: &Path,
+    max_per_partition: usize,
+) -> Result<Projector<EmbeddedSource>, Error> {
+    let source = EmbeddedSource::open(ledger_dir)?;
+    Projector::open(source, trial, pinned_root, db_dir, max_per_partition)
+}

@@ -1,0 +1,710 @@
+//! Reads the views back: what `trial-ledger view` prints as tables or JSON. Aggregates are
+//! computed here from the per-subject rows (integers summed in SQL; rates and Kaplan-Meier
+//! medians at read time), so the stored rows stay free of anything order-dependent.
+
+use rusqlite::{params, Connection};
+use serde::Serialize;
+use serde_json::Value;
+use tl_clinical::{kaplan_meier, Observation};
+
+/// The funnel from registration to treatment.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Funnel {
+    /// Patients registered.
+    pub registered: u64,
+    /// With a sequencing result.
+    pub sequenced: u64,
+    /// With a match proposal naming at least one cohort.
+    pub matched: u64,
+    /// Approved for a cohort by the MTB.
+    pub mtb_approved: u64,
+    /// Given a slot.
+    pub slot: u64,
+    /// Enrolled.
+    pub enrolled: u64,
+    /// Dosed at least once.
+    pub treated: u64,
+}
+
+/// One cohort in the enrollment view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EnrollmentCohort {
+    /// Cohort id.
+    pub cohort: String,
+    /// Drug.
+    pub drug: Option<String>,
+    /// Status from the latest stage decision (`stage_1` without one).
+    pub status: String,
+    /// Stage (1, 2, or 3 for the expansion).
+    pub stage: i64,
+    /// Slots assigned.
+    pub slots: i64,
+    /// Slots refused.
+    pub refused: i64,
+    /// Patients enrolled.
+    pub enrolled: i64,
+    /// Patients treated.
+    pub treated: i64,
+    /// Response-evaluable patients (best overall response other than NE).
+    pub evaluable: i64,
+    /// Patients with clinical benefit.
+    pub benefits: i64,
+    /// The latest stage decision's counts (the cohort engine's view): enrolled, evaluable,
+    /// benefits, not evaluable.
+    pub decided: Option<[i64; 4]>,
+    /// The latest stage decision's record.
+    pub status_ref: Option<Value>,
+}
+
+/// The enrollment view.
+#[derive(Clone, Debug, Serialize)]
+pub struct EnrollmentReport {
+    /// The funnel (of the cohort's patients, with a cohort filter).
+    pub funnel: Funnel,
+    /// Cohorts.
+    pub cohorts: Vec<EnrollmentCohort>,
+    /// Treated patients with both dates.
+    pub sequencing_to_first_dose_n: i64,
+    /// Median days from the sequencing result to the first dose.
+    pub sequencing_to_first_dose_median_days: Option<i64>,
+}
+
+fn opt_json(s: Option<String>) -> Option<Value> {
+    s.and_then(|s| serde_json::from_str(&s).ok())
+}
+
+fn median(mut v: Vec<i64>) -> Option<i64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable();
+    Some(v[(v.len() - 1) / 2])
+}
+
+/// The enrollment view, for every cohort or one.
+pub fn enrollment(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<EnrollmentReport> {
+    let filter = "(?1 IS NULL OR COALESCE(enrolled_cohort, slot_cohort, mtb_cohort) = ?1)";
+    let funnel = conn.query_row(
+        &format!(
+            "SELECT COUNT(registered_on), COUNT(sequenced_on), COALESCE(SUM(matched),0),
+                    COALESCE(SUM(mtb_approved),0), COUNT(slot_cohort), COUNT(enrolled_cohort),
+                    COALESCE(SUM(treated),0) FROM patients WHERE {filter}"
+        ),
+        params![cohort],
+        |r| {
+            Ok(Funnel {
+                registered: r.get::<_, i64>(0)? as u64,
+                sequenced: r.get::<_, i64>(1)? as u64,
+                matched: r.get::<_, i64>(2)? as u64,
+                mtb_approved: r.get::<_, i64>(3)? as u64,
+                slot: r.get::<_, i64>(4)? as u64,
+                enrolled: r.get::<_, i64>(5)? as u64,
+                treated: r.get::<_, i64>(6)? as u64,
+            })
+        },
+    )?;
+    let mut st = conn.prepare(
+        "SELECT c.cohort, c.drug, c.status, c.stage, c.slots, c.refused,
+                (SELECT COUNT(*) FROM patients p WHERE p.enrolled_cohort = c.cohort),
+                (SELECT COALESCE(SUM(treated),0) FROM patients p WHERE p.enrolled_cohort = c.cohort),
+                (SELECT COALESCE(SUM(evaluable),0) FROM patients p WHERE p.enrolled_cohort = c.cohort),
+                (SELECT COALESCE(SUM(benefit),0) FROM patients p WHERE p.enrolled_cohort = c.cohort),
+                c.decided_enrolled, c.decided_evaluable, c.decided_benefits, c.decided_not_evaluable,
+                c.status_ref
+         FROM cohorts c WHERE (?1 IS NULL OR c.cohort = ?1) ORDER BY c.cohort",
+    )?;
+    let cohorts = st
+        .query_map(params![cohort], |r| {
+            let decided: Option<i64> = r.get(10)?;
+            Ok(EnrollmentCohort {
+                cohort: r.get(0)?,
+                drug: r.get(1)?,
+                status: r.get(2)?,
+                stage: r.get(3)?,
+                slots: r.get(4)?,
+                refused: r.get(5)?,
+                enrolled: r.get(6)?,
+                treated: r.get(7)?,
+                evaluable: r.get(8)?,
+                benefits: r.get(9)?,
+                decided: match decided {
+                    Some(e) => Some([e, r.get(11)?, r.get(12)?, r.get(13)?]),
+                    None => None,
+                },
+                status_ref: opt_json(r.get(14)?),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut st = conn.prepare(&format!(
+        "SELECT days_sequencing_to_first_dose FROM patients
+         WHERE days_sequencing_to_first_dose IS NOT NULL AND {filter}"
+    ))?;
+    let days = st
+        .query_map(params![cohort], |r| r.get::<_, i64>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(EnrollmentReport {
+        funnel,
+        cohorts,
+        sequencing_to_first_dose_n: days.len() as i64,
+        sequencing_to_first_dose_median_days: median(days),
+    })
+}
+
+/// Safety figures of one cohort (or the trial).
+#[derive(Clone, Debug, Serialize)]
+pub struct SafetyGroup {
+    /// Cohort id (`None`: the whole trial).
+    pub cohort: Option<String>,
+    /// Drug.
+    pub drug: Option<String>,
+    /// Treated patients.
+    pub treated: i64,
+    /// Adverse events.
+    pub adverse_events: i64,
+    /// Serious adverse events.
+    pub serious: i64,
+    /// Adverse events of grade 3 or more.
+    pub grade3plus: i64,
+    /// Treated patients with a grade >= 3 treatment-related adverse event.
+    pub grade3plus_trae_patients: i64,
+    /// Their share of the treated patients, percent.
+    pub grade3plus_trae_rate: Option<f64>,
+    /// Deaths.
+    pub deaths: i64,
+    /// SUSARs.
+    pub susars: i64,
+}
+
+/// Adverse events of one cohort, drug, CTCAE term and grade.
+#[derive(Clone, Debug, Serialize)]
+pub struct AeCount {
+    /// Cohort.
+    pub cohort: Option<String>,
+    /// Drug.
+    pub drug: Option<String>,
+    /// CTCAE term.
+    pub ctcae_term: String,
+    /// Worst grade.
+    pub grade: i64,
+    /// Events.
+    pub events: i64,
+    /// Of which serious.
+    pub serious: i64,
+}
+
+/// One SUSAR with its report clock.
+#[derive(Clone, Debug, Serialize)]
+pub struct Susar {
+    /// Patient.
+    pub patient: String,
+    /// Adverse event id.
+    pub ae_id: i64,
+    /// Cohort.
+    pub cohort: Option<String>,
+    /// CTCAE term.
+    pub ctcae_term: String,
+    /// Worst grade.
+    pub grade: i64,
+    /// The clock starts: the awareness date.
+    pub awareness: String,
+    /// 7 (fatal or life-threatening) or 15 days.
+    pub window_days: i64,
+    /// The report is due.
+    pub due: String,
+    /// The report and follow-ups.
+    pub refs: Value,
+}
+
+/// One death.
+#[derive(Clone, Debug, Serialize)]
+pub struct Death {
+    /// Patient.
+    pub patient: String,
+    /// Cohort.
+    pub cohort: Option<String>,
+    /// Date.
+    pub died_on: String,
+    /// Cause.
+    pub cause: String,
+    /// Related to the treatment.
+    pub treatment_related: bool,
+    /// The record.
+    pub record: Value,
+}
+
+/// The safety view.
+#[derive(Clone, Debug, Serialize)]
+pub struct SafetyReport {
+    /// The whole trial (or the cohort, with a filter).
+    pub overall: SafetyGroup,
+    /// Per cohort.
+    pub cohorts: Vec<SafetyGroup>,
+    /// Adverse events by cohort, drug, CTCAE term and grade.
+    pub by_term: Vec<AeCount>,
+    /// SUSARs and their clocks, by due date.
+    pub susars: Vec<Susar>,
+    /// Deaths.
+    pub deaths: Vec<Death>,
+}
+
+fn pct(n: i64, d: i64) -> Option<f64> {
+    (d > 0).then(|| 100.0 * n as f64 / d as f64)
+}
+
+/// The safety view, for every cohort or one.
+pub fn safety(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<SafetyReport> {
+    let group = |c: Option<&str>, all: bool| -> rusqlite::Result<SafetyGroup> {
+        // `all`: every patient, regardless of cohort.
+        let f = if all { "?1 IS NULL" } else { "cohort IS ?1" };
+        let treated: i64 = conn.query_row(
+            &format!("SELECT COUNT(*) FROM treated WHERE {f}"),
+            params![c],
+            |r| r.get(0),
+        )?;
+        let trae: i64 = conn.query_row(
+            &format!("SELECT COALESCE(SUM(grade3_trae),0) FROM treated WHERE {f}"),
+            params![c],
+            |r| r.get(0),
+        )?;
+        let (aes, serious, g3, susars): (i64, i64, i64, i64) = conn.query_row(
+            &format!("SELECT COUNT(*), COALESCE(SUM(serious),0), COALESCE(SUM(grade >= 3),0), COALESCE(SUM(susar),0) FROM adverse_events WHERE {f}"),
+            params![c],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
+        let deaths: i64 = conn.query_row(
+            &format!("SELECT COUNT(*) FROM deaths WHERE {f}"),
+            params![c],
+            |r| r.get(0),
+        )?;
+        let drug: Option<String> = if all {
+            None
+        } else {
+            conn.query_row(
+                "SELECT drug FROM treated WHERE cohort IS ?1 AND drug IS NOT NULL ORDER BY patient LIMIT 1",
+                params![c],
+                |r| r.get(0),
+            )
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })?
+        };
+        Ok(SafetyGroup {
+            cohort: c.map(str::to_string),
+            drug,
+            treated,
+            adverse_events: aes,
+            serious,
+            grade3plus: g3,
+            grade3plus_trae_patients: trae,
+            grade3plus_trae_rate: pct(trae, treated),
+            deaths,
+            susars,
+        })
+    };
+    let overall = match cohort {
+        Some(c) => group(Some(c), false)?,
+        None => group(None, true)?,
+    };
+    let mut st = conn.prepare(
+        "SELECT DISTINCT cohort FROM treated WHERE cohort IS NOT NULL AND (?1 IS NULL OR cohort = ?1) ORDER BY cohort",
+    )?;
+    let names = st
+        .query_map(params![cohort], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let cohorts = names
+        .iter()
+        .map(|c| group(Some(c), false))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut st = conn.prepare(
+        "SELECT cohort, drug, ctcae_term, grade, COUNT(*), SUM(serious) FROM adverse_events
+         WHERE (?1 IS NULL OR cohort = ?1)
+         GROUP BY cohort, drug, ctcae_term, grade ORDER BY cohort, drug, ctcae_term, grade",
+    )?;
+    let by_term = st
+        .query_map(params![cohort], |r| {
+            Ok(AeCount {
+                cohort: r.get(0)?,
+                drug: r.get(1)?,
+                ctcae_term: r.get(2)?,
+                grade: r.get(3)?,
+                events: r.get(4)?,
+                serious: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut st = conn.prepare(
+        "SELECT patient, ae_id, cohort, ctcae_term, grade, susar_awareness, susar_window_days, susar_due, refs
+         FROM adverse_events WHERE susar = 1 AND (?1 IS NULL OR cohort = ?1) ORDER BY susar_due, patient, ae_id",
+    )?;
+    let susars = st
+        .query_map(params![cohort], |r| {
+            Ok(Susar {
+                patient: r.get(0)?,
+                ae_id: r.get(1)?,
+                cohort: r.get(2)?,
+                ctcae_term: r.get(3)?,
+                grade: r.get(4)?,
+                awareness: r.get(5)?,
+                window_days: r.get(6)?,
+                due: r.get(7)?,
+                refs: opt_json(r.get(8)?).unwrap_or(Value::Null),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut st = conn.prepare(
+        "SELECT patient, cohort, died_on, cause, treatment_related, ref FROM deaths
+         WHERE (?1 IS NULL OR cohort = ?1) ORDER BY died_on, patient",
+    )?;
+    let deaths = st
+        .query_map(params![cohort], |r| {
+            Ok(Death {
+                patient: r.get(0)?,
+                cohort: r.get(1)?,
+                died_on: r.get(2)?,
+                cause: r.get(3)?,
+                treatment_related: r.get(4)?,
+                record: opt_json(r.get(5)?).unwrap_or(Value::Null),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(SafetyReport {
+        overall,
+        cohorts,
+        by_term,
+        susars,
+        deaths,
+    })
+}
+
+/// The dossier's figures for a group of patients (a cohort or the trial).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DossierSummary {
+    /// Treated patients.
+    pub treated: i64,
+    /// Response-evaluable patients.
+    pub evaluable: i64,
+    /// Evaluable patients with clinical benefit.
+    pub clinical_benefit: i64,
+    /// Percent of the evaluable.
+    pub clinical_benefit_rate: Option<f64>,
+    /// Evaluable patients with a confirmed objective response.
+    pub objective_response: i64,
+    /// Percent of the evaluable.
+    pub objective_response_rate: Option<f64>,
+    /// Kaplan-Meier median PFS from the first dose, months.
+    pub median_pfs_months: Option<f64>,
+    /// Kaplan-Meier median OS from the first dose, months.
+    pub median_os_months: Option<f64>,
+    /// Kaplan-Meier median duration of response, months (responders).
+    pub median_dor_months: Option<f64>,
+    /// Treated patients with a grade >= 3 treatment-related AE.
+    pub grade3plus_trae: i64,
+    /// Percent of the treated.
+    pub grade3plus_trae_rate: Option<f64>,
+    /// Evaluable exceptional responders.
+    pub exceptional_responders: i64,
+    /// Percent of the evaluable.
+    pub exceptional_responder_rate: Option<f64>,
+    /// Scans where the investigator's response disagrees with the computed one.
+    pub disagreements: i64,
+}
+
+/// One patient in the dossier, every value with its records.
+#[derive(Clone, Debug, Serialize)]
+pub struct DossierPatient {
+    /// Patient.
+    pub patient: String,
+    /// Cohort.
+    pub cohort: Option<String>,
+    /// First dose.
+    pub first_dose_on: String,
+    /// Best overall response and its records.
+    pub best_response: String,
+    /// Records behind it.
+    pub best_refs: Value,
+    /// Response-evaluable.
+    pub evaluable: bool,
+    /// Clinical benefit.
+    pub benefit: bool,
+    /// Records behind it.
+    pub benefit_refs: Value,
+    /// PFS days from the first dose.
+    pub pfs_days: i64,
+    /// PFS event (false: censored).
+    pub pfs_event: bool,
+    /// Records behind it.
+    pub pfs_refs: Value,
+    /// OS days from the first dose.
+    pub os_days: i64,
+    /// Death (false: censored).
+    pub os_event: bool,
+    /// Records behind it.
+    pub os_refs: Value,
+    /// Duration of response, days (responders).
+    pub dor_days: Option<i64>,
+    /// Progression or death ended the response.
+    pub dor_event: Option<bool>,
+    /// Records behind it.
+    pub dor_refs: Option<Value>,
+    /// Exceptional responder.
+    pub exceptional: bool,
+    /// Records behind it.
+    pub exceptional_refs: Value,
+    /// Grade >= 3 treatment-related AE.
+    pub grade3plus_trae: bool,
+    /// Records behind it.
+    pub trae_refs: Value,
+    /// Scans where the investigator disagrees with RECIST from the measurements.
+    pub disagreements: Vec<Value>,
+}
+
+/// One cohort in the dossier.
+#[derive(Clone, Debug, Serialize)]
+pub struct DossierCohort {
+    /// Cohort id.
+    pub cohort: String,
+    /// Drug.
+    pub drug: Option<String>,
+    /// Status.
+    pub status: String,
+    /// The latest stage decision's record.
+    pub status_ref: Option<Value>,
+    /// Figures.
+    pub summary: DossierSummary,
+    /// Stage decisions, in order, with the evidence they cite.
+    pub stage_decisions: Vec<Value>,
+}
+
+/// The dossier view.
+#[derive(Clone, Debug, Serialize)]
+pub struct DossierReport {
+    /// Trial-wide (or the cohort's, with a filter).
+    pub trial: DossierSummary,
+    /// Per cohort.
+    pub cohorts: Vec<DossierCohort>,
+    /// Per patient.
+    pub patients: Vec<DossierPatient>,
+}
+
+fn summary(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<DossierSummary> {
+    let f = "(?1 IS NULL OR cohort = ?1)";
+    let (treated, evaluable, benefit, objective, trae, exceptional, dis): (
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+    ) = conn.query_row(
+        &format!(
+            "SELECT COUNT(*), COALESCE(SUM(evaluable),0), COALESCE(SUM(evaluable AND benefit),0),
+                  COALESCE(SUM(evaluable AND objective),0), COALESCE(SUM(grade3_trae),0),
+                  COALESCE(SUM(evaluable AND exceptional),0), COALESCE(SUM(disagreements),0)
+                  FROM patients WHERE {f}"
+        ),
+        params![cohort],
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        },
+    )?;
+    let obs = |sql: &str| -> rusqlite::Result<Vec<Observation>> {
+        let mut st = conn.prepare(sql)?;
+        let rows = st.query_map(params![cohort], |r| {
+            Ok(Observation {
+                time_days: r.get::<_, i64>(0)? as u32,
+                event: r.get(1)?,
+            })
+        })?;
+        rows.collect()
+    };
+    let pfs = obs(&format!(
+        "SELECT pfs_days, pfs_event FROM patients WHERE {f}"
+    ))?;
+    let os = obs(&format!("SELECT os_days, os_event FROM patients WHERE {f}"))?;
+    let dor = obs(&format!(
+        "SELECT dor_days, dor_event FROM patients WHERE dor_days IS NOT NULL AND {f}"
+    ))?;
+    Ok(DossierSummary {
+        treated,
+        evaluable,
+        clinical_benefit: benefit,
+        clinical_benefit_rate: pct(benefit, evaluable),
+        objective_response: objective,
+        objective_response_rate: pct(objective, evaluable),
+        median_pfs_months: kaplan_meier(&pfs).median_months(),
+        median_os_months: kaplan_meier(&os).median_months(),
+        median_dor_months: kaplan_meier(&dor).median_months(),
+        grade3plus_trae: trae,
+        grade3plus_trae_rate: pct(trae, treated),
+        exceptional_responders: exceptional,
+        exceptional_responder_rate: pct(exceptional, evaluable),
+        disagreements: dis,
+    })
+}
+
+/// The dossier view, for every cohort or one.
+pub fn dossier(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<DossierReport> {
+    let trial = summary(conn, cohort)?;
+    let mut st = conn.prepare(
+        "SELECT cohort, drug, status, status_ref FROM cohorts WHERE (?1 IS NULL OR cohort = ?1) ORDER BY cohort",
+    )?;
+    let rows = st
+        .query_map(params![cohort], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut cohorts = Vec::new();
+    for (c, drug, status, status_ref) in rows {
+        let mut st = conn.prepare_cached(
+            "SELECT partition, seq, hash, status, enrolled, evaluable, benefits, not_evaluable, evidence
+             FROM stage_decisions WHERE cohort = ?1 ORDER BY partition, seq",
+        )?;
+        let decisions = st
+            .query_map(params![c], |r| {
+                Ok(serde_json::json!({
+                    "record": {"partition": r.get::<_, i64>(0)?, "seq": r.get::<_, i64>(1)?, "hash": r.get::<_, String>(2)?},
+                    "status": r.get::<_, String>(3)?,
+                    "enrolled": r.get::<_, i64>(4)?,
+                    "evaluable": r.get::<_, i64>(5)?,
+                    "benefits": r.get::<_, i64>(6)?,
+                    "not_evaluable": r.get::<_, i64>(7)?,
+                    "evidence": opt_json(r.get(8)?),
+                }))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        cohorts.push(DossierCohort {
+            summary: summary(conn, Some(&c))?,
+            cohort: c,
+            drug,
+            status,
+            status_ref: opt_json(status_ref),
+            stage_decisions: decisions,
+        });
+    }
+    let mut dis = conn.prepare(
+        "SELECT patient, partition, seq, hash, assessed_on, reported, computed FROM disagreements
+         WHERE patient IN (SELECT patient FROM patients WHERE (?1 IS NULL OR cohort = ?1))
+         ORDER BY patient, partition, seq",
+    )?;
+    let mut by_patient: std::collections::HashMap<String, Vec<Value>> = Default::default();
+    for row in dis.query_map(params![cohort], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            serde_json::json!({
+                "record": {"partition": r.get::<_, i64>(1)?, "seq": r.get::<_, i64>(2)?, "hash": r.get::<_, String>(3)?},
+                "assessed_on": r.get::<_, String>(4)?,
+                "reported": r.get::<_, String>(5)?,
+                "computed": r.get::<_, String>(6)?,
+            }),
+        ))
+    })? {
+        let (p, v) = row?;
+        by_patient.entry(p).or_default().push(v);
+    }
+    let mut st = conn.prepare(
+        "SELECT patient, cohort, first_dose_on, best_response, best_refs, evaluable, benefit, benefit_refs,
+                pfs_days, pfs_event, pfs_refs, os_days, os_event, os_refs, dor_days, dor_event, dor_refs,
+                exceptional, exceptional_refs, grade3_trae, trae_refs
+         FROM patients WHERE (?1 IS NULL OR cohort = ?1) ORDER BY patient",
+    )?;
+    let patients = st
+        .query_map(params![cohort], |r| {
+            let patient: String = r.get(0)?;
+            Ok(DossierPatient {
+                disagreements: by_patient.remove(&patient).unwrap_or_default(),
+                patient,
+                cohort: r.get(1)?,
+                first_dose_on: r.get(2)?,
+                best_response: r.get(3)?,
+                best_refs: opt_json(r.get(4)?).unwrap_or(Value::Null),
+                evaluable: r.get(5)?,
+                benefit: r.get(6)?,
+                benefit_refs: opt_json(r.get(7)?).unwrap_or(Value::Null),
+                pfs_days: r.get(8)?,
+                pfs_event: r.get(9)?,
+                pfs_refs: opt_json(r.get(10)?).unwrap_or(Value::Null),
+                os_days: r.get(11)?,
+                os_event: r.get(12)?,
+                os_refs: opt_json(r.get(13)?).unwrap_or(Value::Null),
+                dor_days: r.get(14)?,
+                dor_event: r.get(15)?,
+                dor_refs: opt_json(r.get(16)?),
+                exceptional: r.get(17)?,
+                exceptional_refs: opt_json(r.get(18)?).unwrap_or(Value::Null),
+                grade3plus_trae: r.get(19)?,
+                trae_refs: opt_json(r.get(20)?).unwrap_or(Value::Null),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(DossierReport {
+        trial,
+        cohorts,
+        patients,
+    })
+}
+
+/// Every row of every table of a view database, ordered by every column, as text (cells
+/// joined by `|`; NULL as `NULL`): for comparing two databases (rebuild equality, crash
+/// recovery). The `meta` table is included; nothing is left out.
+pub fn dump(
+    conn: &Connection,
+) -> rusqlite::Result<std::collections::BTreeMap<String, Vec<String>>> {
+    let mut st =
+        conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
+    let tables = st
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = std::collections::BTreeMap::new();
+    for t in tables {
+        // Primary-key order: SQLite's rowid tables ordered by every column are ordered by key
+        // first where the key leads; order by all columns to be safe.
+        let ncols: usize = conn.query_row(
+            &format!("SELECT COUNT(*) FROM pragma_table_info('{t}')"),
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as usize;
+        let order: Vec<String> = (1..=ncols).map(|i| i.to_string()).collect();
+        let mut st = conn.prepare(&format!("SELECT * FROM {t} ORDER BY {}", order.join(", ")))?;
+        let rows = st
+            .query_map([], |r| {
+                let mut cells = Vec::with_capacity(ncols);
+                for i in 0..ncols {
+                    use rusqlite::types::Value as V;
+                    cells.push(match r.get::<_, V>(i)? {
+                        V::Null => "NULL".to_string(),
+                        V::Integer(x) => x.to_string(),
+                        V::Real(x) => format!("{x:?}"),
+                        V::Text(t) => t,
+                        V::Blob(b) => b.iter().map(|x| format!("{x:02x}")).collect(),
+                    });
+                }
+                Ok(cells.join("|"))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        out.insert(t, rows);
+    }
+    Ok(out)
+}
+
+/// [`dump`] of the view database at `path` (opened read-only).
+pub fn dump_file(
+    path: &std::path::Path,
+) -> rusqlite::Result<std::collections::BTreeMap<String, Vec<String>>> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    dump(&conn)
+}

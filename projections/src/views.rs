@@ -1,0 +1,669 @@
+//! The three read models, each its own SQLite database, and the exactly-once rule.
+//!
+//! Every view database has a `positions` table: per partition, the next sequence number the
+//! view has not consumed (and the hash of the last record it consumed, checked against the
+//! ledger on every restart). [`ViewDb::apply`] writes a batch's rows and the new positions in one
+//! SQL transaction, and skips records below the stored positions. So a crash (before or after
+//! the commit) never applies a record twice and never skips one: this is where the projection's
+//! exactly-once invariant is enforced.
+//!
+//! Rows are rewritten per subject from the model ([`crate::facts`]), never incremented, so a
+//! view's rows are a function of the records it consumed: a rebuild from position 0 gives the
+//! same rows.
+
+use crate::facts::{self, partial_date, stage_of, status_name};
+use crate::model::{Touched, TrialModel};
+use crate::Error;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::path::{Path, PathBuf};
+use tl_ledger::stream_verify::VerifiedRecord;
+use tl_schemas::{Reference, TrialId};
+
+/// Which view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ViewKind {
+    /// The funnel, cohorts, doses.
+    Enrollment,
+    /// Adverse events, deaths, SUSAR clocks.
+    Safety,
+    /// Per-patient outcomes, stage decisions.
+    Dossier,
+}
+
+impl ViewKind {
+    /// All three, in a fixed order.
+    pub const ALL: [ViewKind; 3] = [ViewKind::Enrollment, ViewKind::Safety, ViewKind::Dossier];
+
+    /// The view's name (and its database file's stem).
+    pub fn name(self) -> &'static str {
+        match self {
+            ViewKind::Enrollment => "enrollment",
+            ViewKind::Safety => "safety",
+            ViewKind::Dossier => "dossier",
+        }
+    }
+
+    /// The database file in the views folder.
+    pub fn path(self, db_dir: &Path) -> PathBuf {
+        db_dir.join(format!("{}.sqlite", self.name()))
+    }
+
+    fn schema(self) -> &'static str {
+        match self {
+            ViewKind::Enrollment => ENROLLMENT_SCHEMA,
+            ViewKind::Safety => SAFETY_SCHEMA,
+            ViewKind::Dossier => DOSSIER_SCHEMA,
+        }
+    }
+}
+
+const COMMON_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS positions (partition INTEGER PRIMARY KEY, next_seq INTEGER NOT NULL, last_hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS corrections (
+  partition INTEGER NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, subject TEXT NOT NULL,
+  target_partition INTEGER NOT NULL, target_seq INTEGER NOT NULL, target_hash TEXT NOT NULL,
+  event TEXT NOT NULL, reason TEXT NOT NULL, original TEXT NOT NULL, corrected TEXT NOT NULL,
+  PRIMARY KEY (partition, seq));
+";
+
+const ENROLLMENT_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS patients (
+  patient TEXT PRIMARY KEY, tumour_type TEXT, site TEXT,
+  registered_on TEXT, registered_ref TEXT,
+  consented_on TEXT, withdrawn_on TEXT,
+  sequenced_on TEXT, sequencing_ref TEXT,
+  matched INTEGER NOT NULL, candidates INTEGER, match_ref TEXT,
+  mtb_approved INTEGER NOT NULL, mtb_cohort TEXT, mtb_decided_on TEXT, mtb_ref TEXT,
+  slot_cohort TEXT, slot_stage INTEGER, slot_number INTEGER, slot_ref TEXT,
+  slot_refused_cohort TEXT, slot_refused_ref TEXT,
+  enrolled_cohort TEXT, enrolled_on TEXT, enrolled_ref TEXT,
+  treated INTEGER NOT NULL, first_dose_on TEXT, first_dose_ref TEXT,
+  days_sequencing_to_first_dose INTEGER,
+  evaluable INTEGER NOT NULL, benefit INTEGER NOT NULL, died INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS cohorts (
+  cohort TEXT PRIMARY KEY, drug TEXT, tumour_type TEXT, status TEXT NOT NULL, stage INTEGER NOT NULL,
+  slots INTEGER NOT NULL, refused INTEGER NOT NULL,
+  decided_enrolled INTEGER, decided_evaluable INTEGER, decided_benefits INTEGER,
+  decided_not_evaluable INTEGER, status_ref TEXT);
+CREATE TABLE IF NOT EXISTS doses (
+  partition INTEGER NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, patient TEXT NOT NULL,
+  drug TEXT NOT NULL, dose_milli INTEGER NOT NULL, unit TEXT NOT NULL, cycle INTEGER NOT NULL,
+  day INTEGER NOT NULL, administered_on TEXT NOT NULL,
+  original_dose_milli INTEGER, corrected_by TEXT,
+  PRIMARY KEY (partition, seq));
+CREATE INDEX IF NOT EXISTS doses_patient ON doses (patient);
+";
+
+const SAFETY_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS adverse_events (
+  patient TEXT NOT NULL, ae_id INTEGER NOT NULL, cohort TEXT, drug TEXT,
+  ctcae_term TEXT NOT NULL, first_grade INTEGER NOT NULL, grade INTEGER NOT NULL,
+  serious INTEGER NOT NULL, seriousness TEXT NOT NULL, expected INTEGER NOT NULL,
+  attribution TEXT NOT NULL, treatment_related INTEGER NOT NULL, grade3_trae INTEGER NOT NULL,
+  outcome TEXT NOT NULL, onset TEXT NOT NULL, awareness TEXT NOT NULL, resolved_on TEXT,
+  susar INTEGER NOT NULL, susar_awareness TEXT, susar_window_days INTEGER, susar_due TEXT,
+  refs TEXT NOT NULL,
+  PRIMARY KEY (patient, ae_id));
+CREATE TABLE IF NOT EXISTS treated (
+  patient TEXT PRIMARY KEY, cohort TEXT, drug TEXT, first_dose_on TEXT NOT NULL,
+  grade3_trae INTEGER NOT NULL, trae_refs TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deaths (
+  patient TEXT PRIMARY KEY, cohort TEXT, died_on TEXT NOT NULL, cause TEXT NOT NULL,
+  treatment_related INTEGER NOT NULL, ref TEXT NOT NULL);
+";
+
+const DOSSIER_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS patients (
+  patient TEXT PRIMARY KEY, cohort TEXT, drug TEXT, first_dose_on TEXT NOT NULL,
+  best_response TEXT NOT NULL, best_refs TEXT NOT NULL, evaluable INTEGER NOT NULL,
+  benefit INTEGER NOT NULL, benefit_refs TEXT NOT NULL, objective INTEGER NOT NULL,
+  pfs_days INTEGER NOT NULL, pfs_event INTEGER NOT NULL, pfs_refs TEXT NOT NULL,
+  os_days INTEGER NOT NULL, os_event INTEGER NOT NULL, os_refs TEXT NOT NULL,
+  dor_days INTEGER, dor_event INTEGER, dor_refs TEXT,
+  exceptional INTEGER NOT NULL, exceptional_refs TEXT NOT NULL,
+  grade3_trae INTEGER NOT NULL, trae_refs TEXT NOT NULL,
+  disagreements INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS disagreements (
+  partition INTEGER NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, patient TEXT NOT NULL,
+  assessed_on TEXT NOT NULL, reported TEXT NOT NULL, computed TEXT NOT NULL,
+  PRIMARY KEY (partition, seq));
+CREATE INDEX IF NOT EXISTS disagreements_patient ON disagreements (patient);
+CREATE TABLE IF NOT EXISTS cohorts (
+  cohort TEXT PRIMARY KEY, drug TEXT, status TEXT NOT NULL, stage INTEGER NOT NULL, status_ref TEXT);
+CREATE TABLE IF NOT EXISTS stage_decisions (
+  partition INTEGER NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, cohort TEXT NOT NULL,
+  status TEXT NOT NULL, enrolled INTEGER NOT NULL, evaluable INTEGER NOT NULL,
+  benefits INTEGER NOT NULL, not_evaluable INTEGER NOT NULL, evidence TEXT NOT NULL,
+  PRIMARY KEY (partition, seq));
+";
+
+/// Patient facts already derived for a batch (shared by the three views; a patient missing
+/// here is derived on demand).
+pub type PatientFactsMap = std::collections::HashMap<tl_schemas::ids::Name, facts::PatientFacts>;
+
+/// References as JSON: `[{"partition":P,"seq":N,"hash":"hex"}, ...]`.
+pub fn refs_json(refs: &[Reference]) -> String {
+    serde_json::Value::Array(refs.iter().map(ref_value).collect()).to_string()
+}
+
+/// One reference as JSON.
+pub fn ref_value(r: &Reference) -> serde_json::Value {
+    serde_json::json!({"partition": r.partition, "seq": r.seq, "hash": r.hash.to_hex()})
+}
+
+fn one_ref(r: &Reference) -> String {
+    ref_value(r).to_string()
+}
+
+/// One view's database.
+pub struct ViewDb {
+    /// Which view.
+    pub kind: ViewKind,
+    /// The connection.
+    conn: Connection,
+    /// Per partition, the next sequence number not consumed (mirrors the `positions` table).
+    positions: Vec<u64>,
+    /// Per partition, the hash of the last record consumed: a restart checks that the ledger
+    /// still holds it, so a view is never continued on another history.
+    last_hashes: Vec<String>,
+}
+
+impl ViewDb {
+    /// Opens (creating if needed) the view's database in `db_dir`, for `trial` under the pinned
+    /// root key; refuses a database of another trial or root.
+    pub fn open(
+        kind: ViewKind,
+        db_dir: &Path,
+        trial: &TrialId,
+        root: &[u8; 32],
+    ) -> Result<Self, Error> {
+        std::fs::create_dir_all(db_dir).map_err(|e| Error::Io {
+            path: db_dir.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+        let path = kind.path(db_dir);
+        let conn = Connection::open(&path).map_err(|e| Error::sql(&path, e))?;
+        let setup = || -> rusqlite::Result<()> {
+            conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
+            conn.execute_batch(COMMON_SCHEMA)?;
+            conn.execute_batch(kind.schema())?;
+            Ok(())
+        };
+        setup().map_err(|e| Error::sql(&path, e))?;
+        let mut db = ViewDb {
+            kind,
+            conn,
+            positions: Vec::new(),
+            last_hashes: Vec::new(),
+        };
+        let want = format!("{}:{}", trial.as_str(), hex_of(root));
+        let have: Option<String> = db
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'trial'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| Error::sql(&path, e))?;
+        match have {
+            Some(h) if h != want => {
+                return Err(Error::OtherTrial {
+                    path,
+                    found: h,
+                    expected: want,
+                })
+            }
+            Some(_) => {}
+            None => {
+                db.conn
+                    .execute(
+                        "INSERT INTO meta (key, value) VALUES ('trial', ?1)",
+                        [&want],
+                    )
+                    .map_err(|e| Error::sql(&path, e))?;
+            }
+        }
+        (db.positions, db.last_hashes) =
+            read_positions(&db.conn).map_err(|e| Error::sql(&path, e))?;
+        Ok(db)
+    }
+
+    /// Per partition, the next sequence number this view has not consumed.
+    pub fn positions(&self) -> &[u64] {
+        &self.positions
+    }
+
+    /// The position of partition `p`.
+    pub fn position(&self, p: u32) -> u64 {
+        self.positions.get(p as usize).copied().unwrap_or(0)
+    }
+
+    /// Applies a batch: the rows of every subject touched by a record at or beyond this view's
+    /// positions, and the new positions, in one transaction. Records below the positions were
+    /// applied before (by an earlier run) and are skipped.
+    pub fn apply(
+        &mut self,
+        model: &TrialModel,
+        batch: &[(VerifiedRecord, Touched)],
+        known: &PatientFactsMap,
+    ) -> Result<usize, Error> {
+        let mut touched = Touched::default();
+        let mut next = self.positions.clone();
+        let mut hashes = self.last_hashes.clone();
+        let mut applied = 0;
+        for (v, t) in batch {
+            let p = v.partition as usize;
+            if next.len() <= p {
+                next.resize(p + 1, 0);
+                hashes.resize(p + 1, String::new());
+            }
+            let position = self.position(v.partition);
+            if v.seq < position {
+                // Consumed by an earlier run: it must be the very record consumed then.
+                if v.seq + 1 == position && self.last_hashes.get(p) != Some(&v.hash.to_hex()) {
+                    return Err(Error::ViewMismatch {
+                        view: self.kind.name(),
+                        partition: v.partition,
+                        seq: v.seq,
+                    });
+                }
+                continue;
+            }
+            touched.merge(t.clone());
+            if v.seq + 1 > next[p] {
+                next[p] = v.seq + 1;
+                hashes[p] = v.hash.to_hex();
+            }
+            applied += 1;
+        }
+        if applied == 0 {
+            return Ok(0);
+        }
+        let kind = self.kind;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| Error::sql_view(kind, e))?;
+        write_rows(kind, &tx, model, &touched, known).map_err(|e| Error::sql_view(kind, e))?;
+        {
+            let mut st = tx
+                .prepare_cached("INSERT INTO positions (partition, next_seq, last_hash) VALUES (?1, ?2, ?3) ON CONFLICT(partition) DO UPDATE SET next_seq = excluded.next_seq, last_hash = excluded.last_hash")
+                .map_err(|e| Error::sql_view(kind, e))?;
+            for (p, n) in next.iter().enumerate() {
+                if self.positions.get(p) != Some(n) {
+                    st.execute(params![p as i64, *n as i64, hashes[p]])
+                        .map_err(|e| Error::sql_view(kind, e))?;
+                }
+            }
+        }
+        tx.commit().map_err(|e| Error::sql_view(kind, e))?;
+        self.positions = next;
+        self.last_hashes = hashes;
+        Ok(applied)
+    }
+
+    /// The connection, for queries.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+fn read_positions(conn: &Connection) -> rusqlite::Result<(Vec<u64>, Vec<String>)> {
+    let mut st =
+        conn.prepare("SELECT partition, next_seq, last_hash FROM positions ORDER BY partition")?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let (mut out, mut hashes) = (Vec::new(), Vec::new());
+    for row in rows {
+        let (p, n, h) = row?;
+        let p = p as usize;
+        if out.len() <= p {
+            out.resize(p + 1, 0);
+            hashes.resize(p + 1, String::new());
+        }
+        out[p] = n as u64;
+        hashes[p] = h;
+    }
+    Ok((out, hashes))
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn write_rows(
+    kind: ViewKind,
+    tx: &Transaction,
+    model: &TrialModel,
+    touched: &Touched,
+    known: &PatientFactsMap,
+) -> rusqlite::Result<()> {
+    // Corrections: every view keeps the original beside the corrected content.
+    {
+        let mut st = tx.prepare_cached(
+            "INSERT OR REPLACE INTO corrections VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        for at in &touched.corrections {
+            if let Some(c) = model.corrections.get(&(at.partition, at.seq)) {
+                st.execute(params![
+                    c.at.partition,
+                    c.at.seq as i64,
+                    c.at.hash.to_hex(),
+                    c.subject,
+                    c.target.partition,
+                    c.target.seq as i64,
+                    c.target.hash.to_hex(),
+                    tl_schemas::clinical::clinical_type::name(c.event_type).unwrap_or("unknown"),
+                    c.reason,
+                    c.original_json,
+                    c.corrected_json,
+                ])?;
+            }
+        }
+    }
+    match kind {
+        ViewKind::Enrollment => write_enrollment(tx, model, touched, known),
+        ViewKind::Safety => write_safety(tx, model, touched, known),
+        ViewKind::Dossier => write_dossier(tx, model, touched, known),
+    }
+}
+
+fn date(d: tl_schemas::Date) -> String {
+    d.to_string()
+}
+
+fn write_enrollment(
+    tx: &Transaction,
+    model: &TrialModel,
+    touched: &Touched,
+    known: &PatientFactsMap,
+) -> rusqlite::Result<()> {
+    let mut del_doses = tx.prepare_cached("DELETE FROM doses WHERE patient = ?1")?;
+    let mut ins_dose = tx.prepare_cached(
+        "INSERT INTO doses VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    let mut ins_patient = tx.prepare_cached(
+        "INSERT OR REPLACE INTO patients VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
+    )?;
+    for name in &touched.patients {
+        let computed;
+        let f = match known.get(name) {
+            Some(f) => f,
+            None => {
+                computed = facts::patient(model, name);
+                &computed
+            }
+        };
+        del_doses.execute([name.as_str()])?;
+        for d in &f.doses {
+            ins_dose.execute(params![
+                d.at.partition,
+                d.at.seq as i64,
+                d.at.hash.to_hex(),
+                name.as_str(),
+                d.drug,
+                d.dose_milli as i64,
+                format!("{:?}", d.unit),
+                d.cycle,
+                d.day,
+                date(d.administered_on),
+                d.original_dose_milli.map(|x| x as i64),
+                d.corrected_by.as_ref().map(one_ref),
+            ])?;
+        }
+        let o = f.outcome.as_ref();
+        ins_patient.execute(params![
+            name.as_str(),
+            f.registered.as_ref().map(|((_, t, _), _)| t.clone()),
+            f.registered.as_ref().map(|((_, _, s), _)| s.clone()),
+            f.registered.as_ref().map(|((d, _, _), _)| date(*d)),
+            f.registered.as_ref().map(|(_, r)| one_ref(r)),
+            f.consented.as_ref().map(|(d, _)| date(*d)),
+            f.withdrawn.as_ref().map(|(d, _)| date(*d)),
+            f.sequenced.as_ref().map(|(d, _)| date(*d)),
+            f.sequenced.as_ref().map(|(_, r)| one_ref(r)),
+            f.proposal.as_ref().is_some_and(|(n, _)| *n > 0),
+            f.proposal.as_ref().map(|(n, _)| *n),
+            f.proposal.as_ref().map(|(_, r)| one_ref(r)),
+            f.decision.as_ref().is_some_and(|((c, _), _)| c.is_some()),
+            f.decision
+                .as_ref()
+                .and_then(|((c, _), _)| c.as_ref().map(|c| c.to_string())),
+            f.decision.as_ref().map(|((_, d), _)| date(*d)),
+            f.decision.as_ref().map(|(_, r)| one_ref(r)),
+            f.slot.as_ref().map(|((c, _, _), _)| c.to_string()),
+            f.slot.as_ref().map(|((_, s, _), _)| *s),
+            f.slot.as_ref().map(|((_, _, n), _)| *n),
+            f.slot.as_ref().map(|(_, r)| one_ref(r)),
+            f.slot_refused.as_ref().map(|((c, _), _)| c.to_string()),
+            f.slot_refused.as_ref().map(|(_, r)| one_ref(r)),
+            f.enrolled.as_ref().map(|((c, _), _)| c.to_string()),
+            f.enrolled.as_ref().map(|((_, d), _)| date(*d)),
+            f.enrolled.as_ref().map(|(_, r)| one_ref(r)),
+            o.is_some(),
+            o.map(|o| date(o.first_dose)),
+            o.and_then(|o| o.pfs.refs.first()).map(one_ref),
+            f.days_sequencing_to_first_dose(),
+            o.is_some_and(|o| o.evaluable),
+            o.is_some_and(|o| o.benefit.value),
+            f.death.is_some(),
+        ])?;
+    }
+    let mut ins_cohort = tx.prepare_cached(
+        "INSERT OR REPLACE INTO cohorts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    for name in &touched.cohorts {
+        let c = facts::cohort(model, name);
+        let status = c
+            .status
+            .as_ref()
+            .map_or(tl_schemas::clinical::CohortStatus::Stage1, |(d, _)| {
+                d.status
+            });
+        let d = c.status.as_ref().map(|(d, _)| d);
+        ins_cohort.execute(params![
+            name.as_str(),
+            c.drug,
+            c.tumour_type,
+            status_name(status),
+            stage_of(status),
+            c.slots,
+            c.refused,
+            d.map(|d| d.enrolled),
+            d.map(|d| d.evaluable),
+            d.map(|d| d.benefits),
+            d.map(|d| d.not_evaluable),
+            c.status.as_ref().map(|(_, r)| one_ref(r)),
+        ])?;
+    }
+    Ok(())
+}
+
+fn write_safety(
+    tx: &Transaction,
+    model: &TrialModel,
+    touched: &Touched,
+    known: &PatientFactsMap,
+) -> rusqlite::Result<()> {
+    let mut del_aes = tx.prepare_cached("DELETE FROM adverse_events WHERE patient = ?1")?;
+    let mut ins_ae = tx.prepare_cached(
+        "INSERT INTO adverse_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+    )?;
+    let mut del_treated = tx.prepare_cached("DELETE FROM treated WHERE patient = ?1")?;
+    let mut ins_treated =
+        tx.prepare_cached("INSERT INTO treated VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+    let mut del_death = tx.prepare_cached("DELETE FROM deaths WHERE patient = ?1")?;
+    let mut ins_death = tx.prepare_cached("INSERT INTO deaths VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+    for name in &touched.patients {
+        let computed;
+        let f = match known.get(name) {
+            Some(f) => f,
+            None => {
+                computed = facts::patient(model, name);
+                &computed
+            }
+        };
+        let cohort = f.cohort().map(|c| c.to_string());
+        let drug = f.doses.first().map(|d| d.drug.clone());
+        del_aes.execute([name.as_str()])?;
+        for (id, ae) in &f.adverse_events {
+            let related = tl_clinical::records::attribution(ae.attribution).is_suspected();
+            ins_ae.execute(params![
+                name.as_str(),
+                id,
+                cohort,
+                drug,
+                ae.term,
+                ae.first_grade,
+                ae.worst_grade,
+                !ae.serious.is_empty(),
+                format!("{:?}", ae.serious),
+                ae.expected,
+                format!("{:?}", ae.attribution),
+                related,
+                ae.grade3_related,
+                format!("{:?}", ae.outcome),
+                partial_date(&ae.onset),
+                date(ae.awareness),
+                ae.resolved_on.map(date),
+                ae.susar.is_some(),
+                ae.susar.map(|s| date(s.awareness)),
+                ae.susar.map(|s| s.window_days),
+                ae.susar.map(|s| date(s.due)),
+                refs_json(&ae.refs),
+            ])?;
+        }
+        del_treated.execute([name.as_str()])?;
+        if let Some(o) = &f.outcome {
+            ins_treated.execute(params![
+                name.as_str(),
+                cohort,
+                drug,
+                date(o.first_dose),
+                o.severe_related_ae.value,
+                refs_json(&o.severe_related_ae.refs),
+            ])?;
+        }
+        del_death.execute([name.as_str()])?;
+        if let Some(((d, cause, related), r)) = &f.death {
+            ins_death.execute(params![
+                name.as_str(),
+                cohort,
+                date(*d),
+                cause,
+                related,
+                one_ref(r)
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+fn write_dossier(
+    tx: &Transaction,
+    model: &TrialModel,
+    touched: &Touched,
+    known: &PatientFactsMap,
+) -> rusqlite::Result<()> {
+    let mut del_patient = tx.prepare_cached("DELETE FROM patients WHERE patient = ?1")?;
+    let mut ins_patient = tx.prepare_cached(
+        "INSERT INTO patients VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+    )?;
+    let mut del_dis = tx.prepare_cached("DELETE FROM disagreements WHERE patient = ?1")?;
+    let mut ins_dis =
+        tx.prepare_cached("INSERT INTO disagreements VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+    for name in &touched.patients {
+        let computed;
+        let f = match known.get(name) {
+            Some(f) => f,
+            None => {
+                computed = facts::patient(model, name);
+                &computed
+            }
+        };
+        del_patient.execute([name.as_str()])?;
+        del_dis.execute([name.as_str()])?;
+        let Some(o) = &f.outcome else { continue };
+        let dor = o.duration_of_response.as_ref();
+        ins_patient.execute(params![
+            name.as_str(),
+            f.cohort().map(|c| c.to_string()),
+            f.doses.first().map(|d| d.drug.clone()),
+            date(o.first_dose),
+            o.best.value.abbreviation(),
+            refs_json(&o.best.refs),
+            o.evaluable,
+            o.benefit.value,
+            refs_json(&o.benefit.refs),
+            o.objective,
+            o.pfs.value.time_days,
+            o.pfs.value.event,
+            refs_json(&o.pfs.refs),
+            o.os.value.time_days,
+            o.os.value.event,
+            refs_json(&o.os.refs),
+            dor.map(|d| d.value.time_days),
+            dor.map(|d| d.value.event),
+            dor.map(|d| refs_json(&d.refs)),
+            o.exceptional.value,
+            refs_json(&o.exceptional.refs),
+            o.severe_related_ae.value,
+            refs_json(&o.severe_related_ae.refs),
+            o.disagreements.len(),
+        ])?;
+        for d in &o.disagreements {
+            ins_dis.execute(params![
+                d.record.partition,
+                d.record.seq as i64,
+                d.record.hash.to_hex(),
+                name.as_str(),
+                date(d.assessed_on),
+                d.reported.abbreviation(),
+                d.computed.abbreviation(),
+            ])?;
+        }
+    }
+    let mut ins_cohort =
+        tx.prepare_cached("INSERT OR REPLACE INTO cohorts VALUES (?1, ?2, ?3, ?4, ?5)")?;
+    let mut del_decisions = tx.prepare_cached("DELETE FROM stage_decisions WHERE cohort = ?1")?;
+    let mut ins_decision = tx.prepare_cached(
+        "INSERT INTO stage_decisions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for name in &touched.cohorts {
+        let c = facts::cohort(model, name);
+        let status = c
+            .status
+            .as_ref()
+            .map_or(tl_schemas::clinical::CohortStatus::Stage1, |(d, _)| {
+                d.status
+            });
+        ins_cohort.execute(params![
+            name.as_str(),
+            c.drug,
+            status_name(status),
+            stage_of(status),
+            c.status.as_ref().map(|(_, r)| one_ref(r)),
+        ])?;
+        del_decisions.execute([name.as_str()])?;
+        for (d, at, evidence) in &c.decisions {
+            ins_decision.execute(params![
+                at.partition,
+                at.seq as i64,
+                at.hash.to_hex(),
+                name.as_str(),
+                status_name(d.status),
+                d.enrolled,
+                d.evaluable,
+                d.benefits,
+                d.not_evaluable,
+                refs_json(evidence),
+            ])?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,287 @@
+//! `trial-ledger view enrollment|safety|dossier`: brings the read models up to date from the
+//! verified ledger, then prints one as tables or JSON.
+//!
+//! The views' databases live in `--db DIR`, by default `DIR/views/` inside the data folder
+//! (beside `DIR/ledger/`): `enrollment.sqlite`, `safety.sqlite`, `dossier.sqlite`.
+
+use crate::cli::{ProjectionArgs, ViewArgs, ViewName};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tl_ledger::trust::TrustFile;
+use tl_projections::report::{self, DossierSummary};
+use tl_projections::{EmbeddedSource, Lag, LogState, Projector, ViewKind};
+
+/// The views' folder: `--db`, else `DIR/views`.
+pub fn db_dir(data: &Path, db: Option<&Path>) -> PathBuf {
+    db.map_or_else(|| data.join("views"), Path::to_path_buf)
+}
+
+/// Opens the projector for the command line's source, or explains what is wrong.
+pub fn open(a: &ProjectionArgs) -> Result<(Projector<EmbeddedSource>, PathBuf)> {
+    if let Some(k) = &a.kafka {
+        bail!(
+            "--kafka {k}: reading the views from Kafka is not supported yet; use --data DIR (the embedded ledger)"
+        );
+    }
+    let Some(data) = &a.data else {
+        bail!("--data DIR is required (the trial's data folder)");
+    };
+    let ledger = super::ledger_dir(data);
+    if !ledger.join("meta.json").is_file() {
+        bail!(
+            "{} holds no embedded ledger ({} is missing): give the data folder `init` or `demo` wrote",
+            data.display(),
+            ledger.join("meta.json").display()
+        );
+    }
+    let trust_path = a.trust.clone().unwrap_or_else(|| super::trust_path(data));
+    let trust = TrustFile::read(&trust_path)
+        .with_context(|| format!("trust file {}", trust_path.display()))?;
+    let root = trust.root_key().map_err(anyhow::Error::msg)?;
+    let db = db_dir(data, a.db.as_deref());
+    let p = tl_projections::embedded(&ledger, trust.trial(), root, &db, a.batch as usize)?;
+    Ok((p, db))
+}
+
+/// Brings the views up to date. `Ok(None)` when verification stopped the projection (printed,
+/// exit 1).
+pub fn catch_up(p: &mut Projector<EmbeddedSource>) -> Result<Option<Vec<Lag>>> {
+    match p.catch_up(LogState::Live) {
+        Ok(_) => Ok(Some(p.lag()?)),
+        Err(e) if e.failure().is_some() => {
+            eprintln!("FAILED: {e}");
+            eprintln!("run `trial-ledger verify` for the full report; the views hold only what verified before it.");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Runs `view`.
+pub fn run(a: ViewArgs) -> Result<ExitCode> {
+    let (mut p, db) = open(&a.source)?;
+    let Some(lag) = catch_up(&mut p)? else {
+        return Ok(ExitCode::from(crate::EXIT_NEGATIVE));
+    };
+    let behind: u64 = lag.iter().map(|l| l.behind).sum();
+    let kind = match a.view {
+        ViewName::Enrollment => ViewKind::Enrollment,
+        ViewName::Safety => ViewKind::Safety,
+        ViewName::Dossier => ViewKind::Dossier,
+    };
+    let conn = p.view(kind).conn();
+    let cohort = a.cohort.as_deref();
+    if let Some(c) = cohort {
+        let exists: bool = p
+            .view(ViewKind::Enrollment)
+            .conn()
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM cohorts WHERE cohort = ?1)",
+                [c],
+                |r| r.get(0),
+            )
+            .unwrap_or(false);
+        if !exists {
+            bail!("no cohort {c:?} in the ledger (see `trial-ledger view enrollment` for the cohort ids)");
+        }
+    }
+    let lag_json: Vec<_> = lag.iter().filter(|l| l.view == kind.name()).collect();
+    if a.json {
+        let body = match kind {
+            ViewKind::Enrollment => serde_json::to_value(report::enrollment(conn, cohort)?)?,
+            ViewKind::Safety => serde_json::to_value(report::safety(conn, cohort)?)?,
+            ViewKind::Dossier => serde_json::to_value(report::dossier(conn, cohort)?)?,
+        };
+        let mut v = serde_json::json!({ "view": kind.name(), "db": db, "lag": lag_json });
+        if let (Some(o), serde_json::Value::Object(b)) = (v.as_object_mut(), body) {
+            o.extend(b);
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    match kind {
+        ViewKind::Enrollment => print_enrollment(&report::enrollment(conn, cohort)?),
+        ViewKind::Safety => print_safety(&report::safety(conn, cohort)?),
+        ViewKind::Dossier => print_dossier(&report::dossier(conn, cohort)?, cohort.is_some()),
+    }
+    if behind > 0 {
+        println!("\nbehind the log by {behind} records (held: they cite records not written yet)");
+    } else {
+        let total: u64 = lag_json.iter().map(|l| l.consumed).sum();
+        println!(
+            "\nup to date: {total} records verified and applied ({})",
+            kind.path(&db).display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".into(), |v| format!("{v:.1} %"))
+}
+
+fn months(x: Option<f64>) -> String {
+    x.map_or_else(|| "not reached".into(), |v| format!("{v:.1} mo"))
+}
+
+fn print_enrollment(r: &report::EnrollmentReport) {
+    let f = &r.funnel;
+    println!("funnel");
+    for (name, n) in [
+        ("registered", f.registered),
+        ("sequenced", f.sequenced),
+        ("matched", f.matched),
+        ("MTB-approved", f.mtb_approved),
+        ("slot", f.slot),
+        ("enrolled", f.enrolled),
+        ("treated", f.treated),
+    ] {
+        println!("  {name:<14} {n:>7}");
+    }
+    println!(
+        "  sequencing to first dose: median {} days ({} patients)",
+        r.sequencing_to_first_dose_median_days
+            .map_or_else(|| "-".into(), |d| d.to_string()),
+        r.sequencing_to_first_dose_n
+    );
+    println!("\ncohorts");
+    println!(
+        "  {:<26} {:<22} {:>5} {:>6} {:>8} {:>8} {:>9} {:>8}  drug",
+        "cohort", "status", "stage", "slots", "enrolled", "treated", "evaluable", "benefit"
+    );
+    for c in &r.cohorts {
+        println!(
+            "  {:<26} {:<22} {:>5} {:>6} {:>8} {:>8} {:>9} {:>8}  {}",
+            c.cohort,
+            c.status,
+            c.stage,
+            c.slots,
+            c.enrolled,
+            c.treated,
+            c.evaluable,
+            c.benefits,
+            c.drug.as_deref().unwrap_or("-")
+        );
+    }
+}
+
+fn print_safety(r: &report::SafetyReport) {
+    let o = &r.overall;
+    println!(
+        "treated {}, adverse events {}, serious {}, grade >= 3 {}, grade >= 3 treatment-related: {} patients ({}), deaths {}, SUSARs {}",
+        o.treated, o.adverse_events, o.serious, o.grade3plus, o.grade3plus_trae_patients,
+        pct(o.grade3plus_trae_rate), o.deaths, o.susars
+    );
+    println!("\nper cohort");
+    println!(
+        "  {:<26} {:>7} {:>6} {:>7} {:>5} {:>10} {:>8} {:>6} {:>6}  drug",
+        "cohort", "treated", "AEs", "serious", "G>=3", "G>=3 TRAE", "rate", "deaths", "SUSARs"
+    );
+    for c in &r.cohorts {
+        println!(
+            "  {:<26} {:>7} {:>6} {:>7} {:>5} {:>10} {:>8} {:>6} {:>6}  {}",
+            c.cohort.as_deref().unwrap_or("-"),
+            c.treated,
+            c.adverse_events,
+            c.serious,
+            c.grade3plus,
+            c.grade3plus_trae_patients,
+            pct(c.grade3plus_trae_rate),
+            c.deaths,
+            c.susars,
+            c.drug.as_deref().unwrap_or("-")
+        );
+    }
+    println!("\nadverse events of grade >= 3 by cohort, drug, CTCAE term and grade");
+    for t in r.by_term.iter().filter(|t| t.grade >= 3) {
+        println!(
+            "  {:<26} {:<24} {:<34} G{} {:>4} ({} serious)",
+            t.cohort.as_deref().unwrap_or("-"),
+            t.drug.as_deref().unwrap_or("-"),
+            t.ctcae_term,
+            t.grade,
+            t.events,
+            t.serious
+        );
+    }
+    println!("\nSUSAR clocks (7 days fatal or life-threatening, else 15, from awareness)");
+    for s in &r.susars {
+        println!(
+            "  {} AE {:<3} {:<34} G{} aware {} due {} ({} days)",
+            s.patient, s.ae_id, s.ctcae_term, s.grade, s.awareness, s.due, s.window_days
+        );
+    }
+    println!("\ndeaths: {}", r.deaths.len());
+}
+
+fn summary_line(s: &DossierSummary) -> String {
+    format!(
+        "treated {}, evaluable {}, clinical benefit {} ({}), objective response {} ({}), median PFS {}, median OS {}, median DoR {}, grade >= 3 TRAE {} ({}), exceptional responders {} ({}), investigator disagreements {}",
+        s.treated, s.evaluable, s.clinical_benefit, pct(s.clinical_benefit_rate),
+        s.objective_response, pct(s.objective_response_rate), months(s.median_pfs_months),
+        months(s.median_os_months), months(s.median_dor_months), s.grade3plus_trae,
+        pct(s.grade3plus_trae_rate), s.exceptional_responders, pct(s.exceptional_responder_rate),
+        s.disagreements
+    )
+}
+
+fn print_dossier(r: &report::DossierReport, one_cohort: bool) {
+    println!("trial: {}", summary_line(&r.trial));
+    println!("\nper cohort");
+    println!(
+        "  {:<26} {:<22} {:>7} {:>9} {:>8} {:>7} {:>8} {:>8}",
+        "cohort", "status", "treated", "evaluable", "benefit", "ORR", "mPFS", "mOS"
+    );
+    for c in &r.cohorts {
+        let s = &c.summary;
+        println!(
+            "  {:<26} {:<22} {:>7} {:>9} {:>8} {:>7} {:>8} {:>8}",
+            c.cohort,
+            c.status,
+            s.treated,
+            s.evaluable,
+            pct(s.clinical_benefit_rate),
+            pct(s.objective_response_rate),
+            months(s.median_pfs_months),
+            months(s.median_os_months)
+        );
+    }
+    if one_cohort {
+        for c in &r.cohorts {
+            println!("\nstage decisions of {}", c.cohort);
+            for d in &c.stage_decisions {
+                println!("  {d}");
+            }
+        }
+        println!("\npatients (PFS/OS in days from the first dose; + censored)");
+        println!(
+            "  {:<14} {:<11} {:>3} {:>8} {:>7} {:>7} {:>6} {:>11}",
+            "patient", "first dose", "BOR", "benefit", "PFS", "OS", "DoR", "exceptional"
+        );
+        for p in &r.patients {
+            let cens = |days: i64, event: bool| format!("{days}{}", if event { "" } else { "+" });
+            println!(
+                "  {:<14} {:<11} {:>3} {:>8} {:>7} {:>7} {:>6} {:>11}{}",
+                p.patient,
+                p.first_dose_on,
+                p.best_response,
+                if p.benefit { "yes" } else { "no" },
+                cens(p.pfs_days, p.pfs_event),
+                cens(p.os_days, p.os_event),
+                p.dor_days
+                    .map_or_else(|| "-".into(), |d| cens(d, p.dor_event.unwrap_or(false))),
+                if p.exceptional { "yes" } else { "" },
+                if p.disagreements.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "  ! investigator disagrees at {} scan(s)",
+                        p.disagreements.len()
+                    )
+                }
+            );
+        }
+        println!("\n(every value's supporting records: --json)");
+    }
+}
