@@ -73,6 +73,8 @@ pub struct EngineCohort {
     pub holders: BTreeSet<Name>,
     /// Patients holding a slot whose outcome is not known yet.
     pub awaiting: BTreeSet<Name>,
+    /// The outcome counted for each patient, in the two-stage rule (for audits and tests).
+    pub outcomes: BTreeMap<Name, Outcome>,
 }
 
 impl EngineCohort {
@@ -159,6 +161,7 @@ impl CohortEngine {
                     slots: 0,
                     holders: BTreeSet::new(),
                     awaiting: BTreeSet::new(),
+                    outcomes: BTreeMap::new(),
                 },
             );
         }
@@ -242,6 +245,7 @@ impl CohortEngine {
         let Ok(decision) = c.machine.record_outcome(outcome) else {
             return Vec::new();
         };
+        c.outcomes.insert(patient.clone(), outcome);
         let mut out = Vec::new();
         // A non-evaluable patient frees a slot only once the ledger records the new count.
         if decision.changed() || outcome == Outcome::NotEvaluable {

@@ -8,8 +8,8 @@ mod common;
 use common::*;
 use std::collections::BTreeMap;
 use tl_clinical::Outcome;
+use tl_domain::cohort_engine::status_of;
 use tl_projections::{report, LogState, ViewKind};
-use tl_sim::decider::status_of;
 
 fn conn(db: &std::path::Path, k: ViewKind) -> rusqlite::Connection {
     rusqlite::Connection::open(k.path(db)).unwrap()
@@ -40,7 +40,7 @@ fn assert_agrees(t: &SimTrial, db: &std::path::Path) -> report::DossierReport {
         .map(|c| (c.cohort.clone(), c))
         .collect();
     let mut checked = 0;
-    for engine in t.decider.inner.cohorts() {
+    for engine in t.decider.cohorts() {
         let id = engine.definition.cohort_id.to_string();
         let Some(c) = by_id.get(&id) else {
             panic!("cohort {id} missing from the enrollment view")

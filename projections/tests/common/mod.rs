@@ -7,18 +7,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use tl_clinical::Outcome;
 use tl_projections::{report, LogState, ViewKind};
-use tl_schemas::clinical::{
-    CohortCatalogue, CohortStageDecided, MatchProposed, SequencingResultReported,
-};
-use tl_schemas::ids::Name;
-use tl_schemas::TrialId;
-use tl_sim::{Decider, InProcessDecider, SimConfig, SimKeys, SimReport, SlotDecision};
+use tl_schemas::clinical::clinical_type;
+use tl_schemas::{SignedSubmission, TrialId, UtcMicros};
+use tl_sim::{Decider, ServiceDecider, SimConfig, SimError, SimKeys, SimReport};
 
-/// The simulator's ground truth, recorded as its decider was asked: every outcome the
-/// simulation knew for a patient, and every slot it handed out.
+/// What the simulation's deciding services decided, recorded as they answered: every slot
+/// they handed out or refused, and (after the run) the outcome the cohort engine counted for
+/// each patient. The cohort engine derives outcomes with its own rule
+/// (`tl_clinical::outcome_so_far`), independently of the projections' per-patient facts.
 #[derive(Default)]
 pub struct Truth {
-    /// Outcome per patient, as the simulator planned and reported it.
+    /// Outcome per patient: (cohort, outcome), as the cohort engine counted it.
     pub outcomes: BTreeMap<String, (String, Outcome)>,
     /// Slots assigned per cohort.
     pub slots: BTreeMap<String, u32>,
@@ -26,40 +25,62 @@ pub struct Truth {
     pub refused: BTreeMap<String, u32>,
 }
 
-/// The in-process decider, recording what it was told.
+/// The simulation's default decider (the matcher and cohort-engine services), recording what
+/// it decided.
 pub struct Recording {
     /// The decider the simulation uses by default.
-    pub inner: InProcessDecider,
-    /// What it saw.
+    pub inner: ServiceDecider,
+    /// What it decided.
     pub truth: Truth,
 }
 
+impl Recording {
+    /// The cohort engine's cohorts after the run.
+    pub fn cohorts(&self) -> impl Iterator<Item = &tl_domain::cohort_engine::EngineCohort> {
+        self.inner.cohort_engine().engine().cohorts()
+    }
+
+    /// Fills `truth.outcomes` from the cohort engine's final state.
+    fn collect_outcomes(&mut self) {
+        let mut outcomes = BTreeMap::new();
+        for c in self.inner.cohort_engine().engine().cohorts() {
+            for (patient, o) in &c.outcomes {
+                outcomes.insert(
+                    patient.to_string(),
+                    (c.definition.cohort_id.to_string(), *o),
+                );
+            }
+        }
+        self.truth.outcomes = outcomes;
+    }
+}
+
 impl Decider for Recording {
-    fn protocol_in_force(&mut self, version: u32, catalogue: &CohortCatalogue) {
-        self.inner.protocol_in_force(version, catalogue)
+    fn start(&mut self, trial: &TrialId, keys: &SimKeys) {
+        self.inner.start(trial, keys)
     }
-    fn propose(&mut self, tumour_type: &str, result: &SequencingResultReported) -> MatchProposed {
-        self.inner.propose(tumour_type, result)
-    }
-    fn assign_slot(&mut self, cohort: &Name, patient: &Name) -> SlotDecision {
-        let d = self.inner.assign_slot(cohort, patient);
-        let m = match &d {
-            SlotDecision::Assigned(_) => &mut self.truth.slots,
-            SlotDecision::Refused(_) => &mut self.truth.refused,
-        };
-        *m.entry(cohort.to_string()).or_default() += 1;
-        d
-    }
-    fn record_outcome(
+    fn step(
         &mut self,
-        cohort: &Name,
-        patient: &Name,
-        outcome: Outcome,
-    ) -> Vec<CohortStageDecided> {
-        self.truth
-            .outcomes
-            .insert(patient.to_string(), (cohort.to_string(), outcome));
-        self.inner.record_outcome(cohort, patient, outcome)
+        ledger: &dyn tl_domain::deciders::RecordFeed,
+        clock: &mut dyn FnMut() -> UtcMicros,
+    ) -> Result<Vec<SignedSubmission>, SimError> {
+        let out = self.inner.step(ledger, clock)?;
+        for s in &out {
+            let m = match s.submission.envelope.event_type {
+                clinical_type::SLOT_ASSIGNED => &mut self.truth.slots,
+                clinical_type::SLOT_REFUSED => &mut self.truth.refused,
+                _ => continue,
+            };
+            *m.entry(
+                s.submission
+                    .subject
+                    .to_string()
+                    .trim_start_matches("cohort:")
+                    .to_string(),
+            )
+            .or_default() += 1;
+        }
+        Ok(out)
     }
 }
 
@@ -86,10 +107,11 @@ pub fn simulate(treated: u32, seed: u64) -> SimTrial {
     let trial = TrialId::new("proj-test").unwrap();
     let config = SimConfig::new(trial.clone(), seed, treated);
     let mut decider = Recording {
-        inner: InProcessDecider::new(),
+        inner: ServiceDecider::new(),
         truth: Truth::default(),
     };
     let (report, keys) = tl_sim::simulate_with(&ledger, &config, &mut decider).unwrap();
+    decider.collect_outcomes();
     SimTrial {
         dir,
         ledger,
