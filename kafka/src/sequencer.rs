@@ -24,12 +24,12 @@
 //! the same `transactional.id`, or a newer consumer-group generation) or a fatal error stops
 //! the service with a clear message, having committed nothing more. A supervisor restarts it.
 //!
-//! **Scale.** Every instance rebuilds the state of all partitions (the registry in partition 0
-//! and cited records elsewhere are needed to validate any partition). Instances that share the
-//! group split the intake partitions; an instance follows the partitions it does not own only
-//! when it rebuilds, which is enough for one active instance plus standbys (what the tests
-//! exercise). Several active instances need a follower that tails the others' partitions
-//! before validating; it is not built yet.
+//! **Scale.** Instances that share the group split the intake partitions. Every instance
+//! rebuilds the state of all partitions (the registry in partition 0 and cited records
+//! elsewhere are needed to validate any partition), then follows the committed ledger of the
+//! partitions it does not sequence. A submission that relies on a registry position or cites
+//! a record it has not seen yet waits up to two seconds for it (`FOLLOW_WAIT`), then is judged
+//! (and refused if it is still missing).
 
 use crate::read::{self, Stored};
 use crate::{classify, Error, FailureClass, KafkaConfig, Rejection};
@@ -165,6 +165,12 @@ struct Live<R: DomainRules> {
     published: Vec<u64>,
     /// When checkpoints were last published.
     last_round: Instant,
+    /// Which partitions this instance sequences (its intake assignment when it rebuilt).
+    owned: Vec<bool>,
+    /// Follows the committed ledger from where the rebuild ended, for the partitions other
+    /// instances sequence: their records (the registry in partition 0, cited records) are
+    /// applied before a submission that needs them is judged.
+    follower: BaseConsumer,
 }
 
 /// The open transaction's bookkeeping.
@@ -287,7 +293,8 @@ pub fn run<R: DomainRules>(
             Some(Ok(m)) => m,
         };
         if live.is_none() {
-            live = Some(rebuild(cfg, n, &rules)?);
+            let owned = owned_partitions(&consumer, n);
+            live = Some(rebuild(cfg, n, &rules, owned)?);
             stats.rebuilds += 1;
             if rewind_needed {
                 rewind(&consumer, k)?;
@@ -467,11 +474,13 @@ fn rebuild<R: DomainRules>(
     cfg: &SequencerConfig,
     n: u32,
     rules: &impl Fn() -> R,
+    owned: Vec<bool>,
 ) -> Result<Live<R>, Error> {
     let k = &cfg.kafka;
     let started = Instant::now();
     let wait = cfg.transaction_timeout * 2 + Duration::from_secs(10);
-    let parts = read::read_all(k, &k.topics.ledger, n, wait)?;
+    let ends = read::stable_ends(k, &k.topics.ledger, n, wait)?;
+    let parts = read::read_range(k, &k.topics.ledger, &vec![0; n as usize], &ends)?;
     if parts.first().is_none_or(|p| p.is_empty()) {
         return Err(Error::NotInitialised(format!(
             "the ledger topic {} has no bootstrap records; run `trial-ledger init --kafka` first",
@@ -527,13 +536,106 @@ fn rebuild<R: DomainRules>(
         ms = started.elapsed().as_millis() as u64,
         "state rebuilt from the committed ledger"
     );
+    let follower: BaseConsumer = k
+        .committed_reader()
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .map_err(|e| Error::kafka("follower", e))?;
+    let mut tpl = TopicPartitionList::new();
+    for (p, &end) in ends.iter().enumerate() {
+        if !owned.get(p).copied().unwrap_or(false) {
+            tpl.add_partition_offset(&k.topics.ledger, p as i32, Offset::Offset(end))
+                .map_err(|e| Error::kafka("follower", e))?;
+        }
+    }
+    follower
+        .assign(&tpl)
+        .map_err(|e| Error::kafka("follower", e))?;
     Ok(Live {
         seq,
         store,
         frontiers,
         published,
         last_round: Instant::now(),
+        owned,
+        follower,
     })
+}
+
+/// How long a submission waits for a record it needs from a partition another instance
+/// sequences (a cited record, or the registry position it relies on) before it is judged
+/// without it (and refused).
+const FOLLOW_WAIT: Duration = Duration::from_secs(2);
+
+/// Applies the committed records of partitions other instances sequence, as far as the
+/// follower has them, waiting up to `wait` while `needed` says something is still missing.
+fn follow<R: DomainRules>(
+    l: &mut Live<R>,
+    wait: Duration,
+    needed: &dyn Fn(&Live<R>) -> bool,
+) -> Result<(), Error> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let missing = needed(l);
+        let timeout = if missing {
+            deadline.saturating_duration_since(Instant::now())
+        } else {
+            Duration::ZERO
+        };
+        let Some(m) = l.follower.poll(timeout.min(Duration::from_millis(20))) else {
+            if !missing || Instant::now() >= deadline {
+                return Ok(());
+            }
+            continue;
+        };
+        let m = match m {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "ledger follower: consumer error");
+                continue;
+            }
+        };
+        let p = m.partition() as usize;
+        let bytes = m.payload().unwrap_or_default().to_vec();
+        let offset = m.offset();
+        drop(m);
+        if l.owned.get(p).copied().unwrap_or(true) {
+            continue;
+        }
+        let Ok((record, body_len)) = tl_ledger::codec::decode_record(&bytes) else {
+            return Err(Error::CorruptLedger {
+                partition: p as u32,
+                offset,
+                detail: "a record that does not decode".into(),
+            });
+        };
+        let have = l.store.parts[p].len() as u64;
+        if record.body.seq < have {
+            continue;
+        }
+        l.seq
+            .replay(&bytes, &l.store)
+            .map_err(|e| Error::CorruptLedger {
+                partition: p as u32,
+                offset,
+                detail: e.to_string(),
+            })?;
+        l.frontiers[p].push(tl_schemas::record_hash(&bytes[..body_len]));
+        l.store.parts[p].push(bytes);
+    }
+}
+
+/// True while a submission needs a record of a partition this instance does not sequence
+/// that it has not seen yet: a cited record, or registry positions it relies on.
+fn needs_followed<R: DomainRules>(l: &Live<R>, s: &tl_schemas::SignedSubmission) -> bool {
+    let sub = &s.submission;
+    let not_owned = |p: u32| !l.owned.get(p as usize).copied().unwrap_or(true);
+    if sub.min_registry_seq > l.seq.state().registry().position() && not_owned(0) {
+        return true;
+    }
+    sub.cites
+        .iter()
+        .any(|c| not_owned(c.partition) && c.seq >= l.seq.state().len(c.partition))
 }
 
 /// The size of each partition's last committed checkpoint.
@@ -555,6 +657,19 @@ fn checkpoint_size(m: &Stored) -> Option<u64> {
     let text = std::str::from_utf8(&m.value).ok()?;
     let signed = tl_ledger::checkpoint::SignedCheckpoint::parse(text).ok()?;
     Some(signed.unverified().size)
+}
+
+/// The ledger partitions this instance sequences: its intake assignment.
+fn owned_partitions(consumer: &BaseConsumer<RebalanceFlag>, n: u32) -> Vec<bool> {
+    let mut owned = vec![false; n as usize];
+    if let Ok(a) = consumer.assignment() {
+        for e in a.elements() {
+            if let Some(o) = owned.get_mut(e.partition() as usize) {
+                *o = true;
+            }
+        }
+    }
+    owned
 }
 
 /// Seeks every assigned intake partition back to its committed offset.
@@ -625,6 +740,11 @@ fn handle_chunk<R: DomainRules>(
         .map(|m| tl_ledger::codec::decode_submission(m.payload().unwrap_or_default()).ok())
         .collect();
     let batch: Vec<tl_schemas::SignedSubmission> = decoded.iter().flatten().cloned().collect();
+    // Other instances' partitions: apply what they committed, waiting briefly for what a
+    // submission of this chunk needs.
+    follow(l, FOLLOW_WAIT, &|l: &Live<R>| {
+        batch.iter().any(|s| needs_followed(l, s))
+    })?;
     let mut verdicts = l.seq.preverify(&batch).into_iter();
     drop(batch);
     for (m, signed) in chunk.iter().zip(decoded) {

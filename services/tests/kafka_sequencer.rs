@@ -598,3 +598,57 @@ fn checkpoints_commit_with_their_records_survive_a_restart_and_prove_offline() {
         "{stdout}"
     );
 }
+
+#[test]
+fn two_instances_split_the_partitions_and_follow_each_others_records() {
+    let b = broker();
+    let t = KTrial::new(&b.bootstrap, 4, TopicSafety::Dev);
+    let mut a = t.sequencer("a", "a", &[]);
+    let mut bseq = t.sequencer("b", "b", &[]);
+    // Both in the group, each with two of the four intake partitions.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let split = |log: &str| plain(&t.log(log)).contains("intake partitions assigned partitions=2");
+    while !(split("a") && split("b")) {
+        assert!(std::time::Instant::now() < deadline, "{}", t.all_logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Both instances start working (and so build their state) before the enrolment: junk on
+    // every intake partition, refused.
+    let mut w = t.writer();
+    for p in 0..4 {
+        w.send_raw(p, b"junk", b"not a submission").unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while w.watcher().anonymous_rejections().len() < 4 {
+        assert!(std::time::Instant::now() < deadline, "{}", t.all_logs());
+        w.watcher().pump(Duration::from_millis(100)).unwrap();
+    }
+    // The enrolment lands in partition 0, sequenced by one instance; the workload, on every
+    // partition, relies on it: the other instance must follow partition 0 to accept it.
+    t.enrol_investigator(&mut w);
+    let subs = t.workload_relying_on(2_000, 8, TRIAL_LEVEL as u64);
+    for s in &subs {
+        w.send(s).unwrap();
+    }
+    w.flush().unwrap();
+    t.wait_records(
+        &mut w,
+        subs.len() + TRIAL_LEVEL,
+        Duration::from_secs(120),
+        &["a", "b"],
+    );
+    for (child, log) in [(&mut a, "a"), (&mut bseq, "b")] {
+        signal(child, "TERM");
+        assert!(wait_exit(child, Duration::from_secs(60)).success());
+        let line = stopped_line(&t.log(log));
+        assert!(
+            line.contains(" 2 rejections"),
+            "{log}: only the junk is refused: {line}"
+        );
+        assert!(
+            !line.starts_with("sequencer stopped: 0 records"),
+            "{log} sealed nothing: {line}"
+        );
+    }
+    t.check_exactly_once(&subs, TRIAL_LEVEL);
+}

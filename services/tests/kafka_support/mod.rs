@@ -172,6 +172,17 @@ impl KTrial {
     /// `n` valid submissions by the investigator: patients registered and then consenting
     /// (so subjects have back-links), deterministic from `seed`.
     pub fn workload(&self, n: usize, seed: u64) -> Vec<SignedSubmission> {
+        self.workload_relying_on(n, seed, 0)
+    }
+
+    /// [`KTrial::workload`] whose submissions say they rely on registry position
+    /// `min_registry_seq` (for example the investigator's enrolment).
+    pub fn workload_relying_on(
+        &self,
+        n: usize,
+        seed: u64,
+        min_registry_seq: u64,
+    ) -> Vec<SignedSubmission> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let day = Date::from_ymd(2025, 3, 1).unwrap();
         let mut out = Vec::with_capacity(n);
@@ -187,6 +198,7 @@ impl KTrial {
                 }),
             );
             d.submission_id = SubmissionId(rand::Rng::gen(&mut rng));
+            d.min_registry_seq = min_registry_seq;
             out.push(d.sign(&self.trial, &self.investigator));
             if out.len() < n {
                 let mut d = Draft::new(
@@ -197,6 +209,7 @@ impl KTrial {
                     }),
                 );
                 d.submission_id = SubmissionId(rand::Rng::gen(&mut rng));
+                d.min_registry_seq = min_registry_seq;
                 out.push(d.sign(&self.trial, &self.investigator));
             }
             i += 1;
@@ -269,6 +282,24 @@ impl KTrial {
             w.watcher().pump(Duration::from_millis(200)).unwrap();
         }
     }
+}
+
+/// A log's text without terminal colour codes.
+pub fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The CLI value of a safety mode.
