@@ -4,6 +4,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    quiet_on_closed_pipe();
     let cli = trial_ledger::cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -19,4 +20,23 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(2)
         }
     }
+}
+
+/// `trial-ledger view ... | head` closes our stdout early; Rust's `println!` then panics.
+/// Like other Unix tools killed by SIGPIPE, exit quietly with status 141 (128 + SIGPIPE)
+/// instead of printing a panic for what is not an error.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
