@@ -314,7 +314,7 @@ pub struct BenchProjectArgs {
 #[derive(Debug, Args)]
 pub struct TrailArgs {
     #[command(flatten)]
-    pub data: DataArgs,
+    pub data: StoreArgs,
     /// The subject: `patient:ID` or `cohort:ID`. Repeat it for several trails from one
     /// verification of the ledger (JSON: an array).
     #[arg(long, value_name = "ID", required = true)]

@@ -652,3 +652,85 @@ fn two_instances_split_the_partitions_and_follow_each_others_records() {
     }
     t.check_exactly_once(&subs, TRIAL_LEVEL);
 }
+
+#[test]
+fn a_patients_trail_from_a_demo_trial_on_kafka() {
+    let b = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let trial = tl_tests::kafka::unique("trail").replace('-', ".");
+    let out = env(&mut Command::new(BIN))
+        .args([
+            "demo",
+            "--kafka",
+            &b.bootstrap,
+            "--trial",
+            &trial,
+            "--patients",
+            "5",
+        ])
+        .args(["--data", &s(&data)])
+        .env_remove("TRIAL_LEDGER_PASSPHRASE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A treated patient: the subject of a DoseAdministered record.
+    let cfg = tl_kafka::KafkaConfig::new(&b.bootstrap, tl_schemas::TrialId::new(&trial).unwrap());
+    let parts =
+        tl_kafka::read::read_all(&cfg, &cfg.topics.ledger, 8, Duration::from_secs(30)).unwrap();
+    let patient = parts
+        .iter()
+        .flatten()
+        .filter_map(|m| tl_ledger::codec::decode_record(&m.value).ok())
+        .find(|(r, _)| {
+            r.body.submission.submission.envelope.event_type
+                == tl_schemas::clinical::clinical_type::DOSE_ADMINISTERED
+        })
+        .map(|(r, _)| r.body.submission.submission.subject.to_string())
+        .expect("a treated patient");
+    let out = env(&mut Command::new(BIN))
+        .args([
+            "trail",
+            "--kafka",
+            &b.bootstrap,
+            "--trial",
+            &trial,
+            "--json",
+        ])
+        .args([
+            "--trust",
+            &s(&data.join("trust.json")),
+            "--subject",
+            &patient,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["verified"], true);
+    let records = v["records"].as_array().expect("records");
+    assert!(records.len() >= 5, "{stdout}");
+    // Without a pinned trust file a trail from Kafka is refused.
+    let out = env(&mut Command::new(BIN))
+        .args([
+            "trail",
+            "--kafka",
+            &b.bootstrap,
+            "--trial",
+            &trial,
+            "--subject",
+            &patient,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -57,6 +57,32 @@ impl VerifiedLedger {
     ) -> Result<std::result::Result<Self, Report>> {
         let inputs = read_embedded_for_verify(dir)
             .with_context(|| format!("reading the ledger in {}", dir.display()))?;
+        Self::from_inputs(inputs, trial, root, &|p| Ok(read_published(dir, p)?))
+    }
+
+    /// [`VerifiedLedger::load`] for a trial on Kafka: the committed ledger topic and the
+    /// checkpoints topic.
+    pub fn load_kafka(
+        k: &tl_kafka::KafkaConfig,
+        root: [u8; 32],
+    ) -> Result<std::result::Result<Self, Report>> {
+        let wait = std::time::Duration::from_secs(150);
+        let n = tl_kafka::topics::partition_count(k, &k.topics.ledger)?
+            .with_context(|| format!("no ledger topic {} on {}", k.topics.ledger, k.bootstrap))?;
+        let inputs = tl_kafka::read::ledger_for_verify(k, n, wait)?;
+        Self::from_inputs(inputs, &k.trial, root, &|p| {
+            Ok(tl_kafka::read::checkpoints(k, p, wait)?)
+        })
+    }
+
+    /// Verifies and decodes a ledger read from either backend; `published` gives each
+    /// partition's published checkpoints.
+    fn from_inputs(
+        inputs: Vec<tl_ledger::verify::PartitionInput>,
+        trial: &TrialId,
+        root: [u8; 32],
+        published: &dyn Fn(u32) -> Result<Vec<SignedCheckpoint>>,
+    ) -> Result<std::result::Result<Self, Report>> {
         let report = verify_ledger(trial, root, &inputs, TrialRules);
         if report.first_failure().is_some() {
             return Ok(Err(report));
@@ -77,8 +103,8 @@ impl VerifiedLedger {
         let registry = trail::registry_of(trial, root, parts.first().map_or(&[][..], |v| v));
         let keys = audit::sequencer_keys(trial, &inputs[0].records);
         let published = (0..inputs.len() as u32)
-            .map(|p| read_published(dir, p))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(published)
+            .collect::<Result<Vec<_>>>()?;
         let trees = (0..inputs.len()).map(|_| OnceCell::new()).collect();
         Ok(Ok(VerifiedLedger {
             trial: trial.clone(),
@@ -205,24 +231,41 @@ pub fn run(a: TrailArgs) -> Result<ExitCode> {
         }
         subjects.push(subject);
     }
-    let data = &a.data.data;
-    let trust_path = match &a.trust {
-        Some(p) => p.clone(),
-        None => {
+    let store = super::store(&a.data)?;
+    let trust_path = match (&a.trust, &store) {
+        (Some(p), _) => p.clone(),
+        (None, super::Store::Embedded(data)) => {
             eprintln!(
                 "warning: using the trust file stored beside the ledger ({}); a real audit pins its own copy with --trust",
                 super::trust_path(data).display()
             );
             super::trust_path(data)
         }
+        (None, super::Store::Kafka(_)) => {
+            bail!("a trail from a ledger on Kafka needs the trial's trust file: --trust FILE")
+        }
     };
     let trust = TrustFile::read(&trust_path)?;
     let root = trust.root_key().map_err(anyhow::Error::msg)?;
     let trial = trust.trial();
-    let dir = super::ledger_dir(data);
 
     // Refuse a trail from a ledger that does not verify.
-    let ledger = match VerifiedLedger::load(&dir, &trial, root)? {
+    let loaded = match &store {
+        super::Store::Embedded(data) => {
+            VerifiedLedger::load(&super::ledger_dir(data), &trial, root)?
+        }
+        super::Store::Kafka(k) => {
+            if k.trial != trial {
+                bail!(
+                    "the trust file {} is for trial {trial}, not {}",
+                    trust_path.display(),
+                    k.trial
+                );
+            }
+            VerifiedLedger::load_kafka(k, root)?
+        }
+    };
+    let ledger = match loaded {
         Ok(l) => l,
         Err(report) => {
             let f = report.first_failure().expect("not verified");
