@@ -287,6 +287,9 @@ pub fn run<R: DomainRules>(
                 continue;
             }
             Some(Err(e)) => {
+                if let Some(stop) = consumer_stop(&e) {
+                    return Err(stop);
+                }
                 tracing::warn!(error = %e, "intake poll failed; retrying");
                 continue;
             }
@@ -319,6 +322,10 @@ pub fn run<R: DomainRules>(
                 match consumer.poll(Duration::ZERO) {
                     Some(Ok(m)) => chunk.push(m.detach()),
                     Some(Err(e)) => {
+                        if let Some(stop) = consumer_stop(&e) {
+                            let _ = producer.abort_transaction(Duration::from_secs(5));
+                            return Err(stop);
+                        }
                         tracing::warn!(error = %e, "intake poll failed inside a transaction");
                         break;
                     }
@@ -351,6 +358,10 @@ pub fn run<R: DomainRules>(
             match consumer.poll(left.min(Duration::from_millis(2))) {
                 None => break,
                 Some(Err(e)) => {
+                    if let Some(stop) = consumer_stop(&e) {
+                        let _ = producer.abort_transaction(Duration::from_secs(5));
+                        return Err(stop);
+                    }
                     tracing::warn!(error = %e, "intake poll failed inside a transaction");
                     break;
                 }
@@ -444,6 +455,21 @@ fn fenced_or(class: FailureClass, op: &'static str, source: rdkafka::error::Kafk
         ))
     } else {
         Error::Kafka { op, source, class }
+    }
+}
+
+/// A consumer error the service cannot go on from: librdkafka's fatal consumer errors (a
+/// static member fenced by another with the same `group.instance.id`, seen when a group
+/// coordinator fails over) and fencing. Other consumer errors are reports the client recovers
+/// from by itself. The service stops, committing nothing more; a supervisor restarts it.
+fn consumer_stop(e: &rdkafka::error::KafkaError) -> Option<Error> {
+    let fatal = matches!(e, rdkafka::error::KafkaError::MessageConsumptionFatal(_));
+    if fatal || classify(e) == FailureClass::Fenced {
+        Some(Error::Fenced(format!(
+            "the consumer cannot go on ({e}); this instance committed nothing more and stops; restart it to rejoin"
+        )))
+    } else {
+        None
     }
 }
 
