@@ -4,7 +4,8 @@
 //! DESIGN.md §4. The trial's four topics ([`Topics`]) and the safety check of the ledger topic
 //! ([`topics`]); the transactional sequencer service ([`sequencer`]); writers that produce signed
 //! submissions to intake on the subject's partition and learn their receipts from the ledger
-//! ([`writer`]); and committed reads of the ledger for verification and rebuilds ([`read`]).
+//! ([`writer`]); committed reads of the ledger for verification and rebuilds ([`read`]); and a
+//! follower of the ledger by sequence number for the projections ([`follow`]).
 //!
 //! The backend is a crate of its own so that the ledger core, the projections and the tools
 //! that never talk to Kafka build without librdkafka.
@@ -16,6 +17,7 @@
 
 pub mod bootstrap;
 pub mod config;
+pub mod follow;
 pub mod read;
 pub mod rejection;
 pub mod sequencer;

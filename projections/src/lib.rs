@@ -3,7 +3,8 @@
 //! # tl-projections: the verifying reader and the trial's read models
 //!
 //! One [`reader::VerifyingReader`] reads the ledger from a [`source::LogSource`] (the embedded
-//! store here; Kafka implements the same trait), verifies every record once (chains,
+//! store here; the `trial-ledger` binary implements it for Kafka, so this crate builds without
+//! librdkafka), verifies every record once (chains,
 //! back-links, signatures in batches, registry and roles, domain rules, references) and feeds
 //! every view. A record that fails verification stops the projection with an error naming it
 //! (partition, sequence number, reason); nothing after it is applied.
@@ -49,11 +50,11 @@ pub use views::{ViewDb, ViewKind};
 pub enum Error {
     /// A record failed verification: the projection stopped before it. Investigate the ledger
     /// (`trial-ledger verify`); do not run the projection past it.
-    #[error("the projection stopped at record partition {} seq {}: {}: {} (nothing from it on was applied)", .0.partition, .0.seq, .0.reason, .0.detail)]
+    #[error("the projection stopped at record {0} (nothing from it on was applied)")]
     Verification(Failure),
     /// A record failed verification after others in the same poll verified (those are
     /// applied first by [`Projector`], then this becomes [`Error::Verification`]).
-    #[error("the projection stopped at record partition {} seq {}: {}: {}", .failure.partition, .failure.seq, .failure.reason, .failure.detail)]
+    #[error("the projection stopped at record {failure}")]
     VerificationAfter {
         /// The failing record.
         failure: Failure,

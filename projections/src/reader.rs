@@ -91,6 +91,7 @@ impl<S: LogSource> VerifyingReader<S> {
         }
         let out = self.verifier.feed(batch);
         if let Some(f) = out.failure {
+            let f = self.locate(f);
             // Records verified before the failure are delivered first by the caller's
             // choice; the reader reports the failure with them.
             return Err(Error::VerificationAfter {
@@ -104,7 +105,7 @@ impl<S: LogSource> VerifyingReader<S> {
             .find(|f| self.verifier.verified_len(f.partition) == f.seq)
         {
             return Err(Error::VerificationAfter {
-                failure: f,
+                failure: self.locate(f),
                 verified: out.verified,
             });
         }
@@ -131,8 +132,16 @@ impl<S: LogSource> VerifyingReader<S> {
             }
         }
         match self.verifier.held_failure(&held) {
-            Some(f) => Err(Error::Verification(f)),
+            Some(f) => Err(Error::Verification(self.locate(f))),
             None => Ok(()),
         }
+    }
+
+    /// Adds the failing record's storage offset, where the source has one (Kafka).
+    fn locate(&mut self, mut f: Failure) -> Failure {
+        if f.offset.is_none() {
+            f.offset = self.source.offset(f.partition, f.seq);
+        }
+        f
     }
 }

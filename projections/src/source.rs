@@ -1,9 +1,11 @@
 //! Where the verifying reader gets record bytes: one partition at a time, from a position.
 //!
 //! [`LogSource`] is the whole contract: a partition count, each partition's length (the log
-//! end, for lag), and the record bytes of a partition from a sequence number on. A Kafka source
-//! implements it with the ledger topic's partitions, offset = sequence number; the embedded
-//! source here reads the segment files without taking the writer lock.
+//! end, for lag), and the record bytes of a partition from a sequence number on. The Kafka
+//! source (in the `trial-ledger` binary, over `tl_kafka::follow::LedgerFollower`) numbers the
+//! committed records of each ledger-topic partition itself, as offsets are not sequence
+//! numbers there; the embedded source here reads the segment files without taking the writer
+//! lock.
 
 use crate::Error;
 use std::path::{Path, PathBuf};
@@ -43,6 +45,11 @@ pub trait LogSource {
     fn read(&mut self, partition: u32, from: u64, max: usize) -> Result<Chunk, Error>;
     /// Refreshes what the source knows of the log (a new poll starts).
     fn refresh(&mut self) -> Result<(), Error>;
+    /// Where the record at `seq` of `partition` is stored, when that differs from `seq` (a
+    /// Kafka offset): failures name it beside the sequence number.
+    fn offset(&mut self, _partition: u32, _seq: u64) -> Option<u64> {
+        None
+    }
 }
 
 /// One partition's scan, kept until the reader has consumed it.

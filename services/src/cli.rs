@@ -249,16 +249,17 @@ pub struct ProjectionArgs {
         required_unless_present = "kafka"
     )]
     pub data: Option<PathBuf>,
-    /// The views' SQLite databases (default: DIR/views).
+    /// The views' SQLite databases (default: DIR/views; required with --kafka).
     #[arg(long, value_name = "DIR")]
     pub db: Option<PathBuf>,
-    /// Trust file with the pinned root key (default: DIR/trust.json).
+    /// Trust file with the pinned root key (default: DIR/trust.json; required with --kafka).
     #[arg(long, value_name = "FILE")]
     pub trust: Option<PathBuf>,
-    /// Read from Kafka instead (not supported yet).
+    /// Read the trial's ledger topic on Kafka at BOOTSTRAP (read_committed) instead of an
+    /// embedded ledger; needs --trial, --trust and --db.
     #[arg(long, value_name = "BOOTSTRAP", requires = "trial")]
     pub kafka: Option<String>,
-    /// The trial id on Kafka.
+    /// The trial id on Kafka (names the ledger topic `<ID>.ledger`).
     #[arg(long, value_name = "ID")]
     pub trial: Option<String>,
     /// Records read per partition per poll (and so the most records in one view transaction

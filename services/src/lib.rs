@@ -6,6 +6,7 @@ pub mod cmd;
 pub mod decider_host;
 pub mod event_json;
 pub mod kafka_sim;
+pub mod kafka_source;
 pub mod local_kafka;
 pub mod secrets;
 pub mod trail;

@@ -230,7 +230,7 @@ fn view_prints_tables_and_json_and_refuses_bad_input() {
                 "--trial",
                 "t",
             ],
-            "not supported yet",
+            "--trust FILE is required",
         ),
         (vec!["project", "--data", d, "--batch", "0"], "--batch"),
         (

@@ -1,15 +1,17 @@
-//! `trial-ledger project`: the projector as a long-lived service. It polls the embedded log,
+//! `trial-ledger project`: the projector as a long-lived service. It polls the embedded log
+//! (or the trial's ledger topic on Kafka, read_committed),
 //! verifies what is new once, and applies it to the three views (each view's rows and
 //! positions in one SQLite transaction), until SIGTERM or Ctrl-C; then it finishes the
 //! transaction in progress and exits 0. `--once` catches up and exits.
 
 use crate::cli::ProjectArgs;
+use crate::kafka_source::Source;
 use anyhow::Result;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tl_projections::{EmbeddedSource, LogState, Projector};
+use tl_projections::{LogState, Projector};
 
 /// How the service loop ended.
 enum Ended {
@@ -69,11 +71,7 @@ pub fn run(a: ProjectArgs) -> Result<ExitCode> {
 
 /// The service loop: catch up (each poll a committed transaction per view; reading and
 /// verifying one poll ahead of the views), then poll again every `interval`, until `stop`.
-fn serve(
-    p: &mut Projector<EmbeddedSource>,
-    stop: &AtomicBool,
-    interval: Duration,
-) -> Result<Ended> {
+fn serve(p: &mut Projector<Source>, stop: &AtomicBool, interval: Duration) -> Result<Ended> {
     let mut last_report = Instant::now();
     while !stop.load(Ordering::SeqCst) {
         match p.catch_up_until(LogState::Live, stop) {

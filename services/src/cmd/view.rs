@@ -2,9 +2,12 @@
 //! verified ledger, then prints one as tables or JSON.
 //!
 //! The views' databases live in `--db DIR`, by default `DIR/views/` inside the data folder
-//! (beside `DIR/ledger/`): `enrollment.sqlite`, `safety.sqlite`, `dossier.sqlite`.
+//! (beside `DIR/ledger/`): `enrollment.sqlite`, `safety.sqlite`, `dossier.sqlite`. With
+//! `--kafka BOOTSTRAP --trial ID` the ledger is the trial's ledger topic, and `--db` and
+//! `--trust` are required (there is no data folder to default to).
 
 use crate::cli::{ProjectionArgs, ViewArgs, ViewName};
+use crate::kafka_source::{KafkaSource, Source};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,11 +21,12 @@ pub fn db_dir(data: &Path, db: Option<&Path>) -> PathBuf {
 }
 
 /// Opens the projector for the command line's source, or explains what is wrong.
-pub fn open(a: &ProjectionArgs) -> Result<(Projector<EmbeddedSource>, PathBuf)> {
+pub fn open(a: &ProjectionArgs) -> Result<(Projector<Source>, PathBuf)> {
     if let Some(k) = &a.kafka {
-        bail!(
-            "--kafka {k}: reading the views from Kafka is not supported yet; use --data DIR (the embedded ledger)"
-        );
+        if a.data.is_some() {
+            bail!("give either --data DIR (an embedded ledger) or --kafka BOOTSTRAP --trial ID, not both");
+        }
+        return open_kafka(k, a);
     }
     let Some(data) = &a.data else {
         bail!("--data DIR is required (the trial's data folder)");
@@ -40,13 +44,63 @@ pub fn open(a: &ProjectionArgs) -> Result<(Projector<EmbeddedSource>, PathBuf)> 
         .with_context(|| format!("trust file {}", trust_path.display()))?;
     let root = trust.root_key().map_err(anyhow::Error::msg)?;
     let db = db_dir(data, a.db.as_deref());
-    let p = tl_projections::embedded(&ledger, trust.trial(), root, &db, a.batch as usize)?;
+    let source = Source::Embedded(EmbeddedSource::open(&ledger)?);
+    let p = Projector::open(source, trust.trial(), root, &db, a.batch as usize)?;
     Ok((p, db))
+}
+
+/// Opens the projector over the trial's ledger topic on Kafka. There is no data folder to
+/// take defaults from, so `--trust` (the pinned root key) and `--db` (the views' folder) are
+/// required; the trust file must be of the trial `--trial` names.
+fn open_kafka(bootstrap: &str, a: &ProjectionArgs) -> Result<(Projector<Source>, PathBuf)> {
+    let args = crate::cli::KafkaArgs {
+        kafka: Some(bootstrap.to_string()),
+        trial: a.trial.clone(),
+        topic_safety: crate::cli::SafetyArg::default(),
+    };
+    let Some(cfg) = super::kafka_config(&args)? else {
+        bail!("--kafka needs the bootstrap servers (host:port)");
+    };
+    let Some(trust_path) = &a.trust else {
+        bail!("with --kafka, --trust FILE is required: the trust file pinning the trial's root key (as `init --kafka` wrote it)");
+    };
+    let Some(db) = &a.db else {
+        bail!("with --kafka, --db DIR is required: the folder of the views' SQLite databases");
+    };
+    let trust = TrustFile::read(trust_path)
+        .with_context(|| format!("trust file {}", trust_path.display()))?;
+    if trust.trial() != cfg.trial {
+        bail!(
+            "trust file {} is of trial {}, not of --trial {}",
+            trust_path.display(),
+            trust.trial(),
+            cfg.trial
+        );
+    }
+    let root = trust.root_key().map_err(anyhow::Error::msg)?;
+    let source = KafkaSource::open(&cfg)?;
+    let topic_partitions = source.partitions();
+    if topic_partitions != trust.partitions {
+        bail!(
+            "{} has {topic_partitions} partitions but trust file {} says {}: wrong trial or trust file",
+            cfg.topics.ledger,
+            trust_path.display(),
+            trust.partitions
+        );
+    }
+    let p = Projector::open(
+        Source::Kafka(source),
+        trust.trial(),
+        root,
+        db,
+        a.batch as usize,
+    )?;
+    Ok((p, db.clone()))
 }
 
 /// Brings the views up to date. `Ok(None)` when verification stopped the projection (printed,
 /// exit 1).
-pub fn catch_up(p: &mut Projector<EmbeddedSource>) -> Result<Option<Vec<Lag>>> {
+pub fn catch_up(p: &mut Projector<Source>) -> Result<Option<Vec<Lag>>> {
     match p.catch_up(LogState::Live) {
         Ok(_) => Ok(Some(p.lag()?)),
         Err(e) if e.failure().is_some() => {
