@@ -228,9 +228,9 @@ fn follow_unevenly(
         let txns = rng.below(4);
         commit(&mut rng, &mut committed, txns);
         // what the fetches brought so far: some partitions are behind
-        for p in 0..n {
+        for (visible, &end) in feed.visible.iter_mut().zip(&committed) {
             if rng.below(2) == 0 {
-                feed.visible[p] = committed[p];
+                *visible = end;
             }
         }
         let records = match polling {
