@@ -5,8 +5,8 @@
 //! then sequence number), and answers with [`Decision`]s: the submissions it makes, which its
 //! host signs with the service's own role key ([`Decision::sign`]) and submits through
 //! whichever backend it runs on (the simulator's embedded ledger, the `trial-ledger matcher`
-//! and `cohort-engine` commands, later Kafka). Nothing else goes in: no clock, no randomness,
-//! no state of the host.
+//! and `cohort-engine` commands, on the embedded log or on Kafka). Nothing else goes in: no
+//! clock, no randomness, no state of the host.
 //!
 //! **Replayable.** A service's state is built from the records only (the protocol's cohort
 //! catalogue, registrations, sequencing results, MTB decisions, slots, stage decisions, doses,
@@ -154,10 +154,24 @@ impl RecordFeed for tl_ledger::embedded::EmbeddedLog {
 /// times never decrease within a partition, and on the embedded log one sequencer stamps all
 /// of them from one clock, so this order is the order the records were sealed in, whichever
 /// polls they arrive in.
+///
+/// On a log whose partitions become visible independently (Kafka: each partition is read by
+/// its own fetches, so a poll may see partition 3 up to its committed end and partition 5 only
+/// up to an older offset), [`Follower::poll`] would hand out a record before an earlier one of
+/// a partition not read far enough yet; [`Follower::poll_settled`] holds records back until
+/// their place in the merged order is certain.
 #[derive(Clone, Debug, Default)]
 pub struct Follower {
     /// The next sequence number to read, per partition.
     next: Vec<u64>,
+    /// Records read but not handed out yet ([`Follower::poll_settled`]), in merged order.
+    held: Vec<LedgerRecord>,
+}
+
+/// A record's place in the merged order.
+fn merged_key(r: &LedgerRecord) -> (UtcMicros, u32, u64) {
+    let b = &r.record.body;
+    (b.ordering_time, b.partition, b.seq)
 }
 
 impl Follower {
@@ -166,18 +180,23 @@ impl Follower {
         Self::default()
     }
 
-    /// Records read so far, per partition.
+    /// Records read so far, per partition (held ones included).
     pub fn position(&self) -> &[u64] {
         &self.next
     }
 
-    /// Reads every record not read yet, in merged order.
-    pub fn poll(&mut self, feed: &dyn RecordFeed) -> Result<Vec<LedgerRecord>, DeciderError> {
+    /// Records read but held back by [`Follower::poll_settled`].
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Reads every record not read yet into `held`, in merged order.
+    fn read_new(&mut self, feed: &dyn RecordFeed) -> Result<(), DeciderError> {
         let n = feed.partition_count() as usize;
         if self.next.len() < n {
             self.next.resize(n, 0);
         }
-        let mut out = Vec::new();
+        let before = self.held.len();
         for p in 0..n {
             let len = feed.len(p as u32);
             while self.next[p] < len {
@@ -192,17 +211,73 @@ impl Follower {
                         detail: e.to_string(),
                     })?;
                     self.next[p] += 1;
-                    out.push(r);
+                    self.held.push(r);
                 }
             }
         }
-        if n > 1 {
-            out.sort_by_key(|r| {
-                let b = &r.record.body;
-                (b.ordering_time, b.partition, b.seq)
-            });
+        if n > 1 && self.held.len() > before {
+            self.held.sort_by_key(merged_key);
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// Reads every record not read yet, in merged order.
+    pub fn poll(&mut self, feed: &dyn RecordFeed) -> Result<Vec<LedgerRecord>, DeciderError> {
+        self.read_new(feed)?;
+        Ok(std::mem::take(&mut self.held))
+    }
+
+    /// Reads every record not read yet, and hands out those whose place in the merged order is
+    /// settled, in that order; the others are held for a later poll.
+    ///
+    /// `settled[p]` counts the records of partition `p` that were read *before* the reader last
+    /// made sure it had read every partition up to its committed end (a partition missing
+    /// from `settled` counts 0). The rule rests on one assumption, true of a single sequencer
+    /// instance: ordering times follow commits (a record committed after another has an
+    /// ordering time at least as late). A record read before the ends were checked was
+    /// committed before; so was every record ordered before it, and those were read when the
+    /// ends were reached. Hence every record up to the latest settled one in the merged order
+    /// is handed out; records after it wait (their predecessors may still be on their way).
+    ///
+    /// Independently of that assumption, a record is never handed out before the records it
+    /// cites and the registry records it was sealed after (`registry_seq`) have been read: the
+    /// first record in merged order that lacks one is held with everything after it.
+    pub fn poll_settled(
+        &mut self,
+        feed: &dyn RecordFeed,
+        settled: &[u64],
+    ) -> Result<Vec<LedgerRecord>, DeciderError> {
+        self.read_new(feed)?;
+        let is_settled = |r: &LedgerRecord| {
+            let b = &r.record.body;
+            b.seq < settled.get(b.partition as usize).copied().unwrap_or(0)
+        };
+        let Some(bound) = self
+            .held
+            .iter()
+            .filter(|r| is_settled(r))
+            .map(merged_key)
+            .max()
+        else {
+            return Ok(Vec::new());
+        };
+        let read = |p: u32| self.next.get(p as usize).copied();
+        let ready = |r: &LedgerRecord| {
+            let b = &r.record.body;
+            // A citation of a partition the log does not have never resolves: the service
+            // ignores what it cannot use, so it does not hold the follower up.
+            read(0).is_none_or(|n| b.registry_seq <= n)
+                && r.submission()
+                    .cites
+                    .iter()
+                    .all(|c| read(c.partition).is_none_or(|n| c.seq < n))
+        };
+        let count = self
+            .held
+            .iter()
+            .take_while(|r| merged_key(r) <= bound && ready(r))
+            .count();
+        Ok(self.held.drain(..count).collect())
     }
 }
 

@@ -243,6 +243,11 @@ impl Watcher {
         })
     }
 
+    /// The trial's partition count.
+    pub fn partitions(&self) -> u32 {
+        self.parts.len() as u32
+    }
+
     /// Reads what is available, waiting up to `wait` for the first message.
     pub fn pump(&mut self, wait: Duration) -> Result<usize, Error> {
         let mut n = 0;
@@ -357,6 +362,72 @@ impl Watcher {
         self.parts.get(p as usize).map_or_else(Vec::new, |v| {
             v.iter().skip(from as usize).take(max).cloned().collect()
         })
+    }
+
+    /// The rejections read so far of exactly these submission bytes (a resubmission of an id
+    /// that was refused before is told apart from the earlier refusal by its bytes: each
+    /// signing stamps its own client time).
+    pub fn rejection_of(&self, signed: &SignedSubmission) -> Option<Rejection> {
+        let id = signed.submission.submission_id;
+        let hex = hex::encode(encode(signed));
+        self.rejections
+            .get(&id)?
+            .iter()
+            .rev()
+            .find(|r| r.bytes_hex == hex)
+            .cloned()
+    }
+
+    /// Reads every ledger partition up to its committed end as the broker states it now (its
+    /// last stable offset, asked with `read_committed`), or fails after `timeout`. Records
+    /// committed after the ends were asked for may be read too.
+    ///
+    /// Commit markers take offsets, so "read up to" is the consumer's position (which moves
+    /// past markers), not the offset of the last record.
+    pub fn read_to_committed_end(&mut self, timeout: Duration) -> Result<(), Error> {
+        let topic = self.cfg.topics.ledger.clone();
+        let n = self.parts.len();
+        let mut ends = Vec::with_capacity(n);
+        for p in 0..n as i32 {
+            let (_, end) = self
+                .consumer
+                .fetch_watermarks(&topic, p, self.cfg.timeout)
+                .map_err(|e| Error::kafka("fetch_watermarks", e))?;
+            ends.push(end);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let pos = self
+                .consumer
+                .position()
+                .map_err(|e| Error::kafka("position", e))?;
+            let mut at = vec![0i64; n];
+            for e in pos.elements_for_topic(&topic) {
+                if let (Offset::Offset(o), Ok(p)) = (e.offset(), usize::try_from(e.partition())) {
+                    if let Some(a) = at.get_mut(p) {
+                        *a = o;
+                    }
+                }
+            }
+            let behind: Vec<String> = (0..n)
+                .filter(|&p| at[p] < ends[p])
+                .map(|p| format!("partition {p} at offset {} of {}", at[p], ends[p]))
+                .collect();
+            if behind.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Timeout {
+                    what: format!(
+                        "reading {topic} to its committed end ({})",
+                        behind.join(", ")
+                    ),
+                    secs: timeout.as_secs(),
+                    bootstrap: self.cfg.bootstrap.clone(),
+                });
+            }
+            self.pump(Duration::from_millis(20))?;
+        }
     }
 
     /// Waits until at least `n` records have been read, or `timeout`.

@@ -45,11 +45,12 @@ pub enum Command {
     /// Run the sequencer on Kafka as a long-lived service: consume intake, validate, chain,
     /// seal and produce to the ledger in transactions. Stops cleanly on SIGTERM or Ctrl-C.
     Sequencer(SequencerArgs),
-    /// Run the matcher service: follow the ledger and propose cohorts (MatchProposed) for each
-    /// new sequencing result, signed with a matcher key.
+    /// Run the matcher service: follow the ledger (embedded or on Kafka) and propose cohorts
+    /// (MatchProposed) for each new sequencing result, signed with a matcher key.
     Matcher(ServiceArgs),
-    /// Run the cohort-engine service: follow the ledger, assign or refuse slots after MTB
-    /// approvals and decide cohort stages as outcomes arrive, signed with a cohort-engine key.
+    /// Run the cohort-engine service: follow the ledger (embedded or on Kafka), assign or
+    /// refuse slots after MTB approvals and decide cohort stages as outcomes arrive, signed with
+    /// a cohort-engine key.
     CohortEngine(CohortEngineArgs),
     /// Write an offline audit bundle (records, checkpoints, proofs, registry and trust
     /// anchor) of a patient, a cohort or the whole ledger, from a ledger that verifies.
@@ -158,8 +159,9 @@ pub struct SequencerArgs {
 /// `matcher` (and the common part of `cohort-engine`).
 #[derive(Debug, Args)]
 pub struct ServiceArgs {
+    /// The ledger: `--data DIR` (embedded) or `--kafka BOOTSTRAP --trial ID`.
     #[command(flatten)]
-    pub data: DataArgs,
+    pub store: StoreArgs,
     /// The service's key file (role `matcher` or `cohort-engine`, enrolled in the trial).
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,

@@ -1,4 +1,5 @@
-//! Hosts a deciding service (tl-domain's matcher or cohort engine) on the embedded log: it
+//! Hosts a deciding service (tl-domain's matcher or cohort engine) on the embedded log (on
+//! Kafka: [`crate::decider_kafka`]; both share [`run_cli`]): it
 //! follows the ledger, lets the service decide on each new record, signs what it decides with
 //! the service's key and submits it through the embedded sequencer.
 //!
@@ -120,7 +121,7 @@ impl RecordFeed for ScanFeed {
 /// Whether the service's key is enrolled (and not revoked) with the service's role, from the
 /// registry records read so far.
 #[derive(Default)]
-struct KeyStatus {
+pub(crate) struct KeyStatus {
     /// The role it was enrolled with, if it was.
     enrolled: Option<Role>,
     /// Revoked since.
@@ -128,7 +129,8 @@ struct KeyStatus {
 }
 
 impl KeyStatus {
-    fn read(&mut self, r: &LedgerRecord, me: &KeyId) {
+    /// Reads a record (only registry records count).
+    pub(crate) fn read(&mut self, r: &LedgerRecord, me: &KeyId) {
         if r.record.body.partition != 0 {
             return;
         }
@@ -149,6 +151,32 @@ impl KeyStatus {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+impl KeyStatus {
+    /// Whether the registry read so far lets `key` sign for `service`: enrolled with its
+    /// role and not revoked; else the error to stop with.
+    pub(crate) fn check<S: DecidingService>(
+        &self,
+        key: &KeyId,
+        trial: &TrialId,
+        service: &S,
+    ) -> Result<()> {
+        let role = service.role();
+        let name = service.name();
+        match self.enrolled {
+            _ if self.revoked => {
+                bail!("key {key} is revoked in trial {trial}: the {name} cannot sign with it")
+            }
+            Some(r) if r == role => Ok(()),
+            Some(r) => bail!(
+                "key {key} is enrolled as {r:?}, not {role:?}: the {name} signs with a {name} key"
+            ),
+            None => bail!(
+                "key {key} is not enrolled in trial {trial} (enrol it with `trial-ledger keys enrol`)"
+            ),
         }
     }
 }
@@ -227,27 +255,8 @@ impl<S: DecidingService> Host<S> {
     }
 
     fn check_key(&self) -> Result<()> {
-        let role = self.service.role();
-        match self.key_status.enrolled {
-            _ if self.key_status.revoked => bail!(
-                "key {} is revoked in trial {}: the {} cannot sign with it",
-                self.key.key_id(),
-                self.trial(),
-                self.service.name()
-            ),
-            Some(r) if r == role => Ok(()),
-            Some(r) => bail!(
-                "key {} is enrolled as {r:?}, not {role:?}: the {} signs with a {} key",
-                self.key.key_id(),
-                self.service.name(),
-                self.service.name()
-            ),
-            None => bail!(
-                "key {} is not enrolled in trial {} (enrol it with `trial-ledger keys enrol`)",
-                self.key.key_id(),
-                self.trial()
-            ),
-        }
+        self.key_status
+            .check(&self.key.key_id(), &self.trial(), &self.service)
     }
 
     /// The decisions due: pending and not submitted by this process yet.
@@ -362,7 +371,7 @@ impl<S: DecidingService> Host<S> {
 }
 
 /// Sleeps for `pause` in short slices; true if `stop` was set meanwhile.
-fn sleep_unless_stopped(pause: Duration, stop: &AtomicBool) -> bool {
+pub(crate) fn sleep_unless_stopped(pause: Duration, stop: &AtomicBool) -> bool {
     let until = Instant::now() + pause;
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -376,16 +385,18 @@ fn sleep_unless_stopped(pause: Duration, stop: &AtomicBool) -> bool {
     }
 }
 
-/// The command line of `matcher` and `cohort-engine`: checks the data folder, the key file
-/// (its role must be the service's) and the sequencer key, then runs the service until
-/// `--once` is done or SIGTERM / Ctrl-C. Exit code 0, or 1 if the sequencer refused a
-/// decision.
+/// The command line of `matcher` and `cohort-engine`: checks the ledger (`--data DIR`: the
+/// data folder and its sequencer key; `--kafka BOOTSTRAP --trial ID`: the trial's topics) and
+/// the key file (its role must be the service's), then runs the service until `--once` is done
+/// or SIGTERM / Ctrl-C. Exit code 0, or 1 if the sequencer refused a decision.
 pub fn run_cli<S: DecidingService>(
     a: &crate::cli::ServiceArgs,
     service: S,
 ) -> Result<std::process::ExitCode> {
-    let data = &a.data.data;
-    crate::cmd::read_trust(data)?;
+    let store = crate::cmd::store(&a.store)?;
+    if let crate::cmd::Store::Embedded(data) = &store {
+        crate::cmd::read_trust(data)?;
+    }
     let (key, km) = crate::secrets::load_key(&a.key)?;
     let role = service.role();
     if Role::parse(&km.role) != Some(role) {
@@ -396,7 +407,6 @@ pub fn run_cli<S: DecidingService>(
             service.name()
         );
     }
-    let sealer = crate::secrets::load_sequencer_key(data)?;
     let stop = std::sync::Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         // The first signal asks for a stop between batches; a second one, while the first is
@@ -413,8 +423,15 @@ pub fn run_cli<S: DecidingService>(
         }
     };
     let name = service.name();
-    let mut host = Host::new(data, service, key, sealer)?;
-    let s = host.run(mode, &stop)?;
+    let s = match store {
+        crate::cmd::Store::Embedded(data) => {
+            let sealer = crate::secrets::load_sequencer_key(&data)?;
+            Host::new(&data, service, key, sealer)?.run(mode, &stop)?
+        }
+        crate::cmd::Store::Kafka(cfg) => {
+            crate::decider_kafka::KafkaHost::connect(&cfg, service, key)?.run(mode, &stop)?
+        }
+    };
     eprintln!(
         "{name}: {} records read, {} decisions in all; {} recorded now, {} already recorded, {} refused",
         s.records, s.decided, s.recorded, s.already, s.refused

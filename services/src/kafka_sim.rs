@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 use tl_domain::deciders::RecordFeed;
-use tl_kafka::writer::{Verdict, Writer};
+use tl_kafka::writer::{Verdict, Watcher, Writer};
 use tl_ledger::sequencer::Sealed;
 use tl_ledger::{Outcome, Reason, Refusal};
 use tl_schemas::{SignedSubmission, UtcMicros};
@@ -33,12 +33,16 @@ fn kafka_error(e: tl_kafka::Error) -> SimError {
     SimError::Invalid(format!("kafka: {e}"))
 }
 
-impl RecordFeed for KafkaSimLedger {
+/// The ledger records a Kafka [`Watcher`] has read, as the deciding services read a log: what
+/// the simulation's services and the `matcher` / `cohort-engine` services on Kafka follow.
+pub struct WatcherFeed<'a>(pub &'a Watcher);
+
+impl RecordFeed for WatcherFeed<'_> {
     fn partition_count(&self) -> u32 {
-        self.writer.partitions()
+        self.0.partitions()
     }
     fn len(&self, partition: u32) -> u64 {
-        self.writer.watcher_ref().partition_len(partition)
+        self.0.partition_len(partition)
     }
     fn read(
         &self,
@@ -46,10 +50,24 @@ impl RecordFeed for KafkaSimLedger {
         from: u64,
         max: usize,
     ) -> Result<Vec<Vec<u8>>, tl_ledger::Error> {
-        Ok(self
-            .writer
-            .watcher_ref()
-            .partition_read(partition, from, max))
+        Ok(self.0.partition_read(partition, from, max))
+    }
+}
+
+impl RecordFeed for KafkaSimLedger {
+    fn partition_count(&self) -> u32 {
+        WatcherFeed(self.writer.watcher_ref()).partition_count()
+    }
+    fn len(&self, partition: u32) -> u64 {
+        WatcherFeed(self.writer.watcher_ref()).len(partition)
+    }
+    fn read(
+        &self,
+        partition: u32,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<Vec<u8>>, tl_ledger::Error> {
+        WatcherFeed(self.writer.watcher_ref()).read(partition, from, max)
     }
 }
 

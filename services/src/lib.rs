@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod decider_host;
+pub mod decider_kafka;
 pub mod event_json;
 pub mod kafka_sim;
 pub mod kafka_source;

@@ -2,7 +2,8 @@
 //! ledger from the start, make exactly the decisions the ledger holds (same submission ids,
 //! subjects, payloads and citations, in the same order) and have nothing left to submit; and
 //! they decide the same whether the ledger is read in one pass or followed as it grows, in
-//! polls of any size.
+//! polls of any size; and, on a log whose partitions become visible unevenly (Kafka),
+//! `Follower::poll_settled` still hands the records out in the merged order.
 
 use tl_domain::deciders::{
     CohortEngineService, DecidingService, Decision, Follower, LedgerRecord, MatcherService,
@@ -70,19 +71,24 @@ fn replay(parts: &[Vec<Vec<u8>>], order: &[(u32, u64)], chunk: usize) -> (Vec<Ke
     (made, matcher.pending().len() + engine.pending().len())
 }
 
-#[test]
-fn the_same_ledger_gives_the_same_decisions() {
-    // given a simulated trial whose decisions the services made as it ran
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = dir.path().join("ledger");
-    let config = SimConfig::new(TrialId::new("replay-test").unwrap(), 7, 120);
+/// A simulated ledger's partitions and its records in merged order.
+fn simulated(
+    dir: &std::path::Path,
+    patients: u32,
+) -> (
+    tl_sim::SimReport,
+    tl_sim::SimKeys,
+    Vec<Vec<Vec<u8>>>,
+    Vec<LedgerRecord>,
+) {
+    let ledger = dir.join("ledger");
+    let config = SimConfig::new(TrialId::new("replay-test").unwrap(), 7, patients);
     let (report, keys) = simulate(&ledger, &config).unwrap();
     let parts: Vec<Vec<Vec<u8>>> = tl_ledger::log::read_embedded_for_verify(&ledger)
         .unwrap()
         .into_iter()
         .map(|p| p.records)
         .collect();
-    // the decisions in the ledger, in merged order, each signed by its service's key
     let mut all: Vec<LedgerRecord> = parts
         .iter()
         .flatten()
@@ -92,10 +98,20 @@ fn the_same_ledger_gives_the_same_decisions() {
         let b = &r.record.body;
         (b.ordering_time, b.partition, b.seq)
     });
-    let order: Vec<(u32, u64)> = all
-        .iter()
-        .map(|r| (r.record.body.partition, r.record.body.seq))
-        .collect();
+    (report, keys, parts, all)
+}
+
+fn place(r: &LedgerRecord) -> (u32, u64) {
+    (r.record.body.partition, r.record.body.seq)
+}
+
+#[test]
+fn the_same_ledger_gives_the_same_decisions() {
+    // given a simulated trial whose decisions the services made as it ran
+    let dir = tempfile::tempdir().unwrap();
+    let (report, keys, parts, all) = simulated(dir.path(), 120);
+    // the decisions in the ledger, in merged order, each signed by its service's key
+    let order: Vec<(u32, u64)> = all.iter().map(place).collect();
     let mut in_ledger = Vec::new();
     for r in &all {
         let s = &r.record.body.submission.submission;
@@ -138,5 +154,127 @@ fn the_same_ledger_gives_the_same_decisions() {
         let (again, pending) = replay(&parts, &order, chunk);
         assert!(again == made, "polls of {chunk} decided differently");
         assert_eq!(pending, 0);
+    }
+}
+
+/// How a reader on Kafka polls: plainly, or holding records until their place is settled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Polling {
+    Plain,
+    Settled,
+}
+
+/// A small deterministic generator (xorshift64), for the visibility pattern.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Follows a ledger committed in transactions (runs of the merged order) the way a Kafka
+/// reader sees it: each partition is fetched on its own, so a poll sees some partitions up to
+/// their committed end and others behind, and the committed ends are checked partition by
+/// partition while further transactions commit. Returns the records in the order handed out
+/// and the decisions made.
+fn follow_unevenly(
+    parts: &[Vec<Vec<u8>>],
+    order: &[(u32, u64)],
+    polling: Polling,
+    seed: u64,
+) -> (Vec<(u32, u64)>, Vec<Key>) {
+    let n = parts.len();
+    let mut rng = Rng(seed);
+    let mut feed = Snapshot {
+        parts: parts.to_vec(),
+        visible: vec![0; n],
+    };
+    let mut committed = vec![0u64; n];
+    let mut next_txn = 0usize;
+    let mut commit = |rng: &mut Rng, committed: &mut Vec<u64>, txns: u64| {
+        for _ in 0..txns {
+            let size = 1 + rng.below(12) as usize;
+            for &(p, seq) in order.iter().skip(next_txn).take(size) {
+                committed[p as usize] = seq + 1;
+            }
+            next_txn = (next_txn + size).min(order.len());
+        }
+    };
+    // Reads every partition to its committed end, one after the other, while transactions
+    // commit in between.
+    let read_to_ends =
+        |rng: &mut Rng,
+         committed: &mut Vec<u64>,
+         visible: &mut Vec<u64>,
+         commit: &mut dyn FnMut(&mut Rng, &mut Vec<u64>, u64)| {
+            let start = rng.below(n as u64) as usize;
+            for i in 0..n {
+                let p = (start + i) % n;
+                let txns = rng.below(2);
+                commit(rng, committed, txns);
+                visible[p] = committed[p];
+            }
+        };
+    let mut follower = Follower::new();
+    let mut matcher = MatcherService::new();
+    let mut engine = CohortEngineService::new();
+    let mut seen = Vec::new();
+    let mut made = Vec::new();
+    while seen.len() < order.len() {
+        let txns = rng.below(4);
+        commit(&mut rng, &mut committed, txns);
+        // what the fetches brought so far: some partitions are behind
+        for (visible, &end) in feed.visible.iter_mut().zip(&committed) {
+            if rng.below(2) == 0 {
+                *visible = end;
+            }
+        }
+        let records = match polling {
+            Polling::Plain => follower.poll(&feed).unwrap(),
+            Polling::Settled => {
+                read_to_ends(&mut rng, &mut committed, &mut feed.visible, &mut commit);
+                let settled = feed.visible.clone();
+                read_to_ends(&mut rng, &mut committed, &mut feed.visible, &mut commit);
+                follower.poll_settled(&feed, &settled).unwrap()
+            }
+        };
+        for r in records {
+            seen.push(place(&r));
+            made.extend(matcher.apply(&r).iter().map(key));
+            made.extend(engine.apply(&r).iter().map(key));
+        }
+    }
+    (seen, made)
+}
+
+#[test]
+fn a_follower_on_unevenly_visible_partitions_keeps_the_merged_order() {
+    // given a simulated trial, and the decisions fresh services make reading it in one pass
+    let dir = tempfile::tempdir().unwrap();
+    let (_, _, parts, all) = simulated(dir.path(), 60);
+    let order: Vec<(u32, u64)> = all.iter().map(place).collect();
+    let (made, _) = replay(&parts, &order, usize::MAX);
+    for seed in [1, 2, 3] {
+        // when the ledger is followed as a Kafka reader sees it, partitions visible unevenly
+        let (seen, again) = follow_unevenly(&parts, &order, Polling::Settled, seed);
+        // then poll_settled hands out every record once, in the merged order, and the
+        // services decide exactly as in one pass
+        assert!(
+            seen == order,
+            "seed {seed}: records out of the merged order"
+        );
+        assert!(again == made, "seed {seed}: decided differently");
+        // while plain polls on the same visibility pattern do not keep the order (the hazard
+        // poll_settled exists for)
+        let (plain, _) = follow_unevenly(&parts, &order, Polling::Plain, seed);
+        assert_eq!(plain.len(), order.len());
+        assert!(
+            plain != order,
+            "seed {seed}: the pattern is not uneven enough"
+        );
     }
 }
