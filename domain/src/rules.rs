@@ -115,16 +115,46 @@ pub fn catalogue_at(registry: &Registry, position: u64) -> Option<CohortCatalogu
     decode(&p.amendment.document).ok()
 }
 
+/// The catalogue in force at a registry position, decoded once per document and thread: the
+/// rules look it up for nearly every patient and cohort record, and decoding the whole
+/// catalogue each time was a tenth of a replay's domain checks. Keyed by the document's bytes
+/// themselves, so a cached catalogue is exactly what decoding those bytes gives.
+fn catalogue_cached(registry: &Registry, position: u64) -> Option<std::sync::Arc<CohortCatalogue>> {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+    thread_local! {
+        /// The last catalogue document decoded on this thread, and its decoding.
+        static LAST: RefCell<Option<(Vec<u8>, Arc<CohortCatalogue>)>> = const { RefCell::new(None) };
+    }
+    let p = registry.protocol_at(position)?;
+    if p.amendment.document_format != DOCUMENT_FORMAT_COHORT_CATALOGUE {
+        return None;
+    }
+    let doc = &p.amendment.document;
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((bytes, cat)) = last.as_ref() {
+            if bytes == doc {
+                return Some(Arc::clone(cat));
+            }
+        }
+        let cat: Arc<CohortCatalogue> = Arc::new(decode(doc).ok()?);
+        *last = Some((doc.clone(), Arc::clone(&cat)));
+        Some(cat)
+    })
+}
+
 fn cohort_definition(ctx: &RuleContext<'_>, cohort: &Name) -> Result<CohortDefinition, Refusal> {
-    let Some(cat) = catalogue_at(ctx.registry, ctx.registry_seq) else {
+    let Some(cat) = catalogue_cached(ctx.registry, ctx.registry_seq) else {
         return Err(Refusal::new(
             Reason::DomainRule,
             "no cohort catalogue is in force (submit a ProtocolAmended with format 1)",
         ));
     };
     cat.cohorts
-        .into_iter()
+        .iter()
         .find(|c| &c.cohort_id == cohort)
+        .cloned()
         .ok_or_else(|| {
             Refusal::new(
                 Reason::DomainRule,

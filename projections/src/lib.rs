@@ -196,13 +196,20 @@ fn apply_batch(
             (v, t)
         })
         .collect();
-    // Patients some view will rewrite: touched by a record beyond the lowest position.
-    let mut names = std::collections::BTreeSet::new();
+    // Subjects some view will rewrite: touched by a record beyond the lowest position. When
+    // the views stand at the same positions (always, but after a crash between their
+    // commits), this is exactly what each of them would merge, so it is merged once.
+    let mut merged = Touched::default();
     for (v, t) in &batch {
         if views.iter().any(|view| v.seq >= view.position(v.partition)) {
-            names.extend(t.patients.iter().cloned());
+            merged.merge_from(t);
         }
     }
+    let same_positions = views
+        .windows(2)
+        .all(|w| w[0].positions() == w[1].positions());
+    let names = merged.patients.clone();
+    let merged = same_positions.then_some(&merged);
     let model: &TrialModel = model;
     let known: views::PatientFactsMap = names
         .into_par_iter()
@@ -216,7 +223,7 @@ fn apply_batch(
             .iter_mut()
             .map(|view| {
                 let (batch, known) = (&batch, &known);
-                scope.spawn(move || view.apply(model, batch, known))
+                scope.spawn(move || view.apply_merged(model, batch, known, merged))
             })
             .collect();
         handles

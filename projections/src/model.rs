@@ -66,6 +66,22 @@ impl Touched {
         self.cohorts.extend(other.cohorts);
         self.corrections.extend(other.corrections);
     }
+
+    /// Adds another record's touches without consuming them (clones only the names not
+    /// already present).
+    pub fn merge_from(&mut self, other: &Touched) {
+        for n in &other.patients {
+            if !self.patients.contains(n) {
+                self.patients.insert(n.clone());
+            }
+        }
+        for n in &other.cohorts {
+            if !self.cohorts.contains(n) {
+                self.cohorts.insert(n.clone());
+            }
+        }
+        self.corrections.extend_from_slice(&other.corrections);
+    }
 }
 
 /// The trial in memory.

@@ -142,9 +142,29 @@ CREATE TABLE IF NOT EXISTS stage_decisions (
 /// here is derived on demand).
 pub type PatientFactsMap = std::collections::HashMap<tl_schemas::ids::Name, facts::PatientFacts>;
 
-/// References as JSON: `[{"partition":P,"seq":N,"hash":"hex"}, ...]`.
+/// References as JSON: `[{"hash":"hex","partition":P,"seq":N}, ...]` (keys in the order
+/// `serde_json` writes [`ref_value`]'s object; written directly, as the views write tens of
+/// thousands of them per replay).
 pub fn refs_json(refs: &[Reference]) -> String {
-    serde_json::Value::Array(refs.iter().map(ref_value).collect()).to_string()
+    let mut out = String::with_capacity(2 + refs.len() * 100);
+    out.push('[');
+    for (i, r) in refs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_ref(&mut out, r);
+    }
+    out.push(']');
+    out
+}
+
+fn push_ref(out: &mut String, r: &Reference) {
+    use std::fmt::Write as _;
+    let _ = write!(
+        out,
+        "{{\"hash\":\"{}\",\"partition\":{},\"seq\":{}}}",
+        r.hash, r.partition, r.seq
+    );
 }
 
 /// One reference as JSON.
@@ -153,7 +173,9 @@ pub fn ref_value(r: &Reference) -> serde_json::Value {
 }
 
 fn one_ref(r: &Reference) -> String {
-    ref_value(r).to_string()
+    let mut out = String::with_capacity(100);
+    push_ref(&mut out, r);
+    out
 }
 
 /// One view's database.
@@ -247,20 +269,39 @@ impl ViewDb {
         batch: &[(VerifiedRecord, Touched)],
         known: &PatientFactsMap,
     ) -> Result<usize, Error> {
+        self.apply_merged(model, batch, known, None)
+    }
+
+    /// [`ViewDb::apply`], given the subjects touched by the batch's records at or beyond this
+    /// view's positions when the caller merged them already (for views at the same positions,
+    /// once for all of them).
+    pub fn apply_merged(
+        &mut self,
+        model: &TrialModel,
+        batch: &[(VerifiedRecord, Touched)],
+        known: &PatientFactsMap,
+        merged: Option<&Touched>,
+    ) -> Result<usize, Error> {
         let mut touched = Touched::default();
         let mut next = self.positions.clone();
-        let mut hashes = self.last_hashes.clone();
+        // Per partition, the last record consumed by this batch (its hash is written as hex
+        // once per partition, not once per record).
+        let mut last: Vec<Option<tl_schemas::Hash32>> = Vec::new();
         let mut applied = 0;
         for (v, t) in batch {
             let p = v.partition as usize;
             if next.len() <= p {
                 next.resize(p + 1, 0);
-                hashes.resize(p + 1, String::new());
+            }
+            if last.len() <= p {
+                last.resize(p + 1, None);
             }
             let position = self.position(v.partition);
             if v.seq < position {
                 // Consumed by an earlier run: it must be the very record consumed then.
-                if v.seq + 1 == position && self.last_hashes.get(p) != Some(&v.hash.to_hex()) {
+                if v.seq + 1 == position
+                    && self.last_hashes.get(p).map(String::as_str) != Some(&v.hash.to_hex())
+                {
                     return Err(Error::ViewMismatch {
                         view: self.kind.name(),
                         partition: v.partition,
@@ -269,22 +310,32 @@ impl ViewDb {
                 }
                 continue;
             }
-            touched.merge(t.clone());
+            if merged.is_none() {
+                touched.merge_from(t);
+            }
             if v.seq + 1 > next[p] {
                 next[p] = v.seq + 1;
-                hashes[p] = v.hash.to_hex();
+                last[p] = Some(v.hash);
             }
             applied += 1;
         }
         if applied == 0 {
             return Ok(0);
         }
+        let mut hashes = self.last_hashes.clone();
+        hashes.resize(next.len().max(hashes.len()), String::new());
+        for (p, h) in last.iter().enumerate() {
+            if let Some(h) = h {
+                hashes[p] = h.to_hex();
+            }
+        }
         let kind = self.kind;
         let tx = self
             .conn
             .transaction()
             .map_err(|e| Error::sql_view(kind, e))?;
-        write_rows(kind, &tx, model, &touched, known).map_err(|e| Error::sql_view(kind, e))?;
+        let touched = merged.unwrap_or(&touched);
+        write_rows(kind, &tx, model, touched, known).map_err(|e| Error::sql_view(kind, e))?;
         {
             let mut st = tx
                 .prepare_cached("INSERT INTO positions (partition, next_seq, last_hash) VALUES (?1, ?2, ?3) ON CONFLICT(partition) DO UPDATE SET next_seq = excluded.next_seq, last_hash = excluded.last_hash")
@@ -666,4 +717,33 @@ fn write_dossier(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_json_is_what_serde_json_writes() {
+        // Given references, when they are written directly, then the text is exactly what
+        // serde_json writes for the same values (rows stay byte-identical across versions).
+        let refs = [
+            Reference {
+                partition: 3,
+                seq: 17,
+                hash: tl_schemas::Hash32([0xab; 32]),
+            },
+            Reference {
+                partition: 0,
+                seq: u64::MAX,
+                hash: tl_schemas::Hash32([7; 32]),
+            },
+        ];
+        for n in 0..=refs.len() {
+            let want =
+                serde_json::Value::Array(refs[..n].iter().map(ref_value).collect()).to_string();
+            assert_eq!(refs_json(&refs[..n]), want);
+        }
+        assert_eq!(one_ref(&refs[0]), ref_value(&refs[0]).to_string());
+    }
 }
