@@ -7,6 +7,9 @@
 //! SIGTERM; bad arguments and wrong keys are clear errors (exit 2) that record nothing; on a
 //! demo ledger the services find every decision already recorded.
 
+#[path = "support/scripted.rs"]
+mod scripted;
+use scripted::catalogue;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -29,43 +32,6 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-fn catalogue() -> CohortCatalogue {
-    let def = |id: &str, tumour: Option<&str>, biomarker, drug: &str| CohortDefinition {
-        cohort_id: Name::new(id).unwrap(),
-        tumour_type: tumour.map(str::to_string),
-        biomarker,
-        drug: drug.into(),
-        stage1_size: 8,
-        stage1_threshold: 1,
-        stage2_size: 24,
-        stage2_threshold: 5,
-        expansion_cap: 40,
-    };
-    CohortCatalogue {
-        cohorts: vec![
-            def(
-                "VEMU.BRAFV600E.COAD",
-                Some("COAD"),
-                BiomarkerRule::Alteration {
-                    gene: "BRAF".into(),
-                    kinds: vec![AlterationKind::SnvIndel],
-                    protein_change: Some("p.V600E".into()),
-                },
-                "vemurafenib",
-            ),
-            def(
-                "ALEC.ALKFUS.ANY",
-                None,
-                BiomarkerRule::Fusion {
-                    gene: "ALK".into(),
-                    partner: None,
-                },
-                "alectinib",
-            ),
-        ],
-    }
 }
 
 struct Trial {

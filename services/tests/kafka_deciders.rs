@@ -9,7 +9,10 @@
 
 mod kafka_support;
 
+#[path = "support/scripted.rs"]
+mod scripted;
 use kafka_support::*;
+use scripted::catalogue;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use tl_kafka::writer::{Verdict, Writer};
@@ -21,45 +24,6 @@ use tl_schemas::events::{envelope_of, EventPayload, KeyEnrolled, ProtocolAmended
 use tl_schemas::ids::Name;
 use tl_schemas::{decode, encode, Date, Hash32, KeyId, Meaning, Record, Reference, Role, Subject};
 use tl_tests::kafka::broker;
-
-/// The cohort catalogue of `tests/deciders.rs`: BRAF V600E in colorectal cancer, and ALK
-/// fusions in any tumour.
-fn catalogue() -> CohortCatalogue {
-    let def = |id: &str, tumour: Option<&str>, biomarker, drug: &str| CohortDefinition {
-        cohort_id: Name::new(id).unwrap(),
-        tumour_type: tumour.map(str::to_string),
-        biomarker,
-        drug: drug.into(),
-        stage1_size: 8,
-        stage1_threshold: 1,
-        stage2_size: 24,
-        stage2_threshold: 5,
-        expansion_cap: 40,
-    };
-    CohortCatalogue {
-        cohorts: vec![
-            def(
-                "VEMU.BRAFV600E.COAD",
-                Some("COAD"),
-                BiomarkerRule::Alteration {
-                    gene: "BRAF".into(),
-                    kinds: vec![AlterationKind::SnvIndel],
-                    protein_change: Some("p.V600E".into()),
-                },
-                "vemurafenib",
-            ),
-            def(
-                "ALEC.ALKFUS.ANY",
-                None,
-                BiomarkerRule::Fusion {
-                    gene: "ALK".into(),
-                    partner: None,
-                },
-                "alectinib",
-            ),
-        ],
-    }
-}
 
 fn day(d: u8) -> Date {
     Date::from_ymd(2025, 1, d).unwrap()
