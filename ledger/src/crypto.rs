@@ -118,17 +118,32 @@ pub fn verify_batch(checks: &[SigCheck]) -> bool {
 pub fn verify_many(checks: &[SigCheck]) -> Vec<bool> {
     checks
         .par_chunks(BATCH_SIZE)
-        .flat_map_iter(|chunk| {
-            if verify_batch(chunk) {
-                vec![true; chunk.len()]
-            } else {
-                chunk
-                    .iter()
-                    .map(|c| verify_one(&c.public_key, &c.message, &c.signature))
-                    .collect()
-            }
-        })
+        .flat_map_iter(verify_chunk)
         .collect()
+}
+
+/// [`verify_many`] on the calling thread only: the same batches and the same verdicts, for
+/// callers that schedule the work across cores themselves (the streaming verifier hands out
+/// chunks in the order its replay needs them).
+pub fn verify_serial(checks: &[SigCheck]) -> Vec<bool> {
+    let mut out = Vec::with_capacity(checks.len());
+    for chunk in checks.chunks(BATCH_SIZE) {
+        out.extend(verify_chunk(chunk));
+    }
+    out
+}
+
+/// One batch of at most [`BATCH_SIZE`]: all `true` when the batch verifies, else each
+/// signature's own verdict.
+fn verify_chunk(chunk: &[SigCheck]) -> Vec<bool> {
+    if verify_batch(chunk) {
+        vec![true; chunk.len()]
+    } else {
+        chunk
+            .iter()
+            .map(|c| verify_one(&c.public_key, &c.message, &c.signature))
+            .collect()
+    }
 }
 
 /// Why a public key may not be enrolled.

@@ -4,7 +4,7 @@
 //! "Verification") on records as they arrive, partition by partition, keeping the state they
 //! need (chain heads, back-links, seen submission ids, the registry, the domain rules' state) in
 //! memory. It reuses the full verifier's per-record check ([`crate::verify`]'s `check_record`),
-//! its signature batches ([`crate::crypto::verify_many`]) and [`LedgerState`], so the two
+//! its signature batches ([`crate::crypto::verify_serial`], the batches of `verify_many`) and [`LedgerState`], so the two
 //! cannot drift apart.
 //!
 //! What differs from a one-shot verification is time: a reader sees each partition at a
@@ -19,19 +19,22 @@
 //! record of its partition after it is ever delivered.
 
 use crate::codec::decode_record;
-use crate::crypto::{verify_many, SigCheck};
+use crate::crypto::{verify_serial, SigCheck};
 use crate::reason::{Reason, Refusal};
 use crate::rules::DomainRules;
 use crate::state::{LedgerState, RecordSource, UnknownTypes};
 use crate::verify::{check_record, Decoded, Failure};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use tl_schemas::events::{event_type, KeyEnrolled, RootKeyRotated};
 use tl_schemas::record::seal_message;
+use tl_schemas::submission::signing_message;
 use tl_schemas::{decode, record_hash, Hash32, KeyId, Record, TrialId};
 
-/// Signature checks per chunk verified while the replay runs (a few batches of 256 per core).
-const OVERLAP_CHUNK: usize = 2048;
+/// Signature checks per chunk verified while the replay runs (two batches of 256): small, so
+/// that when the last chunk is verified the replay has little left to do on its own.
+const OVERLAP_CHUNK: usize = 512;
 
 /// A record that passed every check, in the order it was applied.
 #[derive(Clone, Debug)]
@@ -206,9 +209,11 @@ impl<R: DomainRules> StreamVerifier<R> {
         let (keys, trial) = (&self.keys, &self.trial);
         let per_record: Vec<Vec<[Option<SigCheck>; 2]>> = decoded
             .iter()
-            .map(|part| {
+            .zip(&parts)
+            .map(|(part, (_, bytes))| {
                 part.par_iter()
-                    .map(|d| {
+                    .zip(bytes.par_iter())
+                    .map(|(d, bytes)| {
                         let Ok(d) = d else { return [None, None] };
                         let b = &d.record.body;
                         let sub = &b.submission.submission;
@@ -221,29 +226,35 @@ impl<R: DomainRules> StreamVerifier<R> {
                             keys.get(&sub.author).map(|pk| SigCheck {
                                 public_key: *pk,
                                 signature: b.submission.signature,
-                                message: sub.signing_message(),
+                                // The record decoded canonically, so its submission's bytes
+                                // are the submission's canonical encoding.
+                                message: match b.submission_bytes(&bytes[..bytes.len() - 64]) {
+                                    Some(s) => signing_message(trial, s),
+                                    None => sub.signing_message(),
+                                },
                             }),
                         ]
                     })
                     .collect()
             })
             .collect();
+        // Numbered in the order the replay below is expected to judge the records, so that
+        // the chunks, verified in number order, arrive just as the replay needs them.
+        let mut per_record = per_record;
         let mut checks = Vec::new();
-        let slots: Vec<Vec<[Option<usize>; 2]>> = per_record
-            .into_iter()
-            .map(|part| {
-                part.into_iter()
-                    .map(|pair| {
-                        pair.map(|c| {
-                            c.map(|c| {
-                                checks.push(c);
-                                checks.len() - 1
-                            })
-                        })
-                    })
-                    .collect()
-            })
+        let mut slots: Vec<Vec<[Option<usize>; 2]>> = per_record
+            .iter()
+            .map(|part| vec![[None; 2]; part.len()])
             .collect();
+        for (i, j) in self.expected_order(&parts, &decoded) {
+            let pair = std::mem::take(&mut per_record[i][j]);
+            slots[i][j] = pair.map(|c| {
+                c.map(|c| {
+                    checks.push(c);
+                    checks.len() - 1
+                })
+            });
+        }
         let t_checks = t0.elapsed();
         // The signatures are verified in chunks on the other cores while the replay below
         // runs: each record's verdicts are waited for only when it is judged, so the serial
@@ -277,14 +288,23 @@ impl<R: DomainRules> StreamVerifier<R> {
         let mut cursor = vec![0usize; parts.len()];
         let mut blocked: Vec<Option<String>> = vec![None; parts.len()];
         let mut stopped: Option<Failure> = None;
+        let next_chunk = AtomicUsize::new(0);
         std::thread::scope(|scope| {
-            scope.spawn(|| {
-                checks
-                    .par_chunks(OVERLAP_CHUNK)
-                    .zip(cells.par_iter())
-                    .for_each(|(chunk, cell)| {
-                        let _ = cell.set(verify_many(chunk));
-                    });
+            // Chunks are handed out in order (not split in halves as a parallel iterator
+            // would), so the verdicts arrive in the order the replay below consumes them.
+            let (next, checks, cells) = (&next_chunk, &checks, &cells);
+            scope.spawn(move || {
+                rayon::scope(|workers| {
+                    for _ in 0..rayon::current_num_threads() {
+                        workers.spawn(move |_| loop {
+                            let k = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(cell) = cells.get(k) else { break };
+                            let from = k * OVERLAP_CHUNK;
+                            let to = (from + OVERLAP_CHUNK).min(checks.len());
+                            let _ = cell.set(verify_serial(&checks[from..to]));
+                        });
+                    }
+                });
             });
             loop {
                 let mut progress = false;
@@ -357,6 +377,55 @@ impl<R: DomainRules> StreamVerifier<R> {
         self.failure = stopped;
         out.failure = self.failure.clone();
         out
+    }
+
+    /// The order in which the replay of [`StreamVerifier::feed`] will judge the fed records
+    /// if all of them verify, as (part, index) pairs: the same rounds over the partitions,
+    /// advancing a partition while the records its next record cites (and, outside partition
+    /// 0, its registry position) are already verified or judged earlier in the order. Only a
+    /// schedule for the signature chunks: the replay decides for itself, and a record it
+    /// reaches earlier than predicted just waits for its chunk.
+    fn expected_order(
+        &self,
+        parts: &[(u32, Vec<Vec<u8>>)],
+        decoded: &[Vec<Result<Decoded, Refusal>>],
+    ) -> Vec<(usize, usize)> {
+        let mut len: HashMap<u32, u64> = HashMap::new();
+        let have = |len: &HashMap<u32, u64>, p: u32| {
+            len.get(&p).copied().unwrap_or_else(|| self.state.len(p))
+        };
+        let mut cursor = vec![0usize; parts.len()];
+        let mut order = Vec::with_capacity(decoded.iter().map(Vec::len).sum());
+        loop {
+            let mut progress = false;
+            for (i, (p, _)) in parts.iter().enumerate() {
+                while let Some(Ok(d)) = decoded[i].get(cursor[i]) {
+                    let b = &d.record.body;
+                    let ready = (*p == 0 || b.registry_seq <= have(&len, 0))
+                        && b.submission
+                            .submission
+                            .cites
+                            .iter()
+                            .all(|r| r.seq < have(&len, r.partition));
+                    if !ready {
+                        break;
+                    }
+                    order.push((i, cursor[i]));
+                    cursor[i] += 1;
+                    let n = have(&len, *p) + 1;
+                    len.insert(*p, n);
+                    progress = true;
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        // Whatever the prediction could not place (held or undecodable) goes last.
+        for (i, part) in decoded.iter().enumerate() {
+            order.extend((cursor[i]..part.len()).map(|j| (i, j)));
+        }
+        order
     }
 
     /// The checks of one record, in FORMAT.md's order, with the streaming reader's notion of

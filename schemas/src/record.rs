@@ -55,6 +55,29 @@ impl Record {
     }
 }
 
+impl RecordBody {
+    /// The canonical bytes of the signed submission inside `body_bytes`, the canonical
+    /// encoding of this body (as a record that decoded canonically holds): the author's
+    /// signing message is built from them without encoding the submission again. `None` if
+    /// `body_bytes` is too short to be this body's encoding.
+    pub fn submission_bytes<'a>(&self, body_bytes: &'a [u8]) -> Option<&'a [u8]> {
+        // postcard encodes a struct as its fields in order, so the submission sits between
+        // the fields before it and the signature, sealing key and seal algorithm after it.
+        let before = encode(&(
+            self.version,
+            self.partition,
+            self.seq,
+            self.prev_hash,
+            &self.subject_prev,
+            self.ordering_time,
+            self.registry_seq,
+        ))
+        .len();
+        let after = encode(&(self.submission.signature, self.sequencer, self.seal_alg)).len();
+        body_bytes.get(before..body_bytes.len().checked_sub(after)?)
+    }
+}
+
 /// The RFC 9162 leaf hash of encoded record-body bytes.
 pub fn record_hash(body_bytes: &[u8]) -> Hash32 {
     let mut h = Sha256::new();

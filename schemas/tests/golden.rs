@@ -140,6 +140,21 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         seal_alg: SIG_ALG_ED25519_ZIP215,
     };
     let body_bytes = encode(&body);
+    // The verifier builds the author's signing message from the submission's bytes inside
+    // the record body instead of encoding the submission again.
+    assert_eq!(
+        body.submission_bytes(&body_bytes),
+        Some(encode(&body.submission.submission).as_slice())
+    );
+    let mut no_link = body.clone();
+    no_link.subject_prev = None;
+    no_link.seq = 300;
+    let no_link_bytes = encode(&no_link);
+    assert_eq!(
+        no_link.submission_bytes(&no_link_bytes),
+        Some(encode(&no_link.submission.submission).as_slice())
+    );
+    assert_eq!(body.submission_bytes(&body_bytes[..10]), None);
     let hash = record_hash(&body_bytes);
     v.push(("record_body.v1", body_bytes));
     v.push(("record.hash", hash.0.to_vec()));
