@@ -145,7 +145,23 @@ impl<R: DomainRules> StreamVerifier<R> {
     /// [`StreamVerifier::verified_len`] on (records before that position are ignored, so a
     /// caller may offer held records again). Verifies what it can and returns it.
     pub fn feed(&mut self, batch: Vec<(u32, u64, Vec<Vec<u8>>)>) -> FeedOutcome {
+        let mut verified = Vec::new();
+        let mut out = self.feed_into(batch, &mut |v| verified.push(v));
+        out.verified = verified;
+        out
+    }
+
+    /// [`StreamVerifier::feed`], handing each record to `sink` the moment it passes (on the
+    /// calling thread, while later records' signatures are still being verified), so that a
+    /// reader can apply it while the rest of the batch is checked. The outcome's `verified`
+    /// is empty: every verified record went to `sink`, in order.
+    pub fn feed_into(
+        &mut self,
+        batch: Vec<(u32, u64, Vec<Vec<u8>>)>,
+        sink: &mut dyn FnMut(VerifiedRecord),
+    ) -> FeedOutcome {
         let mut out = FeedOutcome::default();
+        let mut passed = 0usize;
         if let Some(f) = &self.failure {
             out.failure = Some(f.clone());
             return out;
@@ -336,12 +352,13 @@ impl<R: DomainRules> StreamVerifier<R> {
                                 }
                                 let record = Arc::new(d.record);
                                 bytes[p as usize].push(Arc::clone(&record));
-                                out.verified.push(VerifiedRecord {
+                                sink(VerifiedRecord {
                                     partition: p,
                                     seq,
                                     hash: d.hash,
                                     record,
                                 });
+                                passed += 1;
                                 cursor[i] += 1;
                                 progress = true;
                             }
@@ -368,7 +385,7 @@ impl<R: DomainRules> StreamVerifier<R> {
             out.held.clear();
         }
         tracing::debug!(
-            records = out.verified.len(),
+            records = passed,
             decode = ?t_decode,
             checks = ?(t_checks - t_decode),
             signatures_and_replay = ?(t0.elapsed() - t_sigs),

@@ -176,19 +176,31 @@ pub struct Projector<S: LogSource> {
 }
 
 use model::{Touched, TrialModel};
+
+/// Verified records handed from the reading thread to the applying one per message: enough
+/// to keep the channel's cost per record small, few enough that the model follows the
+/// verification closely.
+const STREAM_CHUNK: usize = 256;
+/// Messages the reading thread may run ahead of the applying one (about 260,000 records,
+/// a few polls at the default poll size) before it waits.
+const STREAM_DEPTH: usize = 1024;
+
+/// What the reading thread hands to the applying one.
+enum Streamed {
+    /// Verified records of the poll in progress, in order.
+    Records(Vec<VerifiedRecord>),
+    /// The poll ended: `Ok` after records, or the error that stopped it (a verification
+    /// failure comes after the records verified before it).
+    End(Result<(), Error>),
+}
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Applies verified records to the model, derives the touched patients' facts once (in
-/// parallel), and writes the three views (each in its own transaction, on its own thread).
+/// Applies verified records to the model, then writes the views ([`write_views`]).
 fn apply_batch(
     model: &mut TrialModel,
     views: &mut [ViewDb],
     verified: Vec<VerifiedRecord>,
 ) -> Result<[u64; 3], Error> {
-    use rayon::prelude::*;
-    if verified.is_empty() {
-        return Ok([0; 3]);
-    }
     let batch: Vec<(VerifiedRecord, Touched)> = verified
         .into_iter()
         .map(|v| {
@@ -196,11 +208,25 @@ fn apply_batch(
             (v, t)
         })
         .collect();
+    write_views(model, views, &batch)
+}
+
+/// Derives the touched patients' facts once (in parallel) for records already applied to the
+/// model, and writes the three views (each in its own transaction, on its own thread).
+fn write_views(
+    model: &TrialModel,
+    views: &mut [ViewDb],
+    batch: &[(VerifiedRecord, Touched)],
+) -> Result<[u64; 3], Error> {
+    use rayon::prelude::*;
+    if batch.is_empty() {
+        return Ok([0; 3]);
+    }
     // Subjects some view will rewrite: touched by a record beyond the lowest position. When
     // the views stand at the same positions (always, but after a crash between their
     // commits), this is exactly what each of them would merge, so it is merged once.
     let mut merged = Touched::default();
-    for (v, t) in &batch {
+    for (v, t) in batch {
         if views.iter().any(|view| v.seq >= view.position(v.partition)) {
             merged.merge_from(t);
         }
@@ -210,7 +236,6 @@ fn apply_batch(
         .all(|w| w[0].positions() == w[1].positions());
     let names = merged.patients.clone();
     let merged = same_positions.then_some(&merged);
-    let model: &TrialModel = model;
     let known: views::PatientFactsMap = names
         .into_par_iter()
         .map(|n| {
@@ -222,7 +247,7 @@ fn apply_batch(
         let handles: Vec<_> = views
             .iter_mut()
             .map(|view| {
-                let (batch, known) = (&batch, &known);
+                let known = &known;
                 scope.spawn(move || view.apply_merged(model, batch, known, merged))
             })
             .collect();
@@ -293,8 +318,10 @@ impl<S: LogSource> Projector<S> {
     }
 
     /// [`Projector::catch_up`], stopping early (after the batch in progress) once `stop` is
-    /// set. Reading and verifying run on one thread, one poll ahead of the model and the
-    /// views on this one, so that the serial work of each overlaps the other's.
+    /// set. Reading and verifying run on one thread, the model and the views on this one:
+    /// each verified record is handed over (in chunks of [`STREAM_CHUNK`]) and applied to the
+    /// model while the rest of its poll is still being verified, and a poll's views are
+    /// written while the next poll is read and verified.
     pub fn catch_up_until(&mut self, log: LogState, stop: &AtomicBool) -> Result<Progress, Error>
     where
         S: Send,
@@ -307,22 +334,39 @@ impl<S: LogSource> Projector<S> {
         let mut progress = Progress::default();
         let reading = &mut *reader;
         std::thread::scope(|scope| -> Result<(), Error> {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<reader::Polled, Error>>(1);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Streamed>(STREAM_DEPTH);
             scope.spawn(move || {
                 let mut idle_with_held = 0;
                 while !stop.load(Ordering::SeqCst) {
-                    let polled = match reading.poll() {
-                        Ok(p) => p,
+                    let mut chunk = Vec::with_capacity(STREAM_CHUNK);
+                    let mut n = 0usize;
+                    let mut receiver_gone = false;
+                    let polled = reading.poll_into(&mut |v| {
+                        chunk.push(v);
+                        n += 1;
+                        if chunk.len() == STREAM_CHUNK {
+                            let full =
+                                std::mem::replace(&mut chunk, Vec::with_capacity(STREAM_CHUNK));
+                            receiver_gone |= tx.send(Streamed::Records(full)).is_err();
+                        }
+                    });
+                    if !chunk.is_empty() {
+                        receiver_gone |= tx.send(Streamed::Records(chunk)).is_err();
+                    }
+                    if receiver_gone {
+                        return; // the applying side stopped
+                    }
+                    let held = match polled {
+                        Ok(p) => p.held,
                         Err(e) => {
-                            let _ = tx.send(Err(e));
+                            let _ = tx.send(Streamed::End(Err(e)));
                             return;
                         }
                     };
-                    let (n, held) = (polled.verified.len(), polled.held);
                     if n > 0 {
                         idle_with_held = 0;
-                        if tx.send(Ok(polled)).is_err() {
-                            return; // the applying side stopped
+                        if tx.send(Streamed::End(Ok(()))).is_err() {
+                            return;
                         }
                         continue;
                     }
@@ -333,29 +377,40 @@ impl<S: LogSource> Projector<S> {
                     if idle_with_held >= 2 {
                         if log == LogState::Complete {
                             if let Err(e) = reading.finish_held() {
-                                let _ = tx.send(Err(e));
+                                let _ = tx.send(Streamed::End(Err(e)));
                             }
                         }
                         return;
                     }
                 }
             });
+            // The poll in progress: its records, applied to the model as they arrive.
+            let mut batch: Vec<(VerifiedRecord, Touched)> = Vec::new();
             for msg in rx {
-                progress.polls += 1;
-                let (verified, failure) = match msg {
-                    Ok(p) => (p.verified, None),
-                    Err(Error::VerificationAfter { failure, verified }) => {
-                        (verified, Some(failure))
+                let end = match msg {
+                    Streamed::Records(records) => {
+                        for v in records {
+                            let t = model.apply(&v);
+                            batch.push((v, t));
+                        }
+                        continue;
                     }
-                    Err(e) => return Err(e),
+                    Streamed::End(end) => end,
                 };
-                progress.verified += verified.len() as u64;
-                let applied = apply_batch(model, views, verified)?;
+                progress.polls += 1;
+                progress.verified += batch.len() as u64;
+                // Whatever ended the poll, the records verified before it are written.
+                let applied = write_views(model, views, &batch)?;
+                batch.clear();
                 for (total, a) in progress.applied.iter_mut().zip(applied) {
                     *total += a;
                 }
-                if let Some(f) = failure {
-                    return Err(Error::Verification(f));
+                match end {
+                    Ok(()) => {}
+                    Err(Error::VerificationAfter { failure, .. }) => {
+                        return Err(Error::Verification(failure))
+                    }
+                    Err(e) => return Err(e),
                 }
             }
             Ok(())

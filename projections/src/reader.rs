@@ -63,6 +63,22 @@ impl<S: LogSource> VerifyingReader<S> {
     /// [`Error::Verification`] naming it; it and everything after it in its partition are
     /// never returned, then or later.
     pub fn poll(&mut self) -> Result<Polled, Error> {
+        let mut verified = Vec::new();
+        match self.poll_into(&mut |v| verified.push(v)) {
+            Ok(p) => Ok(Polled { verified, ..p }),
+            Err(Error::VerificationAfter { failure, .. }) => {
+                Err(Error::VerificationAfter { failure, verified })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`VerifyingReader::poll`], handing each verified record to `sink` as soon as it
+    /// passes (while the poll's later signatures are still being checked), in the order
+    /// [`VerifyingReader::poll`] would return them. The returned [`Polled`] and an
+    /// [`Error::VerificationAfter`] carry no records: they all went to `sink`. Any other
+    /// error comes before the first record.
+    pub fn poll_into(&mut self, sink: &mut dyn FnMut(VerifiedRecord)) -> Result<Polled, Error> {
         if let Some(f) = self.verifier.failure() {
             return Err(Error::Verification(f.clone()));
         }
@@ -89,14 +105,14 @@ impl<S: LogSource> VerifyingReader<S> {
                 batch.push((p, from, chunk.records));
             }
         }
-        let out = self.verifier.feed(batch);
+        let out = self.verifier.feed_into(batch, sink);
         if let Some(f) = out.failure {
             let f = self.locate(f);
-            // Records verified before the failure are delivered first by the caller's
-            // choice; the reader reports the failure with them.
+            // Records verified before the failure went to the sink; the caller applies them,
+            // then stops.
             return Err(Error::VerificationAfter {
                 failure: f,
-                verified: out.verified,
+                verified: Vec::new(),
             });
         }
         // A corrupt frame counts once everything before it is verified.
@@ -106,13 +122,13 @@ impl<S: LogSource> VerifyingReader<S> {
         {
             return Err(Error::VerificationAfter {
                 failure: self.locate(f),
-                verified: out.verified,
+                verified: Vec::new(),
             });
         }
         Ok(Polled {
             held: out.held.len(),
             read,
-            verified: out.verified,
+            verified: Vec::new(),
         })
     }
 

@@ -63,7 +63,7 @@ impl RecordBody {
     pub fn submission_bytes<'a>(&self, body_bytes: &'a [u8]) -> Option<&'a [u8]> {
         // postcard encodes a struct as its fields in order, so the submission sits between
         // the fields before it and the signature, sealing key and seal algorithm after it.
-        let before = encode(&(
+        let before = postcard::experimental::serialized_size(&(
             self.version,
             self.partition,
             self.seq,
@@ -72,8 +72,13 @@ impl RecordBody {
             self.ordering_time,
             self.registry_seq,
         ))
-        .len();
-        let after = encode(&(self.submission.signature, self.sequencer, self.seal_alg)).len();
+        .ok()?;
+        let after = postcard::experimental::serialized_size(&(
+            self.submission.signature,
+            self.sequencer,
+            self.seal_alg,
+        ))
+        .ok()?;
         body_bytes.get(before..body_bytes.len().checked_sub(after)?)
     }
 }
