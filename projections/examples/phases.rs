@@ -51,8 +51,11 @@ fn main() {
         facts.len()
     );
     let tmp = std::env::temp_dir().join(format!("phases-{}", std::process::id()));
-    let known: tl_projections::views::PatientFactsMap =
-        touched.patients.iter().cloned().zip(facts).collect();
+    let known = tl_projections::views::PatientFactsMap::new(touched.patients.iter().cloned());
+    for k in 0..known.len() {
+        known.derive(&m, k);
+    }
+    drop(facts);
     // One batch whose last record carries every touched subject: each view writes them all.
     let mut batch: Vec<_> = all
         .iter()

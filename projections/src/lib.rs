@@ -193,7 +193,7 @@ enum Streamed {
     /// failure comes after the records verified before it).
     End(Result<(), Error>),
 }
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Applies verified records to the model, then writes the views ([`write_views`]).
 fn apply_batch(
@@ -208,48 +208,60 @@ fn apply_batch(
             (v, t)
         })
         .collect();
-    write_views(model, views, &batch)
+    let mut merged = Touched::default();
+    for (v, t) in &batch {
+        merge_if_unapplied(views, &mut merged, v, t);
+    }
+    write_views(model, views, &batch, merged)
+}
+
+/// Adds a record's touched subjects to `merged` if some view has not consumed it yet: the
+/// subjects some view will rewrite. When the views stand at the same positions (always, but
+/// after a crash between their commits), this is exactly what each of them would merge, so it
+/// is merged once, as the records arrive.
+fn merge_if_unapplied(views: &[ViewDb], merged: &mut Touched, v: &VerifiedRecord, t: &Touched) {
+    if views.iter().any(|view| v.seq >= view.position(v.partition)) {
+        merged.merge_from(t);
+    }
 }
 
 /// Derives the touched patients' facts once (in parallel) for records already applied to the
 /// model, and writes the three views (each in its own transaction, on its own thread).
+/// `merged`: the batch's subjects that some view will rewrite ([`merge_if_unapplied`]).
 fn write_views(
     model: &TrialModel,
     views: &mut [ViewDb],
     batch: &[(VerifiedRecord, Touched)],
+    merged: Touched,
 ) -> Result<[u64; 3], Error> {
-    use rayon::prelude::*;
     if batch.is_empty() {
         return Ok([0; 3]);
-    }
-    // Subjects some view will rewrite: touched by a record beyond the lowest position. When
-    // the views stand at the same positions (always, but after a crash between their
-    // commits), this is exactly what each of them would merge, so it is merged once.
-    let mut merged = Touched::default();
-    for (v, t) in batch {
-        if views.iter().any(|view| v.seq >= view.position(v.partition)) {
-            merged.merge_from(t);
-        }
     }
     let same_positions = views
         .windows(2)
         .all(|w| w[0].positions() == w[1].positions());
-    let names = merged.patients.clone();
+    let known = views::PatientFactsMap::new(merged.patients.iter().cloned());
     let merged = same_positions.then_some(&merged);
-    let known: views::PatientFactsMap = names
-        .into_par_iter()
-        .map(|n| {
-            let f = facts::patient(model, &n);
-            (n, f)
-        })
-        .collect();
+    // The facts are derived on the rayon pool in the order the views write them, while the
+    // views write: a view that catches up derives the patient it needs itself.
+    let next = AtomicUsize::new(0);
+    let (known, next) = (&known, &next);
     let results: Vec<Result<usize, Error>> = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            rayon::scope(|helpers| {
+                for _ in 0..rayon::current_num_threads() {
+                    helpers.spawn(move |_| {
+                        while known
+                            .derive(model, next.fetch_add(1, Ordering::Relaxed))
+                            .is_some()
+                        {}
+                    });
+                }
+            })
+        });
         let handles: Vec<_> = views
             .iter_mut()
-            .map(|view| {
-                let known = &known;
-                scope.spawn(move || view.apply_merged(model, batch, known, merged))
-            })
+            .map(|view| scope.spawn(move || view.apply_merged(model, batch, known, merged)))
             .collect();
         handles
             .into_iter()
@@ -386,11 +398,13 @@ impl<S: LogSource> Projector<S> {
             });
             // The poll in progress: its records, applied to the model as they arrive.
             let mut batch: Vec<(VerifiedRecord, Touched)> = Vec::new();
+            let mut merged = Touched::default();
             for msg in rx {
                 let end = match msg {
                     Streamed::Records(records) => {
                         for v in records {
                             let t = model.apply(&v);
+                            merge_if_unapplied(views, &mut merged, &v, &t);
                             batch.push((v, t));
                         }
                         continue;
@@ -400,7 +414,7 @@ impl<S: LogSource> Projector<S> {
                 progress.polls += 1;
                 progress.verified += batch.len() as u64;
                 // Whatever ended the poll, the records verified before it are written.
-                let applied = write_views(model, views, &batch)?;
+                let applied = write_views(model, views, &batch, std::mem::take(&mut merged))?;
                 batch.clear();
                 for (total, a) in progress.applied.iter_mut().zip(applied) {
                     *total += a;

@@ -138,9 +138,60 @@ CREATE TABLE IF NOT EXISTS stage_decisions (
   PRIMARY KEY (partition, seq));
 ";
 
-/// Patient facts already derived for a batch (shared by the three views; a patient missing
-/// here is derived on demand).
-pub type PatientFactsMap = std::collections::HashMap<tl_schemas::ids::Name, facts::PatientFacts>;
+/// The patient facts of a batch, shared by the three views: each patient's facts are derived
+/// once, by whoever needs them first (a view writer, or a helper deriving ahead of the views
+/// in the order they write), and the others reuse them. A patient not in the map is derived
+/// on demand by the view that asks.
+#[derive(Default)]
+pub struct PatientFactsMap {
+    /// Where each patient's facts are in `cells`.
+    index: std::collections::HashMap<tl_schemas::ids::Name, usize>,
+    /// The patients, in the order the views write them (name order).
+    names: Vec<tl_schemas::ids::Name>,
+    /// Each patient's facts once derived. `OnceLock` makes a second asker wait for the first
+    /// rather than derive them again (and, should a derivation panic, derive them itself
+    /// instead of waiting forever).
+    cells: Vec<std::sync::OnceLock<facts::PatientFacts>>,
+}
+
+impl PatientFactsMap {
+    /// A map for `names` (in the order the views write them), nothing derived yet.
+    pub fn new(names: impl IntoIterator<Item = tl_schemas::ids::Name>) -> Self {
+        let names: Vec<_> = names.into_iter().collect();
+        PatientFactsMap {
+            index: names.iter().cloned().zip(0..).collect(),
+            cells: (0..names.len())
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
+            names,
+        }
+    }
+
+    /// Patients in the map.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether the map is empty.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The facts of the `k`-th patient, deriving them from `model` if nobody has yet.
+    pub fn derive(&self, model: &TrialModel, k: usize) -> Option<&facts::PatientFacts> {
+        let cell = self.cells.get(k)?;
+        Some(cell.get_or_init(|| facts::patient(model, &self.names[k])))
+    }
+
+    /// A patient's facts, if the patient is in the map (derived now if nobody has yet).
+    pub fn get(
+        &self,
+        model: &TrialModel,
+        name: &tl_schemas::ids::Name,
+    ) -> Option<&facts::PatientFacts> {
+        self.derive(model, *self.index.get(name)?)
+    }
+}
 
 /// References as JSON: `[{"hash":"hex","partition":P,"seq":N}, ...]` (keys in the order
 /// `serde_json` writes [`ref_value`]'s object; written directly, as the views write tens of
@@ -443,7 +494,7 @@ fn write_enrollment(
     )?;
     for name in &touched.patients {
         let computed;
-        let f = match known.get(name) {
+        let f = match known.get(model, name) {
             Some(f) => f,
             None => {
                 computed = facts::patient(model, name);
@@ -552,7 +603,7 @@ fn write_safety(
     let mut ins_death = tx.prepare_cached("INSERT INTO deaths VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
     for name in &touched.patients {
         let computed;
-        let f = match known.get(name) {
+        let f = match known.get(model, name) {
             Some(f) => f,
             None => {
                 computed = facts::patient(model, name);
@@ -630,7 +681,7 @@ fn write_dossier(
         tx.prepare_cached("INSERT INTO disagreements VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
     for name in &touched.patients {
         let computed;
-        let f = match known.get(name) {
+        let f = match known.get(model, name) {
             Some(f) => f,
             None => {
                 computed = facts::patient(model, name);
