@@ -240,6 +240,26 @@ pub struct ViewDb {
     /// Per partition, the hash of the last record consumed: a restart checks that the ledger
     /// still holds it, so a view is never continued on another history.
     last_hashes: Vec<String>,
+    /// Which patients may have rows here, so that a view built from empty does not delete
+    /// rows that cannot exist (a fifth of a rebuild's statements).
+    rows: RowsOf,
+}
+
+/// Which patients a view may hold rows for.
+#[derive(Default)]
+struct RowsOf {
+    /// The view had consumed nothing when it was opened: it holds rows only for the patients
+    /// in `patients`. (Rows and positions commit together, so no positions means no rows.)
+    started_empty: bool,
+    /// Patients written since the view was opened (kept only when `started_empty`).
+    patients: std::collections::HashSet<tl_schemas::ids::Name>,
+}
+
+impl RowsOf {
+    /// Whether the view may hold rows of `name` (to be deleted before they are rewritten).
+    fn may_have(&self, name: &tl_schemas::ids::Name) -> bool {
+        !self.started_empty || self.patients.contains(name)
+    }
 }
 
 impl ViewDb {
@@ -269,6 +289,7 @@ impl ViewDb {
             conn,
             positions: Vec::new(),
             last_hashes: Vec::new(),
+            rows: RowsOf::default(),
         };
         let want = format!("{}:{}", trial.as_str(), hex_of(root));
         let have: Option<String> = db
@@ -298,6 +319,7 @@ impl ViewDb {
         }
         (db.positions, db.last_hashes) =
             read_positions(&db.conn).map_err(|e| Error::sql(&path, e))?;
+        db.rows.started_empty = db.positions.is_empty();
         Ok(db)
     }
 
@@ -386,7 +408,8 @@ impl ViewDb {
             .transaction()
             .map_err(|e| Error::sql_view(kind, e))?;
         let touched = merged.unwrap_or(&touched);
-        write_rows(kind, &tx, model, touched, known).map_err(|e| Error::sql_view(kind, e))?;
+        write_rows(kind, &tx, model, touched, known, &self.rows)
+            .map_err(|e| Error::sql_view(kind, e))?;
         {
             let mut st = tx
                 .prepare_cached("INSERT INTO positions (partition, next_seq, last_hash) VALUES (?1, ?2, ?3) ON CONFLICT(partition) DO UPDATE SET next_seq = excluded.next_seq, last_hash = excluded.last_hash")
@@ -399,6 +422,9 @@ impl ViewDb {
             }
         }
         tx.commit().map_err(|e| Error::sql_view(kind, e))?;
+        if self.rows.started_empty {
+            self.rows.patients.extend(touched.patients.iter().cloned());
+        }
         self.positions = next;
         self.last_hashes = hashes;
         Ok(applied)
@@ -444,6 +470,7 @@ fn write_rows(
     model: &TrialModel,
     touched: &Touched,
     known: &PatientFactsMap,
+    rows: &RowsOf,
 ) -> rusqlite::Result<()> {
     // Corrections: every view keeps the original beside the corrected content.
     {
@@ -469,9 +496,9 @@ fn write_rows(
         }
     }
     match kind {
-        ViewKind::Enrollment => write_enrollment(tx, model, touched, known),
-        ViewKind::Safety => write_safety(tx, model, touched, known),
-        ViewKind::Dossier => write_dossier(tx, model, touched, known),
+        ViewKind::Enrollment => write_enrollment(tx, model, touched, known, rows),
+        ViewKind::Safety => write_safety(tx, model, touched, known, rows),
+        ViewKind::Dossier => write_dossier(tx, model, touched, known, rows),
     }
 }
 
@@ -484,6 +511,7 @@ fn write_enrollment(
     model: &TrialModel,
     touched: &Touched,
     known: &PatientFactsMap,
+    rows: &RowsOf,
 ) -> rusqlite::Result<()> {
     let mut del_doses = tx.prepare_cached("DELETE FROM doses WHERE patient = ?1")?;
     let mut ins_dose = tx.prepare_cached(
@@ -501,7 +529,9 @@ fn write_enrollment(
                 &computed
             }
         };
-        del_doses.execute([name.as_str()])?;
+        if rows.may_have(name) {
+            del_doses.execute([name.as_str()])?;
+        }
         for d in &f.doses {
             ins_dose.execute(params![
                 d.at.partition,
@@ -591,6 +621,7 @@ fn write_safety(
     model: &TrialModel,
     touched: &Touched,
     known: &PatientFactsMap,
+    rows: &RowsOf,
 ) -> rusqlite::Result<()> {
     let mut del_aes = tx.prepare_cached("DELETE FROM adverse_events WHERE patient = ?1")?;
     let mut ins_ae = tx.prepare_cached(
@@ -612,7 +643,9 @@ fn write_safety(
         };
         let cohort = f.cohort().map(|c| c.to_string());
         let drug = f.doses.first().map(|d| d.drug.clone());
-        del_aes.execute([name.as_str()])?;
+        if rows.may_have(name) {
+            del_aes.execute([name.as_str()])?;
+        }
         for (id, ae) in &f.adverse_events {
             let related = tl_clinical::records::attribution(ae.attribution).is_suspected();
             ins_ae.execute(params![
@@ -640,7 +673,9 @@ fn write_safety(
                 refs_json(&ae.refs),
             ])?;
         }
-        del_treated.execute([name.as_str()])?;
+        if rows.may_have(name) {
+            del_treated.execute([name.as_str()])?;
+        }
         if let Some(o) = &f.outcome {
             ins_treated.execute(params![
                 name.as_str(),
@@ -651,7 +686,9 @@ fn write_safety(
                 refs_json(&o.severe_related_ae.refs),
             ])?;
         }
-        del_death.execute([name.as_str()])?;
+        if rows.may_have(name) {
+            del_death.execute([name.as_str()])?;
+        }
         if let Some(((d, cause, related), r)) = &f.death {
             ins_death.execute(params![
                 name.as_str(),
@@ -671,6 +708,7 @@ fn write_dossier(
     model: &TrialModel,
     touched: &Touched,
     known: &PatientFactsMap,
+    rows: &RowsOf,
 ) -> rusqlite::Result<()> {
     let mut del_patient = tx.prepare_cached("DELETE FROM patients WHERE patient = ?1")?;
     let mut ins_patient = tx.prepare_cached(
@@ -688,8 +726,12 @@ fn write_dossier(
                 &computed
             }
         };
-        del_patient.execute([name.as_str()])?;
-        del_dis.execute([name.as_str()])?;
+        if rows.may_have(name) {
+            del_patient.execute([name.as_str()])?;
+        }
+        if rows.may_have(name) {
+            del_dis.execute([name.as_str()])?;
+        }
         let Some(o) = &f.outcome else { continue };
         let dor = o.duration_of_response.as_ref();
         ins_patient.execute(params![
