@@ -167,7 +167,7 @@ fn cohort_definition(ctx: &RuleContext<'_>, cohort: &Name) -> Result<CohortDefin
 fn cited<'a>(ctx: &'a RuleContext<'_>, event_type: u16) -> Option<&'a Record> {
     ctx.cited
         .iter()
-        .map(|(_, r)| r)
+        .map(|(_, r)| &**r)
         .find(|r| r.body.submission.submission.envelope.event_type == event_type)
 }
 

@@ -124,9 +124,11 @@ pub struct MemoryLedger {
 }
 
 impl RecordSource for MemoryLedger {
-    fn record(&self, partition: u32, seq: u64) -> Option<Record> {
+    fn record(&self, partition: u32, seq: u64) -> Option<std::sync::Arc<Record>> {
         let bytes = self.parts.get(partition as usize)?.get(seq as usize)?;
-        tl_ledger::codec::decode_record(bytes).ok().map(|(r, _)| r)
+        tl_ledger::codec::decode_record(bytes)
+            .ok()
+            .map(|(r, _)| r.into())
     }
 }
 

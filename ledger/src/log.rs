@@ -53,9 +53,9 @@ impl EventLog for EmbeddedLog {
 pub struct LogSource<'a, L: EventLog>(pub &'a L);
 
 impl<L: EventLog> RecordSource for LogSource<'_, L> {
-    fn record(&self, partition: u32, seq: u64) -> Option<Record> {
+    fn record(&self, partition: u32, seq: u64) -> Option<std::sync::Arc<Record>> {
         let bytes = self.0.read(partition, seq, 1).ok()?.into_iter().next()?;
-        decode_record(&bytes).ok().map(|(r, _)| r)
+        decode_record(&bytes).ok().map(|(r, _)| r.into())
     }
 }
 
@@ -138,7 +138,7 @@ struct PendingSource<'a> {
 }
 
 impl RecordSource for PendingSource<'_> {
-    fn record(&self, partition: u32, seq: u64) -> Option<Record> {
+    fn record(&self, partition: u32, seq: u64) -> Option<std::sync::Arc<Record>> {
         let on_disk = self.log.len(partition);
         if seq < on_disk {
             return LogSource(self.log).record(partition, seq);
@@ -147,7 +147,7 @@ impl RecordSource for PendingSource<'_> {
             .pending
             .get(&partition)?
             .get((seq - on_disk) as usize)?;
-        decode_record(bytes).ok().map(|(r, _)| r)
+        decode_record(bytes).ok().map(|(r, _)| r.into())
     }
 }
 

@@ -26,7 +26,7 @@ pub struct RuleContext<'a> {
     /// the cited hash; a verifier checks hashes in a later pass (a mismatch then fails
     /// verification), so rules must not rely on cited content being authentic for anything
     /// but their verdict on this event.
-    pub cited: &'a [(Reference, Record)],
+    pub cited: &'a [(Reference, std::sync::Arc<Record>)],
 }
 
 /// A trial's domain rules: who may author its event types, and the per-subject state machine.

@@ -7,6 +7,7 @@ use crate::reason::{Reason, Refusal};
 use crate::registry::{Author, Registry};
 use crate::rules::{DomainRules, RuleContext};
 use std::collections::HashMap;
+use std::sync::Arc;
 use tl_schemas::events::event_type;
 use tl_schemas::roles::core_authority;
 use tl_schemas::{
@@ -16,8 +17,9 @@ use tl_schemas::{
 
 /// Reads records the ledger already holds, for cited records and duplicate look-ups.
 pub trait RecordSource {
-    /// The record at a partition and sequence number, if it exists and decodes.
-    fn record(&self, partition: u32, seq: u64) -> Option<Record>;
+    /// The record at a partition and sequence number, if it exists and decodes. Shared, as
+    /// sources that keep decoded records hand out the same one to every citation.
+    fn record(&self, partition: u32, seq: u64) -> Option<Arc<Record>>;
 }
 
 /// A subject's head within its partition.
@@ -335,7 +337,7 @@ impl<R: DomainRules> LedgerState<R> {
         let body = &record.body;
         let sub = &body.submission.submission;
         let p = body.partition;
-        let cited: Vec<(Reference, Record)> = sub
+        let cited: Vec<(Reference, Arc<Record>)> = sub
             .cites
             .iter()
             .filter_map(|r| source.record(r.partition, r.seq).map(|rec| (*r, rec)))

@@ -64,11 +64,8 @@ pub struct FeedOutcome {
 struct Store<'a>(&'a [Vec<Arc<Record>>]);
 
 impl RecordSource for Store<'_> {
-    fn record(&self, partition: u32, seq: u64) -> Option<Record> {
-        self.0
-            .get(partition as usize)?
-            .get(seq as usize)
-            .map(|r| Record::clone(r))
+    fn record(&self, partition: u32, seq: u64) -> Option<Arc<Record>> {
+        self.0.get(partition as usize)?.get(seq as usize).cloned()
     }
 }
 
@@ -191,7 +188,7 @@ impl<R: DomainRules> StreamVerifier<R> {
                     .map(|bytes| {
                         decode_record(bytes).map(|(record, body_len)| Decoded {
                             hash: record_hash(&bytes[..body_len]),
-                            record,
+                            record: record.into(),
                         })
                     })
                     .collect()
@@ -350,7 +347,7 @@ impl<R: DomainRules> StreamVerifier<R> {
                                 if bytes.len() < state.partition_count() as usize {
                                     bytes.resize_with(state.partition_count() as usize, Vec::new);
                                 }
-                                let record = Arc::new(d.record);
+                                let record = d.record;
                                 bytes[p as usize].push(Arc::clone(&record));
                                 sink(VerifiedRecord {
                                     partition: p,

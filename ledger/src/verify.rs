@@ -129,7 +129,8 @@ impl Report {
 }
 
 pub(crate) struct Decoded {
-    pub(crate) record: Record,
+    /// Shared: cited records are handed to the domain rules without copying them.
+    pub(crate) record: std::sync::Arc<Record>,
     pub(crate) hash: Hash32,
 }
 
@@ -137,9 +138,9 @@ pub(crate) struct Decoded {
 struct DecodedSource<'a>(&'a [Vec<Result<Decoded, Refusal>>]);
 
 impl RecordSource for DecodedSource<'_> {
-    fn record(&self, partition: u32, seq: u64) -> Option<Record> {
+    fn record(&self, partition: u32, seq: u64) -> Option<std::sync::Arc<Record>> {
         match self.0.get(partition as usize)?.get(seq as usize)? {
-            Ok(d) => Some(d.record.clone()),
+            Ok(d) => Some(std::sync::Arc::clone(&d.record)),
             Err(_) => None,
         }
     }
@@ -162,7 +163,7 @@ pub fn verify_ledger<R: DomainRules>(
                 .map(|bytes| {
                     decode_record(bytes).map(|(record, body_len)| Decoded {
                         hash: record_hash(&bytes[..body_len]),
-                        record,
+                        record: record.into(),
                     })
                 })
                 .collect()

@@ -382,7 +382,7 @@ fn sequence_in_memory(
 struct NoRecords;
 
 impl RecordSource for NoRecords {
-    fn record(&self, _partition: u32, _seq: u64) -> Option<Record> {
+    fn record(&self, _partition: u32, _seq: u64) -> Option<std::sync::Arc<Record>> {
         None
     }
 }
