@@ -7,9 +7,9 @@
 //! Each replay starts from empty view databases in a fresh folder: the verifying reader checks
 //! every record (chains, both signatures in batches, registry, roles, domain rules,
 //! references), the model applies it, and each view writes its rows and positions in SQLite
-//! transactions (one per poll of up to `--batch` records per partition, default 10,000; reading and
-//! verifying run one poll ahead of the views). Replays alternate with
-//! the limit, and the best of each counts.
+//! transactions (one per poll of up to `--batch` records per partition, default 10,000; each
+//! record reaches the model as soon as it is verified, and reading and verifying run ahead of the
+//! views). Replays alternate with the limit, and the best of each counts.
 
 use super::bench::{load_average, signature_checks, time_verify_many};
 use crate::cli::BenchProjectArgs;
