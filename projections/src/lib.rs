@@ -67,6 +67,14 @@ pub enum Error {
         /// What failed.
         detail: String,
     },
+    /// The ledger cannot be reached for now (a broker outage, a leader election): nothing was
+    /// read, so a service may retry later ([`Error::is_retriable`]); a one-shot command
+    /// reports it.
+    #[error("the ledger is unreachable for now: {detail}")]
+    Unavailable {
+        /// What failed.
+        detail: String,
+    },
     /// A view database failed: check the file (disk full, permissions, another program).
     #[error("view database {path}: {detail}")]
     Sql {
@@ -121,6 +129,12 @@ impl Error {
             detail: e.to_string(),
         }
     }
+    /// True when retrying later may succeed and loses nothing: the ledger was unreachable and
+    /// the projector's state (verified prefix, model, committed views) is as before the poll.
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, Error::Unavailable { .. })
+    }
+
     /// The failing record, if verification stopped the projection.
     pub fn failure(&self) -> Option<&Failure> {
         match self {

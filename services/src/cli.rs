@@ -269,6 +269,12 @@ pub struct ProjectionArgs {
     #[arg(long, value_name = "N", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub batch: u64,
+    /// With --kafka: seconds a read of the ledger topic may make no progress before the
+    /// broker counts as unreachable. `view` and `project --once` then fail (exit 2); the
+    /// `project` service keeps its views and retries, backing off up to 30 s.
+    #[arg(long, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub kafka_timeout: u64,
 }
 
 /// `view`.

@@ -30,10 +30,18 @@ impl KafkaSource {
     }
 }
 
-/// A Kafka failure as the projections' "cannot read the ledger".
+/// A Kafka failure as the projections' error: what a retry may cure (the broker did not
+/// answer in time, a retriable client error) is [`Error::Unavailable`]; the rest (a rewritten
+/// topic, missing topics, authorisation) stops the projection.
 fn source_error(e: tl_kafka::Error) -> Error {
-    Error::Source {
-        detail: e.to_string(),
+    if e.is_fatal() {
+        Error::Source {
+            detail: e.to_string(),
+        }
+    } else {
+        Error::Unavailable {
+            detail: e.to_string(),
+        }
     }
 }
 

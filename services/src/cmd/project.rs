@@ -69,13 +69,27 @@ pub fn run(a: ProjectArgs) -> Result<ExitCode> {
     })
 }
 
+/// The longest pause between two attempts to reach an unreachable ledger.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
 /// The service loop: catch up (each poll a committed transaction per view; reading and
-/// verifying one poll ahead of the views), then poll again every `interval`, until `stop`.
+/// verifying ahead of the views), then poll again every `interval`, until `stop`. While the
+/// ledger is unreachable (a broker outage) it keeps its views and retries, backing off from
+/// `interval` up to [`MAX_BACKOFF`]: nothing was read, so nothing is lost or applied twice.
 fn serve(p: &mut Projector<Source>, stop: &AtomicBool, interval: Duration) -> Result<Ended> {
     let mut last_report = Instant::now();
+    // Since when the ledger has been unreachable, and the pause before the next attempt.
+    let mut outage: Option<(Instant, Duration)> = None;
     while !stop.load(Ordering::SeqCst) {
+        let mut pause = interval;
         match p.catch_up_until(LogState::Live, stop) {
             Ok(progress) => {
+                if let Some((since, _)) = outage.take() {
+                    eprintln!(
+                        "the ledger is reachable again after {:.0} s; projecting",
+                        since.elapsed().as_secs_f64()
+                    );
+                }
                 if progress.verified > 0 || last_report.elapsed() > Duration::from_secs(60) {
                     let behind: u64 = p.lag()?.iter().map(|l| l.behind).sum();
                     tracing::info!(verified = progress.verified, behind, "caught up");
@@ -86,12 +100,23 @@ fn serve(p: &mut Projector<Source>, stop: &AtomicBool, interval: Duration) -> Re
                 eprintln!("FAILED: {e}");
                 return Ok(Ended::Failed);
             }
+            Err(e) if e.is_retriable() => {
+                let first = interval.max(Duration::from_secs(1));
+                let (since, backoff) = outage.unwrap_or((Instant::now(), first));
+                eprintln!(
+                    "{e}; unreachable for {:.0} s, the views are kept; retrying in {:.1} s",
+                    since.elapsed().as_secs_f64(),
+                    backoff.as_secs_f64()
+                );
+                pause = backoff;
+                outage = Some((since, (backoff * 2).min(MAX_BACKOFF.max(first))));
+            }
             Err(e) => return Err(e.into()),
         }
         // Sleep in small steps so a stop is seen quickly.
-        let until = Instant::now() + interval;
+        let until = Instant::now() + pause;
         while Instant::now() < until && !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(20).min(interval));
+            std::thread::sleep(Duration::from_millis(20).min(pause));
         }
     }
     let lag = p.lag()?;

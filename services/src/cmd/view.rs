@@ -58,9 +58,10 @@ fn open_kafka(bootstrap: &str, a: &ProjectionArgs) -> Result<(Projector<Source>,
         trial: a.trial.clone(),
         topic_safety: crate::cli::SafetyArg::default(),
     };
-    let Some(cfg) = super::kafka_config(&args)? else {
+    let Some(mut cfg) = super::kafka_config(&args)? else {
         bail!("--kafka needs the bootstrap servers (host:port)");
     };
+    cfg.timeout = std::time::Duration::from_secs(a.kafka_timeout);
     let Some(trust_path) = &a.trust else {
         bail!("with --kafka, --trust FILE is required: the trust file pinning the trial's root key (as `init --kafka` wrote it)");
     };
