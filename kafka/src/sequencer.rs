@@ -23,6 +23,9 @@
 //! rewinds the consumer to the committed offsets; being fenced (a newer producer epoch with
 //! the same `transactional.id`, or a newer consumer-group generation) or a fatal error stops
 //! the service with a clear message, having committed nothing more. A supervisor restarts it.
+//! librdkafka's `send_offsets_to_transaction` can block for ever once the group coordinator is
+//! gone (librdkafka issues 5456 and 5511, open as of 2026); a watchdog turns such a stall into
+//! a process exit ([`StallAction`]), and the restarted instance fences the stuck transaction.
 //!
 //! **Scale.** Instances that share the group split the intake partitions. Every instance
 //! rebuilds the state of all partitions (the registry in partition 0 and cited records
@@ -73,6 +76,78 @@ pub struct SequencerConfig {
     pub session_timeout: Duration,
     /// When checkpoints are published (every N records per partition, or after a time).
     pub checkpoints: PublishPolicy,
+    /// What to do when a transactional call into librdkafka has not returned well past its
+    /// timeout (see the module documentation).
+    pub on_stall: StallAction,
+}
+
+/// What the sequencer does when librdkafka does not return from a transactional call long
+/// after the call's own timeout. The call cannot be cancelled, and the thread that made it
+/// holds the producer, so nothing in the process can continue the work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StallAction {
+    /// Log it and exit the process with this code at once (destructors would wait on the
+    /// stuck client). A supervisor restarts the sequencer; the new instance, with the same
+    /// transactional id, fences the stuck transaction, which commits nothing.
+    ExitProcess(i32),
+    /// Only log it (for callers that watch the sequencer's thread themselves).
+    LogOnly,
+}
+
+/// The exit code of [`StallAction::ExitProcess`] in [`SequencerConfig::new`]'s default.
+pub const EXIT_STALLED: i32 = 4;
+
+/// Extra time, beyond the call's own timeout, before a call counts as stalled.
+const STALL_GRACE: Duration = Duration::from_secs(30);
+
+/// Watches one blocking librdkafka call: unless dropped (the call returned) within `limit`,
+/// it acts per its [`StallAction`]. A thread per guarded call: the calls are one per
+/// transaction, far rarer than the cost of a thread.
+struct StallGuard {
+    /// Dropped to disarm: the watchdog's `recv_timeout` then returns at once.
+    disarm: Option<std::sync::mpsc::Sender<()>>,
+    /// The watchdog, joined on drop.
+    watchdog: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StallGuard {
+    fn arm(op: &'static str, limit: Duration, action: StallAction) -> Self {
+        let (disarm, armed) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::Builder::new()
+            .name("stall-guard".into())
+            .spawn(move || {
+                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = armed.recv_timeout(limit)
+                {
+                    tracing::error!(
+                        op,
+                        secs = limit.as_secs(),
+                        "librdkafka has not returned from {op} within {} s (librdkafka issues 5456/5511); the open transaction will be fenced by the restarted sequencer",
+                        limit.as_secs()
+                    );
+                    if let StallAction::ExitProcess(code) = action {
+                        eprintln!(
+                            "error: the Kafka client is stuck in {op} for {} s; exiting (code {code}) so that a supervisor restarts the sequencer",
+                            limit.as_secs()
+                        );
+                        std::process::exit(code);
+                    }
+                }
+            })
+            .ok();
+        StallGuard {
+            disarm: Some(disarm),
+            watchdog,
+        }
+    }
+}
+
+impl Drop for StallGuard {
+    fn drop(&mut self) {
+        drop(self.disarm.take());
+        if let Some(w) = self.watchdog.take() {
+            let _ = w.join();
+        }
+    }
 }
 
 impl SequencerConfig {
@@ -92,6 +167,7 @@ impl SequencerConfig {
             transaction_timeout: Duration::from_secs(60),
             session_timeout: Duration::from_secs(10),
             checkpoints: PublishPolicy::default(),
+            on_stall: StallAction::ExitProcess(EXIT_STALLED),
         }
     }
 }
@@ -381,7 +457,7 @@ pub fn run<R: DomainRules>(
                 source: rdkafka::error::KafkaError::Canceled,
                 class: FailureClass::Abort,
             }),
-            Ok(()) => commit(&producer, &consumer, k, &txn),
+            Ok(()) => commit(&producer, &consumer, k, &txn, cfg.on_stall),
         };
         match result {
             Ok(()) => {
@@ -952,6 +1028,7 @@ fn commit(
     consumer: &BaseConsumer<RebalanceFlag>,
     k: &KafkaConfig,
     txn: &Txn,
+    on_stall: StallAction,
 ) -> Result<(), Error> {
     if !txn.offsets.is_empty() {
         let mut tpl = TopicPartitionList::new();
@@ -964,9 +1041,14 @@ fn commit(
             source: rdkafka::error::KafkaError::Canceled,
             class: FailureClass::Abort,
         })?;
-        producer
-            .send_offsets_to_transaction(&tpl, &meta, k.timeout)
-            .map_err(|e| Error::kafka("send_offsets_to_transaction", e))?;
+        let guard = StallGuard::arm(
+            "send_offsets_to_transaction",
+            k.timeout + STALL_GRACE,
+            on_stall,
+        );
+        let sent = producer.send_offsets_to_transaction(&tpl, &meta, k.timeout);
+        drop(guard);
+        sent.map_err(|e| Error::kafka("send_offsets_to_transaction", e))?;
     }
     drain(producer, k.timeout);
     let mut tries = 0;
@@ -979,5 +1061,31 @@ fn commit(
             }
             Err(e) => return Err(Error::kafka("commit_transaction", e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stall_guard_dropped_in_time_disarms_at_once() {
+        // Were dropping not to disarm it, the drop would wait out the 10 s limit and then
+        // exit the test process with code 4.
+        let started = std::time::Instant::now();
+        let guard = StallGuard::arm(
+            "test",
+            Duration::from_secs(10),
+            StallAction::ExitProcess(EXIT_STALLED),
+        );
+        drop(guard);
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_stall_guard_that_only_logs_lets_the_call_finish() {
+        let guard = StallGuard::arm("test", Duration::from_millis(20), StallAction::LogOnly);
+        std::thread::sleep(Duration::from_millis(100));
+        drop(guard);
     }
 }
