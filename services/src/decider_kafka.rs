@@ -192,13 +192,14 @@ impl<S: DecidingService> KafkaHost<S> {
                 });
             }
             if Instant::now() > deadline {
-                bail!(
+                return Err(NoVerdict(format!(
                     "no verdict on submission {} within {} s from {}: is `trial-ledger sequencer` running for trial {}?",
                     id.to_hex(),
                     self.verdict_timeout.as_secs(),
                     self.cfg.bootstrap,
                     self.cfg.trial
-                );
+                ))
+                .into());
             }
             self.writer.watcher().pump(Duration::from_millis(50))?;
         }
@@ -206,22 +207,59 @@ impl<S: DecidingService> KafkaHost<S> {
 
     /// Runs until the mode says stop or `stop` is set (SIGTERM, Ctrl-C); the stop is checked
     /// between rounds, never while decisions await their verdicts.
+    ///
+    /// When following, a broker outage or a sequencer that gives no verdict ([`is_outage`])
+    /// does not end the service: it says so and tries again, backing off up to
+    /// [`MAX_BACKOFF`]. Nothing is lost: decisions carry submission ids derived from their
+    /// triggers, so one sent before the outage and sent again is recorded once.
     pub fn run(&mut self, mode: RunMode, stop: &AtomicBool) -> Result<RunSummary> {
         let mut checked = false;
         let mut read_back_by = Instant::now();
+        // Since when the ledger has been unreachable, and the pause before the next attempt.
+        let mut outage: Option<(Instant, Duration)> = None;
         loop {
-            self.read()?;
-            if !checked {
-                self.key_status
-                    .check(&self.key.key_id(), self.trial(), &self.service)?;
-                checked = true;
-            }
-            let due = self.due();
-            if !due.is_empty() {
+            let round = self.read().and_then(|_| {
+                if !checked {
+                    self.key_status
+                        .check(&self.key.key_id(), self.trial(), &self.service)?;
+                    checked = true;
+                }
+                let due = self.due();
+                if due.is_empty() {
+                    return Ok(false);
+                }
                 self.submit_due(due)?;
-                read_back_by = Instant::now() + self.verdict_timeout;
-                // Read the decisions back (and anything they trigger) at once.
-                continue;
+                Ok(true)
+            });
+            match round {
+                Ok(submitted) => {
+                    if let Some((since, _)) = outage.take() {
+                        eprintln!(
+                            "the ledger is reachable again after {:.0} s",
+                            since.elapsed().as_secs_f64()
+                        );
+                    }
+                    if submitted {
+                        read_back_by = Instant::now() + self.verdict_timeout;
+                        // Read the decisions back (and anything they trigger) at once.
+                        continue;
+                    }
+                }
+                Err(e) if matches!(mode, RunMode::Follow { .. }) && is_outage(&e) => {
+                    let (since, backoff) =
+                        outage.unwrap_or((Instant::now(), Duration::from_secs(1)));
+                    eprintln!(
+                        "{e:#}; for {:.0} s now; retrying in {:.0} s",
+                        since.elapsed().as_secs_f64(),
+                        backoff.as_secs_f64()
+                    );
+                    outage = Some((since, (backoff * 2).min(MAX_BACKOFF)));
+                    if sleep_unless_stopped(backoff, stop) {
+                        return Ok(self.summary.clone());
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
             }
             // `--once` is done when what it recorded has been read back.
             if mode == RunMode::Once {
@@ -245,6 +283,26 @@ impl<S: DecidingService> KafkaHost<S> {
             }
         }
     }
+}
+
+/// The longest pause between two attempts while the ledger is unreachable.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// The sequencer gave no verdict on a decision in time (it is down, or the broker is).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct NoVerdict(String);
+
+/// Whether a following service should wait and try again rather than stop: the broker did
+/// not answer (a timeout or a retriable client error, [`tl_kafka::Error::is_fatal`] false) or
+/// the sequencer gave no verdict in time. Anything else (a fatal client error, a corrupt
+/// ledger, a revoked key) stops it.
+fn is_outage(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<NoVerdict>().is_some()
+            || c.downcast_ref::<tl_kafka::Error>()
+                .is_some_and(|k| !k.is_fatal())
+    })
 }
 
 /// What became of a decision produced to intake.

@@ -58,9 +58,14 @@ struct Svc {
 }
 
 impl Svc {
+    /// On the shared test broker.
     fn new() -> Self {
-        let b = broker();
-        let t = KTrial::new(&b.bootstrap, 4, TopicSafety::Dev);
+        Self::on(&broker().bootstrap)
+    }
+
+    /// On the broker at `bootstrap`.
+    fn on(bootstrap: &str) -> Self {
+        let t = KTrial::new(bootstrap, 4, TopicSafety::Dev);
         let seq = t.sequencer("seq", "seq", &[]);
         let mut w = t.writer();
         t.enrol_investigator(&mut w);
@@ -439,4 +444,67 @@ fn a_following_matcher_on_kafka_picks_up_new_results_and_stops_on_sigterm() {
     assert_eq!(s.of_type(clinical_type::MATCH_PROPOSED).len(), 2);
     s.finish();
     eprintln!("test took {:?}", started.elapsed());
+}
+
+/// `broker kill-node 0` / `start-node 0` on a broker this test started.
+fn node(cmd: &str, state: &std::path::Path) {
+    let out = Command::new(tl_tests::kafka::broker_script())
+        .args([cmd, "0", "--state"])
+        .arg(state)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "broker {cmd}: {}", text(&out));
+}
+
+#[test]
+fn a_following_matcher_on_kafka_rides_out_a_broker_outage() {
+    // Its own broker: stopping the shared one would disturb the other tests.
+    let b = tl_tests::kafka::start(1);
+    let state = b.state.clone().expect("a broker this test started");
+    let mut s = Svc::on(&b.bootstrap);
+    let log_path = s.t.dir.path().join("matcher.log");
+    let mut child = s
+        .service("matcher", "matcher.key", &["--poll-ms", "100"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    s.wait_for(clinical_type::MATCH_PROPOSED, 1, Duration::from_secs(60));
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+
+    node("kill-node", &state);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while log().matches("retrying in").count() < 2 {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "the matcher exited ({status}) during the outage:\n{}",
+                log()
+            );
+        }
+        assert!(Instant::now() < deadline, "no retries logged:\n{}", log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    node("start-node", &state);
+    if s.seq.try_wait().unwrap().is_some() {
+        s.seq = s.t.sequencer("seq", "seq-1", &[]);
+    }
+    // After the outage it proposes for a patient sequenced then.
+    s.patient("PT-2", "COAD");
+    s.sequence("PT-2");
+    s.wait_for(clinical_type::MATCH_PROPOSED, 2, Duration::from_secs(120));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !log().contains("reachable again") {
+        assert!(Instant::now() < deadline, "{}", log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    signal(&child, "TERM");
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    assert!(status.success(), "{status:?}\n{}", log());
+    assert_eq!(
+        s.of_type(clinical_type::MATCH_PROPOSED).len(),
+        2,
+        "each proposal once"
+    );
+    s.finish();
 }
