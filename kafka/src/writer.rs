@@ -150,7 +150,7 @@ impl Writer {
         let p = self.send(signed)?;
         self.flush()?;
         let sent = started.elapsed();
-        let v = self.wait(&id, p, timeout);
+        let v = self.wait_until(&id, p, Some(signed), timeout);
         tracing::debug!(
             send_ms = sent.as_secs_f64() * 1e3,
             total_ms = started.elapsed().as_secs_f64() * 1e3,
@@ -159,11 +159,26 @@ impl Writer {
         v
     }
 
-    /// Waits for the verdict on a sent submission.
+    /// Waits for the verdict on a sent submission: its record, or the latest refusal of its
+    /// id on `partition` read so far (which, for an id refused before and sent again, may be
+    /// the earlier refusal: [`Writer::submit`] tells them apart by their bytes).
     pub fn wait(
         &mut self,
         id: &SubmissionId,
         partition: u32,
+        timeout: Duration,
+    ) -> Result<Verdict, Error> {
+        self.wait_until(id, partition, None, timeout)
+    }
+
+    /// [`Writer::wait`]; given the submission sent, only a refusal of exactly its bytes on
+    /// `partition` counts (each signing stamps its own client time, so an earlier refusal of
+    /// the same id has other bytes).
+    fn wait_until(
+        &mut self,
+        id: &SubmissionId,
+        partition: u32,
+        sent: Option<&SignedSubmission>,
         timeout: Duration,
     ) -> Result<Verdict, Error> {
         let deadline = Instant::now() + timeout;
@@ -171,7 +186,11 @@ impl Writer {
             if let Some(v) = self.watcher.recorded(id) {
                 return Ok(v);
             }
-            if let Some(r) = self.watcher.rejected(id, partition) {
+            let refused = match sent {
+                Some(signed) => self.watcher.rejection_of_on(signed, partition),
+                None => self.watcher.rejected(id, partition),
+            };
+            if let Some(r) = refused {
                 return Ok(Verdict::Refused(r));
             }
             if Instant::now() > deadline {
@@ -375,6 +394,19 @@ impl Watcher {
             .iter()
             .rev()
             .find(|r| r.bytes_hex == hex)
+            .cloned()
+    }
+
+    /// [`Watcher::rejection_of`], of the copy sent to intake partition `partition` only (the
+    /// same bytes sent to the wrong partition earlier were refused there, for that reason).
+    pub fn rejection_of_on(&self, signed: &SignedSubmission, partition: u32) -> Option<Rejection> {
+        let id = signed.submission.submission_id;
+        let hex = hex::encode(encode(signed));
+        self.rejections
+            .get(&id)?
+            .iter()
+            .rev()
+            .find(|r| r.intake_partition == partition && r.bytes_hex == hex)
             .cloned()
     }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tl_kafka::writer::Verdict;
 use tl_kafka::TopicSafety;
 use tl_ledger::writer::Draft;
-use tl_schemas::clinical::ConsentRecorded;
+use tl_schemas::clinical::{ConsentRecorded, PatientRegistered};
 use tl_schemas::events::envelope_of;
 use tl_schemas::ids::Name;
 use tl_schemas::{encode, partition_of, Date, Subject};
@@ -207,13 +207,44 @@ fn bad_input_lands_in_rejections_with_a_reason_and_the_sequencer_goes_on() {
             Verdict::Refused(r) => panic!("refused after bad input: {r:?}"),
         }
     }
+    // The refused id sent again once the refusal's cause is gone (the patient is registered
+    // now), signed anew: the writer waits for the new verdict, the record, instead of
+    // returning the earlier refusal of the same id.
+    let ghost_patient = Subject::Patient(Name::new("ghost").unwrap());
+    let registered = Draft::new(
+        ghost_patient.clone(),
+        envelope_of(&PatientRegistered {
+            tumour_type: "COAD".into(),
+            site: "NKI".into(),
+            registered_on: Date::from_ymd(2025, 1, 1).unwrap(),
+        }),
+    )
+    .sign(&t.trial, &t.investigator);
+    let mut again = Draft::new(
+        ghost_patient,
+        envelope_of(&ConsentRecorded {
+            form_version: "v1".into(),
+            consented_on: Date::from_ymd(2025, 1, 1).unwrap(),
+        }),
+    );
+    again.submission_id = ghost.submission.submission_id;
+    again.client_time = tl_schemas::UtcMicros(ghost.submission.client_time.0 + 1);
+    let again = again.sign(&t.trial, &t.investigator);
+    for s in [&registered, &again] {
+        match w.submit(s, Duration::from_secs(60)).unwrap() {
+            Verdict::Recorded { .. } => {}
+            Verdict::Refused(r) => panic!("refused: {r:?}"),
+        }
+    }
     assert!(
         seq.try_wait().unwrap().is_none(),
         "the sequencer kept running"
     );
     signal(&seq, "TERM");
     assert!(wait_exit(&mut seq, Duration::from_secs(60)).success());
-    t.check_exactly_once(&good, TRIAL_LEVEL);
+    let mut expected = good.clone();
+    expected.extend([registered, again]);
+    t.check_exactly_once(&expected, TRIAL_LEVEL);
 }
 
 #[test]
