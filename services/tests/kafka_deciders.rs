@@ -446,16 +446,6 @@ fn a_following_matcher_on_kafka_picks_up_new_results_and_stops_on_sigterm() {
     eprintln!("test took {:?}", started.elapsed());
 }
 
-/// `broker kill-node 0` / `start-node 0` on a broker this test started.
-fn node(cmd: &str, state: &std::path::Path) {
-    let out = Command::new(tl_tests::kafka::broker_script())
-        .args([cmd, "0", "--state"])
-        .arg(state)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "broker {cmd}: {}", text(&out));
-}
-
 #[test]
 fn a_following_matcher_on_kafka_rides_out_a_broker_outage() {
     // Its own broker: stopping the shared one would disturb the other tests.
@@ -473,7 +463,7 @@ fn a_following_matcher_on_kafka_rides_out_a_broker_outage() {
     s.wait_for(clinical_type::MATCH_PROPOSED, 1, Duration::from_secs(60));
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
-    node("kill-node", &state);
+    broker_node("kill-node", &state);
     let deadline = Instant::now() + Duration::from_secs(120);
     while log().matches("retrying in").count() < 2 {
         if let Some(status) = child.try_wait().unwrap() {
@@ -485,7 +475,7 @@ fn a_following_matcher_on_kafka_rides_out_a_broker_outage() {
         assert!(Instant::now() < deadline, "no retries logged:\n{}", log());
         std::thread::sleep(Duration::from_millis(200));
     }
-    node("start-node", &state);
+    broker_node("start-node", &state);
     if s.seq.try_wait().unwrap().is_some() {
         s.seq = s.t.sequencer("seq", "seq-1", &[]);
     }

@@ -45,19 +45,6 @@ fn wait_for(what: &str, timeout: Duration, log: &Path, child: &mut Child, cond: 
     }
 }
 
-fn node(cmd: &str, state: &Path) {
-    let out = Command::new(tl_tests::kafka::broker_script())
-        .args([cmd, "0", "--state"])
-        .arg(state)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "broker {cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn a_kafka_projector_rides_out_a_broker_outage_and_applies_what_comes_after() {
     let b = tl_tests::kafka::start(1);
@@ -108,7 +95,7 @@ fn a_kafka_projector_rides_out_a_broker_outage_and_applies_what_comes_after() {
     );
 
     // The outage: longer than the projector's 2 s read timeout, several retries.
-    node("kill-node", &state);
+    broker_node("kill-node", &state);
     let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
     wait_for(
         "two failed attempts to read the ledger",
@@ -122,7 +109,7 @@ fn a_kafka_projector_rides_out_a_broker_outage_and_applies_what_comes_after() {
         first as u64,
         "nothing applied while unreachable"
     );
-    node("start-node", &state);
+    broker_node("start-node", &state);
 
     // More records once the broker is back (a sequencer that died with it is restarted).
     if seq.try_wait().unwrap().is_some() {

@@ -341,6 +341,21 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStat
     }
 }
 
+/// `infra/kafka/broker kill-node 0` or `start-node 0` on a broker a test started itself (its
+/// state file): a broker outage, then its end.
+pub fn broker_node(cmd: &str, state: &Path) {
+    let out = Command::new(tl_tests::kafka::broker_script())
+        .args([cmd, "0", "--state"])
+        .arg(state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "broker {cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A path's display string.
 pub fn s(p: &Path) -> String {
     p.display().to_string()
