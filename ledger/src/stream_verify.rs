@@ -4,8 +4,8 @@
 //! "Verification") on records as they arrive, partition by partition, keeping the state they
 //! need (chain heads, back-links, seen submission ids, the registry, the domain rules' state) in
 //! memory. It reuses the full verifier's per-record check ([`crate::verify`]'s `check_record`),
-//! its signature batches ([`crate::crypto::verify_serial`], the batches of `verify_many`) and [`LedgerState`], so the two
-//! cannot drift apart.
+//! its signature batches ([`crate::crypto::verify_serial`], the batches of `verify_many`) and
+//! [`LedgerState`], so the two cannot drift apart.
 //!
 //! What differs from a one-shot verification is time: a reader sees each partition at a
 //! slightly different moment, so a record may cite a record (or a registry position) that its
@@ -220,7 +220,7 @@ impl<R: DomainRules> StreamVerifier<R> {
         // Every signature of the feed: the messages are built in parallel (encoding the
         // signed submission is most of the cost), then numbered in order.
         let (keys, trial) = (&self.keys, &self.trial);
-        let per_record: Vec<Vec<[Option<SigCheck>; 2]>> = decoded
+        let mut per_record: Vec<Vec<[Option<SigCheck>; 2]>> = decoded
             .iter()
             .zip(&parts)
             .map(|(part, (_, bytes))| {
@@ -253,7 +253,6 @@ impl<R: DomainRules> StreamVerifier<R> {
             .collect();
         // Numbered in the order the replay below is expected to judge the records, so that
         // the chunks, verified in number order, arrive just as the replay needs them.
-        let mut per_record = per_record;
         let mut checks = Vec::new();
         let mut slots: Vec<Vec<[Option<usize>; 2]>> = per_record
             .iter()
