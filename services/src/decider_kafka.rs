@@ -210,13 +210,12 @@ impl<S: DecidingService> KafkaHost<S> {
     ///
     /// When following, a broker outage or a sequencer that gives no verdict ([`is_outage`])
     /// does not end the service: it says so and tries again, backing off up to
-    /// [`MAX_BACKOFF`]. Nothing is lost: decisions carry submission ids derived from their
+    /// [`crate::outage::MAX_BACKOFF`]. Nothing is lost: decisions carry submission ids derived from their
     /// triggers, so one sent before the outage and sent again is recorded once.
     pub fn run(&mut self, mode: RunMode, stop: &AtomicBool) -> Result<RunSummary> {
         let mut checked = false;
         let mut read_back_by = Instant::now();
-        // Since when the ledger has been unreachable, and the pause before the next attempt.
-        let mut outage: Option<(Instant, Duration)> = None;
+        let mut outage = crate::outage::Outage::new(Duration::from_secs(1));
         loop {
             let round = self.read().and_then(|_| {
                 if !checked {
@@ -233,10 +232,10 @@ impl<S: DecidingService> KafkaHost<S> {
             });
             match round {
                 Ok(submitted) => {
-                    if let Some((since, _)) = outage.take() {
+                    if let Some(lasted) = outage.recovered() {
                         eprintln!(
                             "the ledger is reachable again after {:.0} s",
-                            since.elapsed().as_secs_f64()
+                            lasted.as_secs_f64()
                         );
                     }
                     if submitted {
@@ -246,14 +245,12 @@ impl<S: DecidingService> KafkaHost<S> {
                     }
                 }
                 Err(e) if matches!(mode, RunMode::Follow { .. }) && is_outage(&e) => {
-                    let (since, backoff) =
-                        outage.unwrap_or((Instant::now(), Duration::from_secs(1)));
+                    let (lasted, backoff) = outage.failed();
                     eprintln!(
                         "{e:#}; for {:.0} s now; retrying in {:.0} s",
-                        since.elapsed().as_secs_f64(),
+                        lasted.as_secs_f64(),
                         backoff.as_secs_f64()
                     );
-                    outage = Some((since, (backoff * 2).min(MAX_BACKOFF)));
                     if sleep_unless_stopped(backoff, stop) {
                         return Ok(self.summary.clone());
                     }
@@ -284,9 +281,6 @@ impl<S: DecidingService> KafkaHost<S> {
         }
     }
 }
-
-/// The longest pause between two attempts while the ledger is unreachable.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The sequencer gave no verdict on a decision in time (it is down, or the broker is).
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,7 @@ pub mod event_json;
 pub mod kafka_sim;
 pub mod kafka_source;
 pub mod local_kafka;
+pub mod outage;
 pub mod secrets;
 pub mod trail;
 

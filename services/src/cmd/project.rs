@@ -69,25 +69,21 @@ pub fn run(a: ProjectArgs) -> Result<ExitCode> {
     })
 }
 
-/// The longest pause between two attempts to reach an unreachable ledger.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
 /// The service loop: catch up (each poll a committed transaction per view; reading and
 /// verifying ahead of the views), then poll again every `interval`, until `stop`. While the
 /// ledger is unreachable (a broker outage) it keeps its views and retries, backing off from
-/// `interval` up to [`MAX_BACKOFF`]: nothing was read, so nothing is lost or applied twice.
+/// `interval` up to [`crate::outage::MAX_BACKOFF`]: nothing was read, so nothing is lost or applied twice.
 fn serve(p: &mut Projector<Source>, stop: &AtomicBool, interval: Duration) -> Result<Ended> {
     let mut last_report = Instant::now();
-    // Since when the ledger has been unreachable, and the pause before the next attempt.
-    let mut outage: Option<(Instant, Duration)> = None;
+    let mut outage = crate::outage::Outage::new(interval);
     while !stop.load(Ordering::SeqCst) {
         let mut pause = interval;
         match p.catch_up_until(LogState::Live, stop) {
             Ok(progress) => {
-                if let Some((since, _)) = outage.take() {
+                if let Some(lasted) = outage.recovered() {
                     eprintln!(
                         "the ledger is reachable again after {:.0} s; projecting",
-                        since.elapsed().as_secs_f64()
+                        lasted.as_secs_f64()
                     );
                 }
                 if progress.verified > 0 || last_report.elapsed() > Duration::from_secs(60) {
@@ -101,15 +97,13 @@ fn serve(p: &mut Projector<Source>, stop: &AtomicBool, interval: Duration) -> Re
                 return Ok(Ended::Failed);
             }
             Err(e) if e.is_retriable() => {
-                let first = interval.max(Duration::from_secs(1));
-                let (since, backoff) = outage.unwrap_or((Instant::now(), first));
+                let (lasted, backoff) = outage.failed();
                 eprintln!(
                     "{e}; unreachable for {:.0} s, the views are kept; retrying in {:.1} s",
-                    since.elapsed().as_secs_f64(),
+                    lasted.as_secs_f64(),
                     backoff.as_secs_f64()
                 );
                 pause = backoff;
-                outage = Some((since, (backoff * 2).min(MAX_BACKOFF.max(first))));
             }
             Err(e) => return Err(e.into()),
         }
