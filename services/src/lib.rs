@@ -1,16 +1,15 @@
 #![forbid(unsafe_code)]
 //! trial-ledger's services and CLI. `main` parses a [`cli::Cli`] and calls [`run`].
+//!
+//! One folder per concern (DESIGN.md section 7):
+//! - [`cli`]: argument parsing, the one-shot commands (`cli::cmd`) and their helpers (key
+//!   files and passphrases, event JSON);
+//! - [`hosts`]: the long-running services hosted on each backend (deciders on the embedded log
+//!   and on Kafka, the projector's Kafka source, the simulator on Kafka, a local broker);
+//! - [`trail`]: a subject's decision trail, shared by the CLI and (later) the HTTP API.
 
 pub mod cli;
-pub mod cmd;
-pub mod decider_host;
-pub mod decider_kafka;
-pub mod event_json;
-pub mod kafka_sim;
-pub mod kafka_source;
-pub mod local_kafka;
-pub mod outage;
-pub mod secrets;
+pub mod hosts;
 pub mod trail;
 
 use std::process::ExitCode;
@@ -23,25 +22,25 @@ pub const EXIT_NEGATIVE: u8 = 1;
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     use cli::Command;
     match cli.command {
-        Command::Init(a) => cmd::init::run(a),
-        Command::Keys(a) => cmd::keys::run(a),
-        Command::Submit(a) => cmd::submit::run(a),
-        Command::Verify(a) => cmd::verify::run(a),
-        Command::Bench(a) if a.kafka.is_some() || a.kafka_local => cmd::bench_kafka::run(a),
-        Command::Bench(a) => cmd::bench::run(a),
-        Command::Erase(a) => cmd::erase::run(a),
-        Command::Demo(a) => cmd::demo::run(a),
-        Command::Checkpoint(a) => cmd::checkpoint::run(a),
-        Command::Prove(a) => cmd::prove::run(a),
-        Command::CheckProof(a) => cmd::check_proof::run(a),
-        Command::Trail(a) => cmd::trail::run(a),
-        Command::Sequencer(a) => cmd::sequencer::run(a),
-        Command::Matcher(a) => cmd::matcher::run(a),
-        Command::CohortEngine(a) => cmd::cohort_engine::run(a),
-        Command::Export(a) => cmd::export::run(a),
-        Command::VerifyBundle(a) => cmd::verify_bundle::run(a),
-        Command::View(a) => cmd::view::run(a),
-        Command::Project(a) => cmd::project::run(a),
-        Command::BenchProject(a) => cmd::bench_project::run(a),
+        Command::Init(a) => cli::cmd::init::run(a),
+        Command::Keys(a) => cli::cmd::keys::run(a),
+        Command::Submit(a) => cli::cmd::submit::run(a),
+        Command::Verify(a) => cli::cmd::verify::run(a),
+        Command::Bench(a) if a.kafka.is_some() || a.kafka_local => cli::cmd::bench_kafka::run(a),
+        Command::Bench(a) => cli::cmd::bench::run(a),
+        Command::Erase(a) => cli::cmd::erase::run(a),
+        Command::Demo(a) => cli::cmd::demo::run(a),
+        Command::Checkpoint(a) => cli::cmd::checkpoint::run(a),
+        Command::Prove(a) => cli::cmd::prove::run(a),
+        Command::CheckProof(a) => cli::cmd::check_proof::run(a),
+        Command::Trail(a) => cli::cmd::trail::run(a),
+        Command::Sequencer(a) => cli::cmd::sequencer::run(a),
+        Command::Matcher(a) => cli::cmd::matcher::run(a),
+        Command::CohortEngine(a) => cli::cmd::cohort_engine::run(a),
+        Command::Export(a) => cli::cmd::export::run(a),
+        Command::VerifyBundle(a) => cli::cmd::verify_bundle::run(a),
+        Command::View(a) => cli::cmd::view::run(a),
+        Command::Project(a) => cli::cmd::project::run(a),
+        Command::BenchProject(a) => cli::cmd::bench_project::run(a),
     }
 }

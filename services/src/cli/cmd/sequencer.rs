@@ -40,7 +40,7 @@ pub fn run(a: SequencerArgs) -> Result<ExitCode> {
         kafka.trial
     );
     let root = trust.root_key().map_err(anyhow::Error::msg)?;
-    let sealer = crate::secrets::load_sequencer_key_file(&key_path)?;
+    let sealer = crate::cli::secrets::load_sequencer_key_file(&key_path)?;
     let mut cfg = SequencerConfig::new(kafka, sealer, root);
     if let Some(id) = a.transactional_id {
         cfg.transactional_id = id;

@@ -12,9 +12,9 @@ pub fn run(a: SubmitArgs) -> Result<ExitCode> {
     let store = super::store(&a.store)?;
     let text = std::fs::read_to_string(&a.event)
         .with_context(|| format!("reading event file {}", a.event.display()))?;
-    let parsed =
-        crate::event_json::parse(&text).with_context(|| format!("in {}", a.event.display()))?;
-    let (key, _) = crate::secrets::load_key(&a.key)?;
+    let parsed = crate::cli::event_json::parse(&text)
+        .with_context(|| format!("in {}", a.event.display()))?;
+    let (key, _) = crate::cli::secrets::load_key(&a.key)?;
     let seal_personal = |trial: &TrialId, draft: &mut tl_ledger::writer::Draft| -> Result<()> {
         if let (Some(data), Subject::Patient(patient)) = (&parsed.personal, &draft.subject) {
             // Sealed under the patient's own key, kept outside the ledger: destroying that key

@@ -41,7 +41,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     anyhow::ensure!(a.records > 0, "--records must be at least 1");
     let n = a.records as usize;
     let local = if a.kafka_local {
-        Some(crate::local_kafka::LocalBroker::start()?)
+        Some(crate::hosts::local_kafka::LocalBroker::start()?)
     } else {
         None
     };

@@ -1,5 +1,5 @@
 //! Hosts a deciding service (tl-domain's matcher or cohort engine) on the embedded log (on
-//! Kafka: [`crate::decider_kafka`]; both share [`run_cli`]): it
+//! Kafka: [`crate::hosts::decider_kafka`]; both share [`run_cli`]): it
 //! follows the ledger, lets the service decide on each new record, signs what it decides with
 //! the service's key and submits it through the embedded sequencer.
 //!
@@ -209,8 +209,8 @@ pub struct Host<S: DecidingService> {
 impl<S: DecidingService> Host<S> {
     /// A host for `service` on the data folder `data`, signing with `key`.
     pub fn new(data: &Path, service: S, key: SigningKey, sealer: SigningKey) -> Result<Self> {
-        let trust = super::cmd::read_trust(data)?;
-        let feed = ScanFeed::open(&super::cmd::ledger_dir(data))?;
+        let trust = crate::cli::cmd::read_trust(data)?;
+        let feed = ScanFeed::open(&crate::cli::cmd::ledger_dir(data))?;
         Ok(Host {
             service,
             data: data.to_path_buf(),
@@ -271,7 +271,7 @@ impl<S: DecidingService> Host<S> {
     /// Opens the writer, submits every decision due, flushes and closes. `Ok(false)` when the
     /// ledger is locked by another writer.
     fn submit_due(&mut self) -> Result<bool> {
-        let dir = super::cmd::ledger_dir(&self.data);
+        let dir = crate::cli::cmd::ledger_dir(&self.data);
         let mut ledger =
             match EmbeddedLedger::open(&dir, &self.trust, TrialRules, self.sealer.clone()) {
                 Ok((l, _)) => l,
@@ -393,11 +393,11 @@ pub fn run_cli<S: DecidingService>(
     a: &crate::cli::ServiceArgs,
     service: S,
 ) -> Result<std::process::ExitCode> {
-    let store = crate::cmd::store(&a.store)?;
-    if let crate::cmd::Store::Embedded(data) = &store {
-        crate::cmd::read_trust(data)?;
+    let store = crate::cli::cmd::store(&a.store)?;
+    if let crate::cli::cmd::Store::Embedded(data) = &store {
+        crate::cli::cmd::read_trust(data)?;
     }
-    let (key, km) = crate::secrets::load_key(&a.key)?;
+    let (key, km) = crate::cli::secrets::load_key(&a.key)?;
     let role = service.role();
     if Role::parse(&km.role) != Some(role) {
         bail!(
@@ -424,12 +424,12 @@ pub fn run_cli<S: DecidingService>(
     };
     let name = service.name();
     let s = match store {
-        crate::cmd::Store::Embedded(data) => {
-            let sealer = crate::secrets::load_sequencer_key(&data)?;
+        crate::cli::cmd::Store::Embedded(data) => {
+            let sealer = crate::cli::secrets::load_sequencer_key(&data)?;
             Host::new(&data, service, key, sealer)?.run(mode, &stop)?
         }
-        crate::cmd::Store::Kafka(cfg) => {
-            crate::decider_kafka::KafkaHost::connect(&cfg, service, key)?.run(mode, &stop)?
+        crate::cli::cmd::Store::Kafka(cfg) => {
+            crate::hosts::decider_kafka::KafkaHost::connect(&cfg, service, key)?.run(mode, &stop)?
         }
     };
     eprintln!(

@@ -5,7 +5,7 @@
 //! transaction in progress and exits 0. `--once` catches up and exits.
 
 use crate::cli::ProjectArgs;
-use crate::kafka_source::Source;
+use crate::hosts::kafka_source::Source;
 use anyhow::Result;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,10 +72,10 @@ pub fn run(a: ProjectArgs) -> Result<ExitCode> {
 /// The service loop: catch up (each poll a committed transaction per view; reading and
 /// verifying ahead of the views), then poll again every `interval`, until `stop`. While the
 /// ledger is unreachable (a broker outage) it keeps its views and retries, backing off from
-/// `interval` up to [`crate::outage::MAX_BACKOFF`]: nothing was read, so nothing is lost or applied twice.
+/// `interval` up to [`crate::hosts::outage::MAX_BACKOFF`]: nothing was read, so nothing is lost or applied twice.
 fn serve(p: &mut Projector<Source>, stop: &AtomicBool, interval: Duration) -> Result<Ended> {
     let mut last_report = Instant::now();
-    let mut outage = crate::outage::Outage::new(interval);
+    let mut outage = crate::hosts::outage::Outage::new(interval);
     while !stop.load(Ordering::SeqCst) {
         let mut pause = interval;
         match p.catch_up_until(LogState::Live, stop) {

@@ -138,7 +138,7 @@ pub fn open_writer(data: &Path) -> Result<EmbeddedLedger<TrialRules>> {
             data.display()
         )
     })?;
-    let sealer = crate::secrets::load_sequencer_key(data)?;
+    let sealer = crate::cli::secrets::load_sequencer_key(data)?;
     let (ledger, torn) = EmbeddedLedger::open(&ledger_dir(data), &trust, TrialRules, sealer)?;
     for t in torn {
         eprintln!(

@@ -26,8 +26,8 @@
 //! **Restart.** As on the embedded log, the service keeps no state: it replays the ledger
 //! from the beginning and submits only what is missing.
 
-use crate::decider_host::{sleep_unless_stopped, KeyStatus, RunMode, RunSummary};
-use crate::kafka_sim::WatcherFeed;
+use crate::hosts::decider_embedded::{sleep_unless_stopped, KeyStatus, RunMode, RunSummary};
+use crate::hosts::kafka_sim::WatcherFeed;
 use anyhow::{bail, Context, Result};
 use std::collections::HashSet;
 use std::sync::atomic::AtomicBool;
@@ -210,12 +210,12 @@ impl<S: DecidingService> KafkaHost<S> {
     ///
     /// When following, a broker outage or a sequencer that gives no verdict ([`is_outage`])
     /// does not end the service: it says so and tries again, backing off up to
-    /// [`crate::outage::MAX_BACKOFF`]. Nothing is lost: decisions carry submission ids derived from their
+    /// [`crate::hosts::outage::MAX_BACKOFF`]. Nothing is lost: decisions carry submission ids derived from their
     /// triggers, so one sent before the outage and sent again is recorded once.
     pub fn run(&mut self, mode: RunMode, stop: &AtomicBool) -> Result<RunSummary> {
         let mut checked = false;
         let mut read_back_by = Instant::now();
-        let mut outage = crate::outage::Outage::new(Duration::from_secs(1));
+        let mut outage = crate::hosts::outage::Outage::new(Duration::from_secs(1));
         loop {
             let round = self.read().and_then(|_| {
                 if !checked {

@@ -1,5 +1,9 @@
 //! The command line (clap). One binary, `trial-ledger`; DESIGN.md section 8.
 
+pub mod cmd;
+pub mod event_json;
+pub mod secrets;
+
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 

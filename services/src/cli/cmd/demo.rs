@@ -83,7 +83,7 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
     }
     std::fs::create_dir_all(&a.data).with_context(|| format!("creating {}", a.data.display()))?;
     let local = if a.kafka_local {
-        Some(crate::local_kafka::LocalBroker::start()?)
+        Some(crate::hosts::local_kafka::LocalBroker::start()?)
     } else {
         None
     };
@@ -345,7 +345,7 @@ fn simulate_on_kafka(
             tl_kafka::sequencer::run(&scfg, || TrialRules, &stop)
         }));
         Ok(
-            Box::new(crate::kafka_sim::KafkaSimLedger::connect(k).map_err(sim_error)?)
+            Box::new(crate::hosts::kafka_sim::KafkaSimLedger::connect(k).map_err(sim_error)?)
                 as Box<dyn tl_sim::SimLedger>,
         )
     });

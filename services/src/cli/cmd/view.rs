@@ -7,7 +7,7 @@
 //! `--trust` are required (there is no data folder to default to).
 
 use crate::cli::{ProjectionArgs, ViewArgs, ViewName};
-use crate::kafka_source::{KafkaSource, Source};
+use crate::hosts::kafka_source::{KafkaSource, Source};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -19,7 +19,7 @@ pub fn run(c: KeysCommand) -> Result<ExitCode> {
                     Role::ALL.map(|r| r.as_str()).join(", ")
                 )
             })?;
-            let pass = crate::secrets::new_passphrase(&out.display().to_string())?;
+            let pass = crate::cli::secrets::new_passphrase(&out.display().to_string())?;
             let km = KeyMaterial::generate(name, r.as_str().to_string());
             keyfile::write_key_file(&out, &km, &pass, WorkFactor::from_env()?)?;
             let pk = km.public_key();
@@ -65,8 +65,8 @@ pub fn run(c: KeysCommand) -> Result<ExitCode> {
         KeysCommand::RotateRoot { data, key, new_key } => {
             let data = data.data;
             let key_path = key.unwrap_or_else(|| super::root_key_path(&data));
-            let (old_root, _) = crate::secrets::load_key(&key_path)?;
-            let (new_root, _) = crate::secrets::load_key(&new_key)?;
+            let (old_root, _) = crate::cli::secrets::load_key(&key_path)?;
+            let (new_root, _) = crate::cli::secrets::load_key(&new_key)?;
             let mut ledger = super::open_writer(&data)?;
             let trial = ledger.state().trial().clone();
             let old_pk = old_root.public_key();
@@ -150,6 +150,6 @@ fn root_submit(
             anyhow::bail!("give the root key file with --key FILE")
         }
     };
-    let (root, _) = crate::secrets::load_key(&key_path)?;
+    let (root, _) = crate::cli::secrets::load_key(&key_path)?;
     super::submit_draft(&store, &root, draft, false)
 }

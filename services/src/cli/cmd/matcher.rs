@@ -1,4 +1,4 @@
-//! `trial-ledger matcher`: the matcher service on the embedded log (see `decider_host`).
+//! `trial-ledger matcher`: the matcher service on the embedded log (see `hosts::decider_embedded`).
 
 use crate::cli::ServiceArgs;
 use anyhow::Result;
@@ -7,5 +7,5 @@ use tl_domain::deciders::MatcherService;
 
 /// Runs `matcher`.
 pub fn run(a: ServiceArgs) -> Result<ExitCode> {
-    crate::decider_host::run_cli(&a, MatcherService::new())
+    crate::hosts::decider_embedded::run_cli(&a, MatcherService::new())
 }

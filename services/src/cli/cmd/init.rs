@@ -21,7 +21,7 @@ pub fn run(a: InitArgs) -> Result<ExitCode> {
     }
     let keys = a.data.join("keys");
     std::fs::create_dir_all(&keys).with_context(|| format!("creating {}", keys.display()))?;
-    let pass = crate::secrets::new_passphrase("the new root and sequencer keys")?;
+    let pass = crate::cli::secrets::new_passphrase("the new root and sequencer keys")?;
     let work = WorkFactor::from_env()?;
     let root = KeyMaterial::generate("trial root", "root");
     let seq = KeyMaterial::generate("sequencer", "sequencer");
