@@ -13,6 +13,7 @@
 //! open transaction, and [`LedgerFollower::catch_up`] reads each partition only up to the
 //! last stable offset it fetched at the start (more, if more has committed by then).
 
+use crate::retry::retrying;
 use crate::{Error, KafkaConfig};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -116,10 +117,10 @@ impl LedgerFollower {
         let mut stable = Vec::with_capacity(n);
         for p in 0..n {
             // On a read_committed consumer the high mark is the last stable offset.
-            let (_, lso) = self
-                .consumer
-                .fetch_watermarks(&topic, p as i32, self.cfg.timeout)
-                .map_err(|e| Error::kafka("fetch_watermarks", e))?;
+            let (_, lso) = retrying("fetch_watermarks", self.cfg.timeout, || {
+                self.consumer
+                    .fetch_watermarks(&topic, p as i32, self.cfg.timeout)
+            })?;
             stable.push(lso);
         }
         let mut last_progress = Instant::now();

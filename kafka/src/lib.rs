@@ -20,6 +20,7 @@ pub mod config;
 pub mod follow;
 pub mod read;
 pub mod rejection;
+pub mod retry;
 pub mod sequencer;
 pub mod topics;
 pub mod writer;
@@ -89,6 +90,7 @@ pub fn classify(e: &KafkaError) -> FailureClass {
             | RDKafkaErrorCode::UnknownTopicOrPartition
             | RDKafkaErrorCode::Fatal,
         ) => FailureClass::Fatal,
+        Some(c) if retry::is_transient(c) => FailureClass::Retriable,
         _ => FailureClass::Abort,
     }
 }

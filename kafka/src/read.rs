@@ -7,6 +7,7 @@
 //! past, and is not mistaken for the end either. Then it reads with `read_committed` until its
 //! position reaches that end.
 
+use crate::retry::retrying;
 use crate::{Error, KafkaConfig};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
@@ -35,12 +36,12 @@ pub fn end_offsets(cfg: &KafkaConfig, topic: &str, n: u32) -> Result<(Vec<i64>, 
     let mut hw = Vec::with_capacity(n as usize);
     let mut lso = Vec::with_capacity(n as usize);
     for p in 0..n as i32 {
-        let (_, h) = hw_reader
-            .fetch_watermarks(topic, p, cfg.timeout)
-            .map_err(|e| Error::kafka("fetch_watermarks", e))?;
-        let (_, l) = lso_reader
-            .fetch_watermarks(topic, p, cfg.timeout)
-            .map_err(|e| Error::kafka("fetch_watermarks", e))?;
+        let (_, h) = retrying("fetch_watermarks", cfg.timeout, || {
+            hw_reader.fetch_watermarks(topic, p, cfg.timeout)
+        })?;
+        let (_, l) = retrying("fetch_watermarks", cfg.timeout, || {
+            lso_reader.fetch_watermarks(topic, p, cfg.timeout)
+        })?;
         hw.push(h);
         lso.push(l);
     }

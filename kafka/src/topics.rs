@@ -1,6 +1,7 @@
 //! Creating the trial's topics, and the safety check every service runs on the ledger topic
 //! before it starts (DESIGN.md §4).
 
+use crate::retry::retrying;
 use crate::{Error, KafkaConfig, TopicSafety};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -100,9 +101,9 @@ pub fn broker_count(cfg: &KafkaConfig) -> Result<usize, Error> {
         .client()
         .create()
         .map_err(|e| Error::kafka("metadata client", e))?;
-    let md = consumer
-        .fetch_metadata(None, cfg.timeout)
-        .map_err(|e| Error::kafka("fetch_metadata", e))?;
+    let md = retrying("fetch_metadata", cfg.timeout, || {
+        consumer.fetch_metadata(None, cfg.timeout)
+    })?;
     Ok(md.brokers().len())
 }
 
@@ -112,9 +113,9 @@ pub fn partition_count(cfg: &KafkaConfig, topic: &str) -> Result<Option<u32>, Er
         .client()
         .create()
         .map_err(|e| Error::kafka("metadata client", e))?;
-    let md = consumer
-        .fetch_metadata(Some(topic), cfg.timeout)
-        .map_err(|e| Error::kafka("fetch_metadata", e))?;
+    let md = retrying("fetch_metadata", cfg.timeout, || {
+        consumer.fetch_metadata(Some(topic), cfg.timeout)
+    })?;
     let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
         return Ok(None);
     };
@@ -144,9 +145,9 @@ pub fn describe_topic(cfg: &KafkaConfig, topic: &str) -> Result<TopicSettings, E
         .client()
         .create()
         .map_err(|e| Error::kafka("metadata client", e))?;
-    let md = consumer
-        .fetch_metadata(Some(topic), cfg.timeout)
-        .map_err(|e| Error::kafka("fetch_metadata", e))?;
+    let md = retrying("fetch_metadata", cfg.timeout, || {
+        consumer.fetch_metadata(Some(topic), cfg.timeout)
+    })?;
     let t = md
         .topics()
         .iter()

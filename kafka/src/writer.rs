@@ -7,6 +7,7 @@
 //! ledger.
 
 use crate::read;
+use crate::retry::retrying;
 use crate::{Error, KafkaConfig, Rejection};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -421,10 +422,9 @@ impl Watcher {
         let n = self.parts.len();
         let mut ends = Vec::with_capacity(n);
         for p in 0..n as i32 {
-            let (_, end) = self
-                .consumer
-                .fetch_watermarks(&topic, p, self.cfg.timeout)
-                .map_err(|e| Error::kafka("fetch_watermarks", e))?;
+            let (_, end) = retrying("fetch_watermarks", self.cfg.timeout, || {
+                self.consumer.fetch_watermarks(&topic, p, self.cfg.timeout)
+            })?;
             ends.push(end);
         }
         let deadline = Instant::now() + timeout;

@@ -28,6 +28,7 @@ pub mod rules;
 pub mod sequencer;
 pub mod state;
 pub mod stream_verify;
+pub mod submit;
 pub mod trust;
 pub mod verify;
 pub mod writer;
@@ -38,6 +39,7 @@ pub use publish::PublishPolicy;
 pub use reason::{Reason, Refusal};
 pub use rules::{CoreOnly, DomainRules};
 pub use sequencer::{Outcome, Receipt, Sequencer};
+pub use submit::{SubmitHandle, Submitted};
 pub use verify::{verify_ledger, Report};
 
 use std::path::PathBuf;
@@ -89,6 +91,12 @@ pub enum Error {
     /// written (see the inner error for what to do).
     #[error(transparent)]
     Bundle(#[from] bundle::BundleError),
+    /// The sequencer thread behind a [`SubmitHandle`] has stopped (asked to, or after a
+    /// failed flush): nothing more is accepted through it; reopen the ledger and start a
+    /// new one. Whether the submission was recorded is unknown only if the reason says the
+    /// flush failed: resubmit the same bytes, and the submission id makes that idempotent.
+    #[error("sequencer stopped: {0}")]
+    SequencerStopped(String),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -6,8 +6,10 @@
 //!   files and passphrases, event JSON);
 //! - [`hosts`]: the long-running services hosted on each backend (deciders on the embedded log
 //!   and on Kafka, the projector's Kafka source, the simulator on Kafka, a local broker);
+//! - [`api`]: the HTTP API that `serve` runs (one router per concern, one error type);
 //! - [`trail`]: a subject's decision trail, shared by the CLI and (later) the HTTP API.
 
+pub mod api;
 pub mod cli;
 pub mod hosts;
 pub mod trail;
@@ -42,5 +44,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::View(a) => cli::cmd::view::run(a),
         Command::Project(a) => cli::cmd::project::run(a),
         Command::BenchProject(a) => cli::cmd::bench_project::run(a),
+        Command::Serve(a) => cli::cmd::serve::run(a),
     }
 }

@@ -67,6 +67,10 @@ pub enum Command {
     /// Run the projector: keep the three read models up to date from the verified ledger until
     /// SIGTERM or Ctrl-C (`--once`: catch up and exit).
     Project(ProjectArgs),
+    /// Run the HTTP API in front of an embedded ledger, as its only writer: submissions are
+    /// answered once durable, with group commit across concurrent clients. Stops cleanly on
+    /// SIGTERM or Ctrl-C.
+    Serve(ServeArgs),
     /// Replay the demo ledger into all three views with verification on, beside the
     /// batch-verification limit measured in the same run.
     BenchProject(BenchProjectArgs),
@@ -115,6 +119,18 @@ pub struct StoreArgs {
     pub data: Option<PathBuf>,
     #[command(flatten)]
     pub kafka: KafkaArgs,
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The trial's data folder (as written by `init`); the server holds its writer lock.
+    #[arg(long, value_name = "DIR", env = "TRIAL_LEDGER_DATA")]
+    pub data: PathBuf,
+    /// Address to listen on. The default is loopback only; port 0 picks a free port (the
+    /// first line printed names it).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8600")]
+    pub listen: std::net::SocketAddr,
 }
 
 /// `sequencer`.

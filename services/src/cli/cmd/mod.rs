@@ -16,6 +16,7 @@ pub mod matcher;
 pub mod project;
 pub mod prove;
 pub mod sequencer;
+pub mod serve;
 pub mod submit;
 pub mod trail;
 pub mod verify;

@@ -1,0 +1,237 @@
+//! The submit handle: many writers, one sequencer, and an answer only once the record is durable.
+//!
+//! An [`EmbeddedLedger`] is one writer: `&mut self` for every submission, and with
+//! [`Durability::Grouped`] its receipts are promises until the next flush. A long-running
+//! process (the server, a bulk load) instead moves the ledger onto a sequencer thread with
+//! [`spawn`], and hands a cloneable [`SubmitHandle`] to every task that submits.
+//!
+//! The thread group-commits. It takes the first waiting submission, then every other already
+//! waiting (up to [`HandleConfig::max_batch`]), orders them one after the other in arrival
+//! order, appends the sealed records with one fsync per partition and publishes checkpoints
+//! ([`EmbeddedLedger::flush`]), and only then answers each submitter. So:
+//! - a [`Submitted::Recorded`] receipt is never handed out before its record is durable;
+//! - a refusal or a duplicate is answered after the same flush, because it may have been judged
+//!   against a record of the same batch;
+//! - if the flush fails, every submitter of the batch gets [`Error::SequencerStopped`], the
+//!   thread stops, and the ledger must be reopened (its state may be ahead of the disk).
+//!
+//! The interface stays the same when the stages behind it run on several cores.
+
+use crate::log::{Durability, EmbeddedLedger};
+use crate::rules::DomainRules;
+use crate::{Error, Outcome, Receipt, Refusal};
+use std::thread::JoinHandle;
+use tl_schemas::UtcMicros;
+use tokio::sync::{mpsc, oneshot};
+
+/// What became of one submission, once the ledger has made it durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Submitted {
+    /// A new record, sealed and durable.
+    Recorded(Receipt),
+    /// The submission id was already in the ledger with the same content: the original
+    /// record's receipt (a retry after a lost answer gets this).
+    Duplicate(Receipt),
+    /// Refused, with the reason; nothing was recorded.
+    Refused(Refusal),
+}
+
+/// Tuning of the sequencer thread behind a [`SubmitHandle`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HandleConfig {
+    /// Most submissions ordered between two flushes. Bounds the latency a submitter waits for
+    /// the others of its batch, and the records held in memory before the fsync.
+    pub max_batch: usize,
+    /// Submissions that may wait for the thread before [`SubmitHandle::submit`] itself waits:
+    /// back pressure, so a flood of writers cannot grow memory without bound.
+    pub queue: usize,
+}
+
+impl Default for HandleConfig {
+    fn default() -> Self {
+        HandleConfig {
+            max_batch: 1024,
+            queue: 4096,
+        }
+    }
+}
+
+/// One submission waiting for the sequencer thread.
+struct Job {
+    /// The signed submission's canonical bytes.
+    bytes: Vec<u8>,
+    /// Where its answer goes; a submitter that gave up has dropped the receiver.
+    reply: oneshot::Sender<Result<Submitted, Error>>,
+}
+
+/// A message to the sequencer thread.
+enum Msg {
+    /// Order this submission.
+    Submit(Job),
+    /// Finish what came before, flush, close the ledger and stop.
+    Stop,
+}
+
+/// A cloneable way to submit to a ledger owned by a sequencer thread ([`spawn`]). Each call
+/// returns only after the record it reports is durable.
+#[derive(Clone)]
+pub struct SubmitHandle {
+    /// The queue into the sequencer thread (bounded: see [`HandleConfig::queue`]).
+    tx: mpsc::Sender<Msg>,
+}
+
+impl SubmitHandle {
+    /// Submits the canonical bytes of a signed submission and waits (asynchronously) until it
+    /// is durable, refused or found to be a duplicate. Fails with
+    /// [`Error::SequencerStopped`] when the sequencer thread is gone.
+    pub async fn submit(&self, bytes: Vec<u8>) -> Result<Submitted, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Msg::Submit(Job { bytes, reply }))
+            .await
+            .map_err(|_| stopped("the sequencer has stopped"))?;
+        answer
+            .await
+            .map_err(|_| stopped("the sequencer stopped before answering"))?
+    }
+
+    /// True while the sequencer thread takes submissions (false once it stopped or failed).
+    pub fn is_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
+    /// [`SubmitHandle::submit`] for callers outside an async runtime (a CLI, a thread of a
+    /// bulk load). Must not be called from inside an async task.
+    pub fn submit_blocking(&self, bytes: Vec<u8>) -> Result<Submitted, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .blocking_send(Msg::Submit(Job { bytes, reply }))
+            .map_err(|_| stopped("the sequencer has stopped"))?;
+        answer
+            .blocking_recv()
+            .map_err(|_| stopped("the sequencer stopped before answering"))?
+    }
+}
+
+fn stopped(why: &str) -> Error {
+    Error::SequencerStopped(why.to_string())
+}
+
+/// The sequencer thread behind the handles; [`SequencerThread::stop`] ends it.
+pub struct SequencerThread<R: DomainRules> {
+    /// To send the stop message in order behind the submissions already queued.
+    tx: mpsc::Sender<Msg>,
+    /// The thread; it gives the ledger back (or the failure that stopped it).
+    join: JoinHandle<Result<EmbeddedLedger<R>, Error>>,
+}
+
+impl<R: DomainRules> SequencerThread<R> {
+    /// Lets the submissions already queued finish, flushes, and returns the ledger (still
+    /// holding the writer lock; [`EmbeddedLedger::close`] it or keep using it). Handles still
+    /// held by others fail with [`Error::SequencerStopped`] from then on.
+    pub fn stop(self) -> Result<EmbeddedLedger<R>, Error> {
+        // If the thread already ended (a failed flush), the send fails and join reports why.
+        let _ = self.tx.blocking_send(Msg::Stop);
+        self.join
+            .join()
+            .map_err(|_| stopped("the sequencer thread panicked"))?
+    }
+}
+
+/// Moves `ledger` onto a sequencer thread and returns the handle to submit through, and the
+/// thread to stop. `clock` gives each submission's ordering time (the sequencer keeps ordering
+/// times monotonic whatever it returns); use [`UtcMicros::now`] outside tests.
+pub fn spawn<R>(
+    mut ledger: EmbeddedLedger<R>,
+    mut clock: impl FnMut() -> UtcMicros + Send + 'static,
+    config: HandleConfig,
+) -> Result<(SubmitHandle, SequencerThread<R>), Error>
+where
+    R: DomainRules + Send + 'static,
+{
+    // Receipts are answered after an explicit flush per batch, so the ledger itself must
+    // never flush on its own in the middle of one.
+    ledger.set_durability(Durability::Grouped {
+        max_pending: usize::MAX,
+    })?;
+    let (tx, rx) = mpsc::channel(config.queue.max(1));
+    let max_batch = config.max_batch.max(1);
+    let join = std::thread::Builder::new()
+        .name("tl-sequencer".into())
+        .spawn(move || run(ledger, rx, &mut clock, max_batch))
+        .map_err(|e| stopped(&format!("cannot start the sequencer thread: {e}")))?;
+    let handle = SubmitHandle { tx: tx.clone() };
+    Ok((handle, SequencerThread { tx, join }))
+}
+
+/// The sequencer thread's loop: batch, order, flush, answer.
+fn run<R: DomainRules>(
+    mut ledger: EmbeddedLedger<R>,
+    mut rx: mpsc::Receiver<Msg>,
+    clock: &mut dyn FnMut() -> UtcMicros,
+    max_batch: usize,
+) -> Result<EmbeddedLedger<R>, Error> {
+    loop {
+        // `None`: every handle is gone; stop as if asked to.
+        let first = rx.blocking_recv().unwrap_or(Msg::Stop);
+        let (batch, stop) = gather(first, &mut rx, max_batch);
+        let answers = order_batch(&mut ledger, batch, clock);
+        if let Err(e) = ledger.flush() {
+            let why = format!("storing a batch failed ({e}); reopen the ledger");
+            for (reply, _) in answers {
+                let _ = reply.send(Err(stopped(&why)));
+            }
+            return Err(e);
+        }
+        for (reply, answer) in answers {
+            // A submitter that gave up has dropped its receiver: nothing to tell it.
+            let _ = reply.send(answer);
+        }
+        if stop {
+            return Ok(ledger);
+        }
+    }
+}
+
+/// The jobs of one batch: `first` and those already waiting, up to `max`; and whether a stop
+/// message came (jobs behind it stay queued and fail when the thread ends).
+fn gather(first: Msg, rx: &mut mpsc::Receiver<Msg>, max: usize) -> (Vec<Job>, bool) {
+    let mut jobs = Vec::new();
+    let mut next = Some(first);
+    while let Some(msg) = next {
+        match msg {
+            Msg::Stop => return (jobs, true),
+            Msg::Submit(job) => jobs.push(job),
+        }
+        next = if jobs.len() < max {
+            rx.try_recv().ok()
+        } else {
+            None
+        };
+    }
+    (jobs, false)
+}
+
+type Answer = (
+    oneshot::Sender<Result<Submitted, Error>>,
+    Result<Submitted, Error>,
+);
+
+/// Orders each job of a batch in turn (nothing durable yet).
+fn order_batch<R: DomainRules>(
+    ledger: &mut EmbeddedLedger<R>,
+    batch: Vec<Job>,
+    clock: &mut dyn FnMut() -> UtcMicros,
+) -> Vec<Answer> {
+    batch
+        .into_iter()
+        .map(|job| {
+            let answer = ledger.submit(&job.bytes, clock()).map(|o| match o {
+                Outcome::Sealed(s) => Submitted::Recorded(s.receipt()),
+                Outcome::Duplicate(r) => Submitted::Duplicate(r),
+                Outcome::Refused(r) => Submitted::Refused(r),
+            });
+            (job.reply, answer)
+        })
+        .collect()
+}

@@ -1,0 +1,81 @@
+//! The HTTP API that `trial-ledger serve` runs: one router per concern, state in an `Arc`,
+//! limits as layers, and one error type ([`error::ApiError`]) that every handler returns.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /v1/submissions` | a signed submission in, its receipt out once durable ([`submissions`]) |
+//! | `GET /v1/partitions/{p}/records` | stored records of a partition, by range ([`records`]) |
+//! | `GET /v1/partitions/{p}/records/{seq}` | one stored record's bytes ([`records`]) |
+//! | `GET /v1/checkpoints` | each partition's latest published checkpoint ([`checkpoints`]) |
+//! | `GET /healthz`, `GET /readyz` | liveness, and whether the sequencer accepts submissions |
+//!
+//! Still to come (the server issue): tokens and roles for the read routes, the safety stream,
+//! tiles, views, proofs, OpenAPI and metrics.
+
+pub mod checkpoints;
+pub mod error;
+pub mod records;
+pub mod submissions;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tl_ledger::SubmitHandle;
+
+/// Largest request body read. A submission's canonical bytes are capped well below this; the
+/// JSON form doubles them (hex). A larger body gets 413 before it is read whole.
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// What every handler shares.
+pub struct ApiState {
+    /// Submits to the sequencer thread; answers once the record is durable.
+    pub handle: SubmitHandle,
+    /// The embedded store, read directly (without the writer lock) for durable records.
+    pub ledger_dir: PathBuf,
+    /// The trial's partition count, to refuse out-of-range partitions with 404.
+    pub partitions: u32,
+    /// The trial, for the checkpoint origins.
+    pub trial: tl_schemas::TrialId,
+}
+
+/// The whole API.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .merge(submissions::router())
+        .merge(records::router())
+        .merge(checkpoints::router())
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .fallback(|| async { error::ApiError::not_found("no such route") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(error::json_rejections))
+        .with_state(state)
+}
+
+/// Ready when the sequencer thread still takes submissions.
+async fn ready(State(state): State<Arc<ApiState>>) -> (StatusCode, Json<serde_json::Value>) {
+    if state.handle.is_running() {
+        (StatusCode::OK, Json(serde_json::json!({"ready": true})))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(
+                serde_json::json!({"ready": false, "code": "unavailable", "message": "the sequencer has stopped"}),
+            ),
+        )
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves; requests in flight finish first.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
