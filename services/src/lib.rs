@@ -42,5 +42,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::View(a) => cli::cmd::view::run(a),
         Command::Project(a) => cli::cmd::project::run(a),
         Command::BenchProject(a) => cli::cmd::bench_project::run(a),
+        Command::Repair(a) => cli::cmd::repair::run(a),
     }
 }
