@@ -727,3 +727,32 @@ fn several_checkpoints_are_printed_as_a_note_list() {
         .collect();
     assert_eq!(out, framed);
 }
+
+/// The last frame of partition 0 is cut short, but the stored checkpoint covers its record:
+/// it is no torn append. `verify` no longer promises that the next writer cuts it, `submit`
+/// refuses before cutting anything, naming the partition and byte offset.
+#[test]
+fn a_short_final_frame_that_a_checkpoint_covers_is_not_cut() {
+    let f = Fixture::new();
+    let seg = f.segment(0);
+    let bytes = std::fs::read(&seg).unwrap();
+    let last = *frame_offsets(&bytes).last().unwrap();
+    std::fs::write(&seg, &bytes[..bytes.len() - 10]).unwrap();
+    let before = f.snapshot();
+    let o = f.run(&["verify", "--data", "d"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o);
+    assert!(out.contains("partition 0 seq 3: torn-tail"), "{out}");
+    assert!(out.contains("the writer refuses to open"), "{out}");
+    assert!(!out.contains("next writer cuts it"), "{out}");
+    let o = f.run(&["submit", "--data", "d", "--key", "admin.key", "amend.json"]);
+    assert!(!o.status.success());
+    let out = text(&o);
+    assert!(
+        out.contains("partition 0:")
+            && out.contains(&format!("byte offset {last}"))
+            && out.contains("published a checkpoint of 4 records"),
+        "{out}"
+    );
+    assert_eq!(f.snapshot(), before, "the writer changed a file");
+}
