@@ -14,7 +14,7 @@
 //! every line ending in `\n`, followed by a blank line and one or more signature lines
 //!
 //! ```text
-//! — <key name> <base64(key hash (4 bytes, big-endian) || Ed25519 signature (64 bytes))>
+//! — <key name> <base64(key hash (4 bytes) || Ed25519 signature (64 bytes))>
 //! ```
 //!
 //! (the dash is U+2014). The signature is over the body's bytes, final newline included. The
@@ -46,9 +46,14 @@
 //!
 //! Notes are parsed, formatted and signed with the `signed_note` crate, and its `Note::verify`
 //! decides which signature lines count (unknown keys are ignored; a bad signature by the
-//! expected key is rejected). The crate's own Ed25519 verifier uses ed25519-dalek's
-//! cofactorless `verify`, so it is not used: each signature line by the expected key is
-//! checked with [`crate::crypto::verify_one`], trial-ledger's one signature rule (ZIP-215).
+//! expected key is rejected). A checkpoint signature by the expected key must satisfy both
+//! trial-ledger's signature rule ([`crate::crypto::verify_one`], ZIP-215) and the
+//! cofactorless equation `[S]B = R + [k]A` (ed25519-dalek's `verify`, which RFC 8032 §5.1.7
+//! permits and Go's `crypto/ed25519` uses). Checkpoints are read by witnesses and Go tools,
+//! which check them the cofactorless way; requiring both means that a signature whose R has
+//! a small-order component, valid under ZIP-215 alone, is refused here as it is there, so no
+//! checkpoint verifies for us and fails for them. Ed25519 signing (RFC 8032) makes
+//! `R = [r]B`, which satisfies both. Author signatures and seals keep the ZIP-215 rule alone.
 
 use crate::crypto::{verify_one, SigningKey};
 use crate::merkle::TransparencyError;
@@ -77,8 +82,9 @@ pub fn parse_partition_origin(origin: &str) -> Option<(TrialId, u32)> {
     (p.to_string() == partition).then_some((trial, p))
 }
 
-/// The signed-note key hash of an Ed25519 key: the first four bytes, big-endian, of
-/// `SHA-256(name || "\n" || 0x01 || public_key)`.
+/// The signed-note key hash of an Ed25519 key: the first four bytes of
+/// `SHA-256(name || "\n" || 0x01 || public_key)`, read as a big-endian `u32` (so that its
+/// `to_be_bytes` are those digest bytes, in order).
 pub fn key_hash(name: &str, public_key: &[u8; 32]) -> u32 {
     let mut key = [0u8; 33];
     key[0] = ALG_ED25519;
@@ -179,15 +185,15 @@ impl signed_note::Signer for NoteSigner<'_> {
     }
 }
 
-/// Checks signed-note signatures under trial-ledger's signature rule
-/// ([`crate::crypto::verify_one`]).
-struct Zip215Verifier {
+/// Checks checkpoint signatures: trial-ledger's signature rule ([`crate::crypto::verify_one`])
+/// and the cofactorless equation (see the module documentation).
+struct CheckpointVerifier {
     name: String,
     key_hash: u32,
     public_key: [u8; 32],
 }
 
-impl signed_note::Verifier for Zip215Verifier {
+impl signed_note::Verifier for CheckpointVerifier {
     fn name(&self) -> &str {
         &self.name
     }
@@ -196,10 +202,23 @@ impl signed_note::Verifier for Zip215Verifier {
     }
     fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
         match <[u8; 64]>::try_from(sig) {
-            Ok(sig) => verify_one(&self.public_key, msg, &Sig64(sig)),
+            Ok(sig) => {
+                verify_one(&self.public_key, msg, &Sig64(sig))
+                    && cofactorless(&self.public_key, msg, &sig)
+            }
             Err(_) => false,
         }
     }
+}
+
+/// Whether `[S]B = R + [k]A` holds, compared on the encoding of R as Go's `crypto/ed25519` does
+/// (ed25519-dalek's `verify`).
+fn cofactorless(public_key: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> bool {
+    use ed25519_dalek::Verifier as _;
+    ed25519_dalek::VerifyingKey::from_bytes(public_key).is_ok_and(|key| {
+        key.verify(msg, &ed25519_dalek::Signature::from_bytes(sig))
+            .is_ok()
+    })
 }
 
 /// Verifies that the signed note `text` carries a valid signature by the key `name` /
@@ -208,7 +227,7 @@ fn verify_note(text: &[u8], name: &str, public_key: &[u8; 32]) -> Result<(), Tra
     check_key_name(name)?;
     let note = Note::from_bytes(text).map_err(malformed_note)?;
     let key_hash = key_hash(name, public_key);
-    let verifier = Zip215Verifier {
+    let verifier = CheckpointVerifier {
         name: name.to_string(),
         key_hash,
         public_key: *public_key,
@@ -294,8 +313,8 @@ impl SignedCheckpoint {
             .collect()
     }
 
-    /// Verifies the signature by the key `name` / `public_key` (ZIP-215, see the module
-    /// documentation) and returns the checkpoint. Signature lines by other keys are ignored;
+    /// Verifies the signature by the key `name` / `public_key` (ZIP-215 and cofactorless, see
+    /// the module documentation) and returns the checkpoint. Signature lines by other keys are ignored;
     /// a missing signature by this key, or an invalid one, is an error. The caller still checks
     /// that the origin is the log it expects.
     pub fn verify(
@@ -578,10 +597,10 @@ mod tests {
     }
 
     /// A signature whose R has a small-order component is valid under ZIP-215 (cofactored) and
-    /// invalid under ed25519-dalek's cofactorless `verify`, which signed_note's own verifier
-    /// uses. Checkpoints follow our rule.
+    /// invalid under the cofactorless equation, which Go's `crypto/ed25519` and signed_note's
+    /// own verifier use. A checkpoint must satisfy both, so it is refused, as Go refuses it.
     #[test]
-    fn signatures_follow_the_zip215_rule_not_dalek_verify() {
+    fn a_mixed_order_r_checkpoint_is_refused_as_go_refuses_it() {
         use curve25519_dalek::{constants, scalar::Scalar};
         use sha2::Digest as _;
 
@@ -607,8 +626,15 @@ mod tests {
         raw.extend_from_slice(s.as_bytes());
         let text = format!("{body}\n— {NAME} {}\n", BASE64_STANDARD.encode(&raw));
 
+        // Valid under trial-ledger's signature rule for authors and seals...
+        let sig = Sig64(raw[4..].try_into().unwrap());
+        assert!(verify_one(&public, body.as_bytes(), &sig));
+        // ...but not as a checkpoint.
         let parsed = SignedCheckpoint::parse(&text).unwrap();
-        parsed.verify(NAME, &public).unwrap();
+        assert!(matches!(
+            parsed.verify(NAME, &public),
+            Err(TransparencyError::BadSignature { .. })
+        ));
 
         let theirs =
             signed_note::StandardVerifier::new(&verifier_key(NAME, &public).unwrap()).unwrap();
@@ -616,5 +642,33 @@ mod tests {
             .unwrap()
             .verify(&VerifierList::new(vec![Box::new(theirs)]))
             .is_err());
+    }
+
+    /// Our signer's checkpoints satisfy both equations: over many keys, sizes and roots, each
+    /// verifies with our verifier and with signed_note's cofactorless one.
+    #[test]
+    fn our_signers_checkpoints_pass_both_rules() {
+        let trial = TrialId::new("t").unwrap();
+        for i in 0..200u32 {
+            let mut seed = [0u8; 32];
+            seed[..4].copy_from_slice(&i.to_le_bytes());
+            let key = SigningKey::from_seed(seed);
+            let mut root = Hash32([0; 32]);
+            root.0[..4].copy_from_slice(&i.to_be_bytes());
+            let text = Checkpoint::for_partition(&trial, i % 7, u64::from(i), root)
+                .sign(NAME, &key)
+                .unwrap();
+            SignedCheckpoint::parse(&text)
+                .unwrap()
+                .verify(NAME, &key.public_key())
+                .unwrap();
+            let theirs =
+                signed_note::StandardVerifier::new(&verifier_key(NAME, &key.public_key()).unwrap())
+                    .unwrap();
+            Note::from_bytes(text.as_bytes())
+                .unwrap()
+                .verify(&VerifierList::new(vec![Box::new(theirs)]))
+                .unwrap();
+        }
     }
 }

@@ -8,7 +8,9 @@
 
 use crate::codec::decode_record;
 use crate::crypto::SigningKey;
-use crate::embedded::{EmbeddedLog, EmbeddedReader, ScanEnd, StoreOptions, TornTail};
+use crate::embedded::{
+    EmbeddedLog, EmbeddedReader, ScanEnd, StoreOptions, SuspectTail, TailRepair, TornTail,
+};
 use crate::publish::{PublishPolicy, Publisher};
 use crate::reason::Refusal;
 use crate::rules::DomainRules;
@@ -68,13 +70,101 @@ pub fn read_embedded_for_verify(dir: &Path) -> Result<Vec<PartitionInput>, Error
         let scan = reader.scan(p)?;
         let end = match scan.end {
             ScanEnd::Clean => InputEnd::Clean,
-            ScanEnd::TornTail { seq, .. } => InputEnd::TornTail { seq },
+            ScanEnd::TornTail { seq, .. } => InputEnd::TornTail {
+                seq,
+                // The writer refuses a tail that a stored checkpoint covers, or when it
+                // cannot read the checkpoints.
+                writer_cuts: stored_checkpoint_size(dir, p).is_ok_and(|size| size <= seq),
+            },
             ScanEnd::Corrupt { seq, reason } => InputEnd::Corrupt { seq, reason },
         };
         out.push(PartitionInput {
             records: scan.records,
             offsets: None,
             end,
+        });
+    }
+    Ok(out)
+}
+
+/// The size of the last checkpoint stored for `partition` (0: none).
+fn stored_checkpoint_size(dir: &Path, partition: u32) -> Result<u64, Error> {
+    Ok(crate::publish::read_published(dir, partition)?
+        .last()
+        .map_or(0, |c| c.unverified().size))
+}
+
+/// Refuses to cut any torn tail that a stored checkpoint covers: the checkpoint proves the
+/// bytes held a complete, published record, so only an operator may decide (nothing is cut).
+fn check_tails_against_checkpoints(dir: &Path, torn: &[TornTail]) -> Result<(), Error> {
+    for t in torn {
+        let size = stored_checkpoint_size(dir, t.partition)?;
+        if size <= t.seq {
+            continue;
+        }
+        return Err(Error::Checkpoint {
+            path: crate::publish::checkpoint_path(dir, t.partition),
+            detail: format!(
+                "partition {}: segment {} ends at byte offset {} in {} bytes that look like an interrupted append of record {}, but this ledger published a checkpoint of {size} records, so they held a complete record; the writer refused to open and changed nothing: restore the partition from a replica or backup",
+                t.partition,
+                t.file.display(),
+                t.offset,
+                t.bytes,
+                t.seq
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A tail found by [`cut_tails`], and where its bytes were kept if it was cut.
+#[derive(Clone, Debug)]
+pub struct TailCut {
+    /// The tail: partition, segment, offset, length, and what was found.
+    pub tail: SuspectTail,
+    /// The copy of the cut bytes beside the segment; `None` on a dry run.
+    pub copy: Option<std::path::PathBuf>,
+}
+
+/// `trial-ledger repair --cut-torn-tail`: cuts the tail of every partition whose last segment
+/// does not end in a complete, valid frame, keeping a copy of the cut bytes beside the segment
+/// (see [`TailRepair`]). Unlike the writer, it also cuts a tail whose frame length runs past
+/// the end of the segment although a prefix of it matches its checksum: the operator has
+/// looked and decided.
+///
+/// Refuses, changing nothing, when the ledger is in use, when a partition is damaged
+/// anywhere else, or when a stored checkpoint covers a tail's first record: the checkpoint
+/// proves a complete record was there, and a ledger cut below its checkpoint would not open.
+/// `announce` is called with every tail after all checks and before the first cut, so the
+/// operator is told what will be removed; with `dry_run`, nothing is cut.
+pub fn cut_tails(
+    dir: &Path,
+    dry_run: bool,
+    mut announce: impl FnMut(&SuspectTail),
+) -> Result<Vec<TailCut>, Error> {
+    let repair = TailRepair::open(dir)?;
+    for t in repair.tails() {
+        let size = stored_checkpoint_size(dir, t.tail.partition)?;
+        if size > t.tail.seq {
+            return Err(Error::Checkpoint {
+                path: crate::publish::checkpoint_path(dir, t.tail.partition),
+                detail: format!(
+                    "partition {}: the tail at byte offset {} of {} would remove record {} and later ones, but this ledger published a checkpoint of {size} records; nothing was cut: restore the partition from a replica or backup",
+                    t.tail.partition,
+                    t.tail.offset,
+                    t.tail.file.display(),
+                    t.tail.seq
+                ),
+            });
+        }
+    }
+    repair.tails().iter().for_each(&mut announce);
+    let mut out = Vec::new();
+    for t in repair.tails() {
+        let copy = if dry_run { None } else { Some(repair.cut(t)?) };
+        out.push(TailCut {
+            tail: t.clone(),
+            copy,
         });
     }
     Ok(out)
@@ -94,6 +184,26 @@ pub fn bootstrap_submission_id(trial: &TrialId, index: u32) -> tl_schemas::Submi
     let mut id = [0u8; 16];
     id.copy_from_slice(&h.finalize()[..16]);
     tl_schemas::SubmissionId(id)
+}
+
+/// Replays every record of the log into the sequencer, partition 0 first: it fixes the
+/// partition count and the registry the others rely on.
+fn replay<R: DomainRules>(
+    log: &EmbeddedLog,
+    mut sequencer: Sequencer<R>,
+) -> Result<Sequencer<R>, Error> {
+    for p in 0..log.partition_count() {
+        let n = log.len(p);
+        let mut from = 0;
+        while from < n {
+            let batch = EventLog::read(log, p, from, 4096)?;
+            for bytes in &batch {
+                sequencer.replay(bytes, &LogSource(log))?;
+            }
+            from += batch.len() as u64;
+        }
+    }
+    Ok(sequencer)
 }
 
 /// The embedded ledger: the sequencer in front of the embedded store, as one writer.
@@ -217,44 +327,45 @@ impl<R: DomainRules> EmbeddedLedger<R> {
         }
     }
 
-    /// Opens an existing ledger as its single writer: takes the lock, cuts a torn tail, and
-    /// rebuilds the sequencer's state from the records and each partition's Merkle frontier
-    /// from their hashes. Returns what was cut.
+    /// Opens an existing ledger as its single writer: takes the lock, rebuilds the sequencer's
+    /// state from the records and each partition's Merkle frontier from their hashes, checks the
+    /// stored checkpoints, and only then cuts torn tails. Returns what was cut.
     ///
-    /// The ledger must still extend the last checkpoint it published for each partition
-    /// (same root at that size); if a partition was truncated or rewritten behind the writer's
-    /// back, this is [`Error::Checkpoint`] and nothing is written. A torn final checkpoint
-    /// (an interrupted append) is cut.
+    /// Everything is checked before any byte is changed, so every refusal leaves every file as
+    /// it was:
+    /// - damage in a partition, including a frame whose length runs past the end of its segment
+    ///   although a prefix of it matches its checksum, is [`Error::Store`];
+    /// - a torn tail where a stored checkpoint says a complete record was is
+    ///   [`Error::Checkpoint`] (it names the partition, the segment and the byte offset);
+    /// - the ledger must still extend the last checkpoint it published for each partition (same
+    ///   root at that size); a partition truncated or rewritten behind the writer's back is
+    ///   [`Error::Checkpoint`].
+    ///
+    /// Then the torn tails of the record segments are cut, and a torn final checkpoint entry
+    /// (an interrupted append) too.
     pub fn open(
         dir: &Path,
         trust: &TrustFile,
         rules: R,
         sealer: SigningKey,
     ) -> Result<(Self, Vec<TornTail>), Error> {
-        let (log, torn) = EmbeddedLog::open_writer(dir, StoreOptions::default())?;
         let root = trust.root_key().map_err(|detail| Error::Trust {
             path: std::path::PathBuf::from(format!("of trial {}", trust.trial_id)),
             detail,
         })?;
-        let state = LedgerState::new(trust.trial(), root, rules);
-        let mut sequencer = Sequencer::new(state, sealer.clone());
-        // Partition 0 first: it fixes the partition count and the registry the others rely on.
-        for p in 0..log.partition_count() {
-            let n = log.len(p);
-            let mut from = 0;
-            while from < n {
-                let batch = EventLog::read(&log, p, from, 4096)?;
-                for bytes in &batch {
-                    sequencer.replay(bytes, &LogSource(&log))?;
-                }
-                from += batch.len() as u64;
-            }
-        }
-        let state = sequencer.state();
-        let hashes: Vec<&[tl_schemas::Hash32]> = (0..state.partition_count())
-            .map(|p| state.partition(p).map_or(&[][..], |s| &s.hashes[..]))
-            .collect();
-        let publisher = Publisher::open(dir, state.trial(), sealer, &hashes)?;
+        let (log, torn, (sequencer, mut publisher)) =
+            EmbeddedLog::open_writer_checked(dir, StoreOptions::default(), |log, torn| {
+                check_tails_against_checkpoints(dir, torn)?;
+                let state = LedgerState::new(trust.trial(), root, rules);
+                let sequencer = replay(log, Sequencer::new(state, sealer.clone()))?;
+                let state = sequencer.state();
+                let hashes: Vec<&[tl_schemas::Hash32]> = (0..state.partition_count())
+                    .map(|p| state.partition(p).map_or(&[][..], |s| &s.hashes[..]))
+                    .collect();
+                let publisher = Publisher::open(dir, state.trial(), sealer, &hashes)?;
+                Ok::<_, Error>((sequencer, publisher))
+            })?;
+        publisher.cut_torn_entries()?;
         Ok((
             EmbeddedLedger {
                 log,

@@ -272,6 +272,8 @@ pub(crate) struct Publisher {
     parts: Vec<PartitionPub>,
     last_round: Instant,
     dir_ready: bool,
+    /// Checkpoint files that end in a torn entry: path, bytes to keep, bytes to cut.
+    torn_entries: Vec<(PathBuf, u64, usize)>,
 }
 
 impl Publisher {
@@ -287,13 +289,16 @@ impl Publisher {
             parts: Vec::new(),
             last_round: Instant::now(),
             dir_ready: false,
+            torn_entries: Vec::new(),
         }
     }
 
     /// Rebuilds the publisher of an existing ledger: a frontier per partition from its record
     /// hashes (all durable at open), and the last published checkpoint of each from its file,
-    /// after cutting a torn final entry. The ledger must still extend that checkpoint: a
-    /// smaller partition, or another root at its size, is an error (truncated or rewritten).
+    /// ignoring a torn final entry. The ledger must still extend that checkpoint: a smaller
+    /// partition, or another root at its size, is an error (truncated or rewritten). Changes
+    /// nothing on disk: torn entries are cut by [`Publisher::cut_torn_entries`], once the
+    /// caller has checked everything else.
     pub(crate) fn open(
         ledger_dir: &Path,
         trial: &TrialId,
@@ -308,18 +313,8 @@ impl Publisher {
             let path = checkpoint_path(ledger_dir, partition);
             let list = read_list(&path, ListEnd::TornTailAllowed)?;
             if list.tail_len > 0 {
-                let f = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(io_err(&path))?;
-                f.set_len(list.complete_len as u64)
-                    .and_then(|()| f.sync_all())
-                    .map_err(io_err(&path))?;
-                tracing::warn!(
-                    path = %path.display(),
-                    bytes = list.tail_len,
-                    "cut an incomplete checkpoint left by an interrupted append"
-                );
+                p.torn_entries
+                    .push((path.clone(), list.complete_len as u64, list.tail_len));
             }
             let bad = |detail: String| Error::Checkpoint {
                 path: path.clone(),
@@ -370,6 +365,26 @@ impl Publisher {
             p.parts.push(state);
         }
         Ok(p)
+    }
+
+    /// Cuts the torn final entries [`Publisher::open`] found (`set_len` + fsync), before the
+    /// first append.
+    pub(crate) fn cut_torn_entries(&mut self) -> Result<(), Error> {
+        for (path, complete_len, tail_len) in std::mem::take(&mut self.torn_entries) {
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(io_err(&path))?;
+            f.set_len(complete_len)
+                .and_then(|()| f.sync_all())
+                .map_err(io_err(&path))?;
+            tracing::warn!(
+                path = %path.display(),
+                bytes = tail_len,
+                "cut an incomplete checkpoint left by an interrupted append"
+            );
+        }
+        Ok(())
     }
 
     pub(crate) fn set_key(&mut self, key: SigningKey) {

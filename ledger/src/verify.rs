@@ -35,6 +35,9 @@ pub enum InputEnd {
     TornTail {
         /// Position of the torn frame.
         seq: u64,
+        /// Whether the next writer cuts it: false when a stored checkpoint shows that a
+        /// complete record was there (FORMAT.md §17).
+        writer_cuts: bool,
     },
     /// With a complete but corrupt frame at `seq`.
     Corrupt {
@@ -294,13 +297,17 @@ pub fn verify_ledger<R: DomainRules>(
             let n = inp.records.len() as u64;
             match &inp.end {
                 InputEnd::Clean => {}
-                InputEnd::TornTail { seq } => failures.push(fail(
+                InputEnd::TornTail { seq, writer_cuts } => failures.push(fail(
                     inp,
                     p,
                     *seq,
                     Refusal::new(
                         Reason::TornTail,
-                        "incomplete final frame: an interrupted append (or one in progress, if a writer is running); the next writer cuts it",
+                        if *writer_cuts {
+                            "incomplete final frame: an interrupted append (or one in progress, if a writer is running); the next writer cuts it"
+                        } else {
+                            "incomplete final frame where a stored checkpoint shows a complete record (or the checkpoints cannot be read): the writer refuses to open; restore the partition from a replica or backup"
+                        },
                     ),
                 )),
                 InputEnd::Corrupt { seq, reason } => failures.push(fail(

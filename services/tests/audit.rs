@@ -134,8 +134,26 @@ fn checkpoint_prints_notes_that_verify_and_saves_them() {
     let seq_key = f.sequencer_public_key();
     let out = f.ok(&["checkpoint", "--data", "d"]);
     let list = parse_note_list(&out, ListEnd::Strict).unwrap();
-    // Only partition 0 has records.
+    // Only partition 0 has records: one checkpoint is exactly one signed note, with no empty
+    // line after it, which signed_note (a port of Go's sumdb/note) opens with the verifier key
+    // that `--verifier-key` prints.
     assert_eq!(list.notes.len(), 1, "{out}");
+    assert_eq!(list.notes[0].text(), out);
+    let vkey = f.ok(&["checkpoint", "--data", "d", "--verifier-key"]);
+    let vkey = vkey.strip_suffix('\n').unwrap();
+    assert!(
+        vkey.starts_with("trial-ledger/audit-test/sequencer+"),
+        "{vkey}"
+    );
+    assert_eq!(
+        vkey,
+        tl_ledger::checkpoint::verifier_key(&sequencer_key_name(&trial()), &seq_key).unwrap()
+    );
+    let go = signed_note::StandardVerifier::new(vkey).unwrap();
+    signed_note::Note::from_bytes(out.as_bytes())
+        .unwrap()
+        .verify(&signed_note::VerifierList::new(vec![Box::new(go)]))
+        .unwrap();
     let c = list.notes[0]
         .verify(&sequencer_key_name(&trial()), &seq_key)
         .unwrap();
@@ -165,9 +183,16 @@ fn checkpoint_prints_notes_that_verify_and_saves_them() {
     let held = parse_note_list(&f.read("held.txt"), ListEnd::Strict).unwrap();
     let sizes: Vec<u64> = held.notes.iter().map(|n| n.unverified().size).collect();
     assert_eq!(sizes, vec![4, 5]);
+    // --save writes the separating empty lines itself: also after a note saved as printed.
+    assert!(f.read("held.txt").ends_with("\n\n"));
+    f.write("printed.txt", &out);
+    f.ok(&["checkpoint", "--data", "d", "--save", "printed.txt"]);
+    let printed = parse_note_list(&f.read("printed.txt"), ListEnd::Strict).unwrap();
+    let sizes: Vec<u64> = printed.notes.iter().map(|n| n.unverified().size).collect();
+    assert_eq!(sizes, vec![4, 5]);
     // --fresh signs for the current size; with nothing new it is the same checkpoint.
     let fresh = f.ok(&["checkpoint", "--data", "d", "--fresh"]);
-    let fresh = SignedCheckpoint::parse(fresh.strip_suffix('\n').unwrap()).unwrap();
+    let fresh = SignedCheckpoint::parse(&fresh).unwrap();
     assert_eq!(fresh.unverified().size, 5);
     fresh
         .verify(&sequencer_key_name(&trial()), &seq_key)

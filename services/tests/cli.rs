@@ -602,3 +602,157 @@ fn erase_makes_personal_data_unreadable_and_the_ledger_still_verifies() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("erase works on patients"), "{}", text(&o));
 }
+
+/// Byte offsets of the frames of a segment (16-byte header, then `len u32 LE, crc, payload`).
+fn frame_offsets(segment: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut at = 16;
+    while at < segment.len() {
+        out.push(at);
+        at += 8 + u32::from_le_bytes(segment[at..at + 4].try_into().unwrap()) as usize;
+    }
+    out
+}
+
+/// Issue 11's reproduction: a bit flip makes the 4th frame's length point past the end of the
+/// file. `verify` calls it damage, not a torn tail; `submit` refuses and changes no byte
+/// (it used to cut five sealed records); `repair` refuses too, since a stored checkpoint
+/// covers them.
+#[test]
+fn a_damaged_length_is_refused_by_the_writer_and_by_repair() {
+    let f = Fixture::new();
+    for v in 1..=4 {
+        let name = format!("amend{v}.json");
+        f.write(&name, &format!(r#"{{"event":"ProtocolAmended","subject":"trial","payload":{{"protocol_version":{v},"document":"catalogue v{v}"}}}}"#));
+        f.ok(&["submit", "--data", "d", "--key", "admin.key", &name]);
+    }
+    let seg = f.segment(0);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let frames = frame_offsets(&bytes);
+    assert_eq!(frames.len(), 8);
+    bytes[frames[3] + 1] ^= 0x20; // +8,192 bytes: past the end of the file
+    std::fs::write(&seg, &bytes).unwrap();
+    let before = f.snapshot();
+
+    let o = f.run(&["verify", "--data", "d"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o);
+    assert!(out.contains("partition 0 seq 3: frame-corrupt"), "{out}");
+    assert!(!out.contains("torn-tail"), "{out}");
+    assert!(out.contains("length field was damaged"), "{out}");
+
+    let o = f.run(&["submit", "--data", "d", "--key", "admin.key", "amend4.json"]);
+    assert!(!o.status.success());
+    let out = text(&o);
+    assert!(
+        out.contains("partition 0 is corrupt at seq 3")
+            && out.contains(&format!("at byte offset {}", frames[3])),
+        "{out}"
+    );
+    assert_eq!(f.snapshot(), before, "the writer changed a file");
+
+    let o = f.run(&["repair", "--data", "d", "--cut-torn-tail"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("published a checkpoint of 8 records"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(f.snapshot(), before, "repair changed a file");
+}
+
+/// `repair --cut-torn-tail` says what it removes, keeps the bytes beside the segment, and
+/// cuts; on a ledger without a tail it has nothing to do.
+#[test]
+fn repair_says_what_it_cuts_and_keeps_a_copy() {
+    let f = Fixture::new();
+    let out = f.ok(&["repair", "--data", "d", "--cut-torn-tail"]);
+    assert!(out.contains("nothing to cut"), "{out}");
+    let seg = f.segment(0);
+    let good = std::fs::read(&seg).unwrap();
+    let tail = [0x30, 0x01, 0, 0, 0xde];
+    std::fs::write(&seg, [&good[..], &tail].concat()).unwrap();
+    let before = f.snapshot();
+    let out = f.ok(&["repair", "--data", "d", "--cut-torn-tail", "--dry-run"]);
+    assert!(
+        out.contains(&format!(
+            "would cut: partition 0, d/ledger/p00000/00000000000000000000.seg from byte offset {}: 5 bytes where record 4 would start",
+            good.len()
+        )),
+        "{out}"
+    );
+    assert_eq!(f.snapshot(), before);
+    let out = f.ok(&["repair", "--data", "d", "--cut-torn-tail"]);
+    assert!(out.contains("cutting: partition 0"), "{out}");
+    let copy = format!(
+        "d/ledger/p00000/00000000000000000000.seg.cut-at-{}",
+        good.len()
+    );
+    assert!(out.contains(&copy), "{out}");
+    let copy = f.path(&copy);
+    assert_eq!(std::fs::read(&copy).unwrap(), tail);
+    assert_eq!(std::fs::read(&seg).unwrap(), good);
+    f.ok(&["verify", "--data", "d"]);
+}
+
+/// Several checkpoints are printed as a note list: each note followed by an empty line.
+#[test]
+fn several_checkpoints_are_printed_as_a_note_list() {
+    let f = Fixture::new();
+    // Partition 0 has records; so does the partition of a lab's note about a patient.
+    f.ok(&[
+        "keys",
+        "new",
+        "--name",
+        "Dr. I",
+        "--role",
+        "investigator",
+        "--out",
+        "inv.key",
+    ]);
+    f.ok(&["keys", "enrol", "--data", "d", "inv.key.pub.json"]);
+    f.write(
+        "register.json",
+        r#"{"event":"PatientRegistered","subject":"patient:P-0001","payload":{"tumour_type":"COAD","site":"NKI-AVL","registered_on":"2025-01-15"}}"#,
+    );
+    f.ok(&["submit", "--data", "d", "--key", "inv.key", "register.json"]);
+    let out = f.ok(&["checkpoint", "--data", "d"]);
+    let list =
+        tl_ledger::publish::parse_note_list(&out, tl_ledger::publish::ListEnd::Strict).unwrap();
+    assert!(list.notes.len() >= 2, "{out}");
+    let framed: String = list
+        .notes
+        .iter()
+        .map(|n| tl_ledger::publish::note_entry(n.text()))
+        .collect();
+    assert_eq!(out, framed);
+}
+
+/// The last frame of partition 0 is cut short, but the stored checkpoint covers its record:
+/// it is no torn append. `verify` no longer promises that the next writer cuts it, `submit`
+/// refuses before cutting anything, naming the partition and byte offset.
+#[test]
+fn a_short_final_frame_that_a_checkpoint_covers_is_not_cut() {
+    let f = Fixture::new();
+    let seg = f.segment(0);
+    let bytes = std::fs::read(&seg).unwrap();
+    let last = *frame_offsets(&bytes).last().unwrap();
+    std::fs::write(&seg, &bytes[..bytes.len() - 10]).unwrap();
+    let before = f.snapshot();
+    let o = f.run(&["verify", "--data", "d"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o);
+    assert!(out.contains("partition 0 seq 3: torn-tail"), "{out}");
+    assert!(out.contains("the writer refuses to open"), "{out}");
+    assert!(!out.contains("next writer cuts it"), "{out}");
+    let o = f.run(&["submit", "--data", "d", "--key", "admin.key", "amend.json"]);
+    assert!(!o.status.success());
+    let out = text(&o);
+    assert!(
+        out.contains("partition 0:")
+            && out.contains(&format!("byte offset {last}"))
+            && out.contains("published a checkpoint of 4 records"),
+        "{out}"
+    );
+    assert_eq!(f.snapshot(), before, "the writer changed a file");
+}

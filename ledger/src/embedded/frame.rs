@@ -159,6 +159,15 @@ pub(crate) enum SegmentEnd {
     /// Ends part-way through a segment header or a frame; `bytes` is how
     /// many bytes follow the last complete frame.
     Torn { bytes: u64 },
+    /// A frame's length runs past the end of the segment, but a prefix of
+    /// the bytes after its header matches its checksum: the frame was
+    /// complete and its length field is damaged, which no crash explains.
+    /// `bytes` follow the last valid frame; only an operator may cut them.
+    DamagedLength {
+        seq: u64,
+        bytes: u64,
+        reason: String,
+    },
     /// A complete frame or the header is invalid at record `seq`.
     Corrupt { seq: u64, reason: String },
 }
@@ -237,8 +246,10 @@ pub(crate) fn scan_segment<R: Read>(
         payload.resize(len, 0);
         let got = read_full(&mut input, &mut payload)?;
         if got < len {
-            break SegmentEnd::Torn {
-                bytes: FRAME_HEADER_LEN + got as u64,
+            let bytes = FRAME_HEADER_LEN + got as u64;
+            break match overrun(header.crc, len, &payload[..got]) {
+                None => SegmentEnd::Torn { bytes },
+                Some(reason) => SegmentEnd::DamagedLength { seq, bytes, reason },
             };
         }
         if let Err(fault) = header.check(&payload) {
@@ -256,6 +267,46 @@ pub(crate) fn scan_segment<R: Read>(
         valid_len: pos,
         end,
     })
+}
+
+/// Tells a torn append from a damaged length, for a frame that declares
+/// `len` payload bytes of which only `rest` (all bytes to the end of the
+/// segment) are present. A torn append wrote a prefix of the payload whose
+/// checksum is over all `len` bytes, so no prefix of `rest` matches `crc`
+/// (except by a 2^-32 chance per prefix). If one does, the frame was
+/// complete at that length: returns what was found, for the operator.
+///
+/// The checksum is extended one byte at a time, so this is O(`rest`).
+fn overrun(crc: u32, len: usize, rest: &[u8]) -> Option<String> {
+    let mut running = 0;
+    let matched = rest.iter().enumerate().find_map(|(i, byte)| {
+        running = crc32c::crc32c_append(running, std::slice::from_ref(byte));
+        (running == crc).then_some(i + 1)
+    })?;
+    let (frames, trailing) = valid_frames(&rest[matched..]);
+    Some(format!(
+        "frame declares {len} payload bytes but only {} remain in the segment, and its first \
+         {matched} bytes match its checksum, followed by {frames} valid frame(s) and {trailing} \
+         other byte(s): its length field was damaged, this is not an interrupted append",
+        rest.len()
+    ))
+}
+
+/// How many valid frames `bytes` starts with, and how many bytes follow them.
+fn valid_frames(mut bytes: &[u8]) -> (usize, usize) {
+    let mut frames = 0;
+    while let Some((head, rest)) = bytes.split_first_chunk::<{ FRAME_HEADER_LEN as usize }>() {
+        let header = FrameHeader::parse(*head);
+        let Some(payload) = header.payload_len().ok().and_then(|len| rest.get(..len)) else {
+            break;
+        };
+        if header.check(payload).is_err() {
+            break;
+        }
+        frames += 1;
+        bytes = &rest[payload.len()..];
+    }
+    (frames, bytes.len())
 }
 
 /// Like `read_exact`, but a short input is an answer (how much there was),

@@ -20,6 +20,7 @@
 mod error;
 mod frame;
 mod lock;
+mod repair;
 #[cfg(test)]
 mod tests;
 
@@ -34,6 +35,7 @@ pub use crate::embedded::error::StoreError;
 pub use crate::embedded::frame::{
     encode_frame, FRAME_HEADER_LEN, MAX_RECORD_LEN, SEGMENT_HEADER_LEN, SEGMENT_MAGIC,
 };
+pub use crate::embedded::repair::TailRepair;
 
 use crate::embedded::frame::{SegmentEnd, SegmentScan};
 use crate::embedded::lock::WriterLock;
@@ -67,19 +69,37 @@ impl Default for StoreOptions {
     }
 }
 
-/// A torn tail that [`EmbeddedLog::open_writer`] cut off. Reported so the
-/// caller can log it: such bytes were never acknowledged (an append returns
-/// only after its frames are synced), but an operator may want to know a
-/// crash happened mid-write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A torn tail: the bytes after the last complete frame of a partition's
+/// last segment, left by an interrupted append. [`EmbeddedLog::open_writer`]
+/// reports the ones it cut, so the caller can log them: such bytes were
+/// never acknowledged (an append returns only after its frames are synced),
+/// but an operator may want to know a crash happened mid-write.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TornTail {
-    /// The partition whose last segment was cut.
+    /// The partition whose last segment ends in the tail.
     pub partition: u32,
     /// The sequence number the partial record would have had; appending
     /// continues from here.
     pub seq: u64,
-    /// How many bytes were cut.
+    /// How many bytes the tail has.
     pub bytes: u64,
+    /// The segment file.
+    pub file: PathBuf,
+    /// Where the tail starts in `file`: the end of its last complete frame
+    /// (0 when not even the segment header is complete).
+    pub offset: u64,
+}
+
+/// The end of a partition's last segment that is not a complete, valid frame
+/// and that an operator may cut ([`TailRepair::cut`]): a torn
+/// tail, or a frame whose length runs past the end of the segment although a
+/// prefix of it matches its checksum (see [`StoreError::Corrupt`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuspectTail {
+    /// Where the tail is and how long it is.
+    pub tail: TornTail,
+    /// `None` for a torn append; otherwise what was found, for the operator.
+    pub damage: Option<String>,
 }
 
 /// Everything a read-only scan found in one partition.
@@ -99,8 +119,10 @@ pub enum ScanEnd {
     /// The last segment ends exactly after a complete, valid frame.
     Clean,
     /// The last segment ends part-way through a frame (or through its own
-    /// header): the expected result of a crash during an append, harmless
-    /// because that append was never acknowledged. The next writer cuts it.
+    /// header), and no prefix of the frame's bytes matches its checksum: the
+    /// expected result of a crash during an append, harmless because that
+    /// append was never acknowledged. The next writer cuts it, unless the
+    /// ledger's stored checkpoints show it held a complete record.
     TornTail {
         /// The sequence number the partial record would have had.
         seq: u64,
@@ -108,9 +130,10 @@ pub enum ScanEnd {
         bytes: u64,
     },
     /// Damage that a crash cannot explain: a complete frame with a bad
-    /// length or checksum, a bad segment header, a missing segment, or a
-    /// short segment that is not the last. Records from `seq` on are not in
-    /// `records`.
+    /// length or checksum, a frame whose length runs past the end of the
+    /// segment although a prefix of it matches its checksum, a bad segment
+    /// header, a missing segment, or a short segment that is not the last.
+    /// Records from `seq` on are not in `records`.
     Corrupt {
         /// The first sequence number that could not be read.
         seq: u64,
@@ -228,61 +251,46 @@ impl EmbeddedLog {
     /// number. Anything else that fails its checks is
     /// [`StoreError::Corrupt`], and then nothing at all is modified: damage
     /// needs a human, and cutting it would destroy the evidence.
+    ///
+    /// This store knows nothing of checkpoints; a caller that can tell a
+    /// torn tail from a published record uses
+    /// [`EmbeddedLog::open_writer_checked`].
     pub fn open_writer(
         dir: &Path,
         opts: StoreOptions,
     ) -> Result<(EmbeddedLog, Vec<TornTail>), StoreError> {
+        let (log, torn, ()) = Self::open_writer_checked(dir, opts, |_, _| Ok(()))?;
+        Ok((log, torn))
+    }
+
+    /// [`EmbeddedLog::open_writer`], with a check that runs after every
+    /// partition was scanned and before any torn tail is cut.
+    ///
+    /// `check` gets the log, which reads the complete records only (it
+    /// cannot append), and the torn tails that would be cut. If it fails,
+    /// its error is returned and no byte was changed; otherwise the tails are
+    /// cut and its result is returned with the log.
+    pub fn open_writer_checked<T, E: From<StoreError>>(
+        dir: &Path,
+        opts: StoreOptions,
+        check: impl FnOnce(&EmbeddedLog, &[TornTail]) -> Result<T, E>,
+    ) -> Result<(EmbeddedLog, Vec<TornTail>, T), E> {
         let meta = read_meta(dir)?;
         let lock = WriterLock::acquire(dir)?;
 
         // Every partition is checked before any is cut, so a corrupt ledger
         // is left exactly as found.
-        let mut scans = Vec::with_capacity(meta.partitions as usize);
-        for partition in 0..meta.partitions {
-            let scan = scan_partition(&partition_dir(dir, partition), |_| {})?;
-            if let PartitionEnd::Corrupt { seq, reason } = scan.end {
-                return Err(StoreError::Corrupt {
-                    partition,
-                    seq,
-                    reason,
-                });
-            }
-            scans.push(scan);
-        }
-
         let mut torn = Vec::new();
-        let mut partitions = Vec::with_capacity(scans.len());
-        for (partition, scan) in (0..meta.partitions).zip(scans) {
+        let mut partitions = Vec::with_capacity(meta.partitions as usize);
+        for partition in 0..meta.partitions {
             let pdir = partition_dir(dir, partition);
-            if let PartitionEnd::Torn {
-                seq,
-                bytes,
-                file,
-                valid_len,
-            } = &scan.end
-            {
-                cut_tail(&pdir, file, *valid_len)?;
-                tracing::warn!(
-                    partition,
-                    seq,
-                    bytes,
-                    file = %file.display(),
-                    "cut torn tail left by an interrupted append"
-                );
-                torn.push(TornTail {
-                    partition,
-                    seq: *seq,
-                    bytes: *bytes,
-                });
+            let scan = scan_partition(&pdir, |_| {})?;
+            if let Some(refusal) = scan.end.refusal(partition) {
+                return Err(refusal.into());
             }
+            torn.extend(scan.end.tail(partition).map(|t| t.tail));
             partitions.push(Partition::open(partition, pdir, scan.segments)?);
         }
-        tracing::info!(
-            dir = %dir.display(),
-            partitions = meta.partitions,
-            torn_tails = torn.len(),
-            "opened embedded ledger for writing"
-        );
         let log = EmbeddedLog {
             dir: dir.to_path_buf(),
             opts,
@@ -290,7 +298,25 @@ impl EmbeddedLog {
             poisoned: false,
             _lock: lock,
         };
-        Ok((log, torn))
+        let checked = check(&log, &torn)?;
+
+        for tail in &torn {
+            cut_tail(&partition_dir(dir, tail.partition), &tail.file, tail.offset)?;
+            tracing::warn!(
+                partition = tail.partition,
+                seq = tail.seq,
+                bytes = tail.bytes,
+                file = %tail.file.display(),
+                "cut torn tail left by an interrupted append"
+            );
+        }
+        tracing::info!(
+            dir = %dir.display(),
+            partitions = meta.partitions,
+            torn_tails = torn.len(),
+            "opened embedded ledger for writing"
+        );
+        Ok((log, torn, checked))
     }
 
     /// How many partitions the ledger was created with.
@@ -481,7 +507,22 @@ impl EmbeddedReader {
         })?;
         let end = match scan.end {
             PartitionEnd::Clean => ScanEnd::Clean,
-            PartitionEnd::Torn { seq, bytes, .. } => ScanEnd::TornTail { seq, bytes },
+            PartitionEnd::Tail {
+                seq,
+                bytes,
+                damage: None,
+                ..
+            } => ScanEnd::TornTail { seq, bytes },
+            PartitionEnd::Tail {
+                seq,
+                damage: Some(damage),
+                file,
+                offset,
+                ..
+            } => ScanEnd::Corrupt {
+                seq,
+                reason: tail_damage(&file, offset, &damage),
+            },
             PartitionEnd::Corrupt { seq, reason } => ScanEnd::Corrupt { seq, reason },
         };
         Ok(PartitionScan { records, end })
@@ -752,18 +793,87 @@ struct ScannedPartition {
 
 enum PartitionEnd {
     Clean,
-    Torn {
+    /// The last segment ends in `bytes` bytes that are not a complete, valid
+    /// frame: a torn append (`damage` is `None`), or a frame whose length runs
+    /// past the end although a prefix of it matches its checksum.
+    Tail {
         seq: u64,
         bytes: u64,
         /// The segment to cut and where to cut it; a cut below the header
         /// length removes the file.
         file: PathBuf,
-        valid_len: u64,
+        offset: u64,
+        damage: Option<String>,
     },
     Corrupt {
         seq: u64,
         reason: String,
     },
+}
+
+impl PartitionEnd {
+    /// The tail, if the partition ends in one, with what was found in it.
+    fn tail(&self, partition: u32) -> Option<SuspectTail> {
+        let PartitionEnd::Tail {
+            seq,
+            bytes,
+            file,
+            offset,
+            damage,
+        } = self
+        else {
+            return None;
+        };
+        let tail = TornTail {
+            partition,
+            seq: *seq,
+            bytes: *bytes,
+            file: file.clone(),
+            offset: *offset,
+        };
+        Some(SuspectTail {
+            tail,
+            damage: damage.clone(),
+        })
+    }
+
+    /// Why a writer may not open this partition: damage, or a tail that a
+    /// crash does not explain. `None` when it may (clean, or a torn tail).
+    fn refusal(&self, partition: u32) -> Option<StoreError> {
+        let (seq, reason) = match self {
+            PartitionEnd::Clean | PartitionEnd::Tail { damage: None, .. } => return None,
+            PartitionEnd::Tail {
+                seq,
+                file,
+                offset,
+                damage: Some(damage),
+                ..
+            } => (
+                *seq,
+                format!(
+                    "{} (if no valid frames follow and the last append is known to have been \
+                     interrupted, `trial-ledger repair --cut-torn-tail` cuts it, keeping a copy \
+                     of the bytes)",
+                    tail_damage(file, *offset, damage)
+                ),
+            ),
+            PartitionEnd::Corrupt { seq, reason } => (*seq, reason.clone()),
+        };
+        Some(StoreError::Corrupt {
+            partition,
+            seq,
+            reason,
+        })
+    }
+}
+
+/// Names what was found at the end of a segment: file, offset and finding.
+fn tail_damage(file: &Path, offset: u64, damage: &str) -> String {
+    let name = file.file_name().unwrap_or(file.as_os_str());
+    format!(
+        "{} at byte offset {offset}: {damage}",
+        name.to_string_lossy()
+    )
 }
 
 /// Scans a partition folder from seq 0, calling `on_record` for each valid
@@ -824,19 +934,29 @@ fn scan_partition(
             }
             // Only the segment being appended to can be cut short by a
             // crash; earlier ones were complete before the next was begun.
-            SegmentEnd::Torn { bytes } if i + 1 == count => PartitionEnd::Torn {
+            SegmentEnd::Torn { bytes } if i + 1 == count => PartitionEnd::Tail {
                 seq: stop_seq,
                 bytes,
                 file: path,
-                valid_len,
+                offset: valid_len,
+                damage: None,
             },
+            SegmentEnd::DamagedLength { bytes, reason, .. } if i + 1 == count => {
+                PartitionEnd::Tail {
+                    seq: stop_seq,
+                    bytes,
+                    file: path,
+                    offset: valid_len,
+                    damage: Some(reason),
+                }
+            }
             SegmentEnd::Torn { bytes } => PartitionEnd::Corrupt {
                 seq: stop_seq,
                 reason: format!(
                     "segment {name} ends part-way through a frame ({bytes} stray bytes) but is not the last segment"
                 ),
             },
-            SegmentEnd::Corrupt { seq, reason } => PartitionEnd::Corrupt {
+            SegmentEnd::Corrupt { seq, reason } | SegmentEnd::DamagedLength { seq, reason, .. } => PartitionEnd::Corrupt {
                 seq,
                 reason: format!("{name}: {reason}"),
             },

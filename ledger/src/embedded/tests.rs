@@ -226,7 +226,9 @@ fn torn_frame_payload_is_cut_and_appending_continues() {
         [TornTail {
             partition: 0,
             seq: 2,
-            bytes: 15
+            bytes: 15,
+            file: path.clone(),
+            offset: frame_offset(2),
         }]
     );
     assert_eq!(fs::metadata(&path).unwrap().len(), frame_offset(2));
@@ -264,7 +266,9 @@ fn torn_frame_header_is_cut_and_appending_continues() {
         [TornTail {
             partition: 0,
             seq: 3,
-            bytes: 5
+            bytes: 5,
+            file: path.clone(),
+            offset: frame_offset(3),
         }]
     );
     assert_eq!(scan(dir, 0).end, ScanEnd::Clean);
@@ -293,7 +297,9 @@ fn torn_segment_header_removes_the_segment() {
         [TornTail {
             partition: 0,
             seq: 3,
-            bytes: 7
+            bytes: 7,
+            file: stub.clone(),
+            offset: 0,
         }]
     );
     assert!(!stub.exists());
@@ -373,6 +379,111 @@ fn invalid_frame_length_is_corrupt_not_torn() {
         );
         assert_eq!(fs::read(&path).unwrap(), before);
     }
+}
+
+/// A length that runs past the end of the segment is a torn append only if no prefix of the
+/// bytes after the header matches the stored checksum; otherwise the writer refuses, changing
+/// nothing, and names the file, the offset and what it found.
+#[test]
+fn a_damaged_length_is_refused_not_cut() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let path = three_records(dir);
+    // Frame 0's length now points past the end of the file: its 10 bytes, and frames 1 and 2
+    // after them, are all still there.
+    patch(&path, frame_offset(0), |b| b[1] ^= 0x10);
+    let before = fs::read(&path).unwrap();
+    let scanned = scan(dir, 0);
+    assert!(scanned.records.is_empty());
+    let ScanEnd::Corrupt { seq: 0, reason } = &scanned.end else {
+        panic!("expected Corrupt, got {:?}", scanned.end);
+    };
+    assert!(
+        reason.contains("at byte offset 16")
+            && reason.contains("first 10 bytes match its checksum, followed by 2 valid frame(s)"),
+        "{reason}"
+    );
+    let err = EmbeddedLog::open_writer(dir, StoreOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Corrupt {
+                partition: 0,
+                seq: 0,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("length field was damaged"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), before);
+
+    // The last frame too: the matching prefix is everything that remains.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = three_records(tmp.path());
+    patch(&path, frame_offset(2), |b| b[0] ^= 0x80);
+    let err = EmbeddedLog::open_writer(tmp.path(), StoreOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("followed by 0 valid frame(s)"),
+        "{err}"
+    );
+}
+
+/// A torn append whose payload happens to contain a prefix matching the stored checksum is
+/// refused too (when in doubt, refuse); the operator's `TailRepair` then cuts it, keeping a
+/// copy of the bytes beside the segment.
+#[test]
+fn an_operator_cuts_a_suspect_tail_and_keeps_the_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let path = three_records(dir);
+    // A frame header declaring 100 bytes with the checksum of its first 3: an append torn
+    // after 7 payload bytes, indistinguishable from a damaged length.
+    let payload = b"abcdefg";
+    let mut tail = 100u32.to_le_bytes().to_vec();
+    tail.extend_from_slice(&crc32c::crc32c(&payload[..3]).to_le_bytes());
+    tail.extend_from_slice(payload);
+    append_bytes(&path, &tail);
+    let before = fs::read(&path).unwrap();
+    assert!(EmbeddedLog::open_writer(dir, StoreOptions::default()).is_err());
+    assert_eq!(fs::read(&path).unwrap(), before);
+
+    let repair = crate::embedded::TailRepair::open(dir).unwrap();
+    // The lock is held while repairing.
+    assert!(matches!(
+        EmbeddedLog::open_writer(dir, StoreOptions::default()),
+        Err(StoreError::Locked { .. })
+    ));
+    let [t] = repair.tails() else {
+        panic!("{:?}", repair.tails())
+    };
+    assert_eq!((t.tail.partition, t.tail.seq, t.tail.bytes), (0, 3, 15));
+    assert_eq!(t.tail.offset, frame_offset(3));
+    assert!(t.damage.as_deref().unwrap().contains("first 3 bytes"));
+    let copy = repair.cut(t).unwrap();
+    drop(repair);
+    assert_eq!(fs::read(&copy).unwrap(), tail);
+    assert_eq!(fs::read(&path).unwrap(), before[..frame_offset(3) as usize]);
+    let (log, torn) = EmbeddedLog::open_writer(dir, StoreOptions::default()).unwrap();
+    assert!(torn.is_empty());
+    assert_eq!(log.read(0, 0, 10).unwrap(), recs(0..3));
+}
+
+/// Damage elsewhere than in the tail is not for `TailRepair`: it refuses and changes nothing.
+#[test]
+fn tail_repair_refuses_damage_elsewhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let path = three_records(dir);
+    patch(&path, frame_offset(1) + 8, |b| b[0] ^= 1);
+    append_bytes(&path, &[1, 2, 3]);
+    let before = fs::read(&path).unwrap();
+    let err = crate::embedded::TailRepair::open(dir).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { seq: 1, .. }), "{err:?}");
+    assert_eq!(fs::read(&path).unwrap(), before);
 }
 
 #[test]

@@ -74,6 +74,26 @@ pub enum Command {
     /// Replay the demo ledger into all three views with verification on, beside the
     /// batch-verification limit measured in the same run.
     BenchProject(BenchProjectArgs),
+    /// Operator repairs of an embedded ledger the writer refuses to open. `--cut-torn-tail`
+    /// says what it removes, keeps a copy of the cut bytes beside the segment, then cuts.
+    Repair(RepairArgs),
+}
+
+/// `repair`.
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// The trial's data folder (as written by `init`).
+    #[arg(long, value_name = "DIR", env = "TRIAL_LEDGER_DATA")]
+    pub data: PathBuf,
+    /// Cut the bytes after the last complete frame of each partition's last segment, also
+    /// where the writer refused to guess (a frame length that runs past the end of the
+    /// segment although a prefix of the frame matches its checksum). Refused where a stored
+    /// checkpoint shows a complete record.
+    #[arg(long, required = true)]
+    pub cut_torn_tail: bool,
+    /// Only say what would be cut.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Which ledger-topic settings a Kafka command accepts.
@@ -372,6 +392,12 @@ pub struct CheckpointArgs {
     /// for `verify --against`.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+    /// Print instead the signed-note verifier key of the sequencer key
+    /// (`<name>+<key hash>+<base64 key>`, as Go's `golang.org/x/mod/sumdb/note` takes it),
+    /// read from DIR/keys/sequencer.key.pub.json. One key verifies every partition's
+    /// checkpoints.
+    #[arg(long, conflicts_with_all = ["partition", "fresh", "save"])]
+    pub verifier_key: bool,
 }
 
 /// `prove ...`.

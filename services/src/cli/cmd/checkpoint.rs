@@ -1,5 +1,9 @@
 //! `trial-ledger checkpoint`: print (and optionally sign first, and save) the latest signed
-//! checkpoint of each partition.
+//! checkpoint of each partition, or the sequencer's signed-note verifier key.
+//!
+//! One checkpoint is printed as exactly one signed note, so Go's `note.Open` takes the output
+//! as it is; several are printed as a note list (FORMAT.md §17a), each note followed by an
+//! empty line.
 
 use crate::cli::CheckpointArgs;
 use anyhow::{bail, Context, Result};
@@ -10,6 +14,9 @@ use tl_ledger::publish::{note_entry, read_held, read_published};
 
 /// Runs `checkpoint`. Without `--fresh` it only reads the ledger folder.
 pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
+    if a.verifier_key {
+        return print_verifier_key(&a);
+    }
     let store = super::store(&a.data)?;
     let count = match &store {
         super::Store::Embedded(data) => {
@@ -62,37 +69,74 @@ pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
         Some(p) => p..p + 1,
         None => 0..count,
     };
-    let mut out = String::new();
-    let mut printed = 0;
+    let mut notes = Vec::new();
     for p in partitions {
         match published(p)?.last() {
-            Some(note) => {
-                out.push_str(&note_entry(note.text()));
-                printed += 1;
-            }
+            Some(note) => notes.push(note.text().to_string()),
             None if a.partition.is_some() => bail!(
                 "partition {p} has no published checkpoint yet (it has no records, or none was published: `--fresh` signs one for its current size)"
             ),
             None => eprintln!("note: partition {p} has no published checkpoint (no records yet)"),
         }
     }
-    if printed == 0 {
-        bail!("no checkpoint has been published yet: the ledger has no records beyond its bootstrap, or run with --fresh");
+    match notes.as_slice() {
+        [] => bail!("no checkpoint has been published yet: the ledger has no records beyond its bootstrap, or run with --fresh"),
+        [one] => print!("{one}"),
+        several => several.iter().for_each(|n| print!("{}", note_entry(n))),
     }
-    print!("{out}");
     if let Some(save) = &a.save {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(save)
-            .with_context(|| format!("opening {}", save.display()))?;
-        f.write_all(out.as_bytes())
-            .and_then(|()| f.sync_all())
-            .with_context(|| format!("writing {}", save.display()))?;
-        eprintln!(
-            "saved: {printed} checkpoint(s) appended to {}",
-            save.display()
-        );
+        save_held(save, &notes)?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Appends notes to a file of held checkpoints as note-list entries (each note followed by an
+/// empty line). A file that does not end in an empty line (one note saved as printed, say)
+/// first gets one, so the first new note does not run into the last old one.
+fn save_held(save: &std::path::Path, notes: &[String]) -> Result<()> {
+    let existing = match std::fs::read(save) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", save.display())),
+    };
+    let mut text = String::new();
+    if !existing.is_empty() && !existing.ends_with(b"\n\n") {
+        text.push('\n');
+    }
+    notes.iter().for_each(|n| text.push_str(&note_entry(n)));
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(save)
+        .with_context(|| format!("opening {}", save.display()))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", save.display()))?;
+    eprintln!(
+        "saved: {} checkpoint(s) appended to {}",
+        notes.len(),
+        save.display()
+    );
+    Ok(())
+}
+
+/// `--verifier-key`: the signed-note verifier key of the data folder's sequencer key under the
+/// trial's checkpoint key name. Every partition's origin is verified with this one key.
+fn print_verifier_key(a: &CheckpointArgs) -> Result<ExitCode> {
+    let Some(data) = &a.data.data else {
+        bail!("--verifier-key reads the sequencer's public key from a data folder: give --data DIR (keys/sequencer.key.pub.json)");
+    };
+    let trial = super::read_trust(data)?.trial();
+    let path = tl_ledger::keyfile::public_path(&data.join("keys").join("sequencer.key"));
+    let file = tl_ledger::keyfile::read_public_file(&path)
+        .with_context(|| format!("reading the sequencer's public key {}", path.display()))?;
+    let public_key = file
+        .public_key_bytes()
+        .with_context(|| format!("{}: not a public key", path.display()))?;
+    let name = tl_ledger::publish::sequencer_key_name(&trial);
+    println!(
+        "{}",
+        tl_ledger::checkpoint::verifier_key(&name, &public_key)?
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod matcher;
 pub mod project;
 pub mod prove;
+pub mod repair;
 pub mod sequencer;
 pub mod serve;
 pub mod submit;
