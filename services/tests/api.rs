@@ -90,6 +90,10 @@ impl Served {
         answer(res)
     }
 
+    fn write_file(&self, name: &str, text: &str) {
+        std::fs::write(self.root.join(name), text).unwrap();
+    }
+
     /// Every file of the embedded ledger with its bytes, to prove nothing changed.
     fn store_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
         let mut out = Vec::new();
@@ -341,6 +345,26 @@ fn every_bad_request_gets_its_4xx_with_a_code_and_changes_nothing() {
     // The good one still goes in afterwards.
     let (status, _) = s.post(&good, "application/octet-stream");
     assert_eq!(status, 201);
+    // A writer given the folder while the server runs is refused, naming the server.
+    s.write_file("amend.json", r#"{"event":"ProtocolAmended","subject":"trial","payload":{"protocol_version":1,"document":"v1"}}"#);
+    let o = bin()
+        .current_dir(&s.root)
+        .args([
+            "submit",
+            "--data",
+            "d",
+            "--key",
+            "investigator.key",
+            "amend.json",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&s.base),
+        "the server is not named: {stderr}"
+    );
     let (status, v) = answer(agent().get(format!("{}/readyz", s.base)).call());
     assert_eq!((status, v["ready"].as_bool()), (200, Some(true)));
     assert!(s.stop().success());

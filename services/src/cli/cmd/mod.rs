@@ -141,7 +141,8 @@ pub fn open_writer(data: &Path) -> Result<EmbeddedLedger<TrialRules>> {
         )
     })?;
     let sealer = crate::cli::secrets::load_sequencer_key(data)?;
-    let (ledger, torn) = EmbeddedLedger::open(&ledger_dir(data), &trust, TrialRules, sealer)?;
+    let (ledger, torn) = EmbeddedLedger::open(&ledger_dir(data), &trust, TrialRules, sealer)
+        .map_err(|e| name_the_server(data, e))?;
     for t in torn {
         eprintln!(
             "note: cut an incomplete final frame (an interrupted append) from partition {} at seq {} ({} bytes)",
@@ -149,6 +150,26 @@ pub fn open_writer(data: &Path) -> Result<EmbeddedLedger<TrialRules>> {
         );
     }
     Ok(ledger)
+}
+
+/// The file in which `serve` leaves its address while it holds a data folder's writer lock.
+pub fn server_url_path(data: &Path) -> PathBuf {
+    data.join("serve.url")
+}
+
+/// A held writer lock, explained: when `serve` holds it, its address is what the user needs.
+fn name_the_server(data: &Path, e: tl_ledger::Error) -> anyhow::Error {
+    let locked = matches!(
+        &e,
+        tl_ledger::Error::Store(s) if s.is_retryable()
+    );
+    match std::fs::read_to_string(server_url_path(data)) {
+        Ok(url) if locked => anyhow::anyhow!(
+            "{e}: `trial-ledger serve` holds this ledger at {}; submit through its API, or stop it first",
+            url.trim()
+        ),
+        _ => e.into(),
+    }
 }
 
 /// Submits a signed submission through the embedded sequencer and prints the outcome.

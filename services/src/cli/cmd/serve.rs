@@ -37,6 +37,10 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         let addr = listener.local_addr()?;
         // The first line of stdout is the address, so scripts and tests can use port 0.
         println!("listening on http://{addr}");
+        // Other writers refused by the lock name this address (see `open_writer`).
+        let url_file = super::server_url_path(&a.data);
+        std::fs::write(&url_file, format!("http://{addr}\n"))
+            .with_context(|| format!("writing {}", url_file.display()))?;
         tracing::info!(%addr, data = %a.data.display(), "serving");
         api::run(listener, api::router(api_state), shutdown_signal())
             .await
@@ -45,6 +49,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
     // Stop the sequencer after the last request finished: what was acknowledged is durable,
     // and the flush of anything still queued is reported here rather than lost.
     let closed = sequencer.stop().and_then(|ledger| ledger.close());
+    let _ = std::fs::remove_file(super::server_url_path(&a.data));
     served?;
     closed.context("closing the ledger")?;
     eprintln!("stopped; the ledger is closed.");
