@@ -3,7 +3,6 @@
 
 use crate::cli::CheckpointArgs;
 use anyhow::{bail, Context, Result};
-use std::io::Write;
 use std::process::ExitCode;
 use tl_ledger::embedded::EmbeddedReader;
 use tl_ledger::publish::{note_entry, read_held, read_published};
@@ -28,7 +27,13 @@ pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
         }
     }
     // A file of held checkpoints is only ever appended to in its own format.
+    let mut held_before = Vec::new();
     if let Some(save) = &a.save {
+        let data = match &store {
+            super::Store::Embedded(d) => Some(d.as_path()),
+            super::Store::Kafka(_) => None,
+        };
+        crate::cli::output::refuse_protected(save, data)?;
         if save.exists() {
             read_held(save).with_context(|| {
                 format!(
@@ -36,6 +41,8 @@ pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
                     save.display()
                 )
             })?;
+            held_before =
+                std::fs::read(save).with_context(|| format!("reading {}", save.display()))?;
         }
     }
     if a.fresh {
@@ -81,14 +88,10 @@ pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
     }
     print!("{out}");
     if let Some(save) = &a.save {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(save)
-            .with_context(|| format!("opening {}", save.display()))?;
-        f.write_all(out.as_bytes())
-            .and_then(|()| f.sync_all())
-            .with_context(|| format!("writing {}", save.display()))?;
+        // The whole file again, through a temporary file and a rename: an interrupted save
+        // leaves the held checkpoints as they were.
+        held_before.extend_from_slice(out.as_bytes());
+        crate::cli::output::write_new(save, &held_before, true, None)?;
         eprintln!(
             "saved: {printed} checkpoint(s) appended to {}",
             save.display()
