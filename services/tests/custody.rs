@@ -435,3 +435,49 @@ fn a_key_revoked_as_compromised_flags_its_records_without_failing_the_ledger() {
         "{out}"
     );
 }
+
+#[test]
+fn keys_passwd_re_encrypts_a_key_under_a_new_passphrase() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(
+        &mut all(d),
+        &[
+            "keys", "new", "--name", "L", "--role", "lab", "--out", "lab.key",
+        ],
+    );
+    let pk = read_key_file(&d.join("lab.key"), KEY).unwrap().public_key();
+    std::fs::write(d.join("new.pass"), "a new one\n").unwrap();
+    ok(
+        &mut all(d),
+        &[
+            "keys",
+            "passwd",
+            "lab.key",
+            "--new-passphrase-file",
+            "new.pass",
+        ],
+    );
+    assert_eq!(
+        read_key_file(&d.join("lab.key"), "a new one")
+            .unwrap()
+            .public_key(),
+        pk
+    );
+    assert!(read_key_file(&d.join("lab.key"), KEY).is_err());
+    // The old passphrase is needed to change it.
+    let mut c = all(d);
+    c.env("TRIAL_LEDGER_PASSPHRASE", "wrong");
+    fails(
+        &mut c,
+        &[
+            "keys",
+            "passwd",
+            "lab.key",
+            "--new-passphrase-file",
+            "new.pass",
+        ],
+        2,
+        "wrong passphrase",
+    );
+}

@@ -138,12 +138,15 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
     TrustFile::new(&trial, report.root_public_key, config.partitions).write(&trust_path)?;
     let written = write_keys(&a.data, &keys)?;
     let keys_note = format!(
-        "{} of the demo's {} keys written encrypted, all under {}{}{}; the others are derived from seed {} and not stored (the root key's passphrase comes from TRIAL_LEDGER_ROOT_PASSPHRASE, the sequencer's from TRIAL_LEDGER_SEQUENCER_PASSPHRASE, the matcher's and cohort engine's from TRIAL_LEDGER_PASSPHRASE, or the matching --*passphrase-file)",
-        written.len(),
-        keys.enrolled().len() + 1,
+        "the demo keeps the keys it writes under {} ({}); the {} others of its {} keys are derived from seed {} and not stored (each key is written only given its own passphrase: the root key's from TRIAL_LEDGER_ROOT_PASSPHRASE, the sequencer's from TRIAL_LEDGER_SEQUENCER_PASSPHRASE, the matcher's and the cohort engine's from TRIAL_LEDGER_PASSPHRASE, or the matching --*passphrase-file)",
         a.data.join("keys").display(),
-        if written.is_empty() { "" } else { ": " },
-        written.join(", "),
+        if written.is_empty() {
+            "none written".to_string()
+        } else {
+            format!("written encrypted: {}", written.join(", "))
+        },
+        keys.enrolled().len() + 1 - written.len(),
+        keys.enrolled().len() + 1,
         a.seed
     );
 
