@@ -109,20 +109,15 @@ pub struct Flagged {
     pub since: String,
 }
 
-/// Every record (of `partitions`, each a list of record bytes, partition 0 first) whose author
-/// a revocation in partition 0 marks as compromised from a point the record falls after.
-/// Undecodable records are skipped: verification reports them.
-pub fn flagged_records(partitions: &[&[Vec<u8>]]) -> Vec<Flagged> {
+/// The keys partition 0's revocations (`p0`, record bytes in order) mark as compromised, with
+/// from when. Cheap to ask before reading the other partitions.
+pub fn marked_keys(p0: &[Vec<u8>]) -> std::collections::HashMap<KeyId, CompromisedSince> {
     use tl_schemas::events::{event_type, KeyRevoked};
-    let decode = |bytes: &Vec<u8>| crate::codec::decode_record(bytes).ok().map(|(r, _)| r);
     let mut marked = std::collections::HashMap::new();
-    for r in partitions
-        .first()
-        .copied()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(decode)
-    {
+    for bytes in p0 {
+        let Ok((r, _)) = crate::codec::decode_record(bytes) else {
+            continue;
+        };
         let env = &r.body.submission.submission.envelope;
         if env.event_type != event_type::KEY_REVOKED {
             continue;
@@ -133,6 +128,15 @@ pub fn flagged_records(partitions: &[&[Vec<u8>]]) -> Vec<Flagged> {
             }
         }
     }
+    marked
+}
+
+/// Every record (of `partitions`, each a list of record bytes, partition 0 first) whose author
+/// a revocation in partition 0 marks as compromised from a point the record falls after.
+/// Undecodable records are skipped: verification reports them.
+pub fn flagged_records(partitions: &[&[Vec<u8>]]) -> Vec<Flagged> {
+    let decode = |bytes: &Vec<u8>| crate::codec::decode_record(bytes).ok().map(|(r, _)| r);
+    let marked = marked_keys(partitions.first().copied().unwrap_or_default());
     if marked.is_empty() {
         return Vec::new();
     }

@@ -429,6 +429,11 @@ fn a_key_revoked_as_compromised_flags_its_records_without_failing_the_ledger() {
         &["trail", "--data", "d", "--subject", "patient:P-1"],
     );
     assert!(out.contains("SUSPECT"), "{out}");
+    let out = ok(&mut all(d), &["view", "enrollment", "--data", "d"]);
+    assert!(
+        out.contains("1 records counted in the views were signed by keys after"),
+        "{out}"
+    );
     let out = ok(&mut all(d), &["keys", "list", "--data", "d"]);
     assert!(
         out.contains("[compromised-since 2000-01-01T00:00:00Z]"),
