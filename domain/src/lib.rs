@@ -12,6 +12,7 @@
 
 pub mod cohort_engine;
 pub mod deciders;
+pub mod intake;
 pub mod matcher;
 pub mod personal;
 pub mod rules;

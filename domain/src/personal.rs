@@ -274,6 +274,44 @@ impl KeyStore {
         }
     }
 
+    /// [`KeyStore::key_for`], saying whether the key was created by this call: a caller whose
+    /// submission is then refused gives a created key back with [`KeyStore::discard_unused`],
+    /// so that a refusal leaves the key store as it was.
+    pub fn key_for_submission(
+        &self,
+        trial: &TrialId,
+        patient: &Name,
+    ) -> Result<(DataKey, bool), PersonalDataError> {
+        if let Some(key) = self.existing_key(trial, patient)? {
+            return Ok((key, false));
+        }
+        let key = DataKey::generate();
+        match self.store_new(trial, patient, &key)? {
+            None => Ok((key, true)),
+            Some(theirs) => Ok((theirs, false)),
+        }
+    }
+
+    /// Destroys the patient's key file if it holds `key`, which [`KeyStore::key_for_submission`]
+    /// created for a submission that was refused: nothing was sealed under it in the ledger.
+    /// Writes no tombstone (the patient is not erased). A key file holding another key is
+    /// left alone.
+    pub fn discard_unused(
+        &self,
+        trial: &TrialId,
+        patient: &Name,
+        key: &DataKey,
+    ) -> Result<(), PersonalDataError> {
+        let path = self.key_path(trial, patient);
+        match read_key_file(&path, trial, patient)? {
+            Some(stored) if stored.same_as(key) => {
+                shred(&path).map_err(io_error(&path))?;
+                sync_dir(&self.dir)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Stores a given key as the patient's key (written and fsynced before it returns, like a
     /// key from [`KeyStore::key_for`]).
     ///

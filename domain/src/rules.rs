@@ -600,6 +600,15 @@ impl DomainRules for TrialRules {
         }
     }
 
+    /// Intake limits and plausibility ([`crate::intake`]): new submissions only.
+    fn check_intake(
+        &self,
+        submission: &tl_schemas::Submission,
+        ordering_time: tl_schemas::UtcMicros,
+    ) -> Result<(), Refusal> {
+        crate::intake::check(submission, ordering_time)
+    }
+
     fn apply(&self, state: &mut SubjectState, ctx: &RuleContext<'_>) {
         let t = ctx.submission.envelope.event_type;
         if ct::name(t).is_none() {

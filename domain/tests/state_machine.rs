@@ -44,7 +44,9 @@ impl Trial {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let trial = TrialId::new("domain-test").unwrap();
-        let clock = 1_735_700_000_000_000;
+        // 2025-02-01: every event date of these tests (January 2025) lies before the ordering
+        // time, as intake requires.
+        let clock = 1_738_368_000_000_000;
         let root = k(1);
         let ledger = EmbeddedLedger::create(
             &dir.path().join("ledger"),

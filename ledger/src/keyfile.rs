@@ -33,11 +33,17 @@ pub const WORK_FACTOR_ENV: &str = "TRIAL_LEDGER_SCRYPT_LOG_N";
 pub const DEFAULT_LOG_N: u8 = 18;
 /// Smallest accepted scrypt log2(N); only fit for tests and demos.
 pub const MIN_LOG_N: u8 = 10;
-/// Largest scrypt log2(N) we create or accept when decrypting (scrypt then needs
-/// 4 GiB of memory). Pinned rather than left to age, whose own limit depends on
-/// how fast the current machine is, so a file made on a fast machine could be
-/// refused on a slow one.
-pub const MAX_LOG_N: u8 = 22;
+/// Largest scrypt log2(N) we create or accept when decrypting: scrypt then needs
+/// 1 GiB of memory and a few seconds. A key file is input like any other, and a
+/// crafted one asking for more would cost whoever opens it many GiB. Pinned rather
+/// than left to age, whose own limit depends on how fast the current machine is,
+/// so a file made on a fast machine could be refused on a slow one.
+pub const MAX_LOG_N: u8 = 20;
+/// The cap before it was lowered to [`MAX_LOG_N`]: key files made with
+/// `TRIAL_LEDGER_SCRYPT_LOG_N` 21 or 22 open only through
+/// [`read_key_file_allowing`], given this limit explicitly, so they can be
+/// re-encrypted (`trial-ledger keys passwd FILE --allow-work-factor 22`).
+pub const LEGACY_MAX_LOG_N: u8 = 22;
 
 /// ASCII armor header line; key files must start with it.
 const ARMOR_BEGIN: &[u8] = b"-----BEGIN AGE ENCRYPTED FILE-----";
@@ -173,7 +179,7 @@ pub enum WorkFactor {
 
 impl WorkFactor {
     /// Reads `TRIAL_LEDGER_SCRYPT_LOG_N`: unset or empty gives
-    /// [`WorkFactor::Default`]; a number in 10..=22 gives [`WorkFactor::LogN`];
+    /// [`WorkFactor::Default`]; a number in 10..=20 gives [`WorkFactor::LogN`];
     /// anything else is [`KeyFileError::BadWorkFactor`]. Lets tests and demos create
     /// keys quickly; it has no effect on decryption.
     pub fn from_env() -> Result<Self, KeyFileError> {
@@ -272,15 +278,21 @@ pub enum KeyFileError {
     /// An scrypt work factor outside [`MIN_LOG_N`]`..=`[`MAX_LOG_N`].
     #[error("bad scrypt work factor: {0}")]
     BadWorkFactor(String),
-    /// The file's scrypt work factor is above [`MAX_LOG_N`], so decrypting it could
-    /// take minutes and many GiB of memory; refused rather than attempted.
+    /// The file's scrypt work factor is above the limit (normally [`MAX_LOG_N`]),
+    /// so decrypting it could take minutes and many GiB of memory; refused rather
+    /// than attempted. A genuine older key file made with log2 N up to
+    /// [`LEGACY_MAX_LOG_N`] can be re-encrypted with `keys passwd --allow-work-factor`.
     #[error(
-        "key file {} needs an scrypt work factor above the accepted maximum (log2 N = {MAX_LOG_N})",
+        "key file {} needs an scrypt work factor above the accepted maximum (log2 N = {limit}); \
+         if it is a genuine older key file, re-encrypt it with \
+         `trial-ledger keys passwd FILE --allow-work-factor 22`",
         path.display()
     )]
     WorkFactorTooHigh {
         /// The key file.
         path: PathBuf,
+        /// The log2 N that was accepted.
+        limit: u8,
     },
 }
 
@@ -357,6 +369,47 @@ pub fn write_key_file(
     sync_parent_dir(path)
 }
 
+/// Re-encrypts the existing key file at `path` with `key` (the same key, read
+/// from it) under a new `passphrase`: written to a temporary file beside it,
+/// fsynced, then renamed over it, so a crash leaves either the old file or the new
+/// one. The public file beside it is unchanged (the key is the same).
+pub fn replace_key_file(
+    path: &Path,
+    key: &KeyMaterial,
+    passphrase: &str,
+    work: WorkFactor,
+) -> Result<(), KeyFileError> {
+    let log_n = work.log_n()?;
+    if passphrase.is_empty() {
+        return Err(KeyFileError::NoPassphrase);
+    }
+    if !path.is_file() {
+        return Err(KeyFileError::NotFound {
+            path: path.to_owned(),
+        });
+    }
+    let contents = KeyFileContents {
+        format: KEY_FILE_FORMAT.to_owned(),
+        name: key.name.clone(),
+        role: key.role.clone(),
+        secret_key: hex::encode(key.signing_key.as_bytes()),
+        public_key: hex::encode(key.public_key()),
+    };
+    let capacity = 512 + 6 * (contents.name.len() + contents.role.len());
+    let mut plaintext = Zeroizing::new(Vec::with_capacity(capacity));
+    serde_json::to_writer(&mut *plaintext, &contents).expect("serializing strings cannot fail");
+    drop(contents);
+    let armored =
+        encrypt_armored(&plaintext, passphrase, log_n).map_err(|source| KeyFileError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    drop(plaintext);
+    let tmp = TempFile::write(path, &armored, true)?;
+    fs::rename(&tmp.tmp, path).map_err(|e| io_error(path, e))?;
+    sync_parent_dir(path)
+}
+
 /// Decrypts the key file at `path` with `passphrase`.
 ///
 /// Distinguishes a missing file ([`KeyFileError::NotFound`]), a file that is not a
@@ -365,6 +418,18 @@ pub fn write_key_file(
 /// ([`KeyFileError::Corrupt`]). The scrypt work factor is taken from the file;
 /// one above [`MAX_LOG_N`] gives [`KeyFileError::WorkFactorTooHigh`].
 pub fn read_key_file(path: &Path, passphrase: &str) -> Result<KeyMaterial, KeyFileError> {
+    read_key_file_allowing(path, passphrase, MAX_LOG_N)
+}
+
+/// [`read_key_file`] accepting a work factor up to `max_log_n` (itself capped at
+/// [`LEGACY_MAX_LOG_N`]): only to re-encrypt an older key file made above today's
+/// [`MAX_LOG_N`].
+pub fn read_key_file_allowing(
+    path: &Path,
+    passphrase: &str,
+    max_log_n: u8,
+) -> Result<KeyMaterial, KeyFileError> {
+    let max_log_n = max_log_n.min(LEGACY_MAX_LOG_N);
     let bytes = read_capped(path)?;
     let not_key = |detail: &str| KeyFileError::NotAKeyFile {
         path: path.to_owned(),
@@ -396,7 +461,7 @@ pub fn read_key_file(path: &Path, passphrase: &str) -> Result<KeyMaterial, KeyFi
     let mut identity = age::scrypt::Identity::new(SecretString::from(passphrase));
     // age's default ceiling is (its ~1 s calibration on this machine) + 4, so it
     // varies from machine to machine and build to build; pin it to ours.
-    identity.set_max_work_factor(MAX_LOG_N);
+    identity.set_max_work_factor(max_log_n);
     let reader = decryptor
         .decrypt(std::iter::once(&identity as &dyn age::Identity))
         .map_err(|e| match e {
@@ -407,6 +472,7 @@ pub fn read_key_file(path: &Path, passphrase: &str) -> Result<KeyMaterial, KeyFi
             },
             age::DecryptError::ExcessiveWork { .. } => KeyFileError::WorkFactorTooHigh {
                 path: path.to_owned(),
+                limit: max_log_n,
             },
             // The file key unwrapped, so the passphrase was right, but the header
             // fails its MAC: the file was altered after encryption.
@@ -991,7 +1057,8 @@ mod tests {
         let header_end = binary.windows(4).position(|w| w == b"\n---").unwrap();
         let header = std::str::from_utf8(&binary[..header_end]).unwrap();
         assert!(header.contains(" 10\n"), "{header}");
-        let mut forged = header.replace(" 10\n", " 23\n").into_bytes();
+        // 21: accepted by the former cap of 22, refused by today's.
+        let mut forged = header.replace(" 10\n", " 21\n").into_bytes();
         forged.extend_from_slice(&binary[header_end..]);
 
         let mut armored = Vec::new();
@@ -1012,11 +1079,37 @@ mod tests {
     }
 
     #[test]
+    fn a_key_above_the_limit_opens_only_when_allowed_and_re_encrypts_below_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.key");
+        let key = KeyMaterial::from_seed("n", "lab", seed(4));
+        write_key_file(&path, &key, PASS, WorkFactor::LogN(12)).unwrap();
+        let err = read_key_file_allowing(&path, PASS, 11).unwrap_err();
+        assert!(
+            matches!(err, KeyFileError::WorkFactorTooHigh { limit: 11, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("keys passwd"), "{err}");
+        let km = read_key_file_allowing(&path, PASS, 12).unwrap();
+        let pub_before = fs::read(public_path(&path)).unwrap();
+        replace_key_file(&path, &km, "new pass", WorkFactor::LogN(11)).unwrap();
+        assert!(matches!(
+            read_key_file(&path, PASS),
+            Err(KeyFileError::WrongPassphrase { .. })
+        ));
+        let back = read_key_file_allowing(&path, "new pass", 11).unwrap();
+        assert_eq!(back.public_key(), key.public_key());
+        assert_eq!(fs::read(public_path(&path)).unwrap(), pub_before);
+        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 2, "no temporary file is left behind");
+    }
+
+    #[test]
     fn work_factor_validation() {
         assert_eq!(WorkFactor::Default.log_n().unwrap(), 18);
         assert_eq!(WorkFactor::LogN(10).log_n().unwrap(), 10);
-        assert_eq!(WorkFactor::LogN(22).log_n().unwrap(), 22);
-        for bad in [0, 9, 23, 64, 255] {
+        assert_eq!(WorkFactor::LogN(20).log_n().unwrap(), 20);
+        for bad in [0, 9, 21, 22, 23, 64, 255] {
             assert!(matches!(
                 WorkFactor::LogN(bad).log_n(),
                 Err(KeyFileError::BadWorkFactor(_))
@@ -1026,8 +1119,8 @@ mod tests {
         assert_eq!(parse(None).unwrap(), WorkFactor::Default);
         assert_eq!(parse(Some("")).unwrap(), WorkFactor::Default);
         assert_eq!(parse(Some("12")).unwrap(), WorkFactor::LogN(12));
-        assert_eq!(parse(Some(" 22 ")).unwrap(), WorkFactor::LogN(22));
-        for bad in ["9", "23", "abc", "-1", "1e3", "300"] {
+        assert_eq!(parse(Some(" 20 ")).unwrap(), WorkFactor::LogN(20));
+        for bad in ["9", "21", "22", "23", "abc", "-1", "1e3", "300"] {
             assert!(
                 matches!(parse(Some(bad)), Err(KeyFileError::BadWorkFactor(_))),
                 "{bad}"

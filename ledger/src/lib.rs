@@ -10,15 +10,18 @@
 //! * [`merkle`], [`checkpoint`], [`publish`], [`audit`]: RFC 9162 trees, signed checkpoints,
 //!   their publication in the embedded store, and proof files and held checkpoints;
 //! * [`bundle`]: offline audit bundles (`export`, `verify-bundle`);
-//! * [`keyfile`], [`trust`]: encrypted key files and the trust file.
+//! * [`keyfile`], [`trust`]: encrypted key files and the trust file;
+//! * [`limits`]: caps on what intake accepts and on the files the tools read.
 
 pub mod audit;
 pub mod bundle;
 pub mod checkpoint;
 pub mod codec;
+pub mod compromise;
 pub mod crypto;
 pub mod embedded;
 pub mod keyfile;
+pub mod limits;
 pub mod log;
 pub mod merkle;
 pub mod publish;
@@ -97,6 +100,17 @@ pub enum Error {
     /// flush failed: resubmit the same bytes, and the submission id makes that idempotent.
     #[error("sequencer stopped: {0}")]
     SequencerStopped(String),
+    /// An input file is larger than the cap for its kind ([`limits`]): it is not the file
+    /// meant, or it was made to exhaust memory.
+    #[error("{} is larger than {limit} bytes, the cap for {what}; refused unread", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// What kind of file it should have been.
+        what: &'static str,
+        /// The cap, in bytes.
+        limit: u64,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

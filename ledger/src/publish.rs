@@ -216,10 +216,11 @@ pub fn read_published(ledger_dir: &Path, partition: u32) -> Result<Vec<SignedChe
 /// Reads a file of held checkpoints (an auditor's, written by `checkpoint --save`): strict,
 /// and a missing file is an error.
 pub fn read_held(path: &Path) -> Result<Vec<SignedCheckpoint>, Error> {
-    let bytes = fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = crate::limits::read_capped(
+        path,
+        crate::limits::MAX_HELD_FILE_BYTES,
+        "a file of held checkpoints",
+    )?;
     parse_note_bytes(&bytes, ListEnd::Strict)
         .map(|l| l.notes)
         .map_err(|e| Error::Checkpoint {

@@ -67,6 +67,15 @@ pub enum Reason {
     RegistryRule,
     /// The trial's domain rules refuse the event (an impossible clinical sequence).
     DomainRule,
+    /// Intake only: the record would exceed [`crate::limits::MAX_INTAKE_RECORD_BYTES`].
+    RecordTooLarge,
+    /// Intake only: a text field is longer than its cap (FORMAT.md, "Intake limits").
+    FieldTooLong,
+    /// Intake only: a date before 1900, after the record's ordering time plus a day, or out of
+    /// order (an adverse event's awareness before its onset).
+    ImplausibleDate,
+    /// Intake only: a required value is empty (a CTCAE term).
+    MissingValue,
 }
 
 impl Reason {
@@ -102,11 +111,15 @@ impl Reason {
             Reason::RootMismatch => "root-mismatch",
             Reason::RegistryRule => "registry-rule",
             Reason::DomainRule => "domain-rule",
+            Reason::RecordTooLarge => "record-too-large",
+            Reason::FieldTooLong => "field-too-long",
+            Reason::ImplausibleDate => "implausible-date",
+            Reason::MissingValue => "missing-value",
         }
     }
 
     /// Every reason.
-    pub const ALL: [Reason; 29] = [
+    pub const ALL: [Reason; 33] = [
         Reason::TornTail,
         Reason::FrameCorrupt,
         Reason::Malformed,
@@ -136,6 +149,10 @@ impl Reason {
         Reason::RootMismatch,
         Reason::RegistryRule,
         Reason::DomainRule,
+        Reason::RecordTooLarge,
+        Reason::FieldTooLong,
+        Reason::ImplausibleDate,
+        Reason::MissingValue,
     ];
 
     /// Parses a code.

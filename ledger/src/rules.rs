@@ -47,6 +47,19 @@ pub trait DomainRules: Send + Sync {
 
     /// Advances the subject's state with an accepted event.
     fn apply(&self, state: &mut Self::SubjectState, ctx: &RuleContext<'_>);
+
+    /// Judges a *new* submission at intake, before it is sealed at `ordering_time`: limits
+    /// and plausibility checks (text lengths, dates) that records already in a ledger are
+    /// never held to. Only the sequencer calls it, never a verifier, so ledgers that verified
+    /// keep verifying. The default accepts everything.
+    fn check_intake(
+        &self,
+        submission: &Submission,
+        ordering_time: UtcMicros,
+    ) -> Result<(), Refusal> {
+        let _ = (submission, ordering_time);
+        Ok(())
+    }
 }
 
 /// No domain: only the trial-level events of the core. Used by tools that check the ledger's

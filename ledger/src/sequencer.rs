@@ -277,6 +277,10 @@ impl<R: DomainRules> Sequencer<R> {
             Ok(a) => a,
             Err(r) => return Ok(Outcome::Refused(r)),
         };
+        // Intake only: limits a new submission is held to, never a record already sealed.
+        if let Err(r) = self.state.rules().check_intake(sub, ordering_time) {
+            return Ok(Outcome::Refused(r));
+        }
         // The sealer must be one a verifier accepts at this position.
         let sealer_id = self.sealer.key_id();
         match self.state.registry().author_at(&sealer_id, registry_seq) {
@@ -302,6 +306,16 @@ impl<R: DomainRules> Sequencer<R> {
             seal_alg: SIG_ALG_ED25519_ZIP215,
         };
         let body_bytes = encode(&body);
+        let record_len = body_bytes.len() + 64;
+        if record_len > crate::limits::MAX_INTAKE_RECORD_BYTES {
+            return Ok(Outcome::Refused(Refusal::new(
+                Reason::RecordTooLarge,
+                format!(
+                    "the record would be {record_len} bytes, above the {}-byte cap for new records; reference a long document by its SHA-256 digest",
+                    crate::limits::MAX_INTAKE_RECORD_BYTES
+                ),
+            )));
+        }
         let hash = record_hash(&body_bytes);
         let seal = self.sealer.sign(&seal_message(self.state.trial(), &hash));
         let record = Record { body, seal };

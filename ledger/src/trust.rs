@@ -46,7 +46,16 @@ impl TrustFile {
             path: path.to_path_buf(),
             detail,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let text = crate::limits::read_capped_text(
+            path,
+            crate::limits::MAX_TRUST_FILE_BYTES,
+            "a trust file",
+        )
+        .map_err(|e| match e {
+            crate::Error::TooLarge { .. } => bad(e.to_string()),
+            crate::Error::Io { source, .. } => bad(format!("cannot read: {source}")),
+            e => bad(e.to_string()),
+        })?;
         let t: TrustFile =
             serde_json::from_str(&text).map_err(|e| bad(format!("not a trust file: {e}")))?;
         if t.format != TRUST_FORMAT {

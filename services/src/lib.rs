@@ -23,6 +23,15 @@ pub const EXIT_NEGATIVE: u8 = 1;
 /// Runs one command.
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     use cli::Command;
+    let mut files: cli::secrets::PassphraseFiles = cli.passphrases.into();
+    if let Command::Keys(cli::KeysCommand::Passwd {
+        new_passphrase_file,
+        ..
+    }) = &cli.command
+    {
+        files.new_key.clone_from(new_passphrase_file);
+    }
+    cli::secrets::use_files(files);
     match cli.command {
         Command::Init(a) => cli::cmd::init::run(a),
         Command::Keys(a) => cli::cmd::keys::run(a),

@@ -119,6 +119,10 @@ pub struct TrailRecord {
     pub client_time: String,
     /// Who authored it.
     pub author: Signer,
+    /// Set when the author's key was later revoked as compromised from a point this record
+    /// falls after (`keys revoke --compromised-since`): the record still verifies, but a thief
+    /// may have signed it. Says from when.
+    pub suspect: Option<String>,
     /// Signature manifestation.
     pub manifestation: Manifestation,
     /// Protocol version in force at the record's registry position.
@@ -525,6 +529,16 @@ fn trail_record(parts: &Partitions, registry: &Registry, p: u32, seq: u64) -> Tr
             name: name.clone(),
             role,
         },
+        suspect: tl_ledger::compromise::flag(registry, &e.record).map(|since| {
+            format!(
+                "signed by a key revoked as compromised since {}",
+                match since {
+                    tl_ledger::compromise::CompromisedSince::RegistrySeq(n) =>
+                        format!("registry position {n}"),
+                    tl_ledger::compromise::CompromisedSince::Time(t) => t.to_rfc3339(),
+                }
+            )
+        }),
         manifestation: Manifestation {
             printed_name: name,
             signed_at: sub.client_time.to_rfc3339(),
@@ -848,6 +862,9 @@ pub fn render(t: &Trail) -> String {
             "     signed     {} / {} / {}",
             r.manifestation.printed_name, r.manifestation.signed_at, r.manifestation.meaning
         );
+        if let Some(why) = &r.suspect {
+            let _ = writeln!(s, "     SUSPECT    {why}");
+        }
         let _ = writeln!(
             s,
             "     protocol   {}",

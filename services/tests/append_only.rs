@@ -18,6 +18,8 @@ fn every_published_checkpoint_is_consistent_with_every_later_one() {
     let o = Command::new(env!("CARGO_BIN_EXE_trial-ledger"))
         .current_dir(tmp.path())
         .env_remove("TRIAL_LEDGER_PASSPHRASE")
+        .env_remove("TRIAL_LEDGER_ROOT_PASSPHRASE")
+        .env_remove("TRIAL_LEDGER_SEQUENCER_PASSPHRASE")
         .args(["demo", "--data", "d"])
         .output()
         .unwrap();

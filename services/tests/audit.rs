@@ -22,7 +22,8 @@ fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_trial-ledger"));
     c.env("TRIAL_LEDGER_PASSPHRASE", PASS)
         .env("TRIAL_LEDGER_SCRYPT_LOG_N", "10")
-        .env_remove("TRIAL_LEDGER_SEQUENCER_PASSPHRASE")
+        .env("TRIAL_LEDGER_ROOT_PASSPHRASE", "root horse")
+        .env("TRIAL_LEDGER_SEQUENCER_PASSPHRASE", "sequencer horse")
         .env_remove("TRIAL_LEDGER_DATA");
     c
 }
@@ -241,12 +242,30 @@ fn an_inclusion_proof_round_trips_through_check_proof() {
     let hex_key = hex::encode(f.sequencer_public_key());
     let o = f.ok(&["check-proof", "inc.json", "--sequencer-key", &hex_key]);
     assert!(o.contains("signed by the pinned sequencer key"), "{o}");
-    // Not pinned: it passes, with a warning.
-    let all = text(&f.run(&["check-proof", "inc.json"]));
+    // Not pinned: the proof holds, with a warning, but the verdict is not trust-anchored:
+    // exit 1 unless --allow-unsigned.
+    let all = f.fails(&["check-proof", "inc.json"], 1, "NOT TRUST-ANCHORED");
     assert!(
         all.contains("NOT pinned") && all.contains("WARNING"),
         "{all}"
     );
+    f.ok(&["check-proof", "inc.json", "--allow-unsigned"]);
+    let json = |args: &[&str]| -> serde_json::Value {
+        serde_json::from_slice(&f.run(args).stdout).unwrap()
+    };
+    let v = json(&[
+        "check-proof",
+        "inc.json",
+        "--trust",
+        "d/trust.json",
+        "--json",
+    ]);
+    assert_eq!(
+        (v["ok"].clone(), v["trust_anchored"].clone()),
+        (true.into(), true.into())
+    );
+    let v = json(&["check-proof", "inc.json", "--json"]);
+    assert_eq!(v["trust_anchored"], false);
     // A tree size that was never published: against the unsigned root, and it says so.
     let o = f.run(&[
         "prove",
@@ -266,7 +285,21 @@ fn an_inclusion_proof_round_trips_through_check_proof() {
     assert_eq!(v["against"], "unsigned-root");
     assert!(v["checkpoint"].is_null());
     f.write("unsigned.json", &String::from_utf8_lossy(&o.stdout));
-    let o = f.ok(&["check-proof", "unsigned.json", "--trust", "d/trust.json"]);
+    // A proof that carries no signed checkpoint is no trust-anchored verdict, even with
+    // --trust: exit 1, unless --allow-unsigned.
+    let o = f.fails(
+        &["check-proof", "unsigned.json", "--trust", "d/trust.json"],
+        1,
+        "NOT TRUST-ANCHORED",
+    );
+    assert!(o.contains("no root in this proof is signed"), "{o}");
+    let o = f.ok(&[
+        "check-proof",
+        "unsigned.json",
+        "--trust",
+        "d/trust.json",
+        "--allow-unsigned",
+    ]);
     assert!(o.contains("no root in this proof is signed"), "{o}");
 }
 
@@ -437,6 +470,10 @@ fn verify_against_catches_truncation() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["ok"], false);
     assert_eq!(
+        v["trust_anchored"], false,
+        "no --trust: the trust file beside the ledger"
+    );
+    assert_eq!(
         v["failures"].as_array().unwrap().len(),
         0,
         "the records alone verify"
@@ -470,14 +507,15 @@ fn verify_against_catches_a_rewritten_history() {
         r.pop();
     });
     std::fs::remove_dir_all(f.path("d/ledger/checkpoints")).unwrap();
-    let key = |p: &str| SigningKey::new(read_key_file(&f.path(p), PASS).unwrap().signing_key);
+    let key =
+        |p: &str, pass: &str| SigningKey::new(read_key_file(&f.path(p), pass).unwrap().signing_key);
     {
         let trust = TrustFile::read(&f.path("d/trust.json")).unwrap();
         let (mut ledger, _) = EmbeddedLedger::open(
             &f.path("d/ledger"),
             &trust,
             TrialRules,
-            key("d/keys/sequencer.key"),
+            key("d/keys/sequencer.key", "sequencer horse"),
         )
         .unwrap();
         let forged = tl_schemas::events::ProtocolAmended {
@@ -485,8 +523,8 @@ fn verify_against_catches_a_rewritten_history() {
             document_format: 0,
             document: b"a different catalogue".to_vec(),
         };
-        let signed =
-            Draft::new(Subject::Trial, envelope_of(&forged)).sign(&trial(), &key("admin.key"));
+        let signed = Draft::new(Subject::Trial, envelope_of(&forged))
+            .sign(&trial(), &key("admin.key", PASS));
         assert!(matches!(
             ledger.submit_decoded(signed, UtcMicros::now()).unwrap(),
             Outcome::Sealed(_)

@@ -14,6 +14,7 @@ fn bin(dir: &Path) -> Command {
     c.current_dir(dir)
         .env_remove("TRIAL_LEDGER_PASSPHRASE")
         .env_remove("TRIAL_LEDGER_SEQUENCER_PASSPHRASE")
+        .env_remove("TRIAL_LEDGER_ROOT_PASSPHRASE")
         .env_remove("TRIAL_LEDGER_DATA");
     c
 }
@@ -117,14 +118,25 @@ fn bundles_of_a_patient_a_cohort_and_everything_verify_offline() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["ok"], true);
+    assert_eq!(v["trust_anchored"], true);
     assert!(v["subject_records"].as_array().unwrap().len() >= 5, "{v}");
     assert!(
         v["partitions"].as_array().unwrap().len() >= 3,
         "partition 0, the patient's and the cohort's (the slot): {v}"
     );
-    // Unpinned: it verifies, with a warning.
-    let o = d.ok(&["verify-bundle", "p.bundle"]);
+    // Unpinned: it verifies, with a warning, but the verdict is not trust-anchored: exit 1
+    // unless --allow-unsigned.
+    let o = d.fails(&["verify-bundle", "p.bundle"], 1, "NOT TRUST-ANCHORED");
     assert!(o.contains("NOT pinned") && o.contains("WARNING"), "{o}");
+    let o = d.ok(&["verify-bundle", "p.bundle", "--allow-unsigned"]);
+    assert!(o.contains("OK: bundle of"), "{o}");
+    let o = d.run(&["verify-bundle", "p.bundle", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["ok"].clone(), v["trust_anchored"].clone()),
+        (true.into(), false.into())
+    );
     std::fs::rename(d.root.join("gone"), d.root.join("d")).unwrap();
 
     // The cohort the patient's enrolment names, by its bare id.

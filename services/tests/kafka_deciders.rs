@@ -498,3 +498,49 @@ fn a_following_matcher_on_kafka_rides_out_a_broker_outage() {
     );
     s.finish();
 }
+
+#[test]
+fn submit_on_kafka_with_a_recorded_id_returns_the_original_receipt() {
+    // given an investigator's key file, enrolled
+    let mut s = Svc::new();
+    let pk = s.key_file("inv2", "investigator");
+    let root = s.t.root.clone();
+    let enrol = KeyEnrolled {
+        public_key: pk,
+        name: "inv2".into(),
+        role: Role::Investigator,
+    };
+    s.submit(&root, Draft::new(Subject::Trial, envelope_of(&enrol)));
+    let event = s.t.dir.path().join("reg.json");
+    let register = r#"{"event":"PatientRegistered","subject":"patient:PT-9","submission_id":"00112233445566778899aabbccddeeff","payload":{"tumour_type":"COAD","site":"NKI","registered_on":"2025-01-15"}}"#;
+    let submit = |s: &Svc| {
+        let o = env(&mut Command::new(BIN))
+            .args(["submit", "--kafka", &s.t.bootstrap, "--trial"])
+            .arg(s.t.trial.as_str())
+            .args(["--topic-safety", "dev", "--json", "--key"])
+            .arg(s.t.dir.path().join("inv2.key"))
+            .arg(&event)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        (o, v)
+    };
+    std::fs::write(&event, register).unwrap();
+    let (o, first) = submit(&s);
+    assert!(o.status.success(), "{}\n{}", text(&o), s.t.all_logs());
+    assert_eq!(first["status"], "recorded");
+    // when the same event is submitted again (signed at another time)
+    let before = s.records().len();
+    let (o, again) = submit(&s);
+    // then the original receipt comes back and nothing new is recorded
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(again["status"], "already-recorded");
+    assert_eq!(again["record_hash"], first["record_hash"]);
+    // and the same id with other content is a conflict
+    std::fs::write(&event, register.replace("NKI", "UMCU")).unwrap();
+    let (o, conflict) = submit(&s);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(conflict["reason"], "submission-id-conflict");
+    assert_eq!(s.records().len(), before);
+    s.finish();
+}

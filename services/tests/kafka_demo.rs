@@ -11,6 +11,8 @@ fn demo_kafka_local_runs_the_trial_through_a_broker_it_starts_and_stops() {
         .args(["demo", "--kafka-local", "--patients", "15", "--data"])
         .arg(&data)
         .env_remove("TRIAL_LEDGER_PASSPHRASE")
+        .env_remove("TRIAL_LEDGER_ROOT_PASSPHRASE")
+        .env_remove("TRIAL_LEDGER_SEQUENCER_PASSPHRASE")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -88,6 +88,8 @@ fn kdemo() -> &'static KDemo {
             .args(["--patients", "15", "--data"])
             .arg(dir.path().join("data"))
             .env_remove("TRIAL_LEDGER_PASSPHRASE")
+            .env_remove("TRIAL_LEDGER_ROOT_PASSPHRASE")
+            .env_remove("TRIAL_LEDGER_SEQUENCER_PASSPHRASE")
             .output()
             .unwrap();
         assert!(

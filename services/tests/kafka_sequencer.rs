@@ -702,6 +702,8 @@ fn a_patients_trail_from_a_demo_trial_on_kafka() {
         ])
         .args(["--data", &s(&data)])
         .env_remove("TRIAL_LEDGER_PASSPHRASE")
+        .env_remove("TRIAL_LEDGER_ROOT_PASSPHRASE")
+        .env_remove("TRIAL_LEDGER_SEQUENCER_PASSPHRASE")
         .output()
         .unwrap();
     assert!(

@@ -8,7 +8,8 @@ fn run(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trial-ledger"))
         .env("TRIAL_LEDGER_PASSPHRASE", "correct horse")
         .env("TRIAL_LEDGER_SCRYPT_LOG_N", "10")
-        .env_remove("TRIAL_LEDGER_SEQUENCER_PASSPHRASE")
+        .env("TRIAL_LEDGER_ROOT_PASSPHRASE", "root horse")
+        .env("TRIAL_LEDGER_SEQUENCER_PASSPHRASE", "sequencer horse")
         .env_remove("TRIAL_LEDGER_DATA")
         .current_dir(dir)
         .args(args)
@@ -85,7 +86,8 @@ fn rotate_root_then_enrol_with_the_new_root_then_verify() {
     let o = run(d, &["keys", "enrol", "--data", "d", "lab.key.pub.json"]);
     assert!(!o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("unknown-key"), "{}", text(&o));
-    // the new one may,
+    // the new one may (its passphrase, as the root's, from the root's source),
+    std::fs::write(d.join("root2.pass"), "correct horse\n").unwrap();
     ok(
         d,
         &[
@@ -95,6 +97,8 @@ fn rotate_root_then_enrol_with_the_new_root_then_verify() {
             "d",
             "--key",
             "root2.key",
+            "--root-passphrase-file",
+            "root2.pass",
             "lab.key.pub.json",
         ],
     );

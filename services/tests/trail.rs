@@ -14,6 +14,7 @@ fn bin(dir: &Path) -> Command {
     c.current_dir(dir)
         .env_remove("TRIAL_LEDGER_PASSPHRASE")
         .env_remove("TRIAL_LEDGER_SEQUENCER_PASSPHRASE")
+        .env_remove("TRIAL_LEDGER_ROOT_PASSPHRASE")
         .env_remove("TRIAL_LEDGER_DATA");
     c
 }

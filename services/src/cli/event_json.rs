@@ -40,6 +40,8 @@ pub struct EventFile {
 pub struct ParsedEvent {
     /// The unsigned submission.
     pub draft: Draft,
+    /// Whether the file gave its `submission_id` (a retry is looked up before it is signed).
+    pub explicit_id: bool,
     /// Personal data for the envelope, still in clear.
     pub personal: Option<tl_domain::personal::PersonalData>,
 }
@@ -225,6 +227,7 @@ pub fn parse(text: &str) -> Result<ParsedEvent> {
             })
         })
         .collect::<Result<_>>()?;
+    let explicit_id = f.submission_id.is_some();
     if let Some(id) = f.submission_id {
         draft.submission_id = SubmissionId::from_hex(&id)?;
     }
@@ -238,6 +241,7 @@ pub fn parse(text: &str) -> Result<ParsedEvent> {
     }
     Ok(ParsedEvent {
         draft,
+        explicit_id,
         personal: f.personal_data,
     })
 }

@@ -2,6 +2,7 @@
 
 pub mod cmd;
 pub mod event_json;
+pub mod output;
 pub mod secrets;
 
 use clap::{Args, Parser, Subcommand};
@@ -11,9 +12,41 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "trial-ledger", version, about, long_about = None)]
 pub struct Cli {
+    /// Passphrase files, one per key (global options).
+    #[command(flatten)]
+    pub passphrases: PassphraseArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Where passphrases come from when not from the environment or a prompt: one file per key,
+/// because environment variables leak into process listings and crash dumps. Each file's first
+/// line is the passphrase.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PassphraseArgs {
+    /// File with the passphrase of the key given with --key (or made by `keys new`);
+    /// instead of TRIAL_LEDGER_PASSPHRASE.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub passphrase_file: Option<PathBuf>,
+    /// File with the passphrase of the trial root key; instead of TRIAL_LEDGER_ROOT_PASSPHRASE.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub root_passphrase_file: Option<PathBuf>,
+    /// File with the passphrase of the sequencer key; instead of
+    /// TRIAL_LEDGER_SEQUENCER_PASSPHRASE.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub sequencer_passphrase_file: Option<PathBuf>,
+}
+
+impl From<PassphraseArgs> for secrets::PassphraseFiles {
+    fn from(a: PassphraseArgs) -> Self {
+        secrets::PassphraseFiles {
+            key: a.passphrase_file,
+            root: a.root_passphrase_file,
+            sequencer: a.sequencer_passphrase_file,
+            new_key: None,
+        }
+    }
 }
 
 /// The commands.
@@ -162,8 +195,8 @@ pub struct SequencerArgs {
     /// of --key and --trust.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// The sequencer's key file (passphrase from TRIAL_LEDGER_SEQUENCER_PASSPHRASE or
-    /// TRIAL_LEDGER_PASSPHRASE).
+    /// The sequencer's key file (passphrase from --sequencer-passphrase-file or
+    /// TRIAL_LEDGER_SEQUENCER_PASSPHRASE).
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
     /// Trust file pinning the trial's root key.
@@ -233,9 +266,13 @@ pub struct CohortEngineArgs {
 pub struct ExportArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// The bundle file to write (replaced if it exists).
+    /// The bundle file to write: a new file (or an existing one with --force), never inside
+    /// the data folder's ledger, keys or key store, nor its trust file.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    pub force: bool,
     /// A patient: `patient:ID`, or the bare pseudonym.
     #[arg(long, value_name = "ID")]
     pub subject: Option<String>,
@@ -267,6 +304,10 @@ pub struct VerifyBundleArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Exit 0 for a bundle that verifies even without --trust (its own trust anchor, not
+    /// pinned: the verdict is not trust-anchored).
+    #[arg(long)]
+    pub allow_unsigned: bool,
 }
 
 /// Which read model `view` prints.
@@ -389,7 +430,9 @@ pub struct CheckpointArgs {
     #[arg(long)]
     pub fresh: bool,
     /// Append the printed checkpoints to this file of held checkpoints (created if missing),
-    /// for `verify --against`.
+    /// for `verify --against`. Only a file of held checkpoints is appended to, never one
+    /// inside the data folder's ledger, keys or key store; the file is rewritten whole through
+    /// a temporary file and a rename.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
     /// Print instead the signed-note verifier key of the sequencer key
@@ -447,6 +490,13 @@ pub struct CheckProofArgs {
     /// Pin the sequencer public key (64 hex digits) directly.
     #[arg(long, value_name = "HEX")]
     pub sequencer_key: Option<String>,
+    /// Exit 0 for a proof that holds even when the verdict is not trust-anchored (no --trust or
+    /// --sequencer-key, or a root no signed checkpoint vouches for).
+    #[arg(long)]
+    pub allow_unsigned: bool,
+    /// Print the verdict as JSON (with `trust_anchored`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `demo`.
@@ -519,6 +569,10 @@ pub struct InitArgs {
     /// With --kafka: which topic settings to create and accept (`dev` for a single node).
     #[arg(long, value_enum, default_value_t = SafetyArg::Production)]
     pub topic_safety: SafetyArg,
+    /// Where to write the root key (default: DIR/keys/root.key). The root key belongs
+    /// offline: it is needed only to enrol, revoke and rotate keys.
+    #[arg(long, value_name = "FILE")]
+    pub root_key_out: Option<PathBuf>,
 }
 
 /// `keys ...`.
@@ -560,6 +614,11 @@ pub enum KeysCommand {
         /// Why.
         #[arg(long)]
         reason: String,
+        /// The key was stolen: from this registry position (a number), date (YYYY-MM-DD, UTC)
+        /// or RFC 3339 instant on, its records are flagged as suspect by `verify` and `trail`
+        /// (recorded in the reason; no verdict changes).
+        #[arg(long, value_name = "DATE|SEQ")]
+        compromised_since: Option<String>,
     },
     /// Rotate the trial root key: signed by the current root, co-signed by the new one.
     RotateRoot {
@@ -571,6 +630,34 @@ pub enum KeysCommand {
         /// The new root's encrypted key file (made with `keys new`; its role is ignored).
         #[arg(long, value_name = "FILE")]
         new_key: PathBuf,
+    },
+    /// Re-encrypt a data folder's root and sequencer keys, made under one passphrase by an
+    /// older `init`, each under its own: the current shared passphrase comes from
+    /// --passphrase-file or TRIAL_LEDGER_PASSPHRASE, the new ones from the root and sequencer
+    /// sources.
+    SplitPassphrases {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Move the root key out of the data folder to this new file (where it belongs:
+        /// offline).
+        #[arg(long, value_name = "FILE")]
+        root_key_out: Option<PathBuf>,
+    },
+    /// Change a key file's passphrase, re-encrypting it at the current work factor (also the
+    /// migration for key files above the work-factor cap). The current passphrase comes from
+    /// --passphrase-file or TRIAL_LEDGER_PASSPHRASE, the new one from --new-passphrase-file,
+    /// TRIAL_LEDGER_NEW_PASSPHRASE or a prompt.
+    Passwd {
+        /// The key file.
+        #[arg(value_name = "FILE")]
+        key: PathBuf,
+        /// File with the new passphrase.
+        #[arg(long, value_name = "FILE")]
+        new_passphrase_file: Option<PathBuf>,
+        /// Open a key file made with a higher scrypt work factor than today's cap (up to 22,
+        /// the former limit) to re-encrypt it.
+        #[arg(long, value_name = "LOG_N", value_parser = clap::value_parser!(u8).range(10..=22))]
+        allow_work_factor: Option<u8>,
     },
     /// List the registry's keys.
     List {

@@ -24,6 +24,10 @@ use tl_schemas::{Date, Role, SignedSubmission, Subject, SubmissionId, TrialId};
 pub const BIN: &str = env!("CARGO_BIN_EXE_trial-ledger");
 /// Passphrase of the test's key files.
 pub const PASS: &str = "kafka-test-passphrase";
+/// The passphrase of the trial root key `init` writes.
+pub const ROOT_PASS: &str = "kafka-test-root-passphrase";
+/// The passphrase of the sequencer key `init` writes.
+pub const SEQUENCER_PASS: &str = "kafka-test-sequencer-passphrase";
 
 /// A trial on the test broker.
 pub struct KTrial {
@@ -49,7 +53,8 @@ pub struct KTrial {
 pub fn env(cmd: &mut Command) -> &mut Command {
     cmd.env("TRIAL_LEDGER_PASSPHRASE", PASS)
         .env("TRIAL_LEDGER_SCRYPT_LOG_N", "10")
-        .env_remove("TRIAL_LEDGER_SEQUENCER_PASSPHRASE")
+        .env("TRIAL_LEDGER_ROOT_PASSPHRASE", ROOT_PASS)
+        .env("TRIAL_LEDGER_SEQUENCER_PASSPHRASE", SEQUENCER_PASS)
         .env_remove("TRIAL_LEDGER_DATA")
 }
 
@@ -78,7 +83,7 @@ impl KTrial {
             "init --kafka failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let km = tl_ledger::keyfile::read_key_file(&data.join("keys/root.key"), PASS).unwrap();
+        let km = tl_ledger::keyfile::read_key_file(&data.join("keys/root.key"), ROOT_PASS).unwrap();
         let root = SigningKey::new(km.signing_key);
         let mut cfg = KafkaConfig::new(bootstrap, trial.clone());
         cfg.safety = safety;

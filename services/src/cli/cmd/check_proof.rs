@@ -15,8 +15,12 @@ use tl_ledger::trust::TrustFile;
 
 /// Runs `check-proof`.
 pub fn run(a: CheckProofArgs) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(&a.file)
-        .with_context(|| format!("reading proof file {}", a.file.display()))?;
+    let text = tl_ledger::limits::read_capped_text(
+        &a.file,
+        tl_ledger::limits::MAX_PROOF_FILE_BYTES,
+        "a proof file",
+    )
+    .with_context(|| format!("reading proof file {}", a.file.display()))?;
     let proof = audit::parse_proof(&text).with_context(|| format!("in {}", a.file.display()))?;
     let trust = match &a.trust {
         Some(path) => Some(TrustFile::read(path)?),
@@ -41,34 +45,84 @@ pub fn run(a: CheckProofArgs) -> Result<ExitCode> {
     };
     if let (Some(t), KeyPin::Sequencer(_)) = (&trust, &pin) {
         if t.trial_id != *proof_trial {
-            println!(
-                "FAILED: the proof is about trial {proof_trial}, the trust file pins trial {}",
-                t.trial_id
+            return failed(
+                &format!(
+                    "the proof is about trial {proof_trial}, the trust file pins trial {}",
+                    t.trial_id
+                ),
+                a.json,
             );
-            return Ok(ExitCode::from(crate::EXIT_NEGATIVE));
         }
     }
-    match audit::check_proof(&proof, &pin) {
-        Ok(c) => {
-            for line in &c.lines {
-                println!("OK: {line}");
-            }
-            if c.unsigned {
-                println!(
-                    "note: no root in this proof is signed by the sequencer: it shows the tree's shape, not that the sequencer committed to it"
-                );
-            }
-            if c.unpinned {
-                eprintln!(
-                    "WARNING: the sequencer key was taken from the proof itself and is not pinned, so the signature shows nothing about who made the checkpoint. Pass --trust FILE (the trial's pinned root key; the proof's KeyEnrolled record is checked against it) or --sequencer-key HEX."
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+    let c = match audit::check_proof(&proof, &pin) {
+        Ok(c) => c,
         Err(ProofFailure::Malformed(m)) => bail!("{}: {m}", a.file.display()),
-        Err(ProofFailure::Failed(m)) => {
-            println!("FAILED: {m}");
-            Ok(ExitCode::from(crate::EXIT_NEGATIVE))
+        Err(ProofFailure::Failed(m)) => return failed(&m, a.json),
+    };
+    // Trust-anchored: a key was pinned explicitly, and every root of the proof is a checkpoint
+    // that verified under it (check_proof fails on any that does not).
+    let anchored = !matches!(pin, KeyPin::Unpinned) && !c.unpinned && every_root_signed(&proof);
+    let code = if anchored || a.allow_unsigned {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::EXIT_NEGATIVE)
+    };
+    if a.json {
+        let v = serde_json::json!({
+            "ok": true, "trust_anchored": anchored, "proved": c.lines,
+            "unsigned": c.unsigned, "unpinned": c.unpinned,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(code);
+    }
+    for line in &c.lines {
+        println!("OK: {line}");
+    }
+    if c.unsigned {
+        println!(
+            "note: no root in this proof is signed by the sequencer: it shows the tree's shape, not that the sequencer committed to it"
+        );
+    }
+    if c.unpinned {
+        eprintln!(
+            "WARNING: the sequencer key was taken from the proof itself and is not pinned, so the signature shows nothing about who made the checkpoint. Pass --trust FILE (the trial's pinned root key; the proof's KeyEnrolled record is checked against it) or --sequencer-key HEX."
+        );
+    }
+    if !anchored {
+        println!(
+            "NOT TRUST-ANCHORED: {}; {}",
+            if matches!(pin, KeyPin::Unpinned) {
+                "no key was pinned (--trust FILE or --sequencer-key HEX)"
+            } else {
+                "a root in the proof carries no signed checkpoint (run `checkpoint --fresh`, then prove against its size)"
+            },
+            if a.allow_unsigned {
+                "accepted (--allow-unsigned)"
+            } else {
+                "exit 1 (--allow-unsigned accepts it)"
+            }
+        );
+    }
+    Ok(code)
+}
+
+/// Whether every root the proof is about carries a checkpoint (the empty tree needs none).
+fn every_root_signed(proof: &ProofFile) -> bool {
+    match proof {
+        ProofFile::Inclusion(p) => p.checkpoint.is_some(),
+        ProofFile::Consistency(p) => {
+            (p.first_size == 0 || p.first_checkpoint.is_some()) && p.second_checkpoint.is_some()
         }
     }
+}
+
+/// Prints a negative verdict; returns exit 1.
+fn failed(reason: &str, json: bool) -> Result<ExitCode> {
+    if json {
+        let v = serde_json::json!({"ok": false, "trust_anchored": false, "failure": reason});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("FAILED: {reason}");
+    }
+    Ok(ExitCode::from(crate::EXIT_NEGATIVE))
 }

@@ -7,7 +7,6 @@
 
 use crate::cli::CheckpointArgs;
 use anyhow::{bail, Context, Result};
-use std::io::Write;
 use std::process::ExitCode;
 use tl_ledger::embedded::EmbeddedReader;
 use tl_ledger::publish::{note_entry, read_held, read_published};
@@ -35,7 +34,13 @@ pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
         }
     }
     // A file of held checkpoints is only ever appended to in its own format.
+    let mut held_before = Vec::new();
     if let Some(save) = &a.save {
+        let data = match &store {
+            super::Store::Embedded(d) => Some(d.as_path()),
+            super::Store::Kafka(_) => None,
+        };
+        crate::cli::output::refuse_protected(save, data)?;
         if save.exists() {
             read_held(save).with_context(|| {
                 format!(
@@ -43,6 +48,8 @@ pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
                     save.display()
                 )
             })?;
+            held_before =
+                std::fs::read(save).with_context(|| format!("reading {}", save.display()))?;
         }
     }
     if a.fresh {
@@ -85,7 +92,7 @@ pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
         several => several.iter().for_each(|n| print!("{}", note_entry(n))),
     }
     if let Some(save) = &a.save {
-        save_held(save, &notes)?;
+        save_held(save, held_before, &notes)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -93,25 +100,17 @@ pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
 /// Appends notes to a file of held checkpoints as note-list entries (each note followed by an
 /// empty line). A file that does not end in an empty line (one note saved as printed, say)
 /// first gets one, so the first new note does not run into the last old one.
-fn save_held(save: &std::path::Path, notes: &[String]) -> Result<()> {
-    let existing = match std::fs::read(save) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", save.display())),
-    };
-    let mut text = String::new();
-    if !existing.is_empty() && !existing.ends_with(b"\n\n") {
-        text.push('\n');
+fn save_held(save: &std::path::Path, held_before: Vec<u8>, notes: &[String]) -> Result<()> {
+    let mut bytes = held_before;
+    if !bytes.is_empty() && !bytes.ends_with(b"\n\n") {
+        bytes.push(b'\n');
     }
-    notes.iter().for_each(|n| text.push_str(&note_entry(n)));
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(save)
-        .with_context(|| format!("opening {}", save.display()))?;
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("writing {}", save.display()))?;
+    notes
+        .iter()
+        .for_each(|n| bytes.extend_from_slice(note_entry(n).as_bytes()));
+    // The whole file again, through a temporary file and a rename: an interrupted save leaves
+    // the held checkpoints as they were.
+    crate::cli::output::write_new(save, &bytes, true, None)?;
     eprintln!(
         "saved: {} checkpoint(s) appended to {}",
         notes.len(),

@@ -34,28 +34,45 @@ fn status_name(s: CohortStatus) -> &'static str {
     }
 }
 
-/// Writes the root and sequencer keys encrypted, as `init` does, and the matcher's and the
-/// cohort engine's (so that `trial-ledger matcher` and `cohort-engine` can run on the demo
-/// folder); returns what it wrote.
-fn write_keys(data: &std::path::Path, keys: &tl_sim::SimKeys, pass: &str) -> Result<Vec<String>> {
+/// Writes the demo's root, sequencer, matcher and cohort-engine keys encrypted, all under
+/// `DIR/keys/`, each only if its own passphrase is given (without a prompt: the root's from
+/// the root source, the sequencer's from the sequencer source, the services' from that of
+/// `--key`), so that `trial-ledger matcher` and `cohort-engine` can run on the demo folder.
+/// Returns what it wrote.
+fn write_keys(data: &std::path::Path, keys: &tl_sim::SimKeys) -> Result<Vec<String>> {
+    use crate::cli::secrets::{supplied, Secret};
     let dir = data.join("keys");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let work = WorkFactor::from_env()?;
     let mut written = Vec::new();
-    let pairs: [(&SimKey, &str, std::path::PathBuf); 4] = [
-        (&keys.root, "root", super::root_key_path(data)),
-        (&keys.sequencer, "sequencer", dir.join("sequencer.key")),
-        (&keys.matcher, "matcher", dir.join("matcher.key")),
+    let pairs: [(&SimKey, &str, Secret, std::path::PathBuf); 4] = [
+        (&keys.root, "root", Secret::Root, super::root_key_path(data)),
+        (
+            &keys.sequencer,
+            "sequencer",
+            Secret::Sequencer,
+            dir.join("sequencer.key"),
+        ),
+        (
+            &keys.matcher,
+            "matcher",
+            Secret::Key,
+            dir.join("matcher.key"),
+        ),
         (
             &keys.cohort_engine,
             "cohort-engine",
+            Secret::Key,
             dir.join("cohort-engine.key"),
         ),
     ];
-    for (key, role, path) in pairs {
+    for (key, role, secret, path) in pairs {
+        let Some(pass) = supplied(secret)?.filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let km = KeyMaterial::from_seed(key.name.clone(), role, key.seed);
-        keyfile::write_key_file(&path, &km, pass, work)?;
-        written.push(path.display().to_string());
+        keyfile::write_key_file(&path, &km, &pass, work)?;
+        written.push(format!("{role} {}", path.display()));
     }
     Ok(written)
 }
@@ -119,22 +136,19 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
         Some(k) => simulate_on_kafka(k, &config)?,
     };
     TrustFile::new(&trial, report.root_public_key, config.partitions).write(&trust_path)?;
-    let keys_note = match keyfile::passphrase_from_env() {
-        Ok(pass) => {
-            let written = write_keys(&a.data, &keys, &pass)?;
-            format!(
-                "root, sequencer, matcher and cohort-engine keys written encrypted ({}); the other {} keys are derived from seed {} and not stored",
-                written.join(", "),
-                keys.enrolled().len() + 1 - written.len(),
-                a.seed
-            )
-        }
-        Err(_) => format!(
-            "the demo's {} keys are derived from seed {} and not stored (set TRIAL_LEDGER_PASSPHRASE to write the root, sequencer, matcher and cohort-engine keys encrypted)",
-            keys.enrolled().len() + 1,
-            a.seed
-        ),
-    };
+    let written = write_keys(&a.data, &keys)?;
+    let keys_note = format!(
+        "the demo keeps the keys it writes under {} ({}); the {} others of its {} keys are derived from seed {} and not stored (each key is written only given its own passphrase: the root key's from TRIAL_LEDGER_ROOT_PASSPHRASE, the sequencer's from TRIAL_LEDGER_SEQUENCER_PASSPHRASE, the matcher's and the cohort engine's from TRIAL_LEDGER_PASSPHRASE, or the matching --*passphrase-file)",
+        a.data.join("keys").display(),
+        if written.is_empty() {
+            "none written".to_string()
+        } else {
+            format!("written encrypted: {}", written.join(", "))
+        },
+        keys.enrolled().len() + 1 - written.len(),
+        keys.enrolled().len() + 1,
+        a.seed
+    );
 
     let verify_started = Instant::now();
     let inputs = match &kafka {

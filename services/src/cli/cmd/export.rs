@@ -44,6 +44,8 @@ fn scope(a: &ExportArgs) -> Result<Scope> {
 pub fn run(a: ExportArgs) -> Result<ExitCode> {
     let scope = scope(&a)?;
     let data = &a.data.data;
+    // Before the long verification: the output must be a file we may write.
+    crate::cli::output::check_new(&a.out, a.force, Some(data))?;
     let trust_path = match &a.trust {
         Some(p) => p.clone(),
         None => {
@@ -79,10 +81,8 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
     };
     let b = bundle::export(&src, &scope).map_err(tl_ledger::Error::from)?;
     let bytes = bundle::encode_bundle(&b);
-    // Write beside the target and rename, so a reader never sees half a bundle.
-    let tmp = a.out.with_extension("partial");
-    std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &a.out).with_context(|| format!("writing {}", a.out.display()))?;
+    // Beside the target, fsynced and renamed, so a reader never sees half a bundle.
+    crate::cli::output::write_new(&a.out, &bytes, a.force, Some(data))?;
     let carried: usize = b.sections.iter().map(|s| s.records.len()).sum();
     let checkpoints: usize = b.sections.iter().map(|s| s.checkpoints.len()).sum();
     println!(

@@ -20,13 +20,28 @@ pub fn run(a: InitArgs) -> Result<ExitCode> {
         );
     }
     let keys = a.data.join("keys");
-    std::fs::create_dir_all(&keys).with_context(|| format!("creating {}", keys.display()))?;
-    let pass = crate::cli::secrets::new_passphrase("the new root and sequencer keys")?;
+    let root_path = a
+        .root_key_out
+        .clone()
+        .unwrap_or_else(|| super::root_key_path(&a.data));
+    let seq_path = keys.join("sequencer.key");
+    for p in [&root_path, &seq_path] {
+        if p.symlink_metadata().is_ok() {
+            bail!("{} already exists; keys are never overwritten", p.display());
+        }
+    }
+    // Both passphrases are settled before anything is written, so a refusal leaves no folder.
+    let (root_pass, seq_pass) = split_passphrases(&root_path, &seq_path)?;
     let work = WorkFactor::from_env()?;
+    for dir in [keys.as_path(), root_path.parent().unwrap_or(keys.as_path())] {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+    }
     let root = KeyMaterial::generate("trial root", "root");
     let seq = KeyMaterial::generate("sequencer", "sequencer");
-    keyfile::write_key_file(&super::root_key_path(&a.data), &root, &pass, work)?;
-    keyfile::write_key_file(&keys.join("sequencer.key"), &seq, &pass, work)?;
+    keyfile::write_key_file(&root_path, &root, &root_pass, work)?;
+    keyfile::write_key_file(&seq_path, &seq, &seq_pass, work)?;
     let root_key = SigningKey::new(root.signing_key.clone());
     let seq_key = SigningKey::new(seq.signing_key.clone());
     let title = if a.title.is_empty() {
@@ -76,14 +91,40 @@ pub fn run(a: InitArgs) -> Result<ExitCode> {
     println!(
         "  root key       {} ({})",
         root_key.key_id(),
-        super::root_key_path(&a.data).display()
+        root_path.display()
     );
     println!(
         "  sequencer key  {} ({})",
         seq_key.key_id(),
-        keys.join("sequencer.key").display()
+        seq_path.display()
     );
     println!("  trust file     {}", trust_path.display());
     println!("keep a copy of the trust file (or the root public key {}) apart from the ledger: auditors pin it.", trust.root_public_key);
+    if a.root_key_out.is_none() {
+        println!(
+            "the root key belongs offline: it is needed only to enrol, revoke and rotate keys (move it, then give --key FILE to those commands; `init --root-key-out FILE` writes it elsewhere to begin with)."
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The new root and sequencer passphrases, each from its own source; they must differ, or
+/// whoever runs the sequencer could open the root key.
+pub fn split_passphrases(
+    root_path: &std::path::Path,
+    seq_path: &std::path::Path,
+) -> Result<(String, String)> {
+    use crate::cli::secrets::{new_passphrase, Secret};
+    let root_pass = new_passphrase(Secret::Root, root_path)?;
+    let seq_pass = new_passphrase(Secret::Sequencer, seq_path)?;
+    if root_pass == seq_pass {
+        bail!(
+            "the root key and the sequencer key need different passphrases (separation of duties: \
+             whoever runs the sequencer must not be able to open the root key); set {} and {} to \
+             different values",
+            crate::cli::secrets::ROOT_PASSPHRASE_ENV,
+            crate::cli::secrets::SEQUENCER_PASSPHRASE_ENV
+        );
+    }
+    Ok((root_pass, seq_pass))
 }

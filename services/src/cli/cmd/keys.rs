@@ -1,8 +1,11 @@
 //! `trial-ledger keys new|enrol|revoke|rotate-root|list`.
 
+use crate::cli::secrets::{self, Secret};
 use crate::cli::KeysCommand;
 use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use tl_ledger::compromise::CompromisedSince;
 use tl_ledger::keyfile::{self, KeyMaterial, WorkFactor};
 use tl_ledger::registry::root_rotation_message;
 use tl_ledger::writer::Draft;
@@ -19,7 +22,9 @@ pub fn run(c: KeysCommand) -> Result<ExitCode> {
                     Role::ALL.map(|r| r.as_str()).join(", ")
                 )
             })?;
-            let pass = crate::cli::secrets::new_passphrase(&out.display().to_string())?;
+            crate::cli::output::refuse_protected(&out, None)?;
+            crate::cli::output::refuse_protected(&keyfile::public_path(&out), None)?;
+            let pass = secrets::new_passphrase(Secret::Key, &out)?;
             let km = KeyMaterial::generate(name, r.as_str().to_string());
             keyfile::write_key_file(&out, &km, &pass, WorkFactor::from_env()?)?;
             let pk = km.public_key();
@@ -55,7 +60,16 @@ pub fn run(c: KeysCommand) -> Result<ExitCode> {
             key,
             key_id,
             reason,
+            compromised_since,
         } => {
+            let reason = match compromised_since {
+                Some(since) => {
+                    let since = CompromisedSince::parse_arg(&since)
+                        .map_err(|e| anyhow::anyhow!("--compromised-since: {e}"))?;
+                    format!("{} {}", reason.trim_end(), since.marker())
+                }
+                None => reason,
+            };
             let env = envelope_of(&KeyRevoked {
                 key: KeyId::from_hex(&key_id)?,
                 reason,
@@ -65,8 +79,9 @@ pub fn run(c: KeysCommand) -> Result<ExitCode> {
         KeysCommand::RotateRoot { data, key, new_key } => {
             let data = data.data;
             let key_path = key.unwrap_or_else(|| super::root_key_path(&data));
-            let (old_root, _) = crate::cli::secrets::load_key(&key_path)?;
-            let (new_root, _) = crate::cli::secrets::load_key(&new_key)?;
+            let (old_root, _) = secrets::load(Secret::Root, &key_path)?;
+            // The new root was made by `keys new`: its passphrase is that of a `--key`.
+            let (new_root, _) = secrets::load(Secret::Key, &new_key)?;
             let mut ledger = super::open_writer(&data)?;
             let trial = ledger.state().trial().clone();
             let old_pk = old_root.public_key();
@@ -99,6 +114,12 @@ pub fn run(c: KeysCommand) -> Result<ExitCode> {
             }
             Ok(code)
         }
+        KeysCommand::SplitPassphrases { data, root_key_out } => split(&data.data, root_key_out),
+        KeysCommand::Passwd {
+            key,
+            allow_work_factor,
+            ..
+        } => passwd(&key, allow_work_factor),
         KeysCommand::List { data, json } => {
             let ledger = super::open_writer(&data.data)?;
             let reg = ledger.state().registry();
@@ -150,6 +171,82 @@ fn root_submit(
             anyhow::bail!("give the root key file with --key FILE")
         }
     };
-    let (root, _) = crate::cli::secrets::load_key(&key_path)?;
+    if !key_path.exists() {
+        anyhow::bail!(
+            "no root key at {}: give the root key file with --key FILE (it belongs offline, \
+             outside the data folder)",
+            key_path.display()
+        );
+    }
+    let (root, _) = secrets::load(Secret::Root, &key_path)?;
     super::submit_draft(&store, &root, draft, false)
+}
+
+/// `keys split-passphrases`: the root and sequencer keys of an older data folder, made under
+/// one passphrase, each re-encrypted under its own (and the root key moved out, if asked).
+fn split(data: &Path, root_key_out: Option<PathBuf>) -> Result<ExitCode> {
+    let root_path = super::root_key_path(data);
+    let seq_path = data.join("keys").join("sequencer.key");
+    if let Some(out) = &root_key_out {
+        crate::cli::output::refuse_protected(out, Some(data))?;
+        for p in [out.clone(), keyfile::public_path(out)] {
+            anyhow::ensure!(
+                p.symlink_metadata().is_err(),
+                "{} already exists; keys are never overwritten",
+                p.display()
+            );
+        }
+    }
+    let old = secrets::passphrase(Secret::Key, &root_path).context(
+        "the current passphrase shared by the root and sequencer keys comes from --passphrase-file or TRIAL_LEDGER_PASSPHRASE",
+    )?;
+    let root = secrets::open_with(Secret::Key, &root_path, &old)?;
+    let seq = secrets::open_with(Secret::Key, &seq_path, &old)?;
+    let (root_pass, seq_pass) = super::init::split_passphrases(&root_path, &seq_path)?;
+    let work = WorkFactor::from_env()?;
+    keyfile::replace_key_file(&seq_path, &seq, &seq_pass, work)?;
+    match &root_key_out {
+        None => keyfile::replace_key_file(&root_path, &root, &root_pass, work)?,
+        Some(out) => {
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            keyfile::write_key_file(out, &root, &root_pass, work)?;
+            // Only once the new file is durable is the old one (under the old passphrase) gone.
+            for p in [root_path.clone(), keyfile::public_path(&root_path)] {
+                std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+            }
+        }
+    }
+    let root_now = root_key_out.as_ref().unwrap_or(&root_path);
+    println!(
+        "re-encrypted the sequencer key {} (passphrase: {}) and the root key {} (passphrase: {})",
+        seq_path.display(),
+        secrets::SEQUENCER_PASSPHRASE_ENV,
+        root_now.display(),
+        secrets::ROOT_PASSPHRASE_ENV
+    );
+    if root_key_out.is_some() {
+        println!(
+            "give --key {} to keys enrol, revoke and rotate-root from now on",
+            root_now.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `keys passwd`: a key file re-encrypted under a new passphrase at the current work factor.
+fn passwd(key: &Path, allow_work_factor: Option<u8>) -> Result<ExitCode> {
+    let old = secrets::passphrase(Secret::Key, key)?;
+    let limit = allow_work_factor.unwrap_or(keyfile::MAX_LOG_N);
+    let km = keyfile::read_key_file_allowing(key, &old, limit)?;
+    let new = secrets::new_passphrase(Secret::NewKey, key)?;
+    keyfile::replace_key_file(key, &km, &new, WorkFactor::from_env()?)?;
+    println!(
+        "re-encrypted {} under its new passphrase (scrypt log2 N = {})",
+        key.display(),
+        WorkFactor::from_env()?.log_n()?
+    );
+    Ok(ExitCode::SUCCESS)
 }

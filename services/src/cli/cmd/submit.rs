@@ -1,38 +1,165 @@
 //! `trial-ledger submit`: sign and submit one event, to the embedded ledger or to Kafka.
+//!
+//! A retry: an event file that gives its `submission_id` is first looked up (in the writer's
+//! seen ids on the embedded store, in the subject's ledger partition on Kafka). If the id is
+//! recorded with the same event (the client time and the ciphertext of personal data aside,
+//! since each signing stamps its own time and each sealing its own random nonce), the original
+//! receipt is printed and nothing is submitted; with other content it is a
+//! `submission-id-conflict`.
 
 use crate::cli::SubmitArgs;
 use anyhow::{Context, Result};
 use std::process::ExitCode;
-use tl_domain::personal::{self, KeyStore};
-use tl_schemas::{Subject, TrialId};
+use tl_domain::personal::{self, DataKey, KeyStore};
+use tl_ledger::writer::Draft;
+use tl_ledger::SigningKey;
+use tl_schemas::ids::Name;
+use tl_schemas::{Record, Subject, TrialId};
 
 /// Runs `submit`. Everything that can fail on input (the JSON, the key file, the passphrase)
 /// is checked before the ledger is opened, so a bad submission never touches it.
 pub fn run(a: SubmitArgs) -> Result<ExitCode> {
     let store = super::store(&a.store)?;
-    let text = std::fs::read_to_string(&a.event)
-        .with_context(|| format!("reading event file {}", a.event.display()))?;
+    let text = tl_ledger::limits::read_capped_text(
+        &a.event,
+        tl_ledger::limits::MAX_EVENT_FILE_BYTES,
+        "an event file",
+    )
+    .with_context(|| format!("reading event file {}", a.event.display()))?;
     let parsed = crate::cli::event_json::parse(&text)
         .with_context(|| format!("in {}", a.event.display()))?;
     let (key, _) = crate::cli::secrets::load_key(&a.key)?;
-    let seal_personal = |trial: &TrialId, draft: &mut tl_ledger::writer::Draft| -> Result<()> {
-        if let (Some(data), Subject::Patient(patient)) = (&parsed.personal, &draft.subject) {
-            // Sealed under the patient's own key, kept outside the ledger: destroying that key
-            // (`trial-ledger erase`) erases the data while every hash still verifies.
-            let dir = match (&store, &a.keystore) {
-                (_, Some(k)) => k.clone(),
-                (super::Store::Embedded(d), None) => super::keystore_dir(d, None),
-                (super::Store::Kafka(_), None) => anyhow::bail!(
-                    "this event carries personal data: give the key store with --keystore DIR"
-                ),
-            };
-            let store = KeyStore::open(&dir)?;
-            let data_key = store.key_for(trial, patient)?;
-            draft.envelope.personal_data = Some(personal::seal(&data_key, trial, patient, data));
+    match &store {
+        super::Store::Embedded(data) => {
+            let mut ledger = super::open_writer(data)?;
+            let trial = ledger.state().trial().clone();
+            if parsed.explicit_id {
+                let p = ledger.state().partition_of(&parsed.draft.subject);
+                if let Some(seq) = ledger.state().seen(p, &parsed.draft.submission_id) {
+                    let bytes = ledger.read(p, seq, 1)?;
+                    let original = decode(bytes.first().map(Vec::as_slice))?;
+                    return retry_verdict(&original, &parsed, &trial, &key, a.json);
+                }
+            }
+            let keystore = super::keystore_dir(data, a.keystore.as_deref());
+            let (draft, sealed) = seal_personal(&parsed, &trial, Some(&keystore))?;
+            let signed = draft.sign(&trial, &key);
+            let code = super::submit_and_report(&mut ledger, signed, a.json)?;
+            sealed.release_if(code != ExitCode::SUCCESS)?;
+            Ok(code)
+        }
+        super::Store::Kafka(k) => {
+            if parsed.explicit_id {
+                if let Some(original) = kafka_lookup(k, &parsed.draft)? {
+                    return retry_verdict(&original, &parsed, &k.trial, &key, a.json);
+                }
+            }
+            let (draft, sealed) = seal_personal(&parsed, &k.trial, a.keystore.as_deref())?;
+            let code = super::submit_draft(&store, &key, draft, a.json)?;
+            sealed.release_if(code != ExitCode::SUCCESS)?;
+            Ok(code)
+        }
+    }
+}
+
+fn decode(bytes: Option<&[u8]>) -> Result<Record> {
+    let bytes = bytes.context("a recorded submission id's record cannot be read")?;
+    let (record, _) = tl_ledger::codec::decode_record(bytes)
+        .map_err(|r| anyhow::anyhow!("a recorded submission id's record does not decode: {r}"))?;
+    Ok(record)
+}
+
+/// The record of the draft's submission id in its partition on Kafka, if there is one
+/// (committed records only).
+fn kafka_lookup(k: &tl_kafka::KafkaConfig, draft: &Draft) -> Result<Option<Record>> {
+    let n = tl_kafka::topics::partition_count(k, &k.topics.ledger)?
+        .with_context(|| format!("no ledger topic {} on {}", k.topics.ledger, k.bootstrap))?;
+    let p = tl_schemas::partition_of(&k.trial, &draft.subject, n);
+    let parts = tl_kafka::read::read_some(
+        k,
+        &k.topics.ledger,
+        n,
+        &[p],
+        std::time::Duration::from_secs(60),
+    )?;
+    for stored in &parts[p as usize] {
+        if let Ok((record, _)) = tl_ledger::codec::decode_record(&stored.value) {
+            if record.body.submission.submission.submission_id == draft.submission_id {
+                return Ok(Some(record));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The verdict on a retry of a recorded id: the original receipt if the event is the same,
+/// else a `submission-id-conflict`. Nothing is submitted, no personal data is sealed.
+fn retry_verdict(
+    original: &Record,
+    parsed: &crate::cli::event_json::ParsedEvent,
+    trial: &TrialId,
+    key: &SigningKey,
+    json: bool,
+) -> Result<ExitCode> {
+    let recorded = &original.body.submission.submission;
+    let mut retry = parsed.draft.clone();
+    retry.client_time = recorded.client_time;
+    let mut retry = retry.sign(trial, key).submission;
+    let mut recorded = recorded.clone();
+    // The ciphertext differs on every sealing (a fresh random nonce); whether there is
+    // personal data at all does not.
+    let had_personal = recorded.envelope.personal_data.take().is_some();
+    retry.envelope.personal_data = None;
+    if recorded == retry && had_personal == parsed.personal.is_some() {
+        super::report_receipt(
+            "already-recorded",
+            &tl_ledger::Receipt::of(original, original.hash()),
+            json,
+        )
+    } else {
+        super::report_refusal(
+            tl_ledger::Reason::SubmissionIdConflict.code(),
+            &format!(
+                "submission id {} is already recorded at {}/{} with other content; nothing was submitted",
+                parsed.draft.submission_id, original.body.partition, original.body.seq
+            ),
+            json,
+        )
+    }
+}
+
+/// A personal-data key created for this submission, destroyed again if it is refused.
+struct Sealed {
+    created: Option<(KeyStore, TrialId, Name, DataKey)>,
+}
+
+impl Sealed {
+    /// Destroys the key if this call created it and the submission was not recorded.
+    fn release_if(self, refused: bool) -> Result<()> {
+        if let (true, Some((store, trial, patient, key))) = (refused, self.created) {
+            store.discard_unused(&trial, &patient, &key)?;
         }
         Ok(())
-    };
+    }
+}
+
+/// Seals the event's personal data (if any) under the patient's own key, kept outside the
+/// ledger: destroying that key (`trial-ledger erase`) erases the data while every hash still
+/// verifies.
+fn seal_personal(
+    parsed: &crate::cli::event_json::ParsedEvent,
+    trial: &TrialId,
+    keystore: Option<&std::path::Path>,
+) -> Result<(Draft, Sealed)> {
     let mut draft = parsed.draft.clone();
-    seal_personal(&super::store_trial(&store)?, &mut draft)?;
-    super::submit_draft(&store, &key, draft, a.json)
+    let (Some(data), Subject::Patient(patient)) = (&parsed.personal, &draft.subject) else {
+        return Ok((draft, Sealed { created: None }));
+    };
+    let dir = keystore
+        .context("this event carries personal data: give the key store with --keystore DIR")?;
+    let store = KeyStore::open(dir)?;
+    let (data_key, created) = store.key_for_submission(trial, patient)?;
+    draft.envelope.personal_data = Some(personal::seal(&data_key, trial, patient, data));
+    let created = created.then(|| (store, trial.clone(), patient.clone(), data_key));
+    Ok((draft, Sealed { created }))
 }

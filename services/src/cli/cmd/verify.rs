@@ -85,6 +85,19 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
         audit::check_held(&trust.trial(), &leaves, &keys, &held)
     });
     let held_ok = held_checks.as_ref().is_none_or(|c| c.iter().all(|c| c.ok));
+    // Records a key signed after the compromise its revocation records: flagged, never failed.
+    let parts: Vec<&[Vec<u8>]> = inputs.iter().map(|i| i.records.as_slice()).collect();
+    let suspect = tl_ledger::compromise::flagged_records(&parts);
+    if !suspect.is_empty() && !a.json {
+        eprintln!(
+            "warning: {} records were signed by keys after their recorded compromise (first: partition {} seq {}, key {} {}); they verify, but a thief may have signed them (see `trail`)",
+            suspect.len(),
+            suspect[0].partition,
+            suspect[0].seq,
+            suspect[0].key_id,
+            suspect[0].since
+        );
+    }
     if report.partitions != trust.partitions {
         eprintln!(
             "warning: the trust file says {} partitions, the ledger's TrialRegistered says {}",
@@ -93,6 +106,10 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
     }
     if a.json {
         let mut v = serde_json::to_value(&report)?;
+        // Only a trust file given explicitly anchors the verdict: the one beside the ledger
+        // could have been rewritten with it.
+        v["trust_anchored"] = a.trust.is_some().into();
+        v["compromised_records"] = serde_json::to_value(&suspect)?;
         if let Some(checks) = &held_checks {
             v["held_checkpoints"] = serde_json::to_value(checks)?;
             v["ok"] = (report.ok && held_ok).into();

@@ -13,8 +13,12 @@ use tl_ledger::trust::TrustFile;
 
 /// Runs `verify-bundle`.
 pub fn run(a: VerifyBundleArgs) -> Result<ExitCode> {
-    let bytes =
-        std::fs::read(&a.file).with_context(|| format!("reading bundle {}", a.file.display()))?;
+    let bytes = tl_ledger::limits::read_capped(
+        &a.file,
+        tl_ledger::limits::MAX_BUNDLE_FILE_BYTES,
+        "an audit bundle",
+    )
+    .with_context(|| format!("reading bundle {}", a.file.display()))?;
     let b = bundle::decode_bundle(&bytes)
         .map_err(tl_ledger::Error::from)
         .with_context(|| format!("in {}", a.file.display()))?;
@@ -40,8 +44,14 @@ pub fn run(a: VerifyBundleArgs) -> Result<ExitCode> {
         None => Vec::new(),
     };
     let report = bundle::verify_bundle(&b, pinned.as_ref(), &held, TrialRules);
+    // Trust-anchored: the root was pinned by --trust, and every checkpoint in the bundle
+    // verified under a sequencer key that root enrolled (verify_bundle fails otherwise).
+    let anchored = pinned.is_some() && report.ok;
+    let accepted = report.ok && (anchored || a.allow_unsigned);
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut v = serde_json::to_value(&report)?;
+        v["trust_anchored"] = anchored.into();
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         match &report.failure {
             Some(f) => println!("FAILED: {f}"),
@@ -88,8 +98,18 @@ pub fn run(a: VerifyBundleArgs) -> Result<ExitCode> {
         eprintln!(
             "WARNING: the trust anchor was taken from the bundle itself and is not pinned: a bundle rewritten under another root would verify. Pass --trust FILE (your own copy of the trial's trust file)."
         );
+        if !a.json {
+            println!(
+                "NOT TRUST-ANCHORED: no --trust FILE; {}",
+                if a.allow_unsigned {
+                    "accepted (--allow-unsigned)"
+                } else {
+                    "exit 1 (--allow-unsigned accepts it)"
+                }
+            );
+        }
     }
-    Ok(if report.ok {
+    Ok(if accepted {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(crate::EXIT_NEGATIVE)

@@ -142,6 +142,9 @@ pub fn run(a: ViewArgs) -> Result<ExitCode> {
         }
     }
     let lag_json: Vec<_> = lag.iter().filter(|l| l.view == kind.name()).collect();
+    if let Some(data) = &a.source.data {
+        warn_compromised(data)?;
+    }
     if a.json {
         let body = match kind {
             ViewKind::Enrollment => serde_json::to_value(report::enrollment(conn, cohort)?)?,
@@ -339,4 +342,27 @@ fn print_dossier(r: &report::DossierReport, one_cohort: bool) {
         }
         println!("\n(every value's supporting records: --json)");
     }
+}
+
+/// Says so when records a key signed after its recorded compromise (`keys revoke
+/// --compromised-since`) count in the views: they verify, so the views include them.
+fn warn_compromised(data: &Path) -> Result<()> {
+    let reader = tl_ledger::embedded::EmbeddedReader::open(&super::ledger_dir(data))?;
+    let p0 = reader.scan(0)?.records;
+    if tl_ledger::compromise::marked_keys(&p0).is_empty() {
+        return Ok(());
+    }
+    let mut parts = vec![p0];
+    for p in 1..reader.partition_count() {
+        parts.push(reader.scan(p)?.records);
+    }
+    let refs: Vec<&[Vec<u8>]> = parts.iter().map(Vec::as_slice).collect();
+    let flagged = tl_ledger::compromise::flagged_records(&refs);
+    if !flagged.is_empty() {
+        eprintln!(
+            "warning: {} records counted in the views were signed by keys after their recorded compromise (keys revoke --compromised-since); they verify, but a thief may have signed them: `verify --json` lists them (compromised_records), `trail` marks them SUSPECT",
+            flagged.len()
+        );
+    }
+    Ok(())
 }

@@ -1,0 +1,488 @@
+//! Key custody (issue 12, point 1): the root key and the sequencer key each have their own
+//! passphrase and source, holding one opens no other, passphrase files replace the
+//! environment, an empty variable is no passphrase, the root key can live outside the data
+//! folder, and older folders (one passphrase for both) are split.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tl_ledger::keyfile::{self, read_key_file, KeyFileError, WorkFactor};
+
+const ROOT: &str = "root horse";
+const SEQ: &str = "sequencer horse";
+const KEY: &str = "author horse";
+
+/// The binary with no passphrase in its environment: each test adds the ones it means.
+fn bare(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trial-ledger"));
+    c.current_dir(dir)
+        .env("TRIAL_LEDGER_SCRYPT_LOG_N", "10")
+        .env_remove("TRIAL_LEDGER_PASSPHRASE")
+        .env_remove("TRIAL_LEDGER_ROOT_PASSPHRASE")
+        .env_remove("TRIAL_LEDGER_SEQUENCER_PASSPHRASE")
+        .env_remove("TRIAL_LEDGER_DATA")
+        // No terminal: a missing passphrase is an error, never a prompt that hangs.
+        .stdin(std::process::Stdio::null());
+    c
+}
+
+/// The binary with all three passphrases set.
+fn all(dir: &Path) -> Command {
+    let mut c = bare(dir);
+    c.env("TRIAL_LEDGER_PASSPHRASE", KEY)
+        .env("TRIAL_LEDGER_ROOT_PASSPHRASE", ROOT)
+        .env("TRIAL_LEDGER_SEQUENCER_PASSPHRASE", SEQ);
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(c: &mut Command, args: &[&str]) -> String {
+    let o = c.args(args).output().unwrap();
+    assert!(o.status.success(), "{args:?}: {}", text(&o));
+    text(&o)
+}
+
+fn fails(c: &mut Command, args: &[&str], code: i32, expect: &str) -> String {
+    let o = c.args(args).output().unwrap();
+    assert_eq!(o.status.code(), Some(code), "{args:?}: {}", text(&o));
+    assert!(text(&o).contains(expect), "{args:?}: {}", text(&o));
+    text(&o)
+}
+
+const AMEND: &str = r#"{"event":"ProtocolAmended","subject":"trial","payload":{"protocol_version":1,"document":"catalogue v1"}}"#;
+
+/// A trial in `d/` with an admin key enrolled and an amendment ready to submit.
+fn trial(dir: &Path, init_extra: &[&str]) {
+    let mut args = vec![
+        "init",
+        "--data",
+        "d",
+        "--trial",
+        "custody",
+        "--partitions",
+        "2",
+    ];
+    args.extend_from_slice(init_extra);
+    ok(&mut all(dir), &args);
+    ok(
+        &mut all(dir),
+        &[
+            "keys",
+            "new",
+            "--name",
+            "Admin A",
+            "--role",
+            "admin",
+            "--out",
+            "admin.key",
+        ],
+    );
+    std::fs::write(dir.join("amend.json"), AMEND).unwrap();
+}
+
+fn records(dir: &Path) -> u64 {
+    let o = bare(dir)
+        .args(["verify", "--data", "d", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["records_total"].as_u64().unwrap()
+}
+
+#[test]
+fn root_and_sequencer_keys_each_open_only_under_their_own_passphrase() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    trial(d, &[]);
+    let (root, seq) = (d.join("d/keys/root.key"), d.join("d/keys/sequencer.key"));
+    assert!(read_key_file(&root, ROOT).is_ok());
+    assert!(read_key_file(&seq, SEQ).is_ok());
+    for (file, wrong) in [(&root, SEQ), (&root, KEY), (&seq, ROOT), (&seq, KEY)] {
+        assert!(matches!(
+            read_key_file(file, wrong),
+            Err(KeyFileError::WrongPassphrase { .. })
+        ));
+    }
+    // Enrolling needs the root's passphrase: without it, the error names the key and where its
+    // passphrase comes from, and nothing is recorded.
+    let before = records(d);
+    let mut c = bare(d);
+    c.env("TRIAL_LEDGER_PASSPHRASE", KEY)
+        .env("TRIAL_LEDGER_SEQUENCER_PASSPHRASE", SEQ);
+    let out = fails(
+        &mut c,
+        &["keys", "enrol", "--data", "d", "admin.key.pub.json"],
+        2,
+        "TRIAL_LEDGER_ROOT_PASSPHRASE",
+    );
+    assert!(out.contains("the trial root key"), "{out}");
+    assert_eq!(records(d), before);
+    // The author's passphrase does not stand in for the root's.
+    let mut c = bare(d);
+    c.env("TRIAL_LEDGER_PASSPHRASE", ROOT)
+        .env("TRIAL_LEDGER_SEQUENCER_PASSPHRASE", SEQ);
+    fails(
+        &mut c,
+        &["keys", "enrol", "--data", "d", "admin.key.pub.json"],
+        2,
+        "TRIAL_LEDGER_ROOT_PASSPHRASE",
+    );
+    let mut c = bare(d);
+    c.env("TRIAL_LEDGER_ROOT_PASSPHRASE", ROOT)
+        .env("TRIAL_LEDGER_SEQUENCER_PASSPHRASE", SEQ);
+    ok(
+        &mut c,
+        &["keys", "enrol", "--data", "d", "admin.key.pub.json"],
+    );
+    // An embedded submit opens the author's key and the sequencer's, never the root's.
+    let mut c = bare(d);
+    c.env("TRIAL_LEDGER_PASSPHRASE", KEY)
+        .env("TRIAL_LEDGER_SEQUENCER_PASSPHRASE", SEQ);
+    ok(
+        &mut c,
+        &["submit", "--data", "d", "--key", "admin.key", "amend.json"],
+    );
+    // ... and the author's passphrase does not open the sequencer key (no fallback).
+    let mut c = bare(d);
+    c.env("TRIAL_LEDGER_PASSPHRASE", KEY);
+    let out = fails(
+        &mut c,
+        &["checkpoint", "--data", "d", "--fresh"],
+        2,
+        "TRIAL_LEDGER_SEQUENCER_PASSPHRASE",
+    );
+    assert!(out.contains("the sequencer key"), "{out}");
+}
+
+#[test]
+fn an_empty_variable_is_no_passphrase_and_empty_or_shared_new_passphrases_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // The same passphrase for root and sequencer: refused, nothing written.
+    let mut c = all(d);
+    c.env("TRIAL_LEDGER_SEQUENCER_PASSPHRASE", ROOT);
+    fails(
+        &mut c,
+        &["init", "--data", "d", "--trial", "t"],
+        2,
+        "different passphrases",
+    );
+    assert!(!d.join("d").exists(), "a refused init writes nothing");
+    // An empty sequencer variable is not an empty passphrase: it counts as unset.
+    let mut c = all(d);
+    c.env("TRIAL_LEDGER_SEQUENCER_PASSPHRASE", "");
+    let out = fails(
+        &mut c,
+        &["init", "--data", "d", "--trial", "t"],
+        2,
+        "no passphrase for the sequencer key",
+    );
+    assert!(out.contains("set but empty"), "{out}");
+    assert!(!d.join("d").exists());
+    // An empty passphrase file is refused when a key is created.
+    std::fs::write(d.join("empty.pass"), "\n").unwrap();
+    fails(
+        &mut bare(d),
+        &[
+            "keys",
+            "new",
+            "--name",
+            "N",
+            "--role",
+            "lab",
+            "--out",
+            "n.key",
+            "--passphrase-file",
+            "empty.pass",
+        ],
+        2,
+        "refusing an empty passphrase",
+    );
+    assert!(!d.join("n.key").exists());
+    // On an existing folder, an empty sequencer variable does not open the sequencer key.
+    trial(d, &[]);
+    let mut c = all(d);
+    c.env("TRIAL_LEDGER_SEQUENCER_PASSPHRASE", "");
+    fails(
+        &mut c,
+        &["checkpoint", "--data", "d", "--fresh"],
+        2,
+        "no passphrase for the sequencer key",
+    );
+}
+
+#[test]
+fn passphrase_files_replace_the_environment_and_the_root_key_can_live_outside() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    for (f, p) in [("root.pass", ROOT), ("seq.pass", SEQ), ("key.pass", KEY)] {
+        std::fs::write(d.join(f), format!("{p}\n")).unwrap();
+    }
+    let files = [
+        "--root-passphrase-file",
+        "root.pass",
+        "--sequencer-passphrase-file",
+        "seq.pass",
+        "--passphrase-file",
+        "key.pass",
+    ];
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter()
+            .chain(files.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let run = |args: Vec<String>| {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(&mut bare(d), &a)
+    };
+    let out = run(with(&[
+        "init",
+        "--data",
+        "d",
+        "--trial",
+        "custody",
+        "--root-key-out",
+        "offline/root.key",
+    ]));
+    assert!(out.contains("offline/root.key"), "{out}");
+    assert!(!d.join("d/keys/root.key").exists());
+    assert!(read_key_file(&d.join("offline/root.key"), ROOT).is_ok());
+    run(with(&[
+        "keys",
+        "new",
+        "--name",
+        "Admin A",
+        "--role",
+        "admin",
+        "--out",
+        "admin.key",
+    ]));
+    assert!(read_key_file(&d.join("admin.key"), KEY).is_ok());
+    // Without --key, a root command says where the root key is expected and what to give.
+    let a = with(&["keys", "enrol", "--data", "d", "admin.key.pub.json"]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    fails(&mut bare(d), &a, 2, "give the root key file with --key");
+    run(with(&[
+        "keys",
+        "enrol",
+        "--data",
+        "d",
+        "--key",
+        "offline/root.key",
+        "admin.key.pub.json",
+    ]));
+    std::fs::write(d.join("amend.json"), AMEND).unwrap();
+    run(with(&[
+        "submit",
+        "--data",
+        "d",
+        "--key",
+        "admin.key",
+        "amend.json",
+    ]));
+    assert_eq!(records(d), 4);
+}
+
+#[test]
+fn split_passphrases_re_encrypts_an_older_folder_and_moves_the_root_key_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    trial(d, &[]);
+    // Make it look like an older `init`: both keys under one passphrase.
+    const SHARED: &str = "one for both";
+    let (root, seq) = (d.join("d/keys/root.key"), d.join("d/keys/sequencer.key"));
+    for (path, pass) in [(&root, ROOT), (&seq, SEQ)] {
+        let km = read_key_file(path, pass).unwrap();
+        keyfile::replace_key_file(path, &km, SHARED, WorkFactor::LogN(10)).unwrap();
+    }
+    let root_pk = read_key_file(&root, SHARED).unwrap().public_key();
+    let mut c = bare(d);
+    c.env("TRIAL_LEDGER_PASSPHRASE", SHARED)
+        .env("TRIAL_LEDGER_ROOT_PASSPHRASE", "new root")
+        .env("TRIAL_LEDGER_SEQUENCER_PASSPHRASE", "new sequencer");
+    ok(
+        &mut c,
+        &[
+            "keys",
+            "split-passphrases",
+            "--data",
+            "d",
+            "--root-key-out",
+            "vault/root.key",
+        ],
+    );
+    let moved: PathBuf = d.join("vault/root.key");
+    assert!(!root.exists() && !keyfile::public_path(&root).exists());
+    assert_eq!(
+        read_key_file(&moved, "new root").unwrap().public_key(),
+        root_pk
+    );
+    assert!(read_key_file(&seq, "new sequencer").is_ok());
+    assert!(read_key_file(&seq, SHARED).is_err());
+    // The folder still works with the new layout.
+    let mut c = bare(d);
+    c.env("TRIAL_LEDGER_ROOT_PASSPHRASE", "new root")
+        .env("TRIAL_LEDGER_SEQUENCER_PASSPHRASE", "new sequencer");
+    ok(
+        &mut c,
+        &[
+            "keys",
+            "enrol",
+            "--data",
+            "d",
+            "--key",
+            "vault/root.key",
+            "admin.key.pub.json",
+        ],
+    );
+}
+
+#[test]
+fn a_key_revoked_as_compromised_flags_its_records_without_failing_the_ledger() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    trial(d, &[]);
+    ok(
+        &mut all(d),
+        &[
+            "keys",
+            "new",
+            "--name",
+            "Dr. I",
+            "--role",
+            "investigator",
+            "--out",
+            "inv.key",
+        ],
+    );
+    ok(
+        &mut all(d),
+        &["keys", "enrol", "--data", "d", "inv.key.pub.json"],
+    );
+    std::fs::write(
+        d.join("reg.json"),
+        r#"{"event":"PatientRegistered","subject":"patient:P-1","payload":{"tumour_type":"COAD","site":"NKI","registered_on":"2025-01-15"}}"#,
+    )
+    .unwrap();
+    ok(
+        &mut all(d),
+        &["submit", "--data", "d", "--key", "inv.key", "reg.json"],
+    );
+    let pubf: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("inv.key.pub.json")).unwrap()).unwrap();
+    let pk: [u8; 32] = hex::decode(pubf["public_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let key_id = tl_schemas::KeyId::of_ed25519(&pk).to_hex();
+    fails(
+        &mut all(d),
+        &[
+            "keys",
+            "revoke",
+            "--data",
+            "d",
+            "--key-id",
+            &key_id,
+            "--reason",
+            "laptop stolen",
+            "--compromised-since",
+            "soon",
+        ],
+        2,
+        "--compromised-since",
+    );
+    ok(
+        &mut all(d),
+        &[
+            "keys",
+            "revoke",
+            "--data",
+            "d",
+            "--key-id",
+            &key_id,
+            "--reason",
+            "laptop stolen",
+            "--compromised-since",
+            "2000-01-01",
+        ],
+    );
+    // The ledger still verifies; the record is flagged.
+    let o = all(d)
+        .args(["verify", "--data", "d", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let flagged = v["compromised_records"].as_array().unwrap();
+    assert_eq!(flagged.len(), 1, "{v}");
+    assert_eq!(flagged[0]["key_id"], key_id.as_str());
+    let out = ok(
+        &mut all(d),
+        &["trail", "--data", "d", "--subject", "patient:P-1"],
+    );
+    assert!(out.contains("SUSPECT"), "{out}");
+    let out = ok(&mut all(d), &["view", "enrollment", "--data", "d"]);
+    assert!(
+        out.contains("1 records counted in the views were signed by keys after"),
+        "{out}"
+    );
+    let out = ok(&mut all(d), &["keys", "list", "--data", "d"]);
+    assert!(
+        out.contains("[compromised-since 2000-01-01T00:00:00Z]"),
+        "{out}"
+    );
+}
+
+#[test]
+fn keys_passwd_re_encrypts_a_key_under_a_new_passphrase() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(
+        &mut all(d),
+        &[
+            "keys", "new", "--name", "L", "--role", "lab", "--out", "lab.key",
+        ],
+    );
+    let pk = read_key_file(&d.join("lab.key"), KEY).unwrap().public_key();
+    std::fs::write(d.join("new.pass"), "a new one\n").unwrap();
+    ok(
+        &mut all(d),
+        &[
+            "keys",
+            "passwd",
+            "lab.key",
+            "--new-passphrase-file",
+            "new.pass",
+        ],
+    );
+    assert_eq!(
+        read_key_file(&d.join("lab.key"), "a new one")
+            .unwrap()
+            .public_key(),
+        pk
+    );
+    assert!(read_key_file(&d.join("lab.key"), KEY).is_err());
+    // The old passphrase is needed to change it.
+    let mut c = all(d);
+    c.env("TRIAL_LEDGER_PASSPHRASE", "wrong");
+    fails(
+        &mut c,
+        &[
+            "keys",
+            "passwd",
+            "lab.key",
+            "--new-passphrase-file",
+            "new.pass",
+        ],
+        2,
+        "wrong passphrase",
+    );
+}
