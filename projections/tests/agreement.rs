@@ -131,6 +131,14 @@ fn assert_agrees(t: &SimTrial, db: &std::path::Path) -> report::DossierReport {
     assert_eq!(safety.overall.deaths as u32, figures.deaths);
     assert_eq!(safety.overall.treated as u32, figures.treated);
     assert_dor_from_the_first_response(t, &dossier);
+    // An exceptional responder without clinical benefit is impossible under format 2.
+    for p in &dossier.patients {
+        assert!(
+            !p.exceptional || p.benefit,
+            "{}: exceptional, no benefit",
+            p.patient
+        );
+    }
     dossier
 }
 
