@@ -376,13 +376,34 @@ impl OutcomeBasis {
 ///
 /// An evaluable outcome therefore never waits for the end of follow-up, and a patient who
 /// leaves before an evaluable scan is replaced.
+///
+/// This reads with the format-1 definitions (a strict day 112); [`outcome_so_far_with`] takes
+/// the protocol's.
 pub fn outcome_so_far(
     first_dose: Option<tl_schemas::Date>,
     assessments: &[crate::DatedResponse],
     treatment_over: bool,
 ) -> Option<OutcomeBasis> {
+    outcome_so_far_with(
+        first_dose,
+        assessments,
+        treatment_over,
+        &crate::Definitions::FORMAT_1,
+    )
+}
+
+/// [`outcome_so_far`] under the protocol's definitions: benefit uses its landmark window
+/// ([`crate::Definitions::benefit_min_days`]). The cohort engine passes the definitions of the
+/// catalogue in force, so a ledger whose catalogue is format 1 replays to the decisions it
+/// recorded.
+pub fn outcome_so_far_with(
+    first_dose: Option<tl_schemas::Date>,
+    assessments: &[crate::DatedResponse],
+    treatment_over: bool,
+    defs: &crate::Definitions,
+) -> Option<OutcomeBasis> {
     if let Some(first) = first_dose {
-        if crate::clinical_benefit(first, assessments).is_some() {
+        if crate::clinical_benefit_from(first, assessments, defs.benefit_min_days()).is_some() {
             return Some(OutcomeBasis::Benefit);
         }
     }

@@ -18,6 +18,9 @@
 //! | [`safety`] | CTCAE v5 grade, seriousness criteria, attribution, the SUSAR decision and its 7/15-day report clock |
 //! | [`cohort`] | the DRUP two-stage rule (8 -> 24, then stage-3 expansion) as a state machine with explicit timing |
 //! | [`survival`] | Kaplan-Meier step function and median, days-to-months |
+//! | [`definitions`] | the analysis conventions a protocol states (landmark window, PFS convention, DoR start, exceptional-responder evidence); format 1 reads with today's |
+//! | [`pfs`] | progression-free survival under the FDA (censor after two missed assessments) or EMA (every event) convention |
+//! | [`interval`] | Clopper-Pearson exact confidence intervals for proportions (not adjusted for the two-stage design) |
 //! | [`patient`] | one treated patient's derived outcome (best response, benefit, PFS, OS, duration of response, exceptional responder, severe AEs, disagreements), each value with the records behind it |
 //! | [`records`] | conversions from the signed records' types (tl-schemas) to these inputs |
 //!
@@ -32,7 +35,10 @@
 //! keeps its inputs in record order can cite the records behind every figure.
 
 pub mod cohort;
+pub mod definitions;
+pub mod interval;
 pub mod patient;
+pub mod pfs;
 pub mod recist;
 pub mod records;
 pub mod response;
@@ -40,16 +46,20 @@ pub mod safety;
 pub mod survival;
 
 pub use cohort::{
-    outcome_so_far, CohortError, CohortState, Counts, Decision, Outcome, OutcomeBasis, Trigger,
-    TwoStageCohort, TwoStageParams,
+    outcome_so_far, outcome_so_far_with, CohortError, CohortState, Counts, Decision, Outcome,
+    OutcomeBasis, Trigger, TwoStageCohort, TwoStageParams,
 };
+pub use definitions::{Definitions, PfsConvention};
+pub use interval::{clopper_pearson, IntervalError, ProportionInterval};
+pub use pfs::{missed_assessments, progression_free_survival, Pfs, PfsEnd};
 pub use recist::{
     flag_disagreement, overall_response, overall_responses, target_sum_mm10, Assessment,
     NonTargetStatus, Response, ResponseDisagreement, TargetMeasurement,
 };
 pub use response::{
-    best_overall_response, clinical_benefit, disease_control_days, exceptional_responder,
-    BestOverall, ClinicalBenefit, DatedResponse, ExceptionalResponder,
+    best_overall_response, clinical_benefit, clinical_benefit_from, disease_control_days,
+    exceptional_responder, exceptional_responder_evidenced, response_onset, BestOverall,
+    ClinicalBenefit, DatedResponse, ExceptionalResponder,
 };
 pub use safety::{
     is_grade3_or_worse_treatment_related, is_susar, susar_decision, susar_due_date, Attribution,

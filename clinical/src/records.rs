@@ -1,10 +1,37 @@
 //! Conversions from the signed records' types (tl-schemas) to the rules' inputs, in one place
 //! for every reader of the ledger (the simulator's figures, the projections).
 
-use crate::{Assessment, Response, TargetMeasurement};
+use crate::{Assessment, Definitions, PfsConvention, Response, TargetMeasurement};
 use tl_schemas::clinical::{
-    Attribution, NonTargetStatus, OverallResponse, ResponseAssessed, TargetLesion,
+    AnalysisConventions, Attribution, NonTargetStatus, OverallResponse, PfsCensoring,
+    ResponseAssessed, TargetLesion,
 };
+
+/// The definitions a protocol document states: `None` (a format-1 catalogue, or none) reads
+/// with [`Definitions::FORMAT_1`]; a format-2 document's conventions give its landmark window
+/// and PFS convention, with duration of response from the first response and exceptional
+/// responders shown by evidence (FORMAT.md §10a.4).
+pub fn definitions(conventions: Option<&AnalysisConventions>) -> Definitions {
+    let Some(c) = conventions else {
+        return Definitions::FORMAT_1;
+    };
+    Definitions {
+        benefit_landmark_day: u32::from(c.benefit_landmark_day),
+        benefit_window_days: u32::from(c.benefit_window_days),
+        pfs: match c.pfs_censoring {
+            PfsCensoring::EveryEventObserved => PfsConvention::EveryEventObserved,
+            PfsCensoring::AfterMissedAssessments { missed } => {
+                PfsConvention::CensorAfterMissedAssessments {
+                    interval_days: u32::from(c.scan_interval_days),
+                    window_days: u32::from(c.scan_window_days),
+                    missed: u32::from(missed),
+                }
+            }
+        },
+        dor_from_first_response: true,
+        exceptional_needs_evidence: true,
+    }
+}
 
 /// tl-clinical's target measurement of a recorded target lesion.
 pub fn target(t: &TargetLesion) -> TargetMeasurement {

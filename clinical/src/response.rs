@@ -178,21 +178,47 @@ pub enum ClinicalBenefit {
 
 /// Clinical benefit (DRUP): a confirmed CR or PR, or SD lasting at least 16 weeks
 /// ([`BENEFIT_SD_MIN_DAYS`]) from the first dose, measured to the last assessment before
-/// progression still showing SD or better. `None` means no benefit.
+/// progression still showing SD or better. `None` means no benefit. This is the format-1
+/// reading ([`crate::Definitions::FORMAT_1`]); [`clinical_benefit_from`] takes the landmark
+/// window a protocol states.
 pub fn clinical_benefit(
     first_dose: Date,
     assessments: &[DatedResponse],
+) -> Option<ClinicalBenefit> {
+    clinical_benefit_from(first_dose, assessments, BENEFIT_SD_MIN_DAYS)
+}
+
+/// Clinical benefit with the landmark window's first day `min_days` (from
+/// [`crate::Definitions::benefit_min_days`]): a confirmed CR or PR, or an assessment on or after
+/// day `min_days` from the first dose showing SD or better with no progression before it.
+/// RECIST 1.1 measures stable disease from the start of treatment and needs no confirmation.
+pub fn clinical_benefit_from(
+    first_dose: Date,
+    assessments: &[DatedResponse],
+    min_days: i32,
 ) -> Option<ClinicalBenefit> {
     let best = best_overall_response(first_dose, assessments);
     if best.response.is_objective() {
         return Some(ClinicalBenefit::ConfirmedResponse(best));
     }
     match disease_control_days(first_dose, assessments) {
-        Some((days, evidence)) if days >= BENEFIT_SD_MIN_DAYS => {
+        Some((days, evidence)) if days >= min_days => {
             Some(ClinicalBenefit::DurableStableDisease { days, evidence })
         }
         _ => None,
     }
+}
+
+/// The first assessment of a confirmed objective response: the first PR or CR (in date order,
+/// before progression) that a later PR or CR at least [`CONFIRMATION_MIN_DAYS`] after it
+/// confirms. Duration of response runs from here (RECIST 1.1: "from the time measurement
+/// criteria are first met for CR or PR"), also for a patient whose best response is a CR reached
+/// after a PR. `None` without a confirmed response.
+pub fn response_onset(assessments: &[DatedResponse]) -> Option<usize> {
+    use Response::*;
+    let (order, _) = before_progression(assessments);
+    let objective = [CompleteResponse, PartialResponse];
+    confirmed_pair(assessments, &order, &objective, &objective).map(|[first, _]| first)
 }
 
 /// Whether, and on which grounds, a patient is an exceptional responder. Both grounds are kept
@@ -223,6 +249,33 @@ pub fn exceptional_responder(best: Response, progression_free_days: u32) -> Exce
         confirmed_complete_response: best == Response::CompleteResponse,
         long_progression_free: progression_free_days > EXCEPTIONAL_PFS_DAYS,
     }
+}
+
+/// Exceptional responder with the evidence a format-2 protocol requires: a confirmed CR, or
+/// progression-free survival beyond two years *shown* by an assessment more than
+/// [`EXCEPTIONAL_PFS_DAYS`] after the first dose that shows SD or better with no progression
+/// before it. A late death or a long censored follow-up without such an assessment is no
+/// evidence. Returns the grounds and the index of that assessment (`None` on the CR ground
+/// alone).
+///
+/// Either ground implies clinical benefit under any landmark up to two years (a confirmed CR is
+/// an objective response; disease control beyond day 730 passes the landmark); the caller still
+/// requires benefit, so that the implication holds by construction whatever the protocol says.
+pub fn exceptional_responder_evidenced(
+    first_dose: Date,
+    assessments: &[DatedResponse],
+) -> (ExceptionalResponder, Option<usize>) {
+    let best = best_overall_response(first_dose, assessments);
+    let evidence = disease_control_days(first_dose, assessments)
+        .filter(|&(days, _)| i64::from(days) > i64::from(EXCEPTIONAL_PFS_DAYS))
+        .map(|(_, i)| i);
+    (
+        ExceptionalResponder {
+            confirmed_complete_response: best.response == Response::CompleteResponse,
+            long_progression_free: evidence.is_some(),
+        },
+        evidence,
+    )
 }
 
 #[cfg(test)]
@@ -479,5 +532,120 @@ mod tests {
         let e = exceptional_responder(PartialResponse, 730);
         // then not exceptional
         assert!(!e.is_exceptional());
+    }
+
+    #[test]
+    fn given_sd_at_day_105_when_the_window_starts_at_105_then_benefit() {
+        // given SD at day 105 then progression (a week-16 scan drawn a week early)
+        let a = [
+            at(56, StableDisease),
+            at(105, StableDisease),
+            at(160, ProgressiveDisease),
+        ];
+        // when benefit is judged with the landmark 112 and a 7-day window
+        // then benefit; with a strict day 112 (format 1), none
+        assert_eq!(
+            clinical_benefit_from(dose(), &a, 105),
+            Some(ClinicalBenefit::DurableStableDisease {
+                days: 105,
+                evidence: 1
+            })
+        );
+        assert_eq!(clinical_benefit(dose(), &a), None);
+    }
+
+    #[test]
+    fn given_sd_at_day_104_when_the_window_starts_at_105_then_no_benefit() {
+        // given SD at day 104, one day before the window opens, then progression
+        let a = [
+            at(56, StableDisease),
+            at(104, StableDisease),
+            at(160, ProgressiveDisease),
+        ];
+        // when benefit is judged with the window from day 105
+        // then none
+        assert_eq!(clinical_benefit_from(dose(), &a, 105), None);
+    }
+
+    #[test]
+    fn given_progression_before_the_window_when_sd_follows_then_no_benefit() {
+        // given progression at day 56 and an SD scan at day 110
+        let a = [at(56, ProgressiveDisease), at(110, StableDisease)];
+        // when benefit is judged with the window from day 105
+        // then none: the SD comes after progression
+        assert_eq!(clinical_benefit_from(dose(), &a, 105), None);
+    }
+
+    #[test]
+    fn given_pr_then_cr_then_pd_when_the_onset_is_taken_then_it_is_the_first_pr() {
+        // given PR at day 56, CR at 112 and 168, PD at 224
+        let a = [
+            at(56, PartialResponse),
+            at(112, CompleteResponse),
+            at(168, CompleteResponse),
+            at(224, ProgressiveDisease),
+        ];
+        // when the best response and the response onset are taken
+        let best = best_overall_response(dose(), &a);
+        // then the best response is a CR from day 112, but the response began at day 56
+        assert_eq!(best.response, CompleteResponse);
+        assert_eq!(best.evidence, vec![1, 2]);
+        assert_eq!(response_onset(&a), Some(0));
+    }
+
+    #[test]
+    fn given_an_unconfirmed_pr_before_a_confirmed_one_when_the_onset_is_taken_then_the_confirmed_one(
+    ) {
+        // given a PR at 56 followed within 28 days by SD only, then a PR pair at 168 and 224
+        // (the day-56 PR is confirmed by the day-168 PR: SD in between does not break it)
+        let a = [
+            at(56, PartialResponse),
+            at(70, StableDisease),
+            at(168, PartialResponse),
+            at(224, PartialResponse),
+        ];
+        // when the onset is taken
+        // then it is day 56, the first PR that a later PR confirms
+        assert_eq!(response_onset(&a), Some(0));
+        // and a lone PR, never confirmed, has no onset
+        assert_eq!(response_onset(&[at(56, PartialResponse)]), None);
+    }
+
+    #[test]
+    fn given_sd_until_day_731_when_judged_with_evidence_then_exceptional_citing_that_scan() {
+        // given SD scans up to day 731 and nothing after
+        let a = [at(56, StableDisease), at(731, StableDisease)];
+        // when judged with evidence
+        let (e, scan) = exceptional_responder_evidenced(dose(), &a);
+        // then exceptional on the PFS ground, citing the day-731 scan
+        assert!(e.long_progression_free && !e.confirmed_complete_response);
+        assert_eq!(scan, Some(1));
+    }
+
+    #[test]
+    fn given_a_last_scan_on_day_52_and_a_late_death_when_judged_with_evidence_then_not_exceptional()
+    {
+        // given SD at day 52 and no later scan (the patient died on day 818)
+        let a = [at(52, StableDisease)];
+        // when judged with evidence
+        let (e, scan) = exceptional_responder_evidenced(dose(), &a);
+        // then not exceptional: no progression-free assessment after day 730
+        assert!(!e.is_exceptional());
+        assert_eq!(scan, None);
+        // while the format-1 reading, on a PFS of 818 days, says exceptional
+        assert!(
+            exceptional_responder(best_overall_response(dose(), &a).response, 818).is_exceptional()
+        );
+    }
+
+    #[test]
+    fn given_a_scan_on_day_730_exactly_when_judged_with_evidence_then_not_exceptional() {
+        // given SD up to day 730 exactly, not more than two years
+        let a = [at(56, StableDisease), at(730, StableDisease)];
+        // when judged with evidence
+        // then not exceptional
+        assert!(!exceptional_responder_evidenced(dose(), &a)
+            .0
+            .is_exceptional());
     }
 }

@@ -426,6 +426,8 @@ impl Pending {
 struct InForce {
     /// Protocol version and catalogue (`None`: no catalogue in force).
     protocol: Option<(u32, CohortCatalogue)>,
+    /// The definitions the catalogue in force states (format 1, or none: the format-1 ones).
+    definitions: tl_clinical::Definitions,
     /// The registry position just after the latest amendment: what decisions rely on.
     position: u64,
 }
@@ -438,10 +440,12 @@ impl InForce {
         }
         let a: ProtocolAmended = r.payload()?;
         self.position = r.record.body.seq + 1;
-        self.protocol = (a.document_format == DOCUMENT_FORMAT_COHORT_CATALOGUE)
-            .then(|| decode::<CohortCatalogue>(&a.document).ok())
-            .flatten()
-            .map(|c| (a.protocol_version, c));
+        let doc = protocol_catalogue(a.document_format, &a.document)
+            .ok()
+            .flatten();
+        self.definitions =
+            tl_clinical::records::definitions(doc.as_ref().and_then(|(_, c)| c.as_ref()));
+        self.protocol = doc.map(|(c, _)| (a.protocol_version, c));
         Some(a.protocol_version)
     }
 }
@@ -600,8 +604,9 @@ struct Course {
 }
 
 impl Course {
-    /// The patient's outcome so far ([`tl_clinical::outcome_so_far`]).
-    fn outcome(&self) -> Option<tl_clinical::Outcome> {
+    /// The patient's outcome so far under the definitions in force
+    /// ([`tl_clinical::outcome_so_far_with`]).
+    fn outcome(&self, defs: &tl_clinical::Definitions) -> Option<tl_clinical::Outcome> {
         use tl_clinical::records as convert;
         let first_dose = self.doses.values().min().copied();
         let baseline = self.assessments.values().find(|a| a.baseline);
@@ -625,7 +630,7 @@ impl Course {
             }
             None => Vec::new(),
         };
-        tl_clinical::outcome_so_far(first_dose, &dated, self.over).map(|b| b.outcome())
+        tl_clinical::outcome_so_far_with(first_dose, &dated, self.over, defs).map(|b| b.outcome())
     }
 }
 
@@ -732,7 +737,7 @@ impl CohortEngineService {
         if !self.engine.awaits(&cohort, patient) {
             return Vec::new();
         }
-        let Some(outcome) = course.outcome() else {
+        let Some(outcome) = course.outcome(&self.in_force.definitions) else {
             return Vec::new();
         };
         let counted = self.counted.entry(cohort.clone()).or_default();

@@ -107,39 +107,45 @@ fn type_name(t: u16) -> String {
 }
 
 /// The protocol's cohort catalogue in force at a registry position.
+/// A format-1 or format-2 document (§10a.4) holds a catalogue; any other format holds none.
 pub fn catalogue_at(registry: &Registry, position: u64) -> Option<CohortCatalogue> {
     let p = registry.protocol_at(position)?;
-    if p.amendment.document_format != DOCUMENT_FORMAT_COHORT_CATALOGUE {
-        return None;
-    }
-    decode(&p.amendment.document).ok()
+    protocol_catalogue(p.amendment.document_format, &p.amendment.document)
+        .ok()
+        .flatten()
+        .map(|(c, _)| c)
 }
 
 /// The catalogue in force at a registry position, decoded once per document and thread: the
 /// rules look it up for nearly every patient and cohort record, and decoding the whole
 /// catalogue each time was a tenth of a replay's domain checks. Keyed by the document's bytes
 /// themselves, so a cached catalogue is exactly what decoding those bytes gives.
+/// A decoded catalogue and the document format and bytes it was decoded from.
+type CachedCatalogue = (u16, Vec<u8>, std::sync::Arc<CohortCatalogue>);
+
 fn catalogue_cached(registry: &Registry, position: u64) -> Option<std::sync::Arc<CohortCatalogue>> {
     use std::cell::RefCell;
     use std::sync::Arc;
     thread_local! {
         /// The last catalogue document decoded on this thread, and its decoding.
-        static LAST: RefCell<Option<(Vec<u8>, Arc<CohortCatalogue>)>> = const { RefCell::new(None) };
+        static LAST: RefCell<Option<CachedCatalogue>> = const { RefCell::new(None) };
     }
     let p = registry.protocol_at(position)?;
-    if p.amendment.document_format != DOCUMENT_FORMAT_COHORT_CATALOGUE {
+    let format = p.amendment.document_format;
+    if format != DOCUMENT_FORMAT_COHORT_CATALOGUE && format != DOCUMENT_FORMAT_COHORT_CATALOGUE_2 {
         return None;
     }
     let doc = &p.amendment.document;
     LAST.with(|last| {
         let mut last = last.borrow_mut();
-        if let Some((bytes, cat)) = last.as_ref() {
-            if bytes == doc {
+        if let Some((f, bytes, cat)) = last.as_ref() {
+            if *f == format && bytes == doc {
                 return Some(Arc::clone(cat));
             }
         }
-        let cat: Arc<CohortCatalogue> = Arc::new(decode(doc).ok()?);
-        *last = Some((doc.clone(), Arc::clone(&cat)));
+        let (cat, _) = protocol_catalogue(format, doc).ok().flatten()?;
+        let cat = Arc::new(cat);
+        *last = Some((format, doc.clone(), Arc::clone(&cat)));
         Some(cat)
     })
 }
@@ -148,7 +154,7 @@ fn cohort_definition(ctx: &RuleContext<'_>, cohort: &Name) -> Result<CohortDefin
     let Some(cat) = catalogue_cached(ctx.registry, ctx.registry_seq) else {
         return Err(Refusal::new(
             Reason::DomainRule,
-            "no cohort catalogue is in force (submit a ProtocolAmended with format 1)",
+            "no cohort catalogue is in force (submit a ProtocolAmended with format 1 or 2)",
         ));
     };
     cat.cohorts
@@ -556,9 +562,7 @@ impl DomainRules for TrialRules {
             // claims to be a catalogue, must be one.
             if t == tl_schemas::event_type::PROTOCOL_AMENDED {
                 let ev: tl_schemas::events::ProtocolAmended = payload(ctx)?;
-                if ev.document_format == DOCUMENT_FORMAT_COHORT_CATALOGUE
-                    && decode::<CohortCatalogue>(&ev.document).is_err()
-                {
+                if protocol_catalogue(ev.document_format, &ev.document).is_err() {
                     return Err(Refusal::new(
                         Reason::Malformed,
                         "the protocol document is not a valid cohort catalogue",

@@ -471,3 +471,64 @@ fn an_amendment_without_a_catalogue_leaves_no_cohort_in_force() {
     let r = l.record(patient(10), &approve, vec![]);
     assert_eq!(step(&mut s, &mut l, r)[0].1, SlotAssigned::TYPE);
 }
+
+/// A patient dosed on day 104 whose week-16 scan falls on day 108 from the first dose (SD),
+/// under a catalogue of `format`: the decisions after that scan.
+fn week_16_scan_on_day_108(format: u16) -> Vec<(Subject, u16, Vec<u8>, Vec<Reference>)> {
+    let mut l = Ledger::new();
+    let mut s = CohortEngineService::new();
+    let document = if format == DOCUMENT_FORMAT_COHORT_CATALOGUE {
+        encode(&catalogue(100))
+    } else {
+        encode(&CohortCatalogue2 {
+            conventions: AnalysisConventions {
+                scan_interval_days: 56,
+                scan_window_days: 7,
+                benefit_landmark_day: 112,
+                benefit_window_days: 7,
+                pfs_censoring: PfsCensoring::AfterMissedAssessments { missed: 2 },
+            },
+            catalogue: catalogue(100),
+        })
+    };
+    let amend = ProtocolAmended {
+        protocol_version: 1,
+        document_format: format,
+        document,
+    };
+    let r = l.record(Subject::Trial, &amend, vec![]);
+    step(&mut s, &mut l, r);
+    let approve = MatchDecided {
+        decision: MtbDecision::Approved {
+            cohort_id: name("NIVO.MSI.ANY"),
+        },
+        rationale: "rank 1".into(),
+        decided_on: Date(100),
+    };
+    let r = l.record(patient(1), &approve, vec![]);
+    assert_eq!(step(&mut s, &mut l, r).len(), 1, "a slot");
+    for r in [
+        l.record(patient(1), &scan(100, true, 500, false), vec![]),
+        l.record(patient(1), &dose(104), vec![]),
+        l.record(patient(1), &scan(104 + 56, false, 480, false), vec![]),
+    ] {
+        assert!(step(&mut s, &mut l, r).is_empty());
+    }
+    let r = l.record(patient(1), &scan(104 + 108, false, 470, false), vec![]);
+    step(&mut s, &mut l, r)
+}
+
+#[test]
+fn given_sd_on_day_108_when_the_catalogue_is_format_1_then_no_benefit_yet_and_format_2_then_benefit(
+) {
+    // given stable disease at a week-16 scan drawn 4 days early (day 108)
+    // when the catalogue in force is format 1 (a strict day 112)
+    // then no decision: benefit is not known yet
+    assert!(week_16_scan_on_day_108(DOCUMENT_FORMAT_COHORT_CATALOGUE).is_empty());
+    // when it is format 2 stating the landmark 112 with a 7-day window
+    let out = week_16_scan_on_day_108(DOCUMENT_FORMAT_COHORT_CATALOGUE_2);
+    // then benefit: the cohort expands to stage 2
+    assert_eq!(out.len(), 1);
+    let d: CohortStageDecided = decode(&out[0].2).unwrap();
+    assert_eq!((d.status, d.benefits), (CohortStatus::Stage2, 1));
+}

@@ -879,3 +879,82 @@ fn an_approval_for_a_cohort_outside_the_catalogue_is_refused() {
         "not in the protocol's catalogue",
     );
 }
+
+#[test]
+fn given_a_format_2_catalogue_when_it_is_in_force_then_its_cohorts_take_patients_and_a_bad_one_is_malformed(
+) {
+    let mut t = Trial::new();
+    let admin = t.admin.clone();
+    let msi_only = CohortCatalogue {
+        cohorts: vec![CohortDefinition {
+            cohort_id: name("C-MSI"),
+            tumour_type: None,
+            biomarker: BiomarkerRule::MsiHigh,
+            drug: "drug".into(),
+            stage1_size: 2,
+            stage1_threshold: 1,
+            stage2_size: 4,
+            stage2_threshold: 2,
+            expansion_cap: 6,
+        }],
+    };
+    // given a format-2 document claiming to be a catalogue with its conventions but holding a
+    // format-1 catalogue's bytes
+    let before: Vec<u64> = (0..4).map(|p| t.ledger.log().len(p)).collect();
+    match t.submit(
+        Subject::Trial,
+        &ProtocolAmended {
+            protocol_version: 2,
+            document_format: DOCUMENT_FORMAT_COHORT_CATALOGUE_2,
+            document: tl_schemas::encode(&msi_only),
+        },
+        &admin,
+        vec![],
+    ) {
+        // then it is refused as malformed, and nothing is recorded
+        Outcome::Refused(r) => assert_eq!(r.reason.code(), "malformed", "{r}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let after: Vec<u64> = (0..4).map(|p| t.ledger.log().len(p)).collect();
+    assert_eq!(before, after);
+    // when a well-formed format-2 catalogue of C-MSI alone comes into force
+    t.ok(
+        Subject::Trial,
+        &ProtocolAmended {
+            protocol_version: 2,
+            document_format: DOCUMENT_FORMAT_COHORT_CATALOGUE_2,
+            document: tl_schemas::encode(&CohortCatalogue2 {
+                conventions: AnalysisConventions {
+                    scan_interval_days: 56,
+                    scan_window_days: 7,
+                    benefit_landmark_day: 112,
+                    benefit_window_days: 7,
+                    pfs_censoring: PfsCensoring::AfterMissedAssessments { missed: 2 },
+                },
+                catalogue: msi_only,
+            }),
+        },
+        &admin,
+        vec![],
+    );
+    // then its cohort takes a patient (approval, slot, enrolment), the format-1 catalogue's
+    // other cohort is gone, and the ledger verifies
+    t.enrolled("P-1", "C-MSI");
+    let mtb = t.mtb.clone();
+    let approval_to_gone = MatchDecided {
+        decision: MtbDecision::Approved {
+            cohort_id: name("C-TMB"),
+        },
+        rationale: "?".into(),
+        decided_on: d(2),
+    };
+    t.refused(
+        Trial::patient("P-1"),
+        &approval_to_gone,
+        &mtb,
+        vec![],
+        "not in the protocol's catalogue",
+    );
+    let report = t.verify();
+    assert!(report.ok, "{:?}", report.failures.first());
+}

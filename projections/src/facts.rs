@@ -2,7 +2,7 @@
 //! writes its rows from. Pure functions of the model.
 
 use crate::model::{SubjectRecord, TrialModel};
-use tl_clinical::patient::{derive, PatientHistory, PatientOutcome};
+use tl_clinical::patient::{derive_with, PatientHistory, PatientOutcome};
 use tl_clinical::records as convert;
 use tl_clinical::SusarClock;
 use tl_schemas::clinical::{clinical_type as ct, *};
@@ -147,7 +147,7 @@ pub fn patient(model: &TrialModel, name: &Name) -> PatientFacts {
     if let Some(((d, _, _), r)) = &f.death {
         h.death = Some((*d, *r));
     }
-    f.outcome = derive(&h);
+    f.outcome = derive_with(&h, &model.definitions);
     f
 }
 

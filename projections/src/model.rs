@@ -95,6 +95,8 @@ pub struct TrialModel {
     pub slot_records: HashMap<Name, Vec<(Name, usize)>>,
     /// The latest cohort catalogue and the protocol version that carries it.
     pub catalogue: Option<(u32, CohortCatalogue, Reference)>,
+    /// The definitions that catalogue states (format 1, or none: the format-1 ones).
+    pub definitions: tl_clinical::Definitions,
     /// Every correction, by its own position.
     pub corrections: BTreeMap<(u32, u64), Correction>,
     /// Where each patient or cohort record is: (partition, seq) -> (subject, index).
@@ -125,17 +127,23 @@ impl TrialModel {
             Subject::Trial => {
                 if t == event_type::PROTOCOL_AMENDED {
                     if let Ok(a) = decode::<ProtocolAmended>(&sub.envelope.payload) {
-                        if a.document_format == DOCUMENT_FORMAT_COHORT_CATALOGUE {
-                            if let Ok(cat) = decode::<CohortCatalogue>(&a.document) {
+                        if let Ok(Some((cat, conventions))) =
+                            protocol_catalogue(a.document_format, &a.document)
+                        {
+                            touched
+                                .cohorts
+                                .extend(cat.cohorts.iter().map(|c| c.cohort_id.clone()));
+                            if let Some((_, old, _)) = &self.catalogue {
                                 touched
                                     .cohorts
-                                    .extend(cat.cohorts.iter().map(|c| c.cohort_id.clone()));
-                                if let Some((_, old, _)) = &self.catalogue {
-                                    touched
-                                        .cohorts
-                                        .extend(old.cohorts.iter().map(|c| c.cohort_id.clone()));
-                                }
-                                self.catalogue = Some((a.protocol_version, cat, at));
+                                    .extend(old.cohorts.iter().map(|c| c.cohort_id.clone()));
+                            }
+                            self.catalogue = Some((a.protocol_version, cat, at));
+                            // New definitions change every treated patient's derived outcome.
+                            let defs = tl_clinical::records::definitions(conventions.as_ref());
+                            if defs != self.definitions {
+                                self.definitions = defs;
+                                touched.patients.extend(self.patients.keys().cloned());
                             }
                         }
                     }

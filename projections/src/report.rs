@@ -2,7 +2,7 @@
 //! computed here from the per-subject rows (integers summed in SQL; rates and Kaplan-Meier
 //! medians at read time), so the stored rows stay free of anything order-dependent.
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 use tl_clinical::{kaplan_meier, Observation};
@@ -408,6 +408,65 @@ pub struct DossierSummary {
     pub exceptional_responder_rate: Option<f64>,
     /// Scans where the investigator's response disagrees with the computed one.
     pub disagreements: i64,
+    /// Clinical benefit among the response-evaluable, with its exact 95 % interval.
+    pub clinical_benefit_evaluable: Proportion,
+    /// Clinical benefit among all treated patients.
+    pub clinical_benefit_treated: Proportion,
+    /// Objective response among the response-evaluable.
+    pub objective_response_evaluable: Proportion,
+    /// Objective response among all treated patients.
+    pub objective_response_treated: Proportion,
+    /// Kaplan-Meier median PFS (primary convention), days.
+    pub median_pfs_days: Option<u32>,
+    /// Kaplan-Meier median OS, days.
+    pub median_os_days: Option<u32>,
+    /// Kaplan-Meier median duration of response, days.
+    pub median_dor_days: Option<u32>,
+    /// Median PFS with every progression or death counted at its date (the sensitivity
+    /// analysis), months.
+    pub median_pfs_sensitivity_months: Option<f64>,
+    /// The same, days.
+    pub median_pfs_sensitivity_days: Option<u32>,
+    /// Kaplan-Meier median duration of complete response (complete responders, from the first
+    /// CR), months.
+    pub median_docr_months: Option<f64>,
+    /// The same, days.
+    pub median_docr_days: Option<u32>,
+    /// Median follow-up by reverse Kaplan-Meier (OS with death as censoring and censoring as
+    /// the event), months.
+    pub median_follow_up_months: Option<f64>,
+    /// The same, days.
+    pub median_follow_up_days: Option<u32>,
+}
+
+/// A count among a denominator, in percent with its two-sided exact 95 % interval
+/// (Clopper-Pearson, [`tl_clinical::clopper_pearson`]). The interval is not adjusted for the
+/// two-stage design.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Proportion {
+    /// Patients counted.
+    pub count: i64,
+    /// The denominator.
+    pub of: i64,
+    /// count / of, percent (`None` when `of` is 0).
+    pub percent: Option<f64>,
+    /// The exact 95 % interval, percent (`None` when `of` is 0).
+    pub ci95_percent: Option<[f64; 2]>,
+}
+
+impl Proportion {
+    fn of(count: i64, of: i64) -> Self {
+        let ci = u32::try_from(count)
+            .ok()
+            .zip(u32::try_from(of).ok())
+            .and_then(|(x, n)| tl_clinical::clopper_pearson(x, n, 0.95).ok());
+        Proportion {
+            count,
+            of,
+            percent: pct(count, of),
+            ci95_percent: ci.map(|c| [100.0 * c.lower, 100.0 * c.upper]),
+        }
+    }
 }
 
 /// One patient in the dossier, every value with its records.
@@ -485,7 +544,21 @@ pub struct DossierReport {
     pub cohorts: Vec<DossierCohort>,
     /// Per patient.
     pub patients: Vec<DossierPatient>,
+    /// The analysis definitions the figures were derived under (those of the protocol's
+    /// catalogue in force, `tl_clinical::Definitions`).
+    pub definitions: Option<Value>,
+    /// How the figures are computed, in words.
+    pub methods: Vec<&'static str>,
 }
+
+/// The methods a dossier states with its figures.
+pub const DOSSIER_METHODS: [&str; 5] = [
+    "Intervals: two-sided exact 95 % (Clopper-Pearson) intervals of proportions, not adjusted for the two-stage design.",
+    "Medians: Kaplan-Meier, the first time S(t) <= 0.5 (a curve exactly at 0.5 gives that time; R's survfit takes the midpoint to the next event); months of 365.25/12 days.",
+    "PFS: the primary convention is the protocol's (definitions.pfs); the sensitivity median counts every progression or death at its date. Censoring at new anticancer therapy is out of scope: the ledger has no such event.",
+    "Duration of response: from the first PR or CR assessment of the confirmed response under a format-2 protocol (from the first assessment of the best response under format 1); duration of complete response from the first CR.",
+    "Follow-up: median by reverse Kaplan-Meier of OS.",
+];
 
 fn summary(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<DossierSummary> {
     let f = "(?1 IS NULL OR cohort = ?1)";
@@ -534,6 +607,25 @@ fn summary(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<DossierS
     let dor = obs(&format!(
         "SELECT dor_days, dor_event FROM patients WHERE dor_days IS NOT NULL AND {f}"
     ))?;
+    let pfs_sensitivity = obs(&format!(
+        "SELECT pfs_sensitivity_days, pfs_sensitivity_event FROM analyses WHERE {f}"
+    ))?;
+    let docr = obs(&format!(
+        "SELECT docr_days, docr_event FROM analyses WHERE docr_days IS NOT NULL AND {f}"
+    ))?;
+    let follow_up: Vec<Observation> = os
+        .iter()
+        .map(|o| Observation {
+            time_days: o.time_days,
+            event: !o.event,
+        })
+        .collect();
+    let (km_pfs, km_os, km_dor) = (kaplan_meier(&pfs), kaplan_meier(&os), kaplan_meier(&dor));
+    let (km_sens, km_docr, km_fu) = (
+        kaplan_meier(&pfs_sensitivity),
+        kaplan_meier(&docr),
+        kaplan_meier(&follow_up),
+    );
     Ok(DossierSummary {
         treated,
         evaluable,
@@ -541,14 +633,27 @@ fn summary(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<DossierS
         clinical_benefit_rate: pct(benefit, evaluable),
         objective_response: objective,
         objective_response_rate: pct(objective, evaluable),
-        median_pfs_months: kaplan_meier(&pfs).median_months(),
-        median_os_months: kaplan_meier(&os).median_months(),
-        median_dor_months: kaplan_meier(&dor).median_months(),
+        median_pfs_months: km_pfs.median_months(),
+        median_os_months: km_os.median_months(),
+        median_dor_months: km_dor.median_months(),
         grade3plus_trae: trae,
         grade3plus_trae_rate: pct(trae, treated),
         exceptional_responders: exceptional,
         exceptional_responder_rate: pct(exceptional, evaluable),
         disagreements: dis,
+        clinical_benefit_evaluable: Proportion::of(benefit, evaluable),
+        clinical_benefit_treated: Proportion::of(benefit, treated),
+        objective_response_evaluable: Proportion::of(objective, evaluable),
+        objective_response_treated: Proportion::of(objective, treated),
+        median_pfs_days: km_pfs.median_days(),
+        median_os_days: km_os.median_days(),
+        median_dor_days: km_dor.median_days(),
+        median_pfs_sensitivity_months: km_sens.median_months(),
+        median_pfs_sensitivity_days: km_sens.median_days(),
+        median_docr_months: km_docr.median_months(),
+        median_docr_days: km_docr.median_days(),
+        median_follow_up_months: km_fu.median_months(),
+        median_follow_up_days: km_fu.median_days(),
     })
 }
 
@@ -651,10 +756,19 @@ pub fn dossier(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<Doss
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let definitions: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'definitions'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
     Ok(DossierReport {
         trial,
         cohorts,
         patients,
+        definitions: opt_json(definitions),
+        methods: DOSSIER_METHODS.to_vec(),
     })
 }
 

@@ -124,6 +124,10 @@ CREATE TABLE IF NOT EXISTS patients (
   exceptional INTEGER NOT NULL, exceptional_refs TEXT NOT NULL,
   grade3_trae INTEGER NOT NULL, trae_refs TEXT NOT NULL,
   disagreements INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS analyses (
+  patient TEXT PRIMARY KEY, cohort TEXT,
+  pfs_sensitivity_days INTEGER NOT NULL, pfs_sensitivity_event INTEGER NOT NULL,
+  docr_days INTEGER, docr_event INTEGER, docr_refs TEXT);
 CREATE TABLE IF NOT EXISTS disagreements (
   partition INTEGER NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, patient TEXT NOT NULL,
   assessed_on TEXT NOT NULL, reported TEXT NOT NULL, computed TEXT NOT NULL,
@@ -714,6 +718,14 @@ fn write_dossier(
     let mut ins_patient = tx.prepare_cached(
         "INSERT INTO patients VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
     )?;
+    let mut del_analyses = tx.prepare_cached("DELETE FROM analyses WHERE patient = ?1")?;
+    let mut ins_analyses =
+        tx.prepare_cached("INSERT INTO analyses VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+    // The definitions the rows were derived under, for the report to state.
+    tx.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('definitions', ?1)",
+        [serde_json::to_string(&model.definitions).unwrap_or_default()],
+    )?;
     let mut del_dis = tx.prepare_cached("DELETE FROM disagreements WHERE patient = ?1")?;
     let mut ins_dis =
         tx.prepare_cached("INSERT INTO disagreements VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
@@ -731,9 +743,20 @@ fn write_dossier(
         }
         if rows.may_have(name) {
             del_dis.execute([name.as_str()])?;
+            del_analyses.execute([name.as_str()])?;
         }
         let Some(o) = &f.outcome else { continue };
         let dor = o.duration_of_response.as_ref();
+        let docr = o.duration_of_complete_response.as_ref();
+        ins_analyses.execute(params![
+            name.as_str(),
+            f.cohort().map(|c| c.to_string()),
+            o.pfs_sensitivity.value.time_days,
+            o.pfs_sensitivity.value.event,
+            docr.map(|d| d.value.time_days),
+            docr.map(|d| d.value.event),
+            docr.map(|d| refs_json(&d.refs)),
+        ])?;
         ins_patient.execute(params![
             name.as_str(),
             f.cohort().map(|c| c.to_string()),

@@ -130,7 +130,85 @@ fn assert_agrees(t: &SimTrial, db: &std::path::Path) -> report::DossierReport {
     assert_eq!(safety.overall.susars as u32, figures.susars);
     assert_eq!(safety.overall.deaths as u32, figures.deaths);
     assert_eq!(safety.overall.treated as u32, figures.treated);
+    assert_dor_from_the_first_response(t, &dossier);
+    // An exceptional responder without clinical benefit is impossible under format 2.
+    for p in &dossier.patients {
+        assert!(
+            !p.exceptional || p.benefit,
+            "{}: exceptional, no benefit",
+            p.patient
+        );
+    }
     dossier
+}
+
+/// No responder's duration of response starts after their first PR or CR (RECIST 1.1 computed
+/// from the ledger's measurements here, independently of the view's derivation), and each
+/// starts at a PR or CR scan of that patient.
+fn assert_dor_from_the_first_response(t: &SimTrial, dossier: &report::DossierReport) {
+    use tl_schemas::clinical::{clinical_type as ct, ResponseAssessed};
+    use tl_schemas::{decode, Record, Subject};
+    let mut scans: BTreeMap<(i64, i64), (String, ResponseAssessed)> = BTreeMap::new();
+    for (p, input) in tl_ledger::log::read_embedded_for_verify(&t.ledger)
+        .unwrap()
+        .into_iter()
+        .enumerate()
+    {
+        for (seq, bytes) in input.records.iter().enumerate() {
+            let sub = decode::<Record>(bytes).unwrap().body.submission.submission;
+            if let (ct::RESPONSE_ASSESSED, Subject::Patient(who)) =
+                (sub.envelope.event_type, &sub.subject)
+            {
+                let a: ResponseAssessed = decode(&sub.envelope.payload).unwrap();
+                scans.insert((p as i64, seq as i64), (who.to_string(), a));
+            }
+        }
+    }
+    let mut responders = 0;
+    for row in dossier.patients.iter().filter(|p| p.dor_days.is_some()) {
+        let mine: Vec<&ResponseAssessed> = scans
+            .values()
+            .filter(|(who, _)| who == &row.patient)
+            .map(|(_, a)| a)
+            .collect();
+        let baseline = mine.iter().find(|a| a.baseline).expect("a baseline scan");
+        let mut follow: Vec<&&ResponseAssessed> = mine.iter().filter(|a| !a.baseline).collect();
+        follow.sort_by_key(|a| a.assessed_on);
+        let conv = tl_clinical::records::assessment;
+        let base = tl_clinical::target_sum_mm10(
+            &baseline
+                .targets
+                .iter()
+                .map(tl_clinical::records::target)
+                .collect::<Vec<_>>(),
+        );
+        let responses = tl_clinical::overall_responses(
+            base,
+            &follow.iter().map(|a| conv(a)).collect::<Vec<_>>(),
+        );
+        let first_response = follow
+            .iter()
+            .zip(&responses)
+            .find(|(_, r)| r.is_objective())
+            .map(|(a, _)| a.assessed_on)
+            .expect("a responder has a PR or CR scan");
+        let start = &row.dor_refs.as_ref().unwrap()[0];
+        let at = (
+            start["partition"].as_i64().unwrap(),
+            start["seq"].as_i64().unwrap(),
+        );
+        let (who, scan) = scans.get(&at).expect("DoR starts at a scan");
+        assert_eq!(who, &row.patient);
+        assert!(
+            scan.assessed_on <= first_response,
+            "{}: DoR starts {} after the first response {}",
+            row.patient,
+            scan.assessed_on,
+            first_response
+        );
+        responders += 1;
+    }
+    assert!(responders > 0, "no responder to check");
 }
 
 #[test]

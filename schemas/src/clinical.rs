@@ -91,6 +91,69 @@ pub struct CohortCatalogue {
     pub cohorts: Vec<CohortDefinition>,
 }
 
+/// `ProtocolAmended.document_format` of a [`CohortCatalogue2`]: the catalogue with the analysis
+/// conventions it is read with.
+pub const DOCUMENT_FORMAT_COHORT_CATALOGUE_2: u16 = 2;
+
+/// Protocol document format 2: the analysis conventions, then the cohorts (FORMAT.md §10a.4).
+/// A format-1 catalogue states no conventions and is read with the format-1 definitions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CohortCatalogue2 {
+    /// How the trial's outcomes are defined.
+    pub conventions: AnalysisConventions,
+    /// The cohorts, encoded exactly as a format-1 document.
+    pub catalogue: CohortCatalogue,
+}
+
+/// The analysis conventions a format-2 protocol document states. Days count from the first
+/// dose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisConventions {
+    /// Days between scheduled response assessments (DRUP: 56, every 8 weeks).
+    pub scan_interval_days: u16,
+    /// Days an assessment may fall from its scheduled day and still be on schedule (7).
+    pub scan_window_days: u16,
+    /// The clinical-benefit landmark (16 weeks: 112).
+    pub benefit_landmark_day: u16,
+    /// Days before the landmark from which an assessment counts for it (7: from day 105).
+    pub benefit_window_days: u16,
+    /// The primary PFS convention.
+    pub pfs_censoring: PfsCensoring,
+}
+
+/// How a format-2 protocol's primary PFS analysis treats events after missed assessments.
+/// Variant order is frozen (§10a.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PfsCensoring {
+    /// Every progression or death is an event at its observed date (EMA sensitivity analysis).
+    EveryEventObserved,
+    /// A progression or death after `missed` or more missed scheduled assessments is censored
+    /// at the last adequate assessment (FDA 2018; `missed` = 2).
+    AfterMissedAssessments {
+        /// Missed assessments from which an event is censored (at least 1).
+        missed: u8,
+    },
+}
+
+/// The cohort catalogue of a protocol document, with the conventions it states (`None` for
+/// format 1); `Ok(None)` when the document is of another format (not a catalogue: none in
+/// force); an error when it claims to be a catalogue and does not decode canonically.
+pub fn protocol_catalogue(
+    document_format: u16,
+    document: &[u8],
+) -> Result<Option<(CohortCatalogue, Option<AnalysisConventions>)>, crate::CanonicalError> {
+    match document_format {
+        DOCUMENT_FORMAT_COHORT_CATALOGUE => Ok(Some((crate::decode(document)?, None))),
+        DOCUMENT_FORMAT_COHORT_CATALOGUE_2 => {
+            let c: CohortCatalogue2 = crate::decode(document)?;
+            Ok(Some((c.catalogue, Some(c.conventions))))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// One cohort: one tumour type (or any) x one molecular alteration x one drug.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -273,8 +273,22 @@ fn clinical_vectors() -> Vec<(&'static str, Vec<u8>)> {
         awareness: d(2025, 3, 1),
         outcome: AeOutcome::Ongoing,
     };
+    // Protocol document format 2: the demo's conventions and one cohort of the catalogue above.
+    let catalogue2 = CohortCatalogue2 {
+        conventions: AnalysisConventions {
+            scan_interval_days: 56,
+            scan_window_days: 7,
+            benefit_landmark_day: 112,
+            benefit_window_days: 7,
+            pfs_censoring: PfsCensoring::AfterMissedAssessments { missed: 2 },
+        },
+        catalogue: CohortCatalogue {
+            cohorts: vec![catalogue.cohorts[1].clone()],
+        },
+    };
     vec![
         ("clinical.CohortCatalogue.v1", encode(&catalogue)),
+        ("clinical.CohortCatalogue2.v1", encode(&catalogue2)),
         (
             "clinical.PatientRegistered.v1",
             encode(&PatientRegistered {
@@ -565,6 +579,28 @@ fn stored_vectors_still_decode_canonically() {
     {
         use tl_schemas::clinical::*;
         let _: CohortCatalogue = decode(&bytes("clinical.CohortCatalogue.v1")).unwrap();
+        let c2: CohortCatalogue2 = decode(&bytes("clinical.CohortCatalogue2.v1")).unwrap();
+        assert_eq!(c2.conventions.benefit_window_days, 7);
+        // A format-2 document is not a format-1 one, nor the reverse: neither decodes as the
+        // other, so a reader never takes one for the other.
+        assert!(decode::<CohortCatalogue>(&bytes("clinical.CohortCatalogue2.v1")).is_err());
+        assert!(decode::<CohortCatalogue2>(&bytes("clinical.CohortCatalogue.v1")).is_err());
+        let (cat, conventions) = protocol_catalogue(
+            DOCUMENT_FORMAT_COHORT_CATALOGUE_2,
+            &bytes("clinical.CohortCatalogue2.v1"),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(cat.cohorts.len(), 1);
+        assert_eq!(conventions, Some(c2.conventions));
+        let (_, none) = protocol_catalogue(
+            DOCUMENT_FORMAT_COHORT_CATALOGUE,
+            &bytes("clinical.CohortCatalogue.v1"),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(none, None);
+        assert_eq!(protocol_catalogue(0, b"catalogue").unwrap(), None);
         let _: SequencingResultReported =
             decode(&bytes("clinical.SequencingResultReported.v1")).unwrap();
         let _: AdverseEventReported = decode(&bytes("clinical.AdverseEventReported.v1")).unwrap();

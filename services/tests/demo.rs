@@ -114,6 +114,42 @@ fn demo_runs_verifies_and_refuses_an_existing_ledger() {
     assert!(!tmp.path().join("e/ledger").exists());
 }
 
+#[test]
+fn demo_check_exits_1_when_a_figure_is_outside_its_tolerance_and_plain_demo_exits_0() {
+    // given a trial far too small for the figures to be estimable (1 treated patient, seed 1:
+    // alive at the cut-off, so its median OS is not reached)
+    let tmp = tempfile::tempdir().unwrap();
+    // when the demo runs with --check
+    let checked = bin(tmp.path())
+        .args([
+            "demo",
+            "--data",
+            "c",
+            "--patients",
+            "1",
+            "--seed",
+            "1",
+            "--check",
+        ])
+        .output()
+        .unwrap();
+    // then it exits 1 and says why
+    assert_eq!(checked.status.code(), Some(1), "{}", text(&checked));
+    assert!(text(&checked).contains("OUTSIDE"), "{}", text(&checked));
+    assert!(
+        text(&checked).contains("outside its tolerance"),
+        "{}",
+        text(&checked)
+    );
+    // when the same demo runs without --check, then it exits 0: 1 is for negative verdicts
+    let plain = bin(tmp.path())
+        .args(["demo", "--data", "p", "--patients", "1", "--seed", "1"])
+        .output()
+        .unwrap();
+    assert!(plain.status.success(), "{}", text(&plain));
+    assert!(text(&plain).contains("OUTSIDE"), "{}", text(&plain));
+}
+
 /// The `PatientRegistered` records of a ledger, in partition and then record order: each
 /// patient's pseudonym and the record's sealed personal data.
 fn registrations(ledger: &Path) -> Vec<(Name, Option<Vec<u8>>)> {

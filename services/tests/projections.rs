@@ -179,12 +179,29 @@ fn view_prints_tables_and_json_and_refuses_bad_input() {
         "median_os_months",
         "grade3plus_trae_rate",
         "exceptional_responder_rate",
+        "clinical_benefit_evaluable",
+        "clinical_benefit_treated",
+        "objective_response_evaluable",
+        "objective_response_treated",
+        "median_pfs_sensitivity_months",
+        "median_docr_months",
+        "median_follow_up_months",
     ] {
         assert!(
             trial.get(key).is_some(),
             "trial summary lacks {key}: {trial}"
         );
     }
+    assert!(
+        trial["clinical_benefit_evaluable"]["ci95_percent"].is_array(),
+        "{trial}"
+    );
+    assert_eq!(
+        json["definitions"]["benefit_window_days"], 7,
+        "{}",
+        json["definitions"]
+    );
+    assert!(json["methods"].as_array().is_some_and(|m| !m.is_empty()));
     let cohorts = json["cohorts"].as_array().unwrap();
     assert!(!cohorts.is_empty());
     let cohort = cohorts[0]["cohort"].as_str().unwrap().to_string();

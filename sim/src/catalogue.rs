@@ -2,11 +2,13 @@
 //! and the facts the simulation needs about each drug and cohort that the protocol does not
 //! state (how a drug is dosed, how toxic it is, and how active it truly is in a cohort).
 //!
-//! Only [`CohortDefinition`]s go into the ledger (`ProtocolAmended`, document format 1). The
+//! Only [`CohortDefinition`]s and [`DEMO_CONVENTIONS`] go into the ledger (`ProtocolAmended`,
+//! document format 2, or 1 on request). The
 //! rest ([`DrugProfile`], [`Activity`]) is the simulation's hidden truth.
 
 use tl_schemas::clinical::{
-    AlterationKind, BiomarkerRule, CohortCatalogue, CohortDefinition, DoseUnit, Route,
+    AlterationKind, AnalysisConventions, BiomarkerRule, CohortCatalogue, CohortDefinition,
+    DoseUnit, PfsCensoring, Route,
 };
 use tl_schemas::ids::Name;
 use tl_schemas::Date;
@@ -633,6 +635,18 @@ impl Protocol {
         self.amendments_after_days.get(i).map(|d| Date(start.0 + d))
     }
 }
+
+/// The analysis conventions the simulated trial's format-2 protocol states: scans every 8
+/// weeks (56 days) with a 7-day window, the 16-week landmark (day 112) counted from day 105,
+/// and the FDA's PFS convention (an event after two missed scans is censored at the last
+/// adequate one). The simulator draws scans within 4 days of their schedule, inside the window.
+pub const DEMO_CONVENTIONS: AnalysisConventions = AnalysisConventions {
+    scan_interval_days: 56,
+    scan_window_days: 7,
+    benefit_landmark_day: 112,
+    benefit_window_days: 7,
+    pfs_censoring: PfsCensoring::AfterMissedAssessments { missed: 2 },
+};
 
 /// Tumour types of the screened population: OncoTree code and relative frequency.
 pub const TUMOUR_TYPES: &[(&str, f64)] = &[

@@ -329,10 +329,23 @@ impl<'a> Engine<'a> {
 
     fn amend(&mut self, day: Date, version: u32) -> Result<(), SimError> {
         let catalogue = self.protocol.catalogue(version);
+        // Format 1 on request; every other value means the current format, 2.
+        let format = match self.config.protocol_format {
+            DOCUMENT_FORMAT_COHORT_CATALOGUE => DOCUMENT_FORMAT_COHORT_CATALOGUE,
+            _ => DOCUMENT_FORMAT_COHORT_CATALOGUE_2,
+        };
+        let document = if format == DOCUMENT_FORMAT_COHORT_CATALOGUE {
+            tl_schemas::encode(&catalogue)
+        } else {
+            tl_schemas::encode(&CohortCatalogue2 {
+                conventions: crate::catalogue::DEMO_CONVENTIONS,
+                catalogue,
+            })
+        };
         let amendment = ProtocolAmended {
             protocol_version: version,
-            document_format: DOCUMENT_FORMAT_COHORT_CATALOGUE,
-            document: tl_schemas::encode(&catalogue),
+            document_format: format,
+            document,
         };
         let admin = self.keys.admin.clone();
         let r = self.submit(day, Subject::Trial, &amendment, &admin, vec![])?;
@@ -583,6 +596,11 @@ impl<'a> Engine<'a> {
             drug: &DRUGS[spec.drug],
             activity: spec.activity,
             enrolled_on: day,
+            model: if self.config.protocol_format == DOCUMENT_FORMAT_COHORT_CATALOGUE {
+                history::Model::Format1
+            } else {
+                history::Model::Current
+            },
         };
         let plan = history::plan(&mut self.patients[p].rng, &input);
         self.patients[p].treated = true;

@@ -10,17 +10,21 @@
 //!   investigator's; disagreements with the investigator are counted;
 //! * **response-evaluable**: a best overall response other than NE
 //!   ([`tl_clinical::best_overall_response`], with 28-day confirmation);
-//! * **clinical benefit** ([`tl_clinical::clinical_benefit`]), **objective response** (best
-//!   response CR or PR) and **exceptional responder** ([`tl_clinical::exceptional_responder`]:
-//!   a confirmed CR or PFS over two years), among the response-evaluable;
-//! * **PFS**: the first of a PD scan, an end of treatment for (clinical) progression, or death;
-//!   censored at the last scan without progression (day 0 without one);
+//! * **clinical benefit** ([`tl_clinical::clinical_benefit_from`], with the landmark window
+//!   of the protocol's definitions), **objective response** (best response CR or PR) and
+//!   **exceptional responder** (a confirmed CR, or PFS over two years; under a format-2
+//!   protocol shown by an assessment after day 730, and only with benefit), among the
+//!   response-evaluable;
+//! * **PFS**: the first of a PD scan, an end of treatment for (clinical) progression, or death,
+//!   under the protocol's primary convention ([`tl_clinical::pfs`]);
 //! * **OS**: death, censored at the last day the patient was known alive (survival follow-up,
 //!   scans, doses, end of treatment);
 //! * **grade >= 3 treatment-related AE**: an adverse event whose worst reported grade is 3 or
 //!   more and whose latest attribution is suspected (possible, probable or definite).
 //!
-//! The per-patient rules are [`tl_clinical::patient::derive`], the same derivation the
+//! The definitions are those of the catalogue in force at the end of the ledger
+//! ([`tl_clinical::records::definitions`]). The per-patient rules are
+//! [`tl_clinical::patient::derive_with`], the same derivation the
 //! projections' dossier view uses, so the two agree by construction.
 //!
 //! Medians are Kaplan-Meier medians ([`tl_clinical::kaplan_meier`]) in months of 365.25 / 12 days.
@@ -28,7 +32,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use tl_clinical::kaplan_meier;
-use tl_clinical::patient::{derive, PatientHistory};
+use tl_clinical::patient::{derive_with, PatientHistory};
 use tl_schemas::clinical::{clinical_type as ct, *};
 use tl_schemas::events::{event_type, ProtocolAmended};
 use tl_schemas::ids::Name;
@@ -53,6 +57,25 @@ pub struct CohortFigures {
     pub evaluable: u32,
     /// Of those, with clinical benefit.
     pub benefits: u32,
+    /// Of the evaluable, with a confirmed objective response.
+    pub objective: u32,
+    /// Kaplan-Meier median PFS of the treated, months (`None`: not reached).
+    pub median_pfs_months: Option<f64>,
+    /// Kaplan-Meier median OS of the treated, months (`None`: not reached).
+    pub median_os_months: Option<f64>,
+    /// Median follow-up by reverse Kaplan-Meier (OS with the censoring as the event), months.
+    pub median_follow_up_months: Option<f64>,
+}
+
+/// Per cohort while reading: treated, evaluable, benefits, objective, PFS and OS observations.
+#[derive(Default)]
+struct CohortTally {
+    treated: u32,
+    evaluable: u32,
+    benefits: u32,
+    objective: u32,
+    pfs: Vec<tl_clinical::Observation>,
+    os: Vec<tl_clinical::Observation>,
 }
 
 /// The trial-level figures and a summary of the ledger they come from.
@@ -124,61 +147,123 @@ fn percent(n: u32, d: u32) -> f64 {
     }
 }
 
+/// One calibration target: the DRUP report's point estimate and the half-width of its 95 %
+/// interval at the report's size (1,610 treated, 1,363 response-evaluable).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Target {
+    /// What it measures.
+    pub name: &'static str,
+    /// The point estimate.
+    pub target: f64,
+    /// Half the width of its 95 % interval: from the published interval, or for the two rates
+    /// published without one, 1.96 binomial standard errors at the report's denominator.
+    pub half_width: f64,
+    /// `%` or `months`.
+    pub unit: &'static str,
+}
+
+/// The treated patients of the DRUP report, the size the half-widths hold for.
+pub const REPORT_TREATED: u32 = 1610;
+
+/// 1.96 binomial standard errors of `p` percent at `n`, in percent.
+fn binomial_half_width(p: f64, n: f64) -> f64 {
+    1.96 * 100.0 * (p / 100.0 * (1.0 - p / 100.0) / n).sqrt()
+}
+
+/// The six calibration targets (issue 14): CBR 34.9 % (32.2-37.6), ORR 15.7 % (13.7-17.9),
+/// median PFS 3.4 months (its tolerance of 0.7 months taken as two half-widths), median OS 8.2
+/// months (7.6-8.8), grade >= 3 treatment-related AEs 28.4 % of 1,610, exceptional responders
+/// 7.0 % of 1,363.
+pub fn targets() -> [Target; 6] {
+    let t = |name, target, half_width, unit| Target {
+        name,
+        target,
+        half_width,
+        unit,
+    };
+    [
+        t("clinical benefit among response-evaluable", 34.9, 2.7, "%"),
+        t(
+            "objective response among response-evaluable",
+            15.7,
+            2.1,
+            "%",
+        ),
+        t("median PFS from first dose", 3.4, 0.35, "months"),
+        t("median OS from first dose", 8.2, 0.6, "months"),
+        t(
+            "grade >= 3 treatment-related AEs among treated",
+            28.4,
+            binomial_half_width(28.4, 1610.0),
+            "%",
+        ),
+        t(
+            "exceptional responders among response-evaluable",
+            7.0,
+            binomial_half_width(7.0, 1363.0),
+            "%",
+        ),
+    ]
+}
+
+/// How far from the report a trial of `treated` patients may land: a simulated trial of the
+/// report's size has its sampling noise, so one run is accepted within two half-widths, scaled
+/// by sqrt(1610 / treated) for a smaller run.
+pub fn scale_for(treated: u32) -> f64 {
+    (f64::from(REPORT_TREATED) / f64::from(treated.max(1))).sqrt()
+}
+
 impl TrialFigures {
-    /// The six calibrated figures with their targets and tolerances.
-    pub fn checks(&self) -> Vec<FigureCheck> {
-        let c = |name, value, target, tolerance, unit| FigureCheck {
-            name,
-            value,
-            target,
-            tolerance,
-            unit,
-        };
-        vec![
-            c(
-                "clinical benefit among response-evaluable",
-                percent(self.clinical_benefit, self.evaluable),
-                34.9,
-                3.0,
-                "%",
-            ),
-            c(
-                "objective response among response-evaluable",
-                percent(self.objective_response, self.evaluable),
-                15.7,
-                3.0,
-                "%",
-            ),
-            c(
-                "median PFS from first dose",
-                self.median_pfs_months.unwrap_or(f64::NAN),
-                3.4,
-                1.0,
-                "months",
-            ),
-            c(
-                "median OS from first dose",
-                self.median_os_months.unwrap_or(f64::NAN),
-                8.2,
-                1.0,
-                "months",
-            ),
-            c(
-                "grade >= 3 treatment-related AEs among treated",
-                percent(self.severe_related_ae, self.treated),
-                28.4,
-                3.0,
-                "%",
-            ),
-            c(
-                "exceptional responders among response-evaluable",
-                percent(self.exceptional, self.evaluable),
-                7.0,
-                2.0,
-                "%",
-            ),
+    /// The six calibrated values, in the order of [`targets`].
+    pub fn values(&self) -> [f64; 6] {
+        [
+            percent(self.clinical_benefit, self.evaluable),
+            percent(self.objective_response, self.evaluable),
+            self.median_pfs_months.unwrap_or(f64::NAN),
+            self.median_os_months.unwrap_or(f64::NAN),
+            percent(self.severe_related_ae, self.treated),
+            percent(self.exceptional, self.evaluable),
         ]
     }
+
+    /// The six calibrated figures against their targets, each within two half-widths scaled to
+    /// this trial's size ([`scale_for`]).
+    pub fn checks(&self) -> Vec<FigureCheck> {
+        let scale = scale_for(self.treated);
+        targets()
+            .iter()
+            .zip(self.values())
+            .map(|(t, value)| FigureCheck {
+                name: t.name,
+                value,
+                target: t.target,
+                tolerance: 2.0 * t.half_width * scale,
+                unit: t.unit,
+            })
+            .collect()
+    }
+}
+
+/// The mean of each calibrated figure over several runs (seeds) of `treated` patients each,
+/// against its target within half a half-width (scaled like [`TrialFigures::checks`]): the
+/// model's own expectation must sit close to the report, not only one lucky seed.
+pub fn mean_checks(runs: &[TrialFigures]) -> Vec<FigureCheck> {
+    let treated = runs.iter().map(|f| f.treated).min().unwrap_or(0);
+    let scale = scale_for(treated);
+    targets()
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let sum: f64 = runs.iter().map(|f| f.values()[i]).sum();
+            FigureCheck {
+                name: t.name,
+                value: sum / runs.len().max(1) as f64,
+                target: t.target,
+                tolerance: 0.5 * t.half_width * scale,
+                unit: t.unit,
+            }
+        })
+        .collect()
 }
 
 /// Why the figures could not be computed.
@@ -239,6 +324,9 @@ pub fn from_ledger(ledger_dir: &Path) -> Result<TrialFigures, FiguresError> {
     let mut patients: BTreeMap<Name, PatientData> = BTreeMap::new();
     let mut screened = 0;
     let mut catalogue: Option<CohortCatalogue> = None;
+    // The definitions of the catalogue in force at the end (one amendment's conventions apply
+    // to every patient, as in the views).
+    let mut definitions = tl_clinical::Definitions::FORMAT_1;
     let mut status: HashMap<Name, CohortStatus> = HashMap::new();
     let mut slots: HashMap<Name, (u32, u32)> = HashMap::new();
     let mut deaths = 0;
@@ -266,8 +354,11 @@ pub fn from_ledger(ledger_dir: &Path) -> Result<TrialFigures, FiguresError> {
             Subject::Trial => {
                 if t == event_type::PROTOCOL_AMENDED {
                     let a = get!(ProtocolAmended);
-                    if a.document_format == DOCUMENT_FORMAT_COHORT_CATALOGUE {
-                        catalogue = decode(&a.document).ok();
+                    if let Ok(Some((cat, conventions))) =
+                        protocol_catalogue(a.document_format, &a.document)
+                    {
+                        catalogue = Some(cat);
+                        definitions = tl_clinical::records::definitions(conventions.as_ref());
                     }
                 }
             }
@@ -350,7 +441,7 @@ pub fn from_ledger(ledger_dir: &Path) -> Result<TrialFigures, FiguresError> {
         corrections,
         cohorts: Vec::new(),
     };
-    let mut per_cohort: HashMap<Name, (u32, u32, u32)> = HashMap::new();
+    let mut per_cohort: HashMap<Name, CohortTally> = HashMap::new();
     let mut pfs = Vec::new();
     let mut os = Vec::new();
     for pd in patients.values() {
@@ -360,7 +451,7 @@ pub fn from_ledger(ledger_dir: &Path) -> Result<TrialFigures, FiguresError> {
             .values()
             .filter(|a| a.is_susar())
             .count() as u32;
-        let Some(o) = derive(&pd.history) else {
+        let Some(o) = derive_with(&pd.history, &definitions) else {
             continue;
         };
         f.treated += 1;
@@ -373,13 +464,16 @@ pub fn from_ledger(ledger_dir: &Path) -> Result<TrialFigures, FiguresError> {
             .clone()
             .unwrap_or_else(|| Name::new("none").expect("valid"));
         let entry = per_cohort.entry(cohort).or_default();
-        entry.0 += 1;
+        entry.treated += 1;
+        entry.pfs.push(o.pfs.value);
+        entry.os.push(o.os.value);
         if o.evaluable {
             f.evaluable += 1;
-            entry.1 += 1;
+            entry.evaluable += 1;
             f.clinical_benefit += u32::from(o.benefit.value);
-            entry.2 += u32::from(o.benefit.value);
+            entry.benefits += u32::from(o.benefit.value);
             f.objective_response += u32::from(o.objective);
+            entry.objective += u32::from(o.objective);
             f.exceptional += u32::from(o.exceptional.value);
         }
     }
@@ -388,8 +482,15 @@ pub fn from_ledger(ledger_dir: &Path) -> Result<TrialFigures, FiguresError> {
     if let Some(cat) = catalogue {
         for def in cat.cohorts {
             let (slots, refused) = slots.get(&def.cohort_id).copied().unwrap_or_default();
-            let (treated, evaluable, benefits) =
-                per_cohort.get(&def.cohort_id).copied().unwrap_or_default();
+            let tally = per_cohort.remove(&def.cohort_id).unwrap_or_default();
+            let reverse: Vec<tl_clinical::Observation> = tally
+                .os
+                .iter()
+                .map(|o| tl_clinical::Observation {
+                    time_days: o.time_days,
+                    event: !o.event,
+                })
+                .collect();
             f.cohorts.push(CohortFigures {
                 cohort_id: def.cohort_id.to_string(),
                 drug: def.drug,
@@ -399,9 +500,13 @@ pub fn from_ledger(ledger_dir: &Path) -> Result<TrialFigures, FiguresError> {
                     .unwrap_or(CohortStatus::Stage1),
                 slots,
                 refused,
-                treated,
-                evaluable,
-                benefits,
+                treated: tally.treated,
+                evaluable: tally.evaluable,
+                benefits: tally.benefits,
+                objective: tally.objective,
+                median_pfs_months: kaplan_meier(&tally.pfs).median_months(),
+                median_os_months: kaplan_meier(&tally.os).median_months(),
+                median_follow_up_months: kaplan_meier(&reverse).median_months(),
             });
         }
     }

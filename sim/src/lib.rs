@@ -79,6 +79,11 @@ pub struct SimConfig {
     /// (short of deriving the keys again from the seed). The ledger's bytes are the same
     /// either way.
     pub keystore: Option<PathBuf>,
+    /// The protocol document format the trial's amendments are written in (FORMAT.md §10a.4):
+    /// 2 (the default) states the analysis conventions ([`catalogue::DEMO_CONVENTIONS`]); 1
+    /// states none and is read with the format-1 definitions, giving byte for byte the ledgers
+    /// of the code before format 2 existed. Any other value means 2.
+    pub protocol_format: u16,
 }
 
 /// The default seed.
@@ -102,6 +107,7 @@ impl SimConfig {
             accrual_days: 7 * 365,
             follow_up_days: 182,
             keystore: None,
+            protocol_format: tl_schemas::clinical::DOCUMENT_FORMAT_COHORT_CATALOGUE_2,
         }
     }
 }

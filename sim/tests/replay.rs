@@ -278,3 +278,79 @@ fn a_follower_on_unevenly_visible_partitions_keeps_the_merged_order() {
         );
     }
 }
+
+/// The digest (`tl_sim::digest::ledger_digest`) of the ledger of
+/// `SimConfig::new("digest-test", 2016, 200)` as today's main made it before protocol format 2
+/// existed (`sim/tests/determinism.rs` pinned it then). A format-1 simulation reproduces that
+/// ledger byte for byte.
+const MAIN_BEFORE_FORMAT_2: &str =
+    "c2aa3f88658f01ea155b197335c349d2c4d59c6ceba5e747b4fa980526651654";
+
+#[test]
+fn given_a_ledger_of_main_before_format_2_when_the_cohort_engine_replays_it_then_every_decision_is_already_recorded(
+) {
+    // given the ledger main made before format 2: a format-1 catalogue, no stated conventions
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger");
+    let mut config = SimConfig::new(TrialId::new("digest-test").unwrap(), 2016, 200);
+    config.protocol_format = tl_schemas::clinical::DOCUMENT_FORMAT_COHORT_CATALOGUE;
+    simulate(&ledger, &config).unwrap();
+    let digest = hex::encode(tl_sim::digest::ledger_digest(&ledger).unwrap());
+    assert_eq!(
+        digest, MAIN_BEFORE_FORMAT_2,
+        "not the ledger of main before format 2"
+    );
+    let parts: Vec<Vec<Vec<u8>>> = tl_ledger::log::read_embedded_for_verify(&ledger)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.records)
+        .collect();
+    let mut all: Vec<LedgerRecord> = parts
+        .iter()
+        .flatten()
+        .map(|b| LedgerRecord::decode(b).unwrap())
+        .collect();
+    all.sort_by_key(|r| {
+        let b = &r.record.body;
+        (b.ordering_time, b.partition, b.seq)
+    });
+    let recorded: Vec<Key> = all
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.event_type(),
+                ct::MATCH_PROPOSED
+                    | ct::SLOT_ASSIGNED
+                    | ct::SLOT_REFUSED
+                    | ct::COHORT_STAGE_DECIDED
+            )
+        })
+        .map(|r| {
+            let s = &r.record.body.submission.submission;
+            (
+                s.submission_id,
+                s.subject.clone(),
+                s.envelope.clone(),
+                s.cites.clone(),
+            )
+        })
+        .collect();
+    let stages = all
+        .iter()
+        .filter(|r| r.event_type() == ct::COHORT_STAGE_DECIDED)
+        .count();
+    assert!(stages > 10, "{stages} stage decisions");
+
+    // when today's matcher and cohort engine replay it from the start
+    let order: Vec<(u32, u64)> = all.iter().map(place).collect();
+    let (made, pending) = replay(&parts, &order, usize::MAX);
+
+    // then they decide exactly what is recorded (the format-1 definitions: a strict day 112),
+    // and have nothing new to submit
+    assert_eq!(made.len(), recorded.len());
+    assert!(
+        made == recorded,
+        "a replayed decision differs from the ledger's"
+    );
+    assert_eq!(pending, 0);
+}

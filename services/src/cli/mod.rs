@@ -524,6 +524,11 @@ pub struct DemoArgs {
     /// As --kafka, on a single-node broker started from infra/kafka and stopped afterwards.
     #[arg(long)]
     pub kafka_local: bool,
+    /// Exit 1 when a calibrated figure falls outside its tolerance (two half-widths of the
+    /// DRUP report's 95 % interval, scaled by sqrt(1610 / patients)). Without it the demo exits
+    /// 0 whatever the figures, as 1 is for negative verdicts.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// `erase`.

@@ -273,14 +273,22 @@ fn print_safety(r: &report::SafetyReport) {
     println!("\ndeaths: {}", r.deaths.len());
 }
 
+/// A proportion's exact 95 % interval, or "-".
+fn ci(p: &report::Proportion) -> String {
+    p.ci95_percent
+        .map_or_else(|| "-".into(), |[lo, hi]| format!("95 % CI {lo:.1}-{hi:.1}"))
+}
+
 fn summary_line(s: &DossierSummary) -> String {
     format!(
-        "treated {}, evaluable {}, clinical benefit {} ({}), objective response {} ({}), median PFS {}, median OS {}, median DoR {}, grade >= 3 TRAE {} ({}), exceptional responders {} ({}), investigator disagreements {}",
+        "treated {}, evaluable {}, clinical benefit {} ({}, {}), objective response {} ({}, {}), median PFS {} (every event counted: {}), median OS {}, median DoR {} (complete response: {}), median follow-up {}, grade >= 3 TRAE {} ({}), exceptional responders {} ({}), investigator disagreements {}",
         s.treated, s.evaluable, s.clinical_benefit, pct(s.clinical_benefit_rate),
-        s.objective_response, pct(s.objective_response_rate), months(s.median_pfs_months),
-        months(s.median_os_months), months(s.median_dor_months), s.grade3plus_trae,
-        pct(s.grade3plus_trae_rate), s.exceptional_responders, pct(s.exceptional_responder_rate),
-        s.disagreements
+        ci(&s.clinical_benefit_evaluable), s.objective_response, pct(s.objective_response_rate),
+        ci(&s.objective_response_evaluable), months(s.median_pfs_months),
+        months(s.median_pfs_sensitivity_months), months(s.median_os_months),
+        months(s.median_dor_months), months(s.median_docr_months),
+        months(s.median_follow_up_months), s.grade3plus_trae, pct(s.grade3plus_trae_rate),
+        s.exceptional_responders, pct(s.exceptional_responder_rate), s.disagreements
     )
 }
 
