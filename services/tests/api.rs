@@ -14,7 +14,8 @@ fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_trial-ledger"));
     c.env("TRIAL_LEDGER_PASSPHRASE", PASS)
         .env("TRIAL_LEDGER_SCRYPT_LOG_N", "10")
-        .env_remove("TRIAL_LEDGER_SEQUENCER_PASSPHRASE")
+        .env("TRIAL_LEDGER_ROOT_PASSPHRASE", "root horse")
+        .env("TRIAL_LEDGER_SEQUENCER_PASSPHRASE", "sequencer horse")
         .env_remove("TRIAL_LEDGER_DATA");
     c
 }
