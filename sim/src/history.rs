@@ -375,15 +375,105 @@ fn related(rng: &mut SimRng) -> Attribution {
 }
 
 /// Plans a treated patient's history from enrolment on.
+///
+/// The steps draw from `rng` in a fixed order (the order is part of the simulation's output:
+/// one seed gives one ledger), so they run in this order and each draws only its own values.
 pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
-    let drug = input.drug;
     let first_dose = Date(input.enrolled_on.0 + rng.range(4, 12) as i32);
     let baseline_day = Date(input.enrolled_on.0 + rng.range(0, 3) as i32);
-    let l = draw_latent(rng, input.activity);
-    let mut death_day = l.death_day;
+    let c = draw_course(rng, input.drug, input.activity, first_dose);
+    let mut items = Items::default();
+    plan_assessments(rng, &c, baseline_day.0 - first_dose.0, &mut items);
+    let effects = plan_adverse_events(rng, &c, &mut items);
+    plan_doses(rng, &c, effects, &mut items);
+    plan_end_of_treatment(rng, &c, &mut items);
+    plan_death(rng, &c, &mut items);
+    c.history(items)
+}
 
-    // The severe treatment-related AE, if any, and what it does to the course.
+/// A patient's drawn course: the latent parameters, the severe adverse event's draw, and the
+/// scans and end of treatment that follow from them. Days count from the first dose.
+struct Drawn<'a> {
+    drug: &'a DrugProfile,
+    first_dose: Date,
+    l: Latent,
+    /// The day of death, after a fatal adverse event if there is one.
+    death_day: i32,
+    /// Whether the patient has a severe treatment-related adverse event (its onset and grade
+    /// are drawn either way).
+    severe: bool,
+    severe_onset: i32,
+    severe_grade: u8,
+    /// The severe event discontinues treatment.
+    discontinue: bool,
+    scans: Vec<Scan>,
+    end: Option<End>,
+}
+
+impl Drawn<'_> {
+    /// The date of day `d`.
+    fn day(&self, d: i32) -> Date {
+        Date(self.first_dose.0 + d)
+    }
+
+    /// The last day on treatment (exclusive); unbounded without an end.
+    fn on_treatment_until(&self) -> i32 {
+        self.end.map_or(i32::MAX, |e| e.day)
+    }
+
+    fn fatal_ae(&self) -> bool {
+        self.severe && self.severe_grade == 5
+    }
+
+    /// The plan: nothing but AE follow-ups after the death record, in time and same-day order.
+    fn history(&self, Items(mut items): Items) -> History {
+        let death_report = items
+            .iter()
+            .find_map(|(d, e)| matches!(e, PlannedEvent::Death(_)).then_some(*d))
+            .unwrap_or(i32::MAX);
+        items.retain(|(d, e)| {
+            matches!(e, PlannedEvent::Death(_) | PlannedEvent::AeUpdated { .. })
+                || *d < death_report
+                || (*d == death_report && e.order() < DEATH_ORDER)
+        });
+        items.sort_by_key(|(d, e)| (*d, e.order()));
+        History {
+            course: self.l.course,
+            first_dose: self.first_dose,
+            death: self.day(self.death_day),
+            items: items
+                .into_iter()
+                .map(|(d, event)| Planned {
+                    day: self.day(d),
+                    event,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The plan's items so far, by day from the first dose.
+#[derive(Default)]
+struct Items(Vec<(i32, PlannedEvent)>);
+
+impl Items {
+    fn push(&mut self, day: i32, event: PlannedEvent) {
+        self.0.push((day, event));
+    }
+}
+
+/// Draws the latent course, the severe adverse event and what it does to the course, then the
+/// scans and the end of treatment.
+fn draw_course<'a>(
+    rng: &mut SimRng,
+    drug: &'a DrugProfile,
+    activity: Activity,
+    first_dose: Date,
+) -> Drawn<'a> {
+    let l = draw_latent(rng, activity);
+    let mut death_day = l.death_day;
     let severe = rng.chance((drug.severe_tox * SEVERE_TOX_SCALE).min(0.95));
+    // Where treatment would end without toxicity, on a copy of the stream (draws nothing).
     let (_, provisional_end) = timeline(&mut rng.clone(), &l, death_day, None);
     let provisional_end_day = provisional_end.map_or(720, |e| e.day);
     let severe_onset = rng.range(3, i64::from(provisional_end_day.clamp(4, 150))) as i32;
@@ -398,13 +488,23 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
     }
     let tox_stop = discontinue.then(|| severe_onset + rng.range(4, 10) as i32);
     let (scans, end) = timeline(rng, &l, death_day, tox_stop);
-    let end_day = end.map(|e| e.day);
-    let on_treatment_until = end_day.unwrap_or(i32::MAX);
+    Drawn {
+        drug,
+        first_dose,
+        l,
+        death_day,
+        severe,
+        severe_onset,
+        severe_grade,
+        discontinue,
+        scans,
+        end,
+    }
+}
 
-    let mut items: Vec<(i32, PlannedEvent)> = Vec::new();
-    let day = |d: i32| Date(first_dose.0 + d);
-
-    // Baseline lesions and scans.
+/// The baseline assessment (on `baseline_day`, from the first dose) and one assessment per
+/// scan, measured from the latent trajectory and scored with RECIST 1.1.
+fn plan_assessments(rng: &mut SimRng, c: &Drawn<'_>, baseline_day: i32, items: &mut Items) {
     let n_targets = rng.range(1, 5) as usize;
     let lesions: Vec<Lesion> = (0..n_targets)
         .map(|_| {
@@ -420,7 +520,7 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
             }
         })
         .collect();
-    let non_target_at_baseline = if l.course == Course::Complete && rng.chance(0.5) {
+    let non_target_at_baseline = if c.l.course == Course::Complete && rng.chance(0.5) {
         NonTargetStatus::NoneAtBaseline
     } else if rng.chance(0.65) {
         NonTargetStatus::Present
@@ -436,126 +536,174 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
             diameter_mm10: mm10(les.base_mm),
         })
         .collect();
-    let baseline_sum = target_sum_mm10(
-        &baseline_targets
-            .iter()
-            .map(convert::target)
-            .collect::<Vec<_>>(),
-    );
-    items.push((
-        baseline_day.0 - first_dose.0,
+    let baseline_sum = sum_of(&baseline_targets);
+    items.push(
+        baseline_day,
         PlannedEvent::Assessment(ResponseAssessed {
-            assessed_on: baseline_day,
+            assessed_on: c.day(baseline_day),
             baseline: true,
             targets: baseline_targets,
             new_lesions: false,
             non_target: non_target_at_baseline,
             investigator_response: OverallResponse::NotEvaluable,
         }),
-    ));
+    );
     let mut nadir = baseline_sum;
-    for scan in &scans {
-        let r = ratio_at(&l, scan.day);
-        let complete = l.course == Course::Complete && r < 0.12;
-        let mut targets: Vec<TargetLesion> = lesions
-            .iter()
-            .enumerate()
-            .map(|(i, les)| {
-                let noise = (0.03 * rng.normal()).exp();
-                let mm = les.base_mm * r.powf(les.factor) * noise;
-                let mm = if complete {
-                    if les.nodal {
-                        mm.min(9.4)
-                    } else {
-                        0.0
-                    }
-                } else {
-                    mm.max(3.0)
-                };
-                TargetLesion {
-                    lesion_id: i as u32 + 1,
-                    nodal: les.nodal,
-                    diameter_mm10: mm10(mm),
-                }
-            })
-            .collect();
-        let mut new_lesions = false;
-        let mut non_target = match non_target_at_baseline {
-            NonTargetStatus::Present if complete => NonTargetStatus::Absent,
-            other => other,
-        };
-        if scan.progression {
-            let present = non_target_at_baseline == NonTargetStatus::Present;
-            match rng.weighted(&[0.45, 0.45, 0.10]) {
-                0 => new_lesions = true,
-                2 if present => non_target = NonTargetStatus::UnequivocalProgression,
-                _ => {
-                    // Growth of at least 20 % and 6 mm over the nadir.
-                    let current: u64 = targets.iter().map(|t| u64::from(t.diameter_mm10)).sum();
-                    let goal = (nadir as f64 * rng.uniform(1.25, 1.6)).max(nadir as f64 + 60.0);
-                    let scale = goal / (current.max(1) as f64);
-                    for t in &mut targets {
-                        t.diameter_mm10 =
-                            ((f64::from(t.diameter_mm10.max(30))) * scale).round() as u32;
-                    }
-                }
-            }
-            if non_target == NonTargetStatus::Absent {
-                non_target = NonTargetStatus::Present;
-            }
-        }
-        let assessment = ResponseAssessed {
-            assessed_on: day(scan.day),
-            baseline: false,
-            targets,
-            new_lesions,
-            non_target,
-            investigator_response: OverallResponse::NotEvaluable,
-        };
+    for scan in &c.scans {
+        let assessment = measure(rng, c, &lesions, non_target_at_baseline, *scan, nadir);
         let computed = overall_response(baseline_sum, nadir, &convert::assessment(&assessment));
-        let sum = target_sum_mm10(
-            &assessment
-                .targets
-                .iter()
-                .map(convert::target)
-                .collect::<Vec<_>>(),
-        );
-        nadir = nadir.min(sum);
+        nadir = nadir.min(sum_of(&assessment.targets));
         let reported = investigator(rng, computed);
-        items.push((
+        items.push(
             scan.day,
             PlannedEvent::Assessment(ResponseAssessed {
                 investigator_response: convert::overall(reported),
                 ..assessment
             }),
-        ));
+        );
     }
+}
 
-    // Adverse events.
-    let duration = end_day.unwrap_or(720).max(1);
-    let mut ae_id = 0u32;
-    let mut interruptions: Vec<(i32, i32, u32)> = Vec::new();
-    let mut reductions: Vec<(i32, u32)> = Vec::new();
-    let mut next_id = || {
-        ae_id += 1;
-        ae_id
+/// The RECIST target sum of `targets`.
+fn sum_of(targets: &[TargetLesion]) -> u64 {
+    target_sum_mm10(&targets.iter().map(convert::target).collect::<Vec<_>>())
+}
+
+/// One scan's measurements (the investigator's response not yet filled in): the lesions on
+/// the latent trajectory with noise, and at progression new lesions, unequivocal
+/// non-target progression, or growth over the nadir.
+fn measure(
+    rng: &mut SimRng,
+    c: &Drawn<'_>,
+    lesions: &[Lesion],
+    non_target_at_baseline: NonTargetStatus,
+    scan: Scan,
+    nadir: u64,
+) -> ResponseAssessed {
+    let r = ratio_at(&c.l, scan.day);
+    let complete = c.l.course == Course::Complete && r < 0.12;
+    let mut targets: Vec<TargetLesion> = lesions
+        .iter()
+        .enumerate()
+        .map(|(i, les)| {
+            let noise = (0.03 * rng.normal()).exp();
+            let mm = les.base_mm * r.powf(les.factor) * noise;
+            let mm = if complete {
+                if les.nodal {
+                    mm.min(9.4)
+                } else {
+                    0.0
+                }
+            } else {
+                mm.max(3.0)
+            };
+            TargetLesion {
+                lesion_id: i as u32 + 1,
+                nodal: les.nodal,
+                diameter_mm10: mm10(mm),
+            }
+        })
+        .collect();
+    let mut new_lesions = false;
+    let mut non_target = match non_target_at_baseline {
+        NonTargetStatus::Present if complete => NonTargetStatus::Absent,
+        other => other,
     };
+    if scan.progression {
+        let present = non_target_at_baseline == NonTargetStatus::Present;
+        match rng.weighted(&[0.45, 0.45, 0.10]) {
+            0 => new_lesions = true,
+            2 if present => non_target = NonTargetStatus::UnequivocalProgression,
+            _ => grow_over_nadir(rng, &mut targets, nadir),
+        }
+        if non_target == NonTargetStatus::Absent {
+            non_target = NonTargetStatus::Present;
+        }
+    }
+    ResponseAssessed {
+        assessed_on: c.day(scan.day),
+        baseline: false,
+        targets,
+        new_lesions,
+        non_target,
+        investigator_response: OverallResponse::NotEvaluable,
+    }
+}
+
+/// Scales the targets to a growth of at least 20 % and 6 mm over the nadir.
+fn grow_over_nadir(rng: &mut SimRng, targets: &mut [TargetLesion], nadir: u64) {
+    let current: u64 = targets.iter().map(|t| u64::from(t.diameter_mm10)).sum();
+    let goal = (nadir as f64 * rng.uniform(1.25, 1.6)).max(nadir as f64 + 60.0);
+    let scale = goal / (current.max(1) as f64);
+    for t in targets {
+        t.diameter_mm10 = ((f64::from(t.diameter_mm10.max(30))) * scale).round() as u32;
+    }
+}
+
+/// What the adverse events do to dosing: interruptions `(start, resume, ae_id)`, reductions
+/// `(day, ae_id)`, and the severe event's id (the cause of a discontinuation).
+#[derive(Default)]
+struct DoseEffects {
+    interruptions: Vec<(i32, i32, u32)>,
+    reductions: Vec<(i32, u32)>,
+    severe_id: Option<u32>,
+}
+
+/// Numbers a patient's adverse events from 1.
+#[derive(Default)]
+struct AeIds(u32);
+
+impl AeIds {
+    fn next(&mut self) -> u32 {
+        self.0 += 1;
+        self.0
+    }
+}
+
+/// The adverse events: mild ones by treatment length, the severe treatment-related one, and
+/// sometimes an event of the disease.
+fn plan_adverse_events(rng: &mut SimRng, c: &Drawn<'_>, items: &mut Items) -> DoseEffects {
+    let mut ids = AeIds::default();
+    let mut effects = DoseEffects::default();
+    plan_mild_aes(rng, c, &mut ids, &mut effects, items);
+    if c.severe {
+        plan_severe_ae(rng, c, &mut ids, &mut effects, items);
+    }
+    plan_disease_ae(rng, c, &mut ids, items);
+    effects
+}
+
+/// How long treatment lasts, for the number of adverse events (720 days without an end).
+fn ae_window(c: &Drawn<'_>) -> i32 {
+    c.end.map_or(720, |e| e.day).max(1)
+}
+
+/// Grade 1-2 events, most expected and related, most of them resolving; a few grade 2 events
+/// on an oral drug reduce the dose.
+fn plan_mild_aes(
+    rng: &mut SimRng,
+    c: &Drawn<'_>,
+    ids: &mut AeIds,
+    effects: &mut DoseEffects,
+    items: &mut Items,
+) {
+    let duration = ae_window(c);
     let n_mild = rng.poisson(1.2 + 1.6 * f64::from(duration.min(180)) / 180.0);
     for _ in 0..n_mild {
         let onset = rng.range(1, i64::from(duration.max(2))) as i32;
         let awareness = onset + rng.range(0, 6) as i32;
-        if awareness >= death_day {
+        if awareness >= c.death_day {
             continue;
         }
-        let id = next_id();
+        let id = ids.next();
         let grade = if rng.chance(0.6) { 1 } else { 2 };
         let attribution = if rng.chance(0.15) {
             Attribution::Unlikely
         } else {
             related(rng)
         };
-        let term = *rng.pick(drug.tox.common_terms());
-        items.push((
+        let term = *rng.pick(c.drug.tox.common_terms());
+        items.push(
             awareness,
             PlannedEvent::AeReported(AdverseEventReported {
                 ae_id: id,
@@ -564,16 +712,16 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
                 serious: vec![],
                 expected: true,
                 attribution,
-                onset: partial_onset(rng, day(onset)),
-                awareness: day(awareness),
+                onset: partial_onset(rng, c.day(onset)),
+                awareness: c.day(awareness),
                 outcome: AeOutcome::Ongoing,
             }),
-        ));
+        );
         if rng.chance(0.7) {
             let resolved = onset + rng.range(5, 45) as i32;
-            let told = resolved + rng.range(0, 10) as i32;
-            items.push((
-                told.max(awareness),
+            let told = (resolved + rng.range(0, 10) as i32).max(awareness);
+            items.push(
+                told,
                 PlannedEvent::AeUpdated {
                     event: AdverseEventUpdated {
                         ae_id: id,
@@ -582,182 +730,205 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
                         expected: true,
                         attribution,
                         outcome: AeOutcome::Recovered,
-                        awareness: day(told.max(awareness)),
-                        resolved_on: Some(day(resolved)),
+                        awareness: c.day(told),
+                        resolved_on: Some(c.day(resolved)),
                     },
                     by_safety: false,
                 },
-            ));
+            );
         }
         if grade == 2
-            && drug.route == Route::Oral
+            && c.drug.route == Route::Oral
             && rng.chance(0.12)
-            && awareness + 1 < on_treatment_until
+            && awareness + 1 < c.on_treatment_until()
         {
-            reductions.push((awareness + 1, id));
+            effects.reductions.push((awareness + 1, id));
         }
     }
-    let mut severe_id = None;
-    if severe {
-        let id = next_id();
-        severe_id = Some(id);
-        let onset = severe_onset;
-        let awareness = onset + rng.range(0, 3) as i32;
-        let unexpected = rng.chance(0.08);
-        let term = if unexpected {
-            *rng.pick(UNEXPECTED_TERMS)
-        } else {
-            *rng.pick(drug.tox.severe_terms())
-        };
-        let attribution = related(rng);
-        let serious = match severe_grade {
-            5 => vec![SeriousnessCriterion::Death],
-            4 => vec![
-                SeriousnessCriterion::LifeThreatening,
-                SeriousnessCriterion::Hospitalisation,
-            ],
-            _ if unexpected || rng.chance(0.5) => vec![SeriousnessCriterion::Hospitalisation],
-            _ => vec![],
-        };
-        let upgraded = severe_grade < 5 && rng.chance(0.25);
-        if awareness < death_day || severe_grade == 5 {
-            let first_grade = if upgraded { 2 } else { severe_grade };
-            let report_day = awareness.min(death_day.max(onset));
-            items.push((
-                report_day,
-                PlannedEvent::AeReported(AdverseEventReported {
-                    ae_id: id,
-                    ctcae_term: term.into(),
-                    grade: first_grade,
-                    serious: if upgraded { vec![] } else { serious.clone() },
-                    expected: !unexpected,
-                    attribution,
-                    onset: PartialDate::Full(day(onset)),
-                    awareness: day(report_day),
-                    outcome: if severe_grade == 5 {
-                        AeOutcome::Fatal
-                    } else {
-                        AeOutcome::Ongoing
-                    },
-                }),
-            ));
-            let mut last = report_day;
-            if upgraded {
-                last = report_day + rng.range(2, 7) as i32;
-                items.push((
-                    last,
-                    PlannedEvent::AeUpdated {
-                        event: AdverseEventUpdated {
-                            ae_id: id,
-                            grade: severe_grade,
-                            serious: serious.clone(),
-                            expected: !unexpected,
-                            attribution,
-                            outcome: AeOutcome::Ongoing,
-                            awareness: day(last),
-                            resolved_on: None,
-                        },
-                        by_safety: !serious.is_empty() && rng.chance(0.5),
-                    },
-                ));
-            }
-            if severe_grade < 5 {
-                let resolved = last + rng.range(7, 40) as i32;
-                let told = resolved + rng.range(0, 10) as i32;
-                let sequelae = rng.chance(0.1);
-                items.push((
-                    told,
-                    PlannedEvent::AeUpdated {
-                        event: AdverseEventUpdated {
-                            ae_id: id,
-                            grade: severe_grade,
-                            serious: serious.clone(),
-                            expected: !unexpected,
-                            attribution,
-                            outcome: if sequelae {
-                                AeOutcome::RecoveredWithSequelae
-                            } else {
-                                AeOutcome::Recovered
-                            },
-                            awareness: day(told),
-                            resolved_on: Some(day(resolved)),
-                        },
-                        by_safety: !serious.is_empty() && rng.chance(0.5),
-                    },
-                ));
-                if !discontinue && last < on_treatment_until {
-                    let resume = last + rng.range(7, 21) as i32;
-                    interruptions.push((last, resume, id));
-                }
-            }
-        }
-    }
-    if rng.chance(0.2) {
-        let onset = rng.range(1, i64::from(duration) + 30) as i32;
-        let awareness = onset + rng.range(0, 4) as i32;
-        if awareness < death_day {
-            let id = next_id();
-            let grade = if rng.chance(0.5) { 2 } else { 3 };
-            items.push((
-                awareness,
-                PlannedEvent::AeReported(AdverseEventReported {
-                    ae_id: id,
-                    ctcae_term: (*rng.pick(DISEASE_TERMS)).into(),
-                    grade,
-                    serious: if grade == 3 && rng.chance(0.6) {
-                        vec![SeriousnessCriterion::Hospitalisation]
-                    } else {
-                        vec![]
-                    },
-                    expected: false,
-                    attribution: if rng.chance(0.6) {
-                        Attribution::Unrelated
-                    } else {
-                        Attribution::Unlikely
-                    },
-                    onset: partial_onset(rng, day(onset)),
-                    awareness: day(awareness),
-                    outcome: AeOutcome::Ongoing,
-                }),
-            ));
-        }
-    }
+}
 
-    // Doses, with interruptions and reductions.
-    let mut level = drug.dose_milli;
-    let mut k = 0u16;
-    let mut typos = 0u32;
-    let mut mods: Vec<(i32, DoseAction, String, Option<u32>)> = Vec::new();
-    for &(start, resume, id) in &interruptions {
-        mods.push((
-            start,
-            DoseAction::Interrupted,
-            format!("adverse event {id} (grade >= 3)"),
-            Some(id),
-        ));
-        if resume < on_treatment_until {
-            mods.push((
-                resume,
-                DoseAction::Resumed,
-                "adverse event resolved".into(),
-                Some(id),
-            ));
-            if drug.route == Route::Oral {
-                reductions.push((resume, id));
-            }
+/// The severe event's fixed facts, drawn when it is planned.
+struct Severe {
+    id: u32,
+    grade: u8,
+    term: &'static str,
+    unexpected: bool,
+    attribution: Attribution,
+    serious: Vec<SeriousnessCriterion>,
+}
+
+/// The grade >= 3 treatment-related event: reported (some first at grade 2, then upgraded),
+/// resolved unless fatal, and interrupting treatment unless it discontinued it.
+fn plan_severe_ae(
+    rng: &mut SimRng,
+    c: &Drawn<'_>,
+    ids: &mut AeIds,
+    effects: &mut DoseEffects,
+    items: &mut Items,
+) {
+    let id = ids.next();
+    effects.severe_id = Some(id);
+    let onset = c.severe_onset;
+    let awareness = onset + rng.range(0, 3) as i32;
+    let unexpected = rng.chance(0.08);
+    let term = if unexpected {
+        *rng.pick(UNEXPECTED_TERMS)
+    } else {
+        *rng.pick(c.drug.tox.severe_terms())
+    };
+    let attribution = related(rng);
+    let serious = match c.severe_grade {
+        5 => vec![SeriousnessCriterion::Death],
+        4 => vec![
+            SeriousnessCriterion::LifeThreatening,
+            SeriousnessCriterion::Hospitalisation,
+        ],
+        _ if unexpected || rng.chance(0.5) => vec![SeriousnessCriterion::Hospitalisation],
+        _ => vec![],
+    };
+    let upgraded = c.severe_grade < 5 && rng.chance(0.25);
+    if awareness >= c.death_day && c.severe_grade != 5 {
+        return;
+    }
+    let ae = Severe {
+        id,
+        grade: c.severe_grade,
+        term,
+        unexpected,
+        attribution,
+        serious,
+    };
+    let report_day = awareness.min(c.death_day.max(onset));
+    items.push(
+        report_day,
+        PlannedEvent::AeReported(AdverseEventReported {
+            ae_id: id,
+            ctcae_term: ae.term.into(),
+            grade: if upgraded { 2 } else { ae.grade },
+            serious: if upgraded { vec![] } else { ae.serious.clone() },
+            expected: !ae.unexpected,
+            attribution: ae.attribution,
+            onset: PartialDate::Full(c.day(onset)),
+            awareness: c.day(report_day),
+            outcome: if ae.grade == 5 {
+                AeOutcome::Fatal
+            } else {
+                AeOutcome::Ongoing
+            },
+        }),
+    );
+    let mut last = report_day;
+    if upgraded {
+        last = report_day + rng.range(2, 7) as i32;
+        let by_safety = !ae.serious.is_empty() && rng.chance(0.5);
+        let update = severe_update(c, &ae, last, AeOutcome::Ongoing, None, by_safety);
+        items.push(last, update);
+    }
+    if ae.grade < 5 {
+        let resolved = last + rng.range(7, 40) as i32;
+        let told = resolved + rng.range(0, 10) as i32;
+        let sequelae = rng.chance(0.1);
+        let by_safety = !ae.serious.is_empty() && rng.chance(0.5);
+        let outcome = if sequelae {
+            AeOutcome::RecoveredWithSequelae
+        } else {
+            AeOutcome::Recovered
+        };
+        let update = severe_update(c, &ae, told, outcome, Some(resolved), by_safety);
+        items.push(told, update);
+        if !c.discontinue && last < c.on_treatment_until() {
+            let resume = last + rng.range(7, 21) as i32;
+            effects.interruptions.push((last, resume, id));
         }
     }
+}
+
+/// A follow-up of the severe event at its full grade, on day `told`.
+fn severe_update(
+    c: &Drawn<'_>,
+    ae: &Severe,
+    told: i32,
+    outcome: AeOutcome,
+    resolved: Option<i32>,
+    by_safety: bool,
+) -> PlannedEvent {
+    PlannedEvent::AeUpdated {
+        event: AdverseEventUpdated {
+            ae_id: ae.id,
+            grade: ae.grade,
+            serious: ae.serious.clone(),
+            expected: !ae.unexpected,
+            attribution: ae.attribution,
+            outcome,
+            awareness: c.day(told),
+            resolved_on: resolved.map(|d| c.day(d)),
+        },
+        by_safety,
+    }
+}
+
+/// Sometimes an event of the disease: unexpected, unrelated or unlikely to be related.
+fn plan_disease_ae(rng: &mut SimRng, c: &Drawn<'_>, ids: &mut AeIds, items: &mut Items) {
+    if !rng.chance(0.2) {
+        return;
+    }
+    let onset = rng.range(1, i64::from(ae_window(c)) + 30) as i32;
+    let awareness = onset + rng.range(0, 4) as i32;
+    if awareness >= c.death_day {
+        return;
+    }
+    let id = ids.next();
+    let grade = if rng.chance(0.5) { 2 } else { 3 };
+    items.push(
+        awareness,
+        PlannedEvent::AeReported(AdverseEventReported {
+            ae_id: id,
+            ctcae_term: (*rng.pick(DISEASE_TERMS)).into(),
+            grade,
+            serious: if grade == 3 && rng.chance(0.6) {
+                vec![SeriousnessCriterion::Hospitalisation]
+            } else {
+                vec![]
+            },
+            expected: false,
+            attribution: if rng.chance(0.6) {
+                Attribution::Unrelated
+            } else {
+                Attribution::Unlikely
+            },
+            onset: partial_onset(rng, c.day(onset)),
+            awareness: c.day(awareness),
+            outcome: AeOutcome::Ongoing,
+        }),
+    );
+}
+
+/// A planned dose modification: day, action, reason, and the adverse event that caused it.
+type Modification = (i32, DoseAction, String, Option<u32>);
+
+/// Doses every interval while on treatment, skipping interruptions and stepping down at
+/// reductions (to no less than half the starting dose), with the modifications recorded.
+fn plan_doses(rng: &mut SimRng, c: &Drawn<'_>, effects: DoseEffects, items: &mut Items) {
+    let DoseEffects {
+        interruptions,
+        mut reductions,
+        severe_id,
+    } = effects;
+    let mut mods = interruption_modifications(c, &interruptions, &mut reductions);
     reductions.sort();
     let mut reduction_iter = reductions.iter().peekable();
+    let mut level = c.drug.dose_milli;
+    let mut cycle = 0u16;
+    let mut typos = 0u32;
     let mut d = 0;
-    while d < on_treatment_until && d <= 3650 {
+    while d < c.on_treatment_until() && d <= 3650 {
         while let Some(&&(r_day, id)) = reduction_iter.peek() {
             if r_day > d {
                 break;
             }
             reduction_iter.next();
             let new = level * 3 / 4;
-            if new >= drug.dose_milli / 2 {
+            if new >= c.drug.dose_milli / 2 {
                 level = new;
                 mods.push((
                     r_day,
@@ -769,42 +940,14 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
                 ));
             }
         }
-        k += 1;
+        cycle += 1;
         let interrupted = interruptions.iter().any(|&(s, r, _)| d >= s && d < r);
-        if !interrupted && d < death_day {
-            let dose = DoseAdministered {
-                drug: drug.name.into(),
-                dose_milli: level,
-                unit: drug.unit,
-                route: drug.route,
-                cycle: k,
-                day: 1,
-                administered_on: day(d),
-            };
-            if rng.chance(0.004) {
-                typos += 1;
-                let wrong = DoseAdministered {
-                    dose_milli: level * 10,
-                    ..dose.clone()
-                };
-                items.push((
-                    d,
-                    PlannedEvent::Dose {
-                        dose: wrong,
-                        typo: Some(typos),
-                    },
-                ));
-                items.push((
-                    d + rng.range(1, 14) as i32,
-                    PlannedEvent::CorrectDose { typo: typos, dose },
-                ));
-            } else {
-                items.push((d, PlannedEvent::Dose { dose, typo: None }));
-            }
+        if !interrupted && d < c.death_day {
+            plan_dose(rng, c, level, cycle, d, &mut typos, items);
         }
-        d += i32::from(drug.interval_days);
+        d += i32::from(c.drug.interval_days);
     }
-    if let Some(e) = end {
+    if let Some(e) = c.end {
         if e.reason == EndReason::Toxicity {
             mods.push((
                 e.day,
@@ -815,84 +958,140 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
         }
     }
     for (m_day, action, reason, cause) in mods {
-        if m_day < on_treatment_until || matches!(action, DoseAction::Discontinued) {
-            items.push((
+        if m_day < c.on_treatment_until() || matches!(action, DoseAction::Discontinued) {
+            items.push(
                 m_day,
                 PlannedEvent::DoseModified {
                     event: DoseModified {
                         action,
                         reason,
-                        modified_on: day(m_day),
+                        modified_on: c.day(m_day),
                     },
                     cause,
                 },
-            ));
+            );
         }
     }
+}
 
-    // End of treatment, survival follow-up and death.
-    if let Some(e) = end {
-        let detail = match (e.reason, l.course) {
-            (EndReason::Progression, Course::Dropout) => {
-                "clinical progression before the first evaluation"
-            }
-            (EndReason::Progression, _) => "radiological progression (RECIST 1.1)",
-            (EndReason::Toxicity, _) => "unacceptable toxicity",
-            (EndReason::Death, _) => "death on treatment",
-            _ => "deterioration of general condition",
-        };
-        items.push((
-            e.day,
-            PlannedEvent::TreatmentEnded(TreatmentEnded {
-                ended_on: day(e.day),
-                reason: e.reason,
-                detail: detail.into(),
-            }),
+/// The interruptions and resumptions; on an oral drug a resumption also reduces the dose
+/// (added to `reductions`).
+fn interruption_modifications(
+    c: &Drawn<'_>,
+    interruptions: &[(i32, i32, u32)],
+    reductions: &mut Vec<(i32, u32)>,
+) -> Vec<Modification> {
+    let mut mods = Vec::new();
+    for &(start, resume, id) in interruptions {
+        mods.push((
+            start,
+            DoseAction::Interrupted,
+            format!("adverse event {id} (grade >= 3)"),
+            Some(id),
         ));
-        let mut s = e.day + SURVIVAL_INTERVAL_DAYS + rng.range(-10, 10) as i32;
-        while s < death_day && s < e.day + 3650 {
-            items.push((
-                s,
-                PlannedEvent::Survival(SurvivalStatusRecorded {
-                    last_known_alive: day(s),
-                }),
+        if resume < c.on_treatment_until() {
+            mods.push((
+                resume,
+                DoseAction::Resumed,
+                "adverse event resolved".into(),
+                Some(id),
             ));
-            s += SURVIVAL_INTERVAL_DAYS + rng.range(-10, 10) as i32;
+            if c.drug.route == Route::Oral {
+                reductions.push((resume, id));
+            }
         }
     }
-    let fatal_ae = severe && severe_grade == 5;
-    let cause = if fatal_ae {
-        "fatal adverse event".to_string()
-    } else {
-        "progressive disease".to_string()
-    };
-    items.push((
-        death_day + rng.range(0, 10) as i32,
-        PlannedEvent::Death(DeathRecorded {
-            died_on: day(death_day),
-            cause,
-            treatment_related: fatal_ae,
-        }),
-    ));
+    mods
+}
 
-    // Nothing but AE follow-ups may follow the death record.
-    let death_report = items
-        .iter()
-        .find_map(|(d, e)| matches!(e, PlannedEvent::Death(_)).then_some(*d))
-        .unwrap_or(i32::MAX);
-    items.retain(|(d, e)| {
-        matches!(e, PlannedEvent::Death(_) | PlannedEvent::AeUpdated { .. })
-            || *d < death_report
-            || (*d == death_report && e.order() < DEATH_ORDER)
-    });
-    items.sort_by_key(|(d, e)| (*d, e.order()));
-    History {
-        course: l.course,
-        first_dose,
-        death: day(death_day),
-        items: items
-            .into_iter()
-            .map(|(d, event)| Planned { day: day(d), event })
-            .collect(),
+/// One dose on day `d`; rarely recorded with a tenfold typo and corrected later.
+fn plan_dose(
+    rng: &mut SimRng,
+    c: &Drawn<'_>,
+    level: u64,
+    cycle: u16,
+    d: i32,
+    typos: &mut u32,
+    items: &mut Items,
+) {
+    let dose = DoseAdministered {
+        drug: c.drug.name.into(),
+        dose_milli: level,
+        unit: c.drug.unit,
+        route: c.drug.route,
+        cycle,
+        day: 1,
+        administered_on: c.day(d),
+    };
+    if rng.chance(0.004) {
+        *typos += 1;
+        let wrong = DoseAdministered {
+            dose_milli: level * 10,
+            ..dose.clone()
+        };
+        items.push(
+            d,
+            PlannedEvent::Dose {
+                dose: wrong,
+                typo: Some(*typos),
+            },
+        );
+        items.push(
+            d + rng.range(1, 14) as i32,
+            PlannedEvent::CorrectDose { typo: *typos, dose },
+        );
+    } else {
+        items.push(d, PlannedEvent::Dose { dose, typo: None });
     }
+}
+
+/// The end of treatment, if it ended, and survival follow-ups after it until death.
+fn plan_end_of_treatment(rng: &mut SimRng, c: &Drawn<'_>, items: &mut Items) {
+    let Some(e) = c.end else {
+        return;
+    };
+    let detail = match (e.reason, c.l.course) {
+        (EndReason::Progression, Course::Dropout) => {
+            "clinical progression before the first evaluation"
+        }
+        (EndReason::Progression, _) => "radiological progression (RECIST 1.1)",
+        (EndReason::Toxicity, _) => "unacceptable toxicity",
+        (EndReason::Death, _) => "death on treatment",
+        _ => "deterioration of general condition",
+    };
+    items.push(
+        e.day,
+        PlannedEvent::TreatmentEnded(TreatmentEnded {
+            ended_on: c.day(e.day),
+            reason: e.reason,
+            detail: detail.into(),
+        }),
+    );
+    let mut s = e.day + SURVIVAL_INTERVAL_DAYS + rng.range(-10, 10) as i32;
+    while s < c.death_day && s < e.day + 3650 {
+        items.push(
+            s,
+            PlannedEvent::Survival(SurvivalStatusRecorded {
+                last_known_alive: c.day(s),
+            }),
+        );
+        s += SURVIVAL_INTERVAL_DAYS + rng.range(-10, 10) as i32;
+    }
+}
+
+/// The death record, reported up to 10 days after the death.
+fn plan_death(rng: &mut SimRng, c: &Drawn<'_>, items: &mut Items) {
+    let cause = if c.fatal_ae() {
+        "fatal adverse event"
+    } else {
+        "progressive disease"
+    };
+    items.push(
+        c.death_day + rng.range(0, 10) as i32,
+        PlannedEvent::Death(DeathRecorded {
+            died_on: c.day(c.death_day),
+            cause: cause.to_string(),
+            treatment_related: c.fatal_ae(),
+        }),
+    );
 }
