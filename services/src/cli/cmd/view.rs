@@ -39,7 +39,10 @@ pub fn open(a: &ProjectionArgs) -> Result<(Projector<Source>, PathBuf)> {
             ledger.join("meta.json").display()
         );
     }
-    let trust_path = a.trust.clone().unwrap_or_else(|| super::trust_path(data));
+    let trust_path = a
+        .trust
+        .clone()
+        .unwrap_or_else(|| super::stored_trust_path_with_warning(data));
     let trust = TrustFile::read(&trust_path)
         .with_context(|| format!("trust file {}", trust_path.display()))?;
     let root = trust.root_key().map_err(anyhow::Error::msg)?;
