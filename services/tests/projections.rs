@@ -217,6 +217,11 @@ fn view_prints_tables_and_json_and_refuses_bad_input() {
         text.contains("stage decisions") && text.contains("patients"),
         "{text}"
     );
+    // Stage decisions are a table, not raw JSON lines.
+    assert!(
+        text.contains("evaluable") && text.contains("evidence") && !text.contains("{\""),
+        "{text}"
+    );
 
     // Bad input: exit 2 and a clear message.
     let cases: Vec<(Vec<&str>, &str)> = vec![
