@@ -279,6 +279,33 @@ pub fn run<R: DomainRules>(
     shutdown: &AtomicBool,
 ) -> Result<SequencerStats, Error> {
     let k = &cfg.kafka;
+    let n = checked_partition_count(k)?;
+    let producer = transactional_producer(cfg)?;
+    let consumer = intake_consumer(cfg)?;
+    tracing::info!(
+        trial = k.trial.as_str(),
+        transactional_id = %cfg.transactional_id,
+        partitions = n,
+        "sequencer started"
+    );
+    let mut session = Session {
+        cfg,
+        n,
+        producer,
+        consumer,
+        stats: SequencerStats::default(),
+        live: None,
+        rewind_needed: false,
+    };
+    while !shutdown.load(Ordering::SeqCst) {
+        session.turn(&rules, shutdown)?;
+    }
+    session.stop()
+}
+
+/// The ledger topic's partition count, once the ledger topic is checked for safe settings
+/// and intake has as many partitions (intake partition p feeds ledger partition p).
+fn checked_partition_count(k: &KafkaConfig) -> Result<u32, Error> {
     let n = crate::topics::partition_count(k, &k.topics.ledger)?.ok_or_else(|| {
         Error::NotInitialised(format!(
             "no ledger topic {} on {}; run `trial-ledger init --kafka` or the demo first",
@@ -287,18 +314,21 @@ pub fn run<R: DomainRules>(
     })?;
     crate::topics::check_ledger_topic(k, n)?;
     match crate::topics::partition_count(k, &k.topics.intake)? {
-        Some(m) if m == n => {}
-        other => {
-            return Err(Error::UnsafeTopic {
-                topic: k.topics.intake.clone(),
-                problems: vec![format!(
-                    "intake has {} partitions, the ledger {n}: intake partition p must feed ledger partition p",
-                    other.map_or("no".into(), |m| m.to_string())
-                )],
-            })
-        }
+        Some(m) if m == n => Ok(n),
+        other => Err(Error::UnsafeTopic {
+            topic: k.topics.intake.clone(),
+            problems: vec![format!(
+                "intake has {} partitions, the ledger {n}: intake partition p must feed ledger partition p",
+                other.map_or("no".into(), |m| m.to_string())
+            )],
+        }),
     }
+}
 
+/// The transactional producer (its transactions initialised: an older instance with the same
+/// transactional id is fenced).
+fn transactional_producer(cfg: &SequencerConfig) -> Result<Producer_, Error> {
+    let k = &cfg.kafka;
     let tx_ms = cfg.transaction_timeout.as_millis().to_string();
     let producer: Producer_ = k
         .client()
@@ -311,7 +341,13 @@ pub fn run<R: DomainRules>(
         .create()
         .map_err(|e| Error::kafka("producer", e))?;
     init_transactions(&producer, k)?;
+    Ok(producer)
+}
 
+/// The intake consumer, subscribed, in the sequencers' group (read_committed; offsets are
+/// committed only inside transactions).
+fn intake_consumer(cfg: &SequencerConfig) -> Result<BaseConsumer<RebalanceFlag>, Error> {
+    let k = &cfg.kafka;
     let consumer: BaseConsumer<RebalanceFlag> = k
         .client()
         .set("group.id", &cfg.group_id)
@@ -338,75 +374,102 @@ pub fn run<R: DomainRules>(
     consumer
         .subscribe(&[&k.topics.intake])
         .map_err(|e| Error::kafka("subscribe", e))?;
-    tracing::info!(
-        trial = k.trial.as_str(),
-        transactional_id = %cfg.transactional_id,
-        partitions = n,
-        "sequencer started"
-    );
+    Ok(consumer)
+}
 
-    let mut stats = SequencerStats::default();
-    let mut live: Option<Live<R>> = None;
-    let mut rewind_needed = false;
-    while !shutdown.load(Ordering::SeqCst) {
-        let first = consumer.poll(Duration::from_millis(100));
-        if consumer.context().changed.swap(false, Ordering::SeqCst) {
+/// A running sequencer: its clients, its state (rebuilt when it is lost) and its counts.
+struct Session<'a, R: DomainRules> {
+    cfg: &'a SequencerConfig,
+    n: u32,
+    producer: Producer_,
+    consumer: BaseConsumer<RebalanceFlag>,
+    stats: SequencerStats,
+    /// `None` until rebuilt from the committed ledger (at start, after a rebalance or an
+    /// abort).
+    live: Option<Live<R>>,
+    /// After an abort: rewind intake to the committed offsets once the state is rebuilt.
+    rewind_needed: bool,
+}
+
+/// A filled transaction, not yet committed.
+struct Filled {
+    txn: Txn,
+    /// How producing went.
+    outcome: Result<(), Error>,
+    /// The group took partitions away while the transaction was open.
+    revoked: bool,
+}
+
+impl<R: DomainRules> Session<'_, R> {
+    /// One turn: waits briefly for intake (publishing due checkpoints while idle); when a
+    /// submission arrives, handles what is fetched in one transaction and commits it, or
+    /// aborts and rewinds.
+    fn turn(&mut self, rules: &impl Fn() -> R, shutdown: &AtomicBool) -> Result<(), Error> {
+        let cfg = self.cfg;
+        let polled = self.consumer.poll(Duration::from_millis(100));
+        if self
+            .consumer
+            .context()
+            .changed
+            .swap(false, Ordering::SeqCst)
+        {
             // A new assignment starts from the committed offsets by itself.
-            live = None;
-            rewind_needed = false;
+            self.live = None;
+            self.rewind_needed = false;
         }
-        let first = match first {
+        let first = match polled {
             None => {
-                if let Some(l) = live.as_mut() {
+                if let Some(l) = self.live.as_mut() {
                     if checkpoints_due(cfg, l, false) {
-                        commit_checkpoints_only(cfg, &producer, l, &mut stats)?;
+                        commit_checkpoints_only(cfg, &self.producer, l, &mut self.stats)?;
                     }
                 }
-                continue;
+                return Ok(());
             }
             Some(Err(e)) => {
                 if let Some(stop) = consumer_stop(&e) {
                     return Err(stop);
                 }
                 tracing::warn!(error = %e, "intake poll failed; retrying");
-                continue;
+                return Ok(());
             }
-            Some(Ok(m)) => m,
+            Some(Ok(m)) => m.detach(),
         };
-        if live.is_none() {
-            let owned = owned_partitions(&consumer, n);
-            live = Some(rebuild(cfg, n, &rules, owned)?);
-            stats.rebuilds += 1;
-            if rewind_needed {
-                rewind(&consumer, k)?;
-                rewind_needed = false;
+        if self.live.is_none() {
+            let owned = owned_partitions(&self.consumer, self.n);
+            self.live = Some(rebuild(cfg, self.n, rules, owned)?);
+            self.stats.rebuilds += 1;
+            if self.rewind_needed {
+                rewind(&self.consumer, &cfg.kafka)?;
+                self.rewind_needed = false;
                 // `first` came from before the rewind; it is fetched again.
-                continue;
+                return Ok(());
             }
         }
-        let l = live.as_mut().expect("rebuilt above");
-
-        producer
+        self.producer
             .begin_transaction()
             .map_err(|e| Error::kafka("begin_transaction", e))?;
+        let filled = self.fill(first, shutdown)?;
+        self.settle(filled)
+    }
+
+    /// Handles submissions in the open transaction, chunk by chunk, until the batch is full,
+    /// intake runs dry, the commit interval passes, shutdown is asked for, or the group
+    /// rebalances; then adds the checkpoints that are due.
+    fn fill(&mut self, first: OwnedMessage, shutdown: &AtomicBool) -> Result<Filled, Error> {
+        let cfg = self.cfg;
+        let l = self.live.as_mut().expect("rebuilt before the transaction");
+        let (producer, consumer) = (&self.producer, &self.consumer);
         let mut txn = Txn::default();
-        let mut chunk: Vec<OwnedMessage> = vec![first.detach()];
+        let mut chunk: Vec<OwnedMessage> = vec![first];
         let deadline = Instant::now() + cfg.commit_interval;
         let mut revoked = false;
         let mut outcome = Ok(());
         loop {
             // Take what is already fetched, without waiting, into this chunk.
             while chunk.len() < CHUNK && txn.handled + chunk.len() < cfg.max_batch {
-                match consumer.poll(Duration::ZERO) {
-                    Some(Ok(m)) => chunk.push(m.detach()),
-                    Some(Err(e)) => {
-                        if let Some(stop) = consumer_stop(&e) {
-                            let _ = producer.abort_transaction(Duration::from_secs(5));
-                            return Err(stop);
-                        }
-                        tracing::warn!(error = %e, "intake poll failed inside a transaction");
-                        break;
-                    }
+                match poll_in_transaction(consumer, producer, Duration::ZERO)? {
+                    Some(m) => chunk.push(m),
                     None => break,
                 }
             }
@@ -423,7 +486,7 @@ pub fn run<R: DomainRules>(
                 revoked = true;
                 break;
             }
-            outcome = handle_chunk(cfg, &producer, l, &mut txn, &chunk);
+            outcome = handle_chunk(cfg, producer, l, &mut txn, &chunk);
             chunk.clear();
             if outcome.is_err() || txn.handled >= cfg.max_batch || shutdown.load(Ordering::SeqCst) {
                 break;
@@ -433,22 +496,29 @@ pub fn run<R: DomainRules>(
                 break;
             }
             // Intake ran dry for 2 ms: commit now rather than wait out the interval.
-            match consumer.poll(left.min(Duration::from_millis(2))) {
+            match poll_in_transaction(consumer, producer, left.min(Duration::from_millis(2)))? {
+                Some(m) => chunk.push(m),
                 None => break,
-                Some(Err(e)) => {
-                    if let Some(stop) = consumer_stop(&e) {
-                        let _ = producer.abort_transaction(Duration::from_secs(5));
-                        return Err(stop);
-                    }
-                    tracing::warn!(error = %e, "intake poll failed inside a transaction");
-                    break;
-                }
-                Some(Ok(m)) => chunk.push(m.detach()),
             }
         }
         if outcome.is_ok() && !revoked && checkpoints_due(cfg, l, false) {
-            outcome = write_checkpoints(cfg, &producer, l, &mut txn);
+            outcome = write_checkpoints(cfg, producer, l, &mut txn);
         }
+        Ok(Filled {
+            txn,
+            outcome,
+            revoked,
+        })
+    }
+
+    /// Commits a filled transaction and counts it; on failure aborts it and, when that is
+    /// recoverable, drops the state so the next turn rebuilds it and rewinds intake.
+    fn settle(&mut self, filled: Filled) -> Result<(), Error> {
+        let Filled {
+            txn,
+            outcome,
+            revoked,
+        } = filled;
         let collected = Instant::now();
         let result = match outcome {
             Err(e) => Err(e),
@@ -457,72 +527,120 @@ pub fn run<R: DomainRules>(
                 source: rdkafka::error::KafkaError::Canceled,
                 class: FailureClass::Abort,
             }),
-            Ok(()) => commit(&producer, &consumer, k, &txn, cfg.on_stall),
+            Ok(()) => commit(
+                &self.producer,
+                &self.consumer,
+                &self.cfg.kafka,
+                &txn,
+                self.cfg.on_stall,
+            ),
         };
         match result {
             Ok(()) => {
-                stats.transactions += 1;
-                stats.records += txn.records;
-                stats.rejections += txn.rejections;
-                stats.duplicates += txn.duplicates;
-                stats.checkpoints += txn.checkpoints.len() as u64;
-                for (p, size) in &txn.checkpoints {
-                    l.published[*p as usize] = *size;
-                }
-                if !txn.checkpoints.is_empty() {
-                    l.last_round = Instant::now();
-                }
+                self.committed(&txn);
                 tracing::debug!(
                     records = txn.records,
                     rejections = txn.rejections,
                     commit_ms = collected.elapsed().as_secs_f64() * 1e3,
                     "transaction committed"
                 );
+                Ok(())
             }
-            Err(e) => {
-                let class = match &e {
-                    Error::Kafka { class, .. } => *class,
-                    Error::Fenced(_) => FailureClass::Fenced,
-                    _ => FailureClass::Fatal,
-                };
-                match class {
-                    FailureClass::Abort | FailureClass::Retriable => {
-                        tracing::warn!(error = %e, "transaction aborted; rewinding to the committed state");
-                        if let Err(a) = producer.abort_transaction(k.timeout) {
-                            let class = classify(&a);
-                            if matches!(class, FailureClass::Fatal | FailureClass::Fenced) {
-                                return Err(fenced_or(class, "abort_transaction", a));
-                            }
-                        }
-                        stats.aborts += 1;
-                        live = None;
-                        rewind_needed = true;
-                        if consumer.context().changed.swap(false, Ordering::SeqCst) {
-                            rewind_needed = false;
-                        }
-                    }
-                    FailureClass::Fenced | FailureClass::Fatal => {
-                        let _ = producer.abort_transaction(Duration::from_secs(5));
-                        return Err(match e {
-                            Error::Kafka { op, source, class } => fenced_or(class, op, source),
-                            other => other,
-                        });
+            Err(e) => self.abort(e),
+        }
+    }
+
+    /// Counts a committed transaction and notes the checkpoints it published.
+    fn committed(&mut self, txn: &Txn) {
+        let stats = &mut self.stats;
+        stats.transactions += 1;
+        stats.records += txn.records;
+        stats.rejections += txn.rejections;
+        stats.duplicates += txn.duplicates;
+        stats.checkpoints += txn.checkpoints.len() as u64;
+        let l = self.live.as_mut().expect("a transaction was open");
+        for (p, size) in &txn.checkpoints {
+            l.published[*p as usize] = *size;
+        }
+        if !txn.checkpoints.is_empty() {
+            l.last_round = Instant::now();
+        }
+    }
+
+    /// Aborts the open transaction after `e`: a recoverable failure rewinds to the committed
+    /// state (`Ok`); a fenced or fatal one is returned.
+    fn abort(&mut self, e: Error) -> Result<(), Error> {
+        let class = match &e {
+            Error::Kafka { class, .. } => *class,
+            Error::Fenced(_) => FailureClass::Fenced,
+            _ => FailureClass::Fatal,
+        };
+        match class {
+            FailureClass::Abort | FailureClass::Retriable => {
+                tracing::warn!(error = %e, "transaction aborted; rewinding to the committed state");
+                if let Err(a) = self.producer.abort_transaction(self.cfg.kafka.timeout) {
+                    let class = classify(&a);
+                    if matches!(class, FailureClass::Fatal | FailureClass::Fenced) {
+                        return Err(fenced_or(class, "abort_transaction", a));
                     }
                 }
+                self.stats.aborts += 1;
+                self.live = None;
+                self.rewind_needed = true;
+                if self
+                    .consumer
+                    .context()
+                    .changed
+                    .swap(false, Ordering::SeqCst)
+                {
+                    self.rewind_needed = false;
+                }
+                Ok(())
+            }
+            FailureClass::Fenced | FailureClass::Fatal => {
+                let _ = self.producer.abort_transaction(Duration::from_secs(5));
+                Err(match e {
+                    Error::Kafka { op, source, class } => fenced_or(class, op, source),
+                    other => other,
+                })
             }
         }
     }
 
-    // Shutdown: publish final checkpoints of partitions that grew, then leave the group.
-    if let Some(l) = live.as_mut() {
-        if checkpoints_due(cfg, l, true) {
-            commit_checkpoints_only(cfg, &producer, l, &mut stats)?;
+    /// Shutdown: publishes final checkpoints of partitions that grew, then leaves the group.
+    fn stop(mut self) -> Result<SequencerStats, Error> {
+        if let Some(l) = self.live.as_mut() {
+            if checkpoints_due(self.cfg, l, true) {
+                commit_checkpoints_only(self.cfg, &self.producer, l, &mut self.stats)?;
+            }
+        }
+        self.consumer.unsubscribe();
+        let _ = self.producer.flush(self.cfg.kafka.timeout);
+        tracing::info!(stats = ?self.stats, "sequencer stopped");
+        Ok(self.stats)
+    }
+}
+
+/// Polls intake inside an open transaction: a message, or `None` when none came within
+/// `wait` or the poll failed (logged; the transaction goes on). A poll error that means this
+/// instance must stop aborts the transaction and is returned.
+fn poll_in_transaction(
+    consumer: &BaseConsumer<RebalanceFlag>,
+    producer: &Producer_,
+    wait: Duration,
+) -> Result<Option<OwnedMessage>, Error> {
+    match consumer.poll(wait) {
+        None => Ok(None),
+        Some(Ok(m)) => Ok(Some(m.detach())),
+        Some(Err(e)) => {
+            if let Some(stop) = consumer_stop(&e) {
+                let _ = producer.abort_transaction(Duration::from_secs(5));
+                return Err(stop);
+            }
+            tracing::warn!(error = %e, "intake poll failed inside a transaction");
+            Ok(None)
         }
     }
-    consumer.unsubscribe();
-    let _ = producer.flush(k.timeout);
-    tracing::info!(?stats, "sequencer stopped");
-    Ok(stats)
 }
 
 fn fenced_or(class: FailureClass, op: &'static str, source: rdkafka::error::KafkaError) -> Error {

@@ -549,7 +549,9 @@ impl<R: DomainRules> EmbeddedLedger<R> {
         &self.log
     }
 
-    /// The underlying log, mutably (tests that tamper with stored records).
+    /// The underlying log, mutably: for tests that tamper with stored records behind the
+    /// sequencer's back, so compiled only with the `tamper` feature (test crates only).
+    #[cfg(feature = "tamper")]
     pub fn log_mut(&mut self) -> &mut EmbeddedLog {
         &mut self.log
     }

@@ -337,8 +337,11 @@ impl Registry {
                 if let Some(last) = self.protocols.last() {
                     if ev.protocol_version <= last.amendment.protocol_version {
                         return rule(format!(
-                            "protocol version {} does not follow {}",
-                            ev.protocol_version, last.amendment.protocol_version
+                            "protocol version {} is not newer than version {}, already in force: \
+                             an amendment must raise the version (use {} or higher)",
+                            ev.protocol_version,
+                            last.amendment.protocol_version,
+                            last.amendment.protocol_version.saturating_add(1)
                         ));
                     }
                 }

@@ -242,10 +242,7 @@ impl<R: DomainRules> LedgerState<R> {
                 .map_or("the root key".to_string(), |r| format!("role {r}"));
             return Err(Refusal::new(
                 Reason::RoleNotPermitted,
-                format!(
-                    "{who} may not author event type {t} ({})",
-                    self.type_name(t)
-                ),
+                format!("{who} may not author {}", self.type_name(t)),
             ));
         }
         // 7. Cited records exist, in any partition.
@@ -320,9 +317,13 @@ impl<R: DomainRules> LedgerState<R> {
         }
     }
 
-    /// A readable name for an event type.
+    /// A readable name for an event type: its name and number (`PatientRegistered (event
+    /// type 257)`), or the number alone for a type this build does not know.
     pub fn type_name(&self, t: u16) -> String {
-        event_type::core_name(t).map_or_else(|| format!("type {t}"), str::to_string)
+        match event_type::core_name(t).or_else(|| tl_schemas::clinical::clinical_type::name(t)) {
+            Some(name) => format!("{name} (event type {t})"),
+            None => format!("event type {t}"),
+        }
     }
 
     /// Applies a record that passed the checks: chain, subject, seen ids, registry, domain

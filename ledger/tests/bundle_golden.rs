@@ -2,7 +2,8 @@
 //! byte in `schemas/BUNDLE.md`): an `--all` bundle of the golden trial's two bootstrap records
 //! (`bootstrap.record.0` and `.1`, FORMAT.md §12) with partition 0's checkpoint of size 2
 //! signed by the golden sequencer key (seed `02`×32), and seven empty partitions. It freezes
-//! the bundle layout, and it verifies. `GOLDEN_APPEND=1` adds it if missing.
+//! the bundle layout, and it verifies. `GOLDEN_APPEND=1` adds it if missing
+//! (never under `CI`).
 
 use std::collections::BTreeMap;
 use tl_ledger::audit::leaf_hashes;
@@ -15,6 +16,9 @@ use tl_ledger::merkle::root_of;
 use tl_ledger::publish::sequencer_key_name;
 use tl_ledger::{CoreOnly, SigningKey};
 use tl_schemas::TrialId;
+
+#[path = "../../schemas/tests/support/golden_file.rs"]
+mod golden_file;
 
 const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/golden/vectors.txt");
 
@@ -67,19 +71,11 @@ fn the_golden_bundle_is_frozen_and_verifies() {
     let stored: BTreeMap<&str, &str> = text.lines().filter_map(|l| l.split_once(' ')).collect();
     let b = golden_bundle(&stored);
     let bytes = encode_bundle(&b);
-    if std::env::var_os("GOLDEN_APPEND").is_some() && !stored.contains_key("bundle.v1") {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(VECTORS)
-            .unwrap();
-        writeln!(f, "bundle.v1 {}", hex::encode(&bytes)).unwrap();
-        return;
+    let computed = [("bundle.v1", bytes.clone())];
+    let append = golden_file::append_requested();
+    if let Err(e) = golden_file::check(std::path::Path::new(VECTORS), &computed, append) {
+        panic!("{e}");
     }
-    let want = stored
-        .get("bundle.v1")
-        .expect("bundle.v1 missing from schemas/golden/vectors.txt");
-    assert_eq!(*want, hex::encode(&bytes), "bundle.v1 drifted");
     // The layout BUNDLE.md walks through: magic, version, trial id, N, root key, scope.
     assert_eq!(&bytes[..8], b"TLBUNDLE");
     assert_eq!(bytes[8], 0x01, "version 1");

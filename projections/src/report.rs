@@ -822,3 +822,97 @@ pub fn dump_file(
     let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     dump(&conn)
 }
+
+/// [`dump_file`] of every view database in a `--db` folder, by view name.
+pub type ViewsDump =
+    std::collections::BTreeMap<&'static str, std::collections::BTreeMap<String, Vec<String>>>;
+
+/// [`dump_file`] of each of the three view databases in `db_dir`.
+pub fn dump_views(db_dir: &std::path::Path) -> rusqlite::Result<ViewsDump> {
+    crate::ViewKind::ALL
+        .iter()
+        .map(|k| Ok((k.name(), dump_file(&k.path(db_dir))?)))
+        .collect()
+}
+
+/// The first difference between two [`ViewsDump`]s, or `None` when they hold the same views,
+/// the same tables in each, and the same rows in each table. A dump with no tables, or no
+/// rows in any table, is a difference too: comparing empty views would prove nothing.
+pub fn views_difference(a: &ViewsDump, b: &ViewsDump) -> Option<String> {
+    for (side, dump) in [("first", a), ("second", b)] {
+        if let Some((view, _)) = dump.iter().find(|(_, tables)| tables.is_empty()) {
+            return Some(format!("the {side} dump's {view} view has no tables"));
+        }
+        if dump.values().flat_map(|t| t.values()).all(Vec::is_empty) {
+            return Some(format!("the {side} dump has no rows at all"));
+        }
+    }
+    let views = |d: &ViewsDump| d.keys().copied().collect::<Vec<_>>();
+    if views(a) != views(b) {
+        return Some(format!("views differ: {:?} vs {:?}", views(a), views(b)));
+    }
+    for (view, tables) in a {
+        let other = &b[view];
+        let names = |t: &std::collections::BTreeMap<String, Vec<String>>| {
+            t.keys().cloned().collect::<Vec<_>>()
+        };
+        if names(tables) != names(other) {
+            return Some(format!(
+                "{view}: tables differ: {:?} vs {:?}",
+                names(tables),
+                names(other)
+            ));
+        }
+        for (table, rows) in tables {
+            let theirs = &other[table];
+            if rows != theirs {
+                let sa: std::collections::BTreeSet<_> = rows.iter().collect();
+                let sb: std::collections::BTreeSet<_> = theirs.iter().collect();
+                let only_a: Vec<_> = sa.difference(&sb).take(3).collect();
+                let only_b: Vec<_> = sb.difference(&sa).take(3).collect();
+                return Some(format!(
+                    "{view}.{table} differs ({} vs {} rows): only in the first {only_a:?}; \
+                     only in the second {only_b:?}",
+                    rows.len(),
+                    theirs.len()
+                ));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dump(tables: &[(&str, &[&str])]) -> ViewsDump {
+        let t = tables
+            .iter()
+            .map(|(n, rows)| (n.to_string(), rows.iter().map(|r| r.to_string()).collect()))
+            .collect();
+        [("enrollment", t)].into_iter().collect()
+    }
+
+    #[test]
+    fn views_difference_compares_table_lists_rows_and_emptiness() {
+        let a = dump(&[("meta", &["v|1"]), ("patients", &["P-1|x"])]);
+        assert_eq!(views_difference(&a, &a.clone()), None);
+        // A table only one side has is a difference, whichever side it is on.
+        let b = dump(&[("meta", &["v|1"]), ("patients", &["P-1|x"]), ("extra", &[])]);
+        assert!(views_difference(&a, &b).unwrap().contains("tables differ"));
+        assert!(views_difference(&b, &a).unwrap().contains("tables differ"));
+        let c = dump(&[("meta", &["v|1"]), ("patients", &["P-1|y"])]);
+        let d = views_difference(&a, &c).unwrap();
+        assert!(d.contains("enrollment.patients differs"), "{d}");
+        // Empty dumps prove nothing.
+        let empty = dump(&[("meta", &[]), ("patients", &[])]);
+        assert!(views_difference(&empty, &empty)
+            .unwrap()
+            .contains("no rows at all"));
+        let none = dump(&[]);
+        assert!(views_difference(&none, &none)
+            .unwrap()
+            .contains("no tables"));
+    }
+}

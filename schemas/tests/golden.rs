@@ -5,7 +5,8 @@
 //! so old encodings stay decodable. The file is never regenerated casually: a change here is
 //! a format change, which needs a new struct version and a FORMAT.md entry. (For a new
 //! vector only: `GOLDEN_APPEND=1 cargo test -p tl-schemas --test golden` appends missing
-//! names and leaves existing lines untouched.)
+//! names, leaves existing lines untouched and still compares them; it is refused when `CI`
+//! is set.)
 
 use ed25519_dalek::{Signer, SigningKey};
 use std::collections::BTreeMap;
@@ -511,53 +512,66 @@ fn clinical_vectors() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+#[path = "support/golden_file.rs"]
+mod golden_file;
+
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/golden/vectors.txt");
+
 fn stored() -> BTreeMap<String, String> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/golden/vectors.txt"))
-        .unwrap_or_default();
-    text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .filter_map(|l| {
-            l.split_once(' ')
-                .map(|(a, b)| (a.to_string(), b.trim().to_string()))
-        })
-        .collect()
+    golden_file::stored(std::path::Path::new(VECTORS))
 }
 
 #[test]
 fn golden_vectors_have_not_drifted() {
-    let stored = stored();
     let computed = vectors();
-    if std::env::var_os("GOLDEN_APPEND").is_some() {
-        use std::io::Write;
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/golden/vectors.txt");
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .unwrap();
-        for (name, bytes) in &computed {
-            if !stored.contains_key(*name) {
-                writeln!(f, "{name} {}", hex::encode(bytes)).unwrap();
-            }
-        }
-        return;
+    let append = golden_file::append_requested();
+    if let Err(e) = golden_file::check(std::path::Path::new(VECTORS), &computed, append) {
+        panic!("{e}");
     }
-    let mut drifted = Vec::new();
-    for (name, bytes) in &computed {
-        match stored.get(*name) {
-            None => drifted.push(format!("{name}: missing from golden/vectors.txt")),
-            Some(h) if *h != hex::encode(bytes) => drifted.push(format!(
-                "{name}: expected {h}\n   got {}",
-                hex::encode(bytes)
-            )),
-            Some(_) => {}
-        }
-    }
-    assert!(
-        drifted.is_empty(),
-        "frozen encodings drifted:\n{}",
-        drifted.join("\n")
-    );
+}
+
+/// A scratch vectors file holding `lines`.
+fn scratch(name: &str, lines: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("tl-golden-{}-{name}.txt", std::process::id()));
+    std::fs::write(&path, lines).unwrap();
+    path
+}
+
+#[test]
+fn golden_append_still_compares_the_vectors_that_exist() {
+    let path = scratch("drift", "# header\nold 0102\n");
+    let computed = [("old", vec![1, 3]), ("new", vec![4])];
+    let append = golden_file::Append {
+        requested: true,
+        ci: false,
+    };
+    let e = golden_file::check(&path, &computed, append).unwrap_err();
+    assert!(e.contains("old: expected 0102"), "{e}");
+    // The missing vector was appended; the existing line was left as it was.
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text, "# header\nold 0102\nnew 04\n");
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn golden_append_is_refused_under_ci_and_writes_nothing() {
+    let path = scratch("ci", "old 0102\n");
+    let computed = [("old", vec![1, 2]), ("new", vec![4])];
+    let append = golden_file::Append {
+        requested: true,
+        ci: true,
+    };
+    let e = golden_file::check(&path, &computed, append).unwrap_err();
+    assert!(e.contains("refused when CI is set"), "{e}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "old 0102\n");
+    // Without GOLDEN_APPEND a missing vector is a failure, not a skip.
+    let plain = golden_file::Append {
+        requested: false,
+        ci: true,
+    };
+    let e = golden_file::check(&path, &computed, plain).unwrap_err();
+    assert!(e.contains("new: missing"), "{e}");
+    std::fs::remove_file(&path).unwrap();
 }
 
 #[test]

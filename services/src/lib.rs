@@ -57,3 +57,50 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Repair(a) => cli::cmd::repair::run(a),
     }
 }
+
+/// The text `main` prints for an error: the message and its causes, joined by `: `, each said
+/// once. Some error types print their source in their own message and also return it as their
+/// source; a cause whose text is already in what comes before it is left out, so an OS error
+/// is not printed twice.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_error_that_prints_its_source_is_not_repeated() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("{path}: {source}")]
+        struct Io {
+            path: String,
+            source: std::io::Error,
+        }
+        let io = std::io::Error::from_raw_os_error(21);
+        let e = anyhow::Error::new(Io {
+            path: "/tmp/x".into(),
+            source: io,
+        })
+        .context("reading the event file");
+        let text = super::error_text(&e);
+        assert_eq!(text.matches("os error 21").count(), 1, "{text}");
+        assert!(
+            text.starts_with("reading the event file: /tmp/x: "),
+            "{text}"
+        );
+        // Causes that do not repeat are all kept.
+        let e = anyhow::anyhow!("inner").context("middle").context("outer");
+        assert_eq!(super::error_text(&e), "outer: middle: inner");
+    }
+}

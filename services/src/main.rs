@@ -2,6 +2,7 @@
 //! the library, so tests drive the same code.
 
 use clap::Parser;
+use std::io::IsTerminal;
 
 /// mimalloc instead of the system allocator: the projections, verification and the sequencer
 /// allocate and free millions of small buffers (decoded records, signing messages, rows), and
@@ -18,11 +19,13 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal: not in files, pipes or CI logs.
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
     match trial_ledger::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", trial_ledger::error_text(&e));
             std::process::ExitCode::from(2)
         }
     }

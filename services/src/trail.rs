@@ -196,6 +196,28 @@ fn join<T: std::fmt::Debug>(v: &[T]) -> String {
     }
 }
 
+/// A dose unit as clinicians write it.
+fn unit_name(u: c::DoseUnit) -> &'static str {
+    match u {
+        c::DoseUnit::Mg => "mg",
+        c::DoseUnit::MgPerM2 => "mg/m2",
+        c::DoseUnit::MgPerKg => "mg/kg",
+        c::DoseUnit::Ug => "ug",
+        c::DoseUnit::Iu => "IU",
+    }
+}
+
+/// A RECIST overall response in words, with its abbreviation.
+fn response_name(r: c::OverallResponse) -> &'static str {
+    match r {
+        c::OverallResponse::CompleteResponse => "complete response (CR)",
+        c::OverallResponse::PartialResponse => "partial response (PR)",
+        c::OverallResponse::StableDisease => "stable disease (SD)",
+        c::OverallResponse::ProgressiveDisease => "progressive disease (PD)",
+        c::OverallResponse::NotEvaluable => "not evaluable (NE)",
+    }
+}
+
 fn milli(v: u64) -> String {
     if v.is_multiple_of(1000) {
         format!("{}", v / 1000)
@@ -322,11 +344,11 @@ pub fn summarize(event_type: u16, payload: &[u8]) -> String {
             .map(|e| format!("enrolled in cohort {} on {}", e.cohort_id, e.enrolled_on)),
         ct::DOSE_ADMINISTERED => d::<c::DoseAdministered>(payload).map(|e| {
             format!(
-                "{} {} {:?} {:?}, cycle {} day {}, on {}",
+                "{} {} {} {}, cycle {} day {}, on {}",
                 e.drug,
                 milli(e.dose_milli),
-                e.unit,
-                e.route,
+                unit_name(e.unit),
+                format!("{:?}", e.route).to_lowercase(),
                 e.cycle,
                 e.day,
                 e.administered_on
@@ -382,7 +404,7 @@ pub fn summarize(event_type: u16, payload: &[u8]) -> String {
         ct::RESPONSE_ASSESSED => d::<c::ResponseAssessed>(payload).map(|e| {
             let sum: u64 = e.targets.iter().map(|t| u64::from(t.diameter_mm10)).sum();
             format!(
-                "{}assessment {}: {} targets, sum {}.{} mm, new lesions: {}, non-target {:?}; investigator: {:?}",
+                "{}assessment {}: {} targets, sum {}.{} mm, new lesions: {}, non-target {:?}; investigator: {}",
                 if e.baseline { "baseline " } else { "" },
                 e.assessed_on,
                 e.targets.len(),
@@ -390,7 +412,7 @@ pub fn summarize(event_type: u16, payload: &[u8]) -> String {
                 sum % 10,
                 if e.new_lesions { "yes" } else { "no" },
                 e.non_target,
-                e.investigator_response
+                response_name(e.investigator_response)
             )
         }),
         ct::TREATMENT_ENDED => d::<c::TreatmentEnded>(payload)

@@ -203,6 +203,12 @@ fn damaged_bundles_and_bad_input() {
             "byte {i}: no reason given\n{t}"
         );
     }
+    // A bundle given to check-proof is named as a bundle, with the command that reads it.
+    d.fails(
+        &["check-proof", "p.bundle", "--trust", "d/trust.json"],
+        2,
+        "is an audit bundle, not a proof file: check it with `trial-ledger verify-bundle",
+    );
     // Unreadable files are errors (exit 2).
     std::fs::write(d.root.join("junk.bundle"), b"{\"not\": \"a bundle\"}").unwrap();
     d.fails(

@@ -148,6 +148,17 @@ fn submit_prints_a_receipt_and_verify_passes() {
         list.contains("Admin A") && list.contains("Lab L") && list.contains("sequencer"),
         "{list}"
     );
+    // A header, and each key's enrolment named as the record its receipt named (admin: 0/2).
+    let lines: Vec<&str> = list.lines().collect();
+    assert!(
+        lines[1].starts_with("key id") && lines[1].contains("enrolled"),
+        "{list}"
+    );
+    let admin = lines.iter().find(|l| l.contains("Admin A")).unwrap();
+    assert!(
+        admin.contains(" 0/2 ") && admin.contains("active"),
+        "{list}"
+    );
 }
 
 #[test]

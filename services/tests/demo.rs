@@ -221,3 +221,51 @@ fn erase_makes_a_simulated_patients_data_unreadable_and_the_ledger_still_verifie
         .unwrap();
     assert_eq!(v.status.code(), Some(0), "{}", text(&v));
 }
+
+#[test]
+fn a_demo_killed_part_way_has_already_written_its_trust_file_and_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let mut child = bin(tmp.path())
+        .args([
+            "demo",
+            "--data",
+            data.to_str().unwrap(),
+            "--patients",
+            "400",
+        ])
+        .env("TRIAL_LEDGER_PASSPHRASE", "demo-test-passphrase")
+        .env("TRIAL_LEDGER_SCRYPT_LOG_N", "10")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once the simulation has started writing the ledger.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !data.join("ledger").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the demo wrote no ledger"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the demo ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        status.code().is_none(),
+        "the demo ended ({status:?}) before the kill; the test shows nothing"
+    );
+    let trust = tl_ledger::trust::TrustFile::read(&data.join("trust.json")).unwrap();
+    let root =
+        tl_ledger::keyfile::read_key_file(&data.join("keys/root.key"), "demo-test-passphrase")
+            .unwrap();
+    assert_eq!(
+        trust.root_key().unwrap(),
+        tl_ledger::SigningKey::new(root.signing_key).public_key(),
+        "the trust file pins the root key file's key"
+    );
+    for k in ["sequencer", "matcher", "cohort-engine"] {
+        assert!(data.join(format!("keys/{k}.key")).is_file(), "{k}.key");
+    }
+}

@@ -1,6 +1,7 @@
 //! Broker loss on a 3-node KRaft cluster (replication 3, min.insync.replicas 2, production
-//! topic settings): one broker is killed with SIGKILL in the middle of a run. The run
-//! completes, nothing is lost or duplicated, and the chain verifies. The harness restarts a
+//! topic settings): the broker that leads the most ledger partitions is killed with SIGKILL
+//! in the middle of a run. The run completes, nothing is lost or duplicated, the chain
+//! verifies, and the last sequencer exits 0 on SIGTERM. The harness restarts a
 //! sequencer that stops (fenced, or fatal while the cluster moves its coordinators).
 //!
 //! This binary starts its own cluster (never `KAFKA_BOOTSTRAP_SERVERS`: it kills a node) and
@@ -42,8 +43,18 @@ fn a_broker_killed_mid_run_loses_nothing_on_a_three_node_cluster() {
         })
     };
     t.wait_records(&mut w, 1_500, Duration::from_secs(180), &["seq-0"]);
+    // Kill a node the run depends on: the leader of ledger partitions the sequencer is
+    // writing to (its in-flight transactions must move to the new leaders).
+    let (victim, led) = ledger_leader(&t);
+    eprintln!("killing node {victim}, leader of ledger partitions {led:?}");
     let out = Command::new(tl_tests::kafka::broker_script())
-        .args(["kill-node", "1", "--signal", "KILL", "--state"])
+        .args([
+            "kill-node",
+            &victim.to_string(),
+            "--signal",
+            "KILL",
+            "--state",
+        ])
         .arg(&state)
         .output()
         .unwrap();
@@ -85,6 +96,33 @@ fn a_broker_killed_mid_run_loses_nothing_on_a_three_node_cluster() {
         "records were committed after the broker died"
     );
     signal(&seq, "TERM");
-    let _ = wait_exit(&mut seq, Duration::from_secs(90));
+    let status = wait_exit(&mut seq, Duration::from_secs(90));
+    assert!(
+        status.success(),
+        "the last sequencer stops cleanly on SIGTERM: {status:?}\n{}",
+        tail(&t.log(logs.last().unwrap()), 20)
+    );
     t.check_exactly_once(&subs, 3);
+}
+
+/// The node (the harness's node index is its `node.id`) that leads the most partitions of the
+/// trial's ledger topic, and those partitions.
+fn ledger_leader(t: &KTrial) -> (i32, Vec<i32>) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = t.cfg.client().create().unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(&t.cfg.topics.ledger), Duration::from_secs(30))
+        .unwrap();
+    let mut led: std::collections::BTreeMap<i32, Vec<i32>> = Default::default();
+    for p in metadata.topics()[0].partitions() {
+        if p.leader() >= 0 {
+            led.entry(p.leader()).or_default().push(p.id());
+        }
+    }
+    let (node, partitions) = led
+        .into_iter()
+        .max_by_key(|(node, parts)| (parts.len(), -node))
+        .expect("the ledger topic has partition leaders");
+    assert!(!partitions.is_empty());
+    (node, partitions)
 }

@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tl_kafka::{KafkaConfig, TopicSafety};
-use tl_projections::report::dump_file;
+use tl_projections::report::{self, dump_file};
 use tl_projections::ViewKind;
 use tl_schemas::TrialId;
 use tl_tests::kafka::broker;
@@ -107,25 +107,15 @@ fn kdemo() -> &'static KDemo {
     })
 }
 
-type Dump = Vec<(
-    &'static str,
-    std::collections::BTreeMap<String, Vec<String>>,
-)>;
-
 /// Every row of every table of the three views, by primary key.
-fn dump_views(db: &Path) -> Dump {
-    ViewKind::ALL
-        .iter()
-        .map(|k| (k.name(), dump_file(&k.path(db)).unwrap()))
-        .collect()
+fn dump_views(db: &Path) -> report::ViewsDump {
+    report::dump_views(db).unwrap()
 }
 
-fn assert_same_rows(want: &Dump, got: &Dump, what: &str) {
-    for ((view, a), (_, b)) in want.iter().zip(got) {
-        assert!(!a.is_empty(), "{view} has no tables");
-        for (table, rows) in a {
-            assert_eq!(rows, &b[table], "{view}.{table} differs ({what})");
-        }
+/// The same views, tables and rows, none empty (shared with projections' own tests).
+fn assert_same_rows(want: &report::ViewsDump, got: &report::ViewsDump, what: &str) {
+    if let Some(d) = report::views_difference(want, got) {
+        panic!("{what}: {d}");
     }
 }
 

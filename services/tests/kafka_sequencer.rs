@@ -61,8 +61,9 @@ fn ten_thousand_submissions_become_exactly_ten_thousand_records() {
         }
         Verdict::Refused(r) => panic!("a resubmission was refused: {r:?}"),
     }
-    // Give the sequencer time to see the duplicates before stopping it.
-    std::thread::sleep(Duration::from_secs(3));
+    // Stop the sequencer only once it has handled (and committed) every intake message,
+    // the 50 duplicates included.
+    t.wait_intake_handled(Duration::from_secs(60), &["seq"]);
     signal(&seq, "TERM");
     let status = wait_exit(&mut seq, Duration::from_secs(60));
     assert!(

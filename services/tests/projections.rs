@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
-use tl_projections::report::dump_file;
+use tl_projections::report::{self, dump_file};
 use tl_projections::ViewKind;
 
 fn bin() -> Command {
@@ -48,16 +48,9 @@ fn demo_seeded(dir: &Path, patients: u32, seed: u64) -> PathBuf {
     data
 }
 
-type Dump = Vec<(
-    &'static str,
-    std::collections::BTreeMap<String, Vec<String>>,
-)>;
-
-fn dump_views(db: &Path) -> Dump {
-    ViewKind::ALL
-        .iter()
-        .map(|k| (k.name(), dump_file(&k.path(db)).unwrap()))
-        .collect()
+/// Every row of every table of the three views (shared with projections' own tests).
+fn dump_views(db: &Path) -> report::ViewsDump {
+    report::dump_views(db).unwrap()
 }
 
 /// The dossier view's positions (empty while its database is not set up yet).
@@ -145,10 +138,8 @@ fn a_projector_killed_five_times_ends_with_the_rows_of_a_clean_rebuild() {
     ok(&["project", "--once", "--data", d, "--db", dbs]);
     let clean = dump_views(&tmp.path().join("clean"));
     let recovered = dump_views(&db);
-    for ((view, a), (_, b)) in clean.iter().zip(&recovered) {
-        for (table, rows) in a {
-            assert_eq!(rows, &b[table], "{view}.{table} differs after the crashes");
-        }
+    if let Some(d) = report::views_difference(&clean, &recovered) {
+        panic!("after the crashes: {d}");
     }
 }
 
@@ -158,10 +149,28 @@ fn view_prints_tables_and_json_and_refuses_bad_input() {
     let data = demo(tmp.path(), 60);
     let d = data.to_str().unwrap();
 
-    let out = ok(&["view", "enrollment", "--data", d]);
+    let o = run(&["view", "enrollment", "--data", d]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout).unwrap();
     assert!(
         out.contains("funnel") && out.contains("registered") && out.contains("up to date"),
         "{out}"
+    );
+    // Without --trust it uses the unpinned trust file beside the ledger, and says so.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("a real audit pins its own copy"), "{err}");
+    let pinned = run(&[
+        "view",
+        "enrollment",
+        "--data",
+        d,
+        "--trust",
+        &format!("{d}/trust.json"),
+    ]);
+    assert!(
+        !String::from_utf8_lossy(&pinned.stderr).contains("warning"),
+        "{}",
+        String::from_utf8_lossy(&pinned.stderr)
     );
     assert!(
         data.join("views").join("enrollment.sqlite").is_file(),
@@ -223,6 +232,11 @@ fn view_prints_tables_and_json_and_refuses_bad_input() {
     let text = ok(&["view", "dossier", "--data", d, "--cohort", &cohort]);
     assert!(
         text.contains("stage decisions") && text.contains("patients"),
+        "{text}"
+    );
+    // Stage decisions are a table, not raw JSON lines.
+    assert!(
+        text.contains("evaluable") && text.contains("evidence") && !text.contains("{\""),
         "{text}"
     );
 

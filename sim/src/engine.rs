@@ -786,6 +786,7 @@ pub fn run_on(
 ) -> Result<(SimReport, SimKeys), SimError> {
     let started = Instant::now();
     let mut master = SimRng::from_seed(config.seed);
+    // The first fork of the master stream: `keys_of_seed` derives the same keys.
     let mut key_rng = master.fork("keys");
     let keys = SimKeys::derive(&mut key_rng);
     // Forked from the key stream after the signing keys, so that it moves no other draw.

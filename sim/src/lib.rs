@@ -212,6 +212,12 @@ impl SimKeys {
     }
 }
 
+/// The keys a simulation with `seed` derives: the same as [`simulate`] returns, known before
+/// it runs (the demo writes the trust file and key files before it simulates).
+pub fn keys_of_seed(seed: u64) -> SimKeys {
+    SimKeys::derive(&mut rng::SimRng::from_seed(seed).fork("keys"))
+}
+
 /// What a simulation did (the simulator's own counts; the figures come from the ledger).
 #[derive(Clone, Debug)]
 pub struct SimReport {

@@ -2,39 +2,82 @@
 //! record it acknowledged is there with the hash it acknowledged, and the chain verifies.
 //! (This shows process-crash safety: acknowledged bytes reached the OS. Power-loss safety
 //! rests on the fsync before each acknowledgement, which is argued in the store, not shown.)
+//!
+//! The kills must land on a child that is still appending, so each round checks that the
+//! child died of the SIGKILL (not of its own accord before it), and every acknowledgement
+//! the child printed counts, including those still in the pipe when it died: the records
+//! acknowledged just before the kill are the ones a lost write would take. The rounds in which
+//! the ledger also held a record written but not yet acknowledged are counted and printed
+//! (how often that happens depends on the disk's fsync time, so it is not asserted).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use tl_tests::*;
 
+/// Kill rounds.
+const ROUNDS: usize = 3;
+
+/// Parses `ack PARTITION SEQ HASH`.
+fn parse_ack(line: &str) -> (u32, u64, String) {
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(parts.len(), 4, "{line}");
+    assert_eq!(parts[0], "ack", "{line}");
+    (
+        parts[1].parse().unwrap(),
+        parts[2].parse().unwrap(),
+        parts[3].to_string(),
+    )
+}
+
+/// Starts the child, reads `target` acknowledgements, kills it, and returns every
+/// acknowledgement it printed (those read before the kill and those left in the pipe).
+fn append_then_kill(dir: &std::path::Path, target: usize) -> Vec<(u32, u64, String)> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_append_child"))
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn append_child");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut acks = Vec::new();
+    while acks.len() < target {
+        let line = lines.next().expect("child ended early").expect("read ack");
+        acks.push(parse_ack(&line));
+    }
+    child.kill().expect("SIGKILL");
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the child was not killed mid-stream ({status:?}): the round shows nothing"
+    );
+    // A line cut by the kill is not an acknowledgement.
+    for line in lines.map_while(Result::ok) {
+        let hash = line.split_whitespace().nth(3);
+        if hash.is_some_and(|h| h.len() == 64) {
+            acks.push(parse_ack(&line));
+        }
+    }
+    acks
+}
+
 #[test]
 fn every_acknowledged_record_survives_sigkill() {
     let dir = temp_dir();
-    drop(TestTrial::create(dir.path(), "crash-test", 4));
+    // Records in the ledger before each round (at first the trial-level records the harness
+    // writes, which the child never acknowledges).
+    let mut stored_before: usize = {
+        let t = TestTrial::create(dir.path(), "crash-test", 4);
+        t.records().iter().map(Vec::len).sum()
+    };
     let mut acked: Vec<(u32, u64, String)> = Vec::new();
-    for round in 0..3 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_append_child"))
-            .arg(dir.path())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn append_child");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut kills_mid_append = 0;
+    let mut round = 0;
+    while round < ROUNDS {
         // Kill at a different point each round, mid-stream.
-        let target = 150 + round * 70;
-        let mut n = 0;
-        while n < target {
-            let line = lines.next().expect("child ended early").expect("read ack");
-            let parts: Vec<&str> = line.split_whitespace().collect();
-            assert_eq!(parts[0], "ack", "{line}");
-            acked.push((
-                parts[1].parse().unwrap(),
-                parts[2].parse().unwrap(),
-                parts[3].to_string(),
-            ));
-            n += 1;
-        }
-        child.kill().expect("SIGKILL");
-        child.wait().unwrap();
+        let acks = append_then_kill(dir.path(), 150 + round * 70);
+        let acked_now = acks.len();
+        acked.extend(acks);
         // Reopen as the writer (which cuts any torn tail), then check every ack.
         let t = TestTrial::open(dir.path(), "crash-test");
         let parts = t.records();
@@ -48,8 +91,18 @@ fn every_acknowledged_record_survives_sigkill() {
                 "record {p}/{seq} changed"
             );
         }
+        // More records than were acknowledged: the kill landed after a record's write and
+        // before its acknowledgement.
+        let stored: usize = parts.iter().map(Vec::len).sum();
+        if stored - stored_before > acked_now {
+            kills_mid_append += 1;
+        }
+        stored_before = stored;
         let r = t.verify_stored(t.keys.root.public_key());
         assert!(r.ok, "round {round}: {:?}", r.failures);
+        round += 1;
     }
-    assert!(acked.len() >= 500);
+    eprintln!(
+        "{kills_mid_append} of {ROUNDS} kills landed between a record's write and its acknowledgement"
+    );
 }

@@ -381,13 +381,14 @@ impl EmbeddedLog {
     /// Replaces all of `partition` with `records`, framed with valid
     /// checksums.
     ///
-    /// For tests and forensic tools only: tamper tests need records that
-    /// get past the checksum so the layers above (signatures, hash chains)
-    /// are what catches the change. Taking `&mut self` means the lock is
-    /// held. The new segments are written and synced in a staging folder
+    /// For tests only, and compiled only with the `tamper` feature (which
+    /// only the test crates enable): tamper tests need records that get
+    /// past the checksum so the layers above (signatures, hash chains) are
+    /// what catches the change. Taking `&mut self` means the lock is held. The new segments are written and synced in a staging folder
     /// and then swapped in with two renames; a crash between those renames
     /// leaves the partition folder missing (reported as corrupt), which is
     /// acceptable for a tool that is not used on live ledgers.
+    #[cfg(any(test, feature = "tamper"))]
     pub fn rewrite_partition(
         &mut self,
         partition: u32,
@@ -1105,6 +1106,7 @@ fn exists(path: &Path) -> Result<bool, StoreError> {
     path.try_exists().map_err(StoreError::io(path))
 }
 
+#[cfg(any(test, feature = "tamper"))]
 fn remove_dir_if_present(path: &Path) -> Result<(), StoreError> {
     match fs::remove_dir_all(path) {
         Ok(()) => Ok(()),

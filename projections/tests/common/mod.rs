@@ -3,10 +3,10 @@
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tl_clinical::Outcome;
-use tl_projections::{report, LogState, ViewKind};
+use tl_projections::{report, LogState};
 use tl_schemas::clinical::clinical_type;
 use tl_schemas::{SignedSubmission, TrialId, UtcMicros};
 use tl_sim::{Decider, ServiceDecider, SimConfig, SimError, SimKeys, SimReport};
@@ -138,39 +138,14 @@ impl SimTrial {
 }
 
 /// Every row of every view database in `db`, by view.
-pub fn dump_all(db: &Path) -> BTreeMap<&'static str, BTreeMap<String, Vec<String>>> {
-    ViewKind::ALL
-        .iter()
-        .map(|k| {
-            let conn = rusqlite::Connection::open(k.path(db)).unwrap();
-            (k.name(), report::dump(&conn).unwrap())
-        })
-        .collect()
+pub fn dump_all(db: &Path) -> report::ViewsDump {
+    report::dump_views(db).unwrap()
 }
 
-/// Asserts two dumps are equal, naming the first differing table and row.
-pub fn assert_same_rows(
-    a: &BTreeMap<&'static str, BTreeMap<String, Vec<String>>>,
-    b: &BTreeMap<&'static str, BTreeMap<String, Vec<String>>>,
-) {
-    for (view, tables) in a {
-        for (t, rows) in tables {
-            let other = &b[view][t];
-            if rows != other {
-                let sa: BTreeSet<_> = rows.iter().collect();
-                let sb: BTreeSet<_> = other.iter().collect();
-                let only_a: Vec<_> = sa.difference(&sb).take(3).collect();
-                let only_b: Vec<_> = sb.difference(&sa).take(3).collect();
-                panic!(
-                    "{view}.{t} differs ({} vs {} rows): only in first {only_a:?}; only in second {only_b:?}",
-                    rows.len(),
-                    other.len()
-                );
-            }
-        }
-        assert_eq!(
-            tables.keys().collect::<Vec<_>>(),
-            b[view].keys().collect::<Vec<_>>()
-        );
+/// Asserts two dumps hold the same views, tables and rows, and are not empty; names the
+/// first difference ([`report::views_difference`], shared with the service's tests).
+pub fn assert_same_rows(a: &report::ViewsDump, b: &report::ViewsDump) {
+    if let Some(d) = report::views_difference(a, b) {
+        panic!("{d}");
     }
 }

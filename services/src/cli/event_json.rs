@@ -146,6 +146,8 @@ fn payload<T: serde::de::DeserializeOwned>(event: &str, v: serde_json::Value) ->
 
 /// Parses an event file into a draft submission.
 pub fn parse(text: &str) -> Result<ParsedEvent> {
+    // Some editors on Windows start UTF-8 files with a byte-order mark; JSON has no use for it.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let f: EventFile = serde_json::from_str(text).context("event JSON")?;
     let subject = Subject::parse(&f.subject)?;
     let envelope = match f.event.as_str() {
@@ -294,6 +296,61 @@ mod tests {
         assert_eq!(c.event_type, clinical_type::DEATH_RECORDED);
         let _: DeathRecorded = tl_schemas::decode(&c.payload).unwrap();
         assert_eq!(d.cites.len(), 1);
+    }
+
+    #[test]
+    fn the_readme_forms_of_doses_enums_and_partial_dates_parse() {
+        // The README's dose example: dose_milli in thousandths of the unit.
+        let d = parse_draft(
+            r#"{"event": "DoseAdministered", "subject": "patient:P-0042",
+ "payload": {"drug": "nivolumab", "dose_milli": 240000, "unit": "Mg", "route": "Intravenous",
+             "cycle": 1, "day": 1, "administered_on": "2025-02-03"}}"#,
+        )
+        .unwrap();
+        let dose: DoseAdministered = tl_schemas::decode(&d.envelope.payload).unwrap();
+        assert_eq!((dose.dose_milli, dose.unit), (240_000, DoseUnit::Mg));
+        let d = parse_draft(
+            r#"{"event": "DoseModified", "subject": "patient:P-0042",
+ "payload": {"action": {"Reduced": {"new_dose_milli": 180000}}, "reason": "grade 2 diarrhoea",
+             "modified_on": "2025-03-03"}}"#,
+        )
+        .unwrap();
+        let m: DoseModified = tl_schemas::decode(&d.envelope.payload).unwrap();
+        assert_eq!(
+            m.action,
+            DoseAction::Reduced {
+                new_dose_milli: 180_000
+            }
+        );
+        for (onset, want) in [
+            (r#"{"Full": "2019-07-14"}"#, "2019-07-14"),
+            (r#"{"YearMonth": [2019, 7]}"#, "2019-07"),
+            (r#"{"Year": 2019}"#, "2019"),
+        ] {
+            let d = parse_draft(&format!(
+                r#"{{"event":"AdverseEventReported","subject":"patient:P-1","payload":{{
+            "ae_id":1,"ctcae_term":"Colitis","grade":2,"serious":[],"expected":true,
+            "attribution":"Possible","onset":{onset},"awareness":"2025-03-01","outcome":"Ongoing"}}}}"#
+            ))
+            .unwrap();
+            let ae: AdverseEventReported = tl_schemas::decode(&d.envelope.payload).unwrap();
+            let got = match ae.onset {
+                tl_schemas::PartialDate::Full(d) => d.to_string(),
+                tl_schemas::PartialDate::YearMonth(y, m) => format!("{y}-{m:02}"),
+                tl_schemas::PartialDate::Year(y) => y.to_string(),
+            };
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_json_is_accepted() {
+        let d = parse_draft("\u{feff}{\"event\":\"ProtocolAmended\",\"subject\":\"trial\",\"payload\":{\"protocol_version\":1,\"document\":\"x\"}}")
+            .unwrap();
+        assert_eq!(
+            d.envelope.event_type,
+            tl_schemas::event_type::PROTOCOL_AMENDED
+        );
     }
 
     #[test]

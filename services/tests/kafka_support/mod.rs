@@ -287,6 +287,63 @@ impl KTrial {
             w.watcher().pump(Duration::from_millis(200)).unwrap();
         }
     }
+
+    /// Waits until the sequencers' consumer group has committed an intake offset at the end
+    /// of every intake partition as it is now: each message sent so far was handled
+    /// (recorded, refused, or counted as a duplicate) in a committed transaction. Panics after
+    /// `timeout`, with the sequencer logs.
+    pub fn wait_intake_handled(&self, timeout: Duration, logs: &[&str]) {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        use rdkafka::{Offset, TopicPartitionList};
+        let intake = &self.cfg.topics.intake;
+        let n = tl_kafka::topics::partition_count(&self.cfg, intake)
+            .unwrap()
+            .expect("the intake topic exists");
+        let (ends, _) = tl_kafka::read::end_offsets(&self.cfg, intake, n).unwrap();
+        let mut config = self.cfg.client();
+        // Reads the group's committed offsets without joining the group.
+        config
+            .set("group.id", format!("{}.sequencer", self.trial.as_str()))
+            .set("enable.auto.commit", "false");
+        let consumer: BaseConsumer = config.create().unwrap();
+        let mut partitions = TopicPartitionList::new();
+        for p in 0..n as i32 {
+            partitions.add_partition(intake, p);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let committed = consumer
+                .committed_offsets(partitions.clone(), Duration::from_secs(10))
+                .unwrap();
+            let behind: Vec<(i32, Offset, i64)> = (0..n as i32)
+                .filter_map(|p| {
+                    let at = committed
+                        .find_partition(intake, p)
+                        .map_or(Offset::Invalid, |e| e.offset());
+                    let end = ends[p as usize];
+                    let done = match at {
+                        Offset::Offset(o) => o >= end,
+                        _ => end == 0,
+                    };
+                    (!done).then_some((p, at, end))
+                })
+                .collect();
+            if behind.is_empty() {
+                return;
+            }
+            if Instant::now() > deadline {
+                let logs: Vec<String> = logs
+                    .iter()
+                    .map(|l| format!("--- {l}.log ---\n{}", tail(&self.log(l), 40)))
+                    .collect();
+                panic!(
+                    "intake not handled after {timeout:?}: (partition, committed, end) {behind:?}\n{}",
+                    logs.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 /// A log's text without terminal colour codes.

@@ -62,103 +62,28 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     let n = usize::try_from(a.records).context("--records is too large for this machine")?;
     let workdir = WorkDir::new(a.dir.as_deref())?;
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    let profile = if cfg!(debug_assertions) {
-        "debug (numbers are not representative: use --release)"
-    } else {
-        "release"
-    };
-    println!(
-        "trial-ledger bench: {n} records, folder {}",
-        workdir.path.display()
+    print_machine(
+        &format!(
+            "trial-ledger bench: {n} records, folder {}",
+            workdir.path.display()
+        ),
+        cores,
     );
-    println!("  cores (available_parallelism)  {cores}");
-    println!("  build profile                  {profile}");
-    println!("  load average (1 min)           {}", load_average());
-    println!();
-
-    let trial = TrialId::new("bench-trial")?;
-    let root = SigningKey::from_seed([1; 32]);
-    let sequencer = SigningKey::from_seed([2; 32]);
-    let admin = SigningKey::from_seed([3; 32]);
+    let keys = BenchKeys::new()?;
 
     // a. Signing, one core, over the signing messages of the submissions submitted below.
-    let submissions: Vec<Submission> = (0..n)
-        .map(|i| protocol_amendment(&trial, &admin, i))
-        .collect();
-    let messages: Vec<Vec<u8>> = submissions.iter().map(|s| s.signing_message()).collect();
-    let mean_message = messages.iter().map(Vec::len).sum::<usize>() / n;
-    let mut signatures = Vec::new();
-    let (sign_time, sign_runs) = best_of(|| {
-        let t = Instant::now();
-        signatures = messages.iter().map(|m| admin.sign(m)).collect();
-        t.elapsed()
-    });
-    let signed: Vec<SignedSubmission> = submissions
-        .into_iter()
-        .zip(signatures)
-        .map(|(submission, signature)| SignedSubmission {
-            submission,
-            signature,
-        })
-        .collect();
-
+    let (signed, signing) = measure_signing(&keys, n);
     // b0. The same submissions through the sequencer alone, in memory (no I/O): the records
     //     the raw-append and verification phases use.
-    let (records, sequencer_time) = sequence_in_memory(&trial, &root, &sequencer, &admin, &signed)?;
+    let (records, sequencer_time) = sequence_in_memory(&keys, &signed)?;
     let records_total = records.len();
-
     // b1. End-to-end submits through the embedded ledger, one fsync each (time-boxed).
-    let e2e_dir = workdir.path.join("e2e-ledger");
-    let mut ledger = EmbeddedLedger::create(
-        &e2e_dir,
-        &trial,
-        PARTITIONS,
-        "trial-ledger bench",
-        &root,
-        sequencer.clone(),
-        CoreOnly,
-        UtcMicros::now(),
-    )?;
-    let draft = Draft::new(Subject::Trial, envelope_of(&admin_enrolment(&admin)));
-    expect_sealed(
-        ledger.submit_decoded(draft.sign(&trial, &root), UtcMicros::now())?,
-        "enrolling the admin key",
-    )?;
-    let mut submitted = 0usize;
-    let t = Instant::now();
-    for s in &signed {
-        expect_sealed(
-            ledger.submit_decoded(s.clone(), UtcMicros::now())?,
-            &format!("ProtocolAmended #{submitted}"),
-        )?;
-        submitted += 1;
-        if t.elapsed() >= SUBMIT_BUDGET {
-            break;
-        }
-    }
-    let submit_time = t.elapsed();
-    drop(ledger);
-    let e2e_inputs = read_embedded_for_verify(&e2e_dir)?;
-    let e2e_report = verify_ledger(&trial, root.public_key(), &e2e_inputs, CoreOnly);
-    ensure!(
-        e2e_report.ok,
-        "the end-to-end ledger failed verification: {:?}",
-        e2e_report.first_failure()
-    );
-    drop(e2e_inputs);
-
+    let submits = measure_submits(&keys, &signed, &workdir.path.join("e2e-ledger"))?;
     // b2. Raw appends of all the sequenced record bytes into a fresh store, RAW_BATCH per
     //     fsync. The result is a complete ledger: the one verified below.
     let ledger_dir = workdir.path.join("ledger");
-    let mut raw = EmbeddedLog::create(&ledger_dir, PARTITIONS, StoreOptions::default())?;
-    let t = Instant::now();
-    for batch in records.chunks(RAW_BATCH) {
-        raw.append(0, batch)?;
-    }
-    let raw_time = t.elapsed();
-    drop(raw);
+    let raw_time = measure_raw_appends(&records, &ledger_dir)?;
     drop(records);
-
     // c. Full verification of the ledger as read back from disk.
     let t = Instant::now();
     let inputs = read_embedded_for_verify(&ledger_dir)?;
@@ -168,13 +93,187 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         stored == records_total,
         "read back {stored} records, {records_total} were appended"
     );
-
     // d. The batch-verification limit on exactly the checks full verification makes.
-    let keys: HashMap<KeyId, [u8; 32]> = [&root, &sequencer, &admin]
+    let verification = measure_verification(&keys, &inputs)?;
+
+    // e. The ratio.
+    let figures = Figures {
+        n,
+        cores,
+        signing,
+        submits,
+        sequencer_time,
+        records_total,
+        raw_time,
+        read_time,
+        verification,
+    };
+    figures.table().print();
+    figures.print_warnings();
+    workdir.finish()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the heading and what the figures depend on: the machine, the build and the load.
+pub(crate) fn print_machine(heading: &str, cores: usize) {
+    let profile = if cfg!(debug_assertions) {
+        "debug (numbers are not representative: use --release)"
+    } else {
+        "release"
+    };
+    println!("{heading}");
+    println!("  cores (available_parallelism)  {cores}");
+    println!("  build profile                  {profile}");
+    println!("  load average (1 min)           {}", load_average());
+    println!();
+}
+
+/// The benchmark trial and its fixed keys.
+struct BenchKeys {
+    trial: TrialId,
+    root: SigningKey,
+    sequencer: SigningKey,
+    admin: SigningKey,
+}
+
+impl BenchKeys {
+    fn new() -> Result<Self> {
+        Ok(BenchKeys {
+            trial: TrialId::new("bench-trial")?,
+            root: SigningKey::from_seed([1; 32]),
+            sequencer: SigningKey::from_seed([2; 32]),
+            admin: SigningKey::from_seed([3; 32]),
+        })
+    }
+}
+
+/// Signing, best of several runs.
+struct Signing {
+    time: Duration,
+    runs: usize,
+    /// Mean signing-message size in bytes.
+    mean_message: usize,
+}
+
+/// Signs `n` protocol amendments with the admin key, timing the signatures alone.
+fn measure_signing(keys: &BenchKeys, n: usize) -> (Vec<SignedSubmission>, Signing) {
+    let submissions: Vec<Submission> = (0..n)
+        .map(|i| protocol_amendment(&keys.trial, &keys.admin, i))
+        .collect();
+    let messages: Vec<Vec<u8>> = submissions.iter().map(|s| s.signing_message()).collect();
+    let mean_message = messages.iter().map(Vec::len).sum::<usize>() / n;
+    let mut signatures = Vec::new();
+    let (time, runs) = best_of(|| {
+        let t = Instant::now();
+        signatures = messages.iter().map(|m| keys.admin.sign(m)).collect();
+        t.elapsed()
+    });
+    let signed = submissions
+        .into_iter()
+        .zip(signatures)
+        .map(|(submission, signature)| SignedSubmission {
+            submission,
+            signature,
+        })
+        .collect();
+    (
+        signed,
+        Signing {
+            time,
+            runs,
+            mean_message,
+        },
+    )
+}
+
+/// End-to-end submits: how many were made before [`SUBMIT_BUDGET`] ran out, in what time.
+struct Submits {
+    submitted: usize,
+    time: Duration,
+}
+
+/// Submits `signed` through a new embedded ledger in `dir`, one fsync each, until they are
+/// all in or [`SUBMIT_BUDGET`] has passed; the ledger must then verify.
+fn measure_submits(keys: &BenchKeys, signed: &[SignedSubmission], dir: &Path) -> Result<Submits> {
+    let BenchKeys {
+        trial, root, admin, ..
+    } = keys;
+    let mut ledger = EmbeddedLedger::create(
+        dir,
+        trial,
+        PARTITIONS,
+        "trial-ledger bench",
+        root,
+        keys.sequencer.clone(),
+        CoreOnly,
+        UtcMicros::now(),
+    )?;
+    let draft = Draft::new(Subject::Trial, envelope_of(&admin_enrolment(admin)));
+    expect_sealed(
+        ledger.submit_decoded(draft.sign(trial, root), UtcMicros::now())?,
+        "enrolling the admin key",
+    )?;
+    let mut submitted = 0usize;
+    let t = Instant::now();
+    for s in signed {
+        expect_sealed(
+            ledger.submit_decoded(s.clone(), UtcMicros::now())?,
+            &format!("ProtocolAmended #{submitted}"),
+        )?;
+        submitted += 1;
+        if t.elapsed() >= SUBMIT_BUDGET {
+            break;
+        }
+    }
+    let time = t.elapsed();
+    drop(ledger);
+    let inputs = read_embedded_for_verify(dir)?;
+    let report = verify_ledger(trial, root.public_key(), &inputs, CoreOnly);
+    ensure!(
+        report.ok,
+        "the end-to-end ledger failed verification: {:?}",
+        report.first_failure()
+    );
+    Ok(Submits { submitted, time })
+}
+
+/// Appends `records` to a fresh store in `dir`, [`RAW_BATCH`] per fsync; returns the time.
+fn measure_raw_appends(records: &[Vec<u8>], dir: &Path) -> Result<Duration> {
+    let mut raw = EmbeddedLog::create(dir, PARTITIONS, StoreOptions::default())?;
+    let t = Instant::now();
+    for batch in records.chunks(RAW_BATCH) {
+        raw.append(0, batch)?;
+    }
+    Ok(t.elapsed())
+}
+
+/// Full verification beside the batch-verification limit, best runs.
+struct Verification {
+    /// Signature checks full verification makes.
+    sigs: usize,
+    verify_time: Duration,
+    verify_runs: usize,
+    /// The limit on every core.
+    limit_all: Duration,
+    /// The limit on one core.
+    limit_one: Duration,
+    one_runs: usize,
+}
+
+/// Times full verification of `inputs` and [`verify_many`] on exactly its signature checks,
+/// on every core and on one.
+fn measure_verification(keys: &BenchKeys, inputs: &[PartitionInput]) -> Result<Verification> {
+    let BenchKeys {
+        trial,
+        root,
+        sequencer,
+        admin,
+    } = keys;
+    let key_map: HashMap<KeyId, [u8; 32]> = [root, sequencer, admin]
         .map(|k| (k.key_id(), k.public_key()))
         .into_iter()
         .collect();
-    let checks = signature_checks(&trial, &inputs, &keys)?;
+    let checks = signature_checks(trial, inputs, &key_map)?;
     // Verification and the all-core limit alternate, so that load from other processes
     // affects both alike; the best run of each counts.
     let mut verify_time = Duration::MAX;
@@ -184,7 +283,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     while verify_runs < MIN_RUNS || (verify_runs < MAX_RUNS && phase.elapsed() < PHASE_TIME) {
         verify_runs += 1;
         let t = Instant::now();
-        let report = verify_ledger(&trial, root.public_key(), &inputs, CoreOnly);
+        let report = verify_ledger(trial, root.public_key(), inputs, CoreOnly);
         verify_time = verify_time.min(t.elapsed());
         ensure!(
             report.ok,
@@ -207,131 +306,199 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         one_runs += 1;
         limit_one = limit_one.min(one_core.install(|| time_verify_many(&checks))?);
     }
+    Ok(Verification {
+        sigs: checks.len(),
+        verify_time,
+        verify_runs,
+        limit_all,
+        limit_one,
+        one_runs,
+    })
+}
 
-    // e. The ratio.
-    let sigs = checks.len() as f64;
-    let verify_sig_rate = sigs / secs(verify_time);
-    let limit_rate = sigs / secs(limit_all);
-    let limit_one_rate = sigs / secs(limit_one);
-    let speedup = limit_rate / limit_one_rate;
-    let percent = 100.0 * verify_sig_rate / limit_rate;
-    let met = percent >= TARGET_PERCENT;
+/// Everything measured, for the table.
+struct Figures {
+    n: usize,
+    cores: usize,
+    signing: Signing,
+    submits: Submits,
+    sequencer_time: Duration,
+    records_total: usize,
+    raw_time: Duration,
+    read_time: Duration,
+    verification: Verification,
+}
 
-    let mut t = Table::default();
-    t.row(
-        "a. signing, 1 core",
-        rate(n, sign_time),
-        "signatures/s",
-        format!("SigningKey::sign, {mean_message}-byte submission messages, best of {sign_runs}"),
-    );
-    t.row(
-        "b. submits, end to end",
-        rate(submitted, submit_time),
-        "records/s",
-        format!(
-            "submit_decoded (author sig, validate, seal, 1 fsync/record): {submitted} of {n}{}",
-            if submitted < n {
-                format!(", stopped after {} s", SUBMIT_BUDGET.as_secs())
-            } else {
-                String::new()
-            }
-        ),
-    );
-    t.row(
-        "   sequencer, in memory",
-        rate(n, sequencer_time),
-        "records/s",
-        "Sequencer::order_decoded, same submissions, no I/O".into(),
-    );
-    t.row(
-        "b. raw store appends",
-        rate(records_total, raw_time),
-        "records/s",
-        format!(
-            "EmbeddedLog::append of those {records_total} records, {RAW_BATCH}/batch, 1 fsync/batch"
-        ),
-    );
-    t.row(
-        "c. full verification",
-        rate(records_total, verify_time),
-        "records/s",
-        format!(
-            "verify_ledger, {records_total} records, best of {verify_runs} ({} ms)",
-            verify_time.as_millis()
-        ),
-    );
-    t.row(
-        "c. full verification",
-        format!("{verify_sig_rate:.0}"),
-        "signatures/s",
-        format!("{} signatures (seal + author per record)", checks.len()),
-    );
-    t.row(
-        "   read back from disk",
-        rate(records_total, read_time),
-        "records/s",
-        format!(
-            "read_embedded_for_verify, not in the figure above ({} ms)",
-            read_time.as_millis()
-        ),
-    );
-    t.row(
-        &format!("d. batch limit, {cores} cores"),
-        format!("{limit_rate:.0}"),
-        "signatures/s",
-        format!(
-            "verify_many on the same checks, best of {verify_runs} ({} ms)",
-            limit_all.as_millis()
-        ),
-    );
-    t.row(
-        "d. batch limit, 1 core",
-        format!("{limit_one_rate:.0}"),
-        "signatures/s",
-        format!(
-            "the same in a 1-thread rayon pool, best of {one_runs} ({} ms); all cores {speedup:.2}x",
-            limit_one.as_millis()
-        ),
-    );
-    t.row(
-        "e. verification / limit",
-        format!("{percent:.1}"),
-        "%",
-        format!(
-            "target >= {TARGET_PERCENT:.0} %: {}",
-            if met { "met" } else { "NOT met" }
-        ),
-    );
-    t.print();
-    if checks.len() < 4 * BATCH_SIZE * cores {
-        println!();
-        println!(
-            "note: {} signatures make too few batches of {BATCH_SIZE} to keep {cores} cores busy; \
-             the limit and the ratio need more --records",
-            checks.len()
+impl Figures {
+    /// Signatures per second: full verification, the all-core limit, the one-core limit.
+    fn rates(&self) -> (f64, f64, f64) {
+        let v = &self.verification;
+        let sigs = v.sigs as f64;
+        (
+            sigs / secs(v.verify_time),
+            sigs / secs(v.limit_all),
+            sigs / secs(v.limit_one),
+        )
+    }
+
+    /// Full verification as a percentage of the all-core limit.
+    fn percent(&self) -> f64 {
+        let (verify, limit, _) = self.rates();
+        100.0 * verify / limit
+    }
+
+    fn table(&self) -> Table {
+        let mut t = Table::default();
+        self.write_signing_and_appends(&mut t);
+        self.write_verification(&mut t);
+        t
+    }
+
+    /// Rows a and b.
+    fn write_signing_and_appends(&self, t: &mut Table) {
+        let (n, records_total) = (self.n, self.records_total);
+        let Submits { submitted, time } = self.submits;
+        t.row(
+            "a. signing, 1 core",
+            rate(n, self.signing.time),
+            "signatures/s",
+            format!(
+                "SigningKey::sign, {}-byte submission messages, best of {}",
+                self.signing.mean_message, self.signing.runs
+            ),
         );
-    } else if cores > 1 && speedup < 0.75 * cores as f64 {
-        println!();
-        println!(
-            "warning: {cores} cores verify only {speedup:.2}x as fast as one: other processes \
-             were probably using the cores (load average {}); rerun on an idle machine",
-            load_average()
+        t.row(
+            "b. submits, end to end",
+            rate(submitted, time),
+            "records/s",
+            format!(
+                "submit_decoded (author sig, validate, seal, 1 fsync/record): {submitted} of {n}{}",
+                if submitted < n {
+                    format!(", stopped after {} s", SUBMIT_BUDGET.as_secs())
+                } else {
+                    String::new()
+                }
+            ),
+        );
+        t.row(
+            "   sequencer, in memory",
+            rate(n, self.sequencer_time),
+            "records/s",
+            "Sequencer::order_decoded, same submissions, no I/O".into(),
+        );
+        t.row(
+            "b. raw store appends",
+            rate(records_total, self.raw_time),
+            "records/s",
+            format!(
+                "EmbeddedLog::append of those {records_total} records, {RAW_BATCH}/batch, 1 fsync/batch"
+            ),
         );
     }
-    workdir.finish()?;
-    Ok(ExitCode::SUCCESS)
+
+    /// Rows c, d and e.
+    fn write_verification(&self, t: &mut Table) {
+        let v = &self.verification;
+        let (cores, records_total) = (self.cores, self.records_total);
+        let (verify_sig_rate, limit_rate, limit_one_rate) = self.rates();
+        let percent = self.percent();
+        t.row(
+            "c. full verification",
+            rate(records_total, v.verify_time),
+            "records/s",
+            format!(
+                "verify_ledger, {records_total} records, best of {} ({} ms)",
+                v.verify_runs,
+                v.verify_time.as_millis()
+            ),
+        );
+        t.row(
+            "c. full verification",
+            format!("{verify_sig_rate:.0}"),
+            "signatures/s",
+            format!("{} signatures (seal + author per record)", v.sigs),
+        );
+        t.row(
+            "   read back from disk",
+            rate(records_total, self.read_time),
+            "records/s",
+            format!(
+                "read_embedded_for_verify, not in the figure above ({} ms)",
+                self.read_time.as_millis()
+            ),
+        );
+        t.row(
+            &format!("d. batch limit, {cores} cores"),
+            format!("{limit_rate:.0}"),
+            "signatures/s",
+            format!(
+                "verify_many on the same checks, best of {} ({} ms)",
+                v.verify_runs,
+                v.limit_all.as_millis()
+            ),
+        );
+        t.row(
+            "d. batch limit, 1 core",
+            format!("{limit_one_rate:.0}"),
+            "signatures/s",
+            format!(
+                "the same in a 1-thread rayon pool, best of {} ({} ms); all cores {:.2}x",
+                v.one_runs,
+                v.limit_one.as_millis(),
+                limit_rate / limit_one_rate
+            ),
+        );
+        t.row(
+            "e. verification / limit",
+            format!("{percent:.1}"),
+            "%",
+            format!(
+                "target >= {TARGET_PERCENT:.0} %: {}",
+                if percent >= TARGET_PERCENT {
+                    "met"
+                } else {
+                    "NOT met"
+                }
+            ),
+        );
+    }
+
+    /// Says when the figures cannot be trusted: too few batches, or busy cores.
+    fn print_warnings(&self) {
+        let cores = self.cores;
+        let sigs = self.verification.sigs;
+        let (_, limit_rate, limit_one_rate) = self.rates();
+        let speedup = limit_rate / limit_one_rate;
+        if sigs < 4 * BATCH_SIZE * cores {
+            println!();
+            println!(
+                "note: {sigs} signatures make too few batches of {BATCH_SIZE} to keep {cores} cores busy; \
+                 the limit and the ratio need more --records",
+            );
+        } else if cores > 1 && speedup < 0.75 * cores as f64 {
+            println!();
+            println!(
+                "warning: {cores} cores verify only {speedup:.2}x as fast as one: other processes \
+                 were probably using the cores (load average {}); rerun on an idle machine",
+                load_average()
+            );
+        }
+    }
 }
 
 /// Orders the benchmark's bootstrap (as [`EmbeddedLedger::create`] does), the admin key's
 /// enrolment and then `signed` through a [`Sequencer`] alone, in memory. Returns every
 /// record's bytes (all in partition 0) and the time `signed` took.
 fn sequence_in_memory(
-    trial: &TrialId,
-    root: &SigningKey,
-    sequencer: &SigningKey,
-    admin: &SigningKey,
+    keys: &BenchKeys,
     signed: &[SignedSubmission],
 ) -> Result<(Vec<Vec<u8>>, Duration)> {
+    let BenchKeys {
+        trial,
+        root,
+        sequencer,
+        admin,
+    } = keys;
     let state = LedgerState::new(trial.clone(), root.public_key(), CoreOnly);
     let mut seq = Sequencer::new(state, root.clone());
     let mut records = Vec::with_capacity(signed.len() + 3);

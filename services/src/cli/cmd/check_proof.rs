@@ -15,12 +15,25 @@ use tl_ledger::trust::TrustFile;
 
 /// Runs `check-proof`.
 pub fn run(a: CheckProofArgs) -> Result<ExitCode> {
-    let text = tl_ledger::limits::read_capped_text(
+    let bytes = tl_ledger::limits::read_capped(
         &a.file,
         tl_ledger::limits::MAX_PROOF_FILE_BYTES,
         "a proof file",
     )
     .with_context(|| format!("reading proof file {}", a.file.display()))?;
+    if bytes.starts_with(&tl_ledger::bundle::BUNDLE_MAGIC) {
+        anyhow::bail!(
+            "{} is an audit bundle, not a proof file: check it with `trial-ledger verify-bundle {}`",
+            a.file.display(),
+            a.file.display()
+        );
+    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        anyhow::anyhow!(
+            "{} is not a proof file: proofs are JSON text, as `trial-ledger prove` writes them",
+            a.file.display()
+        )
+    })?;
     let proof = audit::parse_proof(&text).with_context(|| format!("in {}", a.file.display()))?;
     let trust = match &a.trust {
         Some(path) => Some(TrustFile::read(path)?),

@@ -10,8 +10,9 @@
 //! `trial-ledger erase --data DIR --subject patient:ID` crypto-shreds a simulated patient.
 
 use crate::cli::DemoArgs;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tl_domain::TrialRules;
@@ -81,23 +82,8 @@ fn write_keys(data: &std::path::Path, keys: &tl_sim::SimKeys) -> Result<Vec<Stri
 pub fn run(a: DemoArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let trial = TrialId::new(&a.trial)?;
-    let trust_path = super::trust_path(&a.data);
-    let ledger_dir = super::ledger_dir(&a.data);
-    let keystore_dir = super::keystore_dir(&a.data, None);
-    if trust_path.exists() || ledger_dir.exists() {
-        bail!(
-            "{} already holds a trial ledger; the demo only writes into a new or empty folder (choose another --data, or remove this one)",
-            a.data.display()
-        );
-    }
-    // Keys left by another run would clash with this run's keys for the same pseudonyms.
-    if std::fs::read_dir(&keystore_dir).is_ok_and(|mut entries| entries.next().is_some()) {
-        bail!(
-            "{} already holds a personal-data key store ({}); the demo only writes into a new or empty folder (choose another --data, or remove this one)",
-            a.data.display(),
-            keystore_dir.display()
-        );
-    }
+    let paths = Paths::of(&a.data);
+    paths.refuse_existing(&a.data)?;
     std::fs::create_dir_all(&a.data).with_context(|| format!("creating {}", a.data.display()))?;
     let local = if a.kafka_local {
         Some(crate::hosts::local_kafka::LocalBroker::start()?)
@@ -115,13 +101,95 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
         tl_sim::DEFAULT_TREATED
     });
     let mut config = SimConfig::new(trial.clone(), a.seed, patients);
-    config.keystore = Some(keystore_dir.clone());
+    config.keystore = Some(paths.keystore.clone());
+    announce(&a, &config, kafka.as_ref());
+
+    // The trust file and the keys first: a demo stopped part-way still leaves the root key
+    // to pin and the keys of the ledger it wrote.
+    let keys = tl_sim::keys_of_seed(a.seed);
+    let root_public_key = keys.root.key.public_key();
+    TrustFile::new(&trial, root_public_key, config.partitions).write(&paths.trust)?;
+    let keys_note = store_keys(&a, &keys)?;
+
+    let (report, _) = match &kafka {
+        None => tl_sim::simulate(&paths.ledger, &config)
+            .with_context(|| format!("simulating into {}", paths.ledger.display()))?,
+        Some(k) => simulate_on_kafka(k, &config)?,
+    };
+    ensure!(
+        report.root_public_key == root_public_key,
+        "the simulation used another root key than the one written to {}",
+        paths.trust.display()
+    );
+    let checked = verify_and_compute(kafka.as_ref(), &config, &paths.ledger, &report)?;
+
+    print_trial(&report, &checked.figures);
+    print_cohorts(&checked.figures);
+    let all_within = print_figures(&checked.figures);
+    print_verification(&checked, &report, started);
+    print_footer(&a, &paths, kafka.as_ref(), &report, &keys_note);
+    if let Some(broker) = local {
+        drop(broker);
+        println!("the local Kafka broker is stopped and its data removed");
+    }
+    if !all_within && patients == tl_sim::DEFAULT_TREATED && a.seed == tl_sim::DEFAULT_SEED {
+        eprintln!("warning: a figure of the default run is outside its tolerance");
+    }
+    if a.check && !all_within {
+        eprintln!("check: a figure is outside its tolerance (see OUTSIDE above)");
+    }
+    Ok(if checked.verified.ok && (all_within || !a.check) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::EXIT_NEGATIVE)
+    })
+}
+
+/// Where the demo writes, in the layout `init` writes.
+struct Paths {
+    trust: PathBuf,
+    ledger: PathBuf,
+    keystore: PathBuf,
+}
+
+impl Paths {
+    fn of(data: &Path) -> Self {
+        Paths {
+            trust: super::trust_path(data),
+            ledger: super::ledger_dir(data),
+            keystore: super::keystore_dir(data, None),
+        }
+    }
+
+    /// Refuses a folder that already holds a ledger, a trust file or personal-data keys.
+    fn refuse_existing(&self, data: &Path) -> Result<()> {
+        if self.trust.exists() || self.ledger.exists() {
+            bail!(
+                "{} already holds a trial ledger; the demo only writes into a new or empty folder (choose another --data, or remove this one)",
+                data.display()
+            );
+        }
+        // Keys left by another run would clash with this run's keys for the same pseudonyms.
+        if std::fs::read_dir(&self.keystore).is_ok_and(|mut entries| entries.next().is_some()) {
+            bail!(
+                "{} already holds a personal-data key store ({}); the demo only writes into a new or empty folder (choose another --data, or remove this one)",
+                data.display(),
+                self.keystore.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The first line: what is simulated, and where.
+fn announce(a: &DemoArgs, config: &SimConfig, kafka: Option<&tl_kafka::KafkaConfig>) {
     println!(
-        "trial-ledger demo: trial {trial}, seed {}, {} patients to treat, {} partitions, in {}",
+        "trial-ledger demo: trial {}, seed {}, {} patients to treat, {} partitions, in {}",
+        config.trial,
         a.seed,
-        patients,
+        config.treated_patients,
         config.partitions,
-        match &kafka {
+        match kafka {
             Some(k) => format!(
                 "{} (Kafka; keys and trust file in {})",
                 k.describe(),
@@ -130,14 +198,13 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
             None => a.data.display().to_string(),
         }
     );
-    let (report, keys) = match &kafka {
-        None => tl_sim::simulate(&ledger_dir, &config)
-            .with_context(|| format!("simulating into {}", ledger_dir.display()))?,
-        Some(k) => simulate_on_kafka(k, &config)?,
-    };
-    TrustFile::new(&trial, report.root_public_key, config.partitions).write(&trust_path)?;
-    let written = write_keys(&a.data, &keys)?;
-    let keys_note = format!(
+}
+
+/// Writes the key files each given their own passphrase (see [`write_keys`]); returns the
+/// summary's note on the keys.
+fn store_keys(a: &DemoArgs, keys: &tl_sim::SimKeys) -> Result<String> {
+    let written = write_keys(&a.data, keys)?;
+    Ok(format!(
         "the demo keeps the keys it writes under {} ({}); the {} others of its {} keys are derived from seed {} and not stored (each key is written only given its own passphrase: the root key's from TRIAL_LEDGER_ROOT_PASSPHRASE, the sequencer's from TRIAL_LEDGER_SEQUENCER_PASSPHRASE, the matcher's and the cohort engine's from TRIAL_LEDGER_PASSPHRASE, or the matching --*passphrase-file)",
         a.data.join("keys").display(),
         if written.is_empty() {
@@ -148,29 +215,52 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
         keys.enrolled().len() + 1 - written.len(),
         keys.enrolled().len() + 1,
         a.seed
-    );
+    ))
+}
 
+/// The verification of the written ledger and the figures computed from its records.
+struct Checked {
+    verified: tl_ledger::Report,
+    verify_secs: f64,
+    figures: tl_sim::TrialFigures,
+    figures_secs: f64,
+}
+
+/// Verifies the whole ledger against the root key and computes the trial's figures from its
+/// records (on Kafka, from a copy of the committed records in a temporary embedded store).
+fn verify_and_compute(
+    kafka: Option<&tl_kafka::KafkaConfig>,
+    config: &SimConfig,
+    ledger_dir: &Path,
+    report: &tl_sim::SimReport,
+) -> Result<Checked> {
     let verify_started = Instant::now();
-    let inputs = match &kafka {
-        None => tl_ledger::log::read_embedded_for_verify(&ledger_dir)?,
+    let inputs = match kafka {
+        None => tl_ledger::log::read_embedded_for_verify(ledger_dir)?,
         Some(k) => {
             tl_kafka::read::ledger_for_verify(k, config.partitions, Duration::from_secs(150))?
         }
     };
-    let verified = tl_ledger::verify_ledger(&trial, report.root_public_key, &inputs, TrialRules);
+    let verified =
+        tl_ledger::verify_ledger(&config.trial, report.root_public_key, &inputs, TrialRules);
     let verify_secs = verify_started.elapsed().as_secs_f64();
     let figures_started = Instant::now();
-    // The figures are computed from an embedded store; on Kafka, from a copy of the committed
-    // ledger's records in a temporary one.
-    let mirror = match &kafka {
+    let mirror = match kafka {
         None => None,
         Some(_) => Some(mirror(&inputs, config.partitions)?),
     };
     drop(inputs);
-    let f = tl_sim::from_ledger(mirror.as_ref().map_or(ledger_dir.as_path(), |d| d.path()))?;
-    let figures_secs = figures_started.elapsed().as_secs_f64();
+    let figures = tl_sim::from_ledger(mirror.as_ref().map_or(ledger_dir, |d| d.path()))?;
+    Ok(Checked {
+        verified,
+        verify_secs,
+        figures,
+        figures_secs: figures_started.elapsed().as_secs_f64(),
+    })
+}
 
-    let sim_secs = report.elapsed.as_secs_f64();
+/// Accrual, patients, events by type and records per partition.
+fn print_trial(report: &tl_sim::SimReport, f: &tl_sim::TrialFigures) {
     println!(
         "simulated accrual from {} to {}, data cut-off {}",
         report.accrual_start,
@@ -185,7 +275,6 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
         "patients: {} screened, {} treated, {} response-evaluable, {} deaths recorded",
         f.screened, f.treated, f.evaluable, f.deaths
     );
-
     println!("\nevents by type ({} records)", f.records);
     for (t, n) in &f.events_by_type {
         println!("  {t:<26} {n:>8}");
@@ -194,7 +283,10 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
     for (p, n) in f.records_per_partition.iter().enumerate() {
         println!("  partition {p:<3} {n:>8}");
     }
+}
 
+/// Cohorts by status, and the positive and expanded ones.
+fn print_cohorts(f: &tl_sim::TrialFigures) {
     println!("\ncohorts by status ({} cohorts)", f.cohorts.len());
     let mut by_status: BTreeMap<u8, (CohortStatus, Vec<&tl_sim::figures::CohortFigures>)> =
         BTreeMap::new();
@@ -229,7 +321,10 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
             );
         }
     }
+}
 
+/// The trial-level figures against their DRUP targets; true when all are within tolerance.
+fn print_figures(f: &tl_sim::TrialFigures) -> bool {
     println!("\ntrial-level figures, computed from the ledger with tl-clinical");
     println!(
         "  {:<50} {:>8}   {:<16}",
@@ -252,7 +347,12 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
         "  ({} investigator responses differ from the computed RECIST response; {} SUSARs; {} corrections applied)",
         f.disagreements, f.susars, f.corrections
     );
+    all_within
+}
 
+/// The verdict and the time each phase took.
+fn print_verification(c: &Checked, report: &tl_sim::SimReport, started: Instant) {
+    let verified = &c.verified;
     println!();
     if verified.ok {
         println!(
@@ -270,43 +370,41 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
                 .map_or_else(|| "unknown failure".to_string(), |x| x.to_string())
         );
     }
+    let sim_secs = report.elapsed.as_secs_f64();
     println!(
-        "time: simulate and submit {sim_secs:.2} s ({:.0} events/s), verify {verify_secs:.2} s, figures {figures_secs:.2} s, total {:.2} s",
+        "time: simulate and submit {sim_secs:.2} s ({:.0} events/s), verify {:.2} s, figures {:.2} s, total {:.2} s",
         report.records as f64 / sim_secs.max(1e-9),
+        c.verify_secs,
+        c.figures_secs,
         started.elapsed().as_secs_f64()
     );
+}
+
+/// Where everything is, the personal data, and the signing keys.
+fn print_footer(
+    a: &DemoArgs,
+    paths: &Paths,
+    kafka: Option<&tl_kafka::KafkaConfig>,
+    report: &tl_sim::SimReport,
+    keys_note: &str,
+) {
     println!(
         "data: trust file {}, ledger {}, personal-data key store {}",
-        trust_path.display(),
-        match &kafka {
+        paths.trust.display(),
+        match kafka {
             Some(k) => format!("topic {} on {}", k.topics.ledger, k.bootstrap),
-            None => ledger_dir.display().to_string(),
+            None => paths.ledger.display().to_string(),
         },
-        keystore_dir.display()
+        paths.keystore.display()
     );
     println!(
         "personal data: synthetic, sealed under each patient's own key in the {} PatientRegistered records; {} keys in the key store {} (crypto-shred a patient: trial-ledger erase --data {} --subject patient:ID)",
         report.screened,
         report.personal_keys_stored,
-        keystore_dir.display(),
+        paths.keystore.display(),
         a.data.display()
     );
     println!("signing keys: {keys_note}");
-    if let Some(broker) = local {
-        drop(broker);
-        println!("the local Kafka broker is stopped and its data removed");
-    }
-    if !all_within && patients == tl_sim::DEFAULT_TREATED && a.seed == tl_sim::DEFAULT_SEED {
-        eprintln!("warning: a figure of the default run is outside its tolerance");
-    }
-    if a.check && !all_within {
-        eprintln!("check: a figure is outside its tolerance (see OUTSIDE above)");
-    }
-    Ok(if verified.ok && (all_within || !a.check) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(crate::EXIT_NEGATIVE)
-    })
 }
 
 /// Patients treated by default in a demo on Kafka: every event waits for its transaction to

@@ -139,22 +139,51 @@ pub fn run(c: KeysCommand) -> Result<ExitCode> {
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!("root  {}", KeyId::of_ed25519(&reg.root_at(reg.position())));
-                for (id, e) in keys {
-                    let status = match &e.revoked {
-                        Some((at, why)) => format!("revoked at {at}: {why}"),
-                        None => "active".into(),
-                    };
-                    println!(
-                        "{id}  {:<13} {:<24} enrolled at {:<5} {status}",
-                        e.role.as_str(),
-                        e.name,
-                        e.enrolled_at
-                    );
-                }
+                println!(
+                    "root key {}",
+                    KeyId::of_ed25519(&reg.root_at(reg.position()))
+                );
+                // A registry position is the count of partition-0 records applied, so the key
+                // took effect with record 0/(position - 1): the seq its receipt named.
+                let record = |position: u64| format!("0/{}", position.saturating_sub(1));
+                let rows: Vec<[String; 5]> = keys
+                    .iter()
+                    .map(|(id, e)| {
+                        [
+                            id.to_string(),
+                            e.role.as_str().to_string(),
+                            e.name.clone(),
+                            record(e.enrolled_at),
+                            match &e.revoked {
+                                Some((at, why)) => format!("revoked by {}: {why}", record(*at)),
+                                None => "active".into(),
+                            },
+                        ]
+                    })
+                    .collect();
+                print_key_table(&rows);
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The key table with a header; the columns as wide as their widest cell.
+fn print_key_table(rows: &[[String; 5]]) {
+    let header = ["key id", "role", "name", "enrolled", "status"].map(String::from);
+    let mut width = [0usize; 5];
+    for row in std::iter::once(&header).chain(rows) {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(width)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
     }
 }
 

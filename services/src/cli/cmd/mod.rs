@@ -50,6 +50,17 @@ pub fn root_key_path(data: &Path) -> PathBuf {
     data.join("keys").join("root.key")
 }
 
+/// The trust file beside the ledger in `data`, with the warning that it is not a pinned copy
+/// (for the commands that verify: `verify`, `trail`, `view`, `project`).
+pub fn stored_trust_path_with_warning(data: &Path) -> PathBuf {
+    let path = trust_path(data);
+    eprintln!(
+        "warning: using the trust file stored beside the ledger ({}); a real audit pins its own copy with --trust",
+        path.display()
+    );
+    path
+}
+
 /// The trust file beside a data folder's ledger: for the trial id of read-only commands
 /// (`checkpoint`, `prove`), which answer for the operator, not for an auditor.
 pub fn read_trust(data: &Path) -> Result<TrustFile> {

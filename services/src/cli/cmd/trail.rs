@@ -234,13 +234,7 @@ pub fn run(a: TrailArgs) -> Result<ExitCode> {
     let store = super::store(&a.data)?;
     let trust_path = match (&a.trust, &store) {
         (Some(p), _) => p.clone(),
-        (None, super::Store::Embedded(data)) => {
-            eprintln!(
-                "warning: using the trust file stored beside the ledger ({}); a real audit pins its own copy with --trust",
-                super::trust_path(data).display()
-            );
-            super::trust_path(data)
-        }
+        (None, super::Store::Embedded(data)) => super::stored_trust_path_with_warning(data),
         (None, super::Store::Kafka(_)) => {
             bail!("a trail from a ledger on Kafka needs the trial's trust file: --trust FILE")
         }

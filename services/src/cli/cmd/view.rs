@@ -39,7 +39,10 @@ pub fn open(a: &ProjectionArgs) -> Result<(Projector<Source>, PathBuf)> {
             ledger.join("meta.json").display()
         );
     }
-    let trust_path = a.trust.clone().unwrap_or_else(|| super::trust_path(data));
+    let trust_path = a
+        .trust
+        .clone()
+        .unwrap_or_else(|| super::stored_trust_path_with_warning(data));
     let trust = TrustFile::read(&trust_path)
         .with_context(|| format!("trust file {}", trust_path.display()))?;
     let root = trust.root_key().map_err(anyhow::Error::msg)?;
@@ -315,10 +318,7 @@ fn print_dossier(r: &report::DossierReport, one_cohort: bool) {
     }
     if one_cohort {
         for c in &r.cohorts {
-            println!("\nstage decisions of {}", c.cohort);
-            for d in &c.stage_decisions {
-                println!("  {d}");
-            }
+            print_stage_decisions(&c.cohort, &c.stage_decisions);
         }
         println!("\npatients (PFS/OS in days from the first dose; + censored)");
         println!(
@@ -373,4 +373,29 @@ fn warn_compromised(data: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A cohort's stage decisions as a table: one row per decision, the records counted by
+/// number only (`view dossier --json` lists them).
+fn print_stage_decisions(cohort: &str, decisions: &[serde_json::Value]) {
+    println!("\nstage decisions of {cohort}");
+    println!(
+        "  {:<20} {:>8} {:>9} {:>8} {:>8} {:>10}  record",
+        "status", "enrolled", "evaluable", "benefit", "no eval", "evidence"
+    );
+    for d in decisions {
+        let n = |k: &str| d[k].as_u64().map_or("?".to_string(), |v| v.to_string());
+        let record = &d["record"];
+        println!(
+            "  {:<20} {:>8} {:>9} {:>8} {:>8} {:>10}  {}/{}",
+            d["status"].as_str().unwrap_or("?"),
+            n("enrolled"),
+            n("evaluable"),
+            n("benefits"),
+            n("not_evaluable"),
+            d["evidence"].as_array().map_or(0, Vec::len),
+            record["partition"],
+            record["seq"]
+        );
+    }
 }
