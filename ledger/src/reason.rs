@@ -61,12 +61,21 @@ pub enum Reason {
     ReferenceMissing,
     /// A cited record exists but its hash differs.
     ReferenceMismatch,
+    /// A cited record is stored with the cited hash but is not valid: it does not decode, or
+    /// lies at or after its partition's first failure (verification only).
+    ReferenceInvalid,
     /// The pinned root key does not match the trial's root.
     RootMismatch,
     /// A registry rule is broken (bad enrolment, revoking an unknown key, misplaced trial event, ...).
     RegistryRule,
     /// The trial's domain rules refuse the event (an impossible clinical sequence).
     DomainRule,
+    /// A checkpoint the ledger stores is not a valid signed checkpoint of its partition by a
+    /// sequencer key the registry enrols (verification only).
+    CheckpointInvalid,
+    /// A partition does not extend a checkpoint the ledger stores: it holds fewer records than
+    /// the checkpoint covers (truncated), or another root at its size (rewritten).
+    CheckpointNotExtended,
 }
 
 impl Reason {
@@ -99,14 +108,17 @@ impl Reason {
             Reason::UnknownEventType => "unknown-event-type",
             Reason::ReferenceMissing => "reference-missing",
             Reason::ReferenceMismatch => "reference-mismatch",
+            Reason::ReferenceInvalid => "reference-invalid",
             Reason::RootMismatch => "root-mismatch",
             Reason::RegistryRule => "registry-rule",
             Reason::DomainRule => "domain-rule",
+            Reason::CheckpointInvalid => "checkpoint-invalid",
+            Reason::CheckpointNotExtended => "checkpoint-not-extended",
         }
     }
 
     /// Every reason.
-    pub const ALL: [Reason; 29] = [
+    pub const ALL: [Reason; 32] = [
         Reason::TornTail,
         Reason::FrameCorrupt,
         Reason::Malformed,
@@ -133,9 +145,12 @@ impl Reason {
         Reason::UnknownEventType,
         Reason::ReferenceMissing,
         Reason::ReferenceMismatch,
+        Reason::ReferenceInvalid,
         Reason::RootMismatch,
         Reason::RegistryRule,
         Reason::DomainRule,
+        Reason::CheckpointInvalid,
+        Reason::CheckpointNotExtended,
     ];
 
     /// Parses a code.

@@ -5,15 +5,18 @@ use crate::cli::CheckpointArgs;
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::process::ExitCode;
+use tl_ledger::audit;
+use tl_ledger::checkpoint::SignedCheckpoint;
 use tl_ledger::embedded::EmbeddedReader;
 use tl_ledger::publish::{note_entry, read_held, read_published};
 
 /// Runs `checkpoint`. Without `--fresh` it only reads the ledger folder.
 pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
     let store = super::store(&a.data)?;
+    let mut trust = None;
     let count = match &store {
         super::Store::Embedded(data) => {
-            super::read_trust(data)?;
+            trust = Some(super::read_trust(data)?);
             EmbeddedReader::open(&super::ledger_dir(data))?.partition_count()
         }
         super::Store::Kafka(k) => tl_kafka::topics::partition_count(k, &k.topics.ledger)?
@@ -67,6 +70,7 @@ pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
     for p in partitions {
         match published(p)?.last() {
             Some(note) => {
+                check_before_handing_out(&store, trust.as_ref(), count, p, note)?;
                 out.push_str(&note_entry(note.text()));
                 printed += 1;
             }
@@ -95,4 +99,61 @@ pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses a checkpoint that does not verify (FORMAT.md §17a): it must be signed by a
+/// sequencer key partition 0 enrols (on an embedded ledger, enrolled by the trust file's root
+/// key), and the partition's stored records must extend it.
+fn check_before_handing_out(
+    store: &super::Store,
+    trust: Option<&tl_ledger::trust::TrustFile>,
+    count: u32,
+    p: u32,
+    note: &SignedCheckpoint,
+) -> Result<()> {
+    let (trial, mut parts) = match store {
+        super::Store::Embedded(data) => {
+            let reader = EmbeddedReader::open(&super::ledger_dir(data))?;
+            let trial = trust.map(|t| t.trial()).context("the trust file")?;
+            let read = |q: u32| reader.scan(q).map(|s| s.records);
+            let p0 = read(0)?;
+            let records = if p == 0 { p0.clone() } else { read(p)? };
+            (trial, vec![p0, records])
+        }
+        super::Store::Kafka(k) => {
+            let wait = std::time::Duration::from_secs(150);
+            let mut parts = tl_kafka::read::read_some(k, &k.topics.ledger, count, &[0, p], wait)?;
+            let mut take = |q: u32| -> Vec<Vec<u8>> {
+                std::mem::take(&mut parts[q as usize])
+                    .into_iter()
+                    .map(|m| m.value)
+                    .collect()
+            };
+            let p0 = take(0);
+            let records = if p == 0 { p0.clone() } else { take(p) };
+            (k.trial.clone(), vec![p0, records])
+        }
+    };
+    let records = parts.pop().unwrap_or_default();
+    let p0 = parts.pop().unwrap_or_default();
+    let root = trust
+        .map(|t| t.root_key())
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let check = audit::check_published(
+        &trial,
+        root.as_ref(),
+        p,
+        &p0,
+        &records,
+        std::slice::from_ref(note),
+    );
+    match check.first() {
+        Some(c) if !c.ok => bail!(
+            "refusing to hand out the last published checkpoint of partition {p} (size {}): {}; run `trial-ledger verify`",
+            c.size,
+            c.detail
+        ),
+        _ => Ok(()),
+    }
 }
