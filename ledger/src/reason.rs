@@ -61,8 +61,8 @@ pub enum Reason {
     ReferenceMissing,
     /// A cited record exists but its hash differs.
     ReferenceMismatch,
-    /// A cited record is stored with the cited hash but is not valid: it does not decode, or
-    /// lies at or after its partition's first failure (verification only).
+    /// A cited record is stored but is not valid: it does not decode, it failed the replay, or
+    /// it cites an invalid record (verification only).
     ReferenceInvalid,
     /// The pinned root key does not match the trial's root.
     RootMismatch,

@@ -10,8 +10,8 @@
 //!    see them); a partition stops at its first failure, except that partition 0 goes on past
 //!    a non-registry record that failed only checks which leave the registry valid
 //!    ([`replay`]);
-//! 5. check that every cited record lies in its partition's valid prefix, until no prefix
-//!    shrinks any more;
+//! 5. fail every record that cites an invalid record (one that failed the replay, or cites
+//!    an invalid record in turn);
 //! 6. check every checkpoint the ledger stores against the valid prefixes ([`checkpoints`]).
 //!
 //! The report names each failing partition's first failing record by (partition, seq).

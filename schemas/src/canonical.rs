@@ -65,8 +65,9 @@ mod tests {
     #[test]
     fn out_of_range_varints_are_malformed_and_malformed_wins() {
         // FORMAT.md §1, "Which code, when several apply".
-        let malformed =
-            |r: Result<_, CanonicalError>| matches!(r, Err(CanonicalError::Malformed(_)));
+        fn malformed<T>(r: Result<T, CanonicalError>) -> bool {
+            matches!(r, Err(CanonicalError::Malformed(_)))
+        }
         assert!(malformed(decode::<u16>(&[0xff, 0xff, 0x04])));
         assert!(malformed(decode::<u16>(&[0x80, 0x80, 0x80, 0x00])));
         let mut u64_too_big = vec![0xff; 9];

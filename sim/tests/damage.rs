@@ -43,34 +43,61 @@ fn counts(report: &Report, parts: &Parts) -> Vec<u64> {
         .collect()
 }
 
-/// What the damage must reach, per FORMAT.md: partition `k` from `f` on; every record citing a
-/// record that is cut (and everything after it in its partition), repeatedly; and, for damage in
-/// partition 0, every record relying on a registry position beyond `f`. Returns each partition's
-/// expected verified count.
+/// What the damage must reach, per FORMAT.md: partition `k` fails at `f`; in the replay, every
+/// record citing `k/f` fails (it no longer decodes), and for damage in partition 0 every record
+/// relying on a registry position beyond `f`; then every record before its partition's replay
+/// failure that cites a failing record fails too, repeatedly. Returns each partition's
+/// expected verified count (the records before its first failure).
 fn expected(records: &[Vec<Record>], k: usize, f: u64) -> Vec<u64> {
-    let mut cut: Vec<u64> = records.iter().map(|r| r.len() as u64).collect();
-    cut[k] = f;
-    loop {
-        let mut changed = false;
-        for q in 0..records.len() {
-            let first_bad = records[q].iter().take(cut[q] as usize).position(|r| {
-                let b = &r.body;
-                (k == 0 && q != 0 && b.registry_seq > f)
-                    || b.submission
-                        .submission
-                        .cites
-                        .iter()
-                        .any(|c| cut.get(c.partition as usize).is_none_or(|&n| c.seq >= n))
-            });
-            if let Some(i) = first_bad {
-                cut[q] = i as u64;
-                changed = true;
-            }
-        }
-        if !changed {
-            return cut;
+    let replay_fails = |q: usize, r: &Record| {
+        let b = &r.body;
+        (k == 0 && q != 0 && b.registry_seq > f)
+            || b.submission
+                .submission
+                .cites
+                .iter()
+                .any(|c| (c.partition as usize, c.seq) == (k, f))
+    };
+    let mut replayed: Vec<u64> = records.iter().map(|r| r.len() as u64).collect();
+    replayed[k] = f;
+    for (q, rs) in records.iter().enumerate().filter(|(q, _)| *q != k) {
+        if let Some(i) = rs.iter().position(|r| replay_fails(q, r)) {
+            replayed[q] = i as u64;
         }
     }
+    let mut invalid: BTreeSet<(usize, u64)> = (0..records.len())
+        .filter(|&q| replayed[q] < records[q].len() as u64)
+        .map(|q| (q, replayed[q]))
+        .collect();
+    loop {
+        let mut more = Vec::new();
+        for (q, rs) in records.iter().enumerate() {
+            for (i, r) in rs.iter().enumerate().take(replayed[q] as usize) {
+                let cites = &r.body.submission.submission.cites;
+                if !invalid.contains(&(q, i as u64))
+                    && cites
+                        .iter()
+                        .any(|c| invalid.contains(&(c.partition as usize, c.seq)))
+                {
+                    more.push((q, i as u64));
+                }
+            }
+        }
+        if more.is_empty() {
+            break;
+        }
+        invalid.extend(more);
+    }
+    (0..records.len())
+        .map(|q| {
+            invalid
+                .iter()
+                .filter(|(p, _)| *p == q)
+                .map(|(_, s)| *s)
+                .min()
+                .unwrap_or(replayed[q])
+        })
+        .collect()
 }
 
 /// The record to damage in partition `k`: a non-registry record that another partition cites

@@ -132,12 +132,14 @@ fn two_records_swapped() {
     let p = busy_partition(&parts, 2);
     parts[p].swap(0, 1);
     t.rewrite(&parts);
-    assert_fails(
-        &t.verify_stored(t.keys.root.public_key()),
-        p as u32,
-        0,
-        "seq-gap",
-    );
+    let r = t.verify_stored(t.keys.root.public_key());
+    let own = r.failures.iter().find(|f| f.partition == p as u32).unwrap();
+    assert_eq!((own.seq, own.reason), (0, "seq-gap"), "{own}");
+    // A record citing either of them now finds another hash there, and says so.
+    for f in r.failures.iter().filter(|f| f.partition != p as u32) {
+        assert_eq!(f.reason, "reference-mismatch", "{f}");
+        assert!(f.detail.contains(&format!("cited record {p}/")), "{f}");
+    }
 }
 
 #[test]

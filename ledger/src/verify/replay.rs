@@ -14,6 +14,7 @@ use super::{fail, DecodedLedger, DecodedSource, Failure, PartitionInput, Report,
 use crate::reason::{Reason, Refusal};
 use crate::rules::DomainRules;
 use crate::state::{LedgerState, ReferenceCheck, UnknownTypes};
+use std::collections::HashSet;
 use std::time::Instant;
 use tl_schemas::events::event_type;
 use tl_schemas::roles::core_authority;
@@ -222,49 +223,68 @@ impl<'a, R: DomainRules> Verification<'a, R> {
         }
     }
 
-    /// Phase 5: every cite of a valid record must name a record in its partition's valid
-    /// prefix (`reference-invalid` otherwise). A failure shortens the citing partition's
-    /// prefix, which can invalidate cites of it in turn: repeat until nothing changes.
+    /// Phase 5: a record that cites an *invalid* record is invalid (`reference-invalid`). The
+    /// invalid records are each partition's record that failed the replay, and, repeatedly,
+    /// every record before its partition's replay failure that cites an invalid one. A record
+    /// stored after its partition's first failure is not judged, so citing it is not reported
+    /// here (that partition's failure covers it). Each partition then reports the lowest of
+    /// its failures.
     pub(super) fn check_references(&mut self) {
+        let replayed = self.valid_len.clone();
+        let mut invalid: HashSet<(u32, u64)> = self
+            .first
+            .iter()
+            .flatten()
+            .filter(|f| f.seq < self.inputs[f.partition as usize].records.len() as u64)
+            .map(|f| (f.partition, f.seq))
+            .collect();
         loop {
-            let mut shortened = false;
-            for p in 0..self.decoded.len() {
-                if let Some((seq, r)) = self.first_invalid_cite(p) {
-                    self.note(p as u32, seq, r);
-                    shortened = true;
-                }
-            }
-            if !shortened {
+            let found: Vec<(u32, u64, Refusal)> = (0..self.decoded.len())
+                .flat_map(|p| self.cites_of_invalid(p, replayed[p], &invalid))
+                .collect();
+            if found.is_empty() {
                 return;
+            }
+            for (p, seq, r) in found {
+                invalid.insert((p, seq));
+                self.note(p, seq, r);
             }
         }
     }
 
-    fn first_invalid_cite(&self, p: usize) -> Option<(u64, Refusal)> {
-        let prefix = self.valid_len[p] as usize;
-        for (i, d) in self.decoded[p].iter().enumerate().take(prefix) {
+    /// The records of partition `p` before `end` that cite an invalid record and are not
+    /// known invalid yet.
+    fn cites_of_invalid(
+        &self,
+        p: usize,
+        end: u64,
+        invalid: &HashSet<(u32, u64)>,
+    ) -> Vec<(u32, u64, Refusal)> {
+        let mut out = Vec::new();
+        for (i, d) in self.decoded[p].iter().enumerate().take(end as usize) {
             let Ok(Decoded { record, .. }) = d else { break };
-            for r in &record.body.submission.submission.cites {
-                let valid = self.valid_len.get(r.partition as usize).copied();
-                if valid.is_some_and(|v| r.seq < v) {
-                    continue;
-                }
-                return Some((
+            if invalid.contains(&(p as u32, i as u64)) {
+                continue;
+            }
+            let cites = &record.body.submission.submission.cites;
+            if let Some(r) = cites
+                .iter()
+                .find(|r| invalid.contains(&(r.partition, r.seq)))
+            {
+                out.push((
+                    p as u32,
                     i as u64,
                     Refusal::new(
                         Reason::ReferenceInvalid,
                         format!(
-                            "cited record {}/{} is not valid: partition {} fails at seq {}",
-                            r.partition,
-                            r.seq,
-                            r.partition,
-                            valid.unwrap_or(0)
+                            "cited record {}/{} is invalid: it fails verification",
+                            r.partition, r.seq
                         ),
                     ),
                 ));
             }
         }
-        None
+        out
     }
 
     /// The report, with failures in (partition, seq) order.
