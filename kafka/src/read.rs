@@ -219,17 +219,52 @@ pub fn ledger_for_verify(
     n: u32,
     wait: Duration,
 ) -> Result<Vec<tl_ledger::verify::PartitionInput>, Error> {
+    // Checkpoints first: each commits with the records it covers, so the ledger read after it
+    // holds them all, even while a sequencer keeps committing.
+    let mut checkpoints = stored_checkpoints(cfg, n, wait)?;
     let parts = read_all(cfg, &cfg.topics.ledger, n, wait)?;
     Ok(parts
         .into_iter()
-        .map(|msgs| {
+        .zip(checkpoints.iter_mut())
+        .map(|(msgs, checkpoints)| {
             let offsets = msgs.iter().map(|m| m.offset as u64).collect();
             let records = msgs.into_iter().map(|m| m.value).collect();
             tl_ledger::verify::PartitionInput {
                 records,
                 offsets: Some(offsets),
                 end: tl_ledger::verify::InputEnd::Clean,
+                checkpoints: std::mem::take(checkpoints),
             }
         })
         .collect())
+}
+
+/// Every committed message of the checkpoints topic (partitions `0..n`) as verification
+/// input: a message that is not a signed checkpoint is an entry saying so. No topic: none.
+fn stored_checkpoints(
+    cfg: &KafkaConfig,
+    n: u32,
+    wait: Duration,
+) -> Result<Vec<Vec<tl_ledger::verify::StoredCheckpoint>>, Error> {
+    use tl_ledger::checkpoint::SignedCheckpoint;
+    let topic = &cfg.topics.checkpoints;
+    let mut out: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
+    let Some(m) = crate::topics::partition_count(cfg, topic)? else {
+        return Ok(out);
+    };
+    for (p, msgs) in read_all(cfg, topic, m.min(n), wait)?
+        .into_iter()
+        .enumerate()
+    {
+        out[p] = msgs
+            .into_iter()
+            .map(|msg| tl_ledger::verify::StoredCheckpoint {
+                at: format!("{topic} partition {p} offset {}", msg.offset),
+                note: std::str::from_utf8(&msg.value)
+                    .map_err(|e| format!("not UTF-8 text: {e}"))
+                    .and_then(|t| SignedCheckpoint::parse(t).map_err(|e| e.to_string())),
+            })
+            .collect();
+    }
+    Ok(out)
 }

@@ -674,6 +674,45 @@ pub struct HeldCheck {
     pub ok: bool,
     /// What was found.
     pub detail: String,
+    /// The verdict, for callers that name the reason.
+    #[serde(skip)]
+    pub outcome: HeldOutcome,
+}
+
+/// The verdict on one held checkpoint (FORMAT.md §17a, checks 1 to 4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HeldOutcome {
+    /// Not a checkpoint of a partition of this trial, or not validly signed by a sequencer
+    /// key the registry enrols (checks 1 and 2).
+    #[default]
+    Invalid,
+    /// The partition has fewer verified records than the checkpoint covers (check 3).
+    Truncated,
+    /// The partition's first `size` records have another root (check 4).
+    Rewritten,
+    /// The partition extends it.
+    Extended,
+}
+
+/// Checks checkpoints a ledger published before they are handed out (`checkpoint`): the
+/// held-checkpoint checks of FORMAT.md §17a against the partition's stored `records`, with the
+/// sequencer keys `partition0` (partition 0's stored records) enrols; when `root` is given (the
+/// trust file's root key), only keys whose enrolment record that root signed.
+pub fn check_published(
+    trial: &TrialId,
+    root: Option<&[u8; 32]>,
+    partition: u32,
+    partition0: &[Vec<u8>],
+    records: &[Vec<u8>],
+    notes: &[SignedCheckpoint],
+) -> Vec<HeldCheck> {
+    let keys: Vec<SequencerKey> = sequencer_keys(trial, partition0)
+        .into_iter()
+        .filter(|k| root.is_none_or(|r| k.check_enrolment(trial, r).is_ok()))
+        .collect();
+    let mut leaves = vec![Vec::new(); partition as usize + 1];
+    leaves[partition as usize] = leaf_hashes(records);
+    check_held(trial, &leaves, &keys, notes)
 }
 
 /// Checks that a ledger still extends every held checkpoint: for each, that its origin is a
@@ -700,6 +739,7 @@ pub fn check_held(
                 root: c.root,
                 ok: false,
                 detail: String::new(),
+                outcome: HeldOutcome::Invalid,
             };
             let partition = match c.partition() {
                 Some((t, p)) if t == *trial && (p as usize) < leaves.len() => p,
@@ -731,6 +771,7 @@ pub fn check_held(
                     "the ledger's partition {partition} has {n} verified records, fewer than the {} this checkpoint covers: truncated",
                     c.size
                 );
+                check.outcome = HeldOutcome::Truncated;
                 return check;
             }
             let proof = tree
@@ -739,6 +780,7 @@ pub fn check_held(
             match proof.verify(&c.root, &tree.root()) {
                 Ok(()) => {
                     check.ok = true;
+                    check.outcome = HeldOutcome::Extended;
                     check.detail = format!(
                         "signed by sequencer key {}; consistent with the ledger's {n} records ({} proof hashes)",
                         signer.key_id,
@@ -746,6 +788,7 @@ pub fn check_held(
                     );
                 }
                 Err(e) => {
+                    check.outcome = HeldOutcome::Rewritten;
                     let now = tree.root_at(c.size).expect("size within the tree");
                     check.detail = format!(
                         "the ledger's first {} records have root {}, the checkpoint says {}: history was rewritten ({e})",

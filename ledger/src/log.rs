@@ -61,10 +61,15 @@ impl<L: EventLog> RecordSource for LogSource<'_, L> {
     }
 }
 
-/// Reads every partition of an embedded ledger for verification, without taking the lock and
-/// without repairing anything.
+/// Reads every partition of an embedded ledger for verification, with the checkpoints the
+/// writer stored for it, without taking the lock and without repairing anything.
 pub fn read_embedded_for_verify(dir: &Path) -> Result<Vec<PartitionInput>, Error> {
     let reader = EmbeddedReader::open(dir)?;
+    // Checkpoints first: a writer publishes one only over records already durable, so every
+    // checkpoint read now covers records the scans below will find, even if it keeps writing.
+    let mut checkpoints = (0..reader.partition_count())
+        .map(|p| crate::publish::stored_checkpoints(dir, p))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut out = Vec::new();
     for p in 0..reader.partition_count() {
         let scan = reader.scan(p)?;
@@ -82,6 +87,7 @@ pub fn read_embedded_for_verify(dir: &Path) -> Result<Vec<PartitionInput>, Error
             records: scan.records,
             offsets: None,
             end,
+            checkpoints: std::mem::take(&mut checkpoints[p as usize]),
         });
     }
     Ok(out)

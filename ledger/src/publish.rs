@@ -213,6 +213,39 @@ pub fn read_published(ledger_dir: &Path, partition: u32) -> Result<Vec<SignedChe
     .notes)
 }
 
+/// The checkpoints stored for `partition`, as verification input: one entry per complete
+/// entry of the file (a torn final entry is left out, as an append in progress), or, when an
+/// entry is not a signed checkpoint, a single entry saying so. No file: none. Read without
+/// the lock; nothing is repaired.
+pub fn stored_checkpoints(
+    ledger_dir: &Path,
+    partition: u32,
+) -> Result<Vec<crate::verify::StoredCheckpoint>, Error> {
+    use crate::verify::StoredCheckpoint;
+    let path = checkpoint_path(ledger_dir, partition);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(Error::Io { path, source }),
+    };
+    let name = path.display();
+    Ok(match parse_note_bytes(&bytes, ListEnd::TornTailAllowed) {
+        Ok(list) => list
+            .notes
+            .into_iter()
+            .enumerate()
+            .map(|(i, note)| StoredCheckpoint {
+                at: format!("{name}, checkpoint {}", i + 1),
+                note: Ok(note),
+            })
+            .collect(),
+        Err(e) => vec![StoredCheckpoint {
+            at: name.to_string(),
+            note: Err(e.to_string()),
+        }],
+    })
+}
+
 /// Reads a file of held checkpoints (an auditor's, written by `checkpoint --save`): strict,
 /// and a missing file is an error.
 pub fn read_held(path: &Path) -> Result<Vec<SignedCheckpoint>, Error> {

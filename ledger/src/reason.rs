@@ -61,6 +61,9 @@ pub enum Reason {
     ReferenceMissing,
     /// A cited record exists but its hash differs.
     ReferenceMismatch,
+    /// A cited record is stored but is not valid: it does not decode, it failed the replay, or
+    /// it cites an invalid record (verification only).
+    ReferenceInvalid,
     /// The pinned root key does not match the trial's root.
     RootMismatch,
     /// A registry rule is broken (bad enrolment, revoking an unknown key, misplaced trial event, ...).
@@ -76,6 +79,12 @@ pub enum Reason {
     ImplausibleDate,
     /// Intake only: a required value is empty (a CTCAE term).
     MissingValue,
+    /// A checkpoint the ledger stores is not a valid signed checkpoint of its partition by a
+    /// sequencer key the registry enrols (verification only).
+    CheckpointInvalid,
+    /// A partition does not extend a checkpoint the ledger stores: it holds fewer records than
+    /// the checkpoint covers (truncated), or another root at its size (rewritten).
+    CheckpointNotExtended,
 }
 
 impl Reason {
@@ -108,6 +117,7 @@ impl Reason {
             Reason::UnknownEventType => "unknown-event-type",
             Reason::ReferenceMissing => "reference-missing",
             Reason::ReferenceMismatch => "reference-mismatch",
+            Reason::ReferenceInvalid => "reference-invalid",
             Reason::RootMismatch => "root-mismatch",
             Reason::RegistryRule => "registry-rule",
             Reason::DomainRule => "domain-rule",
@@ -115,11 +125,13 @@ impl Reason {
             Reason::FieldTooLong => "field-too-long",
             Reason::ImplausibleDate => "implausible-date",
             Reason::MissingValue => "missing-value",
+            Reason::CheckpointInvalid => "checkpoint-invalid",
+            Reason::CheckpointNotExtended => "checkpoint-not-extended",
         }
     }
 
     /// Every reason.
-    pub const ALL: [Reason; 33] = [
+    pub const ALL: [Reason; 36] = [
         Reason::TornTail,
         Reason::FrameCorrupt,
         Reason::Malformed,
@@ -146,6 +158,7 @@ impl Reason {
         Reason::UnknownEventType,
         Reason::ReferenceMissing,
         Reason::ReferenceMismatch,
+        Reason::ReferenceInvalid,
         Reason::RootMismatch,
         Reason::RegistryRule,
         Reason::DomainRule,
@@ -153,6 +166,8 @@ impl Reason {
         Reason::FieldTooLong,
         Reason::ImplausibleDate,
         Reason::MissingValue,
+        Reason::CheckpointInvalid,
+        Reason::CheckpointNotExtended,
     ];
 
     /// Parses a code.

@@ -351,6 +351,12 @@ impl Registry {
         Ok(())
     }
 
+    /// Advances the position by one past a partition-0 record that changes nothing here (a
+    /// verifier linking in a non-core record that failed its own checks).
+    pub fn advance(&mut self) {
+        self.position += 1;
+    }
+
     /// Applies the partition-0 record at the current position (already checked), advancing the
     /// position by one.
     pub fn apply(&mut self, submission: &Submission) {
@@ -400,5 +406,25 @@ impl Registry {
             _ => {}
         }
         self.position = at;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// FORMAT.md §1, "Blank": the code points `trim` removes are exactly these 25.
+    #[test]
+    fn blank_means_unicode_white_space_as_listed() {
+        let listed: Vec<u32> = (0x09..=0x0d)
+            .chain([0x20, 0x85, 0xa0, 0x1680])
+            .chain(0x2000..=0x200a)
+            .chain([0x2028, 0x2029, 0x202f, 0x205f, 0x3000])
+            .collect();
+        let white: Vec<u32> = (0..=0x10ffff)
+            .filter_map(char::from_u32)
+            .filter(|c| c.to_string().trim().is_empty())
+            .map(u32::from)
+            .collect();
+        assert_eq!(white, listed);
+        assert_eq!(listed.len(), 25);
     }
 }

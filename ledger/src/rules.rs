@@ -22,10 +22,10 @@ pub struct RuleContext<'a> {
     pub registry: &'a Registry,
     /// The registry position the event is validated under.
     pub registry_seq: u64,
-    /// The records the event cites, decoded. The sequencer has checked that each exists with
-    /// the cited hash; a verifier checks hashes in a later pass (a mismatch then fails
-    /// verification), so rules must not rely on cited content being authentic for anything
-    /// but their verdict on this event.
+    /// The records the event cites, decoded. The sequencer and the verifier have checked that
+    /// each exists with the cited hash; a verifier checks in a later pass that each is itself
+    /// valid (an invalid one then fails the citing record), so rules must not rely on cited
+    /// content for anything but their verdict on this event.
     pub cited: &'a [(Reference, std::sync::Arc<Record>)],
 }
 

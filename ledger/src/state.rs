@@ -67,12 +67,23 @@ pub enum AuthorSignature {
     Verdict(bool),
 }
 
+/// Judges a cite against the records as stored (FORMAT.md §14, at verification).
+pub trait CiteCheck {
+    /// Whether the record at `(p, seq)` may cite `r`: `r` is before it when in the same
+    /// partition, and a record is stored at `r`'s position, decodes and has the cited hash.
+    fn check_cite(&self, p: u32, seq: u64, r: &Reference) -> Result<(), Refusal>;
+}
+
 /// How cited records are to be judged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReferenceCheck {
+#[derive(Clone, Copy)]
+pub enum ReferenceCheck<'a> {
     /// Check them now against this state (the sequencer).
     Now,
-    /// A later pass checks them, once every partition's valid prefix is known (the verifier).
+    /// Check them against the stored records, before the registry and domain rules see
+    /// them (the verifier); whether each cited record is itself valid is a later pass, once
+    /// every partition's valid prefix is known.
+    Stored(&'a dyn CiteCheck),
+    /// The caller checked them already (the streaming verifier).
     Deferred,
 }
 
@@ -197,7 +208,7 @@ impl<R: DomainRules> LedgerState<R> {
         registry_seq: u64,
         ordering_time: UtcMicros,
         signature: AuthorSignature,
-        references: ReferenceCheck,
+        references: ReferenceCheck<'_>,
         source: &dyn RecordSource,
     ) -> Result<Author, Refusal> {
         let sub = &signed.submission;
@@ -226,8 +237,9 @@ impl<R: DomainRules> LedgerState<R> {
         let t = sub.envelope.event_type;
         let Some(authority) = core_authority(t).or_else(|| self.rules.authority(t)) else {
             if self.unknown_types == UnknownTypes::AcceptUnchecked {
-                // No role or domain judgement is possible, but the registry's structural
-                // rules (the trial starts with TrialRegistered) still hold.
+                // No role or domain judgement is possible, but cites and the registry's
+                // structural rules (the trial starts with TrialRegistered) still hold.
+                self.cited(p, seq, sub, references, source)?;
                 self.registry_check_at(p, sub)?;
                 return Ok(author);
             }
@@ -246,21 +258,7 @@ impl<R: DomainRules> LedgerState<R> {
             ));
         }
         // 7. Cited records exist, in any partition.
-        let mut cited = Vec::with_capacity(sub.cites.len());
-        if references == ReferenceCheck::Now {
-            for r in &sub.cites {
-                self.check_reference(p, seq, r)?;
-                if let Some(rec) = source.record(r.partition, r.seq) {
-                    cited.push((*r, rec));
-                }
-            }
-        } else {
-            for r in &sub.cites {
-                if let Some(rec) = source.record(r.partition, r.seq) {
-                    cited.push((*r, rec));
-                }
-            }
-        }
+        let cited = self.cited(p, seq, sub, references, source)?;
         // 8. Registry rules, then the domain rules.
         self.registry_check_at(p, sub)?;
         let default_state = R::SubjectState::default();
@@ -280,6 +278,30 @@ impl<R: DomainRules> LedgerState<R> {
         };
         self.rules.check(state, &ctx)?;
         Ok(author)
+    }
+
+    /// Checks the cites of the record at `(p, seq)` as `references` says, and returns the
+    /// cited records `source` holds, for the domain rules.
+    fn cited(
+        &self,
+        p: u32,
+        seq: u64,
+        sub: &tl_schemas::Submission,
+        references: ReferenceCheck<'_>,
+        source: &dyn RecordSource,
+    ) -> Result<Vec<(Reference, Arc<Record>)>, Refusal> {
+        let mut cited = Vec::with_capacity(sub.cites.len());
+        for r in &sub.cites {
+            match references {
+                ReferenceCheck::Now => self.check_reference(p, seq, r)?,
+                ReferenceCheck::Stored(c) => c.check_cite(p, seq, r)?,
+                ReferenceCheck::Deferred => {}
+            }
+            if let Some(rec) = source.record(r.partition, r.seq) {
+                cited.push((*r, rec));
+            }
+        }
+        Ok(cited)
     }
 
     fn registry_check_at(&self, p: u32, sub: &tl_schemas::Submission) -> Result<(), Refusal> {
@@ -323,6 +345,41 @@ impl<R: DomainRules> LedgerState<R> {
         match event_type::core_name(t).or_else(|| tl_schemas::clinical::clinical_type::name(t)) {
             Some(name) => format!("{name} (event type {t})"),
             None => format!("event type {t}"),
+        }
+    }
+
+    /// Links in a partition-0 record that failed only checks that leave the registry valid
+    /// (a verifier, FORMAT.md §16.2): it becomes the chain head and its subject's back-link
+    /// target, its id is seen and the registry position advances, but no registry or domain
+    /// state changes (the subject keeps the state it had).
+    pub fn link_only(&mut self, record: &Record, hash: Hash32) {
+        let body = &record.body;
+        let sub = &body.submission.submission;
+        if body.partition != 0 {
+            return;
+        }
+        // A non-core event changes nothing in the registry but its position.
+        self.registry.advance();
+        let ps = &mut self.partitions[0];
+        ps.hashes.push(hash);
+        ps.last_time = body.ordering_time;
+        ps.last_registry_seq = body.registry_seq;
+        ps.seen.insert(sub.submission_id, body.seq);
+        let last = Link {
+            seq: body.seq,
+            hash,
+        };
+        match ps.subjects.get_mut(&sub.subject) {
+            Some(h) => h.last = last,
+            None => {
+                ps.subjects.insert(
+                    sub.subject.clone(),
+                    SubjectHead {
+                        last,
+                        state: R::SubjectState::default(),
+                    },
+                );
+            }
         }
     }
 

@@ -22,8 +22,8 @@ use crate::codec::decode_record;
 use crate::crypto::{verify_serial, SigCheck};
 use crate::reason::{Reason, Refusal};
 use crate::rules::DomainRules;
-use crate::state::{LedgerState, RecordSource, UnknownTypes};
-use crate::verify::{check_record, Decoded, Failure};
+use crate::state::{LedgerState, RecordSource, ReferenceCheck, UnknownTypes};
+use crate::verify::{check_record, Decoded, Failure, Place};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -502,16 +502,15 @@ impl<R: DomainRules> StreamVerifier<R> {
                 }
             }
         }
-        match check_record(
-            &self.state,
+        let at = Place {
             p,
             seq,
-            d,
-            verdicts,
-            self.pinned_root,
-            self.state.len(0),
-            &Store(&self.bytes),
-        ) {
+            pinned_root: self.pinned_root,
+            registry_len: self.state.len(0),
+        };
+        // The cites were checked above, against what is verified.
+        let refs = ReferenceCheck::Deferred;
+        match check_record(&self.state, &at, d, verdicts, refs, &Store(&self.bytes)) {
             Ok(author) => Judged::Pass(author),
             Err(r) => Judged::Fail(r),
         }

@@ -1,30 +1,40 @@
 //! Full verification of a ledger from its bytes and the pinned root public key alone.
 //!
-//! Phases (FORMAT.md, "Verification"):
+//! Phases (FORMAT.md §16.2):
 //! 1. decode every record (in parallel) and hash it;
 //! 2. collect the public keys partition 0 names, to know what to verify signatures with;
 //! 3. verify every seal and author signature in batches on every core, falling back to single
 //!    checks inside a failing batch to name the bad record;
-//! 4. replay partition 0, then every other partition, in order, with the checks of FORMAT.md;
-//!    a partition stops at its first failure;
-//! 5. check every reference against the valid prefixes of the cited partitions.
+//! 4. replay partition 0, then every other partition, in order, with the checks of FORMAT.md
+//!    (cited records must be stored with the cited hash before the registry and domain rules
+//!    see them); a partition stops at its first failure, except that partition 0 goes on past
+//!    a non-registry record that failed only checks which leave the registry valid
+//!    ([`replay`]);
+//! 5. fail every record that cites an invalid record (one that failed the replay, or cites
+//!    an invalid record in turn);
+//! 6. check every checkpoint the ledger stores against the valid prefixes ([`checkpoints`]).
 //!
-//! The report names the first failing record by (partition, sequence number).
+//! The report names each failing partition's first failing record by (partition, seq).
 
+mod checkpoints;
+mod record;
+mod replay;
+
+pub(crate) use record::{check_record, Place};
+
+use crate::checkpoint::SignedCheckpoint;
 use crate::codec::decode_record;
 use crate::crypto::{verify_many, SigCheck};
 use crate::reason::{Reason, Refusal};
-use crate::registry::Author;
 use crate::rules::DomainRules;
-use crate::state::{AuthorSignature, LedgerState, RecordSource, ReferenceCheck, UnknownTypes};
+use crate::state::{CiteCheck, RecordSource};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tl_schemas::events::{event_type, KeyEnrolled, RootKeyRotated};
 use tl_schemas::record::seal_message;
-use tl_schemas::roles::core_authority;
-use tl_schemas::{decode, partition_of, record_hash, Hash32, KeyId, Record, TrialId};
+use tl_schemas::{decode, record_hash, Hash32, KeyId, Record, Reference, TrialId};
 
 /// How one partition's storage ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +58,16 @@ pub enum InputEnd {
     },
 }
 
+/// One checkpoint the ledger stores for a partition (FORMAT.md §17a): an entry of the
+/// embedded checkpoint file, or a message of the checkpoints topic.
+#[derive(Clone, Debug)]
+pub struct StoredCheckpoint {
+    /// Where it is kept, for messages (the file, or the topic offset).
+    pub at: String,
+    /// The signed checkpoint, or why the entry is not one.
+    pub note: Result<SignedCheckpoint, String>,
+}
+
 /// One partition's records as stored.
 #[derive(Clone, Debug)]
 pub struct PartitionInput {
@@ -57,15 +77,20 @@ pub struct PartitionInput {
     pub offsets: Option<Vec<u64>>,
     /// How storage ended.
     pub end: InputEnd,
+    /// The checkpoints the ledger stores for this partition, oldest first (a torn final
+    /// entry of a checkpoint file is not among them).
+    pub checkpoints: Vec<StoredCheckpoint>,
 }
 
 impl PartitionInput {
-    /// Records that ended cleanly, stored at offsets equal to their index.
+    /// Records that ended cleanly, stored at offsets equal to their index, with no stored
+    /// checkpoints.
     pub fn clean(records: Vec<Vec<u8>>) -> Self {
         PartitionInput {
             records,
             offsets: None,
             end: InputEnd::Clean,
+            checkpoints: Vec::new(),
         }
     }
 }
@@ -103,18 +128,24 @@ pub struct Report {
     pub trial: String,
     /// Whether every check passed.
     pub ok: bool,
-    /// Records that passed every check.
+    /// Records in the valid prefixes: each partition's records before its own first failure
+    /// (every stored record when nothing failed).
     pub records_verified: u64,
     /// Records stored.
     pub records_total: u64,
-    /// Partitions.
+    /// Partitions: the count `TrialRegistered` fixes (the stored count without one).
     pub partitions: u32,
-    /// Signatures verified (two per record).
+    /// Signatures checked, valid or not: the seal and the author signature of every record
+    /// that decodes, each counted when partition 0 names its key (two per record of an
+    /// honest ledger).
     pub signatures_verified: u64,
     /// The first failure of each failing partition, in (partition, seq) order.
     pub failures: Vec<Failure>,
     /// Records of event types this verifier does not know (authority unchecked).
     pub unknown_type_records: u64,
+    /// Disagreements that do not make the ledger fail (an empty partition the trial does not
+    /// have); the caller may add its own (a trust file's partition count).
+    pub warnings: Vec<String>,
     /// Wall time.
     #[serde(serialize_with = "ser_secs")]
     pub elapsed: Duration,
@@ -129,6 +160,11 @@ impl Report {
     pub fn first_failure(&self) -> Option<&Failure> {
         self.failures.first()
     }
+
+    /// The first failure of one partition, if it failed.
+    pub fn failure_of(&self, partition: u32) -> Option<&Failure> {
+        self.failures.iter().find(|f| f.partition == partition)
+    }
 }
 
 pub(crate) struct Decoded {
@@ -137,14 +173,48 @@ pub(crate) struct Decoded {
     pub(crate) hash: Hash32,
 }
 
-/// Decoded records, as a [`RecordSource`] for cited content.
-struct DecodedSource<'a>(&'a [Vec<Result<Decoded, Refusal>>]);
+type DecodedLedger = [Vec<Result<Decoded, Refusal>>];
+
+/// Decoded records, as a [`RecordSource`] for cited content and a [`CiteCheck`] for cites.
+struct DecodedSource<'a>(&'a DecodedLedger);
 
 impl RecordSource for DecodedSource<'_> {
     fn record(&self, partition: u32, seq: u64) -> Option<std::sync::Arc<Record>> {
         match self.0.get(partition as usize)?.get(seq as usize)? {
             Ok(d) => Some(std::sync::Arc::clone(&d.record)),
             Err(_) => None,
+        }
+    }
+}
+
+impl CiteCheck for DecodedSource<'_> {
+    /// FORMAT.md §14, at verification, rules 1 to 4.
+    fn check_cite(&self, p: u32, seq: u64, r: &Reference) -> Result<(), Refusal> {
+        if r.partition == p && r.seq >= seq {
+            return Err(Refusal::new(
+                Reason::ReferenceMissing,
+                format!("reference {r} points at or after the citing record"),
+            ));
+        }
+        let at = format!("{}/{}", r.partition, r.seq);
+        match self
+            .0
+            .get(r.partition as usize)
+            .and_then(|v| v.get(r.seq as usize))
+        {
+            None => Err(Refusal::new(
+                Reason::ReferenceMissing,
+                format!("cited record {at} does not exist"),
+            )),
+            Some(Err(e)) => Err(Refusal::new(
+                Reason::ReferenceInvalid,
+                format!("cited record {at} does not decode ({})", e.reason),
+            )),
+            Some(Ok(t)) if t.hash != r.hash => Err(Refusal::new(
+                Reason::ReferenceMismatch,
+                format!("cited record {at} has hash {}, not {}", t.hash, r.hash),
+            )),
+            Some(Ok(_)) => Ok(()),
         }
     }
 }
@@ -157,8 +227,19 @@ pub fn verify_ledger<R: DomainRules>(
     rules: R,
 ) -> Report {
     let started = Instant::now();
-    // Phase 1: decode and hash, in parallel.
-    let decoded: Vec<Vec<Result<Decoded, Refusal>>> = inputs
+    let decoded = decode_all(inputs);
+    let keys = named_keys(&decoded, pinned_root);
+    let signatures = Signatures::verify(trial, &decoded, &keys);
+    let mut v = replay::Verification::new(trial, pinned_root, inputs, &decoded, &signatures, rules);
+    v.replay();
+    v.check_references();
+    v.check_checkpoints();
+    v.report(started)
+}
+
+/// Phase 1: decode and hash every record, in parallel.
+fn decode_all(inputs: &[PartitionInput]) -> Vec<Vec<Result<Decoded, Refusal>>> {
+    inputs
         .iter()
         .map(|inp| {
             inp.records
@@ -171,257 +252,86 @@ pub fn verify_ledger<R: DomainRules>(
                 })
                 .collect()
         })
-        .collect();
+        .collect()
+}
 
-    // Phase 2: public keys named by partition 0: enrolled keys and the new roots of rotations,
-    // followed from the pinned first root (status and co-signatures are judged later, in
-    // order).
+/// Phase 2: the public keys partition 0 names: enrolled keys and the new roots of rotations,
+/// followed from the pinned first root. A `KeyEnrolled` or `RootKeyRotated` counts here when
+/// its payload decodes as the v1 struct, whatever its `event_version` and position: status,
+/// version and co-signatures are judged later, in order.
+fn named_keys(decoded: &DecodedLedger, pinned_root: [u8; 32]) -> HashMap<KeyId, [u8; 32]> {
     let mut keys: HashMap<KeyId, [u8; 32]> = HashMap::new();
     keys.insert(KeyId::of_ed25519(&pinned_root), pinned_root);
-    if let Some(p0) = decoded.first() {
-        for d in p0.iter().flatten() {
-            let env = &d.record.body.submission.submission.envelope;
-            if env.event_type == event_type::KEY_ENROLLED {
-                if let Ok(ev) = decode::<KeyEnrolled>(&env.payload) {
-                    keys.entry(KeyId::of_ed25519(&ev.public_key))
-                        .or_insert(ev.public_key);
-                }
-            } else if env.event_type == event_type::ROOT_KEY_ROTATED {
-                if let Ok(ev) = decode::<RootKeyRotated>(&env.payload) {
-                    keys.entry(KeyId::of_ed25519(&ev.new_root_public_key))
-                        .or_insert(ev.new_root_public_key);
-                }
-            }
+    for d in decoded.first().into_iter().flatten().flatten() {
+        let env = &d.record.body.submission.submission.envelope;
+        let named = match env.event_type {
+            event_type::KEY_ENROLLED => decode::<KeyEnrolled>(&env.payload)
+                .ok()
+                .map(|e| e.public_key),
+            event_type::ROOT_KEY_ROTATED => decode::<RootKeyRotated>(&env.payload)
+                .ok()
+                .map(|e| e.new_root_public_key),
+            _ => None,
+        };
+        if let Some(pk) = named {
+            keys.entry(KeyId::of_ed25519(&pk)).or_insert(pk);
+        }
+    }
+    keys
+}
+
+/// Phase 3: every seal and author signature, batched on every core.
+struct Signatures {
+    /// For each record: the index of its seal check and of its author-signature check,
+    /// `None` where the key is unknown (reported, in order, in phase 4).
+    slots: Vec<Vec<[Option<usize>; 2]>>,
+    /// The verdict of each check.
+    verdicts: Vec<bool>,
+}
+
+impl Signatures {
+    fn verify(trial: &TrialId, decoded: &DecodedLedger, keys: &HashMap<KeyId, [u8; 32]>) -> Self {
+        let mut checks = Vec::new();
+        let mut check = |key: &KeyId, signature, message| {
+            keys.get(key).map(|pk| {
+                checks.push(SigCheck {
+                    public_key: *pk,
+                    signature,
+                    message,
+                });
+                checks.len() - 1
+            })
+        };
+        let slots = decoded
+            .iter()
+            .map(|part| {
+                part.iter()
+                    .map(|d| {
+                        let Ok(d) = d else { return [None, None] };
+                        let b = &d.record.body;
+                        let sub = &b.submission.submission;
+                        [
+                            check(&b.sequencer, d.record.seal, seal_message(trial, &d.hash)),
+                            check(&sub.author, b.submission.signature, sub.signing_message()),
+                        ]
+                    })
+                    .collect()
+            })
+            .collect();
+        Signatures {
+            slots,
+            verdicts: verify_many(&checks),
         }
     }
 
-    // Phase 3: every signature, batched on every core. For each record: the index of its
-    // seal check and of its author-signature check, `None` where the key is unknown (that is
-    // reported, in order, in phase 4).
-    let mut checks = Vec::new();
-    let slots: Vec<Vec<[Option<usize>; 2]>> = decoded
-        .iter()
-        .map(|part| {
-            part.iter()
-                .map(|d| {
-                    let Ok(d) = d else { return [None, None] };
-                    let b = &d.record.body;
-                    let sub = &b.submission.submission;
-                    let mut slot = [None, None];
-                    if let Some(pk) = keys.get(&b.sequencer) {
-                        slot[0] = Some(checks.len());
-                        checks.push(SigCheck {
-                            public_key: *pk,
-                            signature: d.record.seal,
-                            message: seal_message(trial, &d.hash),
-                        });
-                    }
-                    if let Some(pk) = keys.get(&sub.author) {
-                        slot[1] = Some(checks.len());
-                        checks.push(SigCheck {
-                            public_key: *pk,
-                            signature: b.submission.signature,
-                            message: sub.signing_message(),
-                        });
-                    }
-                    slot
-                })
-                .collect()
-        })
-        .collect();
-    let verdicts = verify_many(&checks);
-    let signatures_verified = checks.len() as u64;
-    let verdict_at = |p: usize, i: usize| -> [Option<bool>; 2] {
-        let s = slots[p][i];
-        [s[0].map(|k| verdicts[k]), s[1].map(|k| verdicts[k])]
-    };
-
-    // Phase 4: replay in order.
-    let source = DecodedSource(&decoded);
-    let mut state = LedgerState::new(trial.clone(), pinned_root, rules);
-    state.set_unknown_types(UnknownTypes::AcceptUnchecked);
-    let mut failures = Vec::new();
-    let mut valid_len = vec![0u64; inputs.len()];
-    let mut unknown_type_records = 0u64;
-    for (p, inp) in inputs.iter().enumerate() {
-        let p = p as u32;
-        if p > 0 && p >= state.partition_count() {
-            if !inp.records.is_empty() {
-                failures.push(fail(
-                    inp,
-                    p,
-                    0,
-                    Refusal::new(
-                        Reason::WrongPartition,
-                        format!(
-                            "partition {p} is beyond the trial's {} partitions",
-                            state.partition_count()
-                        ),
-                    ),
-                ));
-            }
-            continue;
-        }
-        let mut failed = false;
-        for (i, d) in decoded[p as usize].iter().enumerate() {
-            let seq = i as u64;
-            let d = match d {
-                Ok(d) => d,
-                Err(r) => {
-                    failures.push(fail(inp, p, seq, r.clone()));
-                    failed = true;
-                    break;
-                }
-            };
-            let v = verdict_at(p as usize, i);
-            match check_record(&state, p, seq, d, v, pinned_root, valid_len[0], &source) {
-                Ok(author) => {
-                    let t = d.record.body.submission.submission.envelope.event_type;
-                    if core_authority(t).is_none() && state.rules().authority(t).is_none() {
-                        unknown_type_records += 1;
-                    }
-                    state.apply(&d.record, d.hash, author, &source);
-                    if p == 0 {
-                        valid_len[0] = state.len(0);
-                    }
-                }
-                Err(r) => {
-                    failures.push(fail(inp, p, seq, r));
-                    failed = true;
-                    break;
-                }
-            }
-        }
-        valid_len[p as usize] = state.len(p);
-        if !failed {
-            let n = inp.records.len() as u64;
-            match &inp.end {
-                InputEnd::Clean => {}
-                InputEnd::TornTail { seq, writer_cuts } => failures.push(fail(
-                    inp,
-                    p,
-                    *seq,
-                    Refusal::new(
-                        Reason::TornTail,
-                        if *writer_cuts {
-                            "incomplete final frame: an interrupted append (or one in progress, if a writer is running); the next writer cuts it"
-                        } else {
-                            "incomplete final frame where a stored checkpoint shows a complete record (or the checkpoints cannot be read): the writer refuses to open; restore the partition from a replica or backup"
-                        },
-                    ),
-                )),
-                InputEnd::Corrupt { seq, reason } => failures.push(fail(
-                    inp,
-                    p,
-                    (*seq).max(n),
-                    Refusal::new(Reason::FrameCorrupt, reason.clone()),
-                )),
-            }
-        }
-        if p == 0 && state.registry().partition_count().is_none() && failures.is_empty() {
-            failures.push(fail(
-                inp,
-                0,
-                0,
-                Refusal::new(
-                    Reason::RegistryRule,
-                    "the ledger has no TrialRegistered record",
-                ),
-            ));
-        }
-    }
-    if let Some(n) = state.registry().partition_count() {
-        if (inputs.len() as u32) < n && failures.is_empty() {
-            failures.push(Failure {
-                partition: inputs.len() as u32,
-                seq: 0,
-                offset: None,
-                reason: Reason::WrongPartition.code(),
-                detail: format!(
-                    "the trial has {n} partitions, storage holds {}",
-                    inputs.len()
-                ),
-            });
-        }
+    /// The verdicts of record `i` of partition `p`: seal, author signature.
+    fn at(&self, p: usize, i: usize) -> [Option<bool>; 2] {
+        self.slots[p][i].map(|k| k.map(|k| self.verdicts[k]))
     }
 
-    // Phase 5: references, against the valid prefixes.
-    let mut shortened = Vec::new();
-    for (p, part) in decoded.iter().enumerate() {
-        let already = failures.iter().any(|f| f.partition == p as u32);
-        for (i, d) in part.iter().enumerate().take(valid_len[p] as usize) {
-            let Ok(d) = d else { break };
-            let mut bad = None;
-            for r in &d.record.body.submission.submission.cites {
-                let target = decoded
-                    .get(r.partition as usize)
-                    .and_then(|v| v.get(r.seq as usize));
-                let within = valid_len
-                    .get(r.partition as usize)
-                    .is_some_and(|&n| r.seq < n);
-                bad = match target {
-                    None => Some(Refusal::new(
-                        Reason::ReferenceMissing,
-                        format!("cited record {}/{} does not exist", r.partition, r.seq),
-                    )),
-                    Some(Ok(t)) if within && t.hash != r.hash => Some(Refusal::new(
-                        Reason::ReferenceMismatch,
-                        format!(
-                            "cited record {}/{} has hash {}, not {}",
-                            r.partition, r.seq, t.hash, r.hash
-                        ),
-                    )),
-                    _ if r.partition == p as u32 && r.seq >= i as u64 => Some(Refusal::new(
-                        Reason::ReferenceMissing,
-                        format!("reference {r} points at or after the citing record"),
-                    )),
-                    // A cited record that itself fails is reported there, not here.
-                    _ => None,
-                };
-                if bad.is_some() {
-                    break;
-                }
-            }
-            if let Some(r) = bad {
-                let f = fail(&inputs[p], p as u32, i as u64, r);
-                shortened.push((p, i as u64));
-                if already {
-                    if let Some(existing) = failures.iter_mut().find(|x| x.partition == p as u32) {
-                        if existing.seq > f.seq {
-                            *existing = f;
-                        }
-                    }
-                } else {
-                    failures.push(f);
-                }
-                break;
-            }
-        }
-    }
-    for (p, len) in shortened {
-        valid_len[p] = valid_len[p].min(len);
-    }
-    failures.sort_by_key(|f| (f.partition, f.seq));
-
-    let records_total = inputs.iter().map(|i| i.records.len() as u64).sum();
-    let records_verified = if failures.is_empty() {
-        records_total
-    } else {
-        valid_len.iter().sum()
-    };
-    Report {
-        trial: trial.to_string(),
-        ok: failures.is_empty(),
-        records_verified,
-        records_total,
-        partitions: state
-            .registry()
-            .partition_count()
-            .unwrap_or(inputs.len() as u32),
-        signatures_verified,
-        failures,
-        unknown_type_records,
-        elapsed: started.elapsed(),
+    /// How many signatures were checked.
+    fn count(&self) -> u64 {
+        self.verdicts.len() as u64
     }
 }
 
@@ -436,194 +346,4 @@ fn fail(inp: &PartitionInput, p: u32, seq: u64, r: Refusal) -> Failure {
         reason: r.reason.code(),
         detail: r.detail,
     }
-}
-
-/// The per-record checks of phase 4, in FORMAT.md's order (references are phase 5).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn check_record<R: DomainRules>(
-    state: &LedgerState<R>,
-    p: u32,
-    seq: u64,
-    d: &Decoded,
-    verdicts: [Option<bool>; 2],
-    pinned_root: [u8; 32],
-    registry_len: u64,
-    source: &dyn RecordSource,
-) -> Result<Author, Refusal> {
-    let b = &d.record.body;
-    let signed = &b.submission;
-    let sub = &signed.submission;
-    // Placement: trial, partition, position.
-    if sub.trial_id != *state.trial() {
-        return Err(Refusal::new(
-            Reason::WrongTrial,
-            format!(
-                "record of trial {:?} in the ledger of {:?}",
-                sub.trial_id.as_str(),
-                state.trial().as_str()
-            ),
-        ));
-    }
-    if b.partition != p {
-        return Err(Refusal::new(
-            Reason::WrongPartition,
-            format!(
-                "record of partition {} stored in partition {p}",
-                b.partition
-            ),
-        ));
-    }
-    let want = partition_of(state.trial(), &sub.subject, state.partition_count());
-    if want != p {
-        return Err(Refusal::new(
-            Reason::WrongPartition,
-            format!(
-                "subject {} belongs to partition {want}, not {p}",
-                sub.subject
-            ),
-        ));
-    }
-    if b.seq != seq {
-        return Err(Refusal::new(
-            Reason::SeqGap,
-            format!("expected sequence number {seq}, found {}", b.seq),
-        ));
-    }
-    if p == 0 && seq == 0 {
-        let root_id = KeyId::of_ed25519(&pinned_root);
-        if sub.author != root_id || b.sequencer != root_id {
-            return Err(Refusal::new(Reason::RootMismatch, format!(
-                "the trial's first record is signed by {} and sealed by {}, the pinned root is {root_id}",
-                sub.author, b.sequencer
-            )));
-        }
-    }
-    // Chain and back-link.
-    if b.prev_hash != state.head_hash(p) {
-        return Err(Refusal::new(
-            Reason::PrevHash,
-            format!(
-                "prev_hash {} does not match the previous record {}",
-                b.prev_hash,
-                state.head_hash(p)
-            ),
-        ));
-    }
-    let expected_prev = state
-        .partition(p)
-        .and_then(|s| s.subjects.get(&sub.subject))
-        .map(|h| h.last);
-    if b.subject_prev != expected_prev {
-        let show = |l: Option<tl_schemas::Link>| {
-            l.map_or("none".to_string(), |l| {
-                format!("{}#{}", l.seq, &l.hash.to_hex()[..16])
-            })
-        };
-        return Err(Refusal::new(
-            Reason::SubjectPrev,
-            format!(
-                "subject_prev of {} is {}, its previous record is {}",
-                sub.subject,
-                show(b.subject_prev),
-                show(expected_prev)
-            ),
-        ));
-    }
-    // Seal.
-    match verdicts[0] {
-        None => {
-            return Err(Refusal::new(
-                Reason::UnknownSequencer,
-                format!("sealing key {} is not in the registry", b.sequencer),
-            ))
-        }
-        Some(false) => {
-            return Err(Refusal::new(
-                Reason::BadSeal,
-                format!("seal by key {} does not verify", b.sequencer),
-            ))
-        }
-        Some(true) => {}
-    }
-    match state.registry().author_at(&b.sequencer, b.registry_seq) {
-        Ok(Author::Root) | Ok(Author::Key(tl_schemas::Role::Sequencer)) => {}
-        Ok(Author::Key(role)) => {
-            return Err(Refusal::new(
-                Reason::SequencerNotAuthorized,
-                format!("sealing key {} has role {role}, not sequencer", b.sequencer),
-            ))
-        }
-        Err(r) => {
-            return Err(Refusal::new(
-                Reason::SequencerNotAuthorized,
-                format!("sealing key: {}", r.detail),
-            ))
-        }
-    }
-    // Registry position and time.
-    let ps = state.partition(p).expect("p is below the partition count");
-    if p == 0 {
-        if b.registry_seq != seq {
-            return Err(Refusal::new(
-                Reason::RegistrySeq,
-                format!(
-                    "partition-0 record {seq} claims registry position {}",
-                    b.registry_seq
-                ),
-            ));
-        }
-    } else if b.registry_seq < ps.last_registry_seq || b.registry_seq > registry_len {
-        return Err(Refusal::new(Reason::RegistrySeq, format!(
-            "registry position {} is below the previous {} or beyond partition 0's {registry_len} records",
-            b.registry_seq, ps.last_registry_seq
-        )));
-    }
-    if b.registry_seq < sub.min_registry_seq {
-        return Err(Refusal::new(
-            Reason::RegistrySeq,
-            format!(
-                "registry position {} is below the author's minimum {}",
-                b.registry_seq, sub.min_registry_seq
-            ),
-        ));
-    }
-    if b.ordering_time < ps.last_time {
-        return Err(Refusal::new(
-            Reason::TimeRegressed,
-            format!(
-                "ordering time {} is before the previous {}",
-                b.ordering_time, ps.last_time
-            ),
-        ));
-    }
-    // Submission id.
-    if let Some(first) = ps.seen.get(&sub.submission_id) {
-        return Err(Refusal::new(
-            Reason::DuplicateSubmission,
-            format!(
-                "submission {} is already recorded at {p}/{first}",
-                sub.submission_id
-            ),
-        ));
-    }
-    // Author signature, key status, role, registry and domain rules.
-    let sig = match verdicts[1] {
-        None => {
-            return Err(Refusal::new(
-                Reason::UnknownKey,
-                format!("author key {} is not in the registry", sub.author),
-            ))
-        }
-        Some(v) => AuthorSignature::Verdict(v),
-    };
-    state.check_submission(
-        p,
-        seq,
-        signed,
-        b.registry_seq,
-        b.ordering_time,
-        sig,
-        ReferenceCheck::Deferred,
-        source,
-    )
 }

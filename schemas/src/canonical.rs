@@ -63,6 +63,25 @@ mod tests {
     }
 
     #[test]
+    fn out_of_range_varints_are_malformed_and_malformed_wins() {
+        // FORMAT.md §1, "Which code, when several apply".
+        fn malformed<T>(r: Result<T, CanonicalError>) -> bool {
+            matches!(r, Err(CanonicalError::Malformed(_)))
+        }
+        assert!(malformed(decode::<u16>(&[0xff, 0xff, 0x04])));
+        assert!(malformed(decode::<u16>(&[0x80, 0x80, 0x80, 0x00])));
+        let mut u64_too_big = vec![0xff; 9];
+        u64_too_big.push(0x02);
+        assert!(malformed(decode::<u64>(&u64_too_big)));
+        assert_eq!(
+            decode::<u16>(&[0x80, 0x80, 0x00]),
+            Err(CanonicalError::NonCanonical)
+        );
+        // An overlong varint, then a bad Option tag: malformed, not non-canonical.
+        assert!(malformed(decode::<(u16, Option<u8>)>(&[0x81, 0x00, 0x02])));
+    }
+
+    #[test]
     fn the_version_is_read_first() {
         assert_eq!(peek_version(&[0x02, 0xff]), Some(2));
         assert_eq!(peek_version(&[]), None);

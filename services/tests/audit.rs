@@ -454,10 +454,11 @@ fn verify_against_catches_truncation() {
     f.rewrite_p0(|r| {
         r.pop();
     });
-    let o = f.ok(&["verify", "--data", "d"]);
-    assert!(
-        o.contains("OK: trial audit-test verified: 4 records"),
-        "{o}"
+    // Plain verify sees it in the store's own checkpoints (FORMAT.md §16.2, step 6).
+    f.fails(
+        &["verify", "--data", "d"],
+        1,
+        "FAILED: partition 0 seq 4: checkpoint-not-extended",
     );
     let all = f.fails(
         &["verify", "--data", "d", "--against", "held.txt"],
@@ -473,11 +474,10 @@ fn verify_against_catches_truncation() {
         v["trust_anchored"], false,
         "no --trust: the trust file beside the ledger"
     );
-    assert_eq!(
-        v["failures"].as_array().unwrap().len(),
-        0,
-        "the records alone verify"
-    );
+    let failures = v["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0]["reason"], "checkpoint-not-extended");
+    assert_eq!(v["records_verified"], 4, "the records left verify");
     assert_eq!(v["held_checkpoints"][0]["partition"], 0);
     assert_eq!(v["held_checkpoints"][0]["ok"], false);
     // The writer also refuses to continue from a ledger shorter than what it published.
@@ -546,6 +546,32 @@ fn verify_against_catches_a_rewritten_history() {
         "FAILED: held checkpoint of partition 0 at size 5",
     );
     assert!(all.contains("history was rewritten"), "{all}");
+}
+
+#[test]
+fn a_damaged_stored_checkpoint_fails_verify_and_is_not_handed_out() {
+    let f = Fixture::new();
+    f.amend(2);
+    f.ok(&["verify", "--data", "d"]);
+    // One base64 character of the signature in the store's checkpoint of partition 0 changes.
+    let path = f.path("d/ledger/checkpoints/p00000.ckpt");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let line = text.rfind("— ").unwrap();
+    let at = line + text[line..].rfind(' ').unwrap() + 21;
+    let new = if &text[at..at + 1] == "A" { "B" } else { "A" };
+    std::fs::write(&path, format!("{}{new}{}", &text[..at], &text[at + 1..])).unwrap();
+    f.fails(&["verify", "--data", "d"], 1, "checkpoint-invalid");
+    f.fails(
+        &["checkpoint", "--data", "d", "--partition", "0"],
+        2,
+        "refusing to hand out the last published checkpoint of partition 0",
+    );
+    f.fails(
+        &["export", "--data", "d", "--all", "--out", "all.bundle"],
+        1,
+        "FAILED: the ledger does not verify, so no bundle is written: partition 0 seq 5: checkpoint-invalid",
+    );
+    assert!(!f.path("all.bundle").exists());
 }
 
 #[test]

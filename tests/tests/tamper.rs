@@ -83,14 +83,20 @@ fn a_flipped_byte_at_every_offset_is_caught_at_its_record() {
                 let mut tampered = parts.clone();
                 tampered[p][i][off] ^= 0x01;
                 let r = verify_parts(&t.trial, root, &tampered);
+                // Its partition's own first failure is the flipped record; a partition before
+                // it fails only where it cites the flipped record (or what follows it).
                 let f = r
-                    .first_failure()
+                    .failures
+                    .iter()
+                    .find(|f| f.partition == p as u32)
                     .unwrap_or_else(|| panic!("flip at {p}/{i} byte {off} went unnoticed"));
-                assert_eq!(
-                    (f.partition, f.seq),
-                    (p as u32, i as u64),
-                    "flip at {p}/{i} byte {off}: {f}"
-                );
+                assert_eq!(f.seq, i as u64, "flip at {p}/{i} byte {off}: {f}");
+                for other in r.failures.iter().filter(|f| f.partition < p as u32) {
+                    assert!(
+                        other.reason.starts_with("reference-"),
+                        "flip at {p}/{i} byte {off}: {other}"
+                    );
+                }
                 assert!(
                     allowed.contains(&f.reason),
                     "flip at {p}/{i} byte {off}: {f}"
@@ -126,12 +132,14 @@ fn two_records_swapped() {
     let p = busy_partition(&parts, 2);
     parts[p].swap(0, 1);
     t.rewrite(&parts);
-    assert_fails(
-        &t.verify_stored(t.keys.root.public_key()),
-        p as u32,
-        0,
-        "seq-gap",
-    );
+    let r = t.verify_stored(t.keys.root.public_key());
+    let own = r.failures.iter().find(|f| f.partition == p as u32).unwrap();
+    assert_eq!((own.seq, own.reason), (0, "seq-gap"), "{own}");
+    // A record citing either of them now finds another hash there, and says so.
+    for f in r.failures.iter().filter(|f| f.partition != p as u32) {
+        assert_eq!(f.reason, "reference-mismatch", "{f}");
+        assert!(f.detail.contains(&format!("cited record {p}/")), "{f}");
+    }
 }
 
 #[test]

@@ -8,6 +8,8 @@
 use crate::cli::CheckpointArgs;
 use anyhow::{bail, Context, Result};
 use std::process::ExitCode;
+use tl_ledger::audit;
+use tl_ledger::checkpoint::SignedCheckpoint;
 use tl_ledger::embedded::EmbeddedReader;
 use tl_ledger::publish::{note_entry, read_held, read_published};
 
@@ -17,9 +19,10 @@ pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
         return print_verifier_key(&a);
     }
     let store = super::store(&a.data)?;
+    let mut trust = None;
     let count = match &store {
         super::Store::Embedded(data) => {
-            super::read_trust(data)?;
+            trust = Some(super::read_trust(data)?);
             EmbeddedReader::open(&super::ledger_dir(data))?.partition_count()
         }
         super::Store::Kafka(k) => tl_kafka::topics::partition_count(k, &k.topics.ledger)?
@@ -79,7 +82,10 @@ pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
     let mut notes = Vec::new();
     for p in partitions {
         match published(p)?.last() {
-            Some(note) => notes.push(note.text().to_string()),
+            Some(note) => {
+                check_before_handing_out(&store, trust.as_ref(), count, p, note)?;
+                notes.push(note.text().to_string());
+            }
             None if a.partition.is_some() => bail!(
                 "partition {p} has no published checkpoint yet (it has no records, or none was published: `--fresh` signs one for its current size)"
             ),
@@ -138,4 +144,61 @@ fn print_verifier_key(a: &CheckpointArgs) -> Result<ExitCode> {
         tl_ledger::checkpoint::verifier_key(&name, &public_key)?
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses a checkpoint that does not verify (FORMAT.md §17a): it must be signed by a
+/// sequencer key partition 0 enrols (on an embedded ledger, enrolled by the trust file's root
+/// key), and the partition's stored records must extend it.
+fn check_before_handing_out(
+    store: &super::Store,
+    trust: Option<&tl_ledger::trust::TrustFile>,
+    count: u32,
+    p: u32,
+    note: &SignedCheckpoint,
+) -> Result<()> {
+    let (trial, mut parts) = match store {
+        super::Store::Embedded(data) => {
+            let reader = EmbeddedReader::open(&super::ledger_dir(data))?;
+            let trial = trust.map(|t| t.trial()).context("the trust file")?;
+            let read = |q: u32| reader.scan(q).map(|s| s.records);
+            let p0 = read(0)?;
+            let records = if p == 0 { p0.clone() } else { read(p)? };
+            (trial, vec![p0, records])
+        }
+        super::Store::Kafka(k) => {
+            let wait = std::time::Duration::from_secs(150);
+            let mut parts = tl_kafka::read::read_some(k, &k.topics.ledger, count, &[0, p], wait)?;
+            let mut take = |q: u32| -> Vec<Vec<u8>> {
+                std::mem::take(&mut parts[q as usize])
+                    .into_iter()
+                    .map(|m| m.value)
+                    .collect()
+            };
+            let p0 = take(0);
+            let records = if p == 0 { p0.clone() } else { take(p) };
+            (k.trial.clone(), vec![p0, records])
+        }
+    };
+    let records = parts.pop().unwrap_or_default();
+    let p0 = parts.pop().unwrap_or_default();
+    let root = trust
+        .map(|t| t.root_key())
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let check = audit::check_published(
+        &trial,
+        root.as_ref(),
+        p,
+        &p0,
+        &records,
+        std::slice::from_ref(note),
+    );
+    match check.first() {
+        Some(c) if !c.ok => bail!(
+            "refusing to hand out the last published checkpoint of partition {p} (size {}): {}; run `trial-ledger verify`",
+            c.size,
+            c.detail
+        ),
+        _ => Ok(()),
+    }
 }

@@ -58,7 +58,16 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
             tl_kafka::read::ledger_for_verify(k, n, std::time::Duration::from_secs(150))?
         }
     };
-    let report = verify_ledger(&trust.trial(), root, &inputs, TrialRules);
+    let mut report = verify_ledger(&trust.trial(), root, &inputs, TrialRules);
+    // The ledger's TrialRegistered wins; a trust file that disagrees is reported, not obeyed.
+    if report.partitions != trust.partitions {
+        report.warnings.push(format!(
+            "the trust file {} says {} partitions, the ledger's TrialRegistered says {}",
+            trust_path.display(),
+            trust.partitions,
+            report.partitions
+        ));
+    }
     // Held checkpoints are checked against the records that verified: each partition's prefix
     // before its first failure.
     let held_checks: Option<Vec<HeldCheck>> = held.map(|held| {
@@ -98,11 +107,8 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
             suspect[0].since
         );
     }
-    if report.partitions != trust.partitions {
-        eprintln!(
-            "warning: the trust file says {} partitions, the ledger's TrialRegistered says {}",
-            trust.partitions, report.partitions
-        );
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
     }
     if a.json {
         let mut v = serde_json::to_value(&report)?;
