@@ -235,6 +235,11 @@ fn a_demo_killed_part_way_has_already_written_its_trust_file_and_keys() {
             "400",
         ])
         .env("TRIAL_LEDGER_PASSPHRASE", "demo-test-passphrase")
+        .env("TRIAL_LEDGER_ROOT_PASSPHRASE", "demo-test-root-passphrase")
+        .env(
+            "TRIAL_LEDGER_SEQUENCER_PASSPHRASE",
+            "demo-test-sequencer-passphrase",
+        )
         .env("TRIAL_LEDGER_SCRYPT_LOG_N", "10")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -258,7 +263,7 @@ fn a_demo_killed_part_way_has_already_written_its_trust_file_and_keys() {
     );
     let trust = tl_ledger::trust::TrustFile::read(&data.join("trust.json")).unwrap();
     let root =
-        tl_ledger::keyfile::read_key_file(&data.join("keys/root.key"), "demo-test-passphrase")
+        tl_ledger::keyfile::read_key_file(&data.join("keys/root.key"), "demo-test-root-passphrase")
             .unwrap();
     assert_eq!(
         trust.root_key().unwrap(),

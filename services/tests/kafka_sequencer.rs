@@ -394,6 +394,35 @@ fn a_forged_or_replayed_record_on_the_ledger_topic_is_named_by_partition_and_off
         .set("bootstrap.servers", &b.bootstrap)
         .create()
         .unwrap();
+    // First a rogue checkpoint on the checkpoints topic: partition 3's true root at its true
+    // size, but signed by a key the registry never enrolled. `verify` checks the ledger's own
+    // checkpoints (FORMAT.md §17a) and names it.
+    let p3: Vec<Vec<u8>> = parts[3].iter().map(|m| m.value.clone()).collect();
+    let size = p3.len() as u64;
+    let root = tl_ledger::merkle::MerkleTree::from_leaves(tl_ledger::audit::leaf_hashes(&p3))
+        .root_at(size)
+        .unwrap();
+    let note = tl_ledger::checkpoint::Checkpoint::for_partition(&t.trial, 3, size, root)
+        .sign(
+            &tl_ledger::publish::sequencer_key_name(&t.trial),
+            &tl_ledger::SigningKey::generate(),
+        )
+        .unwrap();
+    rogue
+        .send(
+            BaseRecord::<[u8], [u8]>::to(&t.cfg.topics.checkpoints)
+                .partition(3)
+                .key(&size.to_be_bytes()[..])
+                .payload(note.as_bytes()),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap();
+    rogue.flush(Duration::from_secs(30)).unwrap();
+    let out = verify();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("checkpoint-invalid"), "{stdout}");
+
     let replay = parts[1][0].value.clone();
     let (last, _) = tl_ledger::codec::decode_record(&parts[2].last().unwrap().value).unwrap();
     let mut body = last.body.clone();
