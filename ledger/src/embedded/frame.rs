@@ -269,6 +269,37 @@ pub(crate) fn scan_segment<R: Read>(
     })
 }
 
+/// What [`scan_segment_bytes`] found in a segment held in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScannedSegment {
+    /// The payloads of the complete, valid frames, in order.
+    pub records: Vec<Vec<u8>>,
+    /// Bytes up to the end of the last complete, valid frame.
+    pub valid_len: u64,
+    /// How the segment ends (clean, torn, damaged length or corrupt, with the reason), as
+    /// the scanner reports it.
+    pub end: String,
+}
+
+/// Scans segment bytes held in memory with the same scanner the store uses on its files, so
+/// fuzzers and forensic tools can feed it arbitrary bytes without a folder.
+pub fn scan_segment_bytes(bytes: &[u8], base: u64) -> ScannedSegment {
+    let mut records = Vec::new();
+    // Reading from a slice never fails, so the `io::Result` is always `Ok`.
+    match scan_segment(bytes, base, |r| records.push(r.to_vec())) {
+        Ok(scan) => ScannedSegment {
+            records,
+            valid_len: scan.valid_len,
+            end: format!("{:?}", scan.end),
+        },
+        Err(e) => ScannedSegment {
+            records,
+            valid_len: 0,
+            end: format!("read error: {e}"),
+        },
+    }
+}
+
 /// Tells a torn append from a damaged length, for a frame that declares
 /// `len` payload bytes of which only `rest` (all bytes to the end of the
 /// segment) are present. A torn append wrote a prefix of the payload whose
