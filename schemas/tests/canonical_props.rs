@@ -130,7 +130,7 @@ proptest! {
         let mut b = encode(&v);
         let last = b.len() - 1;
         b[last] |= 0x80;
-        for _ in 1..extra { b.push(0x80); }
+        b.extend(std::iter::repeat_n(0x80, extra - 1));
         b.push(0x00);
         prop_assert!(decode::<u64>(&b).is_err());
         prop_assert_eq!(decode::<u64>(&encode(&v)), Ok(v));
