@@ -185,8 +185,9 @@ pub(crate) struct SegmentScan {
 
 /// Scans a segment expected to start at record `base`, calling `on_record`
 /// for each valid payload in order. Stops at the first problem; never
-/// panics, and never allocates more than one maximal payload, whatever the
-/// input bytes are.
+/// panics, and never allocates more than about twice the largest payload
+/// actually present (at most one maximal payload), whatever the length fields
+/// say.
 pub(crate) fn scan_segment<R: Read>(
     mut input: R,
     base: u64,
@@ -243,8 +244,11 @@ pub(crate) fn scan_segment<R: Read>(
                 }
             }
         };
-        payload.resize(len, 0);
-        let got = read_full(&mut input, &mut payload)?;
+        // Read at most `len` bytes, growing the buffer only as bytes arrive: a damaged length
+        // field must not make the scanner allocate 16 MiB for a segment that has 100 bytes
+        // left (found by the `frame_scan` fuzz target).
+        payload.clear();
+        let got = (&mut input).take(len as u64).read_to_end(&mut payload)?;
         if got < len {
             let bytes = FRAME_HEADER_LEN + got as u64;
             break match overrun(header.crc, len, &payload[..got]) {
