@@ -33,7 +33,8 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::embedded::error::StoreError;
 pub use crate::embedded::frame::{
-    encode_frame, FRAME_HEADER_LEN, MAX_RECORD_LEN, SEGMENT_HEADER_LEN, SEGMENT_MAGIC,
+    encode_frame, scan_segment_bytes, ScannedSegment, FRAME_HEADER_LEN, MAX_RECORD_LEN,
+    SEGMENT_HEADER_LEN, SEGMENT_MAGIC,
 };
 pub use crate::embedded::repair::TailRepair;
 
