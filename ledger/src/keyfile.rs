@@ -330,26 +330,7 @@ pub fn write_key_file(
         }
     }
 
-    let contents = KeyFileContents {
-        format: KEY_FILE_FORMAT.to_owned(),
-        name: key.name.clone(),
-        role: key.role.clone(),
-        secret_key: hex::encode(key.signing_key.as_bytes()),
-        public_key: hex::encode(key.public_key()),
-    };
-    // Pre-size the buffer so serde_json never reallocates it, which would leave
-    // an unzeroized copy of the secret hex behind in freed memory.
-    let capacity = 512 + 6 * (contents.name.len() + contents.role.len());
-    let mut plaintext = Zeroizing::new(Vec::with_capacity(capacity));
-    serde_json::to_writer(&mut *plaintext, &contents).expect("serializing strings cannot fail");
-    drop(contents);
-
-    let armored =
-        encrypt_armored(&plaintext, passphrase, log_n).map_err(|source| KeyFileError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-    drop(plaintext);
+    let armored = encrypt_key(path, key, passphrase, log_n)?;
 
     let mut public_json = serde_json::to_vec_pretty(&PublicKeyFile::from_key(key))
         .expect("serializing strings cannot fail");
@@ -388,23 +369,7 @@ pub fn replace_key_file(
             path: path.to_owned(),
         });
     }
-    let contents = KeyFileContents {
-        format: KEY_FILE_FORMAT.to_owned(),
-        name: key.name.clone(),
-        role: key.role.clone(),
-        secret_key: hex::encode(key.signing_key.as_bytes()),
-        public_key: hex::encode(key.public_key()),
-    };
-    let capacity = 512 + 6 * (contents.name.len() + contents.role.len());
-    let mut plaintext = Zeroizing::new(Vec::with_capacity(capacity));
-    serde_json::to_writer(&mut *plaintext, &contents).expect("serializing strings cannot fail");
-    drop(contents);
-    let armored =
-        encrypt_armored(&plaintext, passphrase, log_n).map_err(|source| KeyFileError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-    drop(plaintext);
+    let armored = encrypt_key(path, key, passphrase, log_n)?;
     let tmp = TempFile::write(path, &armored, true)?;
     fs::rename(&tmp.tmp, path).map_err(|e| io_error(path, e))?;
     sync_parent_dir(path)
@@ -573,6 +538,33 @@ fn passphrase_from_env_value(value: Option<OsString>) -> Result<String, KeyFileE
 }
 
 /// Encrypts `plaintext` to a single scrypt recipient and ASCII-armors it.
+/// The armored, passphrase-encrypted contents of the key file at `path` for `key`. The
+/// plaintext (the secret key in hex) lives only in a zeroized buffer.
+fn encrypt_key(
+    path: &Path,
+    key: &KeyMaterial,
+    passphrase: &str,
+    log_n: u8,
+) -> Result<Vec<u8>, KeyFileError> {
+    let contents = KeyFileContents {
+        format: KEY_FILE_FORMAT.to_owned(),
+        name: key.name.clone(),
+        role: key.role.clone(),
+        secret_key: hex::encode(key.signing_key.as_bytes()),
+        public_key: hex::encode(key.public_key()),
+    };
+    // Pre-size the buffer so serde_json never reallocates it, which would leave
+    // an unzeroized copy of the secret hex behind in freed memory.
+    let capacity = 512 + 6 * (contents.name.len() + contents.role.len());
+    let mut plaintext = Zeroizing::new(Vec::with_capacity(capacity));
+    serde_json::to_writer(&mut *plaintext, &contents).expect("serializing strings cannot fail");
+    drop(contents);
+    encrypt_armored(&plaintext, passphrase, log_n).map_err(|source| KeyFileError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 fn encrypt_armored(plaintext: &[u8], passphrase: &str, log_n: u8) -> io::Result<Vec<u8>> {
     // Recipient::new runs a short scrypt benchmark to pick its own factor, which
     // set_work_factor then overrides; there is no constructor that skips it.
