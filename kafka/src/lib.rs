@@ -47,24 +47,28 @@ pub enum FailureClass {
     Fatal,
 }
 
+/// Whether `code` means another instance took over: a newer producer epoch or consumer
+/// generation.
+pub(crate) fn is_fencing_code(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch
+            | RDKafkaErrorCode::FencedInstanceId
+            | RDKafkaErrorCode::IllegalGeneration
+            | RDKafkaErrorCode::UnknownMemberId
+            | RDKafkaErrorCode::InvalidProducerIdMapping
+            | RDKafkaErrorCode::Fenced
+    )
+}
+
 /// Classifies a Kafka error met during a transaction (vector's `is_retriable` / `is_fatal` /
 /// `txn_requires_abort`, made one enum).
 pub fn classify(e: &KafkaError) -> FailureClass {
     let code = e.rdkafka_error_code();
     // Fencing first: these mean another sequencer owns the partitions now, whatever librdkafka
     // says about retrying.
-    if matches!(
-        code,
-        Some(
-            RDKafkaErrorCode::ProducerFenced
-                | RDKafkaErrorCode::InvalidProducerEpoch
-                | RDKafkaErrorCode::FencedInstanceId
-                | RDKafkaErrorCode::IllegalGeneration
-                | RDKafkaErrorCode::UnknownMemberId
-                | RDKafkaErrorCode::InvalidProducerIdMapping
-                | RDKafkaErrorCode::Fenced
-        )
-    ) {
+    if code.is_some_and(is_fencing_code) {
         return FailureClass::Fenced;
     }
     if let KafkaError::Transaction(t) = e {

@@ -571,7 +571,7 @@ impl<R: DomainRules> Session<'_, R> {
     /// state (`Ok`); a fenced or fatal one is returned.
     fn abort(&mut self, e: Error) -> Result<(), Error> {
         let class = match &e {
-            Error::Kafka { class, .. } => *class,
+            Error::Kafka { class, .. } => fatal_cause(&self.producer, *class),
             Error::Fenced(_) => FailureClass::Fenced,
             _ => FailureClass::Fatal,
         };
@@ -600,7 +600,18 @@ impl<R: DomainRules> Session<'_, R> {
             FailureClass::Fenced | FailureClass::Fatal => {
                 let _ = self.producer.abort_transaction(Duration::from_secs(5));
                 Err(match e {
-                    Error::Kafka { op, source, class } => fenced_or(class, op, source),
+                    Error::Kafka { op, source, .. } => {
+                        match (
+                            fenced_or(class, op, source),
+                            self.producer.client().fatal_error(),
+                        ) {
+                            // Name the cause librdkafka recorded: `source` may only say "Fatal".
+                            (Error::Fenced(m), Some((_, why))) => {
+                                Error::Fenced(format!("{m} (librdkafka: {why})"))
+                            }
+                            (e, _) => e,
+                        }
+                    }
                     other => other,
                 })
             }
@@ -640,6 +651,21 @@ fn poll_in_transaction(
             tracing::warn!(error = %e, "intake poll failed inside a transaction");
             Ok(None)
         }
+    }
+}
+
+/// Refines a `Fatal` class with the producer's recorded fatal error. Once librdkafka has
+/// raised a fatal error, every later call (a `send`, say) fails with the generic
+/// `Local: Fatal error`; only `fatal_error()` still says why. When the cause is fencing (a
+/// newer instance bumped the producer epoch), the instance must stop as fenced, not as broken:
+/// a supervisor treats the two differently.
+fn fatal_cause(producer: &Producer_, class: FailureClass) -> FailureClass {
+    if class != FailureClass::Fatal {
+        return class;
+    }
+    match producer.client().fatal_error() {
+        Some((code, _)) if crate::is_fencing_code(code) => FailureClass::Fenced,
+        _ => class,
     }
 }
 
