@@ -254,12 +254,34 @@ pub fn read_held(path: &Path) -> Result<Vec<SignedCheckpoint>, Error> {
         crate::limits::MAX_HELD_FILE_BYTES,
         "a file of held checkpoints",
     )?;
-    parse_note_bytes(&bytes, ListEnd::Strict)
+    parse_note_bytes(&held_text(&bytes), ListEnd::Strict)
         .map(|l| l.notes)
         .map_err(|e| Error::Checkpoint {
             path: path.to_path_buf(),
             detail: e.to_string(),
         })
+}
+
+/// A held-checkpoints file as the notes were signed: a person's editor may have added a
+/// UTF-8 byte-order mark or turned line ends into CRLF. Both are undone here, because a signed
+/// note's text is defined with LF line ends (C2SP signed-note) and neither change can alter
+/// what a signature covers. A lone CR stays and is reported as malformed.
+fn held_text(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if !bytes.windows(2).any(|w| w == b"\r\n") {
+        return std::borrow::Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+            i += 1;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
@@ -601,5 +623,18 @@ mod tests {
         let mut bad = text.as_bytes().to_vec();
         bad[3] = 0xff;
         assert!(parse_note_bytes(&bad, ListEnd::TornTailAllowed).is_err());
+    }
+
+    #[test]
+    fn a_held_file_saved_with_crlf_or_a_bom_reads_as_written_and_a_lone_cr_is_malformed() {
+        let text = format!("{}{}", note_entry(&note(1)), note_entry(&note(2)));
+        let as_lf = parse_note_bytes(&held_text(text.as_bytes()), ListEnd::Strict).unwrap();
+        let edited = format!("\u{FEFF}{}", text.replace('\n', "\r\n"));
+        // Without the normalisation the edited file is malformed.
+        assert!(parse_note_bytes(edited.as_bytes(), ListEnd::Strict).is_err());
+        let list = parse_note_bytes(&held_text(edited.as_bytes()), ListEnd::Strict).unwrap();
+        assert_eq!(list.notes, as_lf.notes);
+        let lone_cr = text.replacen('\n', "\r", 1);
+        assert!(parse_note_bytes(&held_text(lone_cr.as_bytes()), ListEnd::Strict).is_err());
     }
 }

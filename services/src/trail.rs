@@ -137,6 +137,9 @@ pub struct TrailRecord {
     pub follow_ups: Vec<RecordRef>,
     /// Why a record of another subject is in the trail, if it is.
     pub via: Option<String>,
+    /// For a response assessment whose investigator-reported response differs from the
+    /// RECIST 1.1 response computed from its measurements: both, in words.
+    pub disagreement: Option<String>,
     /// Inclusion proof, attached by the command.
     pub proof: Option<TrailProof>,
 }
@@ -167,7 +170,39 @@ pub struct Trail {
     pub records: Vec<TrailRecord>,
     /// The benefit determination (patients with at least one dose).
     pub derived: Option<Derived>,
+    /// A patient's key facts, for the head of the printed trail.
+    pub header: Option<PatientHeader>,
 }
+
+/// A patient's key facts, from the records in force (corrections applied).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PatientHeader {
+    /// The cohort the patient was enrolled in.
+    pub cohort: Option<String>,
+    /// The drug of the first dose.
+    pub drug: Option<String>,
+    /// Date of enrolment.
+    pub enrolled_on: Option<String>,
+    /// Date of the first dose.
+    pub first_dose: Option<String>,
+    /// Date treatment ended, and why.
+    pub treatment_ended: Option<String>,
+    /// Date of death.
+    pub died_on: Option<String>,
+}
+
+/// How `render` prints citation lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Citations {
+    /// The first few of a long list, then how many more (the default: a cohort decision can
+    /// cite hundreds of records).
+    Folded,
+    /// Every citation (`trail --full`).
+    Full,
+}
+
+/// Citations printed before a list is folded.
+const FOLDED_CITATIONS: usize = 4;
 
 /// Builds the registry from partition 0's records.
 pub fn registry_of(trial: &tl_schemas::TrialId, root: [u8; 32], p0: &[Entry]) -> Registry {
@@ -585,6 +620,7 @@ fn trail_record(parts: &Partitions, registry: &Registry, p: u32, seq: u64) -> Tr
         corrected_by: Vec::new(),
         follow_ups: Vec::new(),
         via: None,
+        disagreement: None,
         proof: None,
     }
 }
@@ -647,7 +683,7 @@ pub fn build(
         }
     }
 
-    let mut derived = None;
+    let (mut derived, mut header) = (None, None);
     if let Subject::Patient(_) = subject {
         // The slots the enrolments cite, and the cohort's later stage decisions.
         let mut extra: Vec<TrailRecord> = Vec::new();
@@ -706,13 +742,24 @@ pub fn build(
             let b = &parts[r.partition as usize][r.seq as usize].record.body;
             (b.ordering_time, r.via.is_some(), r.partition, r.seq)
         });
-        derived = Some(derive(parts, partition, &seqs));
+        let (d, disagreements) = derive(parts, partition, &seqs);
+        for (seq, what) in disagreements {
+            if let Some(r) = out
+                .iter_mut()
+                .find(|r| r.via.is_none() && r.partition == partition && r.seq == seq)
+            {
+                r.disagreement = Some(what);
+            }
+        }
+        derived = Some(d);
+        header = Some(patient_header(own, partition, &seqs));
     }
     Ok(Trail {
         subject: subject.to_string(),
         partition,
         records: out,
         derived,
+        header,
     })
 }
 
@@ -742,7 +789,52 @@ fn effective(own: &[Entry], partition: u32, seqs: &[u64], s: u64) -> (u16, Vec<u
     best
 }
 
-fn derive(parts: &Partitions, partition: u32, seqs: &[u64]) -> Derived {
+/// A patient's key facts from the records in force.
+fn patient_header(own: &[Entry], partition: u32, seqs: &[u64]) -> PatientHeader {
+    let mut h = PatientHeader::default();
+    let mut first_dose: Option<c::DoseAdministered> = None;
+    for &s in seqs {
+        let (t, payload) = effective(own, partition, seqs, s);
+        match t {
+            ct::PATIENT_ENROLLED => {
+                if let Ok(e) = decode::<c::PatientEnrolled>(&payload) {
+                    h.cohort = Some(e.cohort_id.to_string());
+                    h.enrolled_on = Some(e.enrolled_on.to_string());
+                }
+            }
+            ct::DOSE_ADMINISTERED => {
+                if let Ok(d) = decode::<c::DoseAdministered>(&payload) {
+                    if first_dose
+                        .as_ref()
+                        .is_none_or(|f| d.administered_on < f.administered_on)
+                    {
+                        first_dose = Some(d);
+                    }
+                }
+            }
+            ct::TREATMENT_ENDED => {
+                if let Ok(e) = decode::<c::TreatmentEnded>(&payload) {
+                    h.treatment_ended = Some(format!("{} ({})", e.ended_on, e.detail));
+                }
+            }
+            ct::DEATH_RECORDED => {
+                if let Ok(d) = decode::<c::DeathRecorded>(&payload) {
+                    h.died_on = Some(d.died_on.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(d) = first_dose {
+        h.drug = Some(d.drug.to_string());
+        h.first_dose = Some(d.administered_on.to_string());
+    }
+    h
+}
+
+/// The benefit determination, and the follow-up assessments (by seq) whose investigator
+/// response differs from the RECIST 1.1 response computed from their measurements.
+fn derive(parts: &Partitions, partition: u32, seqs: &[u64]) -> (Derived, Vec<(u64, String)>) {
     use tl_clinical::records as convert;
     use tl_clinical::{best_overall_response, clinical_benefit, overall_responses, DatedResponse};
     let own = &parts[partition as usize];
@@ -774,22 +866,24 @@ fn derive(parts: &Partitions, partition: u32, seqs: &[u64]) -> Derived {
         }
     }
     let Some(first) = first_dose else {
-        return Derived {
+        let d = Derived {
             best_overall_response: None,
             clinical_benefit: None,
             summary: "no benefit determination: the patient received no dose".into(),
             first_dose: None,
             evidence: Vec::new(),
         };
+        return (d, Vec::new());
     };
     let Some((bseq, base)) = baseline else {
-        return Derived {
+        let d = Derived {
             best_overall_response: Some("NE".into()),
             clinical_benefit: Some(false),
             summary: "best overall response NE: no baseline assessment; no clinical benefit".into(),
             first_dose: Some(first.to_string()),
             evidence: Vec::new(),
         };
+        return (d, Vec::new());
     };
     follow.sort_by_key(|(_, a)| a.assessed_on);
     let base_sum =
@@ -801,6 +895,19 @@ fn derive(parts: &Partitions, partition: u32, seqs: &[u64]) -> Derived {
         .map(|(response, (_, a))| DatedResponse {
             date: a.assessed_on,
             response,
+        })
+        .collect();
+    let disagreements = follow
+        .iter()
+        .zip(&dated)
+        .filter(|((_, a), d)| convert::overall(d.response) != a.investigator_response)
+        .map(|((seq, a), d)| {
+            let computed = response_name(convert::overall(d.response));
+            let reported = response_name(a.investigator_response);
+            (
+                *seq,
+                format!("investigator reported {reported}; RECIST 1.1 from the measurements gives {computed}"),
+            )
         })
         .collect();
     let best = best_overall_response(first, &dated);
@@ -830,7 +937,7 @@ fn derive(parts: &Partitions, partition: u32, seqs: &[u64]) -> Derived {
         .map(|r| format!("{}/{}", r.partition, r.seq))
         .collect::<Vec<_>>()
         .join(", ");
-    Derived {
+    let d = Derived {
         best_overall_response: Some(best.response.abbreviation().into()),
         clinical_benefit: Some(benefit.is_some()),
         summary: format!(
@@ -840,11 +947,12 @@ fn derive(parts: &Partitions, partition: u32, seqs: &[u64]) -> Derived {
         ),
         first_dose: Some(first.to_string()),
         evidence,
-    }
+    };
+    (d, disagreements)
 }
 
-/// Prints a trail for people.
-pub fn render(t: &Trail) -> String {
+/// Prints a trail for people: a summary header for a patient, then every record.
+pub fn render(t: &Trail, citations: Citations) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let _ = writeln!(
@@ -854,94 +962,203 @@ pub fn render(t: &Trail) -> String {
         t.partition,
         t.records.len()
     );
+    if let Some(h) = &t.header {
+        s += &render_header(h, t.derived.as_ref());
+    }
+    let disagreements = t
+        .records
+        .iter()
+        .filter(|r| r.disagreement.is_some())
+        .count();
+    if disagreements > 0 {
+        let _ = writeln!(
+            s,
+            "  {disagreements} assessment(s) where the investigator's response differs from RECIST 1.1 (marked DIFFERS)"
+        );
+    }
     for (i, r) in t.records.iter().enumerate() {
         let _ = writeln!(s);
-        let _ = writeln!(
-            s,
-            "{:>3}. {}  [{}/{}]{}",
-            i + 1,
-            r.event,
-            r.partition,
-            r.seq,
-            r.via
-                .as_ref()
-                .map(|v| format!("  ({} record, {v})", r.subject))
-                .unwrap_or_default()
-        );
-        let _ = writeln!(s, "     what       {}", r.summary);
-        let _ = writeln!(
-            s,
-            "     when       {} (ordering, UTC); client time {}",
-            r.ordering_time, r.client_time
-        );
-        let _ = writeln!(
-            s,
-            "     author     {} ({}), key {}",
-            r.author.name, r.author.role, r.author.key_id
-        );
-        let _ = writeln!(
-            s,
-            "     signed     {} / {} / {}",
-            r.manifestation.printed_name, r.manifestation.signed_at, r.manifestation.meaning
-        );
-        if let Some(why) = &r.suspect {
-            let _ = writeln!(s, "     SUSPECT    {why}");
-        }
-        let _ = writeln!(
-            s,
-            "     protocol   {}",
-            r.protocol_version
-                .map_or("none in force".to_string(), |v| format!("version {v}"))
-        );
-        let _ = writeln!(s, "     hash       {}", r.record_hash);
-        if !r.cites.is_empty() {
-            let _ = writeln!(
-                s,
-                "     cites      {}",
-                r.cites
-                    .iter()
-                    .map(|c| format!("{} {}/{}", c.event, c.partition, c.seq))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        for c in &r.corrected_by {
-            let _ = writeln!(
-                s,
-                "     corrected  by {} {}/{}",
-                c.event, c.partition, c.seq
-            );
-        }
-        for c in &r.follow_ups {
-            let _ = writeln!(s, "     follow-up  {} {}/{}", c.event, c.partition, c.seq);
-        }
-        if let Some(p) = &r.proof {
-            let _ = writeln!(
-                s,
-                "     included   in the tree of {} records, root {} ({}{}){}",
-                p.tree_size,
-                p.root,
-                if p.signed {
-                    "signed checkpoint"
-                } else {
-                    "unsigned current root"
-                },
-                if p.newer_than_checkpoint {
-                    "; the record is newer than the latest published checkpoint"
-                } else {
-                    ""
-                },
-                if p.verified {
-                    ", proof verified"
-                } else {
-                    ", proof NOT verified"
-                }
-            );
-        }
+        s += &render_record(i + 1, r, citations);
     }
     if let Some(d) = &t.derived {
         let _ = writeln!(s);
         let _ = writeln!(s, "derived: {}", d.summary);
     }
     s
+}
+
+/// The patient's key facts, one per line.
+fn render_header(h: &PatientHeader, derived: Option<&Derived>) -> String {
+    let none = || "-".to_string();
+    let mut rows = vec![
+        ("cohort", h.cohort.clone().unwrap_or_else(none)),
+        ("drug", h.drug.clone().unwrap_or_else(none)),
+        ("enrolled", h.enrolled_on.clone().unwrap_or_else(none)),
+        ("first dose", h.first_dose.clone().unwrap_or_else(none)),
+        (
+            "treatment",
+            h.treatment_ended
+                .as_ref()
+                .map_or("ongoing".to_string(), |e| format!("ended {e}")),
+        ),
+        (
+            "died",
+            h.died_on
+                .clone()
+                .unwrap_or_else(|| "no death recorded".into()),
+        ),
+    ];
+    if let Some(d) = derived {
+        rows.push((
+            "best response",
+            d.best_overall_response
+                .clone()
+                .map_or("not determined".into(), |b| format!("{b} (RECIST 1.1)")),
+        ));
+        rows.push((
+            "benefit",
+            match d.clinical_benefit {
+                Some(true) => "yes".into(),
+                Some(false) => "no".into(),
+                None => "not determined".into(),
+            },
+        ));
+    }
+    rows.iter()
+        .map(|(k, v)| format!("  {k:<14}{v}\n"))
+        .collect()
+}
+
+/// One record of the trail.
+fn render_record(n: usize, r: &TrailRecord, citations: Citations) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{n:>3}. {}  [{}/{}]{}",
+        r.event,
+        r.partition,
+        r.seq,
+        r.via
+            .as_ref()
+            .map(|v| format!("  ({} record, {v})", r.subject))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(s, "     what       {}", r.summary);
+    if let Some(d) = &r.disagreement {
+        let _ = writeln!(s, "     DIFFERS    {d}");
+    }
+    let _ = writeln!(
+        s,
+        "     when       {} (ordering, UTC); client time {}",
+        r.ordering_time, r.client_time
+    );
+    let _ = writeln!(
+        s,
+        "     author     {} ({}), key {}",
+        r.author.name, r.author.role, r.author.key_id
+    );
+    let _ = writeln!(
+        s,
+        "     signed     {} / {} / {}",
+        r.manifestation.printed_name, r.manifestation.signed_at, r.manifestation.meaning
+    );
+    if let Some(why) = &r.suspect {
+        let _ = writeln!(s, "     SUSPECT    {why}");
+    }
+    let _ = writeln!(
+        s,
+        "     protocol   {}",
+        r.protocol_version
+            .map_or("none in force".to_string(), |v| format!("version {v}"))
+    );
+    let _ = writeln!(s, "     hash       {}", r.record_hash);
+    if !r.cites.is_empty() {
+        let _ = writeln!(s, "     cites      {}", cite_list(&r.cites, citations));
+    }
+    for c in &r.corrected_by {
+        let _ = writeln!(
+            s,
+            "     corrected  by {} {}/{}",
+            c.event, c.partition, c.seq
+        );
+    }
+    for c in &r.follow_ups {
+        let _ = writeln!(s, "     follow-up  {} {}/{}", c.event, c.partition, c.seq);
+    }
+    if let Some(p) = &r.proof {
+        let _ = writeln!(s, "     included   {}", proof_line(p));
+    }
+    s
+}
+
+/// A record's citations, folded after a few unless every one is asked for.
+fn cite_list(cites: &[RecordRef], citations: Citations) -> String {
+    let shown = match citations {
+        Citations::Full => cites.len(),
+        Citations::Folded => cites.len().min(FOLDED_CITATIONS),
+    };
+    let mut list = cites[..shown]
+        .iter()
+        .map(|c| format!("{} {}/{}", c.event, c.partition, c.seq))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if shown < cites.len() {
+        list += &format!(" and {} more (--full lists them)", cites.len() - shown);
+    }
+    list
+}
+
+/// Where a record's inclusion proof leads.
+fn proof_line(p: &TrailProof) -> String {
+    format!(
+        "in the tree of {} records, root {} ({}{}){}",
+        p.tree_size,
+        p.root,
+        if p.signed {
+            "signed checkpoint"
+        } else {
+            "unsigned current root"
+        },
+        if p.newer_than_checkpoint {
+            "; the record is newer than the latest published checkpoint"
+        } else {
+            ""
+        },
+        if p.verified {
+            ", proof verified"
+        } else {
+            ", proof NOT verified"
+        }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refs(n: u64) -> Vec<RecordRef> {
+        (0..n)
+            .map(|seq| RecordRef {
+                partition: 1,
+                seq,
+                record_hash: Hash32([0; 32]),
+                event: "ResponseAssessed".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn long_citation_lists_fold_unless_full_and_short_ones_never_do() {
+        let short = cite_list(&refs(FOLDED_CITATIONS as u64), Citations::Folded);
+        assert!(!short.contains("more"), "{short}");
+        let folded = cite_list(&refs(19), Citations::Folded);
+        assert!(
+            folded.ends_with("ResponseAssessed 1/3 and 15 more (--full lists them)"),
+            "{folded}"
+        );
+        let full = cite_list(&refs(19), Citations::Full);
+        assert!(full.ends_with("ResponseAssessed 1/18"), "{full}");
+        assert_eq!(full.matches("ResponseAssessed").count(), 19);
+    }
 }

@@ -217,3 +217,100 @@ fn several_trails_from_one_verification() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+#[test]
+fn a_printed_patient_trail_has_a_summary_header_folded_citations_and_marks_disagreements() {
+    let d = Demo::new();
+    let patients: Vec<String> = d
+        .subjects_of(clinical_type::RESPONSE_ASSESSED)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut c = bin(&d.root);
+    c.args(["trail", "--data", "d", "--trust", "d/trust.json", "--json"]);
+    for p in &patients {
+        c.args(["--subject", p]);
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut disagreements = 0;
+    for t in doc.as_array().unwrap() {
+        let h = &t["header"];
+        let enrolled = t["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["event"] == "PatientEnrolled")
+            .unwrap_or_else(|| panic!("no enrolment in {}", t["subject"]));
+        let cohort = h["cohort"].as_str().expect("a cohort in the header");
+        assert!(
+            enrolled["summary"].as_str().unwrap().contains(cohort),
+            "{h}"
+        );
+        for r in t["records"].as_array().unwrap() {
+            if let Some(what) = r["disagreement"].as_str() {
+                assert_eq!(r["event"], "ResponseAssessed", "{r}");
+                assert!(what.contains("investigator reported") && what.contains("RECIST 1.1"));
+                disagreements += 1;
+            }
+        }
+    }
+    // The simulator's investigators disagree in about 3 % of scans.
+    assert!(
+        disagreements > 0,
+        "no disagreement in {} patients",
+        patients.len()
+    );
+
+    // The text: the header's facts, disagreements marked, and long citation lists folded
+    // unless --full.
+    let with_disagreement = doc
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| {
+            t["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["disagreement"].is_string())
+        })
+        .unwrap();
+    let subject = with_disagreement["subject"].as_str().unwrap();
+    let printed = |full: bool| {
+        let mut c = bin(&d.root);
+        c.args(["trail", "--data", "d", "--trust", "d/trust.json"])
+            .args(["--subject", subject]);
+        if full {
+            c.arg("--full");
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let folded = printed(false);
+    for needle in [
+        "  cohort",
+        "  drug",
+        "  first dose",
+        "  best response",
+        "  benefit",
+        "DIFFERS",
+    ] {
+        assert!(folded.contains(needle), "no {needle:?} in:\n{folded}");
+    }
+    let longest = with_disagreement["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["cites"].as_array().unwrap().len())
+        .max()
+        .unwrap();
+    let full = printed(true);
+    assert!(!full.contains("--full lists them"));
+    if longest > 4 {
+        assert!(folded.contains("more (--full lists them)"), "{folded}");
+        assert!(full.len() > folded.len());
+    }
+}

@@ -424,53 +424,150 @@ fn related(rng: &mut SimRng) -> Attribution {
     ])
 }
 
+/// The severe treatment-related adverse event a course may have, drawn before the timeline
+/// because it can end treatment or life early.
+#[derive(Clone, Copy, Debug)]
+struct SevereAe {
+    /// Whether the patient has one.
+    happens: bool,
+    /// Onset, in days from the first dose.
+    onset: i32,
+    /// Its worst grade (3, 4 or 5).
+    grade: u8,
+    /// Whether it leads to discontinuation.
+    discontinue: bool,
+}
+
+impl SevereAe {
+    fn fatal(&self) -> bool {
+        self.happens && self.grade == 5
+    }
+}
+
+/// The fixed frame of one patient's plan, shared by every planning step.
+struct Frame<'a> {
+    /// The drug and model.
+    input: &'a PatientPlanInput<'a>,
+    /// Day 0 of every relative day.
+    first_dose: Date,
+    /// The latent course.
+    latent: Latent,
+    /// Day of death, from the first dose (a fatal AE may bring it forward).
+    death_day: i32,
+    /// How treatment ends, if before the horizon.
+    end: Option<End>,
+}
+
+impl Frame<'_> {
+    fn day(&self, d: i32) -> Date {
+        Date(self.first_dose.0 + d)
+    }
+
+    /// The first day off treatment (`i32::MAX` while on treatment).
+    fn on_treatment_until(&self) -> i32 {
+        self.end.map_or(i32::MAX, |e| e.day)
+    }
+
+    /// Days on treatment, for AE rates (720 when treatment does not end).
+    fn duration(&self) -> i32 {
+        self.end.map_or(720, |e| e.day).max(1)
+    }
+}
+
+/// Planned items as (day from the first dose, event), before sorting.
+type Items = Vec<(i32, PlannedEvent)>;
+
+/// Dose changes that adverse events cause.
+#[derive(Default)]
+struct DoseChanges {
+    /// (start, resume, AE id) of each interruption.
+    interruptions: Vec<(i32, i32, u32)>,
+    /// (day, AE id) of each reduction.
+    reductions: Vec<(i32, u32)>,
+}
+
+/// Hands out a patient's AE ids, 1 upwards.
+#[derive(Default)]
+struct AeIds(u32);
+
+impl AeIds {
+    fn next(&mut self) -> u32 {
+        self.0 += 1;
+        self.0
+    }
+}
+
 /// Plans a treated patient's history from enrolment on.
+///
+/// The steps draw from `rng` in a fixed order; changing that order changes every simulated
+/// ledger, so a format-1 simulation would no longer reproduce the ledgers made before format 2.
 pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
-    let drug = input.drug;
     let first_dose = Date(input.enrolled_on.0 + rng.range(4, 12) as i32);
     let baseline_day = Date(input.enrolled_on.0 + rng.range(0, 3) as i32);
-    let l = draw_latent(rng, input.activity, input.model);
-    let mut death_day = l.death_day;
+    let latent = draw_latent(rng, input.activity, input.model);
+    let (severe, death_day) = draw_severe_ae(rng, input.drug, &latent);
+    let tox_stop = severe
+        .discontinue
+        .then(|| severe.onset + rng.range(4, 10) as i32);
+    let (scans, end) = timeline(rng, &latent, death_day, tox_stop);
+    let f = Frame {
+        input,
+        first_dose,
+        latent,
+        death_day,
+        end,
+    };
 
-    // The severe treatment-related AE, if any, and what it does to the course.
-    let severe = rng.chance((drug.severe_tox * SEVERE_TOX_SCALE).min(0.95));
-    let (_, provisional_end) = timeline(&mut rng.clone(), &l, death_day, None);
+    let mut items = Items::new();
+    plan_assessments(rng, &f, baseline_day, &scans, &mut items);
+    let mut ids = AeIds::default();
+    let mut changes = DoseChanges::default();
+    plan_mild_aes(rng, &f, &mut ids, &mut changes, &mut items);
+    let severe_id = plan_severe_ae(rng, &f, &severe, &mut ids, &mut changes, &mut items);
+    plan_disease_ae(rng, &f, &mut ids, &mut items);
+    plan_doses(rng, &f, changes, severe_id, &mut items);
+    plan_end_and_death(rng, &f, severe.fatal(), &mut items);
+    finish(&f, items)
+}
+
+/// Draws the severe treatment-related AE and returns it with the death day it may bring
+/// forward.
+fn draw_severe_ae(rng: &mut SimRng, drug: &DrugProfile, l: &Latent) -> (SevereAe, i32) {
+    let mut death_day = l.death_day;
+    let happens = rng.chance((drug.severe_tox * SEVERE_TOX_SCALE).min(0.95));
+    // The onset falls within the treatment the course would have without it (a dry run on a
+    // copy of the generator, so it draws nothing).
+    let (_, provisional_end) = timeline(&mut rng.clone(), l, death_day, None);
     let provisional_end_day = provisional_end.map_or(720, |e| e.day);
-    let severe_onset = rng.range(3, i64::from(provisional_end_day.clamp(4, 150))) as i32;
-    let severe_grade: u8 = match rng.weighted(&[0.85, 0.13, 0.02]) {
+    let onset = rng.range(3, i64::from(provisional_end_day.clamp(4, 150))) as i32;
+    let grade: u8 = match rng.weighted(&[0.85, 0.13, 0.02]) {
         0 => 3,
         1 => 4,
         _ => 5,
     };
-    let discontinue = severe && severe_grade < 5 && rng.chance(TOX_DISCONTINUATION);
-    if severe && severe_grade == 5 {
-        death_day = death_day.min(severe_onset + rng.range(0, 3) as i32);
+    let discontinue = happens && grade < 5 && rng.chance(TOX_DISCONTINUATION);
+    if happens && grade == 5 {
+        death_day = death_day.min(onset + rng.range(0, 3) as i32);
     }
-    let tox_stop = discontinue.then(|| severe_onset + rng.range(4, 10) as i32);
-    let (scans, end) = timeline(rng, &l, death_day, tox_stop);
-    let end_day = end.map(|e| e.day);
-    let on_treatment_until = end_day.unwrap_or(i32::MAX);
+    let severe = SevereAe {
+        happens,
+        onset,
+        grade,
+        discontinue,
+    };
+    (severe, death_day)
+}
 
-    let mut items: Vec<(i32, PlannedEvent)> = Vec::new();
-    let day = |d: i32| Date(first_dose.0 + d);
-
-    // Baseline lesions and scans.
-    let n_targets = rng.range(1, 5) as usize;
-    let lesions: Vec<Lesion> = (0..n_targets)
-        .map(|_| {
-            let nodal = rng.chance(0.25);
-            Lesion {
-                nodal,
-                base_mm: if nodal {
-                    rng.uniform(15.0, 35.0)
-                } else {
-                    rng.uniform(12.0, 70.0)
-                },
-                factor: (0.1 * rng.normal()).exp(),
-            }
-        })
-        .collect();
-    let non_target_at_baseline = if l.course == Course::Complete && rng.chance(0.5) {
+/// The baseline scan and every later scan, each with the investigator's response.
+fn plan_assessments(
+    rng: &mut SimRng,
+    f: &Frame<'_>,
+    baseline_day: Date,
+    scans: &[Scan],
+    items: &mut Items,
+) {
+    let lesions = draw_lesions(rng);
+    let non_target_at_baseline = if f.latent.course == Course::Complete && rng.chance(0.5) {
         NonTargetStatus::NoneAtBaseline
     } else if rng.chance(0.65) {
         NonTargetStatus::Present
@@ -486,14 +583,9 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
             diameter_mm10: mm10(les.base_mm),
         })
         .collect();
-    let baseline_sum = target_sum_mm10(
-        &baseline_targets
-            .iter()
-            .map(convert::target)
-            .collect::<Vec<_>>(),
-    );
+    let baseline_sum = sum_of(&baseline_targets);
     items.push((
-        baseline_day.0 - first_dose.0,
+        baseline_day.0 - f.first_dose.0,
         PlannedEvent::Assessment(ResponseAssessed {
             assessed_on: baseline_day,
             baseline: true,
@@ -504,90 +596,10 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
         }),
     ));
     let mut nadir = baseline_sum;
-    for scan in &scans {
-        let r = ratio_at(&l, scan.day);
-        let complete = l.course == Course::Complete && r < 0.12;
-        let mut targets: Vec<TargetLesion> = lesions
-            .iter()
-            .enumerate()
-            .map(|(i, les)| {
-                let noise = (0.03 * rng.normal()).exp();
-                let mm = les.base_mm * r.powf(les.factor) * noise;
-                let mm = if complete {
-                    if les.nodal {
-                        mm.min(9.4)
-                    } else {
-                        0.0
-                    }
-                } else {
-                    mm.max(3.0)
-                };
-                TargetLesion {
-                    lesion_id: i as u32 + 1,
-                    nodal: les.nodal,
-                    diameter_mm10: mm10(mm),
-                }
-            })
-            .collect();
-        let mut new_lesions = false;
-        let mut non_target = match non_target_at_baseline {
-            NonTargetStatus::Present if complete => NonTargetStatus::Absent,
-            other => other,
-        };
-        if scan.progression && complete && input.model == Model::Current {
-            // After a complete response, progression is a new lesion or the reappearance of
-            // one target lesion at a plausible size (RECIST 1.1: a reappearing lesion is added
-            // back to the sum; over a nadir of 0 any 5 mm is progression).
-            if rng.chance(0.5) {
-                new_lesions = true;
-            } else {
-                let i = rng.index(targets.len());
-                // Large enough to be 20 % and 5 mm over any nadir of a complete response (at
-                // most four nodes under 10 mm).
-                let mm = if targets[i].nodal {
-                    rng.uniform(20.0, 30.0)
-                } else {
-                    rng.uniform(10.0, 20.0)
-                };
-                targets[i].diameter_mm10 = mm10(mm);
-            }
-        } else if scan.progression {
-            let present = non_target_at_baseline == NonTargetStatus::Present;
-            match rng.weighted(&[0.45, 0.45, 0.10]) {
-                0 => new_lesions = true,
-                2 if present => non_target = NonTargetStatus::UnequivocalProgression,
-                _ => {
-                    // Growth of at least 20 % and 6 mm over the nadir.
-                    let current: u64 = targets.iter().map(|t| u64::from(t.diameter_mm10)).sum();
-                    let goal = (nadir as f64 * rng.uniform(1.25, 1.6)).max(nadir as f64 + 60.0);
-                    let scale = goal / (current.max(1) as f64);
-                    for t in &mut targets {
-                        t.diameter_mm10 =
-                            ((f64::from(t.diameter_mm10.max(30))) * scale).round() as u32;
-                    }
-                }
-            }
-            if non_target == NonTargetStatus::Absent {
-                non_target = NonTargetStatus::Present;
-            }
-        }
-        let assessment = ResponseAssessed {
-            assessed_on: day(scan.day),
-            baseline: false,
-            targets,
-            new_lesions,
-            non_target,
-            investigator_response: OverallResponse::NotEvaluable,
-        };
+    for scan in scans {
+        let assessment = scan_assessment(rng, f, &lesions, non_target_at_baseline, nadir, scan);
         let computed = overall_response(baseline_sum, nadir, &convert::assessment(&assessment));
-        let sum = target_sum_mm10(
-            &assessment
-                .targets
-                .iter()
-                .map(convert::target)
-                .collect::<Vec<_>>(),
-        );
-        nadir = nadir.min(sum);
+        nadir = nadir.min(sum_of(&assessment.targets));
         let reported = investigator(rng, computed);
         items.push((
             scan.day,
@@ -597,24 +609,144 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
             }),
         ));
     }
+}
 
-    // Adverse events.
-    let duration = end_day.unwrap_or(720).max(1);
-    let mut ae_id = 0u32;
-    let mut interruptions: Vec<(i32, i32, u32)> = Vec::new();
-    let mut reductions: Vec<(i32, u32)> = Vec::new();
-    let mut next_id = || {
-        ae_id += 1;
-        ae_id
+/// The target sum of a scan's lesions.
+fn sum_of(targets: &[TargetLesion]) -> u64 {
+    target_sum_mm10(&targets.iter().map(convert::target).collect::<Vec<_>>())
+}
+
+/// One to four target lesions, a quarter of them nodal.
+fn draw_lesions(rng: &mut SimRng) -> Vec<Lesion> {
+    let n_targets = rng.range(1, 5) as usize;
+    (0..n_targets)
+        .map(|_| {
+            let nodal = rng.chance(0.25);
+            Lesion {
+                nodal,
+                base_mm: if nodal {
+                    rng.uniform(15.0, 35.0)
+                } else {
+                    rng.uniform(12.0, 70.0)
+                },
+                factor: (0.1 * rng.normal()).exp(),
+            }
+        })
+        .collect()
+}
+
+/// A later scan's measurements (its investigator response not yet filled in): the lesions
+/// on the latent trajectory, and at progression what shows it.
+fn scan_assessment(
+    rng: &mut SimRng,
+    f: &Frame<'_>,
+    lesions: &[Lesion],
+    non_target_at_baseline: NonTargetStatus,
+    nadir: u64,
+    scan: &Scan,
+) -> ResponseAssessed {
+    let r = ratio_at(&f.latent, scan.day);
+    let complete = f.latent.course == Course::Complete && r < 0.12;
+    let mut targets = scan_targets(rng, lesions, r, complete);
+    let mut new_lesions = false;
+    let mut non_target = match non_target_at_baseline {
+        NonTargetStatus::Present if complete => NonTargetStatus::Absent,
+        other => other,
     };
+    if scan.progression && complete && f.input.model == Model::Current {
+        // After a complete response, progression is a new lesion or the reappearance of
+        // one target lesion at a plausible size (RECIST 1.1: a reappearing lesion is added
+        // back to the sum; over a nadir of 0 any 5 mm is progression).
+        if rng.chance(0.5) {
+            new_lesions = true;
+        } else {
+            let i = rng.index(targets.len());
+            // Large enough to be 20 % and 5 mm over any nadir of a complete response (at
+            // most four nodes under 10 mm).
+            let mm = if targets[i].nodal {
+                rng.uniform(20.0, 30.0)
+            } else {
+                rng.uniform(10.0, 20.0)
+            };
+            targets[i].diameter_mm10 = mm10(mm);
+        }
+    } else if scan.progression {
+        let present = non_target_at_baseline == NonTargetStatus::Present;
+        match rng.weighted(&[0.45, 0.45, 0.10]) {
+            0 => new_lesions = true,
+            2 if present => non_target = NonTargetStatus::UnequivocalProgression,
+            _ => grow_over_nadir(rng, &mut targets, nadir),
+        }
+        if non_target == NonTargetStatus::Absent {
+            non_target = NonTargetStatus::Present;
+        }
+    }
+    ResponseAssessed {
+        assessed_on: f.day(scan.day),
+        baseline: false,
+        targets,
+        new_lesions,
+        non_target,
+        investigator_response: OverallResponse::NotEvaluable,
+    }
+}
+
+/// Each lesion at ratio `r` of its baseline, with measurement noise; at a complete response,
+/// gone (nodes under 10 mm).
+fn scan_targets(rng: &mut SimRng, lesions: &[Lesion], r: f64, complete: bool) -> Vec<TargetLesion> {
+    lesions
+        .iter()
+        .enumerate()
+        .map(|(i, les)| {
+            let noise = (0.03 * rng.normal()).exp();
+            let mm = les.base_mm * r.powf(les.factor) * noise;
+            let mm = if complete {
+                if les.nodal {
+                    mm.min(9.4)
+                } else {
+                    0.0
+                }
+            } else {
+                mm.max(3.0)
+            };
+            TargetLesion {
+                lesion_id: i as u32 + 1,
+                nodal: les.nodal,
+                diameter_mm10: mm10(mm),
+            }
+        })
+        .collect()
+}
+
+/// Scales the targets to growth of at least 20 % and 6 mm over the nadir.
+fn grow_over_nadir(rng: &mut SimRng, targets: &mut [TargetLesion], nadir: u64) {
+    let current: u64 = targets.iter().map(|t| u64::from(t.diameter_mm10)).sum();
+    let goal = (nadir as f64 * rng.uniform(1.25, 1.6)).max(nadir as f64 + 60.0);
+    let scale = goal / (current.max(1) as f64);
+    for t in targets {
+        t.diameter_mm10 = ((f64::from(t.diameter_mm10.max(30))) * scale).round() as u32;
+    }
+}
+
+/// Grade 1-2 AEs, more the longer the treatment; most resolve, and a few grade 2 ones on an
+/// oral drug lead to a dose reduction.
+fn plan_mild_aes(
+    rng: &mut SimRng,
+    f: &Frame<'_>,
+    ids: &mut AeIds,
+    changes: &mut DoseChanges,
+    items: &mut Items,
+) {
+    let drug = f.input.drug;
+    let duration = f.duration();
     let n_mild = rng.poisson(1.2 + 1.6 * f64::from(duration.min(180)) / 180.0);
     for _ in 0..n_mild {
         let onset = rng.range(1, i64::from(duration.max(2))) as i32;
         let awareness = onset + rng.range(0, 6) as i32;
-        if awareness >= death_day {
+        if awareness >= f.death_day {
             continue;
         }
-        let id = next_id();
+        let id = ids.next();
         let grade = if rng.chance(0.6) { 1 } else { 2 };
         let attribution = if rng.chance(0.15) {
             Attribution::Unlikely
@@ -631,16 +763,16 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
                 serious: vec![],
                 expected: true,
                 attribution,
-                onset: partial_onset(rng, day(onset)),
-                awareness: day(awareness),
+                onset: partial_onset(rng, f.day(onset)),
+                awareness: f.day(awareness),
                 outcome: AeOutcome::Ongoing,
             }),
         ));
         if rng.chance(0.7) {
             let resolved = onset + rng.range(5, 45) as i32;
-            let told = resolved + rng.range(0, 10) as i32;
+            let told = (resolved + rng.range(0, 10) as i32).max(awareness);
             items.push((
-                told.max(awareness),
+                told,
                 PlannedEvent::AeUpdated {
                     event: AdverseEventUpdated {
                         ae_id: id,
@@ -649,8 +781,8 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
                         expected: true,
                         attribution,
                         outcome: AeOutcome::Recovered,
-                        awareness: day(told.max(awareness)),
-                        resolved_on: Some(day(resolved)),
+                        awareness: f.day(told),
+                        resolved_on: Some(f.day(resolved)),
                     },
                     by_safety: false,
                 },
@@ -659,164 +791,173 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
         if grade == 2
             && drug.route == Route::Oral
             && rng.chance(0.12)
-            && awareness + 1 < on_treatment_until
+            && awareness + 1 < f.on_treatment_until()
         {
-            reductions.push((awareness + 1, id));
+            changes.reductions.push((awareness + 1, id));
         }
     }
-    let mut severe_id = None;
-    if severe {
-        let id = next_id();
-        severe_id = Some(id);
-        let onset = severe_onset;
-        let awareness = onset + rng.range(0, 3) as i32;
-        let unexpected = rng.chance(0.08);
-        let term = if unexpected {
-            *rng.pick(UNEXPECTED_TERMS)
-        } else {
-            *rng.pick(drug.tox.severe_terms())
-        };
-        let attribution = related(rng);
-        let serious = match severe_grade {
-            5 => vec![SeriousnessCriterion::Death],
-            4 => vec![
-                SeriousnessCriterion::LifeThreatening,
-                SeriousnessCriterion::Hospitalisation,
-            ],
-            _ if unexpected || rng.chance(0.5) => vec![SeriousnessCriterion::Hospitalisation],
-            _ => vec![],
-        };
-        let upgraded = severe_grade < 5 && rng.chance(0.25);
-        if awareness < death_day || severe_grade == 5 {
-            let first_grade = if upgraded { 2 } else { severe_grade };
-            let report_day = awareness.min(death_day.max(onset));
-            items.push((
-                report_day,
-                PlannedEvent::AeReported(AdverseEventReported {
-                    ae_id: id,
-                    ctcae_term: term.into(),
-                    grade: first_grade,
-                    serious: if upgraded { vec![] } else { serious.clone() },
-                    expected: !unexpected,
-                    attribution,
-                    onset: PartialDate::Full(day(onset)),
-                    awareness: day(report_day),
-                    outcome: if severe_grade == 5 {
-                        AeOutcome::Fatal
-                    } else {
-                        AeOutcome::Ongoing
-                    },
-                }),
-            ));
-            let mut last = report_day;
-            if upgraded {
-                last = report_day + rng.range(2, 7) as i32;
-                items.push((
-                    last,
-                    PlannedEvent::AeUpdated {
-                        event: AdverseEventUpdated {
-                            ae_id: id,
-                            grade: severe_grade,
-                            serious: serious.clone(),
-                            expected: !unexpected,
-                            attribution,
-                            outcome: AeOutcome::Ongoing,
-                            awareness: day(last),
-                            resolved_on: None,
-                        },
-                        by_safety: !serious.is_empty() && rng.chance(0.5),
-                    },
-                ));
-            }
-            if severe_grade < 5 {
-                let resolved = last + rng.range(7, 40) as i32;
-                let told = resolved + rng.range(0, 10) as i32;
-                let sequelae = rng.chance(0.1);
-                items.push((
-                    told,
-                    PlannedEvent::AeUpdated {
-                        event: AdverseEventUpdated {
-                            ae_id: id,
-                            grade: severe_grade,
-                            serious: serious.clone(),
-                            expected: !unexpected,
-                            attribution,
-                            outcome: if sequelae {
-                                AeOutcome::RecoveredWithSequelae
-                            } else {
-                                AeOutcome::Recovered
-                            },
-                            awareness: day(told),
-                            resolved_on: Some(day(resolved)),
-                        },
-                        by_safety: !serious.is_empty() && rng.chance(0.5),
-                    },
-                ));
-                if !discontinue && last < on_treatment_until {
-                    let resume = last + rng.range(7, 21) as i32;
-                    interruptions.push((last, resume, id));
-                }
-            }
-        }
-    }
-    if rng.chance(0.2) {
-        let onset = rng.range(1, i64::from(duration) + 30) as i32;
-        let awareness = onset + rng.range(0, 4) as i32;
-        if awareness < death_day {
-            let id = next_id();
-            let grade = if rng.chance(0.5) { 2 } else { 3 };
-            items.push((
-                awareness,
-                PlannedEvent::AeReported(AdverseEventReported {
-                    ae_id: id,
-                    ctcae_term: (*rng.pick(DISEASE_TERMS)).into(),
-                    grade,
-                    serious: if grade == 3 && rng.chance(0.6) {
-                        vec![SeriousnessCriterion::Hospitalisation]
-                    } else {
-                        vec![]
-                    },
-                    expected: false,
-                    attribution: if rng.chance(0.6) {
-                        Attribution::Unrelated
-                    } else {
-                        Attribution::Unlikely
-                    },
-                    onset: partial_onset(rng, day(onset)),
-                    awareness: day(awareness),
-                    outcome: AeOutcome::Ongoing,
-                }),
-            ));
-        }
-    }
+}
 
-    // Doses, with interruptions and reductions.
+/// The severe treatment-related AE's report, its upgrade and resolution, and the
+/// interruption it causes; returns its id.
+fn plan_severe_ae(
+    rng: &mut SimRng,
+    f: &Frame<'_>,
+    severe: &SevereAe,
+    ids: &mut AeIds,
+    changes: &mut DoseChanges,
+    items: &mut Items,
+) -> Option<u32> {
+    if !severe.happens {
+        return None;
+    }
+    let id = ids.next();
+    let onset = severe.onset;
+    let awareness = onset + rng.range(0, 3) as i32;
+    let unexpected = rng.chance(0.08);
+    let term = if unexpected {
+        *rng.pick(UNEXPECTED_TERMS)
+    } else {
+        *rng.pick(f.input.drug.tox.severe_terms())
+    };
+    let attribution = related(rng);
+    let serious = match severe.grade {
+        5 => vec![SeriousnessCriterion::Death],
+        4 => vec![
+            SeriousnessCriterion::LifeThreatening,
+            SeriousnessCriterion::Hospitalisation,
+        ],
+        _ if unexpected || rng.chance(0.5) => vec![SeriousnessCriterion::Hospitalisation],
+        _ => vec![],
+    };
+    let upgraded = severe.grade < 5 && rng.chance(0.25);
+    if awareness >= f.death_day && severe.grade != 5 {
+        return Some(id);
+    }
+    let update =
+        |awareness: i32, outcome: AeOutcome, resolved_on: Option<i32>| AdverseEventUpdated {
+            ae_id: id,
+            grade: severe.grade,
+            serious: serious.clone(),
+            expected: !unexpected,
+            attribution,
+            outcome,
+            awareness: f.day(awareness),
+            resolved_on: resolved_on.map(|d| f.day(d)),
+        };
+    let first_grade = if upgraded { 2 } else { severe.grade };
+    let report_day = awareness.min(f.death_day.max(onset));
+    items.push((
+        report_day,
+        PlannedEvent::AeReported(AdverseEventReported {
+            ae_id: id,
+            ctcae_term: term.into(),
+            grade: first_grade,
+            serious: if upgraded { vec![] } else { serious.clone() },
+            expected: !unexpected,
+            attribution,
+            onset: PartialDate::Full(f.day(onset)),
+            awareness: f.day(report_day),
+            outcome: if severe.grade == 5 {
+                AeOutcome::Fatal
+            } else {
+                AeOutcome::Ongoing
+            },
+        }),
+    ));
+    let mut last = report_day;
+    if upgraded {
+        last = report_day + rng.range(2, 7) as i32;
+        let by_safety = !serious.is_empty() && rng.chance(0.5);
+        items.push((
+            last,
+            PlannedEvent::AeUpdated {
+                event: update(last, AeOutcome::Ongoing, None),
+                by_safety,
+            },
+        ));
+    }
+    if severe.grade < 5 {
+        let resolved = last + rng.range(7, 40) as i32;
+        let told = resolved + rng.range(0, 10) as i32;
+        let outcome = if rng.chance(0.1) {
+            AeOutcome::RecoveredWithSequelae
+        } else {
+            AeOutcome::Recovered
+        };
+        let by_safety = !serious.is_empty() && rng.chance(0.5);
+        items.push((
+            told,
+            PlannedEvent::AeUpdated {
+                event: update(told, outcome, Some(resolved)),
+                by_safety,
+            },
+        ));
+        if !severe.discontinue && last < f.on_treatment_until() {
+            let resume = last + rng.range(7, 21) as i32;
+            changes.interruptions.push((last, resume, id));
+        }
+    }
+    Some(id)
+}
+
+/// An event of the disease itself (one patient in five), unrelated or unlikely related.
+fn plan_disease_ae(rng: &mut SimRng, f: &Frame<'_>, ids: &mut AeIds, items: &mut Items) {
+    if !rng.chance(0.2) {
+        return;
+    }
+    let onset = rng.range(1, i64::from(f.duration()) + 30) as i32;
+    let awareness = onset + rng.range(0, 4) as i32;
+    if awareness >= f.death_day {
+        return;
+    }
+    let id = ids.next();
+    let grade = if rng.chance(0.5) { 2 } else { 3 };
+    items.push((
+        awareness,
+        PlannedEvent::AeReported(AdverseEventReported {
+            ae_id: id,
+            ctcae_term: (*rng.pick(DISEASE_TERMS)).into(),
+            grade,
+            serious: if grade == 3 && rng.chance(0.6) {
+                vec![SeriousnessCriterion::Hospitalisation]
+            } else {
+                vec![]
+            },
+            expected: false,
+            attribution: if rng.chance(0.6) {
+                Attribution::Unrelated
+            } else {
+                Attribution::Unlikely
+            },
+            onset: partial_onset(rng, f.day(onset)),
+            awareness: f.day(awareness),
+            outcome: AeOutcome::Ongoing,
+        }),
+    ));
+}
+
+/// A dose modification before it is planned: day, action, reason and the AE behind it.
+type Modification = (i32, DoseAction, String, Option<u32>);
+
+/// Every dose until treatment ends, with interruptions, reductions, the rare transcription
+/// error and its correction, and the modifications themselves.
+fn plan_doses(
+    rng: &mut SimRng,
+    f: &Frame<'_>,
+    mut changes: DoseChanges,
+    severe_id: Option<u32>,
+    items: &mut Items,
+) {
+    let drug = f.input.drug;
+    let on_treatment_until = f.on_treatment_until();
+    let mut mods = interruption_mods(drug, on_treatment_until, &mut changes);
+    changes.reductions.sort();
+    let mut reduction_iter = changes.reductions.iter().peekable();
+    let nivolumab_flat = f.input.model == Model::Current && drug.name == "nivolumab";
     let mut level = drug.dose_milli;
     let mut k = 0u16;
     let mut typos = 0u32;
-    let mut mods: Vec<(i32, DoseAction, String, Option<u32>)> = Vec::new();
-    for &(start, resume, id) in &interruptions {
-        mods.push((
-            start,
-            DoseAction::Interrupted,
-            format!("adverse event {id} (grade >= 3)"),
-            Some(id),
-        ));
-        if resume < on_treatment_until {
-            mods.push((
-                resume,
-                DoseAction::Resumed,
-                "adverse event resolved".into(),
-                Some(id),
-            ));
-            if drug.route == Route::Oral {
-                reductions.push((resume, id));
-            }
-        }
-    }
-    reductions.sort();
-    let mut reduction_iter = reductions.iter().peekable();
-    let nivolumab_flat = input.model == Model::Current && drug.name == "nivolumab";
     let mut d = 0;
     while d < on_treatment_until && d <= 3650 {
         while let Some(&&(r_day, id)) = reduction_iter.peek() {
@@ -827,19 +968,19 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
             let new = level * 3 / 4;
             if new >= drug.dose_milli / 2 {
                 level = new;
-                mods.push((
-                    r_day,
-                    DoseAction::Reduced {
-                        new_dose_milli: level,
-                    },
-                    format!("dose level reduced after adverse event {id}"),
-                    Some(id),
-                ));
+                let action = DoseAction::Reduced {
+                    new_dose_milli: level,
+                };
+                let reason = format!("dose level reduced after adverse event {id}");
+                mods.push((r_day, action, reason, Some(id)));
             }
         }
         k += 1;
-        let interrupted = interruptions.iter().any(|&(s, r, _)| d >= s && d < r);
-        if !interrupted && d < death_day {
+        let interrupted = changes
+            .interruptions
+            .iter()
+            .any(|&(s, r, _)| d >= s && d < r);
+        if !interrupted && d < f.death_day {
             let dose = DoseAdministered {
                 drug: drug.name.into(),
                 dose_milli: level,
@@ -847,28 +988,9 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
                 route: drug.route,
                 cycle: k,
                 day: 1,
-                administered_on: day(d),
+                administered_on: f.day(d),
             };
-            if rng.chance(0.004) {
-                typos += 1;
-                let wrong = DoseAdministered {
-                    dose_milli: level * 10,
-                    ..dose.clone()
-                };
-                items.push((
-                    d,
-                    PlannedEvent::Dose {
-                        dose: wrong,
-                        typo: Some(typos),
-                    },
-                ));
-                items.push((
-                    d + rng.range(1, 14) as i32,
-                    PlannedEvent::CorrectDose { typo: typos, dose },
-                ));
-            } else {
-                items.push((d, PlannedEvent::Dose { dose, typo: None }));
-            }
+            plan_dose(rng, d, dose, &mut typos, items);
         }
         if nivolumab_flat && k == 4 {
             // Nivolumab as published (PMID 39024037): 240 mg every 2 weeks four times, then
@@ -881,14 +1003,10 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
             i32::from(drug.interval_days)
         };
     }
-    if let Some(e) = end {
+    if let Some(e) = f.end {
         if e.reason == EndReason::Toxicity {
-            mods.push((
-                e.day,
-                DoseAction::Discontinued,
-                "unacceptable toxicity".into(),
-                severe_id,
-            ));
+            let reason = "unacceptable toxicity".into();
+            mods.push((e.day, DoseAction::Discontinued, reason, severe_id));
         }
     }
     for (m_day, action, reason, cause) in mods {
@@ -899,17 +1017,64 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
                     event: DoseModified {
                         action,
                         reason,
-                        modified_on: day(m_day),
+                        modified_on: f.day(m_day),
                     },
                     cause,
                 },
             ));
         }
     }
+}
 
-    // End of treatment, survival follow-up and death.
-    if let Some(e) = end {
-        let detail = match (e.reason, l.course) {
+/// The interruptions and resumptions; a resumption on an oral drug also reduces the dose.
+fn interruption_mods(
+    drug: &DrugProfile,
+    on_treatment_until: i32,
+    changes: &mut DoseChanges,
+) -> Vec<Modification> {
+    let mut mods = Vec::new();
+    for &(start, resume, id) in &changes.interruptions {
+        let reason = format!("adverse event {id} (grade >= 3)");
+        mods.push((start, DoseAction::Interrupted, reason, Some(id)));
+        if resume < on_treatment_until {
+            let reason = "adverse event resolved".into();
+            mods.push((resume, DoseAction::Resumed, reason, Some(id)));
+            if drug.route == Route::Oral {
+                changes.reductions.push((resume, id));
+            }
+        }
+    }
+    mods
+}
+
+/// One dose; rarely recorded at ten times the dose and corrected under the same typo id.
+fn plan_dose(rng: &mut SimRng, d: i32, dose: DoseAdministered, typos: &mut u32, items: &mut Items) {
+    if !rng.chance(0.004) {
+        items.push((d, PlannedEvent::Dose { dose, typo: None }));
+        return;
+    }
+    *typos += 1;
+    let wrong = DoseAdministered {
+        dose_milli: dose.dose_milli * 10,
+        ..dose.clone()
+    };
+    items.push((
+        d,
+        PlannedEvent::Dose {
+            dose: wrong,
+            typo: Some(*typos),
+        },
+    ));
+    items.push((
+        d + rng.range(1, 14) as i32,
+        PlannedEvent::CorrectDose { typo: *typos, dose },
+    ));
+}
+
+/// The end of treatment, survival follow-ups every 12 weeks after it, and death.
+fn plan_end_and_death(rng: &mut SimRng, f: &Frame<'_>, fatal_ae: bool, items: &mut Items) {
+    if let Some(e) = f.end {
+        let detail = match (e.reason, f.latent.course) {
             (EndReason::Progression, Course::Dropout) => {
                 "clinical progression before the first evaluation"
             }
@@ -921,38 +1086,40 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
         items.push((
             e.day,
             PlannedEvent::TreatmentEnded(TreatmentEnded {
-                ended_on: day(e.day),
+                ended_on: f.day(e.day),
                 reason: e.reason,
                 detail: detail.into(),
             }),
         ));
         let mut s = e.day + SURVIVAL_INTERVAL_DAYS + rng.range(-10, 10) as i32;
-        while s < death_day && s < e.day + 3650 {
+        while s < f.death_day && s < e.day + 3650 {
             items.push((
                 s,
                 PlannedEvent::Survival(SurvivalStatusRecorded {
-                    last_known_alive: day(s),
+                    last_known_alive: f.day(s),
                 }),
             ));
             s += SURVIVAL_INTERVAL_DAYS + rng.range(-10, 10) as i32;
         }
     }
-    let fatal_ae = severe && severe_grade == 5;
     let cause = if fatal_ae {
-        "fatal adverse event".to_string()
+        "fatal adverse event"
     } else {
-        "progressive disease".to_string()
+        "progressive disease"
     };
     items.push((
-        death_day + rng.range(0, 10) as i32,
+        f.death_day + rng.range(0, 10) as i32,
         PlannedEvent::Death(DeathRecorded {
-            died_on: day(death_day),
-            cause,
+            died_on: f.day(f.death_day),
+            cause: cause.into(),
             treatment_related: fatal_ae,
         }),
     ));
+}
 
-    // Nothing but AE follow-ups may follow the death record.
+/// Drops what would follow the death record (AE follow-ups excepted) and sorts the plan in
+/// time and same-day order.
+fn finish(f: &Frame<'_>, mut items: Items) -> History {
     let death_report = items
         .iter()
         .find_map(|(d, e)| matches!(e, PlannedEvent::Death(_)).then_some(*d))
@@ -964,12 +1131,15 @@ pub fn plan(rng: &mut SimRng, input: &PatientPlanInput<'_>) -> History {
     });
     items.sort_by_key(|(d, e)| (*d, e.order()));
     History {
-        course: l.course,
-        first_dose,
-        death: day(death_day),
+        course: f.latent.course,
+        first_dose: f.first_dose,
+        death: f.day(f.death_day),
         items: items
             .into_iter()
-            .map(|(d, event)| Planned { day: day(d), event })
+            .map(|(d, event)| Planned {
+                day: f.day(d),
+                event,
+            })
             .collect(),
     }
 }

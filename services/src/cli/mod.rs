@@ -412,6 +412,9 @@ pub struct TrailArgs {
     /// Print the trail as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Print every citation of every record (long citation lists are folded by default).
+    #[arg(long)]
+    pub full: bool,
     /// Trust file with the pinned root key (default: DIR/trust.json, with a warning).
     #[arg(long, value_name = "FILE")]
     pub trust: Option<PathBuf>,

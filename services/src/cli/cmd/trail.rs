@@ -301,7 +301,12 @@ pub fn run(a: TrailArgs) -> Result<ExitCode> {
             ledger.report.records_total, ledger.report.partitions
         );
         for t in &trails {
-            print!("{}", trail::render(t));
+            let citations = if a.full {
+                trail::Citations::Full
+            } else {
+                trail::Citations::Folded
+            };
+            print!("{}", trail::render(t, citations));
         }
     }
     Ok(ExitCode::SUCCESS)

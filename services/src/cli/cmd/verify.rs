@@ -178,12 +178,24 @@ fn print_held(checks: &[HeldCheck], file: &std::path::Path) {
             checks.len(),
             file.display()
         );
-    } else {
+        return;
+    }
+    // A checkpoint that fails its own checks (origin, signature) says nothing about the
+    // ledger: name those apart from the ones the ledger no longer extends.
+    let invalid = bad
+        .iter()
+        .filter(|c| c.outcome == tl_ledger::audit::HeldOutcome::Invalid)
+        .count();
+    let (n, file) = (checks.len(), file.display());
+    if invalid > 0 {
         println!(
-            "{} of {} held checkpoints in {} are not extended by this ledger",
-            bad.len(),
-            checks.len(),
-            file.display()
+            "{invalid} of {n} held checkpoints in {file} are not valid checkpoints of this trial (wrong origin, or a signature that fails): the held file, not the ledger, is at fault for those"
+        );
+    }
+    if bad.len() > invalid {
+        println!(
+            "{} of {n} held checkpoints in {file} are not extended by this ledger",
+            bad.len() - invalid
         );
     }
 }
