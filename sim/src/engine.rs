@@ -760,22 +760,33 @@ pub fn run(
         config,
         decider,
         &mut |keys: &SimKeys, created: UtcMicros| {
-            let mut ledger = EmbeddedLedger::create(
-                dir,
-                &config.trial,
-                config.partitions,
-                &config.title,
-                &keys.root.key,
-                keys.sequencer.key.clone(),
-                TrialRules,
-                created,
-            )?;
-            ledger.set_durability(Durability::Grouped {
-                max_pending: 10_000,
-            })?;
-            Ok(Box::new(ledger) as Box<dyn crate::SimLedger>)
+            Ok(Box::new(create_embedded(dir, config, keys, created)?) as Box<dyn crate::SimLedger>)
         },
     )
+}
+
+/// The simulation's new embedded ledger in `dir`, with grouped durability (the simulated
+/// clock orders records; the whole run is flushed at the end).
+pub(crate) fn create_embedded(
+    dir: &Path,
+    config: &SimConfig,
+    keys: &SimKeys,
+    created: UtcMicros,
+) -> Result<EmbeddedLedger<TrialRules>, SimError> {
+    let mut ledger = EmbeddedLedger::create(
+        dir,
+        &config.trial,
+        config.partitions,
+        &config.title,
+        &keys.root.key,
+        keys.sequencer.key.clone(),
+        TrialRules,
+        created,
+    )?;
+    ledger.set_durability(Durability::Grouped {
+        max_pending: 10_000,
+    })?;
+    Ok(ledger)
 }
 
 /// [`run`] on a ledger `open` provides (see [`crate::simulate_on`]).

@@ -289,6 +289,66 @@ pub fn simulate(dir: &Path, config: &SimConfig) -> Result<(SimReport, SimKeys), 
     engine::run(dir, config, &mut decider)
 }
 
+/// [`simulate`], calling `observe` with the simulated clock of every submission (for a
+/// progress display). The ledger is byte for byte the one [`simulate`] writes.
+pub fn simulate_observed(
+    dir: &Path,
+    config: &SimConfig,
+    observe: Box<dyn FnMut(tl_schemas::UtcMicros)>,
+) -> Result<(SimReport, SimKeys), SimError> {
+    let mut decider = ServiceDecider::new();
+    let mut observe = Some(observe);
+    engine::run_on(config, &mut decider, &mut |keys, created| {
+        let ledger = engine::create_embedded(dir, config, keys, created)?;
+        let observe = observe
+            .take()
+            .ok_or_else(|| SimError::Invalid("the simulation opened its ledger twice".into()))?;
+        Ok(Box::new(Observed {
+            inner: ledger,
+            observe,
+        }) as Box<dyn SimLedger>)
+    })
+}
+
+/// A simulation ledger that reports the simulated clock of each submission.
+struct Observed<L> {
+    /// The ledger written to.
+    inner: L,
+    /// Told the simulated time of every submission.
+    observe: Box<dyn FnMut(tl_schemas::UtcMicros)>,
+}
+
+impl<L: SimLedger> tl_domain::deciders::RecordFeed for Observed<L> {
+    fn partition_count(&self) -> u32 {
+        self.inner.partition_count()
+    }
+    fn len(&self, partition: u32) -> u64 {
+        self.inner.len(partition)
+    }
+    fn read(
+        &self,
+        partition: u32,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<Vec<u8>>, tl_ledger::Error> {
+        self.inner.read(partition, from, max)
+    }
+}
+
+impl<L: SimLedger> SimLedger for Observed<L> {
+    fn submit(
+        &mut self,
+        signed: tl_schemas::SignedSubmission,
+        now: tl_schemas::UtcMicros,
+    ) -> Result<tl_ledger::Outcome, SimError> {
+        (self.observe)(now);
+        self.inner.submit(signed, now)
+    }
+    fn flush(&mut self) -> Result<(), SimError> {
+        self.inner.flush()
+    }
+}
+
 /// [`simulate`] with another [`Decider`].
 pub fn simulate_with(
     dir: &Path,

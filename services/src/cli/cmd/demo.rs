@@ -112,8 +112,26 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
     let keys_note = store_keys(&a, &keys)?;
 
     let (report, _) = match &kafka {
-        None => tl_sim::simulate(&paths.ledger, &config)
-            .with_context(|| format!("simulating into {}", paths.ledger.display()))?,
+        None => {
+            let progress = progress_bar(&config);
+            let bar = progress.clone();
+            let start = config.start;
+            let observe = Box::new(move |now: tl_schemas::UtcMicros| {
+                let day = now.0.div_euclid(86_400_000_000) as i32;
+                let pos = (day - start.0).max(0) as u64;
+                if pos != bar.position() {
+                    if pos >= bar.length().unwrap_or(0) {
+                        bar.set_length(pos + 1);
+                    }
+                    bar.set_position(pos);
+                    bar.set_message(tl_schemas::Date(day).to_string());
+                }
+            });
+            let ran = tl_sim::simulate_observed(&paths.ledger, &config, observe)
+                .with_context(|| format!("simulating into {}", paths.ledger.display()));
+            progress.finish_and_clear();
+            ran?
+        }
         Some(k) => simulate_on_kafka(k, &config)?,
     };
     ensure!(
@@ -179,6 +197,25 @@ impl Paths {
         }
         Ok(())
     }
+}
+
+/// A progress bar over the simulated days, drawn on stderr only when it is a terminal
+/// (indicatif hides it otherwise, so piped output stays as it was).
+fn progress_bar(config: &SimConfig) -> indicatif::ProgressBar {
+    // The arrival rate aims at `accrual_days`; cohorts that fill or close stretch it by about
+    // a seventh. The bar grows if the run goes on longer.
+    let days = config.accrual_days + config.accrual_days / 7 + config.follow_up_days;
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(days.max(1) as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "simulating {bar:40} simulated date {msg}, {elapsed} elapsed",
+    ) {
+        bar.set_style(style);
+    }
+    bar.set_message(config.start.to_string());
+    bar
 }
 
 /// The first line: what is simulated, and where.
