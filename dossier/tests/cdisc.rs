@@ -306,6 +306,10 @@ fn given_a_simulated_trial_when_packaged_then_every_file_is_valid_dataset_json_w
     };
     // when the CDISC package is built
     let pkg = cdisc::package(&t.model, &scope, &t.trial).unwrap();
+    if let Ok(dir) = std::env::var("TL_CDISC_OUT") {
+        // For inspection and for running other validators on the package by hand.
+        pkg.write_to(Path::new(&dir)).unwrap();
+    }
     // then every file passes the schema and the checks beyond it, and names ledger records
     let files = validate(&t, &pkg);
     let names: BTreeSet<&str> = files.keys().map(String::as_str).collect();
