@@ -461,3 +461,24 @@ fn given_a_cohort_not_in_the_protocol_when_packaged_then_a_clear_error() {
     let e = cdisc::package(&t.model, &scope, &t.trial).unwrap_err();
     assert!(e.to_string().contains("no-such-cohort"), "{e}");
 }
+
+/// The default demo (1,610 treated patients): about 30 s here, so not in CI; the dossier's own
+/// tests package it. Run with `cargo test -p tl-dossier --test cdisc -- --ignored`.
+#[test]
+#[ignore = "the default demo takes about 30 s"]
+fn given_the_default_demo_when_packaged_then_every_file_is_valid() {
+    // given the default demo and a scope of every cohort
+    let t = simulate(tl_sim::DEFAULT_TREATED, tl_sim::DEFAULT_SEED);
+    let scope = Scope {
+        cohorts: all_cohorts(&t.model),
+        cutoff: t.cutoff,
+    };
+    // when packaged
+    let started = std::time::Instant::now();
+    let pkg = cdisc::package(&t.model, &scope, &t.trial).unwrap();
+    let took = started.elapsed();
+    // then every file is valid, with its provenance
+    validate(&t, &pkg);
+    let bytes: usize = pkg.files().map(|(_, b)| b.len()).sum();
+    eprintln!("default demo: package built in {took:?}, {bytes} bytes");
+}

@@ -816,3 +816,45 @@ fn describe(p: &str, event: bool, kind: Option<u16>) -> (i64, String, Option<&'s
     };
     (cnsr, format!("CENSORED AT {at}"), Some(at))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dec(v: Value) -> String {
+        match v {
+            Value::Decimal(s) => s,
+            other => panic!("not a decimal: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn given_sums_when_percent_change_is_taken_then_it_rounds_half_away_from_zero() {
+        // 35.1 mm -> 56.1 mm: +59.829... % -> 59.8
+        assert_eq!(dec(pchg(561, 351)), "59.8");
+        // 40 mm -> 28 mm: exactly -30 %
+        assert_eq!(dec(pchg(280, 400)), "-30.0");
+        // 0.05 % steps: 2000 -> 2001 is +0.05 %, rounds away from zero to 0.1; and back
+        assert_eq!(dec(pchg(2001, 2000)), "0.1");
+        assert_eq!(dec(pchg(1999, 2000)), "-0.1");
+        assert_eq!(dec(pchg(0, 351)), "-100.0");
+        assert_eq!(pchg(10, 0), Value::Null);
+    }
+
+    #[test]
+    fn given_changes_when_written_then_signed_exact_millimetres() {
+        assert_eq!(dec(signed_mm(-153)), "-15.3");
+        assert_eq!(dec(signed_mm(210)), "21.0");
+        assert_eq!(dec(signed_mm(0)), "0.0");
+    }
+
+    #[test]
+    fn given_partial_dates_when_their_last_day_is_taken_then_month_ends_and_leap_years_hold() {
+        let d = |y, m, d| Date::from_ymd(y, m, d);
+        assert_eq!(latest(&PartialDate::Year(2023)), d(2023, 12, 31));
+        assert_eq!(latest(&PartialDate::YearMonth(2024, 2)), d(2024, 2, 29));
+        assert_eq!(latest(&PartialDate::YearMonth(2023, 12)), d(2023, 12, 31));
+        let full = d(2023, 5, 6).unwrap();
+        assert_eq!(latest(&PartialDate::Full(full)), Some(full));
+    }
+}

@@ -992,6 +992,16 @@ fn finding(rule: &BiomarkerRule) -> (&'static str, &'static str, Option<&str>) {
     }
 }
 
+/// `QNAM` of a row's n-th record: `LDGREC1` to `LDGREC99`, then `LDG00100` on (QNAM has at
+/// most 8 characters).
+fn qnam(n: usize) -> String {
+    if n < 100 {
+        format!("LDGREC{n}")
+    } else {
+        format!("LDG{n:05}")
+    }
+}
+
 /// The SUPP-- dataset of a domain: one row per (parent row, ledger record), `QNAM`
 /// `LDGREC<n>`, `QVAL` the record's `partition/seq/hash`.
 fn supp(s: &Study, parent: &Dataset) -> Dataset {
@@ -1056,7 +1066,7 @@ fn supp(s: &Study, parent: &Dataset) -> Dataset {
                     subject.clone(),
                     idvar.clone(),
                     idval.clone(),
-                    txt(format!("LDGREC{}", n + 1)),
+                    txt(qnam(n + 1)),
                     txt(format!("Ledger Record {}", n + 1)),
                     txt(reference_text(r)),
                     txt("ASSIGNED"),
@@ -1067,4 +1077,26 @@ fn supp(s: &Study, parent: &Dataset) -> Dataset {
         }
     }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_thousandths_when_written_then_exact_decimals_without_trailing_zeros() {
+        assert_eq!(milli(200_000), "200");
+        assert_eq!(milli(1_500), "1.5");
+        assert_eq!(milli(2_405), "2.405");
+        assert_eq!(milli(7), "0.007");
+        assert_eq!(milli(0), "0");
+    }
+
+    #[test]
+    fn given_many_records_when_named_then_qnam_stays_within_8_characters() {
+        assert_eq!(qnam(1), "LDGREC1");
+        assert_eq!(qnam(99), "LDGREC99");
+        assert_eq!(qnam(100), "LDG00100");
+        assert!((1..100_000).all(|n| qnam(n).len() <= 8));
+    }
 }
