@@ -102,6 +102,10 @@ impl std::fmt::Display for Difference {
 /// cut) for trial `trial`: records after `scope.cutoff` are left out, survival is censored on
 /// or before it. Deterministic: the same input gives byte-identical files.
 ///
+/// What it reads from `model`: the protocol catalogue in force (and its record), every record
+/// of each patient enrolled or slotted in a scope cohort, and the slot records about those
+/// patients. An evidence bundle holding these gives the same package (`verify-dossier`).
+///
 /// Errors: [`Error::EmptyScope`], or [`Error::UnknownCohort`] for a cohort the protocol's
 /// catalogue does not list.
 pub fn package(model: &TrialModel, scope: &Scope, trial: &TrialId) -> Result<Package, Error> {
