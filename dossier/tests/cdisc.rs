@@ -374,6 +374,22 @@ fn given_the_same_model_when_packaged_twice_then_the_bytes_are_identical_and_a_c
     // then the difference names that file and row
     let d = b.first_difference(&dir).unwrap().expect("a difference");
     assert_eq!((d.file.as_str(), d.row), ("adtte.json", Some(3)), "{d}");
+    // and after restoring it, an SDTM row's changed term is named too
+    std::fs::write(dir.join("adtte.json"), &before).unwrap();
+    let ae = std::fs::read(dir.join("ae.json")).unwrap();
+    let mut file: Json = serde_json::from_slice(&ae).unwrap();
+    let term = col(&file, "AETERM").unwrap();
+    file["rows"][0][term] = Json::from("Something else");
+    std::fs::write(dir.join("ae.json"), serde_json::to_vec(&file).unwrap()).unwrap();
+    let d = b.first_difference(&dir).unwrap().expect("a difference");
+    assert_eq!((d.file.as_str(), d.row), ("ae.json", Some(1)), "{d}");
+    // and a byte flipped in define.xml names define.xml
+    std::fs::write(dir.join("ae.json"), &ae).unwrap();
+    let mut define = std::fs::read(dir.join("define.xml")).unwrap();
+    define[100] ^= 1;
+    std::fs::write(dir.join("define.xml"), &define).unwrap();
+    let d = b.first_difference(&dir).unwrap().expect("a difference");
+    assert_eq!((d.file.as_str(), d.row), ("define.xml", None), "{d}");
 }
 
 /// Every date value of a dataset file.
