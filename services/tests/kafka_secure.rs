@@ -178,7 +178,7 @@ fn a_site_writer_cannot_write_the_ledger_join_the_sequencers_group_or_use_its_tr
 }
 
 #[test]
-fn a_reader_cannot_produce_to_intake() {
+fn a_reader_cannot_produce_to_intake_and_site_writers_can_within_their_quota() {
     let t = trial();
     let reader = as_principal(&t, "reader");
     let err = produce_one(&reader, &reader.topics.intake, false).expect_err("refused");
@@ -187,9 +187,29 @@ fn a_reader_cannot_produce_to_intake() {
         RDKafkaErrorCode::TopicAuthorizationFailed,
         "{err}"
     );
-    // A site writer may (the same call, another principal).
+    // A site writer may (the same call, another principal), within its produce quota.
     let site = as_principal(&t, "site-2");
     produce_one(&site, &site.topics.intake, true).expect("a site writer writes intake");
+    let b = secure();
+    let out = Command::new(tl_tests::kafka::broker_script())
+        .args([
+            "acl",
+            "quotas",
+            "--bootstrap",
+            &b.broker.bootstrap,
+            "--config",
+        ])
+        .arg(b.properties("admin"))
+        .output()
+        .unwrap();
+    let quotas = String::from_utf8_lossy(&out.stdout);
+    for w in WRITERS.split(',') {
+        assert!(
+            quotas.contains(&format!("User:{w} producer_byte_rate=1048576")),
+            "{quotas}"
+        );
+    }
+    assert!(!quotas.contains("User:sequencer"), "{quotas}");
 }
 
 /// Whether a client with `properties` gets the cluster's metadata within 6 s.

@@ -3,6 +3,8 @@
 // init --kafka` and `trial-ledger sequencer` call it too.
 //
 //   TrialAcl apply  --bootstrap B --config FILE --trial T [--sequencer P] [--reader P] [--writers P,P,...]
+//                   [--writer-byte-rate BYTES-PER-SECOND]
+//   TrialAcl quotas --bootstrap B --config FILE          (prints each user's client quotas)
 //   TrialAcl check  --bootstrap B --config FILE --trial T [--sequencer P] [--super-users User:a;User:b]
 //   TrialAcl grant-admin --bootstrap B --config FILE [--admin P]
 //   TrialAcl add    --bootstrap B --config FILE --principal P --topic NAME --operation OP [--pattern literal|prefixed]
@@ -70,7 +72,7 @@ public final class TrialAcl {
 
     private static int run(String[] args) throws Exception {
         if (args.length == 0) {
-            throw new Usage("which command? apply, check, grant-admin or add");
+            throw new Usage("which command? apply, check, grant-admin, add or quotas");
         }
         Map<String, String> o = options(Arrays.copyOfRange(args, 1, args.length));
         String bootstrap = need(o, "bootstrap");
@@ -85,6 +87,8 @@ public final class TrialAcl {
                     return grantAdmin(admin, o.getOrDefault("admin", "admin"));
                 case "add":
                     return add(admin, o);
+                case "quotas":
+                    return quotas(admin);
                 default:
                     throw new Usage("unknown command '" + args[0] + "'");
             }
@@ -259,6 +263,37 @@ public final class TrialAcl {
         admin.createAcls(m).all().get(TIMEOUT_S, TimeUnit.SECONDS);
         System.out.println("created " + m.size() + " ACLs for trial " + trial + " (sequencer " + sequencer
                 + ", reader " + reader + ", writers " + String.join(",", writers) + ")");
+        // Per-principal produce quotas: a writer principal writes only intake, so its user
+        // quota bounds what it can push into the trial's intake (Kafka quotas are per user,
+        // not per topic). The sequencer has none: it must keep up with every writer at once.
+        long rate = Long.parseLong(o.getOrDefault("writer-byte-rate", "1048576"));
+        if (rate > 0 && !writers.isEmpty()) {
+            List<org.apache.kafka.common.quota.ClientQuotaAlteration> q = new ArrayList<>();
+            for (String w : writers) {
+                q.add(new org.apache.kafka.common.quota.ClientQuotaAlteration(
+                        new org.apache.kafka.common.quota.ClientQuotaEntity(
+                                Map.of(org.apache.kafka.common.quota.ClientQuotaEntity.USER, w)),
+                        List.of(new org.apache.kafka.common.quota.ClientQuotaAlteration.Op(
+                                "producer_byte_rate", (double) rate))));
+            }
+            admin.alterClientQuotas(q).all().get(TIMEOUT_S, TimeUnit.SECONDS);
+            System.out.println("set producer_byte_rate=" + rate + " for " + String.join(",", writers));
+        }
+        return 0;
+    }
+
+    private static int quotas(Admin admin) throws Exception {
+        var all = admin.describeClientQuotas(org.apache.kafka.common.quota.ClientQuotaFilter.all())
+                .entities().get(TIMEOUT_S, TimeUnit.SECONDS);
+        List<String> lines = new ArrayList<>();
+        for (var e : all.entrySet()) {
+            String user = e.getKey().entries().get(org.apache.kafka.common.quota.ClientQuotaEntity.USER);
+            for (var q : e.getValue().entrySet()) {
+                lines.add("User:" + user + " " + q.getKey() + "=" + q.getValue().longValue());
+            }
+        }
+        java.util.Collections.sort(lines);
+        lines.forEach(System.out::println);
         return 0;
     }
 

@@ -167,6 +167,10 @@ pub struct AclArgs {
     /// The reader principal: reads the ledger and the checkpoints.
     #[arg(long, value_name = "NAME", default_value = "reader")]
     pub acl_reader: String,
+    /// Produce quota of each writer principal in bytes per second (Kafka's per-user
+    /// `producer_byte_rate`; writers produce only to intake); 0 sets none.
+    #[arg(long, value_name = "BYTES", default_value_t = 1_048_576)]
+    pub acl_writer_byte_rate: u64,
     /// The brokers' and controllers' principals, the only super users the check accepts
     /// (`User:NAME`, separated by `;` or `,`).
     #[arg(

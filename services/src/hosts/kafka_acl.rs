@@ -48,7 +48,8 @@ fn properties_file<'a>(config: Option<&'a Path>, what: &str) -> Result<&'a Path>
     })
 }
 
-/// Creates the trial's ACL matrix, as the admin principal of `config`.
+/// Creates the trial's ACL matrix and the writers' produce quotas, as the admin principal of
+/// `config`.
 pub fn apply(k: &KafkaConfig, config: Option<&Path>, a: &AclArgs) -> Result<()> {
     let config = properties_file(config, "creating the trial's ACLs")?;
     let mut args = vec![
@@ -58,6 +59,8 @@ pub fn apply(k: &KafkaConfig, config: Option<&Path>, a: &AclArgs) -> Result<()> 
         a.acl_sequencer.clone(),
         "--reader".into(),
         a.acl_reader.clone(),
+        "--writer-byte-rate".into(),
+        a.acl_writer_byte_rate.to_string(),
     ];
     if !a.acl_writers.is_empty() {
         args.push("--writers".into());
