@@ -456,6 +456,24 @@ fn the_production_mode_check_refuses_an_extra_acl_that_lets_a_site_writer_write_
         "{err}"
     );
 
+    // And `init --kafka` in production mode refuses before it writes anything.
+    let fresh = t.dir.path().join("refused");
+    let init = env(&mut Command::new(BIN))
+        .args(["init", "--trial", t.trial.as_str()])
+        .args(["--kafka", &secure().broker.bootstrap, "--kafka-config"])
+        .arg(secure().properties("admin"))
+        .arg("--data")
+        .arg(&fresh)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&init.stderr);
+    assert_eq!(init.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("refusing to run in production mode") && err.contains("User:site-1"),
+        "{err}"
+    );
+    assert!(!fresh.exists(), "a refused init writes nothing");
+
     // ALL for everyone (User:*) on the literal ledger topic is named as well.
     extra_acl(
         "*",
@@ -469,4 +487,65 @@ fn the_production_mode_check_refuses_an_extra_acl_that_lets_a_site_writer_write_
         out.contains("ALLOW ALL on topic") && out.contains("for User:*"),
         "{out}"
     );
+}
+
+#[test]
+fn five_sigkills_of_the_sequencer_on_the_secured_node_lose_and_duplicate_nothing() {
+    use rand::{Rng, SeedableRng};
+    let mut t = trial();
+    let seq_props = s(&secure().properties("sequencer"));
+    let extra = [
+        "--kafka-config",
+        seq_props.as_str(),
+        "--commit-interval-ms",
+        "200",
+    ];
+    let mut seq = t.sequencer("sequencer.0", "seq-0", &extra);
+    t.cfg = as_principal(&t, "site-3");
+    let mut w = Writer::connect(&t.cfg).unwrap();
+    t.enrol_investigator(&mut w);
+    let subs = t.workload(4_000, 11);
+    let chunks: Vec<_> = subs.chunks(250).collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(19);
+    let mut kills = std::collections::BTreeSet::new();
+    while kills.len() < 5 {
+        kills.insert(rng.gen_range(1..chunks.len() - 1));
+    }
+    let mut logs = vec!["seq-0".to_string()];
+    let mut started_at = w.watcher().record_count();
+    for (i, chunk) in chunks.iter().enumerate() {
+        for sub in chunk.iter() {
+            w.send(sub).unwrap();
+        }
+        w.flush().unwrap();
+        if !kills.contains(&i) {
+            continue;
+        }
+        // Kill a sequencer that is working: it has committed records since it started.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while w.watcher().record_count() <= started_at {
+            assert!(Instant::now() < deadline, "{}", t.all_logs());
+            w.watcher().pump(Duration::from_millis(50)).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(rng.gen_range(0..400)));
+        seq.kill().unwrap(); // SIGKILL
+        seq.wait().unwrap();
+        let name = format!("seq-{}", logs.len());
+        seq = t.sequencer("sequencer.0", &name, &extra);
+        logs.push(name);
+        w.watcher().pump(Duration::from_millis(10)).unwrap();
+        started_at = w.watcher().record_count();
+    }
+    let names: Vec<&str> = logs.iter().map(String::as_str).collect();
+    // The two bootstrap records and the enrolment are the trial-level records.
+    t.wait_records(&mut w, 4_000 + 3, Duration::from_secs(300), &names);
+    kafka_support::signal(&seq, "TERM");
+    assert!(kafka_support::wait_exit(&mut seq, Duration::from_secs(60)).success());
+    t.cfg = as_principal(&t, "reader");
+    t.check_exactly_once(&subs, 3);
+    let rebuilt = names
+        .iter()
+        .filter(|n| t.log(n).contains("state rebuilt"))
+        .count();
+    assert_eq!(rebuilt, 6, "every incarnation rebuilt its state");
 }
