@@ -13,8 +13,8 @@ use tl_schemas::events::{envelope_of, KeyEnrolled, TrialRegistered};
 use tl_schemas::{Role, Subject, UtcMicros};
 
 /// Creates the trial's topics with `partitions` partitions and writes the two bootstrap
-/// records to ledger partition 0 in one transaction. Refuses a ledger topic that already
-/// holds records.
+/// records to ledger partition 0 in one transaction ([`write_bootstrap`]), with one client
+/// configuration for both steps. Refuses a ledger topic that already holds records.
 pub fn init_trial(
     cfg: &KafkaConfig,
     partitions: u32,
@@ -24,6 +24,21 @@ pub fn init_trial(
     now: UtcMicros,
 ) -> Result<Vec<Receipt>, Error> {
     crate::topics::create_topics(cfg, partitions)?;
+    write_bootstrap(cfg, partitions, title, root, sequencer_public_key, now)
+}
+
+/// Writes the two bootstrap records to the existing, empty ledger topic in one transaction,
+/// under the transactional id `<trial>.sequencer.bootstrap`. On a secured cluster `cfg`
+/// authenticates as the sequencer's principal, the only one that may write the ledger; the
+/// topics were created before by the admin ([`crate::topics::create_topics`]).
+pub fn write_bootstrap(
+    cfg: &KafkaConfig,
+    partitions: u32,
+    title: &str,
+    root: &SigningKey,
+    sequencer_public_key: [u8; 32],
+    now: UtcMicros,
+) -> Result<Vec<Receipt>, Error> {
     crate::topics::check_ledger_topic(cfg, partitions)?;
     let (hw, _) = crate::read::end_offsets(cfg, &cfg.topics.ledger, partitions)?;
     if hw.iter().any(|&h| h > 0) {
@@ -68,7 +83,12 @@ pub fn init_trial(
     }
     let producer: ThreadedProducer<DefaultProducerContext> = cfg
         .client()
-        .set("transactional.id", format!("{}.bootstrap", trial.as_str()))
+        // Under the sequencer's transactional-id prefix: on a secured cluster only the
+        // sequencer's principal may write the ledger (FORMAT.md §17b).
+        .set(
+            "transactional.id",
+            format!("{}.sequencer.bootstrap", trial.as_str()),
+        )
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .create()

@@ -1,6 +1,8 @@
 //! Where the trial's topics are and how clients talk to them.
 
 use rdkafka::ClientConfig;
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 use tl_schemas::TrialId;
 
@@ -67,6 +69,61 @@ pub struct KafkaConfig {
     pub safety: TopicSafety,
     /// How long a client call may wait for the broker before it is an error.
     pub timeout: Duration,
+    /// librdkafka properties every client gets on top of the defaults (`security.protocol`,
+    /// `sasl.*`, `ssl.*`, ...), usually from a `--kafka-config` file ([`load_properties`]).
+    pub properties: BTreeMap<String, String>,
+}
+
+/// Properties a `--kafka-config` file may not set: each client sets them for its role.
+const ROLE_PROPERTIES: [&str; 6] = [
+    "bootstrap.servers",
+    "group.id",
+    "group.instance.id",
+    "transactional.id",
+    "isolation.level",
+    "enable.idempotence",
+];
+
+/// Reads a librdkafka client properties file: `name=value` lines; blank lines and lines
+/// starting with `#` or `!` are ignored; spaces around the name and the value are trimmed.
+/// Refuses a line without `=`, a name given twice, and the properties each client sets for its
+/// role (`bootstrap.servers` comes from `--kafka`; `group.id`, `transactional.id`, ...).
+pub fn load_properties(path: &Path) -> Result<BTreeMap<String, String>, crate::Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        crate::Error::Invalid(format!(
+            "cannot read the Kafka client properties {}: {e}",
+            path.display()
+        ))
+    })?;
+    parse_properties(&text).map_err(|e| crate::Error::Invalid(format!("{}: {e}", path.display())))
+}
+
+/// The parsing rule of [`load_properties`], on text.
+pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let Some((name, value)) = line.split_once('=') else {
+            return Err(format!("line {}: expected name=value", i + 1));
+        };
+        let (name, value) = (name.trim(), value.trim());
+        if name.is_empty() {
+            return Err(format!("line {}: a property needs a name", i + 1));
+        }
+        if ROLE_PROPERTIES.contains(&name) {
+            return Err(format!(
+                "line {}: {name} cannot be set here (each client sets it for its role; the brokers come from --kafka)",
+                i + 1
+            ));
+        }
+        if out.insert(name.to_string(), value.to_string()).is_some() {
+            return Err(format!("line {}: {name} is set twice", i + 1));
+        }
+    }
+    Ok(out)
 }
 
 impl KafkaConfig {
@@ -79,6 +136,7 @@ impl KafkaConfig {
             topics,
             safety: TopicSafety::Production,
             timeout: Duration::from_secs(30),
+            properties: BTreeMap::new(),
         }
     }
 
@@ -89,6 +147,11 @@ impl KafkaConfig {
             // Loopback brokers in tests come and go; do not wait long between reconnects.
             .set("reconnect.backoff.max.ms", "1000")
             .set("log_level", "3");
+        // The operator's properties (security, tuning) after the defaults, before each role's
+        // own settings.
+        for (k, v) in &self.properties {
+            c.set(k, v);
+        }
         c
     }
 
@@ -126,5 +189,45 @@ impl KafkaConfig {
             self.bootstrap,
             self.topics.ledger
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_properties_file_is_read_and_role_settings_are_refused() {
+        let p = parse_properties(
+            "# a comment\n\nsecurity.protocol = SASL_SSL\nsasl.password=a=b\n! also a comment\n",
+        )
+        .unwrap();
+        assert_eq!(p["security.protocol"], "SASL_SSL");
+        assert_eq!(p["sasl.password"], "a=b");
+        assert_eq!(p.len(), 2);
+        assert!(parse_properties("transactional.id=x\n")
+            .unwrap_err()
+            .contains("transactional.id cannot be set"));
+        assert!(parse_properties("a=1\na=2\n")
+            .unwrap_err()
+            .contains("set twice"));
+        assert!(parse_properties("novalue\n")
+            .unwrap_err()
+            .contains("line 1: expected name=value"));
+    }
+
+    #[test]
+    fn the_properties_reach_every_client() {
+        let mut cfg = KafkaConfig::new("127.0.0.1:1", TrialId::new("t").unwrap());
+        cfg.properties
+            .insert("security.protocol".into(), "SASL_SSL".into());
+        assert_eq!(
+            cfg.idempotent_producer().get("security.protocol"),
+            Some("SASL_SSL")
+        );
+        assert_eq!(
+            cfg.committed_reader().get("security.protocol"),
+            Some("SASL_SSL")
+        );
     }
 }

@@ -25,7 +25,7 @@ pub mod sequencer;
 pub mod topics;
 pub mod writer;
 
-pub use config::{KafkaConfig, TopicSafety, Topics};
+pub use config::{load_properties, KafkaConfig, TopicSafety, Topics};
 pub use rejection::Rejection;
 pub use sequencer::{SequencerConfig, SequencerStats};
 

@@ -48,6 +48,21 @@ pub fn end_offsets(cfg: &KafkaConfig, topic: &str, n: u32) -> Result<(Vec<i64>, 
     Ok((hw, lso))
 }
 
+/// Log-start offsets (low watermarks) of partitions `0..n` of `topic`. Above 0 on the ledger
+/// topic means records were deleted from the partition's start (DeleteRecords, or a retention
+/// limit): the ledger is not whole.
+pub fn log_start_offsets(cfg: &KafkaConfig, topic: &str, n: u32) -> Result<Vec<i64>, Error> {
+    let reader = consumer(cfg.committed_reader())?;
+    (0..n as i32)
+        .map(|p| {
+            retrying("fetch_watermarks", cfg.timeout, || {
+                reader.fetch_watermarks(topic, p, cfg.timeout)
+            })
+            .map(|(low, _)| low)
+        })
+        .collect()
+}
+
 /// Waits until no transaction is open on partitions `0..n` of `topic` and returns their ends
 /// (the high watermarks). An open transaction of a dead or stopped producer is resolved by the
 /// broker when its transaction timeout passes (or when a producer with the same

@@ -46,6 +46,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::CheckProof(a) => cli::cmd::check_proof::run(a),
         Command::Trail(a) => cli::cmd::trail::run(a),
         Command::Sequencer(a) => cli::cmd::sequencer::run(a),
+        Command::KafkaCheck(a) => cli::cmd::kafka_check::run(a),
         Command::Matcher(a) => cli::cmd::matcher::run(a),
         Command::CohortEngine(a) => cli::cmd::cohort_engine::run(a),
         Command::Export(a) => cli::cmd::export::run(a),

@@ -327,7 +327,8 @@ fn a_compacted_ledger_topic_is_refused_by_init_and_by_the_sequencer() {
         "{err}"
     );
     assert!(err.contains("compaction"), "{err}");
-    // And production mode refuses the single-node topic of the first trial.
+    // And production mode refuses the single-node topic of the first trial (the plaintext test
+    // broker has no ACLs to check: --no-acls).
     let out = env(&mut Command::new(BIN))
         .args([
             "sequencer",
@@ -335,6 +336,7 @@ fn a_compacted_ledger_topic_is_refused_by_init_and_by_the_sequencer() {
             &b.bootstrap,
             "--trial",
             t.trial.as_str(),
+            "--no-acls",
         ])
         .args(["--data", &s(&t.data())])
         .output()

@@ -51,6 +51,52 @@ pub fn broker() -> &'static Broker {
 /// Starts a cluster of `nodes` nodes with its own state file and a watchdog that stops it
 /// when this process exits. Panics with the script's output if it cannot.
 pub fn start(nodes: u8) -> Broker {
+    start_with(&["--nodes", &nodes.to_string()])
+}
+
+/// A secured single node of its own (`broker up --secure`): SASL_SSL with SCRAM-SHA-512, TLS
+/// on the controller listener, the StandardAuthorizer, and one client properties file per
+/// principal.
+#[derive(Debug)]
+pub struct SecureBroker {
+    /// The broker (its state file names the data folder).
+    pub broker: Broker,
+    /// `<principal>.properties` for admin, sequencer, reader, matcher, cohort-engine, site-1..3.
+    pub clients: PathBuf,
+    /// The CA certificate the clients trust.
+    pub ca: PathBuf,
+    /// The node's server.properties (what the ACL check reads super users from).
+    pub server_properties: PathBuf,
+}
+
+impl SecureBroker {
+    /// The client properties file of `principal`.
+    pub fn properties(&self, principal: &str) -> PathBuf {
+        self.clients.join(format!("{principal}.properties"))
+    }
+}
+
+/// Starts a secured single node for this test binary, with a watchdog as [`start`]. Never
+/// taken from `KAFKA_BOOTSTRAP_SERVERS`: the tests need its principals.
+pub fn start_secure() -> SecureBroker {
+    let broker = start_with(&["--nodes", "1", "--secure", "--sites", "3"]);
+    let state = broker.state.clone().expect("started here");
+    let text = std::fs::read_to_string(&state).expect("the state file of `up`");
+    let get = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| panic!("no {key} in {}", state.display()))
+    };
+    SecureBroker {
+        clients: get("CLIENTS_DIR"),
+        ca: get("CA_FILE"),
+        server_properties: get("NODE_0_DIR").join("server.properties"),
+        broker,
+    }
+}
+
+fn start_with(up_args: &[&str]) -> Broker {
     let state = std::env::temp_dir().join(format!(
         "tl-test-kafka-{}-{}.state",
         std::process::id(),
@@ -58,7 +104,9 @@ pub fn start(nodes: u8) -> Broker {
     ));
     let script = broker_script();
     let out = Command::new(&script)
-        .args(["up", "--nodes", &nodes.to_string(), "--state"])
+        .arg("up")
+        .args(up_args)
+        .arg("--state")
         .arg(&state)
         .stdin(Stdio::null())
         .output()

@@ -1,7 +1,10 @@
 // Readiness probe run by ../broker after the nodes are started: one JVM that proves the cluster
 // takes the writes trial-ledger needs, not just that a port is open.
 //
-//   java -cp 'lib/*:<classes>' Ready <bootstrap> <expected-nodes> <timeout-seconds>
+//   java -cp 'lib/*:<classes>' Ready <bootstrap> <expected-nodes> <timeout-seconds> [client.properties]
+//
+// client.properties (for `up --secure`): the nodes' own principal's librdkafka properties
+// (security.protocol, sasl.*, ssl.ca.location), translated to the Java client's settings.
 //
 // 1. Waits until all expected brokers are registered (Admin describeCluster).
 // 2. Creates a probe topic with RF = min(nodes, 3) and min.insync.replicas = 2 on 3 nodes.
@@ -37,6 +40,27 @@ import org.apache.kafka.common.serialization.StringSerializer;
 
 public final class Ready {
     private static long deadline;
+    private static Properties security = new Properties();
+
+    /** The Java client's security settings for a librdkafka SASL_SSL/SCRAM properties file. */
+    private static Properties security(String file) throws java.io.IOException {
+        Properties in = new Properties();
+        try (java.io.Reader r = java.nio.file.Files.newBufferedReader(java.nio.file.Path.of(file))) {
+            in.load(r);
+        }
+        Properties p = new Properties();
+        p.put("security.protocol", in.getProperty("security.protocol", "PLAINTEXT").toUpperCase());
+        if (in.getProperty("sasl.username") != null) {
+            p.put("sasl.mechanism", in.getProperty("sasl.mechanisms", "SCRAM-SHA-512"));
+            p.put("sasl.jaas.config", "org.apache.kafka.common.security.scram.ScramLoginModule required username=\""
+                    + in.getProperty("sasl.username") + "\" password=\"" + in.getProperty("sasl.password") + "\";");
+        }
+        if (in.getProperty("ssl.ca.location") != null) {
+            p.put("ssl.truststore.type", "PEM");
+            p.put("ssl.truststore.location", in.getProperty("ssl.ca.location"));
+        }
+        return p;
+    }
 
     private static long remainingMs() {
         long r = deadline - System.currentTimeMillis();
@@ -51,14 +75,17 @@ public final class Ready {
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 3) {
-            System.err.println("usage: Ready <bootstrap> <expected-nodes> <timeout-seconds>");
+        if (args.length != 3 && args.length != 4) {
+            System.err.println("usage: Ready <bootstrap> <expected-nodes> <timeout-seconds> [client.properties]");
             System.exit(2);
         }
         String bootstrap = args[0];
         int nodes = Integer.parseInt(args[1]);
         deadline = System.currentTimeMillis() + Long.parseLong(args[2]) * 1000L;
         try {
+            if (args.length == 4) {
+                security = security(args[3]);
+            }
             run(bootstrap, nodes);
         } catch (Exception e) {
             Throwable c = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
@@ -75,6 +102,7 @@ public final class Ready {
         int minIsr = nodes >= 3 ? 2 : 1;
 
         Properties ap = new Properties();
+        ap.putAll(security);
         ap.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         ap.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "5000");
         ap.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "10000");
@@ -112,6 +140,7 @@ public final class Ready {
 
             String value = "ready-" + suffix;
             Properties pp = new Properties();
+            pp.putAll(security);
             pp.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
             pp.put(ProducerConfig.ACKS_CONFIG, "all");
             pp.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
@@ -131,6 +160,7 @@ public final class Ready {
             log("transactional write committed");
 
             Properties cp = new Properties();
+            cp.putAll(security);
             cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
             cp.put(ConsumerConfig.GROUP_ID_CONFIG, "__trial_ledger_ready_" + suffix);
             cp.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");

@@ -82,6 +82,10 @@ pub enum Command {
     /// Run the sequencer on Kafka as a long-lived service: consume intake, validate, chain,
     /// seal and produce to the ledger in transactions. Stops cleanly on SIGTERM or Ctrl-C.
     Sequencer(SequencerArgs),
+    /// The production-mode check of a trial on a secured Kafka cluster, by hand: refuses
+    /// (exit 1) when any principal but the sequencer may write the ledger topic, when the
+    /// brokers allow access without ACLs, or when a super user is not a broker or controller.
+    KafkaCheck(KafkaCheckArgs),
     /// Run the matcher service: follow the ledger (embedded or on Kafka) and propose cohorts
     /// (MatchProposed) for each new sequencing result, signed with a matcher key.
     Matcher(ServiceArgs),
@@ -149,6 +153,51 @@ impl From<SafetyArg> for tl_kafka::TopicSafety {
     }
 }
 
+/// The trial's ACLs on a secured cluster (schemas/FORMAT.md §17b) and the production-mode
+/// check, run through infra/kafka's ACL tool (Java).
+#[derive(Debug, Args, Clone, Default)]
+pub struct AclArgs {
+    /// Site writers and deciding services (principal names, comma-separated) that may write
+    /// intake and read the ledger and rejections (init --kafka creates their ACLs).
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub acl_writers: Vec<String>,
+    /// The sequencer's principal: the only one that may write the ledger topic.
+    #[arg(long, value_name = "NAME", default_value = "sequencer")]
+    pub acl_sequencer: String,
+    /// The reader principal: reads the ledger and the checkpoints.
+    #[arg(long, value_name = "NAME", default_value = "reader")]
+    pub acl_reader: String,
+    /// Produce quota of each writer principal in bytes per second (Kafka's per-user
+    /// `producer_byte_rate`; writers produce only to intake); 0 sets none.
+    #[arg(long, value_name = "BYTES", default_value_t = 1_048_576)]
+    pub acl_writer_byte_rate: u64,
+    /// The brokers' and controllers' principals, the only super users the check accepts
+    /// (`User:NAME`, separated by `;` or `,`).
+    #[arg(
+        long,
+        value_name = "PRINCIPALS",
+        default_value = "User:broker;User:controller"
+    )]
+    pub super_users: String,
+    /// The brokers' server.properties (comma-separated): brokers mask `super.users` and
+    /// `allow.everyone.if.no.acl.found` over the Kafka API, so the check reads them here.
+    #[arg(long, value_name = "FILES")]
+    pub broker_config: Option<String>,
+    /// A cluster without ACLs (plaintext, no authorizer), in production mode: neither create
+    /// ACLs nor run the production-mode check. Only for test clusters.
+    #[arg(long)]
+    pub no_acls: bool,
+}
+
+/// `kafka-check`.
+#[derive(Debug, Args)]
+pub struct KafkaCheckArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub acl: AclArgs,
+}
+
 /// Where a trial on Kafka is.
 #[derive(Debug, Args, Clone)]
 pub struct KafkaArgs {
@@ -162,6 +211,11 @@ pub struct KafkaArgs {
     /// Which ledger-topic settings are accepted; `dev` for a single-node broker.
     #[arg(long, value_enum, default_value_t = SafetyArg::Production)]
     pub topic_safety: SafetyArg,
+    /// librdkafka client properties for --kafka (`security.protocol`, `sasl.*`,
+    /// `ssl.ca.location`, ...), one `name=value` a line: how to authenticate to a secured
+    /// cluster (infra/kafka/broker up --secure writes one file per principal).
+    #[arg(long, value_name = "FILE", requires = "kafka")]
+    pub kafka_config: Option<PathBuf>,
 }
 
 /// Either an embedded ledger (`--data DIR`) or a trial on Kafka (`--kafka BOOTSTRAP --trial ID`).
@@ -191,6 +245,8 @@ pub struct ServeArgs {
 pub struct SequencerArgs {
     #[command(flatten)]
     pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub acl: AclArgs,
     /// A data folder written by `init`: its keys/sequencer.key and trust.json are the defaults
     /// of --key and --trust.
     #[arg(long, value_name = "DIR")]
@@ -345,6 +401,11 @@ pub struct ProjectionArgs {
     /// The trial id on Kafka (names the ledger topic `<ID>.ledger`).
     #[arg(long, value_name = "ID")]
     pub trial: Option<String>,
+    /// librdkafka client properties for --kafka (`security.protocol`, `sasl.*`,
+    /// `ssl.ca.location`, ...), one `name=value` a line: how to authenticate to a secured
+    /// cluster (infra/kafka/broker up --secure writes one file per principal).
+    #[arg(long, value_name = "FILE", requires = "kafka")]
+    pub kafka_config: Option<PathBuf>,
     /// Records read per partition per poll (and so the most records in one view transaction
     /// per partition).
     #[arg(long, value_name = "N", default_value_t = 10_000,
@@ -527,6 +588,11 @@ pub struct DemoArgs {
     /// As --kafka, on a single-node broker started from infra/kafka and stopped afterwards.
     #[arg(long)]
     pub kafka_local: bool,
+    /// librdkafka client properties for --kafka (`security.protocol`, `sasl.*`,
+    /// `ssl.ca.location`, ...), one `name=value` a line: how to authenticate to a secured
+    /// cluster (infra/kafka/broker up --secure writes one file per principal).
+    #[arg(long, value_name = "FILE", requires = "kafka")]
+    pub kafka_config: Option<PathBuf>,
     /// Exit 1 when a calibrated figure falls outside its tolerance (two half-widths of the
     /// DRUP report's 95 % interval, scaled by sqrt(1610 / patients)). Without it the demo exits
     /// 0 whatever the figures, as 1 is for negative verdicts.
@@ -577,6 +643,16 @@ pub struct InitArgs {
     /// With --kafka: which topic settings to create and accept (`dev` for a single node).
     #[arg(long, value_enum, default_value_t = SafetyArg::Production)]
     pub topic_safety: SafetyArg,
+    /// librdkafka client properties for --kafka: the admin principal's on a secured cluster.
+    /// It creates the topics and the trial's ACLs.
+    #[arg(long, value_name = "FILE", requires = "kafka")]
+    pub kafka_config: Option<PathBuf>,
+    /// librdkafka client properties of the sequencer's principal, which writes the two
+    /// bootstrap records (only it may write the ledger). Default: --kafka-config.
+    #[arg(long, value_name = "FILE", requires = "kafka")]
+    pub sequencer_kafka_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub acl: AclArgs,
     /// Where to write the root key (default: DIR/keys/root.key). The root key belongs
     /// offline: it is needed only to enrol, revoke and rotate keys.
     #[arg(long, value_name = "FILE")]
@@ -729,6 +805,11 @@ pub struct BenchArgs {
     /// As --kafka, on a single-node broker started from infra/kafka for the run.
     #[arg(long)]
     pub kafka_local: bool,
+    /// librdkafka client properties for --kafka (`security.protocol`, `sasl.*`,
+    /// `ssl.ca.location`, ...), one `name=value` a line: how to authenticate to a secured
+    /// cluster (infra/kafka/broker up --secure writes one file per principal).
+    #[arg(long, value_name = "FILE", requires = "kafka")]
+    pub kafka_config: Option<PathBuf>,
     /// Measure the audit tools instead: Merkle proofs generated and verified per second, and
     /// the time to produce a patient's trail, on the default demo ledger (made in the
     /// benchmark's folder) or on the data folder given with --data.

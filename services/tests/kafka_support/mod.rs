@@ -61,6 +61,16 @@ pub fn env(cmd: &mut Command) -> &mut Command {
 impl KTrial {
     /// `trial-ledger init --kafka` of a fresh trial with `partitions` partitions.
     pub fn new(bootstrap: &str, partitions: u32, safety: TopicSafety) -> Self {
+        Self::with_init_args(bootstrap, partitions, safety, &[])
+    }
+
+    /// [`KTrial::new`] with more arguments for `init` (a secured cluster's `--kafka-config`).
+    pub fn with_init_args(
+        bootstrap: &str,
+        partitions: u32,
+        safety: TopicSafety,
+        init_args: &[&str],
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let id = tl_tests::kafka::unique("t").replace('-', ".");
         let trial = TrialId::new(&id).unwrap();
@@ -76,6 +86,11 @@ impl KTrial {
             .arg("--data")
             .arg(&data)
             .args(["--kafka", bootstrap, "--topic-safety", safety_arg(safety)])
+            .args(if init_args.is_empty() {
+                plaintext_args(safety)
+            } else {
+                init_args
+            })
             .output()
             .unwrap();
         assert!(
@@ -120,6 +135,7 @@ impl KTrial {
             .arg("--data")
             .arg(self.data())
             .args(["--topic-safety", safety_arg(self.safety)])
+            .args(plaintext_args(self.safety))
             .args(["--transactional-id", &txn_id])
             .args([
                 "--transaction-timeout-ms",
@@ -369,6 +385,15 @@ pub fn safety_arg(s: TopicSafety) -> &'static str {
     match s {
         TopicSafety::Production => "production",
         TopicSafety::Dev => "dev",
+    }
+}
+
+/// The test brokers are plaintext without an authorizer: in production mode, `init` and
+/// `sequencer` are told so (`--no-acls`), or they would refuse to run.
+pub fn plaintext_args(s: TopicSafety) -> &'static [&'static str] {
+    match s {
+        TopicSafety::Production => &["--no-acls"],
+        TopicSafety::Dev => &[],
     }
 }
 

@@ -53,6 +53,9 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     let id = format!("bench.{:08x}", rand::random::<u32>());
     let trial = TrialId::new(&id)?;
     let mut cfg = KafkaConfig::new(bootstrap.clone(), trial.clone());
+    if local.is_none() {
+        cfg.properties = super::client_properties(a.kafka_config.as_deref())?;
+    }
     let brokers = tl_kafka::topics::broker_count(&cfg)?;
     cfg.safety = if brokers >= 3 {
         TopicSafety::Production

@@ -91,8 +91,8 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
         None
     };
     let kafka = match (&a.kafka, &local) {
-        (Some(b), _) => Some(kafka_config(b, &trial)?),
-        (None, Some(l)) => Some(kafka_config(&l.bootstrap, &trial)?),
+        (Some(b), _) => Some(kafka_config(b, &trial, a.kafka_config.as_deref())?),
+        (None, Some(l)) => Some(kafka_config(&l.bootstrap, &trial, None)?),
         (None, None) => None,
     };
     let patients = a.patients.unwrap_or(if kafka.is_some() {
@@ -450,8 +450,13 @@ pub const KAFKA_DEFAULT_TREATED: u32 = 200;
 
 /// The demo trial's Kafka configuration; topic settings follow the cluster's size (a single
 /// node gets the dev settings).
-fn kafka_config(bootstrap: &str, trial: &TrialId) -> Result<tl_kafka::KafkaConfig> {
+fn kafka_config(
+    bootstrap: &str,
+    trial: &TrialId,
+    properties: Option<&std::path::Path>,
+) -> Result<tl_kafka::KafkaConfig> {
     let mut cfg = tl_kafka::KafkaConfig::new(bootstrap, trial.clone());
+    cfg.properties = super::client_properties(properties)?;
     if tl_kafka::topics::broker_count(&cfg)? < 3 {
         cfg.safety = tl_kafka::TopicSafety::Dev;
     }

@@ -19,6 +19,13 @@ pub fn run(a: InitArgs) -> Result<ExitCode> {
             a.data.display()
         );
     }
+    // On Kafka in production mode the cluster must be safe before anything is written.
+    let kafka = kafka_configs(&a, &trial)?;
+    if let Some((admin, _)) = &kafka {
+        if admin.safety == tl_kafka::TopicSafety::Production && !a.acl.no_acls {
+            crate::hosts::kafka_acl::require_safe(admin, a.kafka_config.as_deref(), &a.acl)?;
+        }
+    }
     let keys = a.data.join("keys");
     let root_path = a
         .root_key_out
@@ -64,10 +71,13 @@ pub fn run(a: InitArgs) -> Result<ExitCode> {
             a.data.display().to_string()
         }
         Some(bootstrap) => {
-            let mut cfg = tl_kafka::KafkaConfig::new(bootstrap.clone(), trial.clone());
-            cfg.safety = a.topic_safety.into();
-            tl_kafka::bootstrap::init_trial(
-                &cfg,
+            let (cfg, sequencer_cfg) = kafka.as_ref().expect("configured above with --kafka");
+            tl_kafka::topics::create_topics(cfg, a.partitions)?;
+            if acls_wanted(&a) {
+                crate::hosts::kafka_acl::apply(cfg, a.kafka_config.as_deref(), &a.acl)?;
+            }
+            tl_kafka::bootstrap::write_bootstrap(
+                sequencer_cfg,
                 a.partitions,
                 &title,
                 &root_key,
@@ -106,6 +116,33 @@ pub fn run(a: InitArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The admin's and the sequencer's Kafka configurations of `init --kafka` (`None` without
+/// --kafka): the admin creates the topics and ACLs, the sequencer writes the bootstrap records.
+fn kafka_configs(
+    a: &InitArgs,
+    trial: &TrialId,
+) -> Result<Option<(tl_kafka::KafkaConfig, tl_kafka::KafkaConfig)>> {
+    let Some(bootstrap) = &a.kafka else {
+        return Ok(None);
+    };
+    let mut admin = tl_kafka::KafkaConfig::new(bootstrap.clone(), trial.clone());
+    admin.safety = a.topic_safety.into();
+    admin.properties = super::client_properties(a.kafka_config.as_deref())?;
+    let mut sequencer = admin.clone();
+    if let Some(f) = &a.sequencer_kafka_config {
+        sequencer.properties = super::client_properties(Some(f))?;
+    }
+    Ok(Some((admin, sequencer)))
+}
+
+/// Whether `init --kafka` creates the trial's ACLs: always in production mode (unless
+/// --no-acls, for a plaintext test cluster), and in dev mode on a cluster it authenticates to
+/// (--kafka-config given).
+fn acls_wanted(a: &InitArgs) -> bool {
+    !a.acl.no_acls
+        && (a.topic_safety == crate::cli::SafetyArg::Production || a.kafka_config.is_some())
 }
 
 /// The new root and sequencer passphrases, each from its own source; they must differ, or

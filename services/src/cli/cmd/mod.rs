@@ -11,6 +11,7 @@ pub mod demo;
 pub mod erase;
 pub mod export;
 pub mod init;
+pub mod kafka_check;
 pub mod keys;
 pub mod matcher;
 pub mod project;
@@ -83,7 +84,18 @@ pub fn kafka_config(a: &crate::cli::KafkaArgs) -> Result<Option<tl_kafka::KafkaC
     let trial = tl_schemas::TrialId::new(trial).with_context(|| format!("--trial {trial}"))?;
     let mut cfg = tl_kafka::KafkaConfig::new(bootstrap, trial);
     cfg.safety = a.topic_safety.into();
+    cfg.properties = client_properties(a.kafka_config.as_deref())?;
     Ok(Some(cfg))
+}
+
+/// The librdkafka properties of a `--kafka-config FILE` (none without one).
+pub fn client_properties(
+    file: Option<&Path>,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    match file {
+        None => Ok(Default::default()),
+        Some(f) => Ok(tl_kafka::load_properties(f)?),
+    }
 }
 
 /// Where a command's ledger is: an embedded data folder or a trial on Kafka.

@@ -17,6 +17,10 @@ pub const EXIT_FENCED: u8 = 3;
 pub fn run(a: SequencerArgs) -> Result<ExitCode> {
     let kafka = super::kafka_config(&a.kafka)?
         .context("the sequencer runs on Kafka: give --kafka BOOTSTRAP --trial ID")?;
+    // Production mode on Kafka: only the sequencer may write the ledger topic (FORMAT.md §17b).
+    if kafka.safety == tl_kafka::TopicSafety::Production && !a.acl.no_acls {
+        crate::hosts::kafka_acl::require_safe(&kafka, a.kafka.kafka_config.as_deref(), &a.acl)?;
+    }
     let key_path = a
         .key
         .clone()

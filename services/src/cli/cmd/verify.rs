@@ -40,6 +40,8 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
         }
         None => None,
     };
+    // Kafka only: partitions whose first records were deleted (log-start offset above 0).
+    let mut deleted: Vec<(u32, i64)> = Vec::new();
     let inputs = match &store {
         super::Store::Embedded(data) => read_embedded_for_verify(&super::ledger_dir(data))?,
         super::Store::Kafka(k) => {
@@ -55,9 +57,26 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
             })?;
             // Wait for open transactions to resolve (a running sequencer commits within its
             // commit interval; a dead one's transaction is aborted at its timeout).
-            tl_kafka::read::ledger_for_verify(k, n, std::time::Duration::from_secs(150))?
+            let inputs =
+                tl_kafka::read::ledger_for_verify(k, n, std::time::Duration::from_secs(150))?;
+            deleted = tl_kafka::read::log_start_offsets(k, &k.topics.ledger, n)?
+                .into_iter()
+                .enumerate()
+                .filter(|&(_, start)| start > 0)
+                .map(|(p, start)| (p as u32, start))
+                .collect();
+            inputs
         }
     };
+    let deleted_lines: Vec<String> = deleted
+        .iter()
+        .map(|(p, start)| {
+            format!(
+                "ledger partition {p}: log-start offset {start} is above 0: records were deleted from the start of the partition"
+            )
+        })
+        .collect();
+    let whole = deleted.is_empty();
     let mut report = verify_ledger(&trust.trial(), root, &inputs, TrialRules);
     // The ledger's TrialRegistered wins; a trust file that disagrees is reported, not obeyed.
     if report.partitions != trust.partitions {
@@ -116,11 +135,22 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
         // could have been rewritten with it.
         v["trust_anchored"] = a.trust.is_some().into();
         v["compromised_records"] = serde_json::to_value(&suspect)?;
+        v["deleted_records"] = serde_json::to_value(&deleted_lines)?;
+        if !deleted_lines.is_empty() {
+            v["ok"] = false.into();
+        }
         if let Some(checks) = &held_checks {
             v["held_checkpoints"] = serde_json::to_value(checks)?;
-            v["ok"] = (report.ok && held_ok).into();
+            v["ok"] = (report.ok && held_ok && whole).into();
         }
         println!("{}", serde_json::to_string_pretty(&v)?);
+    } else if !deleted_lines.is_empty() {
+        for d in &deleted_lines {
+            println!("FAILED: {d}");
+        }
+        if let Some(f) = report.first_failure() {
+            println!("  also: {f}");
+        }
     } else if let Some(f) = report.first_failure() {
         println!("FAILED: {f}");
         for other in report.failures.iter().skip(1) {
@@ -152,7 +182,7 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
             a.against.as_deref().unwrap_or(std::path::Path::new("")),
         );
     }
-    Ok(if report.ok && held_ok {
+    Ok(if report.ok && held_ok && whole {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(crate::EXIT_NEGATIVE)

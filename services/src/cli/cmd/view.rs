@@ -60,6 +60,7 @@ fn open_kafka(bootstrap: &str, a: &ProjectionArgs) -> Result<(Projector<Source>,
         kafka: Some(bootstrap.to_string()),
         trial: a.trial.clone(),
         topic_safety: crate::cli::SafetyArg::default(),
+        kafka_config: a.kafka_config.clone(),
     };
     let Some(mut cfg) = super::kafka_config(&args)? else {
         bail!("--kafka needs the bootstrap servers (host:port)");
