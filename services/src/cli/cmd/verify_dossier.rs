@@ -166,7 +166,7 @@ pub fn check(dir: &Path, trust: &TrustFile) -> Result<std::result::Result<String
     let cohorts: BTreeSet<Name> = m
         .cohorts
         .iter()
-        .map(|c| Name::new(c))
+        .map(Name::new)
         .collect::<Result<_, _>>()
         .map_err(|e| anyhow::anyhow!("manifest.json: a cohort id: {e}"))?;
     let cutoff = Date::parse(&m.clinical_cutoff)
