@@ -349,9 +349,7 @@ pub fn export(src: &ExportSource<'_>, scope: &Scope) -> Result<Bundle, BundleErr
             }
         }
         Scope::Subjects(subjects) => {
-            for subject in subjects {
-                subject_in_cut(src, subject, &mut anchors, &mut wanted)?;
-            }
+            subjects_in_cut(src, subjects, &mut anchors, &mut wanted)?;
         }
     }
 
@@ -444,64 +442,80 @@ pub fn export(src: &ExportSource<'_>, scope: &Scope) -> Result<Bundle, BundleErr
     })
 }
 
-/// Adds one subject of a [`Scope::Subjects`] bundle: its records below its partition's anchor
-/// (the cut), up to its first record that cites a record outside the cut (so the carried trail
-/// stays a complete prefix of the subject's back-links), and the records they cite.
-fn subject_in_cut(
+/// Adds the subjects of a [`Scope::Subjects`] bundle: each one's records below its partition's
+/// anchor (the cut), up to its first record that cites a record outside the cut (so the
+/// carried trail stays a complete prefix of the subject's back-links), and the records they
+/// cite. Each touched partition is decoded once.
+fn subjects_in_cut(
     src: &ExportSource<'_>,
-    subject: &Subject,
+    subjects: &[Subject],
     anchors: &mut BTreeMap<u32, Anchored>,
     wanted: &mut BTreeMap<u32, BTreeSet<u64>>,
 ) -> Result<(), BundleError> {
     let n = src.partition_count;
-    if *subject == Subject::Trial {
-        return Err(BundleError::Export(
-            "a dossier's evidence names patients and cohorts, not the trial subject".into(),
-        ));
-    }
-    let sp = partition_of(src.trial, subject, n);
-    if let std::collections::btree_map::Entry::Vacant(v) = anchors.entry(sp) {
-        v.insert(anchored(src, sp)?);
-    }
-    let cut = anchors[&sp].anchor_size();
-    let mut own = Vec::new();
-    let mut cites = Vec::new();
-    'records: for (seq, bytes) in src.records[sp as usize]
-        .iter()
-        .enumerate()
-        .take(cut as usize)
-    {
-        let (r, _) = decode_record(bytes)
-            .map_err(|e| BundleError::Export(format!("record {sp}/{seq}: {}", e.detail)))?;
-        let sub = &r.body.submission.submission;
-        if sub.subject != *subject {
-            continue;
+    // Per subject: its records kept, what they cite, and whether its trail left the cut.
+    type Trail = (Vec<u64>, Vec<(u32, u64)>, bool);
+    let mut by_partition: BTreeMap<u32, HashMap<&Subject, Trail>> = BTreeMap::new();
+    for subject in subjects {
+        if *subject == Subject::Trial {
+            return Err(BundleError::Export(
+                "a dossier's evidence names patients and cohorts, not the trial subject".into(),
+            ));
         }
-        for c in &sub.cites {
-            if c.partition >= n || c.seq >= src.records[c.partition as usize].len() as u64 {
-                return Err(BundleError::Export(format!(
-                    "a record of {subject} cites {}/{}, which is not in the ledger",
-                    c.partition, c.seq
-                )));
+        let sp = partition_of(src.trial, subject, n);
+        by_partition
+            .entry(sp)
+            .or_default()
+            .insert(subject, (Vec::new(), Vec::new(), false));
+    }
+    for (&sp, trails) in &mut by_partition {
+        if let std::collections::btree_map::Entry::Vacant(v) = anchors.entry(sp) {
+            v.insert(anchored(src, sp)?);
+        }
+        let cut = anchors[&sp].anchor_size() as usize;
+        for (seq, bytes) in src.records[sp as usize].iter().enumerate().take(cut) {
+            let (r, _) = decode_record(bytes)
+                .map_err(|e| BundleError::Export(format!("record {sp}/{seq}: {}", e.detail)))?;
+            let sub = &r.body.submission.submission;
+            let Some((own, cites, left)) = trails.get_mut(&sub.subject) else {
+                continue;
+            };
+            if *left {
+                continue;
             }
-            if let std::collections::btree_map::Entry::Vacant(v) = anchors.entry(c.partition) {
-                v.insert(anchored(src, c.partition)?);
+            for c in &sub.cites {
+                if c.partition >= n || c.seq >= src.records[c.partition as usize].len() as u64 {
+                    return Err(BundleError::Export(format!(
+                        "a record of {} cites {}/{}, which is not in the ledger",
+                        sub.subject, c.partition, c.seq
+                    )));
+                }
+                if let std::collections::btree_map::Entry::Vacant(v) = anchors.entry(c.partition) {
+                    v.insert(anchored(src, c.partition)?);
+                }
+                if c.seq >= anchors[&c.partition].anchor_size() {
+                    *left = true;
+                }
             }
-            if c.seq >= anchors[&c.partition].anchor_size() {
-                break 'records;
+            if !*left {
+                own.push(seq as u64);
+                cites.extend(sub.cites.iter().map(|c| (c.partition, c.seq)));
             }
         }
-        own.push(seq as u64);
-        cites.extend(sub.cites.iter().map(|c| (c.partition, c.seq)));
     }
-    if own.is_empty() {
-        return Err(BundleError::Export(format!(
-            "no records of {subject} inside the cut (partition {sp}, {cut} records)"
-        )));
-    }
-    wanted.entry(sp).or_default().extend(own);
-    for (p, seq) in cites {
-        wanted.entry(p).or_default().insert(seq);
+    for subject in subjects {
+        let sp = partition_of(src.trial, subject, n);
+        let (own, cites, _) = &by_partition[&sp][subject];
+        if own.is_empty() {
+            return Err(BundleError::Export(format!(
+                "no records of {subject} inside the cut (partition {sp}, {} records)",
+                anchors[&sp].anchor_size()
+            )));
+        }
+        wanted.entry(sp).or_default().extend(own);
+        for &(p, seq) in cites {
+            wanted.entry(p).or_default().insert(seq);
+        }
     }
     Ok(())
 }
