@@ -395,3 +395,72 @@ fn a_manifest_re_signed_with_an_unenrolled_key_is_refused() {
     std::fs::write(dir.join("manifest.sig"), serde_json::to_vec(&sig).unwrap()).unwrap();
     assert_caught(&dir, "is not enrolled");
 }
+
+#[test]
+fn the_clinical_cutoff_ignores_later_events_and_the_dossier_still_verifies() {
+    let f = fixture();
+    let full: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.dossier().join("dossier.json")).unwrap()).unwrap();
+    // given a cut-off at the median first dose of the full dossier
+    let mut doses: Vec<String> = full["figures"]["patients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["first_dose"].as_str().unwrap().to_string())
+        .collect();
+    doses.sort();
+    let cutoff = doses[doses.len() / 2].clone();
+    let out = f.root.join("early");
+    let o = bin()
+        .current_dir(&f.root)
+        .args([
+            "dossier",
+            "--data",
+            "d",
+            "--all",
+            "--cutoff",
+            &cutoff,
+            "--key",
+            "d/keys/admin.key",
+            "--trust",
+            "d/trust.json",
+            "--out",
+            "early",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // then it verifies, states the cut-off, and nothing after it counts
+    let v = verify(&out);
+    assert!(v.status.success(), "{}", text(&v));
+    let early: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("dossier.json")).unwrap()).unwrap();
+    assert_eq!(early["figures"]["clinical_cutoff"], cutoff.as_str());
+    let c = tl_schemas::Date::parse(&cutoff).unwrap();
+    let rows = early["figures"]["patients"].as_array().unwrap();
+    assert!(
+        !rows.is_empty() && rows.len() < doses.len(),
+        "{} of {}",
+        rows.len(),
+        doses.len()
+    );
+    for p in rows {
+        let first = tl_schemas::Date::parse(p["first_dose"].as_str().unwrap()).unwrap();
+        assert!(first <= c, "{}", p["patient"]);
+        // survival is censored by the cut-off: no time runs past it
+        let max_days = first.days_until(c) as u64;
+        assert!(
+            p["os_days"].as_u64().unwrap() <= max_days,
+            "{}",
+            p["patient"]
+        );
+        assert!(
+            p["pfs_days"].as_u64().unwrap() <= max_days,
+            "{}",
+            p["patient"]
+        );
+    }
+    let events =
+        |d: &serde_json::Value| d["figures"]["groups"][0]["os"]["events"].as_u64().unwrap();
+    assert!(events(&early) < events(&full));
+}
