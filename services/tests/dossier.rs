@@ -464,3 +464,42 @@ fn the_clinical_cutoff_ignores_later_events_and_the_dossier_still_verifies() {
         |d: &serde_json::Value| d["figures"]["groups"][0]["os"]["events"].as_u64().unwrap();
     assert!(events(&early) < events(&full));
 }
+
+#[test]
+fn a_deleted_file_is_named_and_a_non_admin_key_signs_nothing() {
+    // a deleted report or evidence bundle is a negative verdict naming it
+    for file in ["index.html", "evidence/evidence.bundle", "dossier.json"] {
+        let (_t, dir) = copy();
+        std::fs::remove_file(dir.join(file)).unwrap();
+        assert_caught(&dir, file);
+    }
+    // the matcher's key is enrolled but not as admin: refused, and nothing is written (its
+    // own folder, as the other tests write dossiers beside the demo meanwhile)
+    let f = fixture();
+    let t = tempfile::tempdir().unwrap();
+    let o = bin()
+        .current_dir(&f.root)
+        .args([
+            "dossier",
+            "--data",
+            "d",
+            "--all",
+            "--cutoff",
+            CUTOFF,
+            "--key",
+            "d/keys/matcher.key",
+            "--trust",
+            "d/trust.json",
+            "--out",
+        ])
+        .arg(t.path().join("by-matcher"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("not admin"), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_dir(t.path()).unwrap().count(),
+        0,
+        "nothing is left behind"
+    );
+}
