@@ -6,10 +6,23 @@
 //! from the evidence records alone and compares.
 //!
 //! - [`Scope`]: which cohorts a dossier covers, and the clinical cut-off.
+//! - [`cut`]: the clinical data cut-off applied to the model.
+//! - [`km`]: Kaplan-Meier medians with Brookmeyer-Crowley log(-log) CIs, landmarks, numbers at
+//!   risk, reverse-KM follow-up.
+//! - [`figures`]: every figure per cohort, tumour-type subgroup and trial-wide.
+//! - [`esmo`]: ESMO-MCBS v1.1 form 3.
 //! - [`cdisc`]: the CDISC Dataset-JSON v1.1 datasets (SDTM and ADaM) and their `define.xml`.
 #![forbid(unsafe_code)]
 
 pub mod cdisc;
+pub mod cut;
+pub mod esmo;
+pub mod evidence;
+pub mod figures;
+pub mod html;
+pub mod km;
+pub mod manifest;
+pub mod plots;
 
 use std::collections::BTreeSet;
 use tl_schemas::ids::Name;
@@ -23,4 +36,73 @@ pub struct Scope {
     /// The clinical data cut-off (`--cutoff`): events dated after it are ignored, and survival
     /// is censored at it.
     pub cutoff: Date,
+}
+
+/// One partition's place in the evidence cut: its latest signed checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CutPartition {
+    /// Partition.
+    pub partition: u32,
+    /// Records inside the cut (the checkpoint's tree size).
+    pub size: u64,
+    /// The checkpoint's root hash, hex.
+    pub root: String,
+}
+
+/// A dossier's content: what `dossier.json` holds, and what the report shows.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Dossier {
+    /// Format of `dossier.json`.
+    pub format: &'static str,
+    /// Trial id.
+    pub trial: String,
+    /// The evidence cut: each partition's latest signed checkpoint.
+    pub evidence_cut: Vec<CutPartition>,
+    /// The registry position of the cut (partition 0's size inside it).
+    pub registry_position: u64,
+    /// Every figure.
+    pub figures: figures::Figures,
+}
+
+/// The format name in `dossier.json`.
+pub const DOSSIER_FORMAT: &str = "trial-ledger-dossier/1";
+
+/// The dossier of `scope` from `model` (built from the evidence records only).
+pub fn build(
+    model: &tl_projections::model::TrialModel,
+    scope: &Scope,
+    trial: &str,
+    cut: Vec<CutPartition>,
+) -> Dossier {
+    let registry_position = cut.iter().find(|c| c.partition == 0).map_or(0, |c| c.size);
+    Dossier {
+        format: DOSSIER_FORMAT,
+        trial: trial.to_string(),
+        evidence_cut: cut,
+        registry_position,
+        figures: figures::figures(model, scope),
+    }
+}
+
+/// The computed files of a dossier, by path inside the dossier folder: `dossier.json` and
+/// `index.html` (deterministic: the same dossier gives the same bytes).
+pub fn rendered_files(d: &Dossier) -> Result<std::collections::BTreeMap<String, Vec<u8>>, Error> {
+    let mut json = serde_json::to_vec_pretty(d).map_err(|e| Error::Render(e.to_string()))?;
+    json.push(b'\n');
+    let mut files = std::collections::BTreeMap::new();
+    files.insert("dossier.json".to_string(), json);
+    files.insert("index.html".to_string(), html::render(d).into_bytes());
+    Ok(files)
+}
+
+/// Why a dossier could not be made or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A figure could not be serialised (a bug: report it).
+    #[error("rendering the dossier: {0}")]
+    Render(String),
+    /// The evidence bundle's records or checkpoints cannot be read: the bundle is damaged
+    /// (`verify-bundle` on it names the record).
+    #[error("evidence: {0}")]
+    Evidence(String),
 }

@@ -87,6 +87,10 @@ pub enum Scope {
     All,
     /// One patient or cohort: its records, complete by back-links, and what they cite.
     Subject(Subject),
+    /// Several patients and cohorts (a dossier's evidence, `trial-ledger dossier`): each one's
+    /// records inside the cut (its partition's anchor), complete by back-links, what they cite,
+    /// and partition 0 as a prefix up to its anchor (the whole registry of the cut).
+    Subjects(Vec<Subject>),
 }
 
 impl std::fmt::Display for Scope {
@@ -94,6 +98,7 @@ impl std::fmt::Display for Scope {
         match self {
             Scope::All => f.write_str("all"),
             Scope::Subject(s) => write!(f, "{s}"),
+            Scope::Subjects(list) => write!(f, "{} subjects", list.len()),
         }
     }
 }
@@ -343,6 +348,9 @@ pub fn export(src: &ExportSource<'_>, scope: &Scope) -> Result<Bundle, BundleErr
                 wanted.entry(p).or_default().insert(seq);
             }
         }
+        Scope::Subjects(subjects) => {
+            subjects_in_cut(src, subjects, &mut anchors, &mut wanted)?;
+        }
     }
 
     // Partition 0: the prefix that establishes every key, role and protocol version a
@@ -367,6 +375,10 @@ pub fn export(src: &ExportSource<'_>, scope: &Scope) -> Result<Bundle, BundleErr
                 prefix = prefix.max(k.enrolment.seq + 1);
             }
         }
+    }
+    if matches!(scope, Scope::Subjects(_)) {
+        // The whole registry of the cut: a dossier's manifest signer is judged at its end.
+        prefix = prefix.max(anchors[&0].anchor_size());
     }
     let a0 = &anchors[&0];
     if prefix > a0.anchor_size() {
@@ -428,6 +440,84 @@ pub fn export(src: &ExportSource<'_>, scope: &Scope) -> Result<Bundle, BundleErr
         scope: scope.clone(),
         sections,
     })
+}
+
+/// Adds the subjects of a [`Scope::Subjects`] bundle: each one's records below its partition's
+/// anchor (the cut), up to its first record that cites a record outside the cut (so the
+/// carried trail stays a complete prefix of the subject's back-links), and the records they
+/// cite. Each touched partition is decoded once.
+fn subjects_in_cut(
+    src: &ExportSource<'_>,
+    subjects: &[Subject],
+    anchors: &mut BTreeMap<u32, Anchored>,
+    wanted: &mut BTreeMap<u32, BTreeSet<u64>>,
+) -> Result<(), BundleError> {
+    let n = src.partition_count;
+    // Per subject: its records kept, what they cite, and whether its trail left the cut.
+    type Trail = (Vec<u64>, Vec<(u32, u64)>, bool);
+    let mut by_partition: BTreeMap<u32, HashMap<&Subject, Trail>> = BTreeMap::new();
+    for subject in subjects {
+        if *subject == Subject::Trial {
+            return Err(BundleError::Export(
+                "a dossier's evidence names patients and cohorts, not the trial subject".into(),
+            ));
+        }
+        let sp = partition_of(src.trial, subject, n);
+        by_partition
+            .entry(sp)
+            .or_default()
+            .insert(subject, (Vec::new(), Vec::new(), false));
+    }
+    for (&sp, trails) in &mut by_partition {
+        if let std::collections::btree_map::Entry::Vacant(v) = anchors.entry(sp) {
+            v.insert(anchored(src, sp)?);
+        }
+        let cut = anchors[&sp].anchor_size() as usize;
+        for (seq, bytes) in src.records[sp as usize].iter().enumerate().take(cut) {
+            let (r, _) = decode_record(bytes)
+                .map_err(|e| BundleError::Export(format!("record {sp}/{seq}: {}", e.detail)))?;
+            let sub = &r.body.submission.submission;
+            let Some((own, cites, left)) = trails.get_mut(&sub.subject) else {
+                continue;
+            };
+            if *left {
+                continue;
+            }
+            for c in &sub.cites {
+                if c.partition >= n || c.seq >= src.records[c.partition as usize].len() as u64 {
+                    return Err(BundleError::Export(format!(
+                        "a record of {} cites {}/{}, which is not in the ledger",
+                        sub.subject, c.partition, c.seq
+                    )));
+                }
+                if let std::collections::btree_map::Entry::Vacant(v) = anchors.entry(c.partition) {
+                    v.insert(anchored(src, c.partition)?);
+                }
+                if c.seq >= anchors[&c.partition].anchor_size() {
+                    *left = true;
+                }
+            }
+            if !*left {
+                own.push(seq as u64);
+                cites.extend(sub.cites.iter().map(|c| (c.partition, c.seq)));
+            }
+        }
+    }
+    for subject in subjects {
+        let sp = partition_of(src.trial, subject, n);
+        let (own, cites, _) = &by_partition[&sp][subject];
+        if own.is_empty() {
+            return Err(BundleError::Export(format!(
+                "no records of {subject} inside the cut (partition {sp}, {} records)",
+                anchors[&sp].anchor_size()
+            )));
+        }
+        wanted.entry(sp).or_default().extend(own);
+        for &(p, seq) in cites {
+            wanted.entry(p).or_default().insert(seq);
+        }
+    }
+    Ok(())
 }
 
 // ---- verification ------------------------------------------------------------------------
@@ -688,8 +778,14 @@ impl<R: DomainRules> Verifier<'_, R> {
         self.records(&carried, &registry)?;
 
         // 8. A subject's back-links, 9. references, 10. an --all bundle's full verification.
-        if let Scope::Subject(s) = &b.scope {
-            self.subject_chain(&carried, s)?;
+        match &b.scope {
+            Scope::Subject(s) => self.subject_chain(&carried, s)?,
+            Scope::Subjects(list) => {
+                for s in list {
+                    self.subject_chain(&carried, s)?;
+                }
+            }
+            Scope::All => {}
         }
         self.references(&carried)?;
         if b.scope == Scope::All {
@@ -1351,9 +1447,10 @@ impl<R: DomainRules> Verifier<'_, R> {
     }
 
     fn references(&mut self, carried: &[BTreeMap<u64, Carried>]) -> Result<(), BundleFailure> {
-        let subject = match &self.b.scope {
-            Scope::Subject(s) => Some(s),
-            Scope::All => None,
+        let scoped: HashSet<&Subject> = match &self.b.scope {
+            Scope::Subject(s) => HashSet::from([s]),
+            Scope::Subjects(list) => list.iter().collect(),
+            Scope::All => HashSet::new(),
         };
         for (p, part) in carried.iter().enumerate() {
             let p = p as u32;
@@ -1387,7 +1484,7 @@ impl<R: DomainRules> Verifier<'_, R> {
                             ))
                         }
                         Some(_) => {}
-                        None if Some(&sub.subject) == subject => {
+                        None if scoped.contains(&sub.subject) => {
                             return Err(rec(
                                 p,
                                 seq,
@@ -1462,7 +1559,9 @@ impl<R: DomainRules> Verifier<'_, R> {
                 ),
             ));
         }
-        self.report.subject_records = reached.iter().map(|q| format!("{sp}/{q}")).collect();
+        self.report
+            .subject_records
+            .extend(reached.iter().map(|q| format!("{sp}/{q}")));
         self.report.lines.push(format!(
             "{s}: {} records in partition {sp}, complete by back-links from {sp}/{latest} to its first record; a record ordered after {sp}/{latest} cannot be shown absent by a subject bundle (an --all bundle, or `trail` on the ledger, can)",
             reached.len()

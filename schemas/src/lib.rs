@@ -61,4 +61,7 @@ pub mod tags {
     pub const PARTITION: &[u8] = b"trial-ledger/v1/partition\0";
     /// Prefix of the key-id hash.
     pub const KEY_ID: &[u8] = b"trial-ledger/v1/key-id\0";
+    /// Prefix of an admin's signature over a reimbursement dossier's `manifest.json`
+    /// (`trial-ledger dossier`; FORMAT.md §8 and §20).
+    pub const DOSSIER_MANIFEST_SIG: &[u8] = b"trial-ledger/v1/dossier-manifest\0";
 }

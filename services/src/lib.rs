@@ -51,6 +51,8 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::CohortEngine(a) => cli::cmd::cohort_engine::run(a),
         Command::Export(a) => cli::cmd::export::run(a),
         Command::VerifyBundle(a) => cli::cmd::verify_bundle::run(a),
+        Command::Dossier(a) => cli::cmd::dossier::run(a),
+        Command::VerifyDossier(a) => cli::cmd::verify_dossier::run(a),
         Command::View(a) => cli::cmd::view::run(a),
         Command::Project(a) => cli::cmd::project::run(a),
         Command::BenchProject(a) => cli::cmd::bench_project::run(a),

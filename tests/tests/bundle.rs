@@ -578,3 +578,42 @@ fn keys_are_judged_at_each_records_registry_position_across_a_root_rotation() {
     let last = leaves.len() as u64 - 1;
     assert_fails(&f.check(&b), &format!("record {pp}/{last}"), "key-revoked");
 }
+
+#[test]
+fn a_subjects_bundle_carries_each_subject_inside_the_cut_complete_by_back_links() {
+    let mut f = Fixture::new();
+    let scope = Scope::Subjects(vec![f.cohort.clone(), f.patient.clone()]);
+    // given a record of the patient newer than the last checkpoint (outside the evidence cut)
+    let inv = f.t.keys.investigator.clone();
+    let p = f.patient.to_string();
+    let late = f.t.note(&p, &inv, vec![]);
+    // when the subjects are exported: no refusal, the cut simply ends before it
+    let b = f
+        .export_from(&f.t.records(), &f.published(), &scope)
+        .unwrap();
+    let r = f.check(&b);
+    assert_ok(&r);
+    // then both subjects' records are carried (5 of the patient, 2 of the cohort), not the late one
+    assert_eq!(r.subject_records.len(), 7, "{:?}", r.subject_records);
+    let si = Fixture::section(&b, f.pp);
+    assert!(b.sections[si].records.iter().all(|x| x.seq != late.seq));
+    // and partition 0 is carried whole up to its anchor (the registry of the cut)
+    let a0 = SignedCheckpoint::parse(&b.sections[0].checkpoints.last().unwrap().note).unwrap();
+    assert_eq!(b.sections[0].records.len() as u64, a0.unverified().size);
+    // and a record of either subject left out is caught by its back-links
+    let mut cut = b.clone();
+    cut.sections[si]
+        .records
+        .retain(|x| x.seq != f.patient_seqs[1]);
+    assert_fails(&f.check(&cut), "", "incomplete-trail");
+    // and a cite by a scoped subject must be carried: the cohort cites the patient's record
+    let mut b2 = b.clone();
+    b2.scope = Scope::Subjects(vec![f.cohort.clone()]);
+    b2.sections[si]
+        .records
+        .retain(|x| x.seq != f.patient_seqs[1]);
+    assert_fails(&f.check(&b2), "", "reference-missing");
+    // and it round-trips through the file format
+    assert_eq!(decode_bundle(&encode_bundle(&b)).unwrap(), b);
+    assert_eq!(b.scope.to_string(), "2 subjects");
+}

@@ -98,6 +98,13 @@ pub enum Command {
     Export(ExportArgs),
     /// Verify an audit bundle offline, without the ledger.
     VerifyBundle(VerifyBundleArgs),
+    /// Write a reimbursement dossier (figures with exact intervals, plots, the evidence bundle
+    /// and a manifest signed by an admin key) of a cohort, the positive cohorts or all, from a
+    /// ledger that verifies.
+    Dossier(DossierArgs),
+    /// Check a dossier as its receiver: the manifest's signature, the evidence under the pinned
+    /// root, each cohort's completeness, and every figure recomputed from the evidence.
+    VerifyDossier(VerifyDossierArgs),
     /// Print a read model (enrollment, safety or dossier), brought up to date from the
     /// verified ledger first.
     View(ViewArgs),
@@ -341,6 +348,48 @@ pub struct ExportArgs {
     /// Trust file with the pinned root key (default: DIR/trust.json, with a warning).
     #[arg(long, value_name = "FILE")]
     pub trust: Option<PathBuf>,
+}
+
+/// `dossier`.
+#[derive(Debug, Args)]
+pub struct DossierArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// One cohort (`cohort:ID` or the bare id).
+    #[arg(long, value_name = "ID")]
+    pub cohort: Option<String>,
+    /// Every cohort whose latest stage decision is positive (or in, or done with, its
+    /// expansion).
+    #[arg(long)]
+    pub positive: bool,
+    /// Every cohort with records inside the evidence cut.
+    #[arg(long)]
+    pub all: bool,
+    /// The clinical data cut-off (YYYY-MM-DD): later events are ignored, survival is censored
+    /// at each patient's last record on or before it.
+    #[arg(long, value_name = "DATE")]
+    pub cutoff: String,
+    /// The key file of an enrolled admin key, which signs the manifest (passphrase from
+    /// --passphrase-file or TRIAL_LEDGER_PASSPHRASE).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The dossier folder to create; it must not exist.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Trust file with the pinned root key (default: DIR/trust.json, with a warning).
+    #[arg(long, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
+}
+
+/// `verify-dossier`.
+#[derive(Debug, Args)]
+pub struct VerifyDossierArgs {
+    /// The dossier folder (as `dossier` writes it).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The assessor's own copy of the trial's trust file (pins the root key).
+    #[arg(long, value_name = "FILE")]
+    pub trust: PathBuf,
 }
 
 /// `verify-bundle`.

@@ -35,17 +35,18 @@ fn status_name(s: CohortStatus) -> &'static str {
     }
 }
 
-/// Writes the demo's root, sequencer, matcher and cohort-engine keys encrypted, all under
-/// `DIR/keys/`, each only if its own passphrase is given (without a prompt: the root's from
-/// the root source, the sequencer's from the sequencer source, the services' from that of
-/// `--key`), so that `trial-ledger matcher` and `cohort-engine` can run on the demo folder.
+/// Writes the demo's root, sequencer, matcher, cohort-engine and admin keys encrypted, all
+/// under `DIR/keys/`, each only if its own passphrase is given (without a prompt: the root's
+/// from the root source, the sequencer's from the sequencer source, the others' from that of
+/// `--key`), so that `trial-ledger matcher` and `cohort-engine` can run on the demo folder and
+/// `trial-ledger dossier` can sign with the trial office's admin key.
 /// Returns what it wrote.
 fn write_keys(data: &std::path::Path, keys: &tl_sim::SimKeys) -> Result<Vec<String>> {
     use crate::cli::secrets::{supplied, Secret};
     let dir = data.join("keys");
     let work = WorkFactor::from_env()?;
     let mut written = Vec::new();
-    let pairs: [(&SimKey, &str, Secret, std::path::PathBuf); 4] = [
+    let pairs: [(&SimKey, &str, Secret, std::path::PathBuf); 5] = [
         (&keys.root, "root", Secret::Root, super::root_key_path(data)),
         (
             &keys.sequencer,
@@ -65,6 +66,7 @@ fn write_keys(data: &std::path::Path, keys: &tl_sim::SimKeys) -> Result<Vec<Stri
             Secret::Key,
             dir.join("cohort-engine.key"),
         ),
+        (&keys.admin, "admin", Secret::Key, dir.join("admin.key")),
     ];
     for (key, role, secret, path) in pairs {
         let Some(pass) = supplied(secret)?.filter(|p| !p.is_empty()) else {

@@ -8,6 +8,7 @@ pub mod check_proof;
 pub mod checkpoint;
 pub mod cohort_engine;
 pub mod demo;
+pub mod dossier;
 pub mod erase;
 pub mod export;
 pub mod init;
@@ -23,6 +24,7 @@ pub mod submit;
 pub mod trail;
 pub mod verify;
 pub mod verify_bundle;
+pub mod verify_dossier;
 pub mod view;
 
 use anyhow::{Context, Result};
