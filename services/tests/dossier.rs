@@ -155,7 +155,39 @@ fn a_fresh_dossier_verifies_and_holds_every_file() {
         .unwrap()
         .starts_with("approved"));
     assert!(!m["signer"]["name"].as_str().unwrap().is_empty());
-    assert_eq!(m["files"].as_object().unwrap().len(), 3);
+    // dossier.json, index.html, the evidence bundle and the CDISC package
+    let cdisc: Vec<String> = std::fs::read_dir(f.dossier().join("cdisc"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for needed in ["define.xml", "adtte.json", "adsl.json", "dm.json", "ae.json", "rs.json"] {
+        assert!(cdisc.iter().any(|n| n == needed), "no cdisc/{needed}");
+    }
+    let listed = m["files"].as_object().unwrap();
+    assert_eq!(listed.len(), 3 + cdisc.len());
+    assert!(cdisc.iter().all(|n| listed.contains_key(&format!("cdisc/{n}"))));
+}
+
+/// Changes one value of row `row` (0-based) of a CDISC dataset file in `dir`.
+fn change_cdisc_row(dir: &Path, file: &str, row: usize) {
+    let p = dir.join("cdisc").join(file);
+    let mut d: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    let cells = d["rows"][row].as_array_mut().unwrap();
+    let i = cells
+        .iter()
+        .rposition(|c| c.is_string())
+        .expect("a text cell");
+    cells[i] = format!("{}X", cells[i].as_str().unwrap()).into();
+    std::fs::write(&p, serde_json::to_vec(&d).unwrap()).unwrap();
+}
+
+#[test]
+fn a_changed_adtte_row_or_sdtm_row_is_named() {
+    for (file, row) in [("adtte.json", 2), ("ae.json", 0), ("dm.json", 1)] {
+        let (_t, dir) = copy();
+        change_cdisc_row(&dir, file, row);
+        assert_caught(&dir, &format!("cdisc/{file} row {}", row + 1));
+    }
 }
 
 #[test]

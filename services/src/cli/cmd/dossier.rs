@@ -97,8 +97,12 @@ pub fn write_dossier(
         "evidence/evidence.bundle".into(),
         bundle::encode_bundle(bundle),
     );
-    // CDISC (issue 18 point 4): the lead wires `tl_dossier::cdisc::package(&model, scope)` here,
-    // adding each of its files as "cdisc/<name>" to `files` before the manifest lists them.
+    // The CDISC datasets, from the same evidence model, listed in the manifest like the rest.
+    let package = tl_dossier::cdisc::package(&model, scope, &trial)
+        .map_err(|e| anyhow::anyhow!("the CDISC datasets: {e}"))?;
+    for (name, bytes) in package.files() {
+        files.insert(format!("cdisc/{name}"), bytes.to_vec());
+    }
     let m = Manifest {
         format: manifest::MANIFEST_FORMAT.into(),
         trial: trial.to_string(),

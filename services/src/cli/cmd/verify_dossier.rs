@@ -194,8 +194,13 @@ pub fn check(dir: &Path, trust: &TrustFile) -> Result<std::result::Result<String
     if let Some(d) = first_difference("dossier.json", &stated, &ours) {
         return Ok(Err(d));
     }
-    // CDISC (issue 18 point 4): the lead wires the recomputation of every dataset row here
-    // (`tl_dossier::cdisc::package(&model, &scope)`, compared file by file, naming the row).
+    // Every CDISC dataset regenerated from the evidence and compared, naming the first row
+    // that differs.
+    let package = tl_dossier::cdisc::package(&model, &scope, &trial)
+        .map_err(|e| anyhow::anyhow!("regenerating the CDISC datasets: {e}"))?;
+    if let Some(d) = package.first_difference(&dir.join("cdisc"))? {
+        return Ok(Err(format!("cdisc/{d}")));
+    }
     for name in ["dossier.json", "index.html"] {
         if read(dir, name).ok().as_ref() != Some(&recomputed[name]) {
             return Ok(Err(format!(
