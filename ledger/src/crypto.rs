@@ -112,15 +112,24 @@ pub fn verify_batch(checks: &[SigCheck]) -> bool {
     verifier.verify(rand::thread_rng()).is_ok()
 }
 
-/// Verifies many signatures on every core, in batches of [`BATCH_SIZE`]. A batch that fails is
-/// re-checked one signature at a time, so the result names each bad signature; by the shared
-/// rule, those single verdicts are the batch's verdicts.
+/// Verifies many signatures on every core, in batches of at most [`BATCH_SIZE`]. A batch that
+/// fails is re-checked one signature at a time, so the result names each bad signature; by the
+/// shared rule, those single verdicts are the batch's verdicts.
+///
+/// Fewer checks than [`BATCH_SIZE`] per core (a sequencer's batch of a few dozen) are split
+/// evenly over the cores, down to [`MIN_BATCH`] per batch, so that they do not all land on one.
 pub fn verify_many(checks: &[SigCheck]) -> Vec<bool> {
+    let per_core = checks.len().div_ceil(rayon::current_num_threads().max(1));
+    let size = per_core.clamp(MIN_BATCH, BATCH_SIZE);
     checks
-        .par_chunks(BATCH_SIZE)
+        .par_chunks(size)
         .flat_map_iter(verify_chunk)
         .collect()
 }
+
+/// The smallest batch [`verify_many`] makes to spread few checks over the cores: below it, a
+/// batch saves too little over single checks to be worth a thread.
+pub const MIN_BATCH: usize = 16;
 
 /// [`verify_many`] on the calling thread only: the same batches and the same verdicts, for
 /// callers that schedule the work across cores themselves (the streaming verifier hands out

@@ -24,6 +24,7 @@ pub mod keyfile;
 pub mod limits;
 pub mod log;
 pub mod merkle;
+mod pipeline;
 pub mod publish;
 pub mod reason;
 pub mod registry;

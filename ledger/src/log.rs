@@ -215,16 +215,16 @@ fn replay<R: DomainRules>(
 /// The embedded ledger: the sequencer in front of the embedded store, as one writer.
 pub struct EmbeddedLedger<R: DomainRules> {
     /// The segment store; holds the writer lock.
-    log: EmbeddedLog,
+    pub(crate) log: EmbeddedLog,
     /// The sequencer with the state rebuilt from the log.
-    sequencer: Sequencer<R>,
+    pub(crate) sequencer: Sequencer<R>,
     /// Set when an append failed after the state advanced: the in-memory state is then ahead
     /// of the disk, so the ledger must be reopened before it orders anything else.
     poisoned: bool,
     /// How sealed records reach the disk.
     durability: Durability,
     /// Sealed records not yet appended (group commit), per partition, in order.
-    pending: std::collections::BTreeMap<u32, Vec<Vec<u8>>>,
+    pub(crate) pending: std::collections::BTreeMap<u32, Vec<Vec<u8>>>,
     /// Signs and stores the checkpoints of the durable records.
     publisher: Publisher,
     /// Set by [`EmbeddedLedger::close`]: nothing is left for `Drop` to do.
@@ -248,9 +248,9 @@ pub enum Durability {
 }
 
 /// Reads records from the log, or from the not-yet-flushed buffer.
-struct PendingSource<'a> {
-    log: &'a EmbeddedLog,
-    pending: &'a std::collections::BTreeMap<u32, Vec<Vec<u8>>>,
+pub(crate) struct PendingSource<'a> {
+    pub(crate) log: &'a EmbeddedLog,
+    pub(crate) pending: &'a std::collections::BTreeMap<u32, Vec<Vec<u8>>>,
 }
 
 impl RecordSource for PendingSource<'_> {
@@ -514,13 +514,36 @@ impl<R: DomainRules> EmbeddedLedger<R> {
         self.publish_grown().map(|_| ())
     }
 
-    fn flush_records(&mut self) -> Result<(), Error> {
+    /// Appends every buffered record, each partition's in one append and fsync, the
+    /// partitions in parallel. Returns the partitions written.
+    fn flush_records(&mut self) -> Result<Vec<u32>, Error> {
         let pending = std::mem::take(&mut self.pending);
-        for (p, records) in pending {
-            if let Err(e) = self.log.append(p, &records) {
-                self.poisoned = true;
-                return Err(e.into());
-            }
+        let batches: Vec<(u32, &[Vec<u8>])> =
+            pending.iter().map(|(p, r)| (*p, r.as_slice())).collect();
+        if let Err(e) = self.log.append_partitions(&batches) {
+            self.poisoned = true;
+            return Err(e.into());
+        }
+        Ok(pending.into_keys().collect())
+    }
+
+    /// Makes every buffered record durable ([`EmbeddedLedger::flush`]'s appends), then
+    /// publishes checkpoints as the [`PublishPolicy`] asks, as `submit` does, rather than for
+    /// every partition that grew: what the submit handle calls after each batch.
+    pub fn commit(&mut self) -> Result<(), Error> {
+        for p in self.flush_records()? {
+            self.publish_by_policy(p);
+        }
+        Ok(())
+    }
+
+    /// Refuses to order anything once an append failed: the state may be ahead of the disk.
+    pub(crate) fn check_not_poisoned(&self) -> Result<(), Error> {
+        if self.poisoned {
+            return Err(Error::CorruptLog(Refusal::new(
+                crate::Reason::FrameCorrupt,
+                "an earlier append failed; reopen the ledger",
+            )));
         }
         Ok(())
     }
@@ -576,12 +599,7 @@ impl<R: DomainRules> EmbeddedLedger<R> {
         signed: SignedSubmission,
         now: UtcMicros,
     ) -> Result<Outcome, Error> {
-        if self.poisoned {
-            return Err(Error::CorruptLog(Refusal::new(
-                crate::Reason::FrameCorrupt,
-                "an earlier append failed; reopen the ledger",
-            )));
-        }
+        self.check_not_poisoned()?;
         let source = PendingSource {
             log: &self.log,
             pending: &self.pending,

@@ -11,8 +11,8 @@ use crate::Error;
 use serde::Serialize;
 use tl_schemas::record::seal_message;
 use tl_schemas::{
-    encode, record_hash, Hash32, Record, RecordBody, SignedSubmission, UtcMicros, RECORD_VERSION,
-    SIG_ALG_ED25519_ZIP215,
+    encode, record_hash, Hash32, Record, RecordBody, Sig64, SignedSubmission, UtcMicros,
+    RECORD_VERSION, SIG_ALG_ED25519_ZIP215,
 };
 
 /// What the sequencer made of a submission.
@@ -175,23 +175,41 @@ impl<R: DomainRules> Sequencer<R> {
     /// enrolled by an earlier submission of the same batch. A key id names one public key for
     /// good, so a verdict stays right whatever the batch changes in the registry.
     pub fn preverify(&self, batch: &[SignedSubmission]) -> Vec<AuthorSignature> {
-        let mut checks = Vec::with_capacity(batch.len());
-        let mut slot = Vec::with_capacity(batch.len());
-        for s in batch {
-            match self.state.registry().public_key(&s.submission.author) {
-                Some(public_key) => {
-                    slot.push(Some(checks.len()));
-                    checks.push(crate::crypto::SigCheck {
-                        public_key,
-                        signature: s.signature,
-                        message: s.submission.signing_message(),
-                    });
-                }
-                None => slot.push(None),
-            }
-        }
-        let verdicts = crate::crypto::verify_many(&checks);
-        slot.into_iter()
+        let some: Vec<Option<&SignedSubmission>> = batch.iter().map(Some).collect();
+        self.preverify_some(&some)
+    }
+
+    /// [`Sequencer::preverify`] for a batch with gaps (`None`: a submission that did not
+    /// decode, judged [`AuthorSignature::VerifyNow`] and never verified). The signing messages
+    /// are built on every core too: they are as long as the submissions.
+    pub fn preverify_some(&self, batch: &[Option<&SignedSubmission>]) -> Vec<AuthorSignature> {
+        use rayon::prelude::*;
+        let registry = self.state.registry();
+        let checks: Vec<Option<crate::crypto::SigCheck>> = batch
+            .par_iter()
+            .map(|s| {
+                let s = (*s)?;
+                let public_key = registry.public_key(&s.submission.author)?;
+                Some(crate::crypto::SigCheck {
+                    public_key,
+                    signature: s.signature,
+                    message: s.submission.signing_message(),
+                })
+            })
+            .collect();
+        let slots: Vec<Option<usize>> = checks
+            .iter()
+            .scan(0usize, |next, c| {
+                Some(c.as_ref().map(|_| {
+                    *next += 1;
+                    *next - 1
+                }))
+            })
+            .collect();
+        let present: Vec<crate::crypto::SigCheck> = checks.into_iter().flatten().collect();
+        let verdicts = crate::crypto::verify_many(&present);
+        slots
+            .into_iter()
             .map(|i| {
                 i.map_or(AuthorSignature::VerifyNow, |i| {
                     AuthorSignature::Verdict(verdicts[i])
@@ -210,15 +228,46 @@ impl<R: DomainRules> Sequencer<R> {
         source: &dyn RecordSource,
         signature: AuthorSignature,
     ) -> Result<Outcome, Error> {
+        Ok(
+            match self.order_unsealed(signed, intake_partition, now, source, signature)? {
+                Ordered::Unsealed(u) => {
+                    let seal = u.seal_with(&self.sealer, self.state.trial());
+                    Outcome::Sealed(Box::new(u.into_sealed(seal)))
+                }
+                Ordered::Duplicate(r) => Outcome::Duplicate(r),
+                Ordered::Refused(r) => Outcome::Refused(r),
+            },
+        )
+    }
+
+    /// The key that seals records (the pipeline signs many seals with it on every core).
+    pub fn sealer(&self) -> &SigningKey {
+        &self.sealer
+    }
+
+    /// Orders, validates, links and hashes one submission and applies it to the state, but
+    /// leaves its seal to the caller: [`Unsealed::seal_with`] with [`Sequencer::sealer`], then
+    /// [`Unsealed::into_sealed`]. The seal is a signature over the record hash only, so nothing
+    /// the state or a later submission checks depends on it; sealing many records at once,
+    /// on every core, gives the same bytes as sealing each in turn (Ed25519 is deterministic).
+    /// A record held unsealed carries a zero seal until then.
+    pub fn order_unsealed(
+        &mut self,
+        signed: SignedSubmission,
+        intake_partition: Option<u32>,
+        now: UtcMicros,
+        source: &dyn RecordSource,
+        signature: AuthorSignature,
+    ) -> Result<Ordered, Error> {
         let sub = &signed.submission;
         // 2. The trial and the partition.
         let p = self.state.partition_of(&sub.subject);
         if let Err(r) = self.state.check_placement(p, &signed) {
-            return Ok(Outcome::Refused(r));
+            return Ok(Ordered::Refused(r));
         }
         if let Some(ip) = intake_partition {
             if ip != p {
-                return Ok(Outcome::Refused(Refusal::new(
+                return Ok(Ordered::Refused(Refusal::new(
                     Reason::WrongPartition,
                     format!(
                         "subject {} belongs to partition {p}; it arrived on intake partition {ip}",
@@ -229,27 +278,11 @@ impl<R: DomainRules> Sequencer<R> {
         }
         // 3. A known submission id returns its original record.
         if let Some(seq) = self.state.seen(p, &sub.submission_id) {
-            let Some(original) = source.record(p, seq) else {
-                return Err(Error::corrupt_log(Refusal::new(
-                    Reason::ReferenceMissing,
-                    format!("record {p}/{seq} is in the state but cannot be read"),
-                )));
-            };
-            if original.body.submission != signed {
-                return Ok(Outcome::Refused(Refusal::new(
-                    Reason::SubmissionIdConflict,
-                    format!(
-                        "submission id {} is already recorded at {p}/{seq} with other content",
-                        sub.submission_id
-                    ),
-                )));
-            }
-            let hash = original.hash();
-            return Ok(Outcome::Duplicate(Receipt::of(&original, hash)));
+            return self.duplicate(p, seq, &signed, source);
         }
         let registry_seq = self.state.registry().position();
         if sub.min_registry_seq > registry_seq {
-            return Ok(Outcome::Refused(Refusal::new(
+            return Ok(Ordered::Refused(Refusal::new(
                 Reason::RegistryAhead,
                 format!(
                     "the author relies on registry position {}, the ledger is at {registry_seq}",
@@ -258,11 +291,11 @@ impl<R: DomainRules> Sequencer<R> {
             )));
         }
         let seq = self.state.len(p);
-        let ps = self
+        let last_time = self
             .state
             .partition(p)
-            .expect("partition_of is below the partition count");
-        let ordering_time = UtcMicros(now.0.max(ps.last_time.0));
+            .map_or(UtcMicros(i64::MIN), |ps| ps.last_time);
+        let ordering_time = UtcMicros(now.0.max(last_time.0));
         // 4-8.
         let author = match self.state.check_submission(
             p,
@@ -275,40 +308,18 @@ impl<R: DomainRules> Sequencer<R> {
             source,
         ) {
             Ok(a) => a,
-            Err(r) => return Ok(Outcome::Refused(r)),
+            Err(r) => return Ok(Ordered::Refused(r)),
         };
         // Intake only: limits a new submission is held to, never a record already sealed.
         if let Err(r) = self.state.rules().check_intake(sub, ordering_time) {
-            return Ok(Outcome::Refused(r));
+            return Ok(Ordered::Refused(r));
         }
-        // The sealer must be one a verifier accepts at this position.
-        let sealer_id = self.sealer.key_id();
-        match self.state.registry().author_at(&sealer_id, registry_seq) {
-            Ok(Author::Root) | Ok(Author::Key(tl_schemas::Role::Sequencer)) => {}
-            _ => {
-                return Err(Error::SealerNotAuthorized {
-                    key_id: sealer_id.to_hex(),
-                    position: registry_seq,
-                })
-            }
-        }
-        let subject_prev = ps.subjects.get(&sub.subject).map(|h| h.last);
-        let body = RecordBody {
-            version: RECORD_VERSION,
-            partition: p,
-            seq,
-            prev_hash: self.state.head_hash(p),
-            subject_prev,
-            ordering_time,
-            registry_seq,
-            submission: signed,
-            sequencer: sealer_id,
-            seal_alg: SIG_ALG_ED25519_ZIP215,
-        };
+        self.check_sealer(registry_seq)?;
+        let body = self.body(p, seq, signed, ordering_time, registry_seq);
         let body_bytes = encode(&body);
         let record_len = body_bytes.len() + 64;
         if record_len > crate::limits::MAX_INTAKE_RECORD_BYTES {
-            return Ok(Outcome::Refused(Refusal::new(
+            return Ok(Ordered::Refused(Refusal::new(
                 Reason::RecordTooLarge,
                 format!(
                     "the record would be {record_len} bytes, above the {}-byte cap for new records; reference a long document by its SHA-256 digest",
@@ -317,16 +328,130 @@ impl<R: DomainRules> Sequencer<R> {
             )));
         }
         let hash = record_hash(&body_bytes);
-        let seal = self.sealer.sign(&seal_message(self.state.trial(), &hash));
-        let record = Record { body, seal };
+        let record = Record {
+            body,
+            seal: Sig64([0; 64]),
+        };
+        self.state.apply(&record, hash, author, source);
+        Ok(Ordered::Unsealed(Box::new(Unsealed {
+            record,
+            body_bytes,
+            hash,
+        })))
+    }
+
+    /// Step 3's answer for a submission id already recorded at `p`/`seq`.
+    fn duplicate(
+        &self,
+        p: u32,
+        seq: u64,
+        signed: &SignedSubmission,
+        source: &dyn RecordSource,
+    ) -> Result<Ordered, Error> {
+        let Some(original) = source.record(p, seq) else {
+            return Err(Error::corrupt_log(Refusal::new(
+                Reason::ReferenceMissing,
+                format!("record {p}/{seq} is in the state but cannot be read"),
+            )));
+        };
+        if original.body.submission != *signed {
+            return Ok(Ordered::Refused(Refusal::new(
+                Reason::SubmissionIdConflict,
+                format!(
+                    "submission id {} is already recorded at {p}/{seq} with other content",
+                    signed.submission.submission_id
+                ),
+            )));
+        }
+        let hash = original.hash();
+        Ok(Ordered::Duplicate(Receipt::of(&original, hash)))
+    }
+
+    /// The sealer must be one a verifier accepts at this position.
+    fn check_sealer(&self, registry_seq: u64) -> Result<(), Error> {
+        let sealer_id = self.sealer.key_id();
+        match self.state.registry().author_at(&sealer_id, registry_seq) {
+            Ok(Author::Root) | Ok(Author::Key(tl_schemas::Role::Sequencer)) => Ok(()),
+            _ => Err(Error::SealerNotAuthorized {
+                key_id: sealer_id.to_hex(),
+                position: registry_seq,
+            }),
+        }
+    }
+
+    /// The body of the record `signed` becomes at `p`/`seq`.
+    fn body(
+        &self,
+        p: u32,
+        seq: u64,
+        signed: SignedSubmission,
+        ordering_time: UtcMicros,
+        registry_seq: u64,
+    ) -> RecordBody {
+        let subject_prev = self
+            .state
+            .partition(p)
+            .and_then(|ps| ps.subjects.get(&signed.submission.subject))
+            .map(|h| h.last);
+        RecordBody {
+            version: RECORD_VERSION,
+            partition: p,
+            seq,
+            prev_hash: self.state.head_hash(p),
+            subject_prev,
+            ordering_time,
+            registry_seq,
+            submission: signed,
+            sequencer: self.sealer.key_id(),
+            seal_alg: SIG_ALG_ED25519_ZIP215,
+        }
+    }
+}
+
+/// What [`Sequencer::order_unsealed`] made of a submission.
+#[derive(Debug)]
+pub enum Ordered {
+    /// A new record, applied to the state, its seal still to be signed.
+    Unsealed(Box<Unsealed>),
+    /// The submission id is already in the ledger with the same content: its original record.
+    Duplicate(Receipt),
+    /// Refused, with the reason. Nothing was changed.
+    Refused(Refusal),
+}
+
+/// A record ordered and applied to the state whose seal is not yet signed.
+#[derive(Debug, Clone)]
+pub struct Unsealed {
+    /// The record, with a zero seal.
+    pub record: Record,
+    /// The canonical bytes of its body.
+    pub body_bytes: Vec<u8>,
+    /// Its record hash.
+    pub hash: Hash32,
+}
+
+impl Unsealed {
+    /// The seal: `sealer`'s signature over the seal message of the record hash. Thread-safe
+    /// and independent of every other record, so a batch's seals are signed in parallel.
+    pub fn seal_with(&self, sealer: &SigningKey, trial: &tl_schemas::TrialId) -> Sig64 {
+        sealer.sign(&seal_message(trial, &self.hash))
+    }
+
+    /// The sealed record: body bytes followed by `seal`.
+    pub fn into_sealed(self, seal: Sig64) -> Sealed {
+        let Unsealed {
+            mut record,
+            body_bytes,
+            hash,
+        } = self;
+        record.seal = seal;
         let mut bytes = body_bytes;
         bytes.extend_from_slice(&seal.0);
-        self.state.apply(&record, hash, author, source);
-        Ok(Outcome::Sealed(Box::new(Sealed {
+        Sealed {
             record,
             bytes,
             hash,
-        })))
+        }
     }
 }
 

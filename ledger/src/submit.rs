@@ -6,16 +6,22 @@
 //! [`spawn`], and hands a cloneable [`SubmitHandle`] to every task that submits.
 //!
 //! The thread group-commits. It takes the first waiting submission, then every other already
-//! waiting (up to [`HandleConfig::max_batch`]), orders them one after the other in arrival
-//! order, appends the sealed records with one fsync per partition and publishes checkpoints
-//! ([`EmbeddedLedger::flush`]), and only then answers each submitter. So:
+//! waiting (up to [`HandleConfig::max_batch`]), and runs them through the multi-core pipeline
+//! ([`EmbeddedLedger::order_batch`]: author signatures batch-verified on every core, ordering
+//! and validation one after the other in arrival order, seals signed on every core). It then
+//! appends the sealed records, each partition's with one fsync and the partitions in parallel,
+//! publishes checkpoints as the ledger's [`crate::PublishPolicy`] asks
+//! ([`EmbeddedLedger::commit`]), and only then answers each submitter. So:
 //! - a [`Submitted::Recorded`] receipt is never handed out before its record is durable;
 //! - a refusal or a duplicate is answered after the same flush, because it may have been judged
 //!   against a record of the same batch;
 //! - if the flush fails, every submitter of the batch gets [`Error::SequencerStopped`], the
 //!   thread stops, and the ledger must be reopened (its state may be ahead of the disk).
 //!
-//! The interface stays the same when the stages behind it run on several cores.
+//! The answers are those the ledger's own [`EmbeddedLedger::submit`] gives for the same
+//! submissions in the same order at the same times, and the records the same bytes.
+//! [`SubmitHandle::submit_many`] keeps a caller's submissions together and in its order (a
+//! bulk load, a replay).
 
 use crate::log::{Durability, EmbeddedLedger};
 use crate::rules::DomainRules;
@@ -68,6 +74,8 @@ struct Job {
 enum Msg {
     /// Order this submission.
     Submit(Job),
+    /// Order these submissions, in this order, one after the other.
+    SubmitMany(Vec<Job>),
     /// Finish what came before, flush, close the ledger and stop.
     Stop,
 }
@@ -95,6 +103,48 @@ impl SubmitHandle {
             .map_err(|_| stopped("the sequencer stopped before answering"))?
     }
 
+    /// Submits many submissions that are ordered one after the other, in the given order
+    /// (no other writer's submission comes between them), and waits until all are durable,
+    /// refused or found to be duplicates: one answer per submission, in order. For bulk
+    /// loads and replays, where the order is the caller's.
+    pub async fn submit_many(
+        &self,
+        batch: Vec<Vec<u8>>,
+    ) -> Result<Vec<Result<Submitted, Error>>, Error> {
+        let (jobs, answers) = many_jobs(batch);
+        self.tx
+            .send(Msg::SubmitMany(jobs))
+            .await
+            .map_err(|_| stopped("the sequencer has stopped"))?;
+        let mut out = Vec::with_capacity(answers.len());
+        for answer in answers {
+            out.push(
+                answer
+                    .await
+                    .map_err(|_| stopped("the sequencer stopped before answering"))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// [`SubmitHandle::submit_many`] for callers outside an async runtime.
+    pub fn submit_many_blocking(
+        &self,
+        batch: Vec<Vec<u8>>,
+    ) -> Result<Vec<Result<Submitted, Error>>, Error> {
+        let (jobs, answers) = many_jobs(batch);
+        self.tx
+            .blocking_send(Msg::SubmitMany(jobs))
+            .map_err(|_| stopped("the sequencer has stopped"))?;
+        answers
+            .into_iter()
+            .map(|a| {
+                a.blocking_recv()
+                    .map_err(|_| stopped("the sequencer stopped before answering"))
+            })
+            .collect()
+    }
+
     /// True while the sequencer thread takes submissions (false once it stopped or failed).
     pub fn is_running(&self) -> bool {
         !self.tx.is_closed()
@@ -103,11 +153,44 @@ impl SubmitHandle {
     /// [`SubmitHandle::submit`] for callers outside an async runtime (a CLI, a thread of a
     /// bulk load). Must not be called from inside an async task.
     pub fn submit_blocking(&self, bytes: Vec<u8>) -> Result<Submitted, Error> {
+        self.enqueue_blocking(bytes)?.wait()
+    }
+
+    /// Hands a submission to the sequencer thread and returns as soon as it is queued, with
+    /// the answer still to come ([`Queued::wait`]). Submissions queued one after another (by
+    /// one caller, or by callers that take turns) are ordered in that order: a writer that
+    /// must keep its order, yet not wait for each receipt, queues and waits separately.
+    /// Outside an async runtime only, like [`SubmitHandle::submit_blocking`].
+    pub fn enqueue_blocking(&self, bytes: Vec<u8>) -> Result<Queued, Error> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .blocking_send(Msg::Submit(Job { bytes, reply }))
             .map_err(|_| stopped("the sequencer has stopped"))?;
-        answer
+        Ok(Queued(answer))
+    }
+}
+
+type AnswerRx = oneshot::Receiver<Result<Submitted, Error>>;
+
+/// One job per submission of a [`SubmitHandle::submit_many`], and where their answers come.
+fn many_jobs(batch: Vec<Vec<u8>>) -> (Vec<Job>, Vec<AnswerRx>) {
+    batch
+        .into_iter()
+        .map(|bytes| {
+            let (reply, answer) = oneshot::channel();
+            (Job { bytes, reply }, answer)
+        })
+        .unzip()
+}
+
+/// A submission queued with [`SubmitHandle::enqueue_blocking`], its answer still to come.
+pub struct Queued(AnswerRx);
+
+impl Queued {
+    /// Waits until the submission is durable, refused or found to be a duplicate, as
+    /// [`SubmitHandle::submit_blocking`] does. Must not be called from inside an async task.
+    pub fn wait(self) -> Result<Submitted, Error> {
+        self.0
             .blocking_recv()
             .map_err(|_| stopped("the sequencer stopped before answering"))?
     }
@@ -171,12 +254,15 @@ fn run<R: DomainRules>(
     clock: &mut dyn FnMut() -> UtcMicros,
     max_batch: usize,
 ) -> Result<EmbeddedLedger<R>, Error> {
+    // Submitters answered by the last batch: most come straight back with their next one.
+    let mut answered = 0;
     loop {
         // `None`: every handle is gone; stop as if asked to.
         let first = rx.blocking_recv().unwrap_or(Msg::Stop);
-        let (batch, stop) = gather(first, &mut rx, max_batch);
+        let (batch, stop) = gather(first, &mut rx, max_batch, answered);
+        answered = batch.len();
         let answers = order_batch(&mut ledger, batch, clock);
-        if let Err(e) = ledger.flush() {
+        if let Err(e) = ledger.commit() {
             let why = format!("storing a batch failed ({e}); reopen the ledger");
             for (reply, _) in answers {
                 let _ = reply.send(Err(stopped(&why)));
@@ -193,21 +279,41 @@ fn run<R: DomainRules>(
     }
 }
 
-/// The jobs of one batch: `first` and those already waiting, up to `max`; and whether a stop
+/// How long a batch waits for the submitters the last batch answered to come back, at most.
+/// They wake up one by one after their answers; without the wait, the first of them makes a
+/// batch of its own and costs a whole fsync. Small beside an fsync (milliseconds).
+const REGATHER: std::time::Duration = std::time::Duration::from_micros(250);
+
+/// The jobs of one batch: `first` and those already waiting, up to `max` (a
+/// [`Msg::SubmitMany`] is never split, so a batch may be larger), waiting up to [`REGATHER`]
+/// while fewer than `expected` (those the last batch answered) have come; and whether a stop
 /// message came (jobs behind it stay queued and fail when the thread ends).
-fn gather(first: Msg, rx: &mut mpsc::Receiver<Msg>, max: usize) -> (Vec<Job>, bool) {
+fn gather(
+    first: Msg,
+    rx: &mut mpsc::Receiver<Msg>,
+    max: usize,
+    expected: usize,
+) -> (Vec<Job>, bool) {
+    let deadline = std::time::Instant::now() + REGATHER;
     let mut jobs = Vec::new();
     let mut next = Some(first);
     while let Some(msg) = next {
         match msg {
             Msg::Stop => return (jobs, true),
             Msg::Submit(job) => jobs.push(job),
+            Msg::SubmitMany(many) => jobs.extend(many),
         }
-        next = if jobs.len() < max {
-            rx.try_recv().ok()
-        } else {
-            None
-        };
+        next = None;
+        while jobs.len() < max {
+            if let Ok(msg) = rx.try_recv() {
+                next = Some(msg);
+                break;
+            }
+            if jobs.len() >= expected || std::time::Instant::now() >= deadline {
+                break;
+            }
+            std::thread::yield_now();
+        }
     }
     (jobs, false)
 }
@@ -217,21 +323,25 @@ type Answer = (
     Result<Submitted, Error>,
 );
 
-/// Orders each job of a batch in turn (nothing durable yet).
+/// Orders the jobs of a batch through the pipeline (nothing durable yet).
 fn order_batch<R: DomainRules>(
     ledger: &mut EmbeddedLedger<R>,
     batch: Vec<Job>,
     clock: &mut dyn FnMut() -> UtcMicros,
 ) -> Vec<Answer> {
-    batch
+    let (bytes, replies): (Vec<Vec<u8>>, Vec<_>) =
+        batch.into_iter().map(|j| (j.bytes, j.reply)).unzip();
+    let outcomes = ledger.order_batch(&bytes, clock);
+    replies
         .into_iter()
-        .map(|job| {
-            let answer = ledger.submit(&job.bytes, clock()).map(|o| match o {
+        .zip(outcomes)
+        .map(|(reply, outcome)| {
+            let answer = outcome.map(|o| match o {
                 Outcome::Sealed(s) => Submitted::Recorded(s.receipt()),
                 Outcome::Duplicate(r) => Submitted::Duplicate(r),
                 Outcome::Refused(r) => Submitted::Refused(r),
             });
-            (job.reply, answer)
+            (reply, answer)
         })
         .collect()
 }

@@ -121,6 +121,15 @@ pub enum StoreError {
         path: PathBuf,
     },
 
+    /// [`append_partitions`](super::EmbeddedLog::append_partitions) was given two batches for
+    /// one partition, whose order it could not know; nothing was written. A caller's bug:
+    /// join them into one batch.
+    #[error("two batches for partition {partition} in one append; nothing was appended")]
+    DuplicateBatch {
+        /// The partition named twice.
+        partition: u32,
+    },
+
     /// The arguments to `create` cannot describe a valid ledger.
     #[error("invalid ledger configuration: {reason}")]
     InvalidConfig {

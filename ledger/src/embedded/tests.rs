@@ -123,6 +123,55 @@ fn round_trip_over_partitions_and_segment_rolls() {
 }
 
 #[test]
+fn append_partitions_writes_each_partition_as_append_does_and_checks_everything_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (one, many) = (tmp.path().join("one"), tmp.path().join("many"));
+    let mut by_one = EmbeddedLog::create(&one, 3, TINY).unwrap();
+    let mut at_once = EmbeddedLog::create(&many, 3, TINY).unwrap();
+    let (a, b) = (recs(0..7), recs(100..102));
+    by_one.append(0, &a).unwrap();
+    by_one.append(2, &b).unwrap();
+    at_once
+        .append_partitions(&[(2, b.as_slice()), (0, a.as_slice()), (1, &[])])
+        .unwrap();
+    // The same records, in the same segment files, byte for byte.
+    for p in 0..3 {
+        assert_eq!(
+            at_once.read(p, 0, 100).unwrap(),
+            by_one.read(p, 0, 100).unwrap()
+        );
+        assert_eq!(segment_names(&many, p), segment_names(&one, p));
+        for name in segment_names(&one, p) {
+            let part = format!("p{p:05}");
+            assert_eq!(
+                fs::read(many.join(&part).join(&name)).unwrap(),
+                fs::read(one.join(&part).join(&name)).unwrap()
+            );
+        }
+    }
+    // Two batches for one partition, an unknown partition, or a bad record anywhere: refused,
+    // and nothing is written to any partition.
+    let before: Vec<u64> = (0..3).map(|p| at_once.len(p)).collect();
+    let c = recs(200..201);
+    let refused = [
+        at_once.append_partitions(&[(1, c.as_slice()), (1, c.as_slice())]),
+        at_once.append_partitions(&[(1, c.as_slice()), (7, c.as_slice())]),
+        at_once.append_partitions(&[(1, c.as_slice()), (2, &[Vec::new()])]),
+    ];
+    assert!(matches!(
+        refused[0],
+        Err(StoreError::DuplicateBatch { partition: 1 })
+    ));
+    assert!(matches!(
+        refused[1],
+        Err(StoreError::NoSuchPartition { .. })
+    ));
+    assert!(matches!(refused[2], Err(StoreError::EmptyRecord { .. })));
+    assert_eq!((0..3).map(|p| at_once.len(p)).collect::<Vec<_>>(), before);
+    assert_eq!(scan(&many, 1).records.len(), 0);
+}
+
+#[test]
 fn record_larger_than_a_segment_gets_its_own() {
     let tmp = tempfile::tempdir().unwrap();
     let mut log = EmbeddedLog::create(tmp.path(), 1, TINY).unwrap();

@@ -867,4 +867,17 @@ pub struct BenchArgs {
     /// With --audit: an existing data folder to measure on (default: a fresh default demo).
     #[arg(long, value_name = "DIR", requires = "audit")]
     pub data: Option<PathBuf>,
+    /// Measure grouped appends instead: the demo's submissions through one submit handle by
+    /// --writers concurrent writers (one fsync per batch), beside the 2-core crypto limit
+    /// measured in the same run on the same records.
+    #[arg(long, conflicts_with_all = ["audit", "kafka", "kafka_local"])]
+    pub grouped: bool,
+    /// With --grouped: concurrent writers, each waiting for its receipt before its next
+    /// submission.
+    #[arg(long, default_value_t = 64, requires = "grouped")]
+    pub writers: usize,
+    /// With --grouped: treated patients of the demo whose submissions are sequenced (default:
+    /// the default demo's 1,610).
+    #[arg(long, requires = "grouped")]
+    pub patients: Option<u32>,
 }

@@ -14,14 +14,11 @@
 use super::bench::{load_average, signature_checks, time_verify_many};
 use crate::cli::BenchProjectArgs;
 use anyhow::{ensure, Context, Result};
-use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tl_ledger::log::read_embedded_for_verify;
 use tl_ledger::trust::TrustFile;
 use tl_projections::LogState;
-use tl_schemas::events::{event_type, KeyEnrolled, RootKeyRotated};
-use tl_schemas::{decode, KeyId};
 
 /// The target: replay signatures per second as a share of the batch limit.
 const TARGET_PERCENT: f64 = 60.0;
@@ -55,28 +52,7 @@ pub fn run(a: BenchProjectArgs) -> Result<ExitCode> {
 
     // The signature checks a full verification makes: the reference's input.
     let inputs = read_embedded_for_verify(&ledger)?;
-    let mut keys: HashMap<KeyId, [u8; 32]> = HashMap::new();
-    keys.insert(KeyId::of_ed25519(&root), root);
-    if let Some(p0) = inputs.first() {
-        for bytes in &p0.records {
-            let Ok((r, _)) = tl_ledger::codec::decode_record(bytes) else {
-                continue;
-            };
-            let env = &r.body.submission.submission.envelope;
-            if env.event_type == event_type::KEY_ENROLLED {
-                if let Ok(k) = decode::<KeyEnrolled>(&env.payload) {
-                    keys.insert(KeyId::of_ed25519(&k.public_key), k.public_key);
-                }
-            } else if env.event_type == event_type::ROOT_KEY_ROTATED {
-                if let Ok(k) = decode::<RootKeyRotated>(&env.payload) {
-                    keys.insert(
-                        KeyId::of_ed25519(&k.new_root_public_key),
-                        k.new_root_public_key,
-                    );
-                }
-            }
-        }
-    }
+    let keys = super::bench_reference::enrolled_keys(&inputs, root);
     let checks = signature_checks(&trial, &inputs, &keys)?;
     let records: u64 = inputs.iter().map(|p| p.records.len() as u64).sum();
     drop(inputs);

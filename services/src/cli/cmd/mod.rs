@@ -2,8 +2,10 @@
 
 pub mod bench;
 pub mod bench_audit;
+pub mod bench_grouped;
 pub mod bench_kafka;
 pub mod bench_project;
+pub mod bench_reference;
 pub mod check_proof;
 pub mod checkpoint;
 pub mod cohort_engine;
