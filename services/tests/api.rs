@@ -779,7 +779,9 @@ fn key(e: &Sse) -> (u64, u64, String, i64) {
 fn assert_merged_order(events: &[Sse]) {
     let place = |e: &Sse| {
         (
-            e.data["ordering_time"].as_str().unwrap().to_string(),
+            tl_schemas::UtcMicros::parse_rfc3339(e.data["ordering_time"].as_str().unwrap())
+                .unwrap()
+                .0,
             e.data["partition"].as_u64().unwrap(),
             e.data["seq"].as_u64().unwrap(),
         )
@@ -826,7 +828,7 @@ fn the_safety_stream_delivers_every_event_once_in_order_across_reconnects_and_re
     let sponsor = token(&root, &["--name", "Dr. S. Sponsor", "--role", "sponsor"]);
     let db = rusqlite::Connection::open(root.join("d/views/enrollment.sqlite")).unwrap();
     let patients: Vec<String> = db
-        .prepare("SELECT patient FROM patients WHERE enrolled_cohort IS NOT NULL ORDER BY patient")
+        .prepare("SELECT patient FROM patients WHERE enrolled_cohort IS NOT NULL AND died = 0 AND withdrawn_on IS NULL ORDER BY patient")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
@@ -877,7 +879,8 @@ fn the_safety_stream_delivers_every_event_once_in_order_across_reconnects_and_re
                         .post(format!("{base}/v1/submissions"))
                         .header("content-type", "application/octet-stream")
                         .send(b);
-                    assert_eq!(answer(res).0, 201);
+                    let (status, v) = answer(res);
+                    assert_eq!(status, 201, "{v}");
                 }
             });
         }

@@ -196,10 +196,13 @@ pub fn token_hash(text: &str) -> String {
 /// What identifies one version of the token file on disk.
 type Stamp = (std::time::SystemTime, u64, u64);
 
+/// The tokens as read, and which version of the file they came from (`None`: no file).
+type Cached = (Option<Stamp>, Arc<Vec<TokenEntry>>);
+
 /// The server's view of the token file, re-read whenever the file changes.
 pub struct TokenStore {
     path: PathBuf,
-    cache: Mutex<Option<(Option<Stamp>, Arc<Vec<TokenEntry>>)>>,
+    cache: Mutex<Option<Cached>>,
 }
 
 impl TokenStore {

@@ -38,6 +38,9 @@ pub struct Freshness {
     pub behind: u64,
 }
 
+/// A patient's site and cohort, as far as the ledger says.
+pub type Place = (Option<String>, Option<String>);
+
 /// The shared read side.
 pub struct Reads {
     ledger_dir: PathBuf,
@@ -175,7 +178,7 @@ impl Reads {
     pub fn patient_place(
         p: &Projector<EmbeddedSource>,
         patient: &str,
-    ) -> Result<Option<(Option<String>, Option<String>)>, ApiError> {
+    ) -> Result<Option<Place>, ApiError> {
         use rusqlite::OptionalExtension;
         p.view(tl_projections::ViewKind::Enrollment)
             .conn()

@@ -182,10 +182,27 @@ impl Cursor {
         Ok(Cursor { last, within })
     }
 
-    fn covers(&self, e: &Stamped) -> bool {
-        self.last
+    /// Whether the client holding this cursor has had `e`: its record is in the cursor's
+    /// prefix, and, for the cursor's own record when it gave several events, `e` is not one
+    /// after the `~k`-th.
+    fn delivered(&self, e: &Stamped) -> bool {
+        let covered = self
+            .last
             .get(&e.event.partition)
-            .is_some_and(|s| e.event.seq <= *s)
+            .is_some_and(|s| e.event.seq <= *s);
+        match self.within {
+            Some(k) if covered && e.part.0 > k => {
+                let at: Vec<(u32, u64)> = e
+                    .cursor
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(p, s)| s.map(|s| (p as u32, s)))
+                    .collect();
+                let mine: Vec<(u32, u64)> = self.last.iter().map(|(p, s)| (*p, *s)).collect();
+                at != mine
+            }
+            _ => covered,
+        }
     }
 }
 
@@ -285,11 +302,6 @@ impl SafetyHub {
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
         self.grew.send_modify(|_| {});
-    }
-
-    /// Events published so far.
-    pub fn len(&self) -> usize {
-        self.events.read().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Follows the ledger in `ledger_dir` until `stop` is set, publishing events. Blocking:
@@ -600,21 +612,9 @@ async fn stream(
     let hub = state.safety.clone();
     let stream = async_stream::stream! {
         let mut rx = hub.grew.subscribe();
-        let mut next = {
-            let all = hub.events.read().unwrap_or_else(|p| p.into_inner());
-            let start = all.partition_point(|e| cursor.covers(e));
-            // Events of the cursor's own record that it has delivered (`~k`).
-            match cursor.within {
-                Some(k) if start > 0 => {
-                    let mut i = start;
-                    while i > 0 && all[i - 1].part.0 > k && all[i - 1].cursor == all[start - 1].cursor {
-                        i -= 1;
-                    }
-                    i
-                }
-                _ => start,
-            }
-        };
+        // Skipping what the cursor covers is checked per event: after a restart the follower
+        // may still be replaying the ledger when the client comes back.
+        let mut next = 0;
         let mut told_caught_up = false;
         loop {
             let batch: Vec<Arc<Stamped>> = {
@@ -623,6 +623,9 @@ async fn stream(
             };
             next += batch.len();
             for e in batch {
+                if cursor.delivered(&e) {
+                    continue;
+                }
                 if let Some(retract) = filter.decide(&e.event) {
                     let mut v = serde_json::to_value(&e.event).unwrap_or_default();
                     v["retract"] = retract.into();

@@ -94,7 +94,7 @@ async fn trail(
                 .ledger
                 .trail(&s)
                 .map_err(|e| ApiError::not_found(e.to_string()))?
-                .map_err(|m| ApiError::unavailable(m))?;
+                .map_err(ApiError::unavailable)?;
             serde_json::to_value(&t).map_err(|e| ApiError::unavailable(e.to_string()))
         })
     })
