@@ -1022,6 +1022,25 @@ fn the_safety_stream_delivers_every_event_once_in_order_across_reconnects_and_re
     assert_eq!(serious, expected, "serious only");
     let everything = fold("");
     assert_eq!(everything, rows(&view(""), &|_| true), "no filter");
+    // A cursor this stream did not give, or a grade CTCAE does not have, is a 400.
+    for (query, last_id) in [
+        ("", Some("p0:x")),
+        ("?min_grade=9", None),
+        ("?colour=red", None),
+    ] {
+        let mut req = agent()
+            .get(format!("{base}/v1/safety/stream{query}"))
+            .header("authorization", format!("Bearer {safety}"));
+        if let Some(id) = last_id {
+            req = req.header("last-event-id", id);
+        }
+        let (status, v) = answer(req.call());
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (400, Some("bad-request")),
+            "{query} {last_id:?}: {v}"
+        );
+    }
     // An unknown cohort in a filter is refused with 404.
     let res = agent()
         .get(format!("{base}/v1/safety/stream?cohort=NO.SUCH"))
