@@ -149,6 +149,36 @@ fn token(root: &Path, args: &[&str]) -> String {
     text
 }
 
+/// Kills a server a failed test left running, so it cannot hold the test's output open.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if matches!(self.server.try_wait(), Ok(None)) {
+            let _ = self.server.kill();
+            let _ = self.server.wait();
+        }
+    }
+}
+
+impl Drop for DemoServed {
+    fn drop(&mut self) {
+        if matches!(self.server.try_wait(), Ok(None)) {
+            let _ = self.server.kill();
+            let _ = self.server.wait();
+        }
+    }
+}
+
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -823,7 +853,8 @@ fn the_safety_stream_delivers_every_event_once_in_order_across_reconnects_and_re
     let key_file = tl_ledger::keyfile::read_key_file(&root.join("inv.key"), PASS).unwrap();
     let investigator = SigningKey::new(key_file.signing_key);
     let trial = TrialId::new("drup-demo").unwrap();
-    let (mut server, base) = serve(&root);
+    let (server, base) = serve(&root);
+    let mut server = KillOnDrop(server);
     let safety = token(&root, &["--name", "Dr. S. Safety", "--role", "safety"]);
     let sponsor = token(&root, &["--name", "Dr. S. Sponsor", "--role", "sponsor"]);
     let db = rusqlite::Connection::open(root.join("d/views/enrollment.sqlite")).unwrap();
@@ -932,10 +963,11 @@ fn the_safety_stream_delivers_every_event_once_in_order_across_reconnects_and_re
     }
 
     // Across a restart: a client back with an id from the middle gets exactly what followed.
-    let pid = server.id().to_string();
+    let pid = server.0.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(server.wait().unwrap().success());
-    let (mut server, base) = serve(&root);
+    assert!(server.0.wait().unwrap().success());
+    let (server, base) = serve(&root);
+    let mut server = KillOnDrop(server);
     let middle = seen[seen.len() / 2].id.clone().unwrap();
     let resumed = collect(&open_stream(&base, "", &safety, Some(&middle)), |_| false);
     let expected: Vec<_> = seen[seen.len() / 2 + 1..]
@@ -1048,10 +1080,10 @@ fn the_safety_stream_delivers_every_event_once_in_order_across_reconnects_and_re
         .call()
         .unwrap();
     assert_eq!(res.status().as_u16(), 404);
-    let pid = server.id().to_string();
+    let pid = server.0.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(
-        server.wait().unwrap().success(),
+        server.0.wait().unwrap().success(),
         "serve stops with streams open"
     );
 }
