@@ -1087,3 +1087,70 @@ fn the_safety_stream_delivers_every_event_once_in_order_across_reconnects_and_re
         "serve stops with streams open"
     );
 }
+
+#[test]
+fn tokens_refuses_bad_input_with_a_clear_error_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::create_dir(root.join("d")).unwrap();
+    let issued = token(root, &["--name", "Dr. A. Safety", "--role", "safety"]);
+    let before = std::fs::read(root.join("d/tokens")).unwrap();
+    for (args, says) in [
+        (
+            vec!["new", "--data", "d", "--name", "X", "--role", "boss"],
+            "not an API role",
+        ),
+        (
+            vec!["new", "--data", "d", "--name", "X", "--role", "site"],
+            "needs --site",
+        ),
+        (
+            vec![
+                "new",
+                "--data",
+                "d",
+                "--name",
+                "X",
+                "--role",
+                "hta",
+                "--expires",
+                "2027-13-01",
+            ],
+            "not a date",
+        ),
+        (
+            vec![
+                "new", "--data", "d", "--name", "X", "--role", "hta", "--cohort", "a b",
+            ],
+            "--cohort",
+        ),
+        (
+            vec!["new", "--data", "nowhere", "--name", "X", "--role", "hta"],
+            "not a folder",
+        ),
+        (vec!["revoke", "--data", "d", "--id", "nope"], "no token"),
+    ] {
+        let o = bin()
+            .current_dir(root)
+            .arg("tokens")
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(o.stdout.is_empty(), "{args:?} printed a token");
+    }
+    assert_eq!(std::fs::read(root.join("d/tokens")).unwrap(), before);
+    let o = bin()
+        .current_dir(root)
+        .args(["tokens", "list", "--data", "d"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("Dr. A. Safety") && table.contains("valid"),
+        "{table}"
+    );
+    assert!(!table.contains(&issued));
+}

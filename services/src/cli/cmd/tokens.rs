@@ -89,6 +89,14 @@ fn new(
         ),
         None => None,
     };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            bail!(
+                "{} is not a folder: give the trial's data folder (--data DIR) or --tokens FILE in an existing folder",
+                dir.display()
+            );
+        }
+    }
     let mut file = TokenFile::read(&path)?;
     file.version = 1;
     let (text, sha256) = auth::new_token();
