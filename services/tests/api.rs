@@ -131,6 +131,54 @@ fn serve(root: &Path) -> (Child, String) {
     (child, base)
 }
 
+/// Issues a read token in the data folder `root/d` with `tokens new ARGS`; returns its text.
+fn token(root: &Path, args: &[&str]) -> String {
+    let o = bin()
+        .current_dir(root)
+        .args(["tokens", "new", "--data", "d"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = String::from_utf8(o.stdout).unwrap().trim().to_string();
+    assert!(text.starts_with("tlt_") && text.len() == 68, "{text}");
+    text
+}
+
+/// Kills a server a failed test left running, so it cannot hold the test's output open.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if matches!(self.server.try_wait(), Ok(None)) {
+            let _ = self.server.kill();
+            let _ = self.server.wait();
+        }
+    }
+}
+
+impl Drop for DemoServed {
+    fn drop(&mut self) {
+        if matches!(self.server.try_wait(), Ok(None)) {
+            let _ = self.server.kill();
+            let _ = self.server.wait();
+        }
+    }
+}
+
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -205,13 +253,20 @@ fn concurrent_clients_each_get_one_durable_record_and_retries_get_the_original()
         assert_eq!(again["seq"], first["seq"]);
     }
 
-    // every receipt names the record the store holds at its place, read back over the API;
+    // every receipt names the record the store holds at its place, read back over the API
+    // (by an auditor: raw records are patient-level);
+    let auditor = token(&s.root, &["--name", "A. Auditor", "--role", "auditor"]);
     for (_, r) in receipts.iter().step_by(13) {
         let url = format!(
             "{}/v1/partitions/{}/records?from={}&limit=1",
             s.base, r["partition"], r["seq"]
         );
-        let (status, v) = answer(agent().get(url).call());
+        let (status, v) = answer(
+            agent()
+                .get(url)
+                .header("authorization", format!("Bearer {auditor}"))
+                .call(),
+        );
         assert_eq!(status, 200);
         assert_eq!(v["records"][0]["record_hash"], r["record_hash"]);
     }
@@ -321,15 +376,21 @@ fn every_bad_request_gets_its_4xx_with_a_code_and_changes_nothing() {
     }
     let (status, v) = answer(agent().get(format!("{}/v1/no/such/route", s.base)).call());
     assert_eq!((status, v["code"].as_str()), (404, Some("not-found")));
+    let auditor = format!(
+        "Bearer {}",
+        token(&s.root, &["--name", "A. Auditor", "--role", "auditor"])
+    );
     let (status, v) = answer(
         agent()
             .get(format!("{}/v1/partitions/99/records", s.base))
+            .header("authorization", &auditor)
             .call(),
     );
     assert_eq!((status, v["code"].as_str()), (404, Some("not-found")));
     let (status, v) = answer(
         agent()
             .get(format!("{}/v1/partitions/0/records?from=x", s.base))
+            .header("authorization", &auditor)
             .call(),
     );
     assert_eq!(
@@ -369,4 +430,727 @@ fn every_bad_request_gets_its_4xx_with_a_code_and_changes_nothing() {
     let (status, v) = answer(agent().get(format!("{}/readyz", s.base)).call());
     assert_eq!((status, v["ready"].as_bool()), (200, Some(true)));
     assert!(s.stop().success());
+}
+
+/// A small demo trial in `root/d` (cohorts, patients at sites, adverse events), its views
+/// projected once, and `serve` on it.
+struct DemoServed {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    server: Child,
+    base: String,
+}
+
+impl DemoServed {
+    fn start(patients: &str) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        ok(
+            &root,
+            &["demo", "--data", "d", "--patients", patients, "--seed", "7"],
+        );
+        ok(&root, &["view", "enrollment", "--data", "d", "--json"]);
+        let (server, base) = serve(&root);
+        DemoServed {
+            _tmp: tmp,
+            root,
+            server,
+            base,
+        }
+    }
+
+    /// A query on the demo's enrollment view (as the `view` command projected it).
+    fn enrollment<T: rusqlite::types::FromSql>(&self, sql: &str) -> Vec<(String, T)> {
+        let db = rusqlite::Connection::open(self.root.join("d/views/enrollment.sqlite")).unwrap();
+        let mut st = db.prepare(sql).unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn get(&self, path: &str, bearer: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = agent().get(format!("{}{path}", self.base));
+        if let Some(t) = bearer {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let mut res = req.call().unwrap();
+        let status = res.status().as_u16();
+        let is_json = res
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.to_str().unwrap_or("").starts_with("application/json"));
+        let body = res.body_mut().read_to_vec().unwrap();
+        let v = if is_json {
+            serde_json::from_slice(&body).unwrap()
+        } else {
+            serde_json::json!({"bytes": body.len()})
+        };
+        (status, v)
+    }
+
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let pid = self.server.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.server.wait().unwrap()
+    }
+}
+
+#[test]
+fn every_protected_route_needs_a_fitting_token_and_patient_reads_are_logged() {
+    let mut s = DemoServed::start("40");
+    // A patient with a site and a cohort, a patient of another site, and two cohorts.
+    let placed: Vec<(String, String)> = s.enrollment(
+        "SELECT patient, site || '|' || enrolled_cohort FROM patients WHERE enrolled_cohort IS NOT NULL ORDER BY patient",
+    );
+    let (patient, place) = placed[0].clone();
+    let (site, cohort) = place.split_once('|').unwrap();
+    let other_site_patient = placed
+        .iter()
+        .find(|(_, pl)| !pl.starts_with(&format!("{site}|")))
+        .expect("patients at two sites")
+        .0
+        .clone();
+    let cohorts: Vec<(String, i64)> =
+        s.enrollment("SELECT cohort, slots FROM cohorts ORDER BY cohort");
+    let other_cohort = cohorts.iter().find(|(c, _)| c != cohort).unwrap().0.clone();
+
+    let root = s.root.clone();
+    let issue = |role: &str, extra: &[&str]| {
+        let name = format!("Dr. {role}");
+        let mut args = vec!["--name", name.as_str(), "--role", role];
+        args.extend_from_slice(extra);
+        token(&root, &args)
+    };
+    let auditor = issue("auditor", &[]);
+    let sponsor = issue("sponsor", &[]);
+    let safety = issue("safety", &[]);
+    let dsmb = issue("dsmb", &[]);
+    let hta = issue("hta", &[]);
+    let own_site = issue("site", &["--site", site]);
+    let other_cohort_sponsor = issue("sponsor", &["--cohort", &other_cohort]);
+    let expired = issue("auditor", &["--expires", "2020-01-01"]);
+
+    let p_trail = format!("/v1/subjects/patient:{patient}/trail");
+    let other_trail = format!("/v1/subjects/patient:{other_site_patient}/trail");
+    let c_trail = format!("/v1/subjects/cohort:{cohort}/trail");
+    let p_bundle = format!("/v1/subjects/patient:{patient}/bundle");
+    let c_bundle = format!("/v1/subjects/cohort:{cohort}/bundle");
+    let safety_other = format!("/v1/views/safety?cohort={other_cohort}");
+    let safety_mine = format!("/v1/views/safety?cohort={cohort}");
+    // (route, a token that may read it, a token whose role or scope may not)
+    let cases: Vec<(&str, &str, &str)> = vec![
+        ("/v1/partitions/0/records?limit=3", &auditor, &sponsor),
+        ("/v1/partitions/1/records/0", &auditor, &safety),
+        (&p_trail, &safety, &sponsor),
+        (&p_trail, &own_site, &hta),
+        (&other_trail, &auditor, &own_site),
+        (&c_trail, &sponsor, &hta),
+        (&c_trail, &dsmb, &other_cohort_sponsor),
+        (&p_bundle, &auditor, &safety),
+        (&c_bundle, &auditor, &sponsor),
+        ("/v1/views/enrollment", &sponsor, &safety),
+        ("/v1/views/safety", &dsmb, &hta),
+        (&safety_other, &other_cohort_sponsor, &own_site),
+        (&safety_mine, &safety, &other_cohort_sponsor),
+        ("/v1/views/dossier", &hta, &dsmb),
+    ];
+    let mut granted = 0;
+    for (route, right, wrong) in &cases {
+        let (status, v) = s.get(route, None);
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (401, Some("unauthorized")),
+            "{route} without a token: {v}"
+        );
+        let (status, _) = s.get(
+            route,
+            Some("tlt_0000000000000000000000000000000000000000000000000000000000000000"),
+        );
+        assert_eq!(status, 401, "{route} with an unknown token");
+        let (status, v) = s.get(route, Some(&expired));
+        assert_eq!(status, 401, "{route} with an expired token: {v}");
+        assert!(v["message"].as_str().unwrap().contains("expired"), "{v}");
+        let (status, v) = s.get(route, Some(wrong));
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (403, Some("forbidden")),
+            "{route} with a wrong role or scope: {v}"
+        );
+        let (status, v) = s.get(route, Some(right));
+        assert_eq!(status, 200, "{route} with a fitting token: {v}");
+        granted += 1;
+    }
+    // What the routes say: a trail as `trail --json` gives it, how far behind the log.
+    let (_, t) = s.get(&p_trail, Some(&auditor));
+    granted += 1;
+    assert_eq!(t["subject"], format!("patient:{patient}"));
+    assert!(t["records"].as_array().unwrap().len() > 3, "{t}");
+    assert_eq!(t["freshness"]["behind"], 0, "{t}");
+    let (_, v) = s.get("/v1/views/safety", Some(&safety));
+    granted += 1;
+    assert!(v["overall"]["adverse_events"].as_i64().unwrap() > 0, "{v}");
+    assert_eq!(v["freshness"]["behind"], 0, "{v}");
+    // An unknown cohort in a filter is a 404, not a 5xx.
+    let (status, v) = s.get("/v1/views/safety?cohort=NO.SUCH.COHORT", Some(&safety));
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (404, Some("not-found")),
+        "{v}"
+    );
+    // Checkpoints are public.
+    assert_eq!(s.get("/v1/checkpoints", None).0, 200);
+
+    // A session cookie stands for a token (browsers' EventSource sends no header).
+    let mut res = agent()
+        .post(format!("{}/v1/session", s.base))
+        .header("authorization", format!("Bearer {dsmb}"))
+        .send_empty()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let cookie = res
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let _ = res.body_mut().read_to_string();
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let res = agent()
+        .get(format!("{}/v1/views/safety", s.base))
+        .header("cookie", &pair)
+        .call()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    granted += 1;
+    assert_eq!(
+        agent()
+            .post(format!("{}/v1/session", s.base))
+            .send_empty()
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+
+    // A revoked token is refused from the next request on, without a restart (and so are
+    // its sessions).
+    let list = bin()
+        .current_dir(&s.root)
+        .args(["tokens", "list", "--data", "d", "--json"])
+        .output()
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let id_of = |name: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    ok(
+        &s.root,
+        &[
+            "tokens",
+            "revoke",
+            "--data",
+            "d",
+            "--id",
+            &id_of("Dr. dsmb"),
+        ],
+    );
+    let (status, v) = s.get("/v1/views/safety", Some(&dsmb));
+    assert_eq!(status, 401, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("revoked"), "{v}");
+    let res = agent()
+        .get(format!("{}/v1/views/safety", s.base))
+        .header("cookie", &pair)
+        .call()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+
+    // Only hashes are stored, and the access log has every granted read, naming the token's
+    // id and the subject, never the token.
+    let stored = std::fs::read_to_string(s.root.join("d/tokens")).unwrap();
+    let logged = std::fs::read_to_string(s.root.join("d/access.log")).unwrap();
+    for t in [&auditor, &sponsor, &safety, &dsmb, &hta, &own_site] {
+        assert!(!stored.contains(t.as_str()) && !logged.contains(t.as_str()));
+    }
+    let o = bin()
+        .current_dir(&s.root)
+        .args(["tokens", "log", "--data", "d", "--json"])
+        .output()
+        .unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), granted, "{lines:?}");
+    let patient_subject = format!("patient:{patient}");
+    let read_by = |name: &str, route: &str| {
+        lines.iter().any(|e| {
+            e["name"] == name && e["route"] == route && e["subject"] == patient_subject.as_str()
+        })
+    };
+    assert!(read_by("Dr. safety", "/v1/subjects/{subject}/trail"));
+    assert!(read_by("Dr. site", "/v1/subjects/{subject}/trail"));
+    assert!(read_by("Dr. auditor", "/v1/subjects/{subject}/bundle"));
+    assert!(lines
+        .iter()
+        .all(|e| e["token"].as_str().unwrap().len() == 12));
+    assert!(s.stop().success());
+}
+
+/// One Server-Sent Event.
+#[derive(Clone, Debug)]
+struct Sse {
+    id: Option<String>,
+    kind: String,
+    data: serde_json::Value,
+}
+
+/// Opens the safety stream at `query` with a bearer token (and `Last-Event-ID`); a thread
+/// parses events into the channel until the receiver is dropped (then the connection closes).
+fn open_stream(
+    base: &str,
+    query: &str,
+    token: &str,
+    last_id: Option<&str>,
+) -> std::sync::mpsc::Receiver<Sse> {
+    let mut req = agent()
+        .get(format!("{base}/v1/safety/stream{query}"))
+        .header("authorization", format!("Bearer {token}"));
+    if let Some(id) = last_id {
+        req = req.header("last-event-id", id);
+    }
+    let res = req.call().unwrap();
+    assert_eq!(res.status().as_u16(), 200, "stream {query}");
+    let (tx, rx) = std::sync::mpsc::sync_channel(64);
+    std::thread::spawn(move || {
+        let reader = BufReader::new(res.into_body().into_reader());
+        let (mut id, mut kind, mut data) = (None, String::new(), String::new());
+        for line in reader.lines() {
+            let Ok(line) = line else { return };
+            if line.is_empty() {
+                if !data.is_empty() {
+                    let ev = Sse {
+                        id: id.take(),
+                        kind: std::mem::take(&mut kind),
+                        data: serde_json::from_str(&data).unwrap(),
+                    };
+                    data.clear();
+                    if tx.send(ev).is_err() {
+                        return;
+                    }
+                }
+            } else if let Some(v) = line.strip_prefix("id:") {
+                id = Some(v.trim().to_string());
+            } else if let Some(v) = line.strip_prefix("event:") {
+                kind = v.trim().to_string();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.trim_start());
+            }
+        }
+    });
+    rx
+}
+
+/// Safety events from `rx` until `caught-up` (or until `until` says enough).
+fn collect(rx: &std::sync::mpsc::Receiver<Sse>, until: impl FnMut(&[Sse]) -> bool) -> Vec<Sse> {
+    collect_while(rx, true, until)
+}
+
+/// Safety events from `rx` until `until` says enough (or, if `stop_at_head`, `caught-up`).
+fn collect_while(
+    rx: &std::sync::mpsc::Receiver<Sse>,
+    stop_at_head: bool,
+    mut until: impl FnMut(&[Sse]) -> bool,
+) -> Vec<Sse> {
+    let mut out = Vec::new();
+    loop {
+        let ev = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the stream went silent");
+        match ev.kind.as_str() {
+            "caught-up" if stop_at_head => return out,
+            "caught-up" => {}
+            "safety" => {
+                out.push(ev);
+                if until(&out) {
+                    return out;
+                }
+            }
+            other => panic!("unexpected event {other}: {:?}", ev.data),
+        }
+    }
+}
+
+/// (partition, seq, ae id or death) of a stream event: what makes it unique.
+fn key(e: &Sse) -> (u64, u64, String, i64) {
+    (
+        e.data["partition"].as_u64().unwrap(),
+        e.data["seq"].as_u64().unwrap(),
+        e.data["patient"].as_str().unwrap().to_string(),
+        e.data["ae_id"].as_i64().unwrap_or(-1),
+    )
+}
+
+/// Events are in the ledger's merged order: (ordering time, partition, seq) never goes back.
+fn assert_merged_order(events: &[Sse]) {
+    let place = |e: &Sse| {
+        (
+            tl_schemas::UtcMicros::parse_rfc3339(e.data["ordering_time"].as_str().unwrap())
+                .unwrap()
+                .0,
+            e.data["partition"].as_u64().unwrap(),
+            e.data["seq"].as_u64().unwrap(),
+        )
+    };
+    for w in events.windows(2) {
+        assert!(
+            place(&w[0]) <= place(&w[1]),
+            "out of order: {:?} then {:?}",
+            w[0].data,
+            w[1].data
+        );
+    }
+}
+
+#[test]
+fn the_safety_stream_delivers_every_event_once_in_order_across_reconnects_and_restarts() {
+    const BURST: usize = 1000;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    ok(
+        &root,
+        &["demo", "--data", "d", "--patients", "40", "--seed", "7"],
+    );
+    ok(
+        &root,
+        &[
+            "keys",
+            "new",
+            "--name",
+            "Dr. I. Investigator",
+            "--role",
+            "investigator",
+            "--out",
+            "inv.key",
+        ],
+    );
+    ok(&root, &["keys", "enrol", "--data", "d", "inv.key.pub.json"]);
+    ok(&root, &["view", "enrollment", "--data", "d", "--json"]);
+    let key_file = tl_ledger::keyfile::read_key_file(&root.join("inv.key"), PASS).unwrap();
+    let investigator = SigningKey::new(key_file.signing_key);
+    let trial = TrialId::new("drup-demo").unwrap();
+    let (server, base) = serve(&root);
+    let mut server = KillOnDrop(server);
+    let safety = token(&root, &["--name", "Dr. S. Safety", "--role", "safety"]);
+    let sponsor = token(&root, &["--name", "Dr. S. Sponsor", "--role", "sponsor"]);
+    let db = rusqlite::Connection::open(root.join("d/views/enrollment.sqlite")).unwrap();
+    let patients: Vec<String> = db
+        .prepare("SELECT patient FROM patients WHERE enrolled_cohort IS NOT NULL AND died = 0 AND withdrawn_on IS NULL ORDER BY patient")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+
+    // The stream needs a fitting role: no token 401, the sponsor 403.
+    let res = agent()
+        .get(format!("{base}/v1/safety/stream"))
+        .call()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    let res = agent()
+        .get(format!("{base}/v1/safety/stream"))
+        .header("authorization", format!("Bearer {sponsor}"))
+        .call()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+
+    // The demo's history first.
+    let history = collect(&open_stream(&base, "", &safety, None), |_| false);
+    assert!(!history.is_empty());
+    assert_merged_order(&history);
+    let start = history.last().unwrap().id.clone().unwrap();
+
+    // A burst of 1,000 adverse events from 4 clients, while a reader follows it, drops its
+    // connection part-way and comes back with Last-Event-ID.
+    let bodies: Vec<Vec<u8>> = (0..BURST)
+        .map(|i| {
+            let json = format!(
+                r#"{{"event":"AdverseEventReported","subject":"patient:{}","payload":{{"ae_id":{},"ctcae_term":"Fatigue","grade":{},"serious":[],"expected":true,"attribution":"Possible","onset":{{"Full":"2025-03-01"}},"awareness":"2025-03-02","outcome":"Ongoing"}}}}"#,
+                patients[i % patients.len()],
+                1000 + i,
+                1 + i % 3
+            );
+            let parsed = trial_ledger::cli::event_json::parse(&json).unwrap();
+            encode(&parsed.draft.sign(&trial, &investigator))
+        })
+        .collect();
+    let first = open_stream(&base, "", &safety, Some(&start));
+    let mut seen: Vec<Sse> = Vec::new();
+    std::thread::scope(|scope| {
+        for chunk in bodies.chunks(BURST / 4) {
+            let base = &base;
+            scope.spawn(move || {
+                for b in chunk {
+                    let res = agent()
+                        .post(format!("{base}/v1/submissions"))
+                        .header("content-type", "application/octet-stream")
+                        .send(b);
+                    let (status, v) = answer(res);
+                    assert_eq!(status, 201, "{v}");
+                }
+            });
+        }
+        seen = collect_while(&first, false, |got| got.len() >= 300);
+        drop(first);
+        let last = seen.last().unwrap().id.clone().unwrap();
+        let again = open_stream(&base, "", &safety, Some(&last));
+        let mut rest = collect_while(&again, false, |got| {
+            got.iter()
+                .filter(|e| e.data["ae_id"].as_u64().is_some_and(|a| a >= 1000))
+                .count()
+                + 300
+                >= BURST
+        });
+        seen.append(&mut rest);
+    });
+    let keys: Vec<_> = seen.iter().map(key).collect();
+    let unique: std::collections::BTreeSet<_> = keys.iter().cloned().collect();
+    assert_eq!(unique.len(), keys.len(), "an event came twice");
+    assert_merged_order(&seen);
+    let new_aes: std::collections::BTreeSet<(String, i64)> = seen
+        .iter()
+        .filter(|e| e.data["ae_id"].as_i64().is_some_and(|a| a >= 1000))
+        .map(|e| {
+            (
+                e.data["patient"].as_str().unwrap().to_string(),
+                e.data["ae_id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        new_aes.len(),
+        BURST,
+        "every adverse event of the burst, once"
+    );
+    for e in &seen {
+        for field in [
+            "record_hash",
+            "cohort",
+            "term",
+            "grade",
+            "serious",
+            "susar",
+            "patient",
+            "drug",
+        ] {
+            assert!(e.data.get(field).is_some(), "{field} missing: {:?}", e.data);
+        }
+    }
+
+    // Across a restart: a client back with an id from the middle gets exactly what followed.
+    let pid = server.0.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(server.0.wait().unwrap().success());
+    let (server, base) = serve(&root);
+    let mut server = KillOnDrop(server);
+    let middle = seen[seen.len() / 2].id.clone().unwrap();
+    let resumed = collect(&open_stream(&base, "", &safety, Some(&middle)), |_| false);
+    let expected: Vec<_> = seen[seen.len() / 2 + 1..]
+        .iter()
+        .map(|e| (e.id.clone(), key(e)))
+        .collect();
+    let got: Vec<_> = resumed.iter().map(|e| (e.id.clone(), key(e))).collect();
+    assert_eq!(got, expected, "resumed after a restart");
+
+    // Filters deliver exactly the matching adverse events: folded, the stream holds the safety
+    // view's counts by cohort, drug, term and grade.
+    let cohort: String = db
+        .query_row("SELECT enrolled_cohort FROM patients WHERE enrolled_cohort IS NOT NULL GROUP BY enrolled_cohort ORDER BY COUNT(*) DESC LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    let fold = |query: &str| {
+        let events = collect(&open_stream(&base, query, &safety, None), |_| false);
+        let mut state: std::collections::BTreeMap<(String, i64), serde_json::Value> =
+            Default::default();
+        for e in events.iter().filter(|e| e.data["kind"] != "death") {
+            let k = (
+                e.data["patient"].as_str().unwrap().to_string(),
+                e.data["ae_id"].as_i64().unwrap(),
+            );
+            if e.data["retract"] == true {
+                state.remove(&k);
+            } else {
+                state.insert(k, e.data.clone());
+            }
+        }
+        let mut counts: std::collections::BTreeMap<(String, String, String, i64), (i64, i64)> =
+            Default::default();
+        for v in state.values() {
+            let c = counts
+                .entry((
+                    v["cohort"].to_string(),
+                    v["drug"].to_string(),
+                    v["term"].as_str().unwrap().to_string(),
+                    v["grade"].as_i64().unwrap(),
+                ))
+                .or_default();
+            c.0 += 1;
+            c.1 += i64::from(v["serious"] == true);
+        }
+        counts
+    };
+    let view = |query: &str| {
+        let res = agent()
+            .get(format!("{base}/v1/views/safety{query}"))
+            .header("authorization", format!("Bearer {safety}"))
+            .call();
+        answer(res).1
+    };
+    let rows = |v: &serde_json::Value, keep: &dyn Fn(&serde_json::Value) -> bool| {
+        let mut out: std::collections::BTreeMap<(String, String, String, i64), (i64, i64)> =
+            Default::default();
+        for r in v["by_term"].as_array().unwrap().iter().filter(|r| keep(r)) {
+            out.insert(
+                (
+                    r["cohort"].to_string(),
+                    r["drug"].to_string(),
+                    r["ctcae_term"].as_str().unwrap().to_string(),
+                    r["grade"].as_i64().unwrap(),
+                ),
+                (
+                    r["events"].as_i64().unwrap(),
+                    r["serious"].as_i64().unwrap(),
+                ),
+            );
+        }
+        out
+    };
+    let by_cohort = fold(&format!("?cohort={cohort}&min_grade=3"));
+    let expected = rows(&view(&format!("?cohort={cohort}")), &|r| {
+        r["grade"].as_i64().unwrap() >= 3
+    });
+    assert!(!expected.is_empty());
+    assert_eq!(by_cohort, expected, "cohort {cohort}, grade >= 3");
+    let serious = fold("?serious=true");
+    let expected: std::collections::BTreeMap<_, _> =
+        rows(&view(""), &|r| r["serious"].as_i64().unwrap() > 0)
+            .into_iter()
+            .map(|(k, (_, s))| (k, (s, s)))
+            .collect();
+    assert_eq!(serious, expected, "serious only");
+    let everything = fold("");
+    assert_eq!(everything, rows(&view(""), &|_| true), "no filter");
+    // A cursor this stream did not give, or a grade CTCAE does not have, is a 400.
+    for (query, last_id) in [
+        ("", Some("p0:x")),
+        ("?min_grade=9", None),
+        ("?colour=red", None),
+    ] {
+        let mut req = agent()
+            .get(format!("{base}/v1/safety/stream{query}"))
+            .header("authorization", format!("Bearer {safety}"));
+        if let Some(id) = last_id {
+            req = req.header("last-event-id", id);
+        }
+        let (status, v) = answer(req.call());
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (400, Some("bad-request")),
+            "{query} {last_id:?}: {v}"
+        );
+    }
+    // An unknown cohort in a filter is refused with 404.
+    let res = agent()
+        .get(format!("{base}/v1/safety/stream?cohort=NO.SUCH"))
+        .header("authorization", format!("Bearer {safety}"))
+        .call()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 404);
+    let pid = server.0.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(
+        server.0.wait().unwrap().success(),
+        "serve stops with streams open"
+    );
+}
+
+#[test]
+fn tokens_refuses_bad_input_with_a_clear_error_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::create_dir(root.join("d")).unwrap();
+    let issued = token(root, &["--name", "Dr. A. Safety", "--role", "safety"]);
+    let before = std::fs::read(root.join("d/tokens")).unwrap();
+    for (args, says) in [
+        (
+            vec!["new", "--data", "d", "--name", "X", "--role", "boss"],
+            "not an API role",
+        ),
+        (
+            vec!["new", "--data", "d", "--name", "X", "--role", "site"],
+            "needs --site",
+        ),
+        (
+            vec![
+                "new",
+                "--data",
+                "d",
+                "--name",
+                "X",
+                "--role",
+                "hta",
+                "--expires",
+                "2027-13-01",
+            ],
+            "not a date",
+        ),
+        (
+            vec![
+                "new", "--data", "d", "--name", "X", "--role", "hta", "--cohort", "a b",
+            ],
+            "--cohort",
+        ),
+        (
+            vec!["new", "--data", "nowhere", "--name", "X", "--role", "hta"],
+            "not a folder",
+        ),
+        (vec!["revoke", "--data", "d", "--id", "nope"], "no token"),
+    ] {
+        let o = bin()
+            .current_dir(root)
+            .arg("tokens")
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(o.stdout.is_empty(), "{args:?} printed a token");
+    }
+    assert_eq!(std::fs::read(root.join("d/tokens")).unwrap(), before);
+    let o = bin()
+        .current_dir(root)
+        .args(["tokens", "list", "--data", "d"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("Dr. A. Safety") && table.contains("valid"),
+        "{table}"
+    );
+    assert!(!table.contains(&issued));
 }

@@ -7,15 +7,24 @@
 //! | `GET /v1/partitions/{p}/records` | stored records of a partition, by range ([`records`]) |
 //! | `GET /v1/partitions/{p}/records/{seq}` | one stored record's bytes ([`records`]) |
 //! | `GET /v1/checkpoints` | each partition's latest published checkpoint ([`checkpoints`]) |
+//! | `GET /v1/subjects/{subject}/trail`, `.../bundle` | a subject's trail and audit bundle ([`subjects`]) |
+//! | `GET /v1/views/{view}` | the enrollment, safety and dossier views as JSON ([`views`]) |
+//! | `GET /v1/safety/stream` | the live safety stream, Server-Sent Events ([`stream`]) |
+//! | `POST /v1/session` | a token exchanged for a session cookie ([`auth`]) |
 //! | `GET /healthz`, `GET /readyz` | liveness, and whether the sequencer accepts submissions |
 //!
-//! Still to come (the server issue): tokens and roles for the read routes, the safety stream,
-//! tiles, views, proofs, OpenAPI and metrics.
+//! Reads other than checkpoints need a token with a fitting API role ([`auth`]); writing needs
+//! none. Still to come (the server issue): tiles, proofs, OpenAPI and metrics.
 
+pub mod auth;
 pub mod checkpoints;
 pub mod error;
+pub mod reads;
 pub mod records;
+pub mod stream;
+pub mod subjects;
 pub mod submissions;
+pub mod views;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
@@ -39,6 +48,37 @@ pub struct ApiState {
     pub partitions: u32,
     /// The trial, for the checkpoint origins.
     pub trial: tl_schemas::TrialId,
+    /// The pinned root key (trust anchor of trails and bundles).
+    pub root: [u8; 32],
+    /// The verified snapshot and the views the protected reads are answered from.
+    pub reads: reads::Reads,
+    /// The live safety stream's events.
+    pub safety: Arc<stream::SafetyHub>,
+    /// The read tokens (re-read when the token file changes).
+    pub tokens: auth::TokenStore,
+    /// Browser sessions standing for tokens.
+    pub sessions: auth::Sessions,
+    /// The access log of protected reads.
+    pub access_log: auth::AccessLog,
+}
+
+impl ApiState {
+    /// Records a protected read in the access log (synced before the answer leaves).
+    pub async fn audit(
+        self: &Arc<Self>,
+        caller: &auth::Caller,
+        route: &str,
+        subject: &str,
+        status: StatusCode,
+    ) -> Result<(), error::ApiError> {
+        let (state, caller) = (self.clone(), caller.clone());
+        let (route, subject) = (route.to_string(), subject.to_string());
+        tokio::task::spawn_blocking(move || {
+            state.access_log.record(&caller, &route, &subject, status)
+        })
+        .await
+        .map_err(|e| error::ApiError::unavailable(e.to_string()))?
+    }
 }
 
 /// The whole API.
@@ -47,6 +87,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .merge(submissions::router())
         .merge(records::router())
         .merge(checkpoints::router())
+        .merge(auth::router())
+        .merge(subjects::router())
+        .merge(views::router())
+        .merge(stream::router())
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .fallback(|| async { error::ApiError::not_found("no such route") })

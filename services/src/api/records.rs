@@ -2,13 +2,17 @@
 //! record's bytes in hex and its record hash) and `GET /v1/partitions/{p}/records/{seq}` (the
 //! record's bytes, `application/octet-stream`).
 //!
+//! Raw records carry patient-level data: only the `auditor` role reads them, and every read is
+//! in the access log.
+//!
 //! Reads go to the store on disk (what is durable), never to the sequencer thread, so readers
 //! cannot slow writers down.
 
+use super::auth::{ApiRole, Caller};
 use super::error::ApiError;
 use super::ApiState;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -53,9 +57,19 @@ fn stored(state: &ApiState, partition: u32) -> Result<Vec<Vec<u8>>, ApiError> {
 
 async fn range(
     State(state): State<Arc<ApiState>>,
+    caller: Caller,
     Path(partition): Path<u32>,
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(&[ApiRole::Auditor], "raw records")?;
+    state
+        .audit(
+            &caller,
+            "/v1/partitions/{partition}/records",
+            &format!("partition:{partition}"),
+            StatusCode::OK,
+        )
+        .await?;
     let from = q.from.unwrap_or(0);
     let limit = q.limit.unwrap_or(MAX_RANGE).min(MAX_RANGE);
     let records = tokio::task::spawn_blocking(move || stored(&state, partition))
@@ -82,8 +96,18 @@ async fn range(
 
 async fn one(
     State(state): State<Arc<ApiState>>,
+    caller: Caller,
     Path((partition, seq)): Path<(u32, u64)>,
 ) -> Result<Response, ApiError> {
+    caller.require(&[ApiRole::Auditor], "raw records")?;
+    state
+        .audit(
+            &caller,
+            "/v1/partitions/{partition}/records/{seq}",
+            &format!("record:{partition}/{seq}"),
+            StatusCode::OK,
+        )
+        .await?;
     let records = tokio::task::spawn_blocking(move || stored(&state, partition))
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))??;

@@ -115,6 +115,10 @@ pub enum Command {
     /// answered once durable, with group commit across concurrent clients. Stops cleanly on
     /// SIGTERM or Ctrl-C.
     Serve(ServeArgs),
+    /// Issue, list and revoke the API's read tokens (one per named person, with an API role),
+    /// and print the access log of reads.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
     /// Replay the demo ledger into all three views with verification on, beside the
     /// batch-verification limit measured in the same run.
     BenchProject(BenchProjectArgs),
@@ -245,6 +249,84 @@ pub struct ServeArgs {
     /// first line printed names it).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8600")]
     pub listen: std::net::SocketAddr,
+    /// Where the read tokens are (`trial-ledger tokens`), and the access log of reads.
+    #[command(flatten)]
+    pub tokens: TokenFiles,
+}
+
+/// The token file and the access log (defaults inside the data folder).
+#[derive(Debug, Args, Clone, Default)]
+pub struct TokenFiles {
+    /// The token file (default: DIR/tokens). The server re-reads it when it changes.
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// The append-only access log of protected reads (default: DIR/access.log).
+    #[arg(long, value_name = "FILE")]
+    pub access_log: Option<PathBuf>,
+}
+
+/// Where `tokens ...` finds its files: the data folder, or the files themselves.
+#[derive(Debug, Args, Clone)]
+pub struct TokensWhere {
+    /// The trial's data folder: its token file is DIR/tokens, its access log DIR/access.log.
+    #[arg(long, value_name = "DIR", env = "TRIAL_LEDGER_DATA")]
+    pub data: Option<PathBuf>,
+    /// The files, when not in the data folder.
+    #[command(flatten)]
+    pub files: TokenFiles,
+}
+
+/// `tokens ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Issue a token: prints it once (256 random bits); only its SHA-256 is stored.
+    New {
+        /// Where the token file is.
+        #[command(flatten)]
+        at: TokensWhere,
+        /// The person it is issued to (named in listings and the access log).
+        #[arg(long)]
+        name: String,
+        /// API role: auditor, sponsor, safety, dsmb, hta or site (README, "API").
+        #[arg(long)]
+        role: String,
+        /// Only this cohort's data.
+        #[arg(long, value_name = "ID")]
+        cohort: Option<String>,
+        /// Only this site's patients (required for the site role).
+        #[arg(long, value_name = "ID")]
+        site: Option<String>,
+        /// Refused from this day on (YYYY-MM-DD, from 00:00 UTC).
+        #[arg(long, value_name = "DATE")]
+        expires: Option<String>,
+    },
+    /// List the tokens issued (never the tokens themselves).
+    List {
+        /// Where the token file is.
+        #[command(flatten)]
+        at: TokensWhere,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id; a running server refuses it from its next request on.
+    Revoke {
+        /// Where the token file is.
+        #[command(flatten)]
+        at: TokensWhere,
+        /// The token's id (from `tokens list`).
+        #[arg(long, value_name = "ID")]
+        id: String,
+    },
+    /// Print the access log: who read what, with which token, when.
+    Log {
+        /// Where the access log is.
+        #[command(flatten)]
+        at: TokensWhere,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `sequencer`.

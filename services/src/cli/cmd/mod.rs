@@ -23,6 +23,7 @@ pub mod repair;
 pub mod sequencer;
 pub mod serve;
 pub mod submit;
+pub mod tokens;
 pub mod trail;
 pub mod verify;
 pub mod verify_bundle;

@@ -5,7 +5,7 @@
 //! commits, and an answer leaves only once its record is durable. SIGTERM or Ctrl-C stops
 //! accepting connections, lets requests in flight finish, flushes and closes the ledger.
 
-use crate::api::{self, ApiState};
+use crate::api::{self, auth, ApiState};
 use crate::cli::ServeArgs;
 use anyhow::{Context, Result};
 use std::process::ExitCode;
@@ -15,16 +15,44 @@ use tl_schemas::UtcMicros;
 
 /// Runs `serve` until SIGTERM or Ctrl-C.
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
-    let ledger = super::open_writer(&a.data)?;
+    let token_file = super::tokens::token_path(Some(&a.data), &a.tokens)?;
+    let access_log = super::tokens::access_log_path(Some(&a.data), &a.tokens)?;
+    // A token file that cannot be read is an operator's error: say so now, not per request.
+    crate::api::auth::TokenFile::read(&token_file)?;
+    let trust = super::read_trust(&a.data)?;
+    let root = trust.root_key().map_err(anyhow::Error::msg)?;
+    let mut ledger = super::open_writer(&a.data)?;
+    // A checkpoint of every partition that grew, after each group commit: published after all
+    // of the batch's appends, they tell followers (the safety stream) which records are
+    // settled in the merged order, and keep readers' proofs current.
+    ledger.set_publish_policy(tl_ledger::publish::PublishPolicy {
+        every_records: 1,
+        every: std::time::Duration::ZERO,
+    });
     let state = ledger.state();
     let partitions = state.partition_count();
     let trial = state.trial().clone();
     let (handle, sequencer) = submit::spawn(ledger, UtcMicros::now, HandleConfig::default())?;
+    // The safety stream's follower reads the ledger in merged order on its own thread.
+    let safety = Arc::new(api::stream::SafetyHub::default());
+    let follower = {
+        let (hub, dir) = (safety.clone(), super::ledger_dir(&a.data));
+        std::thread::Builder::new()
+            .name("tl-safety-stream".into())
+            .spawn(move || hub.follow(dir))
+            .context("starting the safety stream's follower")?
+    };
     let api_state = Arc::new(ApiState {
         handle,
         ledger_dir: super::ledger_dir(&a.data),
         partitions,
+        reads: api::reads::Reads::new(&a.data, trial.clone(), root),
+        root,
         trial,
+        safety: safety.clone(),
+        tokens: auth::TokenStore::new(token_file),
+        sessions: auth::Sessions::default(),
+        access_log: auth::AccessLog::new(access_log),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -42,12 +70,20 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         std::fs::write(&url_file, format!("http://{addr}\n"))
             .with_context(|| format!("writing {}", url_file.display()))?;
         tracing::info!(%addr, data = %a.data.display(), "serving");
-        api::run(listener, api::router(api_state), shutdown_signal())
+        let hub = safety.clone();
+        let shutdown = async move {
+            shutdown_signal().await;
+            // Open streams end, so the requests in flight can finish and the server stops.
+            hub.stop();
+        };
+        api::run(listener, api::router(api_state), shutdown)
             .await
             .context("serving HTTP")
     });
     // Stop the sequencer after the last request finished: what was acknowledged is durable,
     // and the flush of anything still queued is reported here rather than lost.
+    safety.stop();
+    let _ = follower.join();
     let closed = sequencer.stop().and_then(|ledger| ledger.close());
     let _ = std::fs::remove_file(super::server_url_path(&a.data));
     served?;

@@ -57,7 +57,7 @@ impl VerifiedLedger {
     ) -> Result<std::result::Result<Self, Report>> {
         let inputs = read_embedded_for_verify(dir)
             .with_context(|| format!("reading the ledger in {}", dir.display()))?;
-        Self::from_inputs(inputs, trial, root, &|p| Ok(read_published(dir, p)?))
+        Self::from_inputs(&inputs, trial, root, &|p| Ok(read_published(dir, p)?))
     }
 
     /// [`VerifiedLedger::load`] for a trial on Kafka: the committed ledger topic and the
@@ -70,20 +70,21 @@ impl VerifiedLedger {
         let n = tl_kafka::topics::partition_count(k, &k.topics.ledger)?
             .with_context(|| format!("no ledger topic {} on {}", k.topics.ledger, k.bootstrap))?;
         let inputs = tl_kafka::read::ledger_for_verify(k, n, wait)?;
-        Self::from_inputs(inputs, &k.trial, root, &|p| {
+        Self::from_inputs(&inputs, &k.trial, root, &|p| {
             Ok(tl_kafka::read::checkpoints(k, p, wait)?)
         })
     }
 
     /// Verifies and decodes a ledger read from either backend; `published` gives each
-    /// partition's published checkpoints.
-    fn from_inputs(
-        inputs: Vec<tl_ledger::verify::PartitionInput>,
+    /// partition's published checkpoints. The inputs stay the caller's (the server keeps them
+    /// for audit bundles).
+    pub fn from_inputs(
+        inputs: &[tl_ledger::verify::PartitionInput],
         trial: &TrialId,
         root: [u8; 32],
         published: &dyn Fn(u32) -> Result<Vec<SignedCheckpoint>>,
     ) -> Result<std::result::Result<Self, Report>> {
-        let report = verify_ledger(trial, root, &inputs, TrialRules);
+        let report = verify_ledger(trial, root, inputs, TrialRules);
         if report.first_failure().is_some() {
             return Ok(Err(report));
         }
@@ -121,6 +122,11 @@ impl VerifiedLedger {
     /// Every record, decoded, by partition.
     pub fn parts(&self) -> &[Vec<Entry>] {
         &self.parts
+    }
+
+    /// Each partition's published checkpoints, as read with the records.
+    pub fn published(&self) -> &[Vec<SignedCheckpoint>] {
+        &self.published
     }
 
     /// The trail of `subject`, each record with its inclusion proof against the latest

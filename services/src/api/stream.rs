@@ -1,0 +1,664 @@
+//! The live safety stream: `GET /v1/safety/stream` (Server-Sent Events).
+//!
+//! **What.** A follower thread ([`SafetyHub::follow`]) reads the ledger in its merged order
+//! (the deciders' [`Follower`], handing out only what the published checkpoints show settled),
+//! applies every record to the projections' model, and after each record compares the state of
+//! the adverse events and deaths of the patients it touched with their state before it. Every
+//! change is an event: an adverse event reported, updated or corrected (or re-derived by
+//! another record of the patient, such as the first dose naming the drug), or a death. Each
+//! event carries the AE's state after the record (seriousness, worst grade, SUSAR status and
+//! due date), the patient's pseudonym, site, cohort and drug, the term, and the record's
+//! partition, seq and hash. These are the values the safety view writes, so a client that
+//! folds the stream holds the view's adverse events.
+//!
+//! **Order and resumption.** Events keep the merged order. An event's SSE `id` is the cursor
+//! of the merged prefix through its record: the last seq of every partition read so far
+//! (`p0:123,p3:45`), with `~k` added when its record produced more events than this one and
+//! this is the `k`-th (from 0). The set of records in a prefix is closed under the merged order,
+//! so a client that reconnects with `Last-Event-ID` (or `?after=`) gets exactly the events
+//! after it. The order depends only on the ledger, so the same holds after a server restart.
+//!
+//! **Filters** (`cohort`, `drug`, `min_grade`, `serious`) apply to the state after the record;
+//! an event whose AE matched before the record and no longer does is still delivered, with
+//! `"retract": true`. A death counts as grade 5 and serious. A token scoped to a cohort or a
+//! site sees only that cohort's or site's patients.
+//!
+//! The follower does not re-verify: on the embedded log the server is the sequencer, and the
+//! records it reads are the ones it sealed.
+
+use super::auth::{forbidden, ApiRole, Caller};
+use super::error::ApiError;
+use super::ApiState;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tl_domain::deciders::{Follower, LedgerRecord, RecordFeed};
+use tl_ledger::embedded::{EmbeddedReader, ScanEnd};
+use tl_ledger::stream_verify::VerifiedRecord;
+use tl_projections::facts::{self, PatientFacts};
+use tl_projections::model::TrialModel;
+use tl_schemas::ids::Name;
+
+/// How often an idle stream sends a comment line, so proxies keep it open.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// The fields a filter looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Filterable {
+    site: Option<String>,
+    cohort: Option<String>,
+    drug: Option<String>,
+    grade: u8,
+    serious: bool,
+}
+
+/// One event of the stream, as sent (JSON in the SSE `data`).
+#[derive(Clone, Debug, Serialize)]
+pub struct SafetyEvent {
+    /// `reported`, `updated`, `corrected` (the record is a correction) or `death`.
+    pub kind: &'static str,
+    /// The record's partition.
+    pub partition: u32,
+    /// The record's seq.
+    pub seq: u64,
+    /// The record's hash (hex).
+    pub record_hash: String,
+    /// The record's ordering time.
+    pub ordering_time: String,
+    /// The record's event type.
+    pub event: String,
+    /// Patient pseudonym.
+    pub patient: String,
+    /// The patient's site.
+    pub site: Option<String>,
+    /// The patient's cohort.
+    pub cohort: Option<String>,
+    /// The drug (the first dose's).
+    pub drug: Option<String>,
+    /// The AE's id (none for a death).
+    pub ae_id: Option<u32>,
+    /// CTCAE term, or the cause of death.
+    pub term: String,
+    /// Worst grade so far (5 for a death).
+    pub grade: u8,
+    /// Serious (a death is).
+    pub serious: bool,
+    /// Seriousness criteria as last reported.
+    pub seriousness: Vec<String>,
+    /// Whether the AE is a SUSAR as last reported.
+    pub susar: bool,
+    /// The SUSAR report's due date (the client computes overdue).
+    pub susar_due: Option<String>,
+    /// The SUSAR reporting window, days.
+    pub susar_window_days: Option<i32>,
+    /// The state before this record, for retractions (not sent).
+    #[serde(skip)]
+    before: Option<Filterable>,
+}
+
+impl SafetyEvent {
+    fn after(&self) -> Filterable {
+        Filterable {
+            site: self.site.clone(),
+            cohort: self.cohort.clone(),
+            drug: self.drug.clone(),
+            grade: self.grade,
+            serious: self.serious,
+        }
+    }
+}
+
+/// An event and where it stands in the merged order.
+#[derive(Debug)]
+struct Stamped {
+    event: SafetyEvent,
+    /// The last seq read of each partition, through this event's record.
+    cursor: Vec<Option<u64>>,
+    /// Its index among its record's events, and how many the record produced.
+    part: (usize, usize),
+}
+
+impl Stamped {
+    fn id(&self) -> String {
+        let base = cursor_text(&self.cursor);
+        if self.part.0 + 1 < self.part.1 {
+            format!("{base}~{}", self.part.0)
+        } else {
+            base
+        }
+    }
+}
+
+fn cursor_text(c: &[Option<u64>]) -> String {
+    c.iter()
+        .enumerate()
+        .filter_map(|(p, s)| s.map(|s| format!("p{p}:{s}")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A parsed `Last-Event-ID`: the last seq delivered per partition, and the events of the last
+/// record already delivered (when it gave several).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cursor {
+    last: BTreeMap<u32, u64>,
+    within: Option<usize>,
+}
+
+impl Cursor {
+    /// Parses `p0:123,p3:45` (optionally `~k`); the empty text is the start of the ledger.
+    pub fn parse(text: &str) -> Result<Cursor, String> {
+        let text = text.trim();
+        let (list, within) = match text.split_once('~') {
+            Some((l, k)) => (
+                l,
+                Some(
+                    k.parse::<usize>()
+                        .map_err(|_| format!("{k:?} after ~ is not a number"))?,
+                ),
+            ),
+            None => (text, None),
+        };
+        let mut last = BTreeMap::new();
+        for item in list.split(',').filter(|s| !s.is_empty()) {
+            let (p, s) = item
+                .strip_prefix('p')
+                .and_then(|r| r.split_once(':'))
+                .ok_or_else(|| format!("{item:?} is not pN:SEQ"))?;
+            let p: u32 = p.parse().map_err(|_| format!("{item:?}: bad partition"))?;
+            let s: u64 = s.parse().map_err(|_| format!("{item:?}: bad seq"))?;
+            if last.insert(p, s).is_some() {
+                return Err(format!("partition {p} is named twice"));
+            }
+        }
+        Ok(Cursor { last, within })
+    }
+
+    /// Whether the client holding this cursor has had `e`: its record is in the cursor's
+    /// prefix, and, for the cursor's own record when it gave several events, `e` is not one
+    /// after the `~k`-th.
+    fn delivered(&self, e: &Stamped) -> bool {
+        let covered = self
+            .last
+            .get(&e.event.partition)
+            .is_some_and(|s| e.event.seq <= *s);
+        match self.within {
+            Some(k) if covered && e.part.0 > k => {
+                let at: Vec<(u32, u64)> = e
+                    .cursor
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(p, s)| s.map(|s| (p as u32, s)))
+                    .collect();
+                let mine: Vec<(u32, u64)> = self.last.iter().map(|(p, s)| (*p, *s)).collect();
+                at != mine
+            }
+            _ => covered,
+        }
+    }
+}
+
+/// Every safety event so far, in the merged order, and a signal for new ones.
+pub struct SafetyHub {
+    events: RwLock<Vec<Arc<Stamped>>>,
+    grew: tokio::sync::watch::Sender<usize>,
+    /// Set once the follower has read everything there was when it started.
+    caught_up: AtomicBool,
+    /// Why the follower stopped, if it did.
+    failed: RwLock<Option<String>>,
+    /// Set when the server stops: streams end, so the server's graceful shutdown can finish.
+    stopped: AtomicBool,
+}
+
+impl Default for SafetyHub {
+    fn default() -> Self {
+        SafetyHub {
+            events: RwLock::new(Vec::new()),
+            grew: tokio::sync::watch::channel(0).0,
+            caught_up: AtomicBool::new(false),
+            failed: RwLock::new(None),
+            stopped: AtomicBool::new(false),
+        }
+    }
+}
+
+/// The embedded store, re-scanned when a partition's bytes grew.
+struct Feed {
+    reader: EmbeddedReader,
+    parts: Vec<Vec<Vec<u8>>>,
+    bytes: Vec<u64>,
+}
+
+impl Feed {
+    fn refresh(&mut self) -> Result<(), String> {
+        for p in 0..self.parts.len() {
+            let size = self
+                .reader
+                .stored_bytes(p as u32)
+                .map_err(|e| e.to_string())?;
+            if size == self.bytes[p] {
+                continue;
+            }
+            let scan = self.reader.scan(p as u32).map_err(|e| e.to_string())?;
+            if let ScanEnd::Corrupt { seq, reason } = scan.end {
+                return Err(format!("partition {p} is damaged at seq {seq}: {reason}"));
+            }
+            self.bytes[p] = size;
+            self.parts[p] = scan.records;
+        }
+        Ok(())
+    }
+}
+
+impl RecordFeed for Feed {
+    fn partition_count(&self) -> u32 {
+        self.parts.len() as u32
+    }
+    fn len(&self, partition: u32) -> u64 {
+        self.parts[partition as usize].len() as u64
+    }
+    fn read(
+        &self,
+        partition: u32,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<Vec<u8>>, tl_ledger::Error> {
+        let all = &self.parts[partition as usize];
+        let from = (from as usize).min(all.len());
+        Ok(all[from..(from + max).min(all.len())].to_vec())
+    }
+}
+
+/// The AE and death state of one patient, as the views derive it.
+fn state_of(model: &TrialModel, name: &Name) -> (PatientFacts, Filterable) {
+    let f = facts::patient(model, name);
+    let base = Filterable {
+        site: f.registered.as_ref().map(|((_, _, site), _)| site.clone()),
+        cohort: f.cohort().map(|c| c.to_string()),
+        drug: f.doses.first().map(|d| d.drug.clone()),
+        grade: 0,
+        serious: false,
+    };
+    (f, base)
+}
+
+/// What the follower remembers of each patient between records.
+#[derive(Default)]
+struct Known {
+    aes: HashMap<(Name, u32), (Filterable, String)>,
+    deaths: HashMap<Name, String>,
+}
+
+impl SafetyHub {
+    /// Ends every stream (the server is stopping) and the follower.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        self.grew.send_modify(|_| {});
+    }
+
+    /// Follows the ledger in `ledger_dir` until `stop` is set, publishing events. Blocking:
+    /// run it on its own thread.
+    pub fn follow(self: &Arc<Self>, ledger_dir: PathBuf) {
+        if let Err(e) = self.follow_inner(&ledger_dir, &self.stopped) {
+            tracing::error!(error = %e, "the safety stream's follower stopped");
+            *self.failed.write().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            self.grew.send_modify(|_| {});
+        }
+    }
+
+    fn follow_inner(&self, dir: &std::path::Path, stop: &AtomicBool) -> Result<(), String> {
+        let reader = EmbeddedReader::open(dir).map_err(|e| e.to_string())?;
+        let n = reader.partition_count() as usize;
+        let mut feed = Feed {
+            reader,
+            parts: vec![Vec::new(); n],
+            bytes: vec![u64::MAX; n],
+        };
+        let mut follower = Follower::new();
+        let mut model = TrialModel::new();
+        let mut known = Known::default();
+        let mut last: Vec<Option<u64>> = vec![None; n];
+        while !stop.load(Ordering::Relaxed) {
+            // Checkpoints first: a checkpoint is published only over durable records, so
+            // everything it covers is read by the scan that follows.
+            let settled: Vec<u64> = (0..n as u32)
+                .map(|p| {
+                    tl_ledger::publish::read_published(dir, p)
+                        .ok()
+                        .and_then(|c| c.last().map(|c| c.unverified().size))
+                        .unwrap_or(0)
+                })
+                .collect();
+            feed.refresh()?;
+            let records = follower
+                .poll_settled(&feed, &settled)
+                .map_err(|e| e.to_string())?;
+            let mut fresh = Vec::new();
+            for r in &records {
+                let b = &r.record.body;
+                last[b.partition as usize] = Some(b.seq);
+                let events = self.apply(&mut model, &mut known, r);
+                let count = events.len();
+                fresh.extend(events.into_iter().enumerate().map(|(i, event)| {
+                    Arc::new(Stamped {
+                        event,
+                        cursor: last.clone(),
+                        part: (i, count),
+                    })
+                }));
+            }
+            if !fresh.is_empty() {
+                let total = {
+                    let mut all = self.events.write().unwrap_or_else(|p| p.into_inner());
+                    all.extend(fresh);
+                    all.len()
+                };
+                self.grew.send_replace(total);
+            }
+            if records.is_empty() {
+                if !self.caught_up.swap(true, Ordering::Relaxed) {
+                    // Streams waiting to say `caught-up` wake up.
+                    self.grew.send_modify(|_| {});
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one record to the model; the events it makes.
+    fn apply(
+        &self,
+        model: &mut TrialModel,
+        known: &mut Known,
+        r: &LedgerRecord,
+    ) -> Vec<SafetyEvent> {
+        let b = &r.record.body;
+        let v = VerifiedRecord {
+            partition: b.partition,
+            seq: b.seq,
+            hash: r.hash,
+            record: Arc::new(r.record.clone()),
+        };
+        let touched = model.apply(&v);
+        let sub = &b.submission.submission;
+        let t = sub.envelope.event_type;
+        let is_correction = t == tl_schemas::clinical::clinical_type::CORRECTED;
+        let event_name = crate::trail::type_name(t);
+        let mut out = Vec::new();
+        for name in &touched.patients {
+            let (f, base) = state_of(model, name);
+            let mk = |kind,
+                      ae_id,
+                      term: String,
+                      grade,
+                      serious,
+                      seriousness: Vec<String>,
+                      susar: Option<tl_clinical::SusarClock>,
+                      before| SafetyEvent {
+                kind,
+                partition: b.partition,
+                seq: b.seq,
+                record_hash: r.hash.to_hex(),
+                ordering_time: b.ordering_time.to_rfc3339(),
+                event: event_name.clone(),
+                patient: name.to_string(),
+                site: base.site.clone(),
+                cohort: base.cohort.clone(),
+                drug: base.drug.clone(),
+                ae_id,
+                term,
+                grade,
+                serious,
+                seriousness,
+                susar: susar.is_some(),
+                susar_due: susar.map(|s| s.due.to_string()),
+                susar_window_days: susar.map(|s| s.window_days),
+                before,
+            };
+            for (id, ae) in &f.adverse_events {
+                let now = Filterable {
+                    grade: ae.worst_grade,
+                    serious: !ae.serious.is_empty(),
+                    ..base.clone()
+                };
+                let seriousness: Vec<String> =
+                    ae.serious.iter().map(|s| format!("{s:?}")).collect();
+                let fingerprint = format!("{now:?}{seriousness:?}{:?}{}", ae.susar, ae.term);
+                let key = (name.clone(), *id);
+                let before = known.aes.get(&key).cloned();
+                if before.as_ref().is_some_and(|(_, fp)| *fp == fingerprint) {
+                    continue;
+                }
+                let kind = match (&before, is_correction) {
+                    (None, _) => "reported",
+                    (Some(_), true) => "corrected",
+                    (Some(_), false) => "updated",
+                };
+                out.push(mk(
+                    kind,
+                    Some(*id),
+                    ae.term.clone(),
+                    now.grade,
+                    now.serious,
+                    seriousness,
+                    ae.susar,
+                    before.map(|(f, _)| f),
+                ));
+                known.aes.insert(key, (now, fingerprint));
+            }
+            if let Some(((died_on, cause, related), _)) = &f.death {
+                let fingerprint = format!("{died_on}{cause}{related}{base:?}");
+                if known.deaths.get(name) != Some(&fingerprint) {
+                    let before = known.deaths.contains_key(name).then(|| Filterable {
+                        grade: 5,
+                        serious: true,
+                        ..base.clone()
+                    });
+                    out.push(mk(
+                        "death",
+                        None,
+                        cause.clone(),
+                        5,
+                        true,
+                        vec!["Death".into()],
+                        None,
+                        before,
+                    ));
+                    known.deaths.insert(name.clone(), fingerprint);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The stream's query: filters, and a cursor for clients that cannot set `Last-Event-ID`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    /// Only this cohort's patients.
+    pub cohort: Option<String>,
+    /// Only patients on this drug.
+    pub drug: Option<String>,
+    /// Only AEs of at least this worst grade (1-5).
+    pub min_grade: Option<u8>,
+    /// Only serious AEs.
+    pub serious: Option<bool>,
+    /// Resume after this cursor (as `Last-Event-ID`).
+    pub after: Option<String>,
+}
+
+/// A client's filter, with its token's scopes folded in.
+#[derive(Clone, Debug)]
+struct Filter {
+    site: Option<String>,
+    cohort: Option<String>,
+    drug: Option<String>,
+    min_grade: u8,
+    serious: bool,
+}
+
+impl Filter {
+    fn matches(&self, f: &Filterable) -> bool {
+        self.cohort
+            .as_ref()
+            .is_none_or(|c| f.cohort.as_ref() == Some(c))
+            && self
+                .drug
+                .as_ref()
+                .is_none_or(|d| f.drug.as_ref() == Some(d))
+            && f.grade >= self.min_grade
+            && (!self.serious || f.serious)
+    }
+
+    /// Whether to send `e`, and whether as a retraction. A token's site scope is not a
+    /// filter a client chose: events of other sites are never sent, not even as retractions.
+    fn decide(&self, e: &SafetyEvent) -> Option<bool> {
+        if self
+            .site
+            .as_ref()
+            .is_some_and(|s| e.site.as_ref() != Some(s))
+        {
+            return None;
+        }
+        let now = self.matches(&e.after());
+        let was = e.before.as_ref().is_some_and(|b| self.matches(b));
+        (now || was).then_some(!now)
+    }
+}
+
+/// The routes of this concern.
+pub fn router() -> Router<Arc<ApiState>> {
+    Router::new().route("/v1/safety/stream", get(stream))
+}
+
+async fn stream(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Query(q): Query<StreamQuery>,
+) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError>
+{
+    use ApiRole::*;
+    caller.require(&[Auditor, Safety, Dsmb, Site], "the safety stream")?;
+    let cohort = caller.cohort_scope(q.cohort.as_deref())?;
+    if let Some(g) = q.min_grade {
+        if !(1..=5).contains(&g) {
+            return Err(ApiError::bad_request(format!(
+                "min_grade {g}: CTCAE grades are 1 to 5"
+            )));
+        }
+    }
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or(q.after.clone())
+        .unwrap_or_default();
+    let cursor = Cursor::parse(&resume).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the cursor {resume:?} is not one this stream gave: {e}"
+        ))
+    })?;
+    if let Some(c) = &cohort {
+        let st = state.clone();
+        let c2 = c.clone();
+        let known = tokio::task::spawn_blocking(move || {
+            st.reads.with_views(|p| {
+                Ok(p.view(tl_projections::ViewKind::Enrollment)
+                    .conn()
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM cohorts WHERE cohort = ?1)",
+                        [&c2],
+                        |r| r.get::<_, bool>(0),
+                    )
+                    .unwrap_or(false))
+            })
+        })
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))??
+        .0;
+        if !known {
+            return Err(ApiError::not_found(format!(
+                "no cohort {c:?} in the ledger"
+            )));
+        }
+    }
+    if caller.token.site.is_some() && caller.token.role != Site && caller.token.role != Auditor {
+        return Err(forbidden(
+            "this token's site scope does not cover the stream",
+        ));
+    }
+    let filter = Filter {
+        site: caller.token.site.clone(),
+        cohort,
+        drug: q.drug,
+        min_grade: q.min_grade.unwrap_or(0),
+        serious: q.serious.unwrap_or(false),
+    };
+    let subject = format!("stream:{}", cursor_text_of(&cursor));
+    state
+        .audit(&caller, "/v1/safety/stream", &subject, StatusCode::OK)
+        .await?;
+    let hub = state.safety.clone();
+    let stream = async_stream::stream! {
+        let mut rx = hub.grew.subscribe();
+        // Skipping what the cursor covers is checked per event: after a restart the follower
+        // may still be replaying the ledger when the client comes back.
+        let mut next = 0;
+        let mut told_caught_up = false;
+        loop {
+            let batch: Vec<Arc<Stamped>> = {
+                let all = hub.events.read().unwrap_or_else(|p| p.into_inner());
+                all[next.min(all.len())..].to_vec()
+            };
+            next += batch.len();
+            for e in batch {
+                if cursor.delivered(&e) {
+                    continue;
+                }
+                if let Some(retract) = filter.decide(&e.event) {
+                    let mut v = serde_json::to_value(&e.event).unwrap_or_default();
+                    v["retract"] = retract.into();
+                    yield Ok::<Event, std::convert::Infallible>(Event::default().id(e.id()).event("safety").data(v.to_string()));
+                }
+            }
+            if !told_caught_up && hub.caught_up.load(Ordering::Relaxed) {
+                told_caught_up = true;
+                let n = hub.events.read().unwrap_or_else(|p| p.into_inner()).len();
+                if next >= n {
+                    yield Ok::<Event, std::convert::Infallible>(Event::default().event("caught-up").data("{}"));
+                } else {
+                    told_caught_up = false;
+                    continue;
+                }
+            }
+            if hub.stopped.load(Ordering::Relaxed) {
+                break;
+            }
+            let failed = hub.failed.read().unwrap_or_else(|p| p.into_inner()).clone();
+            if let Some(why) = failed {
+                yield Ok::<Event, std::convert::Infallible>(Event::default().event("error").data(serde_json::json!({"message": why}).to_string()));
+                break;
+            }
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(HEARTBEAT)))
+}
+
+fn cursor_text_of(c: &Cursor) -> String {
+    let list: Vec<String> = c.last.iter().map(|(p, s)| format!("p{p}:{s}")).collect();
+    list.join(",")
+}

@@ -1,0 +1,121 @@
+//! The three read models as JSON: `GET /v1/views/{enrollment|safety|dossier}[?cohort=ID]`,
+//! the content of `view ... --json`, brought up to date from the verified log first, with
+//! each view's lag per partition and how far behind the log the answer is.
+//!
+//! Who may read which (README, "API"): enrollment the `auditor` and `sponsor`; safety also
+//! `safety` and `dsmb`; the dossier `auditor`, `sponsor` and `hta`. A token scoped to a cohort
+//! reads that cohort only (it is the default filter). Every read is in the access log.
+
+use super::auth::{forbidden, ApiRole, Caller};
+use super::error::ApiError;
+use super::ApiState;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use std::sync::Arc;
+use tl_projections::report;
+use tl_projections::ViewKind;
+
+/// The routes of this concern.
+pub fn router() -> Router<Arc<ApiState>> {
+    Router::new().route("/v1/views/{view}", get(view))
+}
+
+/// `?cohort=` of a view.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ViewQuery {
+    /// Only this cohort.
+    cohort: Option<String>,
+}
+
+/// The view named in the path, and the roles that may read it.
+fn kind(name: &str) -> Result<(ViewKind, &'static [ApiRole]), ApiError> {
+    use ApiRole::*;
+    match name {
+        "enrollment" => Ok((ViewKind::Enrollment, &[Auditor, Sponsor])),
+        "safety" => Ok((ViewKind::Safety, &[Auditor, Sponsor, Safety, Dsmb])),
+        "dossier" => Ok((ViewKind::Dossier, &[Auditor, Sponsor, Hta])),
+        other => Err(ApiError::not_found(format!(
+            "no view {other:?}: the views are enrollment, safety and dossier"
+        ))),
+    }
+}
+
+fn report_of(
+    kind: ViewKind,
+    conn: &rusqlite::Connection,
+    cohort: Option<&str>,
+) -> Result<serde_json::Value, ApiError> {
+    let fail = |e: rusqlite::Error| ApiError::unavailable(format!("reading the view: {e}"));
+    let v = match kind {
+        ViewKind::Enrollment => {
+            serde_json::to_value(report::enrollment(conn, cohort).map_err(fail)?)
+        }
+        ViewKind::Safety => serde_json::to_value(report::safety(conn, cohort).map_err(fail)?),
+        ViewKind::Dossier => serde_json::to_value(report::dossier(conn, cohort).map_err(fail)?),
+    };
+    v.map_err(|e| ApiError::unavailable(e.to_string()))
+}
+
+async fn view(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(q): Query<ViewQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (kind, roles) = kind(&name)?;
+    caller.require(roles, &format!("the {name} view"))?;
+    if caller.token.site.is_some() {
+        return Err(forbidden(
+            "a token scoped to a site reads only its own patients",
+        ));
+    }
+    let cohort = caller.cohort_scope(q.cohort.as_deref())?;
+    let st = state.clone();
+    let c = cohort.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        st.reads.with_views(|p| {
+            if let Some(c) = &c {
+                let known: bool = p
+                    .view(ViewKind::Enrollment)
+                    .conn()
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM cohorts WHERE cohort = ?1)",
+                        [c],
+                        |r| r.get(0),
+                    )
+                    .unwrap_or(false);
+                if !known {
+                    return Err(ApiError::not_found(format!(
+                        "no cohort {c:?} in the ledger (GET /v1/views/enrollment lists them)"
+                    )));
+                }
+            }
+            let body = report_of(kind, p.view(kind).conn(), c.as_deref())?;
+            let lag = p
+                .lag()
+                .map_err(|e| ApiError::unavailable(format!("the views' lag: {e}")))?;
+            let lag: Vec<_> = lag.into_iter().filter(|l| l.view == kind.name()).collect();
+            Ok((body, lag))
+        })
+    })
+    .await
+    .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let ((body, lag), fresh) = answer?;
+    let subject = cohort.map_or_else(|| "*".to_string(), |c| format!("cohort:{c}"));
+    state
+        .audit(
+            &caller,
+            &format!("/v1/views/{}", kind.name()),
+            &subject,
+            StatusCode::OK,
+        )
+        .await?;
+    let mut v = serde_json::json!({ "view": kind.name(), "lag": lag, "freshness": fresh });
+    if let (Some(o), serde_json::Value::Object(b)) = (v.as_object_mut(), body) {
+        o.extend(b);
+    }
+    Ok(Json(v))
+}
