@@ -160,12 +160,21 @@ fn a_fresh_dossier_verifies_and_holds_every_file() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    for needed in ["define.xml", "adtte.json", "adsl.json", "dm.json", "ae.json", "rs.json"] {
+    for needed in [
+        "define.xml",
+        "adtte.json",
+        "adsl.json",
+        "dm.json",
+        "ae.json",
+        "rs.json",
+    ] {
         assert!(cdisc.iter().any(|n| n == needed), "no cdisc/{needed}");
     }
     let listed = m["files"].as_object().unwrap();
     assert_eq!(listed.len(), 3 + cdisc.len());
-    assert!(cdisc.iter().all(|n| listed.contains_key(&format!("cdisc/{n}"))));
+    assert!(cdisc
+        .iter()
+        .all(|n| listed.contains_key(&format!("cdisc/{n}"))));
 }
 
 /// Changes one value of row `row` (0-based) of a CDISC dataset file in `dir`.
