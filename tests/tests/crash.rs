@@ -10,13 +10,29 @@
 //! The kills must land on a child that is still appending, so each round checks that the
 //! child died of the SIGKILL (not of its own accord before it), and every acknowledgement
 //! the child printed counts, including those still in the pipe when it died: the records
-//! acknowledged just before the kill are the ones a lost write would take. The rounds in which
-//! the ledger also held a record written but not yet acknowledged are counted and printed
-//! (how often that happens depends on the disk's fsync time, so it is not asserted).
+//! acknowledged just before the kill are the ones a lost write would take. A round in which
+//! the ledger holds a record written but not yet acknowledged is a kill that landed between an
+//! append and its acknowledgement (its fsync): the one a store that acknowledged early would
+//! fail. At least one such kill must land, or the test fails; how often one lands depends on
+//! the disk's fsync time, so rounds go on (up to four times the planned number) until one has.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use tl_tests::*;
+
+/// Held while this process has a ledger open and while it starts a child. The two tests run
+/// on two threads of one process: a child started by one thread gets a copy of every open
+/// file of the process until it execs (close-on-exec closes them only then), including the
+/// other thread's ledger lock. On a loaded machine a child can sit for milliseconds before its
+/// exec, holding that lock after the other thread closed its ledger, and the other thread's
+/// own child then finds the ledger locked.
+static OPEN_FILES: Mutex<()> = Mutex::new(());
+
+fn open_files() -> MutexGuard<'static, ()> {
+    // A test that panicked while holding it leaves nothing to protect.
+    OPEN_FILES.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Parses `ack PARTITION SEQ HASH`.
 fn parse_ack(line: &str) -> (u32, u64, String) {
@@ -30,20 +46,32 @@ fn parse_ack(line: &str) -> (u32, u64, String) {
     )
 }
 
-/// Starts the child, reads `target` acknowledgements, kills it, and returns every
-/// acknowledgement it printed (those read before the kill and those left in the pipe).
-fn append_then_kill(child: &str, dir: &std::path::Path, target: usize) -> Vec<(u32, u64, String)> {
-    let mut child = Command::new(child)
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn the child");
+/// Starts the child, reads `target` acknowledgements, waits `delay`, kills it, and returns
+/// every acknowledgement it printed (those read before the kill and those left in the pipe).
+/// Without the wait the kill lands a few microseconds after an acknowledgement, while the
+/// child prepares its next record and before it writes anything: never in the window between
+/// a write and its acknowledgement that the test is about.
+fn append_then_kill(
+    child: &str,
+    dir: &std::path::Path,
+    target: usize,
+    delay: std::time::Duration,
+) -> Vec<(u32, u64, String)> {
+    let mut child = {
+        let _no_ledger_open = open_files();
+        Command::new(child)
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn the child")
+    };
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut acks = Vec::new();
     while acks.len() < target {
         let line = lines.next().expect("child ended early").expect("read ack");
         acks.push(parse_ack(&line));
     }
+    std::thread::sleep(delay);
     child.kill().expect("SIGKILL");
     let status = child.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
@@ -83,18 +111,23 @@ fn kill_rounds(child: &str, rounds: usize, target: impl Fn(usize) -> usize) {
     // Records in the ledger before each round (at first the trial-level records the harness
     // writes, which the child never acknowledges).
     let mut stored_before: usize = {
+        let _open = open_files();
         let t = TestTrial::create(dir.path(), "crash-test", 4);
         t.records().iter().map(Vec::len).sum()
     };
     let mut acked: Vec<(u32, u64, String)> = Vec::new();
     let mut kills_mid_append = 0;
     let mut round = 0;
-    while round < rounds {
-        // Kill at a different point each round, mid-stream.
-        let acks = append_then_kill(child, dir.path(), target(round));
+    while round < rounds || (kills_mid_append == 0 && round < 4 * rounds) {
+        // Kill at a different point each round, mid-stream: after a different number of
+        // acknowledgements, and 0.2 to 3.2 ms after the last one (an fsync takes about 2 ms
+        // on a disk, so some kills land while a written record waits for its fsync).
+        let delay = std::time::Duration::from_micros(200 + (round as u64 * 733) % 3000);
+        let acks = append_then_kill(child, dir.path(), target(round), delay);
         let acked_now = acks.len();
         acked.extend(acks);
         // Reopen as the writer (which cuts any torn tail), then check every ack.
+        let _open = open_files();
         let t = TestTrial::open(dir.path(), "crash-test");
         let parts = t.records();
         for (p, seq, hash) in &acked {
@@ -119,7 +152,12 @@ fn kill_rounds(child: &str, rounds: usize, target: impl Fn(usize) -> usize) {
         round += 1;
     }
     eprintln!(
-        "{kills_mid_append} of {rounds} kills landed between a record's write and its acknowledgement ({} acknowledgements checked)",
+        "{kills_mid_append} of {round} kills landed between a record's write and its acknowledgement ({} acknowledgements checked)",
         acked.len()
+    );
+    assert!(
+        kills_mid_append > 0,
+        "none of {round} kills landed between a record's write and its acknowledgement: \
+         the rounds did not exercise the window a lost write would fall in"
     );
 }
