@@ -225,6 +225,10 @@ pub struct EmbeddedLedger<R: DomainRules> {
     durability: Durability,
     /// Sealed records not yet appended (group commit), per partition, in order.
     pub(crate) pending: std::collections::BTreeMap<u32, Vec<Vec<u8>>>,
+    /// The partition of each record in `pending`, in the order they were sequenced: the
+    /// order the store writes them in, so that a crash mid-batch never leaves a record on
+    /// disk without a record of another partition it depends on.
+    pub(crate) pending_order: Vec<u32>,
     /// Signs and stores the checkpoints of the durable records.
     publisher: Publisher,
     /// Set by [`EmbeddedLedger::close`]: nothing is left for `Drop` to do.
@@ -298,6 +302,7 @@ impl<R: DomainRules> EmbeddedLedger<R> {
             poisoned: false,
             durability: Durability::EachRecord,
             pending: Default::default(),
+            pending_order: Vec::new(),
             publisher: Publisher::new(dir, trial),
             closed: false,
         };
@@ -379,6 +384,7 @@ impl<R: DomainRules> EmbeddedLedger<R> {
                 poisoned: false,
                 durability: Durability::EachRecord,
                 pending: Default::default(),
+                pending_order: Vec::new(),
                 publisher,
                 closed: false,
             },
@@ -518,9 +524,10 @@ impl<R: DomainRules> EmbeddedLedger<R> {
     /// partitions in parallel. Returns the partitions written.
     fn flush_records(&mut self) -> Result<Vec<u32>, Error> {
         let pending = std::mem::take(&mut self.pending);
+        let order = std::mem::take(&mut self.pending_order);
         let batches: Vec<(u32, &[Vec<u8>])> =
             pending.iter().map(|(p, r)| (*p, r.as_slice())).collect();
-        if let Err(e) = self.log.append_partitions(&batches) {
+        if let Err(e) = self.log.append_ordered(&batches, &order) {
             self.poisoned = true;
             return Err(e.into());
         }
@@ -616,6 +623,7 @@ impl<R: DomainRules> EmbeddedLedger<R> {
                 }
                 Durability::Grouped { max_pending } => {
                     self.pending.entry(p).or_default().push(s.bytes.clone());
+                    self.pending_order.push(p);
                     if self.pending.values().map(Vec::len).sum::<usize>() >= max_pending {
                         self.flush_records()?;
                         self.advance_frontiers();

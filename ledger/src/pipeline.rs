@@ -8,8 +8,9 @@
 //! 2. order and validate them one after the other, in arrival order, with those verdicts;
 //! 3. link and hash each record as it is ordered (a chain: one after the other, too);
 //! 4. sign every record's seal, on every core ([`Unsealed::seal_with`]);
-//! 5. write the batch with [`EmbeddedLedger::commit`]: each partition's records in one
-//!    append and fsync, the partitions in parallel.
+//! 5. write the batch with [`EmbeddedLedger::commit`]: the records in the order they were
+//!    sequenced (one write per run of one partition's records), then every partition's
+//!    fsync in parallel (`EmbeddedLog::append_ordered`).
 //!
 //! The answers are those of [`EmbeddedLedger::submit`] called for each submission in turn
 //! with the same clock: the same checks run in the same order on the same state, a verdict
@@ -86,6 +87,7 @@ impl<R: DomainRules> EmbeddedLedger<R> {
             bytes.extend_from_slice(&[0; 64]);
             let p = u.record.body.partition;
             self.pending.entry(p).or_default().push(bytes);
+            self.pending_order.push(p);
         }
         Ok(ordered)
     }

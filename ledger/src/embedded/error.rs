@@ -130,6 +130,14 @@ pub enum StoreError {
         partition: u32,
     },
 
+    /// [`append_ordered`](super::EmbeddedLog::append_ordered) was given a write order that
+    /// does not name each batch's records exactly once; nothing was written. A caller's bug.
+    #[error("the write order does not match the batches: {detail}; nothing was appended")]
+    BatchOrder {
+        /// How order and batches disagree.
+        detail: String,
+    },
+
     /// The arguments to `create` cannot describe a valid ledger.
     #[error("invalid ledger configuration: {reason}")]
     InvalidConfig {

@@ -361,15 +361,42 @@ impl EmbeddedLog {
         Ok(first)
     }
 
-    /// Appends to several partitions at once, each like [`append`](Self::append), with the
-    /// partitions written and synced in parallel, one thread each: their fsyncs overlap
-    /// instead of queueing, so a batch spread over many partitions costs about one fsync.
+    /// Appends to several partitions at once, each like [`append`](Self::append), each
+    /// partition's batch written in one go, partition after partition, then the partitions
+    /// synced in parallel, one thread each: their fsyncs overlap instead of queueing, so a
+    /// batch spread over many partitions costs about one fsync.
     ///
     /// Every batch is checked first (partition, record sizes, one batch per partition), so
     /// an invalid one means nothing is written. If any write or sync fails, the partitions
     /// may each hold a prefix of their batch, and the writer refuses further appends
-    /// ([`StoreError::Poisoned`]) until reopened.
+    /// ([`StoreError::Poisoned`]) until reopened. Records of one partition that depend on
+    /// another's records of the same batch need [`append_ordered`](Self::append_ordered).
     pub fn append_partitions(&mut self, batches: &[(u32, &[Vec<u8>])]) -> Result<(), StoreError> {
+        let order: Vec<u32> = batches
+            .iter()
+            .flat_map(|(p, records)| std::iter::repeat_n(*p, records.len()))
+            .collect();
+        self.append_ordered(batches, &order)
+    }
+
+    /// [`append_partitions`](Self::append_partitions) with the records written in a given
+    /// order across partitions: `order` names, for each record in the order it was sequenced,
+    /// its partition (each partition's records keep their order within their batch).
+    ///
+    /// Why: a record may depend on records of other partitions sequenced before it in the same
+    /// batch (its registry position counts partition 0's records; its citations name records
+    /// anywhere). The writes reach the operating system in sequencing order, one write per
+    /// run of consecutive records of one partition, and only then are the partitions synced in
+    /// parallel. So a process killed at any point leaves in the files a prefix of the batch
+    /// in sequencing order, never a record without the records it depends on; a receipt is
+    /// handed out only after every sync, so none of an interrupted batch was acknowledged.
+    /// (A power loss mid-batch may persist one file's writes and not another's: the syncs of
+    /// different files are not ordered.)
+    pub fn append_ordered(
+        &mut self,
+        batches: &[(u32, &[Vec<u8>])],
+        order: &[u32],
+    ) -> Result<(), StoreError> {
         self.check_poisoned()?;
         let mut by_index: Vec<Option<&[Vec<u8>]>> = vec![None; self.partitions.len()];
         for (partition, records) in batches {
@@ -381,22 +408,39 @@ impl EmbeddedLog {
                 });
             }
         }
+        let runs = write_runs(&by_index, order, |p| self.index(p).ok())?;
         let segment_bytes = self.opts.segment_bytes;
+        let mut next = vec![0usize; self.partitions.len()];
+        for (index, count) in runs {
+            let records = by_index[index].unwrap_or_default();
+            let run = &records[next[index]..next[index] + count];
+            next[index] += count;
+            let part = &mut self.partitions[index];
+            if let Err(e) = part.write(run, segment_bytes, SyncMode::Later) {
+                let id = part.id;
+                self.poison(id, &e);
+                return Err(e);
+            }
+        }
+        self.sync_partitions(&next)
+    }
+
+    /// Syncs, in parallel, every partition written to (`written[i]` > 0).
+    fn sync_partitions(&mut self, written: &[usize]) -> Result<(), StoreError> {
         let failures: Vec<(u32, StoreError)> = std::thread::scope(|s| {
             let running: Vec<_> = self
                 .partitions
                 .iter_mut()
-                .zip(by_index)
-                .filter_map(|(part, records)| Some((part, records?)))
-                .filter(|(_, records)| !records.is_empty())
-                .map(|(part, records)| {
+                .zip(written)
+                .filter(|(_, n)| **n > 0)
+                .map(|(part, _)| {
                     let id = part.id;
-                    (id, s.spawn(move || part.append(records, segment_bytes)))
+                    (id, s.spawn(move || part.sync()))
                 })
                 .collect();
             running
                 .into_iter()
-                // A panic in a writer thread is a bug: pass it on as the caller's own.
+                // A panic in a syncing thread is a bug: pass it on as the caller's own.
                 .filter_map(|(id, t)| match t.join() {
                     Ok(Ok(())) => None,
                     Ok(Err(e)) => Some((id, e)),
@@ -693,6 +737,7 @@ impl Active {
         pdir: &Path,
         records: &[Vec<u8>],
         segment_bytes: u64,
+        mode: SyncMode,
     ) -> Result<usize, StoreError> {
         let mut buf = Vec::new();
         let mut offsets = Vec::new();
@@ -716,13 +761,64 @@ impl Active {
             // Durability point of `append`: an acknowledged record must
             // survive power loss, and the page cache alone does not. Data
             // sync suffices: it also persists the grown file size.
-            .and_then(|()| self.file.sync_data())
+            .and_then(|()| match mode {
+                SyncMode::Now => self.file.sync_data(),
+                SyncMode::Later => Ok(()),
+            })
             .map_err(io)?;
         let written = offsets.len();
         self.seg.offsets.extend(offsets);
         self.seg.size = size;
         Ok(written)
     }
+
+    /// Syncs what was written to this segment (data and grown size).
+    fn sync(&self, pdir: &Path) -> Result<(), StoreError> {
+        self.file
+            .sync_data()
+            .map_err(StoreError::io(&self.seg.path(pdir)))
+    }
+}
+
+/// Whether a write is synced before it returns, or later by its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SyncMode {
+    /// Synced before the write returns: `append`'s durability point.
+    Now,
+    /// Left for the caller to sync (`append_ordered` syncs every partition after all its
+    /// writes); a segment that fills up is still synced before it is closed.
+    Later,
+}
+
+/// Splits a write order (the partition of each record, in sequencing order) into runs of
+/// consecutive records of one partition: (partition index, record count). Checks that the
+/// order names exactly the batches' records.
+fn write_runs(
+    by_index: &[Option<&[Vec<u8>]>],
+    order: &[u32],
+    index_of: impl Fn(u32) -> Option<usize>,
+) -> Result<Vec<(usize, usize)>, StoreError> {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    let mut named = vec![0usize; by_index.len()];
+    for &p in order {
+        let index = index_of(p).ok_or_else(|| StoreError::BatchOrder {
+            detail: format!("partition {p} does not exist"),
+        })?;
+        named[index] += 1;
+        match runs.last_mut() {
+            Some((last, count)) if *last == index => *count += 1,
+            _ => runs.push((index, 1)),
+        }
+    }
+    for (index, (batch, n)) in by_index.iter().zip(&named).enumerate() {
+        let len = batch.map_or(0, <[Vec<u8>]>::len);
+        if len != *n {
+            return Err(StoreError::BatchOrder {
+                detail: format!("{n} records named for partition index {index}, {len} given"),
+            });
+        }
+    }
+    Ok(runs)
 }
 
 /// One partition's folder and index, as kept by the writer.
@@ -777,20 +873,44 @@ impl Partition {
     }
 
     fn append(&mut self, records: &[Vec<u8>], segment_bytes: u64) -> Result<(), StoreError> {
+        self.write(records, segment_bytes, SyncMode::Now)
+    }
+
+    /// Writes `records` at the end, starting new segments as they fill; `mode` says whether
+    /// each write is synced before this returns.
+    fn write(
+        &mut self,
+        records: &[Vec<u8>],
+        segment_bytes: u64,
+        mode: SyncMode,
+    ) -> Result<(), StoreError> {
         let mut rest = records;
         while let Some(first) = rest.first() {
             let mut active = match self.active.take() {
                 Some(active) if active.seg.has_room(first.len(), segment_bytes) => active,
                 full => {
+                    if let (Some(full), SyncMode::Later) = (&full, mode) {
+                        // Its file handle closes here: what was written to it unsynced
+                        // must be synced now, or no later sync reaches it.
+                        full.sync(&self.dir)?;
+                    }
                     self.sealed.extend(full.map(|active| active.seg));
                     self.start_segment()?
                 }
             };
-            let written = active.write_run(&self.dir, rest, segment_bytes);
+            let written = active.write_run(&self.dir, rest, segment_bytes, mode);
             self.active = Some(active);
             rest = &rest[written?..];
         }
         Ok(())
+    }
+
+    /// Syncs the active segment (after writes made with [`SyncMode::Later`]).
+    fn sync(&mut self) -> Result<(), StoreError> {
+        match &self.active {
+            Some(active) => active.sync(&self.dir),
+            None => Ok(()),
+        }
     }
 
     /// Creates the next segment file with its header, durably.

@@ -123,6 +123,51 @@ fn round_trip_over_partitions_and_segment_rolls() {
 }
 
 #[test]
+fn an_ordered_append_splits_the_order_into_runs_and_refuses_an_order_that_does_not_match() {
+    // given batches for partitions 0, 1 and 2 and the order they were sequenced in
+    let (a, b, c) = (recs(0..2), recs(10..13), recs(20..21));
+    let batches: [(u32, &[Vec<u8>]); 3] = [(0, &a), (1, &b), (2, &c)];
+    let by_index: Vec<Option<&[Vec<u8>]>> = vec![Some(&a), Some(&b), Some(&c)];
+    let order = [1, 0, 0, 1, 2, 1];
+    // then the writes follow it: one per run of one partition's records
+    let runs = super::write_runs(&by_index, &order, |p| Some(p as usize)).unwrap();
+    assert_eq!(runs, vec![(1, 1), (0, 2), (1, 1), (2, 1), (1, 1)]);
+
+    // when the ledger writes them in that order, the files are those of one batch per
+    // partition, and the syncs made them durable (reopened, every record is there)
+    let tmp = tempfile::tempdir().unwrap();
+    let (ordered, plain) = (tmp.path().join("ordered"), tmp.path().join("plain"));
+    let mut by_order = EmbeddedLog::create(&ordered, 3, TINY).unwrap();
+    let mut by_partition = EmbeddedLog::create(&plain, 3, TINY).unwrap();
+    by_order.append_ordered(&batches, &order).unwrap();
+    by_partition.append_partitions(&batches).unwrap();
+    drop(by_order);
+    let (reopened, _) = EmbeddedLog::open_writer(&ordered, TINY).unwrap();
+    for p in 0..3 {
+        assert_eq!(
+            reopened.read(p, 0, 100).unwrap(),
+            by_partition.read(p, 0, 100).unwrap()
+        );
+    }
+
+    // and an order naming a record too many, too few or an unknown partition is refused
+    // before anything is written
+    let mut log = reopened;
+    let before: Vec<u64> = (0..3).map(|p| log.len(p)).collect();
+    for bad in [
+        &[1, 0, 0, 1, 2, 1, 1][..],
+        &[1, 0, 0, 1, 2],
+        &[1, 0, 0, 1, 2, 7],
+    ] {
+        assert!(matches!(
+            log.append_ordered(&batches, bad),
+            Err(StoreError::BatchOrder { .. })
+        ));
+    }
+    assert_eq!((0..3).map(|p| log.len(p)).collect::<Vec<_>>(), before);
+}
+
+#[test]
 fn append_partitions_writes_each_partition_as_append_does_and_checks_everything_first() {
     let tmp = tempfile::tempdir().unwrap();
     let (one, many) = (tmp.path().join("one"), tmp.path().join("many"));
