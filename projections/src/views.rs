@@ -1054,6 +1054,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_view_database_written_before_the_suspect_flags_is_rebuilt_from_scratch() {
+        // Given a view database of the older layout (positions, no suspect_records table),
+        let dir = tempfile::tempdir().unwrap();
+        let path = ViewKind::Safety.path(dir.path());
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE positions (partition INTEGER PRIMARY KEY, next_seq INTEGER NOT NULL, last_hash TEXT NOT NULL);
+             INSERT INTO positions VALUES (0, 5, 'ab');
+             CREATE TABLE deaths (patient TEXT PRIMARY KEY, ref TEXT NOT NULL);
+             INSERT INTO deaths VALUES ('P-1', '{}');",
+        )
+        .unwrap();
+        drop(old);
+        // when it is opened, then it starts again from position 0 with the new columns.
+        let trial = TrialId::new("t").unwrap();
+        let db = ViewDb::open(ViewKind::Safety, dir.path(), &trial, &[1; 32]).unwrap();
+        assert_eq!(db.positions(), &[] as &[u64]);
+        let n: i64 = db
+            .conn()
+            .query_row("SELECT COUNT(suspect) FROM deaths", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+        // A database of the current layout is kept as it is.
+        drop(db);
+        let db = ViewDb::open(ViewKind::Safety, dir.path(), &trial, &[1; 32]).unwrap();
+        db.conn()
+            .execute("INSERT INTO positions VALUES (0, 3, 'cd')", [])
+            .unwrap();
+        drop(db);
+        let db = ViewDb::open(ViewKind::Safety, dir.path(), &trial, &[1; 32]).unwrap();
+        assert_eq!(db.positions(), &[3]);
+    }
+
+    #[test]
     fn refs_json_is_what_serde_json_writes() {
         // Given references, when they are written directly, then the text is exactly what
         // serde_json writes for the same values (rows stay byte-identical across versions).
