@@ -196,7 +196,7 @@ fn deciders(config: &UpConfig, server: &Server, stop: &Arc<AtomicBool>) -> Resul
             "matcher",
             std::thread::Builder::new()
                 .name("tl-matcher".into())
-                .spawn(move || host.run(mode, &stop).map(|_| ()))?,
+                .spawn(move || said(host.run(mode, &stop)))?,
         ));
     }
     if let Some(key) = &config.cohort_engine {
@@ -211,10 +211,21 @@ fn deciders(config: &UpConfig, server: &Server, stop: &Arc<AtomicBool>) -> Resul
             "cohort engine",
             std::thread::Builder::new()
                 .name("tl-cohort-engine".into())
-                .spawn(move || host.run(mode, &stop).map(|_| ()))?,
+                .spawn(move || said(host.run(mode, &stop)))?,
         ));
     }
     Ok(out)
+}
+
+/// A decider's end, said at once when it failed (the others keep running until the stop).
+fn said<T>(r: Result<T>) -> Result<()> {
+    if let Err(e) = &r {
+        eprintln!(
+            "a deciding service stopped: {}; the rest keep running",
+            crate::error_text(e)
+        );
+    }
+    r.map(|_| ())
 }
 
 /// Keeps the views up to date: the API's own projector (one writer of the view databases),
