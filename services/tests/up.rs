@@ -1,7 +1,8 @@
 //! `trial-ledger up --data DIR --demo`: the real binary fills a new folder with the demo trial
 //! and serves it with the sequencer, the deciders, the projector and the API in one process;
 //! a submission through the API gets its receipt, reaches the views and sets the matcher
-//! deciding; SIGTERM stops everything cleanly and the ledger then verifies.
+//! deciding; SIGTERM during a burst stops everything cleanly, every acknowledged record is in
+//! the ledger, and the ledger then verifies.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -191,11 +192,49 @@ fn up_demo_serves_takes_a_submission_into_the_views_and_stops_cleanly_on_sigterm
         status == 200 && body.contains("MatchProposed")
     });
 
-    // When SIGTERM arrives, then it exits 0
-    Command::new("kill")
-        .args(["-TERM", &up.0.id().to_string()])
-        .status()
-        .unwrap();
+    // When SIGTERM arrives during a burst of submissions
+    let bodies: Vec<Vec<u8>> = (0..3000)
+        .map(|i| {
+            signed(
+                serde_json::json!({"event": "PatientRegistered", "subject": format!("patient:PT-B-{i}"),
+                    "payload": {"tumour_type": "COAD", "site": "NKI-AVL", "registered_on": "2025-01-02"}}),
+                &keys.investigators[1].key,
+            )
+        })
+        .collect();
+    let acknowledged = std::sync::Mutex::new(Vec::<serde_json::Value>::new());
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let agent = agent();
+            for body in &bodies {
+                let sent = agent
+                    .post(format!("{base}/v1/submissions"))
+                    .header("content-type", "application/octet-stream")
+                    .send(body.as_slice());
+                let Ok(mut res) = sent else { break };
+                if res.status().as_u16() != 201 {
+                    break;
+                }
+                let text = res.body_mut().read_to_string().unwrap();
+                acknowledged
+                    .lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&text).unwrap());
+            }
+        });
+        eventually("the burst under way", || {
+            acknowledged.lock().unwrap().len() >= 20
+        });
+        Command::new("kill")
+            .args(["-TERM", &up.0.id().to_string()])
+            .status()
+            .unwrap();
+    });
+    let acknowledged = acknowledged.into_inner().unwrap();
+    assert!(
+        acknowledged.len() < bodies.len(),
+        "the burst ended before the stop"
+    );
     let until = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(s) = up.0.try_wait().unwrap() {
@@ -212,13 +251,26 @@ fn up_demo_serves_takes_a_submission_into_the_views_and_stops_cleanly_on_sigterm
     // and a second `up --demo` on the folder is refused.
     let o = bin(root).args(["verify", "--data", "d"]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    // and every acknowledged record is in it, at its place.
+    let inputs = tl_ledger::log::read_embedded_for_verify(&root.join("d/ledger")).unwrap();
+    for r in &acknowledged {
+        let bytes = &inputs[r["partition"].as_u64().unwrap() as usize].records
+            [r["seq"].as_u64().unwrap() as usize];
+        let hash = tl_ledger::audit::leaf_hash(bytes).unwrap().to_hex();
+        assert_eq!(r["record_hash"], hash.as_str());
+    }
     let o = bin(root)
         .args(["view", "enrollment", "--data", "d", "--json"])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["funnel"]["registered"].as_u64(), Some(before + 1), "{v}");
+    let registered_now = before + 1 + acknowledged.len() as u64;
+    assert_eq!(
+        v["funnel"]["registered"].as_u64(),
+        Some(registered_now),
+        "{v}"
+    );
     assert!(
         v["lag"]
             .as_array()
