@@ -6,11 +6,13 @@
 //! view's rows depend only on the records applied, never on how they were batched.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use tl_ledger::compromise::CompromisedSince;
 use tl_ledger::stream_verify::VerifiedRecord;
 use tl_schemas::clinical::{clinical_type as ct, *};
+use tl_schemas::events::KeyRevoked;
 use tl_schemas::events::{event_type, ProtocolAmended};
 use tl_schemas::ids::Name;
-use tl_schemas::{decode, Reference, Subject};
+use tl_schemas::{decode, KeyId, Reference, Subject, UtcMicros};
 
 /// One record of a patient or cohort, with its content as corrected.
 #[derive(Clone, Debug)]
@@ -57,6 +59,8 @@ pub struct Touched {
     pub cohorts: BTreeSet<Name>,
     /// Corrections recorded (their own positions).
     pub corrections: Vec<Reference>,
+    /// Records newly flagged as signed by a compromised key ([`TrialModel::suspect`]).
+    pub suspects: Vec<Reference>,
 }
 
 impl Touched {
@@ -65,6 +69,7 @@ impl Touched {
         self.patients.extend(other.patients);
         self.cohorts.extend(other.cohorts);
         self.corrections.extend(other.corrections);
+        self.suspects.extend(other.suspects);
     }
 
     /// Adds another record's touches without consuming them (clones only the names not
@@ -81,7 +86,20 @@ impl Touched {
             }
         }
         self.corrections.extend_from_slice(&other.corrections);
+        self.suspects.extend_from_slice(&other.suspects);
     }
+}
+
+/// A record signed by a key after its recorded compromise (`keys revoke --compromised-since`,
+/// [`tl_ledger::compromise`]): it verifies, but a thief may have signed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Suspect {
+    /// The record.
+    pub at: Reference,
+    /// Its author's key.
+    pub key: KeyId,
+    /// From when the key counts as compromised, as the revocation records it.
+    pub since: CompromisedSince,
 }
 
 /// The trial in memory.
@@ -101,6 +119,13 @@ pub struct TrialModel {
     pub corrections: BTreeMap<(u32, u64), Correction>,
     /// Where each patient or cohort record is: (partition, seq) -> (subject, index).
     index: HashMap<(u32, u64), (Subject, usize)>,
+    /// Records signed by a key after its recorded compromise, by position.
+    pub suspect: BTreeMap<(u32, u64), Suspect>,
+    /// Keys a revocation marks as compromised, and from when.
+    compromised: HashMap<KeyId, CompromisedSince>,
+    /// Every record by author: (record, registry position, ordering time). A revocation
+    /// flags its key's records retroactively, so the model must know who signed what.
+    authored: HashMap<KeyId, Vec<(Reference, u64, UtcMicros)>>,
 }
 
 fn reference(v: &VerifiedRecord) -> Reference {
@@ -123,8 +148,14 @@ impl TrialModel {
         let sub = &v.record.body.submission.submission;
         let at = reference(v);
         let t = sub.envelope.event_type;
+        self.note_author(v, &mut touched);
         match &sub.subject {
             Subject::Trial => {
+                if t == event_type::KEY_REVOKED {
+                    if let Ok(r) = decode::<KeyRevoked>(&sub.envelope.payload) {
+                        self.revoked(&r, &mut touched);
+                    }
+                }
                 if t == event_type::PROTOCOL_AMENDED {
                     if let Ok(a) = decode::<ProtocolAmended>(&sub.envelope.payload) {
                         if let Ok(Some((cat, conventions))) =
@@ -199,6 +230,62 @@ impl TrialModel {
             }
         }
         touched
+    }
+
+    /// Records who signed `v`, and flags it when its key is already marked compromised from a
+    /// point it falls after (a record may rely on a registry position before the revocation
+    /// and still be sequenced after it).
+    fn note_author(&mut self, v: &VerifiedRecord, touched: &mut Touched) {
+        let body = &v.record.body;
+        let key = body.submission.submission.author;
+        let at = reference(v);
+        if let Some(since) = self.compromised.get(&key).copied() {
+            if since.covers(body.registry_seq, body.ordering_time) {
+                self.flag(Suspect { at, key, since }, touched);
+            }
+        }
+        self.authored
+            .entry(key)
+            .or_default()
+            .push((at, body.registry_seq, body.ordering_time));
+    }
+
+    /// A revocation: when its reason marks the key compromised, flags the key's records from
+    /// that point.
+    fn revoked(&mut self, r: &KeyRevoked, touched: &mut Touched) {
+        let Some(since) = CompromisedSince::from_reason(&r.reason) else {
+            return;
+        };
+        self.compromised.insert(r.key, since);
+        let signed = self.authored.get(&r.key).cloned().unwrap_or_default();
+        for (at, registry_seq, time) in signed {
+            if since.covers(registry_seq, time) {
+                self.flag(
+                    Suspect {
+                        at,
+                        key: r.key,
+                        since,
+                    },
+                    touched,
+                );
+            }
+        }
+    }
+
+    /// Flags a record. The rows citing it are not rewritten from here (the model may still
+    /// be replaying records a view consumed long ago): each view marks the rows that cite a
+    /// newly flagged record itself ([`Touched::suspects`]), whatever its positions.
+    fn flag(&mut self, s: Suspect, touched: &mut Touched) {
+        let at = s.at;
+        if self.suspect.insert((at.partition, at.seq), s).is_none() {
+            touched.suspects.push(at);
+        }
+    }
+
+    /// Whether any of `refs` was signed by a key after its recorded compromise.
+    pub fn is_suspect(&self, refs: impl IntoIterator<Item = Reference>) -> bool {
+        refs.into_iter()
+            .any(|r| self.suspect.contains_key(&(r.partition, r.seq)))
     }
 
     fn correct(

@@ -24,6 +24,10 @@ pub struct Funnel {
     pub enrolled: u64,
     /// Dosed at least once.
     pub treated: u64,
+    /// Patients counted here whose row rests on a suspect record (signed by a key after its
+    /// recorded compromise; [`SuspectRecord`]). Absent from JSON when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub suspect_rows: u64,
 }
 
 /// One cohort in the enrollment view.
@@ -54,6 +58,55 @@ pub struct EnrollmentCohort {
     pub decided: Option<[i64; 4]>,
     /// The latest stage decision's record.
     pub status_ref: Option<Value>,
+    /// The cohort's row rests on a suspect record (a slot, a refusal or a stage decision of
+    /// the cohort). Absent from JSON when false.
+    #[serde(skip_serializing_if = "is_false")]
+    pub suspect: bool,
+    /// Enrolled patients of the cohort whose row rests on a suspect record. Absent when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub suspect_rows: i64,
+}
+
+/// A record the view counts that was signed by a key after its recorded compromise (`keys
+/// revoke --compromised-since`): it verifies, but a thief may have signed it. Every row that
+/// rests on one carries `suspect`, and every aggregate counts its suspect rows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SuspectRecord {
+    /// Partition.
+    pub partition: i64,
+    /// Sequence number.
+    pub seq: i64,
+    /// Record hash (hex).
+    pub hash: String,
+    /// The author's key id (hex).
+    pub key_id: String,
+    /// From when the key counts as compromised, as the revocation records it.
+    pub since: String,
+}
+
+fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
+    *n == T::default()
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The records a view database flags as suspect, by position.
+pub fn suspect_records(conn: &Connection) -> rusqlite::Result<Vec<SuspectRecord>> {
+    let mut st = conn.prepare(
+        "SELECT partition, seq, hash, key_id, since FROM suspect_records ORDER BY partition, seq",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok(SuspectRecord {
+            partition: r.get(0)?,
+            seq: r.get(1)?,
+            hash: r.get(2)?,
+            key_id: r.get(3)?,
+            since: r.get(4)?,
+        })
+    })?;
+    rows.collect()
 }
 
 /// The enrollment view.
@@ -67,6 +120,10 @@ pub struct EnrollmentReport {
     pub sequencing_to_first_dose_n: i64,
     /// Median days from the sequencing result to the first dose.
     pub sequencing_to_first_dose_median_days: Option<i64>,
+    /// The records the view flags as suspect (all of them, whatever the filter). Absent
+    /// from JSON when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suspect_records: Vec<SuspectRecord>,
 }
 
 fn opt_json(s: Option<String>) -> Option<Value> {
@@ -88,7 +145,7 @@ pub fn enrollment(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<E
         &format!(
             "SELECT COUNT(registered_on), COUNT(sequenced_on), COALESCE(SUM(matched),0),
                     COALESCE(SUM(mtb_approved),0), COUNT(slot_cohort), COUNT(enrolled_cohort),
-                    COALESCE(SUM(treated),0) FROM patients WHERE {filter}"
+                    COALESCE(SUM(treated),0), COALESCE(SUM(suspect),0) FROM patients WHERE {filter}"
         ),
         params![cohort],
         |r| {
@@ -100,6 +157,7 @@ pub fn enrollment(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<E
                 slot: r.get::<_, i64>(4)? as u64,
                 enrolled: r.get::<_, i64>(5)? as u64,
                 treated: r.get::<_, i64>(6)? as u64,
+                suspect_rows: r.get::<_, i64>(7)? as u64,
             })
         },
     )?;
@@ -110,7 +168,8 @@ pub fn enrollment(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<E
                 (SELECT COALESCE(SUM(evaluable),0) FROM patients p WHERE p.enrolled_cohort = c.cohort),
                 (SELECT COALESCE(SUM(benefit),0) FROM patients p WHERE p.enrolled_cohort = c.cohort),
                 c.decided_enrolled, c.decided_evaluable, c.decided_benefits, c.decided_not_evaluable,
-                c.status_ref
+                c.status_ref, c.suspect,
+                (SELECT COALESCE(SUM(suspect),0) FROM patients p WHERE p.enrolled_cohort = c.cohort)
          FROM cohorts c WHERE (?1 IS NULL OR c.cohort = ?1) ORDER BY c.cohort",
     )?;
     let cohorts = st
@@ -132,6 +191,8 @@ pub fn enrollment(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<E
                     None => None,
                 },
                 status_ref: opt_json(r.get(14)?),
+                suspect: r.get(15)?,
+                suspect_rows: r.get(16)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -147,6 +208,7 @@ pub fn enrollment(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<E
         cohorts,
         sequencing_to_first_dose_n: days.len() as i64,
         sequencing_to_first_dose_median_days: median(days),
+        suspect_records: suspect_records(conn)?,
     })
 }
 
@@ -173,6 +235,10 @@ pub struct SafetyGroup {
     pub deaths: i64,
     /// SUSARs.
     pub susars: i64,
+    /// Rows counted here (treated patients, adverse events, deaths) that rest on a suspect
+    /// record ([`SuspectRecord`]). Absent from JSON when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub suspect_rows: i64,
 }
 
 /// Adverse events of one cohort, drug, CTCAE term and grade.
@@ -190,6 +256,9 @@ pub struct AeCount {
     pub events: i64,
     /// Of which serious.
     pub serious: i64,
+    /// Of which resting on a suspect record. Absent from JSON when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub suspect_rows: i64,
 }
 
 /// One SUSAR with its report clock.
@@ -213,6 +282,9 @@ pub struct Susar {
     pub due: String,
     /// The report and follow-ups.
     pub refs: Value,
+    /// Rests on a suspect record. Absent from JSON when false.
+    #[serde(skip_serializing_if = "is_false")]
+    pub suspect: bool,
 }
 
 /// One death.
@@ -230,6 +302,9 @@ pub struct Death {
     pub treatment_related: bool,
     /// The record.
     pub record: Value,
+    /// Rests on a suspect record. Absent from JSON when false.
+    #[serde(skip_serializing_if = "is_false")]
+    pub suspect: bool,
 }
 
 /// The safety view.
@@ -245,6 +320,9 @@ pub struct SafetyReport {
     pub susars: Vec<Susar>,
     /// Deaths.
     pub deaths: Vec<Death>,
+    /// The records the view flags as suspect. Absent from JSON when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suspect_records: Vec<SuspectRecord>,
 }
 
 fn pct(n: i64, d: i64) -> Option<f64> {
@@ -276,6 +354,15 @@ pub fn safety(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<Safet
             params![c],
             |r| r.get(0),
         )?;
+        let suspect_rows: i64 = conn.query_row(
+            &format!(
+                "SELECT (SELECT COALESCE(SUM(suspect),0) FROM treated WHERE {f})
+                      + (SELECT COALESCE(SUM(suspect),0) FROM adverse_events WHERE {f})
+                      + (SELECT COALESCE(SUM(suspect),0) FROM deaths WHERE {f})"
+            ),
+            params![c],
+            |r| r.get(0),
+        )?;
         let drug: Option<String> = if all {
             None
         } else {
@@ -300,6 +387,7 @@ pub fn safety(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<Safet
             grade3plus_trae_rate: pct(trae, treated),
             deaths,
             susars,
+            suspect_rows,
         })
     };
     let overall = match cohort {
@@ -317,7 +405,7 @@ pub fn safety(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<Safet
         .map(|c| group(Some(c), false))
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut st = conn.prepare(
-        "SELECT cohort, drug, ctcae_term, grade, COUNT(*), SUM(serious) FROM adverse_events
+        "SELECT cohort, drug, ctcae_term, grade, COUNT(*), SUM(serious), SUM(suspect) FROM adverse_events
          WHERE (?1 IS NULL OR cohort = ?1)
          GROUP BY cohort, drug, ctcae_term, grade ORDER BY cohort, drug, ctcae_term, grade",
     )?;
@@ -330,11 +418,12 @@ pub fn safety(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<Safet
                 grade: r.get(3)?,
                 events: r.get(4)?,
                 serious: r.get(5)?,
+                suspect_rows: r.get(6)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut st = conn.prepare(
-        "SELECT patient, ae_id, cohort, ctcae_term, grade, susar_awareness, susar_window_days, susar_due, refs
+        "SELECT patient, ae_id, cohort, ctcae_term, grade, susar_awareness, susar_window_days, susar_due, refs, suspect
          FROM adverse_events WHERE susar = 1 AND (?1 IS NULL OR cohort = ?1) ORDER BY susar_due, patient, ae_id",
     )?;
     let susars = st
@@ -349,11 +438,12 @@ pub fn safety(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<Safet
                 window_days: r.get(6)?,
                 due: r.get(7)?,
                 refs: opt_json(r.get(8)?).unwrap_or(Value::Null),
+                suspect: r.get(9)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut st = conn.prepare(
-        "SELECT patient, cohort, died_on, cause, treatment_related, ref FROM deaths
+        "SELECT patient, cohort, died_on, cause, treatment_related, ref, suspect FROM deaths
          WHERE (?1 IS NULL OR cohort = ?1) ORDER BY died_on, patient",
     )?;
     let deaths = st
@@ -365,6 +455,7 @@ pub fn safety(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<Safet
                 cause: r.get(3)?,
                 treatment_related: r.get(4)?,
                 record: opt_json(r.get(5)?).unwrap_or(Value::Null),
+                suspect: r.get(6)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -374,6 +465,7 @@ pub fn safety(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<Safet
         by_term,
         susars,
         deaths,
+        suspect_records: suspect_records(conn)?,
     })
 }
 
@@ -437,6 +529,10 @@ pub struct DossierSummary {
     pub median_follow_up_months: Option<f64>,
     /// The same, days.
     pub median_follow_up_days: Option<u32>,
+    /// Treated patients counted here whose dossier row (or analysis row) rests on a suspect
+    /// record ([`SuspectRecord`]). Absent from JSON when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub suspect_rows: i64,
 }
 
 /// A count among a denominator, in percent with its two-sided exact 95 % interval
@@ -514,8 +610,12 @@ pub struct DossierPatient {
     pub grade3plus_trae: bool,
     /// Records behind it.
     pub trae_refs: Value,
-    /// Scans where the investigator disagrees with RECIST from the measurements.
+    /// Scans where the investigator disagrees with RECIST from the measurements (each with
+    /// `suspect: true` when its record is suspect).
     pub disagreements: Vec<Value>,
+    /// The row rests on a suspect record. Absent from JSON when false.
+    #[serde(skip_serializing_if = "is_false")]
+    pub suspect: bool,
 }
 
 /// One cohort in the dossier.
@@ -531,8 +631,12 @@ pub struct DossierCohort {
     pub status_ref: Option<Value>,
     /// Figures.
     pub summary: DossierSummary,
-    /// Stage decisions, in order, with the evidence they cite.
+    /// Stage decisions, in order, with the evidence they cite (each with `suspect: true`
+    /// when it or its evidence is suspect).
     pub stage_decisions: Vec<Value>,
+    /// The cohort's row rests on a suspect record. Absent from JSON when false.
+    #[serde(skip_serializing_if = "is_false")]
+    pub suspect: bool,
 }
 
 /// The dossier view.
@@ -549,6 +653,9 @@ pub struct DossierReport {
     pub definitions: Option<Value>,
     /// How the figures are computed, in words.
     pub methods: Vec<&'static str>,
+    /// The records the view flags as suspect. Absent from JSON when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suspect_records: Vec<SuspectRecord>,
 }
 
 /// The methods a dossier states with its figures.
@@ -589,6 +696,14 @@ fn summary(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<DossierS
                 r.get(6)?,
             ))
         },
+    )?;
+    let suspect_rows: i64 = conn.query_row(
+        &format!(
+            "SELECT COUNT(*) FROM patients p WHERE {f} AND (p.suspect OR EXISTS
+               (SELECT 1 FROM analyses a WHERE a.patient = p.patient AND a.suspect))"
+        ),
+        params![cohort],
+        |r| r.get(0),
     )?;
     let obs = |sql: &str| -> rusqlite::Result<Vec<Observation>> {
         let mut st = conn.prepare(sql)?;
@@ -654,6 +769,7 @@ fn summary(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<DossierS
         median_docr_days: km_docr.median_days(),
         median_follow_up_months: km_fu.median_months(),
         median_follow_up_days: km_fu.median_days(),
+        suspect_rows,
     })
 }
 
@@ -661,7 +777,7 @@ fn summary(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<DossierS
 pub fn dossier(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<DossierReport> {
     let trial = summary(conn, cohort)?;
     let mut st = conn.prepare(
-        "SELECT cohort, drug, status, status_ref FROM cohorts WHERE (?1 IS NULL OR cohort = ?1) ORDER BY cohort",
+        "SELECT cohort, drug, status, status_ref, suspect FROM cohorts WHERE (?1 IS NULL OR cohort = ?1) ORDER BY cohort",
     )?;
     let rows = st
         .query_map(params![cohort], |r| {
@@ -670,18 +786,19 @@ pub fn dossier(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<Doss
                 r.get::<_, Option<String>>(1)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, Option<String>>(3)?,
+                r.get::<_, bool>(4)?,
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut cohorts = Vec::new();
-    for (c, drug, status, status_ref) in rows {
+    for (c, drug, status, status_ref, suspect) in rows {
         let mut st = conn.prepare_cached(
-            "SELECT partition, seq, hash, status, enrolled, evaluable, benefits, not_evaluable, evidence
+            "SELECT partition, seq, hash, status, enrolled, evaluable, benefits, not_evaluable, evidence, suspect
              FROM stage_decisions WHERE cohort = ?1 ORDER BY partition, seq",
         )?;
         let decisions = st
             .query_map(params![c], |r| {
-                Ok(serde_json::json!({
+                let mut v = serde_json::json!({
                     "record": {"partition": r.get::<_, i64>(0)?, "seq": r.get::<_, i64>(1)?, "hash": r.get::<_, String>(2)?},
                     "status": r.get::<_, String>(3)?,
                     "enrolled": r.get::<_, i64>(4)?,
@@ -689,7 +806,9 @@ pub fn dossier(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<Doss
                     "benefits": r.get::<_, i64>(6)?,
                     "not_evaluable": r.get::<_, i64>(7)?,
                     "evidence": opt_json(r.get(8)?),
-                }))
+                });
+                mark_suspect(&mut v, r.get(9)?);
+                Ok(v)
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         cohorts.push(DossierCohort {
@@ -699,24 +818,24 @@ pub fn dossier(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<Doss
             status,
             status_ref: opt_json(status_ref),
             stage_decisions: decisions,
+            suspect,
         });
     }
     let mut dis = conn.prepare(
-        "SELECT patient, partition, seq, hash, assessed_on, reported, computed FROM disagreements
+        "SELECT patient, partition, seq, hash, assessed_on, reported, computed, suspect FROM disagreements
          WHERE patient IN (SELECT patient FROM patients WHERE (?1 IS NULL OR cohort = ?1))
          ORDER BY patient, partition, seq",
     )?;
     let mut by_patient: std::collections::HashMap<String, Vec<Value>> = Default::default();
     for row in dis.query_map(params![cohort], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            serde_json::json!({
-                "record": {"partition": r.get::<_, i64>(1)?, "seq": r.get::<_, i64>(2)?, "hash": r.get::<_, String>(3)?},
-                "assessed_on": r.get::<_, String>(4)?,
-                "reported": r.get::<_, String>(5)?,
-                "computed": r.get::<_, String>(6)?,
-            }),
-        ))
+        let mut v = serde_json::json!({
+            "record": {"partition": r.get::<_, i64>(1)?, "seq": r.get::<_, i64>(2)?, "hash": r.get::<_, String>(3)?},
+            "assessed_on": r.get::<_, String>(4)?,
+            "reported": r.get::<_, String>(5)?,
+            "computed": r.get::<_, String>(6)?,
+        });
+        mark_suspect(&mut v, r.get(7)?);
+        Ok((r.get::<_, String>(0)?, v))
     })? {
         let (p, v) = row?;
         by_patient.entry(p).or_default().push(v);
@@ -724,7 +843,7 @@ pub fn dossier(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<Doss
     let mut st = conn.prepare(
         "SELECT patient, cohort, first_dose_on, best_response, best_refs, evaluable, benefit, benefit_refs,
                 pfs_days, pfs_event, pfs_refs, os_days, os_event, os_refs, dor_days, dor_event, dor_refs,
-                exceptional, exceptional_refs, grade3_trae, trae_refs
+                exceptional, exceptional_refs, grade3_trae, trae_refs, suspect
          FROM patients WHERE (?1 IS NULL OR cohort = ?1) ORDER BY patient",
     )?;
     let patients = st
@@ -753,6 +872,7 @@ pub fn dossier(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<Doss
                 exceptional_refs: opt_json(r.get(18)?).unwrap_or(Value::Null),
                 grade3plus_trae: r.get(19)?,
                 trae_refs: opt_json(r.get(20)?).unwrap_or(Value::Null),
+                suspect: r.get(21)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -769,7 +889,16 @@ pub fn dossier(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<Doss
         patients,
         definitions: opt_json(definitions),
         methods: DOSSIER_METHODS.to_vec(),
+        suspect_records: suspect_records(conn)?,
     })
+}
+
+/// Adds `"suspect": true` to a row's JSON object when it rests on a suspect record (nothing
+/// when not, as the typed rows do).
+fn mark_suspect(v: &mut Value, suspect: bool) {
+    if let (true, Some(o)) = (suspect, v.as_object_mut()) {
+        o.insert("suspect".into(), Value::Bool(true));
+    }
 }
 
 /// Every row of every table of a view database, ordered by every column, as text (cells

@@ -64,7 +64,11 @@ CREATE TABLE IF NOT EXISTS corrections (
   partition INTEGER NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, subject TEXT NOT NULL,
   target_partition INTEGER NOT NULL, target_seq INTEGER NOT NULL, target_hash TEXT NOT NULL,
   event TEXT NOT NULL, reason TEXT NOT NULL, original TEXT NOT NULL, corrected TEXT NOT NULL,
+  suspect INTEGER NOT NULL,
   PRIMARY KEY (partition, seq));
+CREATE TABLE IF NOT EXISTS suspect_records (
+  partition INTEGER NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, key_id TEXT NOT NULL,
+  since TEXT NOT NULL, PRIMARY KEY (partition, seq));
 ";
 
 const ENROLLMENT_SCHEMA: &str = "
@@ -80,17 +84,18 @@ CREATE TABLE IF NOT EXISTS patients (
   enrolled_cohort TEXT, enrolled_on TEXT, enrolled_ref TEXT,
   treated INTEGER NOT NULL, first_dose_on TEXT, first_dose_ref TEXT,
   days_sequencing_to_first_dose INTEGER,
-  evaluable INTEGER NOT NULL, benefit INTEGER NOT NULL, died INTEGER NOT NULL);
+  evaluable INTEGER NOT NULL, benefit INTEGER NOT NULL, died INTEGER NOT NULL,
+  suspect INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cohorts (
   cohort TEXT PRIMARY KEY, drug TEXT, tumour_type TEXT, status TEXT NOT NULL, stage INTEGER NOT NULL,
   slots INTEGER NOT NULL, refused INTEGER NOT NULL,
   decided_enrolled INTEGER, decided_evaluable INTEGER, decided_benefits INTEGER,
-  decided_not_evaluable INTEGER, status_ref TEXT);
+  decided_not_evaluable INTEGER, status_ref TEXT, suspect INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS doses (
   partition INTEGER NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, patient TEXT NOT NULL,
   drug TEXT NOT NULL, dose_milli INTEGER NOT NULL, unit TEXT NOT NULL, cycle INTEGER NOT NULL,
   day INTEGER NOT NULL, administered_on TEXT NOT NULL,
-  original_dose_milli INTEGER, corrected_by TEXT,
+  original_dose_milli INTEGER, corrected_by TEXT, suspect INTEGER NOT NULL,
   PRIMARY KEY (partition, seq));
 CREATE INDEX IF NOT EXISTS doses_patient ON doses (patient);
 ";
@@ -103,14 +108,14 @@ CREATE TABLE IF NOT EXISTS adverse_events (
   attribution TEXT NOT NULL, treatment_related INTEGER NOT NULL, grade3_trae INTEGER NOT NULL,
   outcome TEXT NOT NULL, onset TEXT NOT NULL, awareness TEXT NOT NULL, resolved_on TEXT,
   susar INTEGER NOT NULL, susar_awareness TEXT, susar_window_days INTEGER, susar_due TEXT,
-  refs TEXT NOT NULL,
+  refs TEXT NOT NULL, suspect INTEGER NOT NULL,
   PRIMARY KEY (patient, ae_id));
 CREATE TABLE IF NOT EXISTS treated (
   patient TEXT PRIMARY KEY, cohort TEXT, drug TEXT, first_dose_on TEXT NOT NULL,
-  grade3_trae INTEGER NOT NULL, trae_refs TEXT NOT NULL);
+  grade3_trae INTEGER NOT NULL, trae_refs TEXT NOT NULL, suspect INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS deaths (
   patient TEXT PRIMARY KEY, cohort TEXT, died_on TEXT NOT NULL, cause TEXT NOT NULL,
-  treatment_related INTEGER NOT NULL, ref TEXT NOT NULL);
+  treatment_related INTEGER NOT NULL, ref TEXT NOT NULL, suspect INTEGER NOT NULL);
 ";
 
 const DOSSIER_SCHEMA: &str = "
@@ -123,22 +128,25 @@ CREATE TABLE IF NOT EXISTS patients (
   dor_days INTEGER, dor_event INTEGER, dor_refs TEXT,
   exceptional INTEGER NOT NULL, exceptional_refs TEXT NOT NULL,
   grade3_trae INTEGER NOT NULL, trae_refs TEXT NOT NULL,
-  disagreements INTEGER NOT NULL);
+  disagreements INTEGER NOT NULL, suspect INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS analyses (
   patient TEXT PRIMARY KEY, cohort TEXT,
   pfs_sensitivity_days INTEGER NOT NULL, pfs_sensitivity_event INTEGER NOT NULL,
-  docr_days INTEGER, docr_event INTEGER, docr_refs TEXT);
+  docr_days INTEGER, docr_event INTEGER, docr_refs TEXT, suspect INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS disagreements (
   partition INTEGER NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, patient TEXT NOT NULL,
   assessed_on TEXT NOT NULL, reported TEXT NOT NULL, computed TEXT NOT NULL,
+  suspect INTEGER NOT NULL,
   PRIMARY KEY (partition, seq));
 CREATE INDEX IF NOT EXISTS disagreements_patient ON disagreements (patient);
 CREATE TABLE IF NOT EXISTS cohorts (
-  cohort TEXT PRIMARY KEY, drug TEXT, status TEXT NOT NULL, stage INTEGER NOT NULL, status_ref TEXT);
+  cohort TEXT PRIMARY KEY, drug TEXT, status TEXT NOT NULL, stage INTEGER NOT NULL, status_ref TEXT,
+  suspect INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS stage_decisions (
   partition INTEGER NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, cohort TEXT NOT NULL,
   status TEXT NOT NULL, enrolled INTEGER NOT NULL, evaluable INTEGER NOT NULL,
   benefits INTEGER NOT NULL, not_evaluable INTEGER NOT NULL, evidence TEXT NOT NULL,
+  suspect INTEGER NOT NULL,
   PRIMARY KEY (partition, seq));
 ";
 
@@ -283,6 +291,7 @@ impl ViewDb {
         let conn = Connection::open(&path).map_err(|e| Error::sql(&path, e))?;
         let setup = || -> rusqlite::Result<()> {
             conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
+            drop_older_layout(&conn)?;
             conn.execute_batch(COMMON_SCHEMA)?;
             conn.execute_batch(kind.schema())?;
             Ok(())
@@ -365,6 +374,11 @@ impl ViewDb {
         // once per partition, not once per record).
         let mut last: Vec<Option<tl_schemas::Hash32>> = Vec::new();
         let mut applied = 0;
+        // Records flagged by this batch, whether or not this view consumed them before.
+        let suspects: Vec<Reference> = batch
+            .iter()
+            .flat_map(|(_, t)| t.suspects.iter().copied())
+            .collect();
         for (v, t) in batch {
             let p = v.partition as usize;
             if next.len() <= p {
@@ -396,7 +410,7 @@ impl ViewDb {
             }
             applied += 1;
         }
-        if applied == 0 {
+        if applied == 0 && suspects.is_empty() {
             return Ok(0);
         }
         let mut hashes = self.last_hashes.clone();
@@ -412,8 +426,13 @@ impl ViewDb {
             .transaction()
             .map_err(|e| Error::sql_view(kind, e))?;
         let touched = merged.unwrap_or(&touched);
-        write_rows(kind, &tx, model, touched, known, &self.rows)
-            .map_err(|e| Error::sql_view(kind, e))?;
+        if applied > 0 {
+            write_rows(kind, &tx, model, touched, known, &self.rows)
+                .map_err(|e| Error::sql_view(kind, e))?;
+        }
+        if !suspects.is_empty() {
+            write_suspects(kind, &tx, model, &suspects).map_err(|e| Error::sql_view(kind, e))?;
+        }
         {
             let mut st = tx
                 .prepare_cached("INSERT INTO positions (partition, next_seq, last_hash) VALUES (?1, ?2, ?3) ON CONFLICT(partition) DO UPDATE SET next_seq = excluded.next_seq, last_hash = excluded.last_hash")
@@ -438,6 +457,185 @@ impl ViewDb {
     pub fn conn(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// A view database written before rows carried their `suspect` flag (it has no
+/// `suspect_records` table) is emptied, so that it is rebuilt from position 0 with the flags:
+/// its rows are a function of the ledger, so nothing is lost.
+fn drop_older_layout(conn: &Connection) -> rusqlite::Result<()> {
+    let has = |table: &str| -> rusqlite::Result<bool> {
+        conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+            [table],
+            |r| r.get(0),
+        )
+    };
+    if !has("positions")? || has("suspect_records")? {
+        return Ok(());
+    }
+    let mut st = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
+    let tables = st
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for t in tables.iter().filter(|t| !t.starts_with("sqlite_")) {
+        conn.execute_batch(&format!("DROP TABLE IF EXISTS \"{t}\""))?;
+    }
+    Ok(())
+}
+
+/// Whether any of the records `refs` lists was signed by a key after its recorded compromise
+/// (computed only when some record is flagged at all).
+fn suspect<I: IntoIterator<Item = Reference>>(
+    model: &TrialModel,
+    refs: impl FnOnce() -> I,
+) -> bool {
+    !model.suspect.is_empty() && model.is_suspect(refs())
+}
+
+/// The records an enrollment patient row cites (its `*_ref` columns).
+fn enrollment_refs(f: &facts::PatientFacts) -> Vec<Reference> {
+    let at = |r: Option<&Reference>| r.copied();
+    [
+        at(f.registered.as_ref().map(|(_, r)| r)),
+        at(f.sequenced.as_ref().map(|(_, r)| r)),
+        at(f.proposal.as_ref().map(|(_, r)| r)),
+        at(f.decision.as_ref().map(|(_, r)| r)),
+        at(f.slot.as_ref().map(|(_, r)| r)),
+        at(f.slot_refused.as_ref().map(|(_, r)| r)),
+        at(f.enrolled.as_ref().map(|(_, r)| r)),
+        f.outcome.as_ref().and_then(|o| o.pfs.refs.first().copied()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The records a dossier patient row cites (its `*_refs` columns).
+fn dossier_refs(o: &tl_clinical::patient::PatientOutcome<Reference>) -> Vec<Reference> {
+    let mut v = Vec::new();
+    for s in [
+        &o.best.refs,
+        &o.benefit.refs,
+        &o.pfs.refs,
+        &o.os.refs,
+        &o.exceptional.refs,
+        &o.severe_related_ae.refs,
+    ] {
+        v.extend(s);
+    }
+    if let Some(d) = &o.duration_of_response {
+        v.extend(&d.refs);
+    }
+    v
+}
+
+/// Per view, each row table and the SQL condition under which one of its rows cites the
+/// suspect record `s` (a row of `suspect_records`): the same references [`write_rows`] marks
+/// rows by, read back from the row's own columns (`(partition, seq)` columns, or the
+/// references' JSON, where `"partition":P,"seq":S}` names one record exactly).
+fn citing(kind: ViewKind) -> Vec<(&'static str, String)> {
+    fn cites(table: &str, positions: &[(&str, &str)], json: &[&str]) -> String {
+        let mut any: Vec<String> = positions
+            .iter()
+            .map(|(p, q)| format!("({table}.{p} = s.partition AND {table}.{q} = s.seq)"))
+            .collect();
+        if !json.is_empty() {
+            let text: Vec<String> = json
+                .iter()
+                .map(|c| format!("COALESCE({table}.{c}, '')"))
+                .collect();
+            any.push(format!(
+                "instr({}, '\"partition\":' || s.partition || ',\"seq\":' || s.seq || '}}') > 0",
+                text.join(" || ")
+            ));
+        }
+        any.join(" OR ")
+    }
+    let own = [("partition", "seq")];
+    let mut out = vec![(
+        "corrections",
+        cites(
+            "corrections",
+            &[("partition", "seq"), ("target_partition", "target_seq")],
+            &[],
+        ),
+    )];
+    match kind {
+        ViewKind::Enrollment => {
+            let refs = [
+                "registered_ref",
+                "sequencing_ref",
+                "match_ref",
+                "mtb_ref",
+                "slot_ref",
+                "slot_refused_ref",
+                "enrolled_ref",
+                "first_dose_ref",
+            ];
+            out.push(("patients", cites("patients", &[], &refs)));
+            out.push(("cohorts", cites("cohorts", &[], &["status_ref"])));
+            out.push(("doses", cites("doses", &own, &["corrected_by"])));
+        }
+        ViewKind::Safety => {
+            out.push(("adverse_events", cites("adverse_events", &[], &["refs"])));
+            out.push(("treated", cites("treated", &[], &["trae_refs"])));
+            out.push(("deaths", cites("deaths", &[], &["ref"])));
+        }
+        ViewKind::Dossier => {
+            let refs = [
+                "best_refs",
+                "benefit_refs",
+                "pfs_refs",
+                "os_refs",
+                "dor_refs",
+                "exceptional_refs",
+                "trae_refs",
+            ];
+            out.push(("patients", cites("patients", &[], &refs)));
+            out.push(("analyses", cites("analyses", &[], &["docr_refs"])));
+            out.push(("disagreements", cites("disagreements", &own, &[])));
+            out.push(("cohorts", cites("cohorts", &[], &["status_ref"])));
+            out.push((
+                "stage_decisions",
+                cites("stage_decisions", &own, &["evidence"]),
+            ));
+        }
+    }
+    out
+}
+
+/// Records newly flagged as suspect: adds them to `suspect_records` and marks every row that
+/// cites one. Rows written later compute their flag from the model; rows written before are
+/// marked here, whatever the view's positions, since a flag once raised never falls (a
+/// revocation is never undone). So the flags never depend on the order records arrive in.
+fn write_suspects(
+    kind: ViewKind,
+    tx: &Transaction,
+    model: &TrialModel,
+    suspects: &[Reference],
+) -> rusqlite::Result<()> {
+    let mut st =
+        tx.prepare_cached("INSERT OR REPLACE INTO suspect_records VALUES (?1, ?2, ?3, ?4, ?5)")?;
+    for at in suspects {
+        if let Some(s) = model.suspect.get(&(at.partition, at.seq)) {
+            st.execute(params![
+                at.partition,
+                at.seq as i64,
+                at.hash.to_hex(),
+                s.key.to_hex(),
+                s.since.marker(),
+            ])?;
+        }
+    }
+    for (table, cond) in citing(kind) {
+        tx.execute(
+            &format!(
+                "UPDATE {table} SET suspect = 1 WHERE suspect = 0 AND EXISTS (SELECT 1 FROM suspect_records s WHERE {cond})"
+            ),
+            [],
+        )?;
+    }
+    Ok(())
 }
 
 fn read_positions(conn: &Connection) -> rusqlite::Result<(Vec<u64>, Vec<String>)> {
@@ -479,7 +677,7 @@ fn write_rows(
     // Corrections: every view keeps the original beside the corrected content.
     {
         let mut st = tx.prepare_cached(
-            "INSERT OR REPLACE INTO corrections VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT OR REPLACE INTO corrections VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?;
         for at in &touched.corrections {
             if let Some(c) = model.corrections.get(&(at.partition, at.seq)) {
@@ -495,6 +693,7 @@ fn write_rows(
                     c.reason,
                     c.original_json,
                     c.corrected_json,
+                    suspect(model, || [c.at, c.target]),
                 ])?;
             }
         }
@@ -519,10 +718,10 @@ fn write_enrollment(
 ) -> rusqlite::Result<()> {
     let mut del_doses = tx.prepare_cached("DELETE FROM doses WHERE patient = ?1")?;
     let mut ins_dose = tx.prepare_cached(
-        "INSERT INTO doses VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO doses VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?;
     let mut ins_patient = tx.prepare_cached(
-        "INSERT OR REPLACE INTO patients VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
+        "INSERT OR REPLACE INTO patients VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)",
     )?;
     for name in &touched.patients {
         let computed;
@@ -550,6 +749,7 @@ fn write_enrollment(
                 date(d.administered_on),
                 d.original_dose_milli.map(|x| x as i64),
                 d.corrected_by.as_ref().map(one_ref),
+                suspect(model, || [Some(d.at), d.corrected_by].into_iter().flatten()),
             ])?;
         }
         let o = f.outcome.as_ref();
@@ -588,10 +788,11 @@ fn write_enrollment(
             o.is_some_and(|o| o.evaluable),
             o.is_some_and(|o| o.benefit.value),
             f.death.is_some(),
+            suspect(model, || enrollment_refs(f)),
         ])?;
     }
     let mut ins_cohort = tx.prepare_cached(
-        "INSERT OR REPLACE INTO cohorts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT OR REPLACE INTO cohorts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?;
     for name in &touched.cohorts {
         let c = facts::cohort(model, name);
@@ -615,6 +816,7 @@ fn write_enrollment(
             d.map(|d| d.benefits),
             d.map(|d| d.not_evaluable),
             c.status.as_ref().map(|(_, r)| one_ref(r)),
+            suspect(model, || c.status.as_ref().map(|(_, r)| *r)),
         ])?;
     }
     Ok(())
@@ -629,13 +831,14 @@ fn write_safety(
 ) -> rusqlite::Result<()> {
     let mut del_aes = tx.prepare_cached("DELETE FROM adverse_events WHERE patient = ?1")?;
     let mut ins_ae = tx.prepare_cached(
-        "INSERT INTO adverse_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+        "INSERT INTO adverse_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
     )?;
     let mut del_treated = tx.prepare_cached("DELETE FROM treated WHERE patient = ?1")?;
     let mut ins_treated =
-        tx.prepare_cached("INSERT INTO treated VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+        tx.prepare_cached("INSERT INTO treated VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
     let mut del_death = tx.prepare_cached("DELETE FROM deaths WHERE patient = ?1")?;
-    let mut ins_death = tx.prepare_cached("INSERT INTO deaths VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+    let mut ins_death =
+        tx.prepare_cached("INSERT INTO deaths VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
     for name in &touched.patients {
         let computed;
         let f = match known.get(model, name) {
@@ -675,6 +878,7 @@ fn write_safety(
                 ae.susar.map(|s| s.window_days),
                 ae.susar.map(|s| date(s.due)),
                 refs_json(&ae.refs),
+                suspect(model, || ae.refs.iter().copied()),
             ])?;
         }
         if rows.may_have(name) {
@@ -688,6 +892,7 @@ fn write_safety(
                 date(o.first_dose),
                 o.severe_related_ae.value,
                 refs_json(&o.severe_related_ae.refs),
+                suspect(model, || o.severe_related_ae.refs.iter().copied()),
             ])?;
         }
         if rows.may_have(name) {
@@ -700,7 +905,8 @@ fn write_safety(
                 date(*d),
                 cause,
                 related,
-                one_ref(r)
+                one_ref(r),
+                suspect(model, || [*r]),
             ])?;
         }
     }
@@ -716,11 +922,11 @@ fn write_dossier(
 ) -> rusqlite::Result<()> {
     let mut del_patient = tx.prepare_cached("DELETE FROM patients WHERE patient = ?1")?;
     let mut ins_patient = tx.prepare_cached(
-        "INSERT INTO patients VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+        "INSERT INTO patients VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
     )?;
     let mut del_analyses = tx.prepare_cached("DELETE FROM analyses WHERE patient = ?1")?;
     let mut ins_analyses =
-        tx.prepare_cached("INSERT INTO analyses VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+        tx.prepare_cached("INSERT INTO analyses VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
     // The definitions the rows were derived under, for the report to state.
     tx.execute(
         "INSERT OR REPLACE INTO meta (key, value) VALUES ('definitions', ?1)",
@@ -728,7 +934,7 @@ fn write_dossier(
     )?;
     let mut del_dis = tx.prepare_cached("DELETE FROM disagreements WHERE patient = ?1")?;
     let mut ins_dis =
-        tx.prepare_cached("INSERT INTO disagreements VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+        tx.prepare_cached("INSERT INTO disagreements VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
     for name in &touched.patients {
         let computed;
         let f = match known.get(model, name) {
@@ -756,6 +962,9 @@ fn write_dossier(
             docr.map(|d| d.value.time_days),
             docr.map(|d| d.value.event),
             docr.map(|d| refs_json(&d.refs)),
+            suspect(model, || docr
+                .into_iter()
+                .flat_map(|d| d.refs.iter().copied())),
         ])?;
         ins_patient.execute(params![
             name.as_str(),
@@ -782,6 +991,7 @@ fn write_dossier(
             o.severe_related_ae.value,
             refs_json(&o.severe_related_ae.refs),
             o.disagreements.len(),
+            suspect(model, || dossier_refs(o)),
         ])?;
         for d in &o.disagreements {
             ins_dis.execute(params![
@@ -792,14 +1002,15 @@ fn write_dossier(
                 date(d.assessed_on),
                 d.reported.abbreviation(),
                 d.computed.abbreviation(),
+                suspect(model, || [d.record]),
             ])?;
         }
     }
     let mut ins_cohort =
-        tx.prepare_cached("INSERT OR REPLACE INTO cohorts VALUES (?1, ?2, ?3, ?4, ?5)")?;
+        tx.prepare_cached("INSERT OR REPLACE INTO cohorts VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
     let mut del_decisions = tx.prepare_cached("DELETE FROM stage_decisions WHERE cohort = ?1")?;
     let mut ins_decision = tx.prepare_cached(
-        "INSERT INTO stage_decisions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO stage_decisions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?;
     for name in &touched.cohorts {
         let c = facts::cohort(model, name);
@@ -815,6 +1026,7 @@ fn write_dossier(
             status_name(status),
             stage_of(status),
             c.status.as_ref().map(|(_, r)| one_ref(r)),
+            suspect(model, || c.status.as_ref().map(|(_, r)| *r)),
         ])?;
         del_decisions.execute([name.as_str()])?;
         for (d, at, evidence) in &c.decisions {
@@ -829,6 +1041,8 @@ fn write_dossier(
                 d.benefits,
                 d.not_evaluable,
                 refs_json(evidence),
+                suspect(model, || std::iter::once(*at)
+                    .chain(evidence.iter().copied())),
             ])?;
         }
     }
@@ -838,6 +1052,40 @@ fn write_dossier(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_view_database_written_before_the_suspect_flags_is_rebuilt_from_scratch() {
+        // Given a view database of the older layout (positions, no suspect_records table),
+        let dir = tempfile::tempdir().unwrap();
+        let path = ViewKind::Safety.path(dir.path());
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE positions (partition INTEGER PRIMARY KEY, next_seq INTEGER NOT NULL, last_hash TEXT NOT NULL);
+             INSERT INTO positions VALUES (0, 5, 'ab');
+             CREATE TABLE deaths (patient TEXT PRIMARY KEY, ref TEXT NOT NULL);
+             INSERT INTO deaths VALUES ('P-1', '{}');",
+        )
+        .unwrap();
+        drop(old);
+        // when it is opened, then it starts again from position 0 with the new columns.
+        let trial = TrialId::new("t").unwrap();
+        let db = ViewDb::open(ViewKind::Safety, dir.path(), &trial, &[1; 32]).unwrap();
+        assert_eq!(db.positions(), &[] as &[u64]);
+        let n: i64 = db
+            .conn()
+            .query_row("SELECT COUNT(suspect) FROM deaths", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+        // A database of the current layout is kept as it is.
+        drop(db);
+        let db = ViewDb::open(ViewKind::Safety, dir.path(), &trial, &[1; 32]).unwrap();
+        db.conn()
+            .execute("INSERT INTO positions VALUES (0, 3, 'cd')", [])
+            .unwrap();
+        drop(db);
+        let db = ViewDb::open(ViewKind::Safety, dir.path(), &trial, &[1; 32]).unwrap();
+        assert_eq!(db.positions(), &[3]);
+    }
 
     #[test]
     fn refs_json_is_what_serde_json_writes() {

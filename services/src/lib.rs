@@ -58,6 +58,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Project(a) => cli::cmd::project::run(a),
         Command::BenchProject(a) => cli::cmd::bench_project::run(a),
         Command::Serve(a) => cli::cmd::serve::run(a),
+        Command::Up(a) => cli::cmd::up::run_cli(a),
         Command::Tokens(a) => cli::cmd::tokens::run(a),
         Command::Repair(a) => cli::cmd::repair::run(a),
     }

@@ -431,9 +431,14 @@ fn a_key_revoked_as_compromised_flags_its_records_without_failing_the_ledger() {
     assert!(out.contains("SUSPECT"), "{out}");
     let out = ok(&mut all(d), &["view", "enrollment", "--data", "d"]);
     assert!(
-        out.contains("1 records counted in the views were signed by keys after"),
+        out.contains("SUSPECT: 1 records counted in the views were signed by keys after"),
         "{out}"
     );
+    let v = json_of(&ok(
+        &mut all(d),
+        &["view", "enrollment", "--data", "d", "--json"],
+    ));
+    assert_eq!(v["funnel"]["suspect_rows"], 1, "{v}");
     let out = ok(&mut all(d), &["keys", "list", "--data", "d"]);
     assert!(
         out.contains("[compromised-since 2000-01-01T00:00:00Z]"),
@@ -485,4 +490,178 @@ fn keys_passwd_re_encrypts_a_key_under_a_new_passphrase() {
         2,
         "wrong passphrase",
     );
+}
+
+/// The JSON document in a command's output (stdout, then stderr's warnings).
+fn json_of(out: &str) -> serde_json::Value {
+    let end = out.rfind('}').expect("a JSON object");
+    serde_json::from_str(&out[..=end]).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// (partition, seq) of every reference in a view column: one reference as JSON, or a list.
+fn cited(json: &str) -> Vec<(u64, u64)> {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    let one =
+        |r: &serde_json::Value| (r["partition"].as_u64().unwrap(), r["seq"].as_u64().unwrap());
+    match v {
+        serde_json::Value::Array(a) => a.iter().map(one).collect(),
+        r => vec![one(&r)],
+    }
+}
+
+#[test]
+fn a_compromised_keys_records_after_the_point_flag_the_view_rows_citing_them_and_earlier_ones_do_not(
+) {
+    // Given the demo trial, its views built, and one site investigator's key revoked as
+    // compromised since 2020-01-01 (the key signed records before and after that date)
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(
+        &mut all(d),
+        &["demo", "--data", "d", "--patients", "30", "--seed", "7"],
+    );
+    ok(&mut all(d), &["view", "safety", "--data", "d"]);
+    let keys = ok(&mut all(d), &["keys", "list", "--data", "d"]);
+    let key_id = keys
+        .lines()
+        .find(|l| l.contains("investigator 1, NKI-AVL"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the demo enrols investigator 1 of NKI-AVL")
+        .to_string();
+    ok(
+        &mut all(d),
+        &[
+            "keys",
+            "revoke",
+            "--data",
+            "d",
+            "--key-id",
+            &key_id,
+            "--reason",
+            "laptop stolen",
+            "--compromised-since",
+            "2020-01-01",
+        ],
+    );
+    // The key's records, from the ledger itself.
+    let reader = tl_ledger::embedded::EmbeddedReader::open(&d.join("d/ledger")).unwrap();
+    let mut signed = std::collections::BTreeSet::new();
+    for p in 0..reader.partition_count() {
+        for bytes in reader.scan(p).unwrap().records {
+            let (r, _) = tl_ledger::codec::decode_record(&bytes).unwrap();
+            if r.body.submission.submission.author.to_hex() == key_id {
+                signed.insert((u64::from(r.body.partition), r.body.seq));
+            }
+        }
+    }
+    // When the ledger is verified and the views are brought up to date
+    let o = all(d)
+        .args(["verify", "--data", "d", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let pos =
+        |r: &serde_json::Value| (r["partition"].as_u64().unwrap(), r["seq"].as_u64().unwrap());
+    let flagged: std::collections::BTreeSet<_> = v["compromised_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(pos)
+        .collect();
+    let earlier: Vec<_> = signed.difference(&flagged).copied().collect();
+    assert!(
+        !flagged.is_empty() && flagged.is_subset(&signed),
+        "{flagged:?}"
+    );
+    assert!(
+        !earlier.is_empty(),
+        "the key signed nothing before the point"
+    );
+    // Then every view lists exactly verify's flagged records
+    for view in ["enrollment", "safety", "dossier"] {
+        let v = json_of(&ok(&mut all(d), &["view", view, "--data", "d", "--json"]));
+        let listed: std::collections::BTreeSet<_> = v["suspect_records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(pos)
+            .collect();
+        assert_eq!(listed, flagged, "{view}");
+    }
+    // and a row is flagged exactly when it cites one of them: rows citing only the key's
+    // earlier records are not
+    let db =
+        |view: &str| rusqlite::Connection::open(d.join(format!("d/views/{view}.sqlite"))).unwrap();
+    let mut seen = [0usize; 3]; // flagged rows, unflagged rows citing the key's earlier records, rows
+    for (view, sql) in [
+        ("safety", "SELECT refs, suspect FROM adverse_events"),
+        ("safety", "SELECT ref, suspect FROM deaths"),
+        ("safety", "SELECT trae_refs, suspect FROM treated"),
+        (
+            "dossier",
+            "SELECT pfs_refs || os_refs || best_refs, suspect FROM patients",
+        ),
+        (
+            "enrollment",
+            "SELECT COALESCE(registered_ref, 'null'), suspect FROM patients",
+        ),
+    ] {
+        let conn = db(view);
+        let mut st = conn.prepare(sql).unwrap();
+        let rows: Vec<(String, bool)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for (refs, suspect) in rows {
+            // The dossier's columns are concatenated lists: split them back.
+            let refs = refs.replace("][", ",");
+            let cites = if refs == "null" { vec![] } else { cited(&refs) };
+            let expect = cites.iter().any(|c| flagged.contains(c));
+            if view == "dossier" {
+                // More columns count there: a flagged row may cite its record elsewhere.
+                assert!(suspect || !expect, "{view}: {sql}: {refs}");
+            } else {
+                assert_eq!(suspect, expect, "{view}: {sql}: {refs}");
+            }
+            seen[0] += usize::from(suspect);
+            seen[1] += usize::from(!suspect && cites.iter().any(|c| earlier.contains(c)));
+            seen[2] += 1;
+        }
+    }
+    assert!(
+        seen[0] > 0 && seen[1] > 0,
+        "flagged, earlier-only, rows: {seen:?}"
+    );
+    // and the aggregates count them, the tables mark them
+    let safety = json_of(&ok(
+        &mut all(d),
+        &["view", "safety", "--data", "d", "--json"],
+    ));
+    let conn = db("safety");
+    let in_db: i64 = conn
+        .query_row(
+            "SELECT (SELECT SUM(suspect) FROM adverse_events) + (SELECT SUM(suspect) FROM deaths) + (SELECT SUM(suspect) FROM treated)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(in_db > 0);
+    assert_eq!(safety["overall"]["suspect_rows"], in_db, "{safety}");
+    let out = ok(&mut all(d), &["view", "safety", "--data", "d"]);
+    assert!(out.contains(&format!("({in_db} suspect)")), "{out}");
+    assert!(
+        out.contains(&format!("SUSPECT: {} records", flagged.len())),
+        "{out}"
+    );
+    // and views rebuilt from scratch hold the same rows as the ones flagged afterwards.
+    for view in ["enrollment", "safety", "dossier"] {
+        ok(&mut all(d), &["view", view, "--data", "d", "--db", "fresh"]);
+    }
+    let (a, b) = (
+        tl_projections::report::dump_views(&d.join("d/views")).unwrap(),
+        tl_projections::report::dump_views(&d.join("fresh")).unwrap(),
+    );
+    assert_eq!(tl_projections::report::views_difference(&a, &b), None);
 }

@@ -115,6 +115,10 @@ pub enum Command {
     /// answered once durable, with group commit across concurrent clients. Stops cleanly on
     /// SIGTERM or Ctrl-C.
     Serve(ServeArgs),
+    /// Run the whole embedded site in one process: the sequencer, the matcher, the cohort
+    /// engine, the projector and the HTTP API (`--demo`: fill a new folder with the demo trial
+    /// first). Stops cleanly, in order, on SIGTERM or Ctrl-C.
+    Up(UpArgs),
     /// Issue, list and revoke the API's read tokens (one per named person, with an API role),
     /// and print the access log of reads.
     #[command(subcommand)]
@@ -249,6 +253,33 @@ pub struct ServeArgs {
     /// first line printed names it).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8600")]
     pub listen: std::net::SocketAddr,
+    /// Where the read tokens are (`trial-ledger tokens`), and the access log of reads.
+    #[command(flatten)]
+    pub tokens: TokenFiles,
+}
+
+/// `trial-ledger up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The trial's data folder; with `--demo`, a new (missing or empty) folder to fill.
+    #[arg(long, value_name = "DIR", env = "TRIAL_LEDGER_DATA")]
+    pub data: PathBuf,
+    /// Fill the new folder with the demo trial first (what `demo` does), then serve it.
+    #[arg(long)]
+    pub demo: bool,
+    /// With `--demo`: patients to treat (default: the demo's 1,610).
+    #[arg(long, value_name = "N", requires = "demo", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub patients: Option<u32>,
+    /// With `--demo`: the simulation's seed.
+    #[arg(long, value_name = "S", default_value_t = tl_sim::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Address to listen on. The default is loopback only; port 0 picks a free port (the
+    /// line `listening on http://ADDR` names it).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8600")]
+    pub listen: std::net::SocketAddr,
+    /// How often the deciders and the projector look for new records, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    pub poll_ms: u64,
     /// Where the read tokens are (`trial-ledger tokens`), and the access log of reads.
     #[command(flatten)]
     pub tokens: TokenFiles,

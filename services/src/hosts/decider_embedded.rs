@@ -181,6 +181,23 @@ impl KeyStatus {
     }
 }
 
+/// Where a host's decisions are sequenced.
+enum Sink {
+    /// The embedded writer, opened (taking the writer lock) for each batch with this
+    /// sequencer key.
+    Writer(Box<SigningKey>),
+    /// The submit handle of a sequencer running in this process (`trial-ledger up`), which
+    /// holds the writer lock for good.
+    Handle(tl_ledger::SubmitHandle),
+}
+
+/// A decision's fate, whichever way it was sequenced.
+enum Fate {
+    Recorded(u32, u64),
+    Already(u32, u64),
+    Refused(String, String),
+}
+
 /// A deciding service on a data folder's embedded ledger.
 pub struct Host<S: DecidingService> {
     /// The service's core.
@@ -191,8 +208,8 @@ pub struct Host<S: DecidingService> {
     trust: TrustFile,
     /// The service's signing key.
     key: SigningKey,
-    /// The sequencer key, to open the embedded writer for a batch.
-    sealer: SigningKey,
+    /// Where decisions go: the embedded writer, opened per batch, or a running sequencer.
+    sink: Sink,
     /// Where the service is in the ledger.
     follower: Follower,
     /// The ledger as read.
@@ -209,6 +226,21 @@ pub struct Host<S: DecidingService> {
 impl<S: DecidingService> Host<S> {
     /// A host for `service` on the data folder `data`, signing with `key`.
     pub fn new(data: &Path, service: S, key: SigningKey, sealer: SigningKey) -> Result<Self> {
+        Self::with_sink(data, service, key, Sink::Writer(Box::new(sealer)))
+    }
+
+    /// A host whose decisions go through `handle`, the submit handle of the sequencer running
+    /// in this process over the data folder `data` (`trial-ledger up`).
+    pub fn with_handle(
+        data: &Path,
+        service: S,
+        key: SigningKey,
+        handle: tl_ledger::SubmitHandle,
+    ) -> Result<Self> {
+        Self::with_sink(data, service, key, Sink::Handle(handle))
+    }
+
+    fn with_sink(data: &Path, service: S, key: SigningKey, sink: Sink) -> Result<Self> {
         let trust = crate::cli::cmd::read_trust(data)?;
         let feed = ScanFeed::open(&crate::cli::cmd::ledger_dir(data))?;
         Ok(Host {
@@ -216,7 +248,7 @@ impl<S: DecidingService> Host<S> {
             data: data.to_path_buf(),
             trust,
             key,
-            sealer,
+            sink,
             follower: Follower::new(),
             feed,
             submitted: HashSet::new(),
@@ -268,19 +300,24 @@ impl<S: DecidingService> Host<S> {
             .count()
     }
 
-    /// Opens the writer, submits every decision due, flushes and closes. `Ok(false)` when the
-    /// ledger is locked by another writer.
+    /// Submits every decision due: through the submit handle, or by opening the writer,
+    /// submitting, flushing and closing. `Ok(false)` when the ledger is locked by another
+    /// writer.
     fn submit_due(&mut self) -> Result<bool> {
-        let dir = crate::cli::cmd::ledger_dir(&self.data);
-        let mut ledger =
-            match EmbeddedLedger::open(&dir, &self.trust, TrialRules, self.sealer.clone()) {
-                Ok((l, _)) => l,
-                Err(tl_ledger::Error::Store(StoreError::Locked { holder, .. })) => {
-                    tracing::info!(?holder, "the ledger is locked by another writer; retrying");
-                    return Ok(false);
+        let mut ledger = match &self.sink {
+            Sink::Handle(_) => None,
+            Sink::Writer(sealer) => {
+                let dir = crate::cli::cmd::ledger_dir(&self.data);
+                match EmbeddedLedger::open(&dir, &self.trust, TrialRules, (**sealer).clone()) {
+                    Ok((l, _)) => Some(l),
+                    Err(tl_ledger::Error::Store(StoreError::Locked { holder, .. })) => {
+                        tracing::info!(?holder, "the ledger is locked by another writer; retrying");
+                        return Ok(false);
+                    }
+                    Err(e) => return Err(e).context("opening the ledger's writer"),
                 }
-                Err(e) => return Err(e).context("opening the ledger's writer"),
-            };
+            }
+        };
         let trial = self.trial();
         let due: Vec<_> = self
             .service
@@ -293,42 +330,52 @@ impl<S: DecidingService> Host<S> {
         for d in due {
             let now = UtcMicros::now();
             let signed = d.sign(&trial, &self.key, now);
-            match ledger.submit_decoded(signed, now)? {
-                Outcome::Sealed(s) => {
+            let fate = match (&mut ledger, &self.sink) {
+                (Some(l), _) => match l.submit_decoded(signed, now)? {
+                    Outcome::Sealed(s) => {
+                        Fate::Recorded(s.record.body.partition, s.record.body.seq)
+                    }
+                    Outcome::Duplicate(r) => Fate::Already(r.partition, r.seq),
+                    Outcome::Refused(r) => Fate::Refused(r.reason.code().to_string(), r.detail),
+                },
+                (None, Sink::Handle(h)) => match h.submit_blocking(tl_schemas::encode(&signed))? {
+                    tl_ledger::Submitted::Recorded(r) => Fate::Recorded(r.partition, r.seq),
+                    tl_ledger::Submitted::Duplicate(r) => Fate::Already(r.partition, r.seq),
+                    tl_ledger::Submitted::Refused(r) => {
+                        Fate::Refused(r.reason.code().to_string(), r.detail)
+                    }
+                },
+                (None, Sink::Writer(_)) => unreachable!("the writer was opened above"),
+            };
+            match fate {
+                Fate::Recorded(partition, seq) => {
                     self.summary.recorded += 1;
                     println!(
-                        "recorded {} for {} at {}/{} (cites {})",
+                        "recorded {} for {} at {partition}/{seq} (cites {})",
                         d.event_name,
                         d.subject,
-                        s.record.body.partition,
-                        s.record.body.seq,
                         d.cites.len()
                     );
                     self.submitted.insert(d.submission_id);
                 }
-                Outcome::Duplicate(r) => {
+                Fate::Already(partition, seq) => {
                     self.summary.already += 1;
-                    tracing::info!(
-                        partition = r.partition,
-                        seq = r.seq,
-                        "decision already recorded"
-                    );
+                    tracing::info!(partition, seq, "decision already recorded");
                     self.submitted.insert(d.submission_id);
                 }
-                Outcome::Refused(r) => {
+                Fate::Refused(code, detail) => {
                     self.summary.refused += 1;
                     eprintln!(
-                        "refused: {} for {}: {}: {}",
-                        d.event_name,
-                        d.subject,
-                        r.reason.code(),
-                        r.detail
+                        "refused: {} for {}: {code}: {detail}",
+                        d.event_name, d.subject
                     );
                     refused.push(d.submission_id);
                 }
             }
         }
-        ledger.close().context("closing the ledger's writer")?;
+        if let Some(l) = ledger {
+            l.close().context("closing the ledger's writer")?;
+        }
         for id in refused {
             self.service.forget(&id);
         }

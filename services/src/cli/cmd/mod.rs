@@ -25,6 +25,7 @@ pub mod serve;
 pub mod submit;
 pub mod tokens;
 pub mod trail;
+pub mod up;
 pub mod verify;
 pub mod verify_bundle;
 pub mod verify_dossier;

@@ -4,96 +4,153 @@
 //! submission goes through one [`tl_ledger::SubmitHandle`], so concurrent clients share group
 //! commits, and an answer leaves only once its record is durable. SIGTERM or Ctrl-C stops
 //! accepting connections, lets requests in flight finish, flushes and closes the ledger.
+//!
+//! [`Server`] is the part `serve` and `up` share: the sequencer thread, the safety stream's
+//! follower and the API's state, started over an open writer and stopped in order.
 
 use crate::api::{self, auth, ApiState};
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, TokenFiles};
 use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use tl_ledger::submit::{self, HandleConfig};
+use tl_domain::TrialRules;
+use tl_ledger::submit::{self, HandleConfig, SequencerThread};
+use tl_ledger::EmbeddedLedger;
 use tl_schemas::UtcMicros;
 
 /// Runs `serve` until SIGTERM or Ctrl-C.
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
-    let token_file = super::tokens::token_path(Some(&a.data), &a.tokens)?;
-    let access_log = super::tokens::access_log_path(Some(&a.data), &a.tokens)?;
-    // A token file that cannot be read is an operator's error: say so now, not per request.
-    crate::api::auth::TokenFile::read(&token_file)?;
-    let trust = super::read_trust(&a.data)?;
-    let root = trust.root_key().map_err(anyhow::Error::msg)?;
-    let mut ledger = super::open_writer(&a.data)?;
-    // A checkpoint of every partition that grew, after each group commit: published after all
-    // of the batch's appends, they tell followers (the safety stream) which records are
-    // settled in the merged order, and keep readers' proofs current.
-    ledger.set_publish_policy(tl_ledger::publish::PublishPolicy {
-        every_records: 1,
-        every: std::time::Duration::ZERO,
-    });
-    let state = ledger.state();
-    let partitions = state.partition_count();
-    let trial = state.trial().clone();
-    let (handle, sequencer) = submit::spawn(ledger, UtcMicros::now, HandleConfig::default())?;
-    // The safety stream's follower reads the ledger in merged order on its own thread.
-    let safety = Arc::new(api::stream::SafetyHub::default());
-    let follower = {
-        let (hub, dir) = (safety.clone(), super::ledger_dir(&a.data));
-        std::thread::Builder::new()
-            .name("tl-safety-stream".into())
-            .spawn(move || hub.follow(dir))
-            .context("starting the safety stream's follower")?
-    };
-    let api_state = Arc::new(ApiState {
-        handle,
-        ledger_dir: super::ledger_dir(&a.data),
-        partitions,
-        reads: api::reads::Reads::new(&a.data, trial.clone(), root),
-        root,
-        trial,
-        safety: safety.clone(),
-        tokens: auth::TokenStore::new(token_file),
-        sessions: auth::Sessions::default(),
-        access_log: auth::AccessLog::new(access_log),
-    });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let served = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(a.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", a.listen))?;
-        let addr = listener.local_addr()?;
-        // The first line of stdout is the address, so scripts and tests can use port 0.
-        println!("listening on http://{addr}");
-        // Other writers refused by the lock name this address (see `open_writer`).
-        let url_file = super::server_url_path(&a.data);
-        std::fs::write(&url_file, format!("http://{addr}\n"))
-            .with_context(|| format!("writing {}", url_file.display()))?;
-        tracing::info!(%addr, data = %a.data.display(), "serving");
-        let hub = safety.clone();
-        let shutdown = async move {
-            shutdown_signal().await;
-            // Open streams end, so the requests in flight can finish and the server stops.
-            hub.stop();
-        };
-        api::run(listener, api::router(api_state), shutdown)
-            .await
-            .context("serving HTTP")
-    });
-    // Stop the sequencer after the last request finished: what was acknowledged is durable,
-    // and the flush of anything still queued is reported here rather than lost.
-    safety.stop();
-    let _ = follower.join();
-    let closed = sequencer.stop().and_then(|ledger| ledger.close());
-    let _ = std::fs::remove_file(super::server_url_path(&a.data));
-    served?;
-    closed.context("closing the ledger")?;
+    let server = Server::start(&a.data, &a.tokens, super::open_writer(&a.data)?)?;
+    let runtime = runtime()?;
+    let served = server.serve_http(&runtime, a.listen, shutdown_signal(), |_| {});
+    server.stop(served)?;
     eprintln!("stopped; the ledger is closed.");
     Ok(ExitCode::SUCCESS)
 }
 
+/// The async runtime the API runs on.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// The sequencer thread, the safety stream's follower and the API's state over one data
+/// folder's writer.
+pub(crate) struct Server {
+    /// What every handler shares (the submit handle among it).
+    pub state: Arc<ApiState>,
+    sequencer: SequencerThread<TrialRules>,
+    follower: std::thread::JoinHandle<()>,
+    data: PathBuf,
+}
+
+impl Server {
+    /// Starts the sequencer thread over `ledger` (the data folder `data`'s writer) and the
+    /// safety stream's follower, and prepares the API's state. Checks the token file first: a
+    /// token file that cannot be read is an operator's error, said now, not per request.
+    pub fn start(
+        data: &Path,
+        tokens: &TokenFiles,
+        mut ledger: EmbeddedLedger<TrialRules>,
+    ) -> Result<Self> {
+        let token_file = super::tokens::token_path(Some(data), tokens)?;
+        let access_log = super::tokens::access_log_path(Some(data), tokens)?;
+        auth::TokenFile::read(&token_file)?;
+        let trust = super::read_trust(data)?;
+        let root = trust.root_key().map_err(anyhow::Error::msg)?;
+        // A checkpoint of every partition that grew, after each group commit: published after
+        // all of the batch's appends, they tell followers (the safety stream) which records
+        // are settled in the merged order, and keep readers' proofs current.
+        ledger.set_publish_policy(tl_ledger::publish::PublishPolicy {
+            every_records: 1,
+            every: std::time::Duration::ZERO,
+        });
+        let state = ledger.state();
+        let partitions = state.partition_count();
+        let trial = state.trial().clone();
+        let (handle, sequencer) = submit::spawn(ledger, UtcMicros::now, HandleConfig::default())?;
+        // The safety stream's follower reads the ledger in merged order on its own thread.
+        let safety = Arc::new(api::stream::SafetyHub::default());
+        let follower = {
+            let (hub, dir) = (safety.clone(), super::ledger_dir(data));
+            std::thread::Builder::new()
+                .name("tl-safety-stream".into())
+                .spawn(move || hub.follow(dir))
+                .context("starting the safety stream's follower")?
+        };
+        let state = Arc::new(ApiState {
+            handle,
+            ledger_dir: super::ledger_dir(data),
+            partitions,
+            reads: api::reads::Reads::new(data, trial.clone(), root),
+            root,
+            trial,
+            safety,
+            tokens: auth::TokenStore::new(token_file),
+            sessions: auth::Sessions::default(),
+            access_log: auth::AccessLog::new(access_log),
+        });
+        Ok(Server {
+            state,
+            sequencer,
+            follower,
+            data: data.to_path_buf(),
+        })
+    }
+
+    /// Serves the API on `listen` until `shutdown` resolves; requests in flight finish first.
+    /// Prints `listening on http://ADDR` as soon as it listens (scripts and tests read the
+    /// port from it when it was 0), leaves the address in `DIR/serve.url` for writers refused
+    /// by the lock, and tells `listening` the address.
+    pub fn serve_http(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        listen: std::net::SocketAddr,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+        listening: impl FnOnce(std::net::SocketAddr),
+    ) -> Result<()> {
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            let addr = listener.local_addr()?;
+            println!("listening on http://{addr}");
+            let url_file = super::server_url_path(&self.data);
+            std::fs::write(&url_file, format!("http://{addr}\n"))
+                .with_context(|| format!("writing {}", url_file.display()))?;
+            tracing::info!(%addr, data = %self.data.display(), "serving");
+            listening(addr);
+            let hub = self.state.safety.clone();
+            let shutdown = async move {
+                shutdown.await;
+                // Open streams end, so the requests in flight can finish and the server stops.
+                hub.stop();
+            };
+            api::run(listener, api::router(self.state.clone()), shutdown)
+                .await
+                .context("serving HTTP")
+        })
+    }
+
+    /// Stops the safety stream, then the sequencer after the last request finished: what was
+    /// acknowledged is durable, and the flush of anything still queued is reported here rather
+    /// than lost. `served`: how serving ended, returned first if it failed.
+    pub fn stop(self, served: Result<()>) -> Result<()> {
+        self.state.safety.stop();
+        let _ = self.follower.join();
+        let closed = self.sequencer.stop().and_then(|ledger| ledger.close());
+        let _ = std::fs::remove_file(super::server_url_path(&self.data));
+        served?;
+        closed.context("closing the ledger")?;
+        Ok(())
+    }
+}
+
 /// Resolves on SIGTERM or Ctrl-C (SIGINT).
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -146,9 +146,6 @@ pub fn run(a: ViewArgs) -> Result<ExitCode> {
         }
     }
     let lag_json: Vec<_> = lag.iter().filter(|l| l.view == kind.name()).collect();
-    if let Some(data) = &a.source.data {
-        warn_compromised(data)?;
-    }
     if a.json {
         let body = match kind {
             ViewKind::Enrollment => serde_json::to_value(report::enrollment(conn, cohort)?)?,
@@ -167,6 +164,7 @@ pub fn run(a: ViewArgs) -> Result<ExitCode> {
         ViewKind::Safety => print_safety(&report::safety(conn, cohort)?),
         ViewKind::Dossier => print_dossier(&report::dossier(conn, cohort)?, cohort.is_some()),
     }
+    print_suspect_note(&report::suspect_records(conn)?);
     if behind > 0 {
         println!("\nbehind the log by {behind} records (held: they cite records not written yet)");
     } else {
@@ -177,6 +175,41 @@ pub fn run(a: ViewArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// ` SUSPECT` after a row that rests on a record signed by a key after its recorded
+/// compromise, as `trail` marks such records.
+fn mark(suspect: bool) -> &'static str {
+    if suspect {
+        "  SUSPECT"
+    } else {
+        ""
+    }
+}
+
+/// `  (N suspect)` after an aggregate that counts rows resting on suspect records.
+fn suspect_count(n: impl Into<i64>) -> String {
+    match n.into() {
+        0 => String::new(),
+        n => format!("  ({n} suspect)"),
+    }
+}
+
+/// Explains the SUSPECT marks, when there are any.
+fn print_suspect_note(flagged: &[report::SuspectRecord]) {
+    if flagged.is_empty() {
+        return;
+    }
+    println!(
+        "\nSUSPECT: {} records counted in the views were signed by keys after their recorded compromise (keys revoke --compromised-since); they verify, but a thief may have signed them. Rows marked SUSPECT rest on them; `--json` lists them (suspect_records), `trail` marks them too:",
+        flagged.len()
+    );
+    for f in flagged {
+        println!(
+            "  {}/{} by key {} {}",
+            f.partition, f.seq, f.key_id, f.since
+        );
+    }
 }
 
 fn pct(x: Option<f64>) -> String {
@@ -201,6 +234,12 @@ fn print_enrollment(r: &report::EnrollmentReport) {
     ] {
         println!("  {name:<14} {n:>7}");
     }
+    if f.suspect_rows > 0 {
+        println!(
+            "  of which {} patients rest on suspect records",
+            f.suspect_rows
+        );
+    }
     println!(
         "  sequencing to first dose: median {} days ({} patients)",
         r.sequencing_to_first_dose_median_days
@@ -214,7 +253,7 @@ fn print_enrollment(r: &report::EnrollmentReport) {
     );
     for c in &r.cohorts {
         println!(
-            "  {:<26} {:<22} {:>5} {:>6} {:>8} {:>8} {:>9} {:>8}  {}",
+            "  {:<26} {:<22} {:>5} {:>6} {:>8} {:>8} {:>9} {:>8}  {}{}{}",
             c.cohort,
             c.status,
             c.stage,
@@ -223,7 +262,9 @@ fn print_enrollment(r: &report::EnrollmentReport) {
             c.treated,
             c.evaluable,
             c.benefits,
-            c.drug.as_deref().unwrap_or("-")
+            c.drug.as_deref().unwrap_or("-"),
+            mark(c.suspect),
+            suspect_count(c.suspect_rows)
         );
     }
 }
@@ -231,9 +272,9 @@ fn print_enrollment(r: &report::EnrollmentReport) {
 fn print_safety(r: &report::SafetyReport) {
     let o = &r.overall;
     println!(
-        "treated {}, adverse events {}, serious {}, grade >= 3 {}, grade >= 3 treatment-related: {} patients ({}), deaths {}, SUSARs {}",
+        "treated {}, adverse events {}, serious {}, grade >= 3 {}, grade >= 3 treatment-related: {} patients ({}), deaths {}, SUSARs {}{}",
         o.treated, o.adverse_events, o.serious, o.grade3plus, o.grade3plus_trae_patients,
-        pct(o.grade3plus_trae_rate), o.deaths, o.susars
+        pct(o.grade3plus_trae_rate), o.deaths, o.susars, suspect_count(o.suspect_rows)
     );
     println!("\nper cohort");
     println!(
@@ -242,7 +283,7 @@ fn print_safety(r: &report::SafetyReport) {
     );
     for c in &r.cohorts {
         println!(
-            "  {:<26} {:>7} {:>6} {:>7} {:>5} {:>10} {:>8} {:>6} {:>6}  {}",
+            "  {:<26} {:>7} {:>6} {:>7} {:>5} {:>10} {:>8} {:>6} {:>6}  {}{}",
             c.cohort.as_deref().unwrap_or("-"),
             c.treated,
             c.adverse_events,
@@ -252,29 +293,43 @@ fn print_safety(r: &report::SafetyReport) {
             pct(c.grade3plus_trae_rate),
             c.deaths,
             c.susars,
-            c.drug.as_deref().unwrap_or("-")
+            c.drug.as_deref().unwrap_or("-"),
+            suspect_count(c.suspect_rows)
         );
     }
     println!("\nadverse events of grade >= 3 by cohort, drug, CTCAE term and grade");
     for t in r.by_term.iter().filter(|t| t.grade >= 3) {
         println!(
-            "  {:<26} {:<24} {:<34} G{} {:>4} ({} serious)",
+            "  {:<26} {:<24} {:<34} G{} {:>4} ({} serious){}",
             t.cohort.as_deref().unwrap_or("-"),
             t.drug.as_deref().unwrap_or("-"),
             t.ctcae_term,
             t.grade,
             t.events,
-            t.serious
+            t.serious,
+            suspect_count(t.suspect_rows)
         );
     }
     println!("\nSUSAR clocks (7 days fatal or life-threatening, else 15, from awareness)");
     for s in &r.susars {
         println!(
-            "  {} AE {:<3} {:<34} G{} aware {} due {} ({} days)",
-            s.patient, s.ae_id, s.ctcae_term, s.grade, s.awareness, s.due, s.window_days
+            "  {} AE {:<3} {:<34} G{} aware {} due {} ({} days){}",
+            s.patient,
+            s.ae_id,
+            s.ctcae_term,
+            s.grade,
+            s.awareness,
+            s.due,
+            s.window_days,
+            mark(s.suspect)
         );
     }
-    println!("\ndeaths: {}", r.deaths.len());
+    let suspect_deaths = r.deaths.iter().filter(|d| d.suspect).count() as i64;
+    println!(
+        "\ndeaths: {}{}",
+        r.deaths.len(),
+        suspect_count(suspect_deaths)
+    );
 }
 
 /// A proportion's exact 95 % interval, or "-".
@@ -293,7 +348,7 @@ fn summary_line(s: &DossierSummary) -> String {
         months(s.median_dor_months), months(s.median_docr_months),
         months(s.median_follow_up_months), s.grade3plus_trae, pct(s.grade3plus_trae_rate),
         s.exceptional_responders, pct(s.exceptional_responder_rate), s.disagreements
-    )
+    ) + &suspect_count(s.suspect_rows)
 }
 
 fn print_dossier(r: &report::DossierReport, one_cohort: bool) {
@@ -306,7 +361,7 @@ fn print_dossier(r: &report::DossierReport, one_cohort: bool) {
     for c in &r.cohorts {
         let s = &c.summary;
         println!(
-            "  {:<26} {:<22} {:>7} {:>9} {:>8} {:>7} {:>8} {:>8}",
+            "  {:<26} {:<22} {:>7} {:>9} {:>8} {:>7} {:>8} {:>8}{}{}",
             c.cohort,
             c.status,
             s.treated,
@@ -314,7 +369,9 @@ fn print_dossier(r: &report::DossierReport, one_cohort: bool) {
             pct(s.clinical_benefit_rate),
             pct(s.objective_response_rate),
             months(s.median_pfs_months),
-            months(s.median_os_months)
+            months(s.median_os_months),
+            mark(c.suspect),
+            suspect_count(s.suspect_rows)
         );
     }
     if one_cohort {
@@ -329,7 +386,7 @@ fn print_dossier(r: &report::DossierReport, one_cohort: bool) {
         for p in &r.patients {
             let cens = |days: i64, event: bool| format!("{days}{}", if event { "" } else { "+" });
             println!(
-                "  {:<14} {:<11} {:>3} {:>8} {:>7} {:>7} {:>6} {:>11}{}",
+                "  {:<14} {:<11} {:>3} {:>8} {:>7} {:>7} {:>6} {:>11}{}{}",
                 p.patient,
                 p.first_dose_on,
                 p.best_response,
@@ -346,34 +403,12 @@ fn print_dossier(r: &report::DossierReport, one_cohort: bool) {
                         "  ! investigator disagrees at {} scan(s)",
                         p.disagreements.len()
                     )
-                }
+                },
+                mark(p.suspect)
             );
         }
         println!("\n(every value's supporting records: --json)");
     }
-}
-
-/// Says so when records a key signed after its recorded compromise (`keys revoke
-/// --compromised-since`) count in the views: they verify, so the views include them.
-fn warn_compromised(data: &Path) -> Result<()> {
-    let reader = tl_ledger::embedded::EmbeddedReader::open(&super::ledger_dir(data))?;
-    let p0 = reader.scan(0)?.records;
-    if tl_ledger::compromise::marked_keys(&p0).is_empty() {
-        return Ok(());
-    }
-    let mut parts = vec![p0];
-    for p in 1..reader.partition_count() {
-        parts.push(reader.scan(p)?.records);
-    }
-    let refs: Vec<&[Vec<u8>]> = parts.iter().map(Vec::as_slice).collect();
-    let flagged = tl_ledger::compromise::flagged_records(&refs);
-    if !flagged.is_empty() {
-        eprintln!(
-            "warning: {} records counted in the views were signed by keys after their recorded compromise (keys revoke --compromised-since); they verify, but a thief may have signed them: `verify --json` lists them (compromised_records), `trail` marks them SUSPECT",
-            flagged.len()
-        );
-    }
-    Ok(())
 }
 
 /// A cohort's stage decisions as a table: one row per decision, the records counted by
@@ -388,7 +423,7 @@ fn print_stage_decisions(cohort: &str, decisions: &[serde_json::Value]) {
         let n = |k: &str| d[k].as_u64().map_or("?".to_string(), |v| v.to_string());
         let record = &d["record"];
         println!(
-            "  {:<20} {:>8} {:>9} {:>8} {:>8} {:>10}  {}/{}",
+            "  {:<20} {:>8} {:>9} {:>8} {:>8} {:>10}  {}/{}{}",
             d["status"].as_str().unwrap_or("?"),
             n("enrolled"),
             n("evaluable"),
@@ -396,7 +431,8 @@ fn print_stage_decisions(cohort: &str, decisions: &[serde_json::Value]) {
             n("not_evaluable"),
             d["evidence"].as_array().map_or(0, Vec::len),
             record["partition"],
-            record["seq"]
+            record["seq"],
+            mark(d["suspect"].as_bool().unwrap_or(false))
         );
     }
 }
