@@ -433,6 +433,8 @@ fn drug_code(drug: &str) -> String {
 
 /// The protocol's default stage-3 expansion cap (evaluable patients).
 pub const DEFAULT_EXPANSION_CAP: u32 = 100;
+/// The MSI-high / nivolumab cohort's id.
+pub const MSI_COHORT: &str = "NIVO.MSI.ANY";
 /// The MSI-high / nivolumab cohort's expansion cap: DRUP's 130 evaluable patients.
 pub const MSI_EXPANSION_CAP: u32 = 130;
 
@@ -705,7 +707,7 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), n, "cohort ids are unique");
         assert!(p.catalogue(1).cohorts.len() < p.catalogue(3).cohorts.len());
-        assert!(ids.contains(&"NIVO.MSI.ANY"));
+        assert!(ids.contains(&MSI_COHORT));
         for c in &p.cohorts {
             let d = &c.definition;
             let params = tl_clinical::TwoStageParams {

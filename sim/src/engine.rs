@@ -6,7 +6,7 @@
 
 use crate::catalogue::{Protocol, DRUGS, SITES, TUMOUR_TYPES};
 use crate::decider::Decider;
-use crate::genomics::sequencing_result;
+use crate::genomics::{msi_probability, sequencing_result_of};
 use crate::history::{self, PlannedEvent};
 use crate::personal::{KeyImporter, SimPersonal};
 use crate::rng::SimRng;
@@ -24,6 +24,11 @@ use tl_schemas::ids::Name;
 use tl_schemas::{Date, Meaning, Reference, Role, Subject, SubmissionId, UtcMicros};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// Share of arrivals referred with a known dMMR/MSI tumour while the MSI-high cohort's
+/// expansion enrols (current model): calibrated so that the cohort's analysis shows the
+/// publication's follow-up (PMID 39024037: a median of 14.5 months by reverse Kaplan-Meier).
+const MSI_REFERRAL_SHARE: f64 = 0.22;
 
 /// What happens next in the simulation.
 #[derive(Debug)]
@@ -87,6 +92,8 @@ struct Patient {
     treated: bool,
     dead: bool,
     last_alive: Option<Date>,
+    /// Referred with a known dMMR/MSI tumour, for the MSI-high cohort's expansion.
+    msi_referral: bool,
 }
 
 struct Engine<'a> {
@@ -116,6 +123,9 @@ struct Engine<'a> {
     recent_yield: f64,
     cutoff: Option<Date>,
     closed_on: Option<Date>,
+    /// Whether the MSI-high nivolumab cohort's expansion is enrolling (current model only):
+    /// referrals of known dMMR/MSI patients follow it.
+    msi_expansion_open: bool,
     by_type: BTreeMap<&'static str, u64>,
     records: u64,
 }
@@ -277,6 +287,17 @@ impl<'a> Engine<'a> {
                 let when = Date(day.0 + gap as i32);
                 self.push(when, 7, Action::Decide(p));
             }
+            Subject::Cohort(cohort_id)
+                if t == clinical_type::COHORT_STAGE_DECIDED
+                    && cohort_id.as_str() == crate::catalogue::MSI_COHORT
+                    && self.config.protocol_format != DOCUMENT_FORMAT_COHORT_CATALOGUE =>
+            {
+                let decided: CohortStageDecided = tl_schemas::decode(&submission.envelope.payload)
+                    .map_err(|e| {
+                        SimError::Invalid(format!("a stage decision does not decode: {e}"))
+                    })?;
+                self.msi_expansion_open = decided.status == CohortStatus::Expansion;
+            }
             Subject::Cohort(cohort_id) if t == clinical_type::SLOT_ASSIGNED => {
                 let slot: SlotAssigned = tl_schemas::decode(&submission.envelope.payload)
                     .map_err(|e| SimError::Invalid(format!("a slot does not decode: {e}")))?;
@@ -382,8 +403,22 @@ impl<'a> Engine<'a> {
                 break candidate;
             }
         };
-        let tumour =
-            TUMOUR_TYPES[rng.weighted(&TUMOUR_TYPES.iter().map(|t| t.1).collect::<Vec<_>>())].0;
+        // While the MSI-high cohort's expansion enrols, part of the arrivals are referred
+        // because of a known dMMR/MSI tumour (the current model; DRUP's MSI cohort enrolled
+        // its 130 evaluable patients mostly in its expansion): their tumour types follow the
+        // MSI-high frequencies.
+        let msi_referral = self.msi_expansion_open && rng.chance(MSI_REFERRAL_SHARE);
+        let weights: Vec<f64> = TUMOUR_TYPES
+            .iter()
+            .map(|t| {
+                if msi_referral {
+                    t.1 * msi_probability(t.0)
+                } else {
+                    t.1
+                }
+            })
+            .collect();
+        let tumour = TUMOUR_TYPES[rng.weighted(&weights)].0;
         let site = rng.weighted(&SITES.iter().map(|s| s.1).collect::<Vec<_>>());
         let investigator = site * 2 + rng.index(2);
         let p = self.patients.len();
@@ -406,6 +441,7 @@ impl<'a> Engine<'a> {
             treated: false,
             dead: false,
             last_alive: None,
+            msi_referral,
         });
         let registered = PatientRegistered {
             tumour_type: tumour.into(),
@@ -480,7 +516,8 @@ impl<'a> Engine<'a> {
         let lab = self.patients[p].rng.index(self.keys.labs.len());
         let sample = format!("S{:07}-T", 1_000_000 + p);
         let tumour = self.patients[p].tumour;
-        let result = sequencing_result(&mut self.patients[p].rng, tumour, &sample, day);
+        let known = self.patients[p].msi_referral;
+        let result = sequencing_result_of(&mut self.patients[p].rng, tumour, &sample, day, known);
         let key = self.keys.labs[lab].clone();
         let subject = Subject::Patient(self.patients[p].name.clone());
         let r = self.submit(day, subject, &result, &key, vec![])?;
@@ -835,6 +872,7 @@ pub fn run_on(
         recent_yield: 0.5,
         cutoff: None,
         closed_on: None,
+        msi_expansion_open: false,
         by_type: BTreeMap::new(),
         records: 2,
     };

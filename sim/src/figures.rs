@@ -65,6 +65,37 @@ pub struct CohortFigures {
     pub median_os_months: Option<f64>,
     /// Median follow-up by reverse Kaplan-Meier (OS with the censoring as the event), months.
     pub median_follow_up_months: Option<f64>,
+    /// The cohort's own analysis, when the cohort engine has closed it (see
+    /// [`CohortAnalysis`]); `None` while it is still open at the end of the ledger.
+    pub analysis: Option<CohortAnalysis>,
+}
+
+/// A closed cohort's figures at its own analysis, as a cohort's publication reports them:
+/// from the records the ledger held when the cohort engine recorded the decision that closed
+/// the cohort (stage 1 futile, stage 2 negative, or the expansion at its cap), not from the
+/// trial's later data cut-off. A patient's records sequenced after that decision are left
+/// out, so survival is censored at the last contact before it and the follow-up is the
+/// cohort's own (corrections are applied as the whole ledger has them).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CohortAnalysis {
+    /// The day of the closing decision (the sequencer's ordering time, UTC).
+    pub on: tl_schemas::Date,
+    /// The closing status.
+    pub status: CohortStatus,
+    /// Treated patients by then.
+    pub treated: u32,
+    /// Of those, response-evaluable by then.
+    pub evaluable: u32,
+    /// Of those, with clinical benefit.
+    pub benefits: u32,
+    /// Of the evaluable, with a confirmed objective response.
+    pub objective: u32,
+    /// Kaplan-Meier median PFS of the treated, months (`None`: not reached).
+    pub median_pfs_months: Option<f64>,
+    /// Kaplan-Meier median OS of the treated, months (`None`: not reached).
+    pub median_os_months: Option<f64>,
+    /// Median follow-up by reverse Kaplan-Meier, months.
+    pub median_follow_up_months: Option<f64>,
 }
 
 /// Per cohort while reading: treated, evaluable, benefits, objective, PFS and OS observations.
@@ -76,6 +107,38 @@ struct CohortTally {
     objective: u32,
     pfs: Vec<tl_clinical::Observation>,
     os: Vec<tl_clinical::Observation>,
+}
+
+impl CohortTally {
+    /// Counts one treated patient's outcome.
+    fn add(&mut self, o: &tl_clinical::patient::PatientOutcome<()>) {
+        self.treated += 1;
+        self.pfs.push(o.pfs.value);
+        self.os.push(o.os.value);
+        if o.evaluable {
+            self.evaluable += 1;
+            self.benefits += u32::from(o.benefit.value);
+            self.objective += u32::from(o.objective);
+        }
+    }
+
+    /// Kaplan-Meier medians of PFS, OS and follow-up (reverse KM: OS with the censoring as
+    /// the event), months.
+    fn medians(&self) -> [Option<f64>; 3] {
+        let reverse: Vec<tl_clinical::Observation> = self
+            .os
+            .iter()
+            .map(|o| tl_clinical::Observation {
+                time_days: o.time_days,
+                event: !o.event,
+            })
+            .collect();
+        [
+            kaplan_meier(&self.pfs).median_months(),
+            kaplan_meier(&self.os).median_months(),
+            kaplan_meier(&reverse).median_months(),
+        ]
+    }
 }
 
 /// The trial-level figures and a summary of the ledger they come from.
@@ -289,14 +352,69 @@ struct PatientData {
     cohort: Option<Name>,
     /// The recorded history, in the shared derivation's form (no references needed here).
     history: PatientHistory<()>,
+    /// The part of it the ledger held when the patient's cohort was closed (see
+    /// [`CohortAnalysis`]); unused while the cohort is open.
+    analysed: PatientHistory<()>,
 }
 
-/// Computes the figures of the embedded ledger in `ledger_dir`.
-pub fn from_ledger(ledger_dir: &Path) -> Result<TrialFigures, FiguresError> {
-    let inputs = tl_ledger::log::read_embedded_for_verify(ledger_dir)?;
-    // Decode everything once: (partition, seq, subject, type, payload).
+/// What one patient record adds to the patient's history.
+enum Fact {
+    Dose(tl_schemas::Date),
+    Assessment(ResponseAssessed),
+    AeReported(AdverseEventReported),
+    AeUpdated(AdverseEventUpdated),
+    Ended(tl_schemas::Date, bool),
+    Alive(tl_schemas::Date),
+    Death(tl_schemas::Date),
+}
+
+impl Fact {
+    fn apply(&self, h: &mut PatientHistory<()>) {
+        match self {
+            Fact::Dose(d) => h.dose(*d, ()),
+            Fact::Assessment(a) => h.assessment(a.clone(), ()),
+            Fact::AeReported(a) => h.ae_reported(
+                a.ae_id,
+                a.grade,
+                a.attribution,
+                !a.serious.is_empty(),
+                a.expected,
+                (),
+            ),
+            Fact::AeUpdated(a) => h.ae_updated(
+                a.ae_id,
+                a.grade,
+                a.attribution,
+                !a.serious.is_empty(),
+                a.expected,
+                (),
+            ),
+            Fact::Ended(d, progression) => h.treatment_ended(*d, *progression, ()),
+            Fact::Alive(d) => h.seen_alive(*d, ()),
+            Fact::Death(d) => h.death = Some((*d, ())),
+        }
+    }
+}
+
+/// A decoded record: partition, sequence number, ordering time, subject, envelope.
+type Decoded = (
+    u32,
+    u64,
+    tl_schemas::UtcMicros,
+    Subject,
+    tl_schemas::Envelope,
+);
+
+/// Corrected content, by the position of the record a correction cites.
+type Corrections = HashMap<(u32, u64), Vec<u8>>;
+
+/// Every record decoded once, and the corrected content by the position of the record each
+/// correction cites (with the number of corrections).
+fn decode_all(
+    inputs: &[tl_ledger::verify::PartitionInput],
+) -> Result<(Vec<Decoded>, Corrections, u32), FiguresError> {
     let mut records = Vec::new();
-    let mut corrected: HashMap<(u32, u64), Vec<u8>> = HashMap::new();
+    let mut corrected = Corrections::new();
     let mut corrections = 0;
     for (p, input) in inputs.iter().enumerate() {
         for (seq, bytes) in input.records.iter().enumerate() {
@@ -316,26 +434,92 @@ pub fn from_ledger(ledger_dir: &Path) -> Result<TrialFigures, FiguresError> {
                     corrections += 1;
                 }
             }
-            records.push((p as u32, seq as u64, sub.subject, sub.envelope));
+            let time = record.body.ordering_time;
+            records.push((p as u32, seq as u64, time, sub.subject, sub.envelope));
         }
     }
-    let records_per_partition: Vec<u64> = inputs.iter().map(|i| i.records.len() as u64).collect();
-    let mut events_by_type: BTreeMap<String, u64> = BTreeMap::new();
-    let mut patients: BTreeMap<Name, PatientData> = BTreeMap::new();
-    let mut screened = 0;
-    let mut catalogue: Option<CohortCatalogue> = None;
-    // The definitions of the catalogue in force at the end (one amendment's conventions apply
-    // to every patient, as in the views).
-    let mut definitions = tl_clinical::Definitions::FORMAT_1;
-    let mut status: HashMap<Name, CohortStatus> = HashMap::new();
-    let mut slots: HashMap<Name, (u32, u32)> = HashMap::new();
-    let mut deaths = 0;
-    for (p, seq, subject, envelope) in &records {
+    Ok((records, corrected, corrections))
+}
+
+/// Each cohort's first closing decision (stage 1 futile, stage 2 negative, expansion at its
+/// cap): when it was sequenced, and the status.
+fn closing_decisions(records: &[Decoded]) -> HashMap<Name, (tl_schemas::UtcMicros, CohortStatus)> {
+    let mut closed = HashMap::new();
+    for (_, _, time, subject, envelope) in records {
+        let Subject::Cohort(c) = subject else {
+            continue;
+        };
+        if envelope.event_type != ct::COHORT_STAGE_DECIDED || closed.contains_key(c) {
+            continue;
+        }
+        if let Ok(d) = decode::<CohortStageDecided>(&envelope.payload) {
+            if matches!(
+                d.status,
+                CohortStatus::ClosedForFutility
+                    | CohortStatus::CompletedNegative
+                    | CohortStatus::ExpansionComplete
+            ) {
+                closed.insert(c.clone(), (*time, d.status));
+            }
+        }
+    }
+    closed
+}
+
+/// The patient fact a record of type `t` carries, if any.
+fn patient_fact(t: u16, payload: &[u8]) -> Result<Option<Fact>, String> {
+    let e = |e: tl_schemas::CanonicalError| e.to_string();
+    Ok(Some(match t {
+        ct::DOSE_ADMINISTERED => Fact::Dose(
+            decode::<DoseAdministered>(payload)
+                .map_err(e)?
+                .administered_on,
+        ),
+        ct::RESPONSE_ASSESSED => Fact::Assessment(decode(payload).map_err(e)?),
+        ct::ADVERSE_EVENT_REPORTED => Fact::AeReported(decode(payload).map_err(e)?),
+        ct::ADVERSE_EVENT_UPDATED => Fact::AeUpdated(decode(payload).map_err(e)?),
+        ct::TREATMENT_ENDED => {
+            let end = decode::<TreatmentEnded>(payload).map_err(e)?;
+            Fact::Ended(end.ended_on, end.reason == EndReason::Progression)
+        }
+        ct::SURVIVAL_STATUS_RECORDED => Fact::Alive(
+            decode::<SurvivalStatusRecorded>(payload)
+                .map_err(e)?
+                .last_known_alive,
+        ),
+        ct::DEATH_RECORDED => Fact::Death(decode::<DeathRecorded>(payload).map_err(e)?.died_on),
+        _ => return Ok(None),
+    }))
+}
+
+/// What reading the records gives before the per-patient derivation.
+#[derive(Default)]
+struct Read {
+    events_by_type: BTreeMap<String, u64>,
+    patients: BTreeMap<Name, PatientData>,
+    screened: u32,
+    catalogue: Option<CohortCatalogue>,
+    definitions: Option<tl_clinical::Definitions>,
+    status: HashMap<Name, CohortStatus>,
+    slots: HashMap<Name, (u32, u32)>,
+    deaths: u32,
+}
+
+/// Reads every record into the trial's catalogue, definitions, cohort statuses and slots, and
+/// each patient's histories (the whole one, and the one up to their cohort's closing
+/// decision in `closed`).
+fn read_records(
+    records: &[Decoded],
+    corrected: &Corrections,
+    closed: &HashMap<Name, (tl_schemas::UtcMicros, CohortStatus)>,
+) -> Result<Read, FiguresError> {
+    let mut r = Read::default();
+    for (p, seq, time, subject, envelope) in records {
         let t = envelope.event_type;
         let name = ct::name(t)
             .or_else(|| event_type::core_name(t))
             .map_or_else(|| format!("type {t}"), str::to_string);
-        *events_by_type.entry(name).or_default() += 1;
+        *r.events_by_type.entry(name).or_default() += 1;
         let payload = corrected
             .get(&(*p, *seq))
             .unwrap_or(&envelope.payload)
@@ -345,88 +529,72 @@ pub fn from_ledger(ledger_dir: &Path) -> Result<TrialFigures, FiguresError> {
             seq: *seq,
             detail,
         };
-        macro_rules! get {
-            ($ty:ty) => {
-                decode::<$ty>(payload).map_err(|e| bad(e.to_string()))?
-            };
-        }
         match subject {
-            Subject::Trial => {
-                if t == event_type::PROTOCOL_AMENDED {
-                    let a = get!(ProtocolAmended);
-                    if let Ok(Some((cat, conventions))) =
-                        protocol_catalogue(a.document_format, &a.document)
-                    {
-                        catalogue = Some(cat);
-                        definitions = tl_clinical::records::definitions(conventions.as_ref());
-                    }
+            Subject::Trial if t == event_type::PROTOCOL_AMENDED => {
+                let a = decode::<ProtocolAmended>(payload).map_err(|e| bad(e.to_string()))?;
+                if let Ok(Some((cat, conventions))) =
+                    protocol_catalogue(a.document_format, &a.document)
+                {
+                    r.catalogue = Some(cat);
+                    r.definitions = Some(tl_clinical::records::definitions(conventions.as_ref()));
                 }
             }
+            Subject::Trial => {}
             Subject::Cohort(c) => match t {
                 ct::COHORT_STAGE_DECIDED => {
-                    status.insert(c.clone(), get!(CohortStageDecided).status);
+                    let d =
+                        decode::<CohortStageDecided>(payload).map_err(|e| bad(e.to_string()))?;
+                    r.status.insert(c.clone(), d.status);
                 }
-                ct::SLOT_ASSIGNED => slots.entry(c.clone()).or_default().0 += 1,
-                ct::SLOT_REFUSED => slots.entry(c.clone()).or_default().1 += 1,
+                ct::SLOT_ASSIGNED => r.slots.entry(c.clone()).or_default().0 += 1,
+                ct::SLOT_REFUSED => r.slots.entry(c.clone()).or_default().1 += 1,
                 _ => {}
             },
             Subject::Patient(who) => {
-                let pd = patients.entry(who.clone()).or_default();
+                let pd = r.patients.entry(who.clone()).or_default();
                 match t {
-                    ct::PATIENT_REGISTERED => screened += 1,
-                    ct::PATIENT_ENROLLED => pd.cohort = Some(get!(PatientEnrolled).cohort_id),
-                    ct::DOSE_ADMINISTERED => {
-                        pd.history.dose(get!(DoseAdministered).administered_on, ())
-                    }
-                    ct::RESPONSE_ASSESSED => pd.history.assessment(get!(ResponseAssessed), ()),
-                    ct::ADVERSE_EVENT_REPORTED => {
-                        let a = get!(AdverseEventReported);
-                        pd.history.ae_reported(
-                            a.ae_id,
-                            a.grade,
-                            a.attribution,
-                            !a.serious.is_empty(),
-                            a.expected,
-                            (),
-                        );
-                    }
-                    ct::ADVERSE_EVENT_UPDATED => {
-                        let a = get!(AdverseEventUpdated);
-                        pd.history.ae_updated(
-                            a.ae_id,
-                            a.grade,
-                            a.attribution,
-                            !a.serious.is_empty(),
-                            a.expected,
-                            (),
-                        );
-                    }
-                    ct::TREATMENT_ENDED => {
-                        let e = get!(TreatmentEnded);
-                        pd.history.treatment_ended(
-                            e.ended_on,
-                            e.reason == EndReason::Progression,
-                            (),
-                        );
-                    }
-                    ct::SURVIVAL_STATUS_RECORDED => pd
-                        .history
-                        .seen_alive(get!(SurvivalStatusRecorded).last_known_alive, ()),
-                    ct::DEATH_RECORDED => {
-                        pd.history.death = Some((get!(DeathRecorded).died_on, ()));
-                        deaths += 1;
+                    ct::PATIENT_REGISTERED => r.screened += 1,
+                    ct::PATIENT_ENROLLED => {
+                        let e =
+                            decode::<PatientEnrolled>(payload).map_err(|e| bad(e.to_string()))?;
+                        pd.cohort = Some(e.cohort_id);
                     }
                     _ => {}
+                }
+                let Some(fact) = patient_fact(t, payload).map_err(bad)? else {
+                    continue;
+                };
+                r.deaths += u32::from(matches!(fact, Fact::Death(_)));
+                fact.apply(&mut pd.history);
+                let cohort_closed = pd.cohort.as_ref().and_then(|c| closed.get(c));
+                if cohort_closed.is_some_and(|(at, _)| time <= at) {
+                    fact.apply(&mut pd.analysed);
                 }
             }
         }
     }
+    Ok(r)
+}
+
+/// Computes the figures of the embedded ledger in `ledger_dir`.
+pub fn from_ledger(ledger_dir: &Path) -> Result<TrialFigures, FiguresError> {
+    let inputs = tl_ledger::log::read_embedded_for_verify(ledger_dir)?;
+    let (records, corrected, corrections) = decode_all(&inputs)?;
+    let records_per_partition: Vec<u64> = inputs.iter().map(|i| i.records.len() as u64).collect();
+    drop(inputs);
+    let closed = closing_decisions(&records);
+    let read = read_records(&records, &corrected, &closed)?;
+    // The definitions of the catalogue in force at the end (one amendment's conventions apply
+    // to every patient, as in the views).
+    let definitions = read
+        .definitions
+        .unwrap_or(tl_clinical::Definitions::FORMAT_1);
 
     let mut f = TrialFigures {
         records: records.len() as u64,
         records_per_partition,
-        events_by_type,
-        screened,
+        events_by_type: read.events_by_type,
+        screened: read.screened,
         treated: 0,
         evaluable: 0,
         clinical_benefit: 0,
@@ -437,14 +605,15 @@ pub fn from_ledger(ledger_dir: &Path) -> Result<TrialFigures, FiguresError> {
         median_os_months: None,
         disagreements: 0,
         susars: 0,
-        deaths,
+        deaths: read.deaths,
         corrections,
         cohorts: Vec::new(),
     };
     let mut per_cohort: HashMap<Name, CohortTally> = HashMap::new();
+    let mut at_analysis: HashMap<Name, CohortTally> = HashMap::new();
     let mut pfs = Vec::new();
     let mut os = Vec::new();
-    for pd in patients.values() {
+    for pd in read.patients.values() {
         f.susars += pd
             .history
             .adverse_events
@@ -459,56 +628,66 @@ pub fn from_ledger(ledger_dir: &Path) -> Result<TrialFigures, FiguresError> {
         f.disagreements += o.disagreements.len() as u32;
         pfs.push(o.pfs.value);
         os.push(o.os.value);
+        if o.evaluable {
+            f.evaluable += 1;
+            f.clinical_benefit += u32::from(o.benefit.value);
+            f.objective_response += u32::from(o.objective);
+            f.exceptional += u32::from(o.exceptional.value);
+        }
         let cohort = pd
             .cohort
             .clone()
             .unwrap_or_else(|| Name::new("none").expect("valid"));
-        let entry = per_cohort.entry(cohort).or_default();
-        entry.treated += 1;
-        entry.pfs.push(o.pfs.value);
-        entry.os.push(o.os.value);
-        if o.evaluable {
-            f.evaluable += 1;
-            entry.evaluable += 1;
-            f.clinical_benefit += u32::from(o.benefit.value);
-            entry.benefits += u32::from(o.benefit.value);
-            f.objective_response += u32::from(o.objective);
-            entry.objective += u32::from(o.objective);
-            f.exceptional += u32::from(o.exceptional.value);
+        if closed.contains_key(&cohort) {
+            if let Some(a) = derive_with(&pd.analysed, &definitions) {
+                at_analysis.entry(cohort.clone()).or_default().add(&a);
+            }
         }
+        per_cohort.entry(cohort).or_default().add(&o);
     }
     f.median_pfs_months = kaplan_meier(&pfs).median_months();
     f.median_os_months = kaplan_meier(&os).median_months();
-    if let Some(cat) = catalogue {
-        for def in cat.cohorts {
-            let (slots, refused) = slots.get(&def.cohort_id).copied().unwrap_or_default();
-            let tally = per_cohort.remove(&def.cohort_id).unwrap_or_default();
-            let reverse: Vec<tl_clinical::Observation> = tally
-                .os
-                .iter()
-                .map(|o| tl_clinical::Observation {
-                    time_days: o.time_days,
-                    event: !o.event,
-                })
-                .collect();
-            f.cohorts.push(CohortFigures {
-                cohort_id: def.cohort_id.to_string(),
-                drug: def.drug,
-                status: status
-                    .get(&def.cohort_id)
-                    .copied()
-                    .unwrap_or(CohortStatus::Stage1),
-                slots,
-                refused,
-                treated: tally.treated,
-                evaluable: tally.evaluable,
-                benefits: tally.benefits,
-                objective: tally.objective,
-                median_pfs_months: kaplan_meier(&tally.pfs).median_months(),
-                median_os_months: kaplan_meier(&tally.os).median_months(),
-                median_follow_up_months: kaplan_meier(&reverse).median_months(),
-            });
-        }
+    for def in read.catalogue.map(|c| c.cohorts).unwrap_or_default() {
+        let (slots, refused) = read.slots.get(&def.cohort_id).copied().unwrap_or_default();
+        let tally = per_cohort.remove(&def.cohort_id).unwrap_or_default();
+        let [median_pfs_months, median_os_months, median_follow_up_months] = tally.medians();
+        let analysis = closed.get(&def.cohort_id).map(|&(at, status)| {
+            let t = at_analysis.remove(&def.cohort_id).unwrap_or_default();
+            let [median_pfs_months, median_os_months, median_follow_up_months] = t.medians();
+            CohortAnalysis {
+                on: tl_schemas::Date(at.0.div_euclid(MICROS_PER_DAY) as i32),
+                status,
+                treated: t.treated,
+                evaluable: t.evaluable,
+                benefits: t.benefits,
+                objective: t.objective,
+                median_pfs_months,
+                median_os_months,
+                median_follow_up_months,
+            }
+        });
+        f.cohorts.push(CohortFigures {
+            cohort_id: def.cohort_id.to_string(),
+            drug: def.drug,
+            status: read
+                .status
+                .get(&def.cohort_id)
+                .copied()
+                .unwrap_or(CohortStatus::Stage1),
+            slots,
+            refused,
+            treated: tally.treated,
+            evaluable: tally.evaluable,
+            benefits: tally.benefits,
+            objective: tally.objective,
+            median_pfs_months,
+            median_os_months,
+            median_follow_up_months,
+            analysis,
+        });
     }
     Ok(f)
 }
+
+/// Microseconds in a day (the ordering time's unit).
+const MICROS_PER_DAY: i64 = 86_400_000_000;

@@ -182,7 +182,7 @@ const MARKERS: [Marker; 31] = {
 };
 
 /// MSI-high frequency by tumour type (a DRUP-like referral population is enriched for it).
-fn msi_probability(tumour: &str) -> f64 {
+pub fn msi_probability(tumour: &str) -> f64 {
     match tumour {
         "UCEC" => 0.32,
         "COAD" | "READ" => 0.13,
@@ -351,6 +351,18 @@ pub fn sequencing_result(
     sample_id: &str,
     reported_on: Date,
 ) -> SequencingResultReported {
+    sequencing_result_of(rng, tumour, sample_id, reported_on, false)
+}
+
+/// [`sequencing_result`] for a patient referred with a known dMMR/MSI tumour
+/// (`msi_known`): the genome shows MSI-high unless the biopsy has too little tumour.
+pub fn sequencing_result_of(
+    rng: &mut SimRng,
+    tumour: &str,
+    sample_id: &str,
+    reported_on: Date,
+    msi_known: bool,
+) -> SequencingResultReported {
     // About 5 % of biopsies have too little tumour for a reliable call.
     let low_purity = rng.chance(0.05);
     let purity_pct: u8 = if low_purity {
@@ -361,7 +373,7 @@ pub fn sequencing_result(
     let mut alterations = Vec::new();
     let (msi, tmb_x100) = if low_purity {
         (MsiStatus::Indeterminate, 0)
-    } else if rng.chance(msi_probability(tumour)) {
+    } else if msi_known || rng.chance(msi_probability(tumour)) {
         (MsiStatus::High, rng.lognormal(4000.0, 0.4) as u32)
     } else if rng.chance(tmb_high_probability(tumour)) {
         (MsiStatus::Stable, rng.lognormal(1600.0, 0.35) as u32)

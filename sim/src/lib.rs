@@ -2,7 +2,7 @@
 #![warn(missing_docs)]
 //! # tl-sim: a seeded, deterministic simulation of a DRUP-like trial
 //!
-//! [`simulate`] creates a trial in an embedded ledger and plays about eight years of accrual on
+//! [`simulate`] creates a trial in an embedded ledger and plays seven to ten years of accrual on
 //! a simulated clock: patients are registered at eight sites, consent, are sequenced, matched
 //! (by the matcher service, through a [`Decider`]), decided on by the molecular tumour board, given a slot in their cohort,
 //! enrolled, dosed, scanned and followed up until death or the data cut-off. Every event is
@@ -94,8 +94,9 @@ pub const DEFAULT_TREATED: u32 = 1610;
 impl SimConfig {
     /// The default simulation: accrual from 2016-09-01 until `treated_patients` have a slot,
     /// with an arrival rate aimed at seven years (cohorts that close or fill while outcomes are
-    /// awaited stretch it to about eight for the default size), a data cut-off six months after
-    /// accrual closes, 8 partitions, no key store.
+    /// awaited stretch it: with the default size and seed 2016, 1,609 patients have a slot
+    /// within seven years and the last one on 2026-06-07, as few cohorts are open by then),
+    /// a data cut-off six months after accrual closes, 8 partitions, no key store.
     pub fn new(trial: TrialId, seed: u64, treated_patients: u32) -> Self {
         SimConfig {
             title: format!("{trial}: a simulated DRUP-like trial (seed {seed})"),

@@ -358,8 +358,29 @@ fn print_cohorts(f: &tl_sim::TrialFigures) {
                     100.0 * f64::from(c.benefits) / f64::from(c.evaluable)
                 }
             );
+            if let Some(a) = &c.analysis {
+                print_analysis(a);
+            }
         }
     }
+}
+
+/// A closed cohort at its own analysis (what a cohort's publication reports): the MSI-high
+/// nivolumab cohort's is compared with PMID 39024037 in BENCHMARKS.md.
+fn print_analysis(a: &tl_sim::figures::CohortAnalysis) {
+    let pct = |n: u32| 100.0 * f64::from(n) / f64::from(a.evaluable.max(1));
+    let months = |m: Option<f64>| m.map_or_else(|| "NR".to_string(), |m| format!("{m:.1}"));
+    println!(
+        "      at its analysis on {}: {} treated, {} evaluable, benefit {:.0} %, ORR {:.0} %, median PFS {}, median OS {}, median follow-up (reverse KM) {} months",
+        a.on,
+        a.treated,
+        a.evaluable,
+        pct(a.benefits),
+        pct(a.objective),
+        months(a.median_pfs_months),
+        months(a.median_os_months),
+        months(a.median_follow_up_months),
+    );
 }
 
 /// The trial-level figures against their DRUP targets; true when all are within tolerance.
