@@ -250,7 +250,7 @@ pub fn run(a: VerifyDossierArgs) -> Result<ExitCode> {
     match check(&a.dir, &trust)? {
         Ok(ok) => {
             println!("{ok}");
-            println!("note: dossier.pdf, where present, is informative only and not checked");
+            println!("note: dossier.pdf, where present, is informative only: its SHA-256 is checked, its content is not recomputed");
             Ok(ExitCode::SUCCESS)
         }
         Err(why) => {
