@@ -6,7 +6,8 @@
 //! from the evidence records alone and compares.
 //!
 //! - [`Scope`]: which cohorts a dossier covers, and the clinical cut-off.
-//! - [`cut`]: the clinical data cut-off applied to the model.
+//! - [`cut`]: the clinical data cut-off applied to the model: one rule ([`cut::CUTOFF_RULE`])
+//!   for the figures and the CDISC datasets alike.
 //! - [`km`]: Kaplan-Meier medians with Brookmeyer-Crowley log(-log) CIs, landmarks, numbers at
 //!   risk, reverse-KM follow-up.
 //! - [`figures`]: every figure per cohort, tumour-type subgroup and trial-wide.
