@@ -266,12 +266,13 @@ pub struct Figures {
 }
 
 /// What the dossier states about its figures, verbatim in `dossier.json` and the report.
-pub const STATEMENTS: [&str; 6] = [
+pub const STATEMENTS: [&str; 7] = [
     "Responses are investigator-assessed; there is no blinded central review. RECIST 1.1 responses computed from the recorded measurements are shown beside them where they disagree.",
     "PFS and OS are descriptive: single-arm cohorts have no comparator.",
     "Clopper-Pearson intervals are exact for a binomial sample and not adjusted for the two-stage design.",
     "Medians are the first time at which the Kaplan-Meier estimate S(t) <= 0.5 (R and SAS take the midpoint to the next event time where S(t) = 0.5 exactly; this dossier does not). Their 95 % CIs are Brookmeyer-Crowley with the log(-log) transform: each bound is the first time its pointwise log(-log) band with Greenwood's variance is <= 0.5 (lifelines; SAS LIFETEST's default); NR where it never is. Landmark CIs use the same bands.",
-    "Months are 30.4375 days. Events dated after the clinical data cut-off are ignored, and each patient is censored at their last record on or before it.",
+    "Months are 30.4375 days. Events dated after the clinical data cut-off are ignored, and each patient is censored at their last record on or before it, by the rule below; the CDISC datasets follow the same rule.",
+    crate::cut::CUTOFF_RULE,
     "The DRUP two-stage design (8 then 24 patients, 1 and 5 benefits) is stated by the protocol's catalogue; the catalogue records no null response rate.",
 ];
 

@@ -6,7 +6,8 @@
 //! from the evidence records alone and compares.
 //!
 //! - [`Scope`]: which cohorts a dossier covers, and the clinical cut-off.
-//! - [`cut`]: the clinical data cut-off applied to the model.
+//! - [`cut`]: the clinical data cut-off applied to the model: one rule ([`cut::CUTOFF_RULE`])
+//!   for the figures and the CDISC datasets alike.
 //! - [`km`]: Kaplan-Meier medians with Brookmeyer-Crowley log(-log) CIs, landmarks, numbers at
 //!   risk, reverse-KM follow-up.
 //! - [`figures`]: every figure per cohort, tumour-type subgroup and trial-wide.
@@ -95,14 +96,36 @@ pub fn rendered_files(d: &Dossier) -> Result<std::collections::BTreeMap<String, 
     Ok(files)
 }
 
-/// Why a dossier could not be made or checked.
+/// Why a dossier, its CDISC package or its evidence could not be made, read or checked. Each
+/// variant says what the caller can do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A figure could not be serialised (a bug: report it).
-    #[error("rendering the dossier: {0}")]
-    Render(String),
-    /// The evidence bundle's records or checkpoints cannot be read: the bundle is damaged
-    /// (`verify-bundle` on it names the record).
+    /// The scope names a cohort the protocol's catalogue does not have: check `--cohort`
+    /// against the catalogue (`view enrollment` lists the cohorts).
+    #[error("cohort {0} is not in the protocol's cohort catalogue (check --cohort)")]
+    UnknownCohort(String),
+    /// The scope names no cohort: pass at least one (`--cohort`, `--positive` or `--all`).
+    #[error("the scope names no cohort: a dossier needs at least one")]
+    EmptyScope,
+    /// A file the dossier would write already exists; nothing was written. Choose a new
+    /// folder.
+    #[error("{0} already exists; nothing was written (choose a folder without a dossier)")]
+    Exists(std::path::PathBuf),
+    /// Reading or writing a file failed: check the path, its permissions and the free space,
+    /// then run again (a refused write leaves nothing behind).
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The evidence bundle's records or checkpoints cannot be read: the bundle is damaged or
+    /// not a dossier's (`verify-bundle` on it names the record). Ask the sender for the
+    /// dossier again.
     #[error("evidence: {0}")]
     Evidence(String),
+    /// A figure could not be serialised: a bug in this tool, not in the data; report it.
+    #[error("rendering the dossier (a bug, please report it): {0}")]
+    Render(String),
 }

@@ -1,8 +1,8 @@
 //! `manifest.json` and `manifest.sig`: what a dossier holds, and the admin's signature over it.
 //!
 //! `manifest.json` lists the SHA-256 of every other file of the dossier, both cut-offs, the
-//! protocol version and its conventions, the tool's version, and the signer's 21 CFR 11.50
-//! manifestation (printed name, time, meaning). `manifest.sig` holds the signer's key id and an
+//! protocol version and its conventions, the tool's version, what became of `dossier.pdf`,
+//! and the signer's 21 CFR 11.50 manifestation (printed name, time, meaning). `manifest.sig` holds the signer's key id and an
 //! Ed25519 signature (ZIP-215, FORMAT.md §9) over
 //!
 //! ```text
@@ -64,6 +64,10 @@ pub struct Manifest {
     pub tool: String,
     /// SHA-256 (hex) of every other file, by path inside the dossier folder (`/`-separated).
     pub files: BTreeMap<String, String>,
+    /// What became of `dossier.pdf`, in words: the browser that printed it (informative only:
+    /// its digest is in `files`, but no verifier recomputes it), or why there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdf: Option<String>,
     /// The signer's manifestation.
     pub signer: Signer,
 }

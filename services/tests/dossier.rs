@@ -78,7 +78,6 @@ fn fixture() -> &'static Fixture {
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", text(&o));
-        assert!(text(&o).contains("dossier.pdf skipped"), "{}", text(&o));
         Fixture { _tmp: tmp, root }
     })
 }
@@ -139,6 +138,7 @@ fn a_fresh_dossier_verifies_and_holds_every_file() {
         "evidence/evidence.bundle",
         "manifest.json",
         "manifest.sig",
+        "dossier.pdf",
     ] {
         assert!(f.dossier().join(file).is_file(), "{file}");
     }
@@ -171,7 +171,7 @@ fn a_fresh_dossier_verifies_and_holds_every_file() {
         assert!(cdisc.iter().any(|n| n == needed), "no cdisc/{needed}");
     }
     let listed = m["files"].as_object().unwrap();
-    assert_eq!(listed.len(), 3 + cdisc.len());
+    assert_eq!(listed.len(), 4 + cdisc.len(), "and dossier.pdf");
     assert!(cdisc
         .iter()
         .all(|n| listed.contains_key(&format!("cdisc/{n}"))));
@@ -294,6 +294,11 @@ fn a_flipped_byte_in_any_file_is_caught() {
         ("manifest.json", "manifest"),
         ("manifest.sig", "manifest.sig"),
         ("dossier.json", "dossier.json"),
+        // informative only, but its digest is the manifest's
+        (
+            "dossier.pdf",
+            "dossier.pdf: its SHA-256 is not the manifest's",
+        ),
     ] {
         let (_t, dir) = copy();
         let p = dir.join(file);
@@ -414,6 +419,7 @@ fn one_patient_removed_everywhere_and_re_signed_is_given_away_by_the_slot_record
             key: &tl_ledger::SigningKey::new(admin.signing_key.clone()),
             signed_at: "2026-12-07T00:00:00Z".into(),
         },
+        false,
     )
     .unwrap();
     // then the evidence verifies and the figures agree, but the cohort's slot records name the
@@ -543,4 +549,68 @@ fn a_deleted_file_is_named_and_a_non_admin_key_signs_nothing() {
         0,
         "nothing is left behind"
     );
+}
+
+#[test]
+fn the_pdf_is_printed_by_chromium_and_listed_in_the_manifest() {
+    // given a fresh dossier (scripts/test installs Chromium, so the test never skips it)
+    let f = fixture();
+    let pdf = std::fs::read(f.dossier().join("dossier.pdf")).expect("dossier.pdf is written");
+    // then it is a PDF, listed in the manifest with its SHA-256, and the manifest says who
+    // printed it and that it is informative only
+    assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
+    assert!(pdf.len() > 10_000, "{} bytes", pdf.len());
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.dossier().join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        m["files"]["dossier.pdf"].as_str(),
+        Some(tl_dossier::manifest::digest(&pdf).as_str())
+    );
+    let note = m["pdf"].as_str().unwrap();
+    assert!(
+        note.contains("printed by") && note.contains("informative only"),
+        "{note}"
+    );
+}
+
+#[test]
+fn without_chromium_the_dossier_says_so_and_has_no_pdf() {
+    // given no Chromium where the dossier looks for one
+    let f = fixture();
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("no-pdf");
+    let o = bin()
+        .current_dir(&f.root)
+        .env("TRIAL_LEDGER_CHROMIUM", t.path().join("no-such-chromium"))
+        .args(["dossier", "--data", "d", "--cohort"])
+        .arg(first_cohort())
+        .args(["--cutoff", CUTOFF, "--key", "d/keys/admin.key"])
+        .args(["--trust", "d/trust.json", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    // then the dossier is written without the PDF, says so on stderr and in the manifest,
+    // and verifies
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("dossier.pdf skipped"), "{err}");
+    assert!(!out.join("dossier.pdf").exists());
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert!(m["files"].get("dossier.pdf").is_none());
+    let note = m["pdf"].as_str().unwrap();
+    assert!(
+        note.starts_with("no dossier.pdf") && note.contains("no-such-chromium"),
+        "{note}"
+    );
+    let v = verify(&out);
+    assert!(v.status.success(), "{}", text(&v));
+}
+
+/// The first cohort of the fresh dossier.
+fn first_cohort() -> String {
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture().dossier().join("manifest.json")).unwrap())
+            .unwrap();
+    m["cohorts"][0].as_str().unwrap().to_string()
 }

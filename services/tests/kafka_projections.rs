@@ -39,6 +39,9 @@ fn ok(args: &[&str]) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
+/// The passphrase of the demo's key files.
+const PASSPHRASE: &str = "correct horse";
+
 /// A simulated trial run through Kafka by `demo --kafka` (its own sequencer, stopped when
 /// the simulation is done): clinical content on the ledger topic, keys and trust file in
 /// `data`. Shared by the tests that only read it.
@@ -87,7 +90,9 @@ fn kdemo() -> &'static KDemo {
             .args(["demo", "--kafka", &b.bootstrap, "--trial", &trial])
             .args(["--patients", "15", "--data"])
             .arg(dir.path().join("data"))
-            .env_remove("TRIAL_LEDGER_PASSPHRASE")
+            // The matcher's, cohort engine's and admin's key files (the admin signs dossiers).
+            .env("TRIAL_LEDGER_PASSPHRASE", PASSPHRASE)
+            .env("TRIAL_LEDGER_SCRYPT_LOG_N", "10")
             .env_remove("TRIAL_LEDGER_ROOT_PASSPHRASE")
             .env_remove("TRIAL_LEDGER_SEQUENCER_PASSPHRASE")
             .output()
@@ -459,4 +464,111 @@ fn a_forged_record_on_the_ledger_topic_stops_project_kafka_naming_it() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains(&forged_at), "{err}");
+}
+
+/// Every file under `dir` with its bytes, by `/`-separated relative path.
+fn files_of(dir: &Path, prefix: &str, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let rel = format!("{prefix}{}", e.file_name().to_string_lossy());
+        if e.file_type().unwrap().is_dir() {
+            files_of(&e.path(), &format!("{rel}/"), out);
+        } else {
+            out.insert(rel, std::fs::read(e.path()).unwrap());
+        }
+    }
+}
+
+#[test]
+fn a_dossier_from_kafka_equals_the_dossier_of_an_embedded_copy_and_verifies() {
+    // given the demo on Kafka and an embedded copy of its committed records and checkpoints
+    let d = kdemo();
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("copy");
+    let lens = embedded_copy(d, &copy);
+    let cfg = d.cfg();
+    for p in 0..lens.len() as u32 {
+        let cps = tl_kafka::read::checkpoints(&cfg, p, Duration::from_secs(60)).unwrap();
+        let path = tl_ledger::publish::checkpoint_path(&copy.join("ledger"), p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let text: String = cps
+            .iter()
+            .map(|c| tl_ledger::publish::note_entry(c.text()))
+            .collect();
+        std::fs::write(path, text).unwrap();
+    }
+    // when a dossier of every cohort is made from each
+    let trust = d.trust();
+    let key = d.data().join("keys/admin.key");
+    let dossier = |source: &[&str], out: &Path| {
+        let o = bin()
+            .env("TRIAL_LEDGER_PASSPHRASE", PASSPHRASE)
+            .arg("dossier")
+            .args(source)
+            .args([
+                "--all",
+                "--cutoff",
+                "2100-01-01",
+                "--no-pdf",
+                "--trust",
+                &trust,
+            ])
+            .arg("--key")
+            .arg(&key)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "dossier {source:?}: {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let (k, e) = (tmp.path().join("from-kafka"), tmp.path().join("from-copy"));
+    dossier(&["--kafka", &d.bootstrap, "--trial", &d.trial], &k);
+    dossier(&["--data", &s(&copy)], &e);
+    // then every file is byte-identical but the manifest's signing time (and so its signature)
+    let (mut kf, mut ef) = (Default::default(), Default::default());
+    files_of(&k, "", &mut kf);
+    files_of(&e, "", &mut ef);
+    assert_eq!(kf.keys().collect::<Vec<_>>(), ef.keys().collect::<Vec<_>>());
+    assert!(kf.len() > 10, "{:?}", kf.keys());
+    for (name, bytes) in &kf {
+        if name == "manifest.json" {
+            let unsigned = |b: &[u8]| {
+                let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();
+                v["signer"]["signed_at"] = serde_json::Value::Null;
+                v
+            };
+            assert_eq!(unsigned(bytes), unsigned(&ef[name]));
+        } else if name != "manifest.sig" {
+            assert!(*bytes == ef[name], "{name} differs");
+        }
+    }
+    // and the Kafka dossier verifies
+    let o = bin()
+        .args(["verify-dossier", &s(&k), "--trust", &trust])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    // and --kafka without --trust is refused before anything is written
+    let o = bin()
+        .env("TRIAL_LEDGER_PASSPHRASE", PASSPHRASE)
+        .args(["dossier", "--kafka", &d.bootstrap, "--trial", &d.trial])
+        .args(["--all", "--cutoff", "2100-01-01", "--key"])
+        .arg(&key)
+        .arg("--out")
+        .arg(tmp.path().join("refused"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--trust FILE"));
+    assert!(!tmp.path().join("refused").exists());
+    eprintln!(
+        "two dossiers and a verification on the Kafka demo: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }

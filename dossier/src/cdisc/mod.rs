@@ -21,7 +21,9 @@
 //! on.
 //!
 //! **Scope.** The patients are those enrolled in (else slotted in) a cohort of the scope; records
-//! after the cut-off are left out first ([`cut::at_cutoff`]).
+//! after the cut-off are left out first, by the one rule the figures follow too
+//! ([`crate::cut::clinical_cut`], stated in `define.xml`), so ADSL and ADTTE describe the same
+//! records as `dossier.json`.
 //!
 //! **What the ledger does not hold** is left missing, never invented: age, race, ethnicity and
 //! country are null and `SEX` is `U` (the registration event has no such fields; recording them
@@ -30,7 +32,6 @@
 
 mod adam;
 pub mod ct;
-pub mod cut;
 mod dataset;
 mod define;
 mod sdtm;
@@ -40,32 +41,10 @@ pub use dataset::{
     parse_reference_text, reference_text, Column, DataType, Dataset, Origin, Row, Standard, Value,
 };
 
-use crate::Scope;
-use std::path::{Path, PathBuf};
+use crate::{Error, Scope};
+use std::path::Path;
 use tl_projections::model::TrialModel;
 use tl_schemas::TrialId;
-
-/// What went wrong building, writing or comparing a package.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The scope names a cohort the protocol's catalogue does not have: check `--cohort`.
-    #[error("cohort {0} is not in the protocol's cohort catalogue (check --cohort)")]
-    UnknownCohort(String),
-    /// The scope names no cohort: pass at least one.
-    #[error("the scope names no cohort: a package needs at least one")]
-    EmptyScope,
-    /// A file the package would write already exists; nothing was written. Choose a new folder.
-    #[error("{0} already exists; nothing was written (choose a folder without a package)")]
-    Exists(PathBuf),
-    /// Writing or reading a file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-}
 
 /// A finished package: every dataset, its Dataset-JSON bytes, and `define.xml`.
 #[derive(Clone, Debug)]
@@ -117,7 +96,7 @@ pub fn package(model: &TrialModel, scope: &Scope, trial: &TrialId) -> Result<Pac
             return Err(Error::UnknownCohort(c.to_string()));
         }
     }
-    let cut = cut::at_cutoff(model, scope.cutoff);
+    let cut = crate::cut::clinical_cut(model, scope.cutoff);
     let study = subject::Study::new(&cut, scope, trial);
     let mut datasets = Vec::new();
     let index = sdtm::build(&study, &mut datasets);

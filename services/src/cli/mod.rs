@@ -466,8 +466,9 @@ pub struct ExportArgs {
 /// `dossier`.
 #[derive(Debug, Args)]
 pub struct DossierArgs {
+    /// The ledger: `--data DIR`, or `--kafka BOOTSTRAP --trial ID` (then `--trust` is needed).
     #[command(flatten)]
-    pub data: DataArgs,
+    pub data: StoreArgs,
     /// One cohort (`cohort:ID` or the bare id).
     #[arg(long, value_name = "ID")]
     pub cohort: Option<String>,
@@ -489,9 +490,13 @@ pub struct DossierArgs {
     /// The dossier folder to create; it must not exist.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Trust file with the pinned root key (default: DIR/trust.json, with a warning).
+    /// Trust file with the pinned root key (default with --data: DIR/trust.json, with a
+    /// warning; required with --kafka).
     #[arg(long, value_name = "FILE")]
     pub trust: Option<PathBuf>,
+    /// Do not print `dossier.pdf` (the manifest says it was not asked for).
+    #[arg(long)]
+    pub no_pdf: bool,
 }
 
 /// `verify-dossier`.

@@ -9,9 +9,14 @@
 //! 3. The figures are computed from the bundle's records alone (`tl_dossier::evidence`), so
 //!    `verify-dossier` recomputes them from the same bytes; the clinical cut-off (`--cutoff`)
 //!    limits them.
-//! 4. `dossier.json`, `index.html`, `evidence/evidence.bundle` (and `cdisc/`) are written with
-//!    `manifest.json` (their SHA-256) and `manifest.sig` (an enrolled admin key's signature,
-//!    FORMAT.md §20), into a new folder that appears whole or not at all.
+//! 4. `dossier.json`, `index.html`, `evidence/evidence.bundle`, `cdisc/` and `dossier.pdf`
+//!    (printed by headless Chromium where it is installed; the manifest says when it is not)
+//!    are written with `manifest.json` (their SHA-256) and `manifest.sig` (an enrolled admin
+//!    key's signature, FORMAT.md §20), into a new folder that appears whole or not at all.
+//!
+//! The ledger is the embedded one (`--data DIR`) or a trial on Kafka (`--kafka BOOTSTRAP
+//! --trial ID --trust FILE`: the committed ledger topic and the checkpoints topic); the same
+//! records and checkpoints give the same dossier either way.
 
 use crate::cli::DossierArgs;
 use anyhow::{bail, Context, Result};
@@ -22,9 +27,11 @@ use tl_domain::TrialRules;
 use tl_dossier::manifest::{self, Manifest, Signer};
 use tl_dossier::{evidence, Scope};
 use tl_ledger::bundle::{self, Bundle, ExportSource};
+use tl_ledger::checkpoint::SignedCheckpoint;
 use tl_ledger::log::read_embedded_for_verify;
 use tl_ledger::publish::read_published;
 use tl_ledger::trust::TrustFile;
+use tl_ledger::verify::PartitionInput;
 use tl_ledger::{verify_ledger, SigningKey};
 use tl_projections::model::TrialModel;
 use tl_schemas::ids::Name;
@@ -77,11 +84,15 @@ pub struct SignWith<'a> {
 /// beside it under a temporary name, then renamed): every file, `manifest.json` and
 /// `manifest.sig`. The signer must be an admin key enrolled at the cut's registry position.
 /// Returns the files written with their sizes.
+/// With `pdf`, `index.html` is also printed to `dossier.pdf` by headless Chromium; where that
+/// cannot be done the dossier is written without it and the manifest's `pdf` says why (as does
+/// stderr).
 pub fn write_dossier(
     out: &Path,
     bundle: &Bundle,
     scope: &Scope,
     sign: SignWith<'_>,
+    pdf: bool,
 ) -> Result<BTreeMap<String, usize>> {
     let trial: TrialId = bundle.trial_id.clone();
     let registry = evidence::registry_of(bundle)?;
@@ -103,6 +114,20 @@ pub fn write_dossier(
     for (name, bytes) in package.files() {
         files.insert(format!("cdisc/{name}"), bytes.to_vec());
     }
+    let pdf_note = if pdf {
+        match super::dossier_pdf::print(&files["index.html"]) {
+            Ok((bytes, browser)) => {
+                files.insert("dossier.pdf".into(), bytes);
+                format!("dossier.pdf: index.html printed by {browser} (headless); informative only, not recomputed by verify-dossier")
+            }
+            Err(why) => {
+                eprintln!("dossier.pdf skipped: {why}; print index.html from a browser");
+                format!("no dossier.pdf: {why}; print index.html from a browser")
+            }
+        }
+    } else {
+        "no dossier.pdf: not asked for (--no-pdf)".to_string()
+    };
     let m = Manifest {
         format: manifest::MANIFEST_FORMAT.into(),
         trial: trial.to_string(),
@@ -117,6 +142,7 @@ pub fn write_dossier(
             .iter()
             .map(|(p, b)| (p.clone(), manifest::digest(b)))
             .collect(),
+        pdf: Some(pdf_note),
         signer: Signer {
             key_id: sign.key.key_id().to_hex(),
             name,
@@ -172,13 +198,63 @@ fn write_folder(out: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<()> {
     Ok(())
 }
 
+/// The committed ledger and each partition's published checkpoints, from either backend,
+/// with the trust file that pins the trial's root.
+fn read_ledger(
+    a: &DossierArgs,
+    store: &super::Store,
+) -> Result<(TrustFile, Vec<PartitionInput>, Vec<Vec<SignedCheckpoint>>)> {
+    let trust_path = match (&a.trust, store) {
+        (Some(p), _) => p.clone(),
+        (None, super::Store::Embedded(data)) => super::stored_trust_path_with_warning(data),
+        (None, super::Store::Kafka(_)) => {
+            bail!("a dossier from a ledger on Kafka needs the trial's trust file: --trust FILE")
+        }
+    };
+    let trust = TrustFile::read(&trust_path)?;
+    match store {
+        super::Store::Embedded(data) => {
+            let dir = super::ledger_dir(data);
+            let inputs = read_embedded_for_verify(&dir)
+                .with_context(|| format!("reading the ledger in {}", dir.display()))?;
+            let published = (0..inputs.len() as u32)
+                .map(|p| read_published(&dir, p))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((trust, inputs, published))
+        }
+        super::Store::Kafka(k) => {
+            if k.trial != trust.trial() {
+                bail!(
+                    "the trust file {} is for trial {}, not {}",
+                    trust_path.display(),
+                    trust.trial(),
+                    k.trial
+                );
+            }
+            let wait = std::time::Duration::from_secs(150);
+            let n = tl_kafka::topics::partition_count(k, &k.topics.ledger)?.with_context(|| {
+                format!("no ledger topic {} on {}", k.topics.ledger, k.bootstrap)
+            })?;
+            let inputs = tl_kafka::read::ledger_for_verify(k, n, wait)?;
+            let published = (0..n)
+                .map(|p| tl_kafka::read::checkpoints(k, p, wait))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((trust, inputs, published))
+        }
+    }
+}
+
 /// Runs `dossier`.
 pub fn run(a: DossierArgs) -> Result<ExitCode> {
     let cutoff = Date::parse(&a.cutoff)
         .with_context(|| format!("--cutoff {:?}: expected a date YYYY-MM-DD", a.cutoff))?;
-    let data = &a.data.data;
-    // Before any work: --out must be new, and not inside the data folder's protected parts.
-    crate::cli::output::refuse_protected(&a.out, Some(data))?;
+    let store = super::store(&a.data)?;
+    let data = match &store {
+        super::Store::Embedded(d) => Some(d.as_path()),
+        super::Store::Kafka(_) => None,
+    };
+    // Before any work: --out must be new, and not inside a data folder's protected parts.
+    crate::cli::output::refuse_protected(&a.out, data)?;
     if a.out.symlink_metadata().is_ok() {
         bail!(
             "{} already exists; a dossier is written into a new folder only",
@@ -186,25 +262,15 @@ pub fn run(a: DossierArgs) -> Result<ExitCode> {
         );
     }
     let (key, _) = crate::cli::secrets::load_key(&a.key)?;
-    let trust_path = a
-        .trust
-        .clone()
-        .unwrap_or_else(|| super::stored_trust_path_with_warning(data));
-    let trust = TrustFile::read(&trust_path)?;
+    let (trust, inputs, published) = read_ledger(&a, &store)?;
     let root = trust.root_key().map_err(anyhow::Error::msg)?;
     let trial = trust.trial();
-    let dir = super::ledger_dir(data);
-    let inputs = read_embedded_for_verify(&dir)
-        .with_context(|| format!("reading the ledger in {}", dir.display()))?;
     let report = verify_ledger(&trial, root, &inputs, TrialRules);
     if let Some(f) = report.first_failure() {
         println!("FAILED: the ledger does not verify, so no dossier is written: {f}");
         return Ok(ExitCode::from(crate::EXIT_NEGATIVE));
     }
     let records: Vec<Vec<Vec<u8>>> = inputs.into_iter().map(|i| i.records).collect();
-    let published = (0..records.len() as u32)
-        .map(|p| read_published(&dir, p))
-        .collect::<Result<Vec<_>, _>>()?;
     let anchors: Vec<u64> = published
         .iter()
         .map(|cps| cps.last().map_or(0, |c| c.unverified().size))
@@ -232,6 +298,7 @@ pub fn run(a: DossierArgs) -> Result<ExitCode> {
             key: &key,
             signed_at: tl_schemas::UtcMicros::now().to_rfc3339(),
         },
+        !a.no_pdf,
     )?;
     let carried: usize = b.sections.iter().map(|s| s.records.len()).sum();
     println!(
@@ -245,6 +312,5 @@ pub fn run(a: DossierArgs) -> Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!("dossier.pdf skipped: PDF printing by headless Chromium is not implemented in this version; print index.html from a browser");
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod cohort_engine;
 pub mod demo;
 pub mod dossier;
+pub mod dossier_pdf;
 pub mod erase;
 pub mod export;
 pub mod init;

@@ -10,10 +10,12 @@
 //!    the bundle's.
 //! 4. Completeness: every reported cohort's own records are in the evidence, and every patient
 //!    they give a slot to is a subject of the evidence with its records.
-//! 5. Recomputation from the evidence records alone: `dossier.json` (the first differing figure
-//!    is named by its JSON path) and `index.html` (byte for byte).
+//! 5. Recomputation from the evidence records alone, under the one clinical cut-off rule
+//!    (`tl_dossier::cut`): `dossier.json` (the first differing figure is named by its JSON
+//!    path), every `cdisc/` file (the first differing row) and `index.html` (byte for byte).
 //! 6. Every file of the folder is listed in the manifest with its SHA-256, and nothing else is
-//!    there.
+//!    there. `dossier.pdf` is checked by its digest only: it is a print of `index.html` by a
+//!    browser, informative, and not recomputed.
 
 use crate::cli::VerifyDossierArgs;
 use anyhow::{Context, Result};
@@ -248,7 +250,7 @@ pub fn run(a: VerifyDossierArgs) -> Result<ExitCode> {
     match check(&a.dir, &trust)? {
         Ok(ok) => {
             println!("{ok}");
-            println!("note: dossier.pdf, where present, is informative only and not checked");
+            println!("note: dossier.pdf, where present, is informative only: its SHA-256 is checked, its content is not recomputed");
             Ok(ExitCode::SUCCESS)
         }
         Err(why) => {
