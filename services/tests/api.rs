@@ -113,9 +113,15 @@ impl Served {
 
 /// Starts `serve` on port 0 and reads the address from its first line.
 fn serve(root: &Path) -> (Child, String) {
+    serve_with(root, &[])
+}
+
+/// Starts `serve` on port 0 with more flags.
+fn serve_with(root: &Path, flags: &[&str]) -> (Child, String) {
     let mut child = bin()
         .current_dir(root)
         .args(["serve", "--data", "d", "--listen", "127.0.0.1:0"])
+        .args(flags)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -129,6 +135,20 @@ fn serve(root: &Path) -> (Child, String) {
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_string();
     (child, base)
+}
+
+/// Sends `head` (and `body`) on a raw connection to `base` and returns the status line and
+/// what came back within `wait`.
+fn raw(base: &str, head: &str, body: &[u8], wait: std::time::Duration) -> String {
+    use std::io::{Read, Write};
+    let addr = base.strip_prefix("http://").unwrap();
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(wait)).unwrap();
+    c.write_all(head.as_bytes()).unwrap();
+    let _ = c.write_all(body);
+    let mut got = Vec::new();
+    let _ = c.read_to_end(&mut got);
+    String::from_utf8_lossy(&got).into_owned()
 }
 
 /// Issues a read token in the data folder `root/d` with `tokens new ARGS`; returns its text.
@@ -376,6 +396,47 @@ fn every_bad_request_gets_its_4xx_with_a_code_and_changes_nothing() {
     }
     let (status, v) = answer(agent().get(format!("{}/v1/no/such/route", s.base)).call());
     assert_eq!((status, v["code"].as_str()), (404, Some("not-found")));
+    assert!(
+        v["message"].as_str().unwrap().contains("/v1/no/such/route"),
+        "{v}"
+    );
+    // An unknown cohort in a stream filter is a 404 with a message, not an empty stream.
+    let dsmb = token(&s.root, &["--name", "D. Board", "--role", "dsmb"]);
+    let (status, v) = answer(
+        agent()
+            .get(format!("{}/v1/safety/stream?cohort=NO-SUCH", s.base))
+            .header("authorization", format!("Bearer {dsmb}"))
+            .call(),
+    );
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (404, Some("not-found")),
+        "{v}"
+    );
+    assert!(v["message"].as_str().unwrap().contains("NO-SUCH"), "{v}");
+    // A body announced at 100 MB is refused with 413 from its headers alone: the answer comes
+    // while the server has read none of it (the connection stays open, the body unsent).
+    let t = std::time::Instant::now();
+    let reply = raw(
+        &s.base,
+        "POST /v1/submissions HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\ncontent-length: 100000000\r\nconnection: close\r\n\r\n",
+        &[0u8; 1024],
+        std::time::Duration::from_secs(5),
+    );
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+    assert!(reply.contains("\"code\":\"too-large\""), "{reply}");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        t.elapsed()
+    );
+    // Headers over the limit are refused by the server before any route (431).
+    let big = format!(
+        "GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {}\r\nconnection: close\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let reply = raw(&s.base, &big, b"", std::time::Duration::from_secs(5));
+    assert!(reply.starts_with("HTTP/1.1 431"), "{reply}");
     let auditor = format!(
         "Bearer {}",
         token(&s.root, &["--name", "A. Auditor", "--role", "auditor"])
@@ -430,6 +491,79 @@ fn every_bad_request_gets_its_4xx_with_a_code_and_changes_nothing() {
     let (status, v) = answer(agent().get(format!("{}/readyz", s.base)).call());
     assert_eq!((status, v["ready"].as_bool()), (200, Some(true)));
     assert!(s.stop().success());
+}
+
+#[test]
+fn a_burst_of_submissions_is_rate_limited_per_key_and_per_address_with_429() {
+    let mut s = Served::start();
+    s.stop();
+    let count = |root: &Path| -> usize {
+        tl_ledger::log::read_embedded_for_verify(&root.join("d/ledger"))
+            .unwrap()
+            .iter()
+            .map(|p| p.records.len())
+            .sum()
+    };
+    let at_start = count(&s.root);
+    // The same folder, served again with small rates: 5 per second per key, 12 per address.
+    let (server, base) = serve_with(
+        &s.root,
+        &["--rate-per-key", "5", "--rate-per-address", "12"],
+    );
+    s.server = server;
+    s.base = base;
+    let before = s.store_files();
+    // One key, 12 submissions at once: the first 5 go in, the rest are 429 and change nothing.
+    let by_one_key: Vec<Vec<u8>> = (0..12)
+        .map(|i| s.register(&format!("K-{i}"), &s.investigator))
+        .collect();
+    let answers: Vec<(u16, serde_json::Value)> = by_one_key
+        .iter()
+        .map(|b| s.post(b, "application/octet-stream"))
+        .collect();
+    let recorded = answers.iter().filter(|(st, _)| *st == 201).count();
+    let limited: Vec<&serde_json::Value> = answers
+        .iter()
+        .filter(|(st, _)| *st == 429)
+        .map(|(_, v)| v)
+        .collect();
+    assert!((5..=7).contains(&recorded), "{answers:?}");
+    assert_eq!(recorded + limited.len(), 12, "{answers:?}");
+    for v in &limited {
+        assert_eq!(v["code"], "rate-limited");
+        assert!(v["message"].as_str().unwrap().contains("key "), "{v}");
+    }
+    // A refused one carries Retry-After.
+    let res = agent()
+        .post(format!("{}/v1/submissions", s.base))
+        .header("content-type", "application/octet-stream")
+        .send(&by_one_key[11][..])
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 429);
+    assert!(res.headers().get("retry-after").is_some());
+    // Submissions each by another (unknown) key from the same address are then limited by
+    // the address (12 per second): the first are judged (422 unknown-key), the rest 429.
+    let other: Vec<Vec<u8>> = (0..20)
+        .map(|i| s.register(&format!("A-{i}"), &SigningKey::generate()))
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let by_address: Vec<(u16, serde_json::Value)> = other
+        .iter()
+        .map(|b| s.post(b, "application/octet-stream"))
+        .collect();
+    let judged = by_address.iter().filter(|(st, _)| *st == 422).count();
+    let by_addr = by_address
+        .iter()
+        .filter(|(st, v)| *st == 429 && v["message"].as_str().unwrap().contains("address"))
+        .count();
+    assert!((12..=14).contains(&judged), "{by_address:?}");
+    assert_eq!(judged + by_addr, 20, "{by_address:?}");
+    // Only the answered records are in the ledger: exactly those that got 201.
+    let all_recorded = recorded + by_address.iter().filter(|(st, _)| *st == 201).count();
+    let root = s.root.clone();
+    assert_ne!(s.store_files(), before);
+    assert!(s.stop().success());
+    assert_eq!(count(&root) - at_start, all_recorded);
 }
 
 /// A small demo trial in `root/d` (cohorts, patients at sites, adverse events), its views

@@ -2,16 +2,18 @@
 //!
 //! Writing needs no token: a submission must carry a valid signature by an enrolled key whose
 //! ledger role may author its event type, and the sequencer checks exactly that before
-//! anything is written.
+//! anything is written. Submissions are rate-limited per author key and per client address
+//! (429, [`super::limits::RateLimits`]).
 
 use super::error::ApiError;
 use super::ApiState;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tl_ledger::{Reason, Submitted};
 
@@ -33,10 +35,16 @@ struct SubmissionJson {
 /// record, 200 for a known submission id), or the refusal (4xx, FORMAT.md reason code).
 async fn submit(
     State(state): State<Arc<ApiState>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    state.rate.check_address(client.ip())?;
     let bytes = submission_bytes(&headers, &body)?;
+    // Bytes that do not decode are refused by the sequencer (`malformed`) without a key.
+    if let Ok(s) = tl_schemas::decode::<tl_schemas::SignedSubmission>(&bytes) {
+        state.rate.check_key(&s.submission.author)?;
+    }
     let submitted = state
         .handle
         .submit(bytes)

@@ -19,6 +19,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
     let access_log = super::tokens::access_log_path(Some(&a.data), &a.tokens)?;
     // A token file that cannot be read is an operator's error: say so now, not per request.
     crate::api::auth::TokenFile::read(&token_file)?;
+    api::limits::check(&a.server)?;
     let trust = super::read_trust(&a.data)?;
     let root = trust.root_key().map_err(anyhow::Error::msg)?;
     let mut ledger = super::open_writer(&a.data)?;
@@ -53,32 +54,38 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         tokens: auth::TokenStore::new(token_file),
         sessions: auth::Sessions::default(),
         access_log: auth::AccessLog::new(access_log),
+        rate: api::limits::RateLimits::new(a.server.rate_per_key, a.server.rate_per_address),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     let served = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(a.listen)
-            .await
+        let listener = std::net::TcpListener::bind(a.listen)
             .with_context(|| format!("cannot listen on {}", a.listen))?;
         let addr = listener.local_addr()?;
+        let url = format!("{}://{addr}", a.server.scheme());
         // The first line of stdout is the address, so scripts and tests can use port 0.
-        println!("listening on http://{addr}");
+        println!("listening on {url}");
         // Other writers refused by the lock name this address (see `open_writer`).
         let url_file = super::server_url_path(&a.data);
-        std::fs::write(&url_file, format!("http://{addr}\n"))
+        std::fs::write(&url_file, format!("{url}\n"))
             .with_context(|| format!("writing {}", url_file.display()))?;
-        tracing::info!(%addr, data = %a.data.display(), "serving");
+        tracing::info!(%addr, data = %a.data.display(), tls = a.server.tls(), "serving");
         let hub = safety.clone();
         let shutdown = async move {
             shutdown_signal().await;
             // Open streams end, so the requests in flight can finish and the server stops.
             hub.stop();
         };
-        api::run(listener, api::router(api_state), shutdown)
-            .await
-            .context("serving HTTP")
+        api::limits::serve(
+            listener,
+            api::app(api_state, &a.server),
+            &a.server,
+            shutdown,
+        )
+        .await
+        .context("serving HTTP")
     });
     // Stop the sequencer after the last request finished: what was acknowledged is durable,
     // and the flush of anything still queued is reported here rather than lost.
