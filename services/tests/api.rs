@@ -566,6 +566,175 @@ fn a_burst_of_submissions_is_rate_limited_per_key_and_per_address_with_429() {
     assert_eq!(count(&root) - at_start, all_recorded);
 }
 
+/// The headers of an answer, lowercased names.
+fn head_of(res: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    res.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_string())
+}
+
+#[test]
+fn every_answer_has_a_csp_and_cors_allows_only_listed_origins_on_get_routes() {
+    let mut s = Served::start();
+    s.stop();
+    let (server, base) = serve_with(
+        &s.root,
+        &[
+            "--cors-origin",
+            "null",
+            "--cors-origin",
+            "https://pages.example.org",
+        ],
+    );
+    s.server = server;
+    s.base = base;
+    let good = s.register("P-1", &s.investigator);
+    // Every answer, success or error, JSON or bytes, carries the CSP (and no HSTS without TLS).
+    for (method, path) in [
+        ("GET", "/healthz"),
+        ("GET", "/v1/checkpoints"),
+        ("GET", "/v1/no/such/route"),
+        ("GET", "/v1/views/safety"),
+        ("POST", "/v1/submissions"),
+    ] {
+        let res = if method == "GET" {
+            agent().get(format!("{}{path}", s.base)).call().unwrap()
+        } else {
+            agent()
+                .post(format!("{}{path}", s.base))
+                .header("content-type", "application/octet-stream")
+                .send(&good[..])
+                .unwrap()
+        };
+        assert_eq!(
+            head_of(&res, "content-security-policy").as_deref(),
+            Some("default-src 'self'"),
+            "{method} {path}"
+        );
+        assert_eq!(head_of(&res, "strict-transport-security"), None);
+    }
+    // A listed origin (a page saved to a file sends `Origin: null`) may read GET routes,
+    let get = |origin: &str| {
+        agent()
+            .get(format!("{}/v1/checkpoints", s.base))
+            .header("origin", origin)
+            .call()
+            .unwrap()
+    };
+    for origin in ["null", "https://pages.example.org"] {
+        let res = get(origin);
+        assert_eq!(res.status().as_u16(), 200);
+        assert_eq!(
+            head_of(&res, "access-control-allow-origin").as_deref(),
+            Some(origin)
+        );
+    }
+    // another origin is not allowed (same-origin by default),
+    let res = get("https://evil.example");
+    assert_eq!(head_of(&res, "access-control-allow-origin"), None);
+    // and a preflight allows GET with a bearer token, never POST.
+    let res = agent()
+        .options(format!("{}/v1/views/safety", s.base))
+        .header("origin", "null")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .call()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(
+        head_of(&res, "access-control-allow-origin").as_deref(),
+        Some("null")
+    );
+    let methods = head_of(&res, "access-control-allow-methods").unwrap();
+    assert_eq!(methods, "GET");
+    assert!(head_of(&res, "access-control-allow-headers")
+        .unwrap()
+        .contains("authorization"));
+    // A bad origin is refused before the server starts, with a clear message.
+    let o = bin()
+        .current_dir(&s.root)
+        .args(["serve", "--data", "d", "--listen", "127.0.0.1:0"])
+        .args(["--cors-origin", "https://pages.example.org/path"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("is not an origin"), "{stderr}");
+    assert!(s.stop().success());
+}
+
+#[test]
+fn with_a_certificate_the_server_speaks_only_https_and_sends_hsts() {
+    let mut s = Served::start();
+    s.stop();
+    // A self-signed certificate for 127.0.0.1, made by the openssl CLI.
+    let o = Command::new("openssl")
+        .current_dir(&s.root)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+        ])
+        .output()
+        .expect("the openssl CLI");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (server, base) = serve_with(&s.root, &["--tls-cert", "cert.pem", "--tls-key", "key.pem"]);
+    s.server = server;
+    assert!(base.starts_with("https://127.0.0.1:"), "{base}");
+    // curl trusting only that certificate: the answer has HSTS and the CSP.
+    let curl = |url: &str| {
+        Command::new("curl")
+            .current_dir(&s.root)
+            .args(["-sS", "-i", "--max-time", "10", "--cacert", "cert.pem", url])
+            .output()
+            .unwrap()
+    };
+    let o = curl(&format!("{base}/v1/checkpoints"));
+    let text = String::from_utf8_lossy(&o.stdout).to_lowercase();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        text.starts_with("http/1.1 200") || text.starts_with("http/2 200"),
+        "{text}"
+    );
+    assert!(
+        text.contains("strict-transport-security: max-age=31536000"),
+        "{text}"
+    );
+    assert!(
+        text.contains("content-security-policy: default-src 'self'"),
+        "{text}"
+    );
+    assert!(text.contains("\"checkpoints\""), "{text}");
+    // Plain HTTP on the same port gets no answer.
+    let plain = base.replace("https://", "http://");
+    let o = curl(&format!("{plain}/healthz"));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("200"));
+    // A missing key file is refused at start with its name.
+    let o = bin()
+        .current_dir(&s.root)
+        .args(["serve", "--data", "d", "--listen", "127.0.0.1:0"])
+        .args(["--tls-cert", "cert.pem", "--tls-key", "nokey.pem"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nokey.pem"));
+    assert!(s.stop().success());
+}
+
 /// A small demo trial in `root/d` (cohorts, patients at sites, adverse events), its views
 /// projected once, and `serve` on it.
 struct DemoServed {

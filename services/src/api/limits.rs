@@ -212,10 +212,13 @@ fn cors(origins: &[String]) -> CorsLayer {
 /// the operator's error, said at once.
 pub fn check(flags: &ServerFlags) -> anyhow::Result<()> {
     for o in &flags.cors_origins {
+        let host = o
+            .strip_prefix("https://")
+            .or_else(|| o.strip_prefix("http://"));
         let ok = o == "null"
-            || ((o.starts_with("https://") || o.starts_with("http://"))
-                && !o.ends_with('/')
-                && HeaderValue::from_str(o).is_ok());
+            || host.is_some_and(|h| {
+                !h.is_empty() && !h.contains(['/', '?', '#']) && HeaderValue::from_str(o).is_ok()
+            });
         if !ok {
             anyhow::bail!(
                 "--cors-origin {o:?} is not an origin: give scheme://host[:port] with no path \
