@@ -735,6 +735,166 @@ fn with_a_certificate_the_server_speaks_only_https_and_sends_hsts() {
     assert!(s.stop().success());
 }
 
+/// Prometheus text exposition parsed: `name{labels}` to value. Panics on a line that is not
+/// a comment, a blank or a sample with a number.
+fn parse_prometheus(text: &str) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            assert!(
+                line.is_empty() || line.starts_with("# HELP ") || line.starts_with("# TYPE "),
+                "{line}"
+            );
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number: {line}"));
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name in {line}"
+        );
+        if name_end < series.len() {
+            assert!(series.ends_with('}'), "{line}");
+        }
+        out.insert(series.to_string(), value);
+    }
+    out
+}
+
+#[test]
+fn metrics_count_every_submission_by_outcome_and_refusals_are_logged() {
+    let mut s = Served::start();
+    s.stop();
+    let log = s.root.join("serve.log");
+    let mut child = bin()
+        .current_dir(&s.root)
+        .args(["serve", "--data", "d", "--listen", "127.0.0.1:0"])
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut first, mut second) = (String::new(), String::new());
+    out.read_line(&mut first).unwrap();
+    out.read_line(&mut second).unwrap();
+    s.server = child;
+    s.base = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let metrics_url = second
+        .trim()
+        .strip_prefix("metrics on ")
+        .unwrap()
+        .to_string();
+
+    // 7 recorded, 2 of them again (duplicates), 3 with a bad signature, 2 by unknown keys.
+    let good: Vec<Vec<u8>> = (0..7)
+        .map(|i| s.register(&format!("M-{i}"), &s.investigator))
+        .collect();
+    for g in &good {
+        assert_eq!(s.post(g, "application/octet-stream").0, 201);
+    }
+    for g in &good[..2] {
+        assert_eq!(s.post(g, "application/octet-stream").0, 200);
+    }
+    for i in 0..3 {
+        let mut b = s.register(&format!("B-{i}"), &s.investigator);
+        let last = b.len() - 1;
+        b[last] ^= 1;
+        assert_eq!(s.post(&b, "application/octet-stream").0, 422);
+    }
+    for i in 0..2 {
+        let b = s.register(&format!("U-{i}"), &SigningKey::generate());
+        assert_eq!(s.post(&b, "application/octet-stream").0, 422);
+    }
+    assert_eq!(s.post(b"{", "application/json").0, 400);
+
+    let scrape = |url: &str, bearer: Option<&str>| {
+        let mut req = agent().get(url);
+        if let Some(t) = bearer {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let mut res = req.call().unwrap();
+        let status = res.status().as_u16();
+        (status, res.body_mut().read_to_string().unwrap())
+    };
+    // The metrics address needs no token; the API's own /metrics needs an auditor's.
+    let (status, text) = scrape(&metrics_url, None);
+    assert_eq!(status, 200);
+    let m = parse_prometheus(&text);
+    let get = |k: &str| {
+        m.get(k)
+            .copied()
+            .unwrap_or_else(|| panic!("no {k} in\n{text}"))
+    };
+    assert_eq!(
+        get(r#"tl_submissions_total{outcome="recorded",reason=""}"#),
+        7.0
+    );
+    assert_eq!(
+        get(r#"tl_submissions_total{outcome="duplicate",reason=""}"#),
+        2.0
+    );
+    assert_eq!(
+        get(r#"tl_submissions_total{outcome="refused",reason="bad-author-signature"}"#),
+        3.0
+    );
+    assert_eq!(
+        get(r#"tl_submissions_total{outcome="refused",reason="unknown-key"}"#),
+        2.0
+    );
+    assert_eq!(
+        get(r#"tl_submissions_total{outcome="refused",reason="bad-request"}"#),
+        1.0
+    );
+    // Each submission that reached the sequencer is in its latency histogram and in a batch.
+    assert_eq!(get("tl_sequencer_latency_seconds_count"), 14.0);
+    assert_eq!(get("tl_group_commit_batch_size_sum"), 14.0);
+    assert!(get("tl_group_commit_fsync_seconds_count") >= 1.0);
+    assert!(get(r#"tl_sequencer_latency_seconds_bucket{le="+Inf"}"#) == 14.0);
+    // Records per partition: their sum is the ledger's size.
+    let records: f64 = m
+        .iter()
+        .filter(|(k, _)| k.starts_with("tl_records{"))
+        .map(|(_, v)| v)
+        .sum();
+    let inputs = tl_ledger::log::read_embedded_for_verify(&s.root.join("d/ledger")).unwrap();
+    let stored: usize = inputs.iter().map(|p| p.records.len()).sum();
+    assert_eq!(records as usize, stored);
+
+    let (status, v) = answer(agent().get(format!("{}/metrics", s.base)).call());
+    assert_eq!((status, v["code"].as_str()), (401, Some("unauthorized")));
+    let sponsor = token(&s.root, &["--name", "S. Ponsor", "--role", "sponsor"]);
+    let (status, _) = scrape(&format!("{}/metrics", s.base), Some(&sponsor));
+    assert_eq!(status, 403);
+    let auditor = token(&s.root, &["--name", "A. Auditor", "--role", "auditor"]);
+    let (status, text) = scrape(&format!("{}/metrics", s.base), Some(&auditor));
+    assert_eq!(status, 200);
+    assert!(parse_prometheus(&text).contains_key("tl_sequencer_latency_seconds_count"));
+    assert!(s.stop().success());
+    // Refusals for a bad signature or an unknown key were logged as warnings.
+    let log = std::fs::read_to_string(&log).unwrap();
+    let warned = |reason: &str| {
+        log.lines()
+            .filter(|l| {
+                l.contains("WARN") && l.contains("submission refused") && l.contains(reason)
+            })
+            .count()
+    };
+    assert_eq!(warned("bad-author-signature"), 3, "{log}");
+    assert_eq!(warned("unknown-key"), 2, "{log}");
+}
+
 /// A small demo trial in `root/d` (cohorts, patients at sites, adverse events), its views
 /// projected once, and `serve` on it.
 struct DemoServed {

@@ -64,6 +64,10 @@ pub struct ServerFlags {
     /// Most requests handled at once; more wait for a free place.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_concurrent: usize,
+    /// Also serve `/metrics`, without a token, on this address (plain HTTP; keep it private).
+    /// On the API's own address `/metrics` needs an auditor token.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerFlags {
@@ -76,6 +80,7 @@ impl Default for ServerFlags {
             rate_per_address: 5000,
             request_timeout: 30,
             max_concurrent: 1024,
+            metrics_listen: None,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! | `GET /v1/views/{view}` | the enrollment, safety and dossier views as JSON ([`views`]) |
 //! | `GET /v1/safety/stream` | the live safety stream, Server-Sent Events ([`stream`]) |
 //! | `POST /v1/session` | a token exchanged for a session cookie ([`auth`]) |
+//! | `GET /metrics` | Prometheus metrics, for an `auditor` token ([`metrics`]) |
 //! | `GET /healthz`, `GET /readyz` | liveness, and whether the sequencer accepts submissions |
 //!
 //! Reads other than checkpoints need a token with a fitting API role ([`auth`]); writing needs
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod checkpoints;
 pub mod error;
 pub mod limits;
+pub mod metrics;
 pub mod reads;
 pub mod records;
 pub mod stream;
@@ -94,6 +96,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .merge(subjects::router())
         .merge(views::router())
         .merge(stream::router())
+        .merge(metrics::router())
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .fallback(|uri: axum::http::Uri| async move {

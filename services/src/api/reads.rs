@@ -174,6 +174,13 @@ impl Reads {
         Ok((out, self.freshness(as_of)))
     }
 
+    /// The views' lag behind the log per view and partition, without catching up (for the
+    /// metrics); empty until the views were first read. Blocking.
+    pub fn lag(&self) -> Vec<tl_projections::Lag> {
+        let mut held = self.projector.lock().unwrap_or_else(|p| p.into_inner());
+        held.as_mut().and_then(|p| p.lag().ok()).unwrap_or_default()
+    }
+
     /// Where a patient is, from the enrollment view: (site, cohort). `None`: not registered.
     pub fn patient_place(
         p: &Projector<EmbeddedSource>,

@@ -20,6 +20,8 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
     // A token file that cannot be read is an operator's error: say so now, not per request.
     crate::api::auth::TokenFile::read(&token_file)?;
     api::limits::check(&a.server)?;
+    // Before the sequencer starts, so its batches are measured from the first.
+    api::metrics::install()?;
     let trust = super::read_trust(&a.data)?;
     let root = trust.root_key().map_err(anyhow::Error::msg)?;
     let mut ledger = super::open_writer(&a.data)?;
@@ -72,6 +74,11 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         std::fs::write(&url_file, format!("{url}\n"))
             .with_context(|| format!("writing {}", url_file.display()))?;
         tracing::info!(%addr, data = %a.data.display(), tls = a.server.tls(), "serving");
+        if let Some(m) = a.server.metrics_listen {
+            let bound = api::metrics::serve_open(m, api_state.clone()).await?;
+            // The second line names the metrics address (port 0 picks one).
+            println!("metrics on http://{bound}/metrics");
+        }
         let hub = safety.clone();
         let shutdown = async move {
             shutdown_signal().await;
