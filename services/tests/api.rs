@@ -895,6 +895,112 @@ fn metrics_count_every_submission_by_outcome_and_refusals_are_logged() {
     assert_eq!(warned("unknown-key"), 2, "{log}");
 }
 
+#[test]
+fn proofs_over_http_are_the_files_prove_writes_and_check_proof_accepts_them() {
+    let mut s = Served::start();
+    let receipts: Vec<serde_json::Value> = (0..12)
+        .map(|i| {
+            let (st, v) = s.post(
+                &s.register(&format!("Q-{i}"), &s.investigator),
+                "application/octet-stream",
+            );
+            assert_eq!(st, 201, "{v}");
+            v
+        })
+        .collect();
+    let r = &receipts[5];
+    let (p, seq) = (r["partition"].as_u64().unwrap(), r["seq"].as_u64().unwrap());
+    // Public: no token.
+    let (status, proof) = answer(
+        agent()
+            .get(format!(
+                "{}/v1/partitions/{p}/proofs/inclusion?seq={seq}",
+                s.base
+            ))
+            .call(),
+    );
+    assert_eq!(status, 200, "{proof}");
+    // The same JSON `prove inclusion` prints for the same request,
+    let cli = bin()
+        .current_dir(&s.root)
+        .args([
+            "prove",
+            "inclusion",
+            "--data",
+            "d",
+            "--partition",
+            &p.to_string(),
+        ])
+        .args(["--seq", &seq.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let cli: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert_eq!(proof, cli);
+    // and `check-proof` accepts it, anchored in the trial's root key.
+    s.write_file("inclusion.json", &proof.to_string());
+    let check = |file: &str| {
+        bin()
+            .current_dir(&s.root)
+            .args(["check-proof", file, "--trust", "d/trust.json"])
+            .output()
+            .unwrap()
+    };
+    let o = check("inclusion.json");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    // A consistency proof between two published sizes of the partition.
+    let size = r["seq"].as_u64().unwrap() + 1;
+    let last = receipts
+        .iter()
+        .filter(|v| v["partition"].as_u64() == Some(p))
+        .map(|v| v["seq"].as_u64().unwrap() + 1)
+        .max()
+        .unwrap();
+    let (status, proof) = answer(
+        agent()
+            .get(format!(
+                "{}/v1/partitions/{p}/proofs/consistency?from={size}&to={last}",
+                s.base
+            ))
+            .call(),
+    );
+    assert_eq!(status, 200, "{proof}");
+    s.write_file("consistency.json", &proof.to_string());
+    let o = check("consistency.json");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    // Bad requests: a seq beyond the partition, sizes the wrong way round, a missing seq.
+    for q in [
+        format!("inclusion?seq={}", last + 100),
+        format!("consistency?from={last}&to=1"),
+        "inclusion".to_string(),
+    ] {
+        let (status, v) = answer(
+            agent()
+                .get(format!("{}/v1/partitions/{p}/proofs/{q}", s.base))
+                .call(),
+        );
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (400, Some("bad-request")),
+            "{q}: {v}"
+        );
+    }
+    let (status, _) = answer(
+        agent()
+            .get(format!(
+                "{}/v1/partitions/99/proofs/inclusion?seq=0",
+                s.base
+            ))
+            .call(),
+    );
+    assert_eq!(status, 404);
+    assert!(s.stop().success());
+}
+
 /// A small demo trial in `root/d` (cohorts, patients at sites, adverse events), its views
 /// projected once, and `serve` on it.
 struct DemoServed {

@@ -6,6 +6,7 @@
 //! | `POST /v1/submissions` | a signed submission in, its receipt out once durable ([`submissions`]) |
 //! | `GET /v1/partitions/{p}/records` | stored records of a partition, by range ([`records`]) |
 //! | `GET /v1/partitions/{p}/records/{seq}` | one stored record's bytes ([`records`]) |
+//! | `GET /v1/partitions/{p}/proofs/inclusion`, `.../consistency` | Merkle proofs, the files `prove` writes ([`proofs`]) |
 //! | `GET /v1/checkpoints` | each partition's latest published checkpoint ([`checkpoints`]) |
 //! | `GET /v1/subjects/{subject}/trail`, `.../bundle` | a subject's trail and audit bundle ([`subjects`]) |
 //! | `GET /v1/views/{view}` | the enrollment, safety and dossier views as JSON ([`views`]) |
@@ -22,6 +23,7 @@ pub mod checkpoints;
 pub mod error;
 pub mod limits;
 pub mod metrics;
+pub mod proofs;
 pub mod reads;
 pub mod records;
 pub mod stream;
@@ -97,6 +99,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .merge(views::router())
         .merge(stream::router())
         .merge(metrics::router())
+        .merge(proofs::router())
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .fallback(|uri: axum::http::Uri| async move {
