@@ -1001,6 +1001,57 @@ fn proofs_over_http_are_the_files_prove_writes_and_check_proof_accepts_them() {
     assert!(s.stop().success());
 }
 
+#[test]
+fn a_decoded_record_is_the_form_submit_reads_and_names_its_seal() {
+    let mut s = Served::start();
+    let bytes = s.register("D-1", &s.investigator);
+    let (status, receipt) = s.post(&bytes, "application/octet-stream");
+    assert_eq!(status, 201);
+    let url = format!(
+        "{}/v1/partitions/{}/records/{}/decoded",
+        s.base, receipt["partition"], receipt["seq"]
+    );
+    // Raw records are patient-level: no token 401, a sponsor 403, an auditor 200.
+    assert_eq!(answer(agent().get(&url).call()).0, 401);
+    let sponsor = token(&s.root, &["--name", "S. Ponsor", "--role", "sponsor"]);
+    let with = |t: &str| {
+        answer(
+            agent()
+                .get(&url)
+                .header("authorization", format!("Bearer {t}"))
+                .call(),
+        )
+    };
+    assert_eq!(with(&sponsor).0, 403);
+    let auditor = token(&s.root, &["--name", "A. Auditor", "--role", "auditor"]);
+    let (status, v) = with(&auditor);
+    assert_eq!(status, 200, "{v}");
+    let form = &v["submission"];
+    assert_eq!(form["event"], "PatientRegistered");
+    assert_eq!(form["subject"], "patient:D-1");
+    assert_eq!(
+        form["payload"],
+        serde_json::json!({"tumour_type":"COAD","site":"NKI-AVL","registered_on":"2025-01-15"})
+    );
+    assert_eq!(v["record"]["record_hash"], receipt["record_hash"]);
+    assert_eq!(v["record"]["seq"], receipt["seq"]);
+    // The form is what `submit` reads: parsed and signed again by the same key, it carries
+    // the same submission id and payload (signed at another client time, so the sequencer
+    // calls it a conflicting reuse of that id, and records nothing).
+    let parsed = trial_ledger::cli::event_json::parse(&form.to_string()).unwrap();
+    let again = encode(&parsed.draft.sign(&s.trial, &s.investigator));
+    let (status, dup) = s.post(&again, "application/octet-stream");
+    assert_eq!(
+        (status, dup["code"].as_str()),
+        (409, Some("submission-id-conflict")),
+        "{dup}"
+    );
+    // The access log names the decoded read.
+    let log = std::fs::read_to_string(s.root.join("d/access.log")).unwrap();
+    assert!(log.contains("/decoded"), "{log}");
+    assert!(s.stop().success());
+}
+
 /// A small demo trial in `root/d` (cohorts, patients at sites, adverse events), its views
 /// projected once, and `serve` on it.
 struct DemoServed {
