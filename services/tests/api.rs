@@ -1052,6 +1052,70 @@ fn a_decoded_record_is_the_form_submit_reads_and_names_its_seal() {
     assert!(s.stop().success());
 }
 
+#[test]
+fn a_view_as_of_a_cut_of_published_checkpoints_stays_frozen() {
+    let mut s = Served::start();
+    for i in 0..3 {
+        let b = s.register(&format!("C-{i}"), &s.investigator);
+        assert_eq!(s.post(&b, "application/octet-stream").0, 201);
+    }
+    // The cut: every partition's latest published checkpoint, as GET /v1/checkpoints lists them.
+    let (_, v) = answer(agent().get(format!("{}/v1/checkpoints", s.base)).call());
+    let cut: Vec<String> = v["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let size = c["checkpoint"]
+                .as_str()
+                .map_or(0, |t| t.lines().nth(1).unwrap().parse::<u64>().unwrap());
+            format!("p{}:{size}", c["partition"])
+        })
+        .collect();
+    let cut = cut.join(",");
+    for i in 3..5 {
+        let b = s.register(&format!("C-{i}"), &s.investigator);
+        assert_eq!(s.post(&b, "application/octet-stream").0, 201);
+    }
+    let sponsor = token(&s.root, &["--name", "S. Ponsor", "--role", "sponsor"]);
+    let view = |q: &str| {
+        answer(
+            agent()
+                .get(format!("{}/v1/views/enrollment{q}", s.base))
+                .header("authorization", format!("Bearer {sponsor}"))
+                .call(),
+        )
+    };
+    let (status, now) = view("");
+    assert_eq!(status, 200, "{now}");
+    assert_eq!(now["funnel"]["registered"], 5);
+    let (status, then) = view(&format!("?at={cut}"));
+    assert_eq!(status, 200, "{then}");
+    assert_eq!(then["funnel"]["registered"], 3, "{then}");
+    assert_eq!(then["freshness"]["behind"], 2, "{then}");
+    // A size no checkpoint has is 404; a cut that leaves a partition out, or garbage, 400.
+    let (status, v) = view("?at=p0:999999");
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (400, Some("bad-request")),
+        "{v}"
+    );
+    let every_wrong = cut
+        .split(',')
+        .map(|pn| format!("{pn}7"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let (status, v) = view(&format!("?at={every_wrong}"));
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (404, Some("not-found")),
+        "{v}"
+    );
+    let (status, _) = view("?at=zz");
+    assert_eq!(status, 400);
+    assert!(s.stop().success());
+}
+
 /// A small demo trial in `root/d` (cohorts, patients at sites, adverse events), its views
 /// projected once, and `serve` on it.
 struct DemoServed {

@@ -18,6 +18,7 @@
 //! Reads other than checkpoints need a token with a fitting API role ([`auth`]); writing needs
 //! none. Limits, rate limits, CORS, CSP and TLS are in [`limits`].
 
+pub mod asof;
 pub mod auth;
 pub mod checkpoints;
 pub mod error;

@@ -81,7 +81,8 @@ impl Reads {
             .collect()
     }
 
-    fn freshness(&self, as_of: Vec<u64>) -> Freshness {
+    /// How far `as_of` (records per partition) is behind the latest checkpoints.
+    pub fn freshness(&self, as_of: Vec<u64>) -> Freshness {
         let log = self.log_sizes(as_of.len());
         let behind = log
             .iter()

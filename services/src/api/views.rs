@@ -1,5 +1,6 @@
 //! The three read models as JSON: `GET /v1/views/{enrollment|safety|dossier}[?cohort=ID]`,
-//! the content of `view ... --json`, brought up to date from the verified log first, with
+//! the content of `view ... --json`, brought up to date from the verified log first (or, with
+//! `?at=p0:N,...`, as of a frozen cut of published checkpoints: [`super::asof`]), with
 //! each view's lag per partition and how far behind the log the answer is.
 //!
 //! Who may read which (README, "API"): enrollment the `auditor` and `sponsor`; safety also
@@ -28,6 +29,9 @@ pub fn router() -> Router<Arc<ApiState>> {
 struct ViewQuery {
     /// Only this cohort.
     cohort: Option<String>,
+    /// A frozen data cut: `p0:N,p1:M,...`, the sizes of published checkpoints
+    /// ([`super::asof`]).
+    at: Option<String>,
 }
 
 /// The view named in the path, and the roles that may read it.
@@ -75,31 +79,16 @@ async fn view(
     let cohort = caller.cohort_scope(q.cohort.as_deref())?;
     let st = state.clone();
     let c = cohort.clone();
-    let answer = tokio::task::spawn_blocking(move || {
-        st.reads.with_views(|p| {
-            if let Some(c) = &c {
-                let known: bool = p
-                    .view(ViewKind::Enrollment)
-                    .conn()
-                    .query_row(
-                        "SELECT EXISTS (SELECT 1 FROM cohorts WHERE cohort = ?1)",
-                        [c],
-                        |r| r.get(0),
-                    )
-                    .unwrap_or(false);
-                if !known {
-                    return Err(ApiError::not_found(format!(
-                        "no cohort {c:?} in the ledger (GET /v1/views/enrollment lists them)"
-                    )));
-                }
-            }
-            let body = report_of(kind, p.view(kind).conn(), c.as_deref())?;
-            let lag = p
-                .lag()
-                .map_err(|e| ApiError::unavailable(format!("the views' lag: {e}")))?;
-            let lag: Vec<_> = lag.into_iter().filter(|l| l.view == kind.name()).collect();
-            Ok((body, lag))
-        })
+    let at = q.at.clone();
+    let answer = tokio::task::spawn_blocking(move || match at {
+        None => st.reads.with_views(|p| answer_from(p, kind, c.as_deref())),
+        Some(text) => {
+            let caps = super::asof::parse_cut(&st, &text)?;
+            let out = super::asof::with_views_at(&st, caps.clone(), |p| {
+                answer_from(p, kind, c.as_deref())
+            })?;
+            Ok((out, st.reads.freshness(caps)))
+        }
     })
     .await
     .map_err(|e| ApiError::unavailable(e.to_string()))?;
@@ -118,4 +107,34 @@ async fn view(
         o.extend(b);
     }
     Ok(Json(v))
+}
+
+/// A view's report and its lag, from any projector (the live one or a cut's).
+fn answer_from<S: tl_projections::LogSource>(
+    p: &mut tl_projections::Projector<S>,
+    kind: ViewKind,
+    cohort: Option<&str>,
+) -> Result<(serde_json::Value, Vec<tl_projections::Lag>), ApiError> {
+    if let Some(c) = cohort {
+        let known: bool = p
+            .view(ViewKind::Enrollment)
+            .conn()
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM cohorts WHERE cohort = ?1)",
+                [c],
+                |r| r.get(0),
+            )
+            .unwrap_or(false);
+        if !known {
+            return Err(ApiError::not_found(format!(
+                "no cohort {c:?} in the ledger (GET /v1/views/enrollment lists them)"
+            )));
+        }
+    }
+    let body = report_of(kind, p.view(kind).conn(), cohort)?;
+    let lag = p
+        .lag()
+        .map_err(|e| ApiError::unavailable(format!("the views' lag: {e}")))?;
+    let lag: Vec<_> = lag.into_iter().filter(|l| l.view == kind.name()).collect();
+    Ok((body, lag))
 }
