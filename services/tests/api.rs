@@ -1181,6 +1181,75 @@ impl DemoServed {
 }
 
 #[test]
+fn every_cell_of_the_safety_table_links_to_the_records_behind_it() {
+    let enc = |v: &str| {
+        v.replace('%', "%25")
+            .replace(' ', "%20")
+            .replace('+', "%2B")
+            .replace('&', "%26")
+    };
+    let mut s = DemoServed::start("40");
+    let root = s.root.clone();
+    let dsmb = token(&root, &["--name", "D. Board", "--role", "dsmb"]);
+    let auditor = token(&root, &["--name", "A. Auditor", "--role", "auditor"]);
+    let (status, view) = s.get("/v1/views/safety", Some(&dsmb));
+    assert_eq!(status, 200);
+    let cells = view["by_term"].as_array().unwrap().clone();
+    assert!(!cells.is_empty(), "the demo has adverse events");
+    let mut events = 0;
+    for (i, c) in cells.iter().enumerate() {
+        let mut q = format!(
+            "term={}&grade={}",
+            enc(c["ctcae_term"].as_str().unwrap()),
+            c["grade"]
+        );
+        for k in ["cohort", "drug"] {
+            if let Some(v) = c[k].as_str() {
+                q.push_str(&format!("&{k}={}", enc(v)));
+            }
+        }
+        let (status, cell) = s.get(&format!("/v1/views/safety/cells?{q}"), Some(&dsmb));
+        assert_eq!(status, 200, "{q}: {cell}");
+        // The cell's numbers are the view's,
+        assert_eq!(cell["events"], c["events"], "{q}");
+        assert_eq!(cell["serious"], c["serious"], "{q}");
+        events += cell["events"].as_u64().unwrap();
+        // and each record behind it (a few checked per cell) is an adverse event record of
+        // that term, or a correction of one.
+        let records = cell["records"].as_array().unwrap();
+        assert!(
+            records.len() as u64 >= cell["events"].as_u64().unwrap(),
+            "{cell}"
+        );
+        for r in records.iter().take(if i < 3 { 3 } else { 1 }) {
+            let (status, d) = s.get(
+                &format!(
+                    "/v1/partitions/{}/records/{}/decoded",
+                    r["partition"], r["seq"]
+                ),
+                Some(&auditor),
+            );
+            assert_eq!(status, 200);
+            assert_eq!(d["record"]["record_hash"], r["hash"], "{r}");
+            let name = d["submission"]["event"].as_str().unwrap();
+            assert!(
+                name.starts_with("AdverseEvent") || name == "Corrected",
+                "{name} behind {q}"
+            );
+        }
+    }
+    // Together the cells hold every adverse event of the trial.
+    assert_eq!(events, view["overall"]["adverse_events"].as_u64().unwrap());
+    // An unknown cell is 404; an hta token may not read safety cells.
+    let (status, _) = s.get("/v1/views/safety/cells?term=Nothing&grade=1", Some(&dsmb));
+    assert_eq!(status, 404);
+    let hta = token(&root, &["--name", "H. Ta", "--role", "hta"]);
+    let (status, _) = s.get("/v1/views/safety/cells?term=Nothing&grade=1", Some(&hta));
+    assert_eq!(status, 403);
+    assert!(s.stop().success());
+}
+
+#[test]
 fn every_protected_route_needs_a_fitting_token_and_patient_reads_are_logged() {
     let mut s = DemoServed::start("40");
     // A patient with a site and a cohort, a patient of another site, and two cohorts.
