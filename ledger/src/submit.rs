@@ -261,8 +261,17 @@ fn run<R: DomainRules>(
         let first = rx.blocking_recv().unwrap_or(Msg::Stop);
         let (batch, stop) = gather(first, &mut rx, max_batch, answered);
         answered = batch.len();
+        // Metrics (a no-op unless a recorder is installed, as `serve` does).
+        metrics::histogram!("tl_group_commit_batch_size").record(batch.len() as f64);
+        let started = std::time::Instant::now();
         let answers = order_batch(&mut ledger, batch, clock);
-        if let Err(e) = ledger.commit() {
+        let ordered = std::time::Instant::now();
+        let committed = ledger.commit();
+        metrics::histogram!("tl_group_commit_order_seconds")
+            .record((ordered - started).as_secs_f64());
+        metrics::histogram!("tl_group_commit_fsync_seconds")
+            .record(ordered.elapsed().as_secs_f64());
+        if let Err(e) = committed {
             let why = format!("storing a batch failed ({e}); reopen the ledger");
             for (reply, _) in answers {
                 let _ = reply.send(Err(stopped(&why)));

@@ -113,9 +113,15 @@ impl Served {
 
 /// Starts `serve` on port 0 and reads the address from its first line.
 fn serve(root: &Path) -> (Child, String) {
+    serve_with(root, &[])
+}
+
+/// Starts `serve` on port 0 with more flags.
+fn serve_with(root: &Path, flags: &[&str]) -> (Child, String) {
     let mut child = bin()
         .current_dir(root)
         .args(["serve", "--data", "d", "--listen", "127.0.0.1:0"])
+        .args(flags)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -129,6 +135,20 @@ fn serve(root: &Path) -> (Child, String) {
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_string();
     (child, base)
+}
+
+/// Sends `head` (and `body`) on a raw connection to `base` and returns the status line and
+/// what came back within `wait`.
+fn raw(base: &str, head: &str, body: &[u8], wait: std::time::Duration) -> String {
+    use std::io::{Read, Write};
+    let addr = base.strip_prefix("http://").unwrap();
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(wait)).unwrap();
+    c.write_all(head.as_bytes()).unwrap();
+    let _ = c.write_all(body);
+    let mut got = Vec::new();
+    let _ = c.read_to_end(&mut got);
+    String::from_utf8_lossy(&got).into_owned()
 }
 
 /// Issues a read token in the data folder `root/d` with `tokens new ARGS`; returns its text.
@@ -376,6 +396,47 @@ fn every_bad_request_gets_its_4xx_with_a_code_and_changes_nothing() {
     }
     let (status, v) = answer(agent().get(format!("{}/v1/no/such/route", s.base)).call());
     assert_eq!((status, v["code"].as_str()), (404, Some("not-found")));
+    assert!(
+        v["message"].as_str().unwrap().contains("/v1/no/such/route"),
+        "{v}"
+    );
+    // An unknown cohort in a stream filter is a 404 with a message, not an empty stream.
+    let dsmb = token(&s.root, &["--name", "D. Board", "--role", "dsmb"]);
+    let (status, v) = answer(
+        agent()
+            .get(format!("{}/v1/safety/stream?cohort=NO-SUCH", s.base))
+            .header("authorization", format!("Bearer {dsmb}"))
+            .call(),
+    );
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (404, Some("not-found")),
+        "{v}"
+    );
+    assert!(v["message"].as_str().unwrap().contains("NO-SUCH"), "{v}");
+    // A body announced at 100 MB is refused with 413 from its headers alone: the answer comes
+    // while the server has read none of it (the connection stays open, the body unsent).
+    let t = std::time::Instant::now();
+    let reply = raw(
+        &s.base,
+        "POST /v1/submissions HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\ncontent-length: 100000000\r\nconnection: close\r\n\r\n",
+        &[0u8; 1024],
+        std::time::Duration::from_secs(5),
+    );
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+    assert!(reply.contains("\"code\":\"too-large\""), "{reply}");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        t.elapsed()
+    );
+    // Headers over the limit are refused by the server before any route (431).
+    let big = format!(
+        "GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {}\r\nconnection: close\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let reply = raw(&s.base, &big, b"", std::time::Duration::from_secs(5));
+    assert!(reply.starts_with("HTTP/1.1 431"), "{reply}");
     let auditor = format!(
         "Bearer {}",
         token(&s.root, &["--name", "A. Auditor", "--role", "auditor"])
@@ -429,6 +490,629 @@ fn every_bad_request_gets_its_4xx_with_a_code_and_changes_nothing() {
     );
     let (status, v) = answer(agent().get(format!("{}/readyz", s.base)).call());
     assert_eq!((status, v["ready"].as_bool()), (200, Some(true)));
+    assert!(s.stop().success());
+}
+
+#[test]
+fn a_burst_of_submissions_is_rate_limited_per_key_and_per_address_with_429() {
+    let mut s = Served::start();
+    s.stop();
+    let count = |root: &Path| -> usize {
+        tl_ledger::log::read_embedded_for_verify(&root.join("d/ledger"))
+            .unwrap()
+            .iter()
+            .map(|p| p.records.len())
+            .sum()
+    };
+    let at_start = count(&s.root);
+    // The same folder, served again with small rates: 5 per second per key, 12 per address.
+    let (server, base) = serve_with(
+        &s.root,
+        &["--rate-per-key", "5", "--rate-per-address", "12"],
+    );
+    s.server = server;
+    s.base = base;
+    let before = s.store_files();
+    // One key, 12 submissions at once: the first 5 go in, the rest are 429 and change nothing.
+    let by_one_key: Vec<Vec<u8>> = (0..12)
+        .map(|i| s.register(&format!("K-{i}"), &s.investigator))
+        .collect();
+    let answers: Vec<(u16, serde_json::Value)> = by_one_key
+        .iter()
+        .map(|b| s.post(b, "application/octet-stream"))
+        .collect();
+    let recorded = answers.iter().filter(|(st, _)| *st == 201).count();
+    let limited: Vec<&serde_json::Value> = answers
+        .iter()
+        .filter(|(st, _)| *st == 429)
+        .map(|(_, v)| v)
+        .collect();
+    assert!((5..=7).contains(&recorded), "{answers:?}");
+    assert_eq!(recorded + limited.len(), 12, "{answers:?}");
+    for v in &limited {
+        assert_eq!(v["code"], "rate-limited");
+        assert!(v["message"].as_str().unwrap().contains("key "), "{v}");
+    }
+    // A refused one carries Retry-After.
+    let res = agent()
+        .post(format!("{}/v1/submissions", s.base))
+        .header("content-type", "application/octet-stream")
+        .send(&by_one_key[11][..])
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 429);
+    assert!(res.headers().get("retry-after").is_some());
+    // Submissions each by another (unknown) key from the same address are then limited by
+    // the address (12 per second): the first are judged (422 unknown-key), the rest 429.
+    let other: Vec<Vec<u8>> = (0..20)
+        .map(|i| s.register(&format!("A-{i}"), &SigningKey::generate()))
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let by_address: Vec<(u16, serde_json::Value)> = other
+        .iter()
+        .map(|b| s.post(b, "application/octet-stream"))
+        .collect();
+    let judged = by_address.iter().filter(|(st, _)| *st == 422).count();
+    let by_addr = by_address
+        .iter()
+        .filter(|(st, v)| *st == 429 && v["message"].as_str().unwrap().contains("address"))
+        .count();
+    assert!((12..=14).contains(&judged), "{by_address:?}");
+    assert_eq!(judged + by_addr, 20, "{by_address:?}");
+    // Only the answered records are in the ledger: exactly those that got 201.
+    let all_recorded = recorded + by_address.iter().filter(|(st, _)| *st == 201).count();
+    let root = s.root.clone();
+    assert_ne!(s.store_files(), before);
+    assert!(s.stop().success());
+    assert_eq!(count(&root) - at_start, all_recorded);
+}
+
+/// The headers of an answer, lowercased names.
+fn head_of(res: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    res.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_string())
+}
+
+#[test]
+fn every_answer_has_a_csp_and_cors_allows_only_listed_origins_on_get_routes() {
+    let mut s = Served::start();
+    s.stop();
+    let (server, base) = serve_with(
+        &s.root,
+        &[
+            "--cors-origin",
+            "null",
+            "--cors-origin",
+            "https://pages.example.org",
+        ],
+    );
+    s.server = server;
+    s.base = base;
+    let good = s.register("P-1", &s.investigator);
+    // Every answer, success or error, JSON or bytes, carries the CSP (and no HSTS without TLS).
+    for (method, path) in [
+        ("GET", "/healthz"),
+        ("GET", "/v1/checkpoints"),
+        ("GET", "/v1/no/such/route"),
+        ("GET", "/v1/views/safety"),
+        ("POST", "/v1/submissions"),
+    ] {
+        let res = if method == "GET" {
+            agent().get(format!("{}{path}", s.base)).call().unwrap()
+        } else {
+            agent()
+                .post(format!("{}{path}", s.base))
+                .header("content-type", "application/octet-stream")
+                .send(&good[..])
+                .unwrap()
+        };
+        assert_eq!(
+            head_of(&res, "content-security-policy").as_deref(),
+            Some("default-src 'self'"),
+            "{method} {path}"
+        );
+        assert_eq!(head_of(&res, "strict-transport-security"), None);
+    }
+    // A listed origin (a page saved to a file sends `Origin: null`) may read GET routes,
+    let get = |origin: &str| {
+        agent()
+            .get(format!("{}/v1/checkpoints", s.base))
+            .header("origin", origin)
+            .call()
+            .unwrap()
+    };
+    for origin in ["null", "https://pages.example.org"] {
+        let res = get(origin);
+        assert_eq!(res.status().as_u16(), 200);
+        assert_eq!(
+            head_of(&res, "access-control-allow-origin").as_deref(),
+            Some(origin)
+        );
+    }
+    // another origin is not allowed (same-origin by default),
+    let res = get("https://evil.example");
+    assert_eq!(head_of(&res, "access-control-allow-origin"), None);
+    // and a preflight allows GET with a bearer token, never POST.
+    let res = agent()
+        .options(format!("{}/v1/views/safety", s.base))
+        .header("origin", "null")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .call()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(
+        head_of(&res, "access-control-allow-origin").as_deref(),
+        Some("null")
+    );
+    let methods = head_of(&res, "access-control-allow-methods").unwrap();
+    assert_eq!(methods, "GET");
+    assert!(head_of(&res, "access-control-allow-headers")
+        .unwrap()
+        .contains("authorization"));
+    // A bad origin is refused before the server starts, with a clear message.
+    let o = bin()
+        .current_dir(&s.root)
+        .args(["serve", "--data", "d", "--listen", "127.0.0.1:0"])
+        .args(["--cors-origin", "https://pages.example.org/path"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("is not an origin"), "{stderr}");
+    assert!(s.stop().success());
+}
+
+#[test]
+fn with_a_certificate_the_server_speaks_only_https_and_sends_hsts() {
+    let mut s = Served::start();
+    s.stop();
+    // A self-signed certificate for 127.0.0.1, made by the openssl CLI.
+    let o = Command::new("openssl")
+        .current_dir(&s.root)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+        ])
+        .output()
+        .expect("the openssl CLI");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (server, base) = serve_with(&s.root, &["--tls-cert", "cert.pem", "--tls-key", "key.pem"]);
+    s.server = server;
+    assert!(base.starts_with("https://127.0.0.1:"), "{base}");
+    // curl trusting only that certificate: the answer has HSTS and the CSP.
+    let curl = |url: &str| {
+        Command::new("curl")
+            .current_dir(&s.root)
+            .args(["-sS", "-i", "--max-time", "10", "--cacert", "cert.pem", url])
+            .output()
+            .unwrap()
+    };
+    let o = curl(&format!("{base}/v1/checkpoints"));
+    let text = String::from_utf8_lossy(&o.stdout).to_lowercase();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        text.starts_with("http/1.1 200") || text.starts_with("http/2 200"),
+        "{text}"
+    );
+    assert!(
+        text.contains("strict-transport-security: max-age=31536000"),
+        "{text}"
+    );
+    assert!(
+        text.contains("content-security-policy: default-src 'self'"),
+        "{text}"
+    );
+    assert!(text.contains("\"checkpoints\""), "{text}");
+    // Plain HTTP on the same port gets no answer.
+    let plain = base.replace("https://", "http://");
+    let o = curl(&format!("{plain}/healthz"));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("200"));
+    // A missing key file is refused at start with its name.
+    let o = bin()
+        .current_dir(&s.root)
+        .args(["serve", "--data", "d", "--listen", "127.0.0.1:0"])
+        .args(["--tls-cert", "cert.pem", "--tls-key", "nokey.pem"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nokey.pem"));
+    assert!(s.stop().success());
+}
+
+/// Prometheus text exposition parsed: `name{labels}` to value. Panics on a line that is not
+/// a comment, a blank or a sample with a number.
+fn parse_prometheus(text: &str) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            assert!(
+                line.is_empty() || line.starts_with("# HELP ") || line.starts_with("# TYPE "),
+                "{line}"
+            );
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number: {line}"));
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name in {line}"
+        );
+        if name_end < series.len() {
+            assert!(series.ends_with('}'), "{line}");
+        }
+        out.insert(series.to_string(), value);
+    }
+    out
+}
+
+#[test]
+fn metrics_count_every_submission_by_outcome_and_refusals_are_logged() {
+    let mut s = Served::start();
+    s.stop();
+    let log = s.root.join("serve.log");
+    let mut child = bin()
+        .current_dir(&s.root)
+        .args(["serve", "--data", "d", "--listen", "127.0.0.1:0"])
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut first, mut second) = (String::new(), String::new());
+    out.read_line(&mut first).unwrap();
+    out.read_line(&mut second).unwrap();
+    s.server = child;
+    s.base = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let metrics_url = second
+        .trim()
+        .strip_prefix("metrics on ")
+        .unwrap()
+        .to_string();
+
+    // 7 recorded, 2 of them again (duplicates), 3 with a bad signature, 2 by unknown keys.
+    let good: Vec<Vec<u8>> = (0..7)
+        .map(|i| s.register(&format!("M-{i}"), &s.investigator))
+        .collect();
+    for g in &good {
+        assert_eq!(s.post(g, "application/octet-stream").0, 201);
+    }
+    for g in &good[..2] {
+        assert_eq!(s.post(g, "application/octet-stream").0, 200);
+    }
+    for i in 0..3 {
+        let mut b = s.register(&format!("B-{i}"), &s.investigator);
+        let last = b.len() - 1;
+        b[last] ^= 1;
+        assert_eq!(s.post(&b, "application/octet-stream").0, 422);
+    }
+    for i in 0..2 {
+        let b = s.register(&format!("U-{i}"), &SigningKey::generate());
+        assert_eq!(s.post(&b, "application/octet-stream").0, 422);
+    }
+    assert_eq!(s.post(b"{", "application/json").0, 400);
+
+    let scrape = |url: &str, bearer: Option<&str>| {
+        let mut req = agent().get(url);
+        if let Some(t) = bearer {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let mut res = req.call().unwrap();
+        let status = res.status().as_u16();
+        (status, res.body_mut().read_to_string().unwrap())
+    };
+    // The metrics address needs no token; the API's own /metrics needs an auditor's.
+    let (status, text) = scrape(&metrics_url, None);
+    assert_eq!(status, 200);
+    let m = parse_prometheus(&text);
+    let get = |k: &str| {
+        m.get(k)
+            .copied()
+            .unwrap_or_else(|| panic!("no {k} in\n{text}"))
+    };
+    assert_eq!(
+        get(r#"tl_submissions_total{outcome="recorded",reason=""}"#),
+        7.0
+    );
+    assert_eq!(
+        get(r#"tl_submissions_total{outcome="duplicate",reason=""}"#),
+        2.0
+    );
+    assert_eq!(
+        get(r#"tl_submissions_total{outcome="refused",reason="bad-author-signature"}"#),
+        3.0
+    );
+    assert_eq!(
+        get(r#"tl_submissions_total{outcome="refused",reason="unknown-key"}"#),
+        2.0
+    );
+    assert_eq!(
+        get(r#"tl_submissions_total{outcome="refused",reason="bad-request"}"#),
+        1.0
+    );
+    // Each submission that reached the sequencer is in its latency histogram and in a batch.
+    assert_eq!(get("tl_sequencer_latency_seconds_count"), 14.0);
+    assert_eq!(get("tl_group_commit_batch_size_sum"), 14.0);
+    assert!(get("tl_group_commit_fsync_seconds_count") >= 1.0);
+    assert!(get(r#"tl_sequencer_latency_seconds_bucket{le="+Inf"}"#) == 14.0);
+    // Records per partition: their sum is the ledger's size.
+    let records: f64 = m
+        .iter()
+        .filter(|(k, _)| k.starts_with("tl_records{"))
+        .map(|(_, v)| v)
+        .sum();
+    let inputs = tl_ledger::log::read_embedded_for_verify(&s.root.join("d/ledger")).unwrap();
+    let stored: usize = inputs.iter().map(|p| p.records.len()).sum();
+    assert_eq!(records as usize, stored);
+
+    let (status, v) = answer(agent().get(format!("{}/metrics", s.base)).call());
+    assert_eq!((status, v["code"].as_str()), (401, Some("unauthorized")));
+    let sponsor = token(&s.root, &["--name", "S. Ponsor", "--role", "sponsor"]);
+    let (status, _) = scrape(&format!("{}/metrics", s.base), Some(&sponsor));
+    assert_eq!(status, 403);
+    let auditor = token(&s.root, &["--name", "A. Auditor", "--role", "auditor"]);
+    let (status, text) = scrape(&format!("{}/metrics", s.base), Some(&auditor));
+    assert_eq!(status, 200);
+    assert!(parse_prometheus(&text).contains_key("tl_sequencer_latency_seconds_count"));
+    assert!(s.stop().success());
+    // Refusals for a bad signature or an unknown key were logged as warnings.
+    let log = std::fs::read_to_string(&log).unwrap();
+    let warned = |reason: &str| {
+        log.lines()
+            .filter(|l| {
+                l.contains("WARN") && l.contains("submission refused") && l.contains(reason)
+            })
+            .count()
+    };
+    assert_eq!(warned("bad-author-signature"), 3, "{log}");
+    assert_eq!(warned("unknown-key"), 2, "{log}");
+}
+
+#[test]
+fn proofs_over_http_are_the_files_prove_writes_and_check_proof_accepts_them() {
+    let mut s = Served::start();
+    let receipts: Vec<serde_json::Value> = (0..12)
+        .map(|i| {
+            let (st, v) = s.post(
+                &s.register(&format!("Q-{i}"), &s.investigator),
+                "application/octet-stream",
+            );
+            assert_eq!(st, 201, "{v}");
+            v
+        })
+        .collect();
+    let r = &receipts[5];
+    let (p, seq) = (r["partition"].as_u64().unwrap(), r["seq"].as_u64().unwrap());
+    // Public: no token.
+    let (status, proof) = answer(
+        agent()
+            .get(format!(
+                "{}/v1/partitions/{p}/proofs/inclusion?seq={seq}",
+                s.base
+            ))
+            .call(),
+    );
+    assert_eq!(status, 200, "{proof}");
+    // The same JSON `prove inclusion` prints for the same request,
+    let cli = bin()
+        .current_dir(&s.root)
+        .args([
+            "prove",
+            "inclusion",
+            "--data",
+            "d",
+            "--partition",
+            &p.to_string(),
+        ])
+        .args(["--seq", &seq.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let cli: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert_eq!(proof, cli);
+    // and `check-proof` accepts it, anchored in the trial's root key.
+    s.write_file("inclusion.json", &proof.to_string());
+    let check = |file: &str| {
+        bin()
+            .current_dir(&s.root)
+            .args(["check-proof", file, "--trust", "d/trust.json"])
+            .output()
+            .unwrap()
+    };
+    let o = check("inclusion.json");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    // A consistency proof between two published sizes of the partition.
+    let size = r["seq"].as_u64().unwrap() + 1;
+    let last = receipts
+        .iter()
+        .filter(|v| v["partition"].as_u64() == Some(p))
+        .map(|v| v["seq"].as_u64().unwrap() + 1)
+        .max()
+        .unwrap();
+    let (status, proof) = answer(
+        agent()
+            .get(format!(
+                "{}/v1/partitions/{p}/proofs/consistency?from={size}&to={last}",
+                s.base
+            ))
+            .call(),
+    );
+    assert_eq!(status, 200, "{proof}");
+    s.write_file("consistency.json", &proof.to_string());
+    let o = check("consistency.json");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    // Bad requests: a seq beyond the partition, sizes the wrong way round, a missing seq.
+    for q in [
+        format!("inclusion?seq={}", last + 100),
+        format!("consistency?from={last}&to=1"),
+        "inclusion".to_string(),
+    ] {
+        let (status, v) = answer(
+            agent()
+                .get(format!("{}/v1/partitions/{p}/proofs/{q}", s.base))
+                .call(),
+        );
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (400, Some("bad-request")),
+            "{q}: {v}"
+        );
+    }
+    let (status, _) = answer(
+        agent()
+            .get(format!(
+                "{}/v1/partitions/99/proofs/inclusion?seq=0",
+                s.base
+            ))
+            .call(),
+    );
+    assert_eq!(status, 404);
+    assert!(s.stop().success());
+}
+
+#[test]
+fn a_decoded_record_is_the_form_submit_reads_and_names_its_seal() {
+    let mut s = Served::start();
+    let bytes = s.register("D-1", &s.investigator);
+    let (status, receipt) = s.post(&bytes, "application/octet-stream");
+    assert_eq!(status, 201);
+    let url = format!(
+        "{}/v1/partitions/{}/records/{}/decoded",
+        s.base, receipt["partition"], receipt["seq"]
+    );
+    // Raw records are patient-level: no token 401, a sponsor 403, an auditor 200.
+    assert_eq!(answer(agent().get(&url).call()).0, 401);
+    let sponsor = token(&s.root, &["--name", "S. Ponsor", "--role", "sponsor"]);
+    let with = |t: &str| {
+        answer(
+            agent()
+                .get(&url)
+                .header("authorization", format!("Bearer {t}"))
+                .call(),
+        )
+    };
+    assert_eq!(with(&sponsor).0, 403);
+    let auditor = token(&s.root, &["--name", "A. Auditor", "--role", "auditor"]);
+    let (status, v) = with(&auditor);
+    assert_eq!(status, 200, "{v}");
+    let form = &v["submission"];
+    assert_eq!(form["event"], "PatientRegistered");
+    assert_eq!(form["subject"], "patient:D-1");
+    assert_eq!(
+        form["payload"],
+        serde_json::json!({"tumour_type":"COAD","site":"NKI-AVL","registered_on":"2025-01-15"})
+    );
+    assert_eq!(v["record"]["record_hash"], receipt["record_hash"]);
+    assert_eq!(v["record"]["seq"], receipt["seq"]);
+    // The form is what `submit` reads: parsed and signed again by the same key, it carries
+    // the same submission id and payload (signed at another client time, so the sequencer
+    // calls it a conflicting reuse of that id, and records nothing).
+    let parsed = trial_ledger::cli::event_json::parse(&form.to_string()).unwrap();
+    let again = encode(&parsed.draft.sign(&s.trial, &s.investigator));
+    let (status, dup) = s.post(&again, "application/octet-stream");
+    assert_eq!(
+        (status, dup["code"].as_str()),
+        (409, Some("submission-id-conflict")),
+        "{dup}"
+    );
+    // The access log names the decoded read.
+    let log = std::fs::read_to_string(s.root.join("d/access.log")).unwrap();
+    assert!(log.contains("/decoded"), "{log}");
+    assert!(s.stop().success());
+}
+
+#[test]
+fn a_view_as_of_a_cut_of_published_checkpoints_stays_frozen() {
+    let mut s = Served::start();
+    for i in 0..3 {
+        let b = s.register(&format!("C-{i}"), &s.investigator);
+        assert_eq!(s.post(&b, "application/octet-stream").0, 201);
+    }
+    // The cut: every partition's latest published checkpoint, as GET /v1/checkpoints lists them.
+    let (_, v) = answer(agent().get(format!("{}/v1/checkpoints", s.base)).call());
+    let cut: Vec<String> = v["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let size = c["checkpoint"]
+                .as_str()
+                .map_or(0, |t| t.lines().nth(1).unwrap().parse::<u64>().unwrap());
+            format!("p{}:{size}", c["partition"])
+        })
+        .collect();
+    let cut = cut.join(",");
+    for i in 3..5 {
+        let b = s.register(&format!("C-{i}"), &s.investigator);
+        assert_eq!(s.post(&b, "application/octet-stream").0, 201);
+    }
+    let sponsor = token(&s.root, &["--name", "S. Ponsor", "--role", "sponsor"]);
+    let view = |q: &str| {
+        answer(
+            agent()
+                .get(format!("{}/v1/views/enrollment{q}", s.base))
+                .header("authorization", format!("Bearer {sponsor}"))
+                .call(),
+        )
+    };
+    let (status, now) = view("");
+    assert_eq!(status, 200, "{now}");
+    assert_eq!(now["funnel"]["registered"], 5);
+    let (status, then) = view(&format!("?at={cut}"));
+    assert_eq!(status, 200, "{then}");
+    assert_eq!(then["funnel"]["registered"], 3, "{then}");
+    assert_eq!(then["freshness"]["behind"], 2, "{then}");
+    // A size no checkpoint has is 404; a cut that leaves a partition out, or garbage, 400.
+    let (status, v) = view("?at=p0:999999");
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (400, Some("bad-request")),
+        "{v}"
+    );
+    let every_wrong = cut
+        .split(',')
+        .map(|pn| format!("{pn}7"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let (status, v) = view(&format!("?at={every_wrong}"));
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (404, Some("not-found")),
+        "{v}"
+    );
+    let (status, _) = view("?at=zz");
+    assert_eq!(status, 400);
     assert!(s.stop().success());
 }
 
@@ -494,6 +1178,75 @@ impl DemoServed {
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         self.server.wait().unwrap()
     }
+}
+
+#[test]
+fn every_cell_of_the_safety_table_links_to_the_records_behind_it() {
+    let enc = |v: &str| {
+        v.replace('%', "%25")
+            .replace(' ', "%20")
+            .replace('+', "%2B")
+            .replace('&', "%26")
+    };
+    let mut s = DemoServed::start("40");
+    let root = s.root.clone();
+    let dsmb = token(&root, &["--name", "D. Board", "--role", "dsmb"]);
+    let auditor = token(&root, &["--name", "A. Auditor", "--role", "auditor"]);
+    let (status, view) = s.get("/v1/views/safety", Some(&dsmb));
+    assert_eq!(status, 200);
+    let cells = view["by_term"].as_array().unwrap().clone();
+    assert!(!cells.is_empty(), "the demo has adverse events");
+    let mut events = 0;
+    for (i, c) in cells.iter().enumerate() {
+        let mut q = format!(
+            "term={}&grade={}",
+            enc(c["ctcae_term"].as_str().unwrap()),
+            c["grade"]
+        );
+        for k in ["cohort", "drug"] {
+            if let Some(v) = c[k].as_str() {
+                q.push_str(&format!("&{k}={}", enc(v)));
+            }
+        }
+        let (status, cell) = s.get(&format!("/v1/views/safety/cells?{q}"), Some(&dsmb));
+        assert_eq!(status, 200, "{q}: {cell}");
+        // The cell's numbers are the view's,
+        assert_eq!(cell["events"], c["events"], "{q}");
+        assert_eq!(cell["serious"], c["serious"], "{q}");
+        events += cell["events"].as_u64().unwrap();
+        // and each record behind it (a few checked per cell) is an adverse event record of
+        // that term, or a correction of one.
+        let records = cell["records"].as_array().unwrap();
+        assert!(
+            records.len() as u64 >= cell["events"].as_u64().unwrap(),
+            "{cell}"
+        );
+        for r in records.iter().take(if i < 3 { 3 } else { 1 }) {
+            let (status, d) = s.get(
+                &format!(
+                    "/v1/partitions/{}/records/{}/decoded",
+                    r["partition"], r["seq"]
+                ),
+                Some(&auditor),
+            );
+            assert_eq!(status, 200);
+            assert_eq!(d["record"]["record_hash"], r["hash"], "{r}");
+            let name = d["submission"]["event"].as_str().unwrap();
+            assert!(
+                name.starts_with("AdverseEvent") || name == "Corrected",
+                "{name} behind {q}"
+            );
+        }
+    }
+    // Together the cells hold every adverse event of the trial.
+    assert_eq!(events, view["overall"]["adverse_events"].as_u64().unwrap());
+    // An unknown cell is 404; an hta token may not read safety cells.
+    let (status, _) = s.get("/v1/views/safety/cells?term=Nothing&grade=1", Some(&dsmb));
+    assert_eq!(status, 404);
+    let hta = token(&root, &["--name", "H. Ta", "--role", "hta"]);
+    let (status, _) = s.get("/v1/views/safety/cells?term=Nothing&grade=1", Some(&hta));
+    assert_eq!(status, 403);
+    assert!(s.stop().success());
 }
 
 #[test]

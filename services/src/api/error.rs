@@ -15,6 +15,8 @@ pub struct ApiError {
     pub code: String,
     /// What went wrong, for a person.
     pub message: String,
+    /// Seconds after which a retry may succeed (`Retry-After`), for 429 and 503.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -24,6 +26,7 @@ impl ApiError {
             status,
             code: code.to_string(),
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -46,7 +49,14 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"code": self.code, "message": self.message});
-        (self.status, Json(body)).into_response()
+        let mut res = (self.status, Json(body)).into_response();
+        if let Some(v) = self
+            .retry_after
+            .and_then(|s| axum::http::HeaderValue::from_str(&s.to_string()).ok())
+        {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        res
     }
 }
 
@@ -67,6 +77,7 @@ pub async fn json_rejections(
     }
     let code = match status {
         StatusCode::PAYLOAD_TOO_LARGE => "too-large",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
         StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
         StatusCode::NOT_FOUND => "not-found",
@@ -78,7 +89,14 @@ pub async fn json_rejections(
         .await
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
-    let message = if text.trim().is_empty() {
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!(
+            "the body is larger than {} bytes; a submission's canonical bytes are far smaller",
+            super::MAX_BODY
+        )
+    } else if status == StatusCode::REQUEST_TIMEOUT {
+        "the request took too long to answer; try again".to_string()
+    } else if text.trim().is_empty() {
         status
             .canonical_reason()
             .unwrap_or("request refused")

@@ -6,19 +6,25 @@
 //! | `POST /v1/submissions` | a signed submission in, its receipt out once durable ([`submissions`]) |
 //! | `GET /v1/partitions/{p}/records` | stored records of a partition, by range ([`records`]) |
 //! | `GET /v1/partitions/{p}/records/{seq}` | one stored record's bytes ([`records`]) |
+//! | `GET /v1/partitions/{p}/proofs/inclusion`, `.../consistency` | Merkle proofs, the files `prove` writes ([`proofs`]) |
 //! | `GET /v1/checkpoints` | each partition's latest published checkpoint ([`checkpoints`]) |
 //! | `GET /v1/subjects/{subject}/trail`, `.../bundle` | a subject's trail and audit bundle ([`subjects`]) |
 //! | `GET /v1/views/{view}` | the enrollment, safety and dossier views as JSON ([`views`]) |
 //! | `GET /v1/safety/stream` | the live safety stream, Server-Sent Events ([`stream`]) |
 //! | `POST /v1/session` | a token exchanged for a session cookie ([`auth`]) |
+//! | `GET /metrics` | Prometheus metrics, for an `auditor` token ([`metrics`]) |
 //! | `GET /healthz`, `GET /readyz` | liveness, and whether the sequencer accepts submissions |
 //!
 //! Reads other than checkpoints need a token with a fitting API role ([`auth`]); writing needs
-//! none. Still to come (the server issue): tiles, proofs, OpenAPI and metrics.
+//! none. Limits, rate limits, CORS, CSP and TLS are in [`limits`].
 
+pub mod asof;
 pub mod auth;
 pub mod checkpoints;
 pub mod error;
+pub mod limits;
+pub mod metrics;
+pub mod proofs;
 pub mod reads;
 pub mod records;
 pub mod stream;
@@ -60,6 +66,8 @@ pub struct ApiState {
     pub sessions: auth::Sessions,
     /// The access log of protected reads.
     pub access_log: auth::AccessLog,
+    /// The rate limits of submissions per key and per client address.
+    pub rate: limits::RateLimits,
 }
 
 impl ApiState {
@@ -91,12 +99,21 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .merge(subjects::router())
         .merge(views::router())
         .merge(stream::router())
+        .merge(metrics::router())
+        .merge(proofs::router())
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
-        .fallback(|| async { error::ApiError::not_found("no such route") })
+        .fallback(|uri: axum::http::Uri| async move {
+            error::ApiError::not_found(format!("no route {}", uri.path()))
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(error::json_rejections))
         .with_state(state)
+}
+
+/// The whole API with its limits and the headers every answer carries ([`limits::layers`]).
+pub fn app(state: Arc<ApiState>, flags: &limits::ServerFlags) -> Router {
+    limits::layers(router(state), flags)
 }
 
 /// Ready when the sequencer thread still takes submissions.
@@ -111,15 +128,4 @@ async fn ready(State(state): State<Arc<ApiState>>) -> (StatusCode, Json<serde_js
             ),
         )
     }
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves; requests in flight finish first.
-pub async fn run(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
 }

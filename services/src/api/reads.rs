@@ -81,7 +81,8 @@ impl Reads {
             .collect()
     }
 
-    fn freshness(&self, as_of: Vec<u64>) -> Freshness {
+    /// How far `as_of` (records per partition) is behind the latest checkpoints.
+    pub fn freshness(&self, as_of: Vec<u64>) -> Freshness {
         let log = self.log_sizes(as_of.len());
         let behind = log
             .iter()
@@ -172,6 +173,13 @@ impl Reads {
             .collect();
         let out = f(p)?;
         Ok((out, self.freshness(as_of)))
+    }
+
+    /// The views' lag behind the log per view and partition, without catching up (for the
+    /// metrics); empty until the views were first read. Blocking.
+    pub fn lag(&self) -> Vec<tl_projections::Lag> {
+        let mut held = self.projector.lock().unwrap_or_else(|p| p.into_inner());
+        held.as_mut().and_then(|p| p.lag().ok()).unwrap_or_default()
     }
 
     /// Where a patient is, from the enrollment view: (site, cohort). `None`: not registered.

@@ -1,6 +1,7 @@
 //! Reading stored records: `GET /v1/partitions/{p}/records?from=&limit=` (JSON, with each
 //! record's bytes in hex and its record hash) and `GET /v1/partitions/{p}/records/{seq}` (the
-//! record's bytes, `application/octet-stream`).
+//! record's bytes, `application/octet-stream`), and `.../records/{seq}/decoded` (the record as
+//! JSON: its submission in the form `submit` reads, and the sequencer's fields).
 //!
 //! Raw records carry patient-level data: only the `auditor` role reads them, and every read is
 //! in the access log.
@@ -27,6 +28,10 @@ pub fn router() -> Router<Arc<ApiState>> {
     Router::new()
         .route("/v1/partitions/{partition}/records", get(range))
         .route("/v1/partitions/{partition}/records/{seq}", get(one))
+        .route(
+            "/v1/partitions/{partition}/records/{seq}/decoded",
+            get(decoded),
+        )
 }
 
 /// `?from=&limit=` of a range read.
@@ -94,16 +99,19 @@ async fn range(
     })))
 }
 
-async fn one(
-    State(state): State<Arc<ApiState>>,
-    caller: Caller,
-    Path((partition, seq)): Path<(u32, u64)>,
-) -> Result<Response, ApiError> {
+/// One durable record's bytes, after the role check and the access log.
+async fn record_bytes(
+    state: Arc<ApiState>,
+    caller: &Caller,
+    partition: u32,
+    seq: u64,
+    route: &str,
+) -> Result<Vec<u8>, ApiError> {
     caller.require(&[ApiRole::Auditor], "raw records")?;
     state
         .audit(
-            &caller,
-            "/v1/partitions/{partition}/records/{seq}",
+            caller,
+            route,
             &format!("record:{partition}/{seq}"),
             StatusCode::OK,
         )
@@ -112,13 +120,85 @@ async fn one(
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))??;
     let size = records.len();
-    let bytes = usize::try_from(seq)
+    usize::try_from(seq)
         .ok()
         .and_then(|i| records.into_iter().nth(i))
         .ok_or_else(|| {
             ApiError::not_found(format!(
                 "partition {partition} has {size} records; there is no seq {seq}"
             ))
-        })?;
+        })
+}
+
+async fn one(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path((partition, seq)): Path<(u32, u64)>,
+) -> Result<Response, ApiError> {
+    let route = "/v1/partitions/{partition}/records/{seq}";
+    let bytes = record_bytes(state, &caller, partition, seq, route).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+async fn decoded(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path((partition, seq)): Path<(u32, u64)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let route = "/v1/partitions/{partition}/records/{seq}/decoded";
+    let bytes = record_bytes(state, &caller, partition, seq, route).await?;
+    decode_record(&bytes).map(Json)
+}
+
+/// A record as JSON: `submission`, in the form `submit` reads (event, subject, payload,
+/// meaning, cites, submission_id, min_registry_seq), and `record`, what the sequencer added
+/// (position, hashes, times, keys, signatures). Payloads of the clinical types are their
+/// fields; other types (trial-level events, corrections) carry `payload_hex`, the canonical
+/// payload bytes.
+pub fn decode_record(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+    use tl_schemas::clinical::clinical_type;
+    use tl_schemas::event_type;
+    let record: tl_schemas::Record = tl_schemas::decode(bytes)
+        .map_err(|e| ApiError::unavailable(format!("a stored record does not decode: {e}")))?;
+    let signed = &record.body.submission;
+    let sub = &signed.submission;
+    let t = sub.envelope.event_type;
+    let name = event_type::core_name(t)
+        .or_else(|| clinical_type::name(t))
+        .map_or_else(|| format!("0x{t:04x}"), str::to_string);
+    let mut form = serde_json::json!({
+        "event": name,
+        "subject": sub.subject.to_string(),
+        "meaning": sub.meaning.as_str(),
+        "cites": sub.cites.iter().map(|c| serde_json::json!({
+            "partition": c.partition, "seq": c.seq, "hash": c.hash.to_hex(),
+        })).collect::<Vec<_>>(),
+        "submission_id": sub.submission_id.to_hex(),
+        "min_registry_seq": sub.min_registry_seq,
+    });
+    let typed = clinical_type::name(t).is_some() && t != clinical_type::CORRECTED;
+    let payload = tl_projections::model::render(t, &sub.envelope.payload);
+    match serde_json::from_str::<serde_json::Value>(&payload) {
+        Ok(v) if typed && v.get("hex").is_none() => form["payload"] = v,
+        _ => form["payload_hex"] = hex::encode(&sub.envelope.payload).into(),
+    }
+    let hash = tl_ledger::audit::leaf_hash(bytes).map(|h| h.to_hex());
+    Ok(serde_json::json!({
+        "submission": form,
+        "record": {
+            "partition": record.body.partition,
+            "seq": record.body.seq,
+            "record_hash": hash,
+            "prev_hash": record.body.prev_hash.to_hex(),
+            "ordering_time": record.body.ordering_time.to_string(),
+            "client_time": sub.client_time.to_string(),
+            "registry_seq": record.body.registry_seq,
+            "event_type": t,
+            "event_version": sub.envelope.event_version,
+            "author": sub.author.to_hex(),
+            "signature": hex::encode(signed.signature.0),
+            "sequencer": record.body.sequencer.to_hex(),
+            "seal": hex::encode(record.seal.0),
+        },
+    }))
 }

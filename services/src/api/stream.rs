@@ -611,6 +611,8 @@ async fn stream(
         .await?;
     let hub = state.safety.clone();
     let stream = async_stream::stream! {
+        // Counted while the client is connected (dropped with the stream).
+        let _client = super::metrics::StreamClient::connect();
         let mut rx = hub.grew.subscribe();
         // Skipping what the cursor covers is checked per event: after a restart the follower
         // may still be replaying the ledger when the client comes back.

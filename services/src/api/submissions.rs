@@ -2,18 +2,21 @@
 //!
 //! Writing needs no token: a submission must carry a valid signature by an enrolled key whose
 //! ledger role may author its event type, and the sequencer checks exactly that before
-//! anything is written.
+//! anything is written. Submissions are rate-limited per author key and per client address
+//! (429, [`super::limits::RateLimits`]).
 
 use super::error::ApiError;
-use super::ApiState;
+use super::{metrics, ApiState};
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tl_ledger::{Reason, Submitted};
+use tl_schemas::KeyId;
 
 /// The routes of this concern.
 pub fn router() -> Router<Arc<ApiState>> {
@@ -33,16 +36,54 @@ struct SubmissionJson {
 /// record, 200 for a known submission id), or the refusal (4xx, FORMAT.md reason code).
 async fn submit(
     State(state): State<Arc<ApiState>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
+) -> Response {
+    let mut author = None;
+    let answer = accept(&state, client, &headers, &body, &mut author).await;
+    let (outcome, reason) = match &answer {
+        Ok(r) if r.status() == StatusCode::CREATED => ("recorded", ""),
+        Ok(_) => ("duplicate", ""),
+        Err(e) if e.status.is_server_error() => ("failed", e.code.as_str()),
+        Err(e) => ("refused", e.code.as_str()),
+    };
+    metrics::submission(outcome, reason);
+    if matches!(reason, "bad-author-signature" | "unknown-key") {
+        // Repeated attempts with forged or unknown keys must be visible to the operator.
+        tracing::warn!(
+            %client,
+            key = author.map(|k: KeyId| hex::encode(k.0)).unwrap_or_default(),
+            reason,
+            "submission refused"
+        );
+    }
+    answer.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Rate limits, the body's two forms, then the sequencer; `author` is set once known.
+async fn accept(
+    state: &ApiState,
+    client: SocketAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+    author: &mut Option<KeyId>,
 ) -> Result<Response, ApiError> {
-    let bytes = submission_bytes(&headers, &body)?;
+    state.rate.check_address(client.ip())?;
+    let bytes = submission_bytes(headers, body)?;
+    // Bytes that do not decode are refused by the sequencer (`malformed`) without a key.
+    if let Ok(s) = tl_schemas::decode::<tl_schemas::SignedSubmission>(&bytes) {
+        *author = Some(s.submission.author);
+        state.rate.check_key(&s.submission.author)?;
+    }
+    let started = std::time::Instant::now();
     let submitted = state
         .handle
         .submit(bytes)
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
-    Ok(answer(submitted))
+    ::metrics::histogram!("tl_sequencer_latency_seconds").record(started.elapsed().as_secs_f64());
+    answer(submitted)
 }
 
 /// The submission's canonical bytes from either form of the body.
@@ -72,15 +113,21 @@ fn submission_bytes(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, ApiErro
 }
 
 /// The HTTP answer to what the sequencer made of a submission.
-fn answer(submitted: Submitted) -> Response {
+fn answer(submitted: Submitted) -> Result<Response, ApiError> {
     match submitted {
-        Submitted::Recorded(receipt) => receipt_response(StatusCode::CREATED, "recorded", receipt),
-        Submitted::Duplicate(receipt) => {
-            receipt_response(StatusCode::OK, "already-recorded", receipt)
+        Submitted::Recorded(receipt) => {
+            Ok(receipt_response(StatusCode::CREATED, "recorded", receipt))
         }
-        Submitted::Refused(r) => {
-            ApiError::new(refusal_status(r.reason), r.reason.code(), r.detail).into_response()
-        }
+        Submitted::Duplicate(receipt) => Ok(receipt_response(
+            StatusCode::OK,
+            "already-recorded",
+            receipt,
+        )),
+        Submitted::Refused(r) => Err(ApiError::new(
+            refusal_status(r.reason),
+            r.reason.code(),
+            r.detail,
+        )),
     }
 }
 

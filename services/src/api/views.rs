@@ -1,5 +1,6 @@
 //! The three read models as JSON: `GET /v1/views/{enrollment|safety|dossier}[?cohort=ID]`,
-//! the content of `view ... --json`, brought up to date from the verified log first, with
+//! the content of `view ... --json`, brought up to date from the verified log first (or, with
+//! `?at=p0:N,...`, as of a frozen cut of published checkpoints: [`super::asof`]), with
 //! each view's lag per partition and how far behind the log the answer is.
 //!
 //! Who may read which (README, "API"): enrollment the `auditor` and `sponsor`; safety also
@@ -19,7 +20,108 @@ use tl_projections::ViewKind;
 
 /// The routes of this concern.
 pub fn router() -> Router<Arc<ApiState>> {
-    Router::new().route("/v1/views/{view}", get(view))
+    Router::new()
+        .route("/v1/views/{view}", get(view))
+        .route("/v1/views/safety/cells", get(safety_cell))
+}
+
+/// `?cohort=&drug=&term=&grade=&at=` of a cell of the safety view's `by_term` table; an absent
+/// cohort or drug is the cell whose cohort or drug is null.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CellQuery {
+    cohort: Option<String>,
+    drug: Option<String>,
+    term: String,
+    grade: i64,
+    at: Option<String>,
+}
+
+/// The records behind one cell of the safety view's adverse events by cohort, drug, term and
+/// grade: the cell's counts and every record (partition, seq, hash) its adverse events were
+/// built from, so that each number can become a link.
+async fn safety_cell(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Query(q): Query<CellQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (kind, roles) = kind("safety")?;
+    caller.require(roles, "the safety view")?;
+    if caller.token.site.is_some() {
+        return Err(forbidden(
+            "a token scoped to a site reads only its own patients",
+        ));
+    }
+    if let Some(mine) = &caller.token.cohort {
+        if q.cohort.as_deref() != Some(mine.as_str()) {
+            return Err(forbidden(format!(
+                "this token is scoped to cohort {mine}; name it as the cell's cohort"
+            )));
+        }
+    }
+    let st = state.clone();
+    let subject = format!(
+        "cell:{}/{}/{}/{}",
+        q.cohort.as_deref().unwrap_or("-"),
+        q.drug.as_deref().unwrap_or("-"),
+        q.term,
+        q.grade
+    );
+    let answer = tokio::task::spawn_blocking(move || {
+        let read = |p: &tl_projections::ViewDb| cell_of(p.conn(), &q);
+        match &q.at {
+            None => st.reads.with_views(|p| read(p.view(kind))),
+            Some(text) => {
+                let caps = super::asof::parse_cut(&st, text)?;
+                let out = super::asof::with_views_at(&st, caps.clone(), |p| read(p.view(kind)))?;
+                Ok((out, st.reads.freshness(caps)))
+            }
+        }
+    })
+    .await
+    .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let (mut v, fresh) = answer?;
+    state
+        .audit(&caller, "/v1/views/safety/cells", &subject, StatusCode::OK)
+        .await?;
+    v["freshness"] = serde_json::to_value(&fresh).unwrap_or_default();
+    Ok(Json(v))
+}
+
+fn cell_of(conn: &rusqlite::Connection, q: &CellQuery) -> Result<serde_json::Value, ApiError> {
+    let fail = |e: rusqlite::Error| ApiError::unavailable(format!("reading the view: {e}"));
+    let mut st = conn
+        .prepare(
+            "SELECT serious, refs FROM adverse_events
+             WHERE cohort IS ?1 AND drug IS ?2 AND ctcae_term = ?3 AND grade = ?4",
+        )
+        .map_err(fail)?;
+    let rows: Vec<(i64, String)> = st
+        .query_map(rusqlite::params![q.cohort, q.drug, q.term, q.grade], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(fail)?
+        .collect::<Result<_, _>>()
+        .map_err(fail)?;
+    if rows.is_empty() {
+        return Err(ApiError::not_found(
+            "no such cell in the safety view (its by_term table lists the cells)",
+        ));
+    }
+    let mut records: Vec<serde_json::Value> = Vec::new();
+    for (_, refs) in &rows {
+        let list: Vec<serde_json::Value> = serde_json::from_str(refs)
+            .map_err(|e| ApiError::unavailable(format!("a view's references: {e}")))?;
+        records.extend(list);
+    }
+    records.sort_by_key(|r| (r["partition"].as_u64(), r["seq"].as_u64()));
+    records.dedup();
+    Ok(serde_json::json!({
+        "cohort": q.cohort, "drug": q.drug, "ctcae_term": q.term, "grade": q.grade,
+        "events": rows.len(),
+        "serious": rows.iter().filter(|(s, _)| *s != 0).count(),
+        "records": records,
+    }))
 }
 
 /// `?cohort=` of a view.
@@ -28,6 +130,9 @@ pub fn router() -> Router<Arc<ApiState>> {
 struct ViewQuery {
     /// Only this cohort.
     cohort: Option<String>,
+    /// A frozen data cut: `p0:N,p1:M,...`, the sizes of published checkpoints
+    /// ([`super::asof`]).
+    at: Option<String>,
 }
 
 /// The view named in the path, and the roles that may read it.
@@ -75,31 +180,16 @@ async fn view(
     let cohort = caller.cohort_scope(q.cohort.as_deref())?;
     let st = state.clone();
     let c = cohort.clone();
-    let answer = tokio::task::spawn_blocking(move || {
-        st.reads.with_views(|p| {
-            if let Some(c) = &c {
-                let known: bool = p
-                    .view(ViewKind::Enrollment)
-                    .conn()
-                    .query_row(
-                        "SELECT EXISTS (SELECT 1 FROM cohorts WHERE cohort = ?1)",
-                        [c],
-                        |r| r.get(0),
-                    )
-                    .unwrap_or(false);
-                if !known {
-                    return Err(ApiError::not_found(format!(
-                        "no cohort {c:?} in the ledger (GET /v1/views/enrollment lists them)"
-                    )));
-                }
-            }
-            let body = report_of(kind, p.view(kind).conn(), c.as_deref())?;
-            let lag = p
-                .lag()
-                .map_err(|e| ApiError::unavailable(format!("the views' lag: {e}")))?;
-            let lag: Vec<_> = lag.into_iter().filter(|l| l.view == kind.name()).collect();
-            Ok((body, lag))
-        })
+    let at = q.at.clone();
+    let answer = tokio::task::spawn_blocking(move || match at {
+        None => st.reads.with_views(|p| answer_from(p, kind, c.as_deref())),
+        Some(text) => {
+            let caps = super::asof::parse_cut(&st, &text)?;
+            let out = super::asof::with_views_at(&st, caps.clone(), |p| {
+                answer_from(p, kind, c.as_deref())
+            })?;
+            Ok((out, st.reads.freshness(caps)))
+        }
     })
     .await
     .map_err(|e| ApiError::unavailable(e.to_string()))?;
@@ -118,4 +208,34 @@ async fn view(
         o.extend(b);
     }
     Ok(Json(v))
+}
+
+/// A view's report and its lag, from any projector (the live one or a cut's).
+fn answer_from<S: tl_projections::LogSource>(
+    p: &mut tl_projections::Projector<S>,
+    kind: ViewKind,
+    cohort: Option<&str>,
+) -> Result<(serde_json::Value, Vec<tl_projections::Lag>), ApiError> {
+    if let Some(c) = cohort {
+        let known: bool = p
+            .view(ViewKind::Enrollment)
+            .conn()
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM cohorts WHERE cohort = ?1)",
+                [c],
+                |r| r.get(0),
+            )
+            .unwrap_or(false);
+        if !known {
+            return Err(ApiError::not_found(format!(
+                "no cohort {c:?} in the ledger (GET /v1/views/enrollment lists them)"
+            )));
+        }
+    }
+    let body = report_of(kind, p.view(kind).conn(), cohort)?;
+    let lag = p
+        .lag()
+        .map_err(|e| ApiError::unavailable(format!("the views' lag: {e}")))?;
+    let lag: Vec<_> = lag.into_iter().filter(|l| l.view == kind.name()).collect();
+    Ok((body, lag))
 }

@@ -249,13 +249,16 @@ pub struct ServeArgs {
     /// The trial's data folder (as written by `init`); the server holds its writer lock.
     #[arg(long, value_name = "DIR", env = "TRIAL_LEDGER_DATA")]
     pub data: PathBuf,
-    /// Address to listen on. The default is loopback only; port 0 picks a free port (the
-    /// first line printed names it).
+    /// Address to listen on. The default is loopback only; another address must be given
+    /// explicitly (use TLS there). Port 0 picks a free port (the first line printed names it).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8600")]
     pub listen: std::net::SocketAddr,
     /// Where the read tokens are (`trial-ledger tokens`), and the access log of reads.
     #[command(flatten)]
     pub tokens: TokenFiles,
+    /// TLS, CORS, rate limits and other limits of the server.
+    #[command(flatten)]
+    pub server: crate::api::limits::ServerFlags,
 }
 
 /// `trial-ledger up`.
@@ -283,6 +286,9 @@ pub struct UpArgs {
     /// Where the read tokens are (`trial-ledger tokens`), and the access log of reads.
     #[command(flatten)]
     pub tokens: TokenFiles,
+    /// TLS, CORS, rate limits and other limits of the server (as for `serve`).
+    #[command(flatten)]
+    pub server: crate::api::limits::ServerFlags,
 }
 
 /// The token file and the access log (defaults inside the data folder).

@@ -8,6 +8,7 @@
 //! [`Server`] is the part `serve` and `up` share: the sequencer thread, the safety stream's
 //! follower and the API's state, started over an open writer and stopped in order.
 
+use crate::api::limits::ServerFlags;
 use crate::api::{self, auth, ApiState};
 use crate::cli::{ServeArgs, TokenFiles};
 use anyhow::{Context, Result};
@@ -21,7 +22,8 @@ use tl_schemas::UtcMicros;
 
 /// Runs `serve` until SIGTERM or Ctrl-C.
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
-    let server = Server::start(&a.data, &a.tokens, super::open_writer(&a.data)?)?;
+    api::limits::check(&a.server)?;
+    let server = Server::start(&a.data, &a.tokens, &a.server, super::open_writer(&a.data)?)?;
     let runtime = runtime()?;
     let served = server.serve_http(&runtime, a.listen, shutdown_signal(), |_| {});
     server.stop(served)?;
@@ -42,9 +44,14 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
 pub(crate) struct Server {
     /// What every handler shares (the submit handle among it).
     pub state: Arc<ApiState>,
+    /// The sequencer on its own thread, stopped last.
     sequencer: SequencerThread<TrialRules>,
+    /// The safety stream's follower thread, joined when the server stops.
     follower: std::thread::JoinHandle<()>,
+    /// The data folder: where `serve.url` is left for writers refused by the lock.
     data: PathBuf,
+    /// TLS, CORS, limits and the metrics address, applied when serving.
+    flags: ServerFlags,
 }
 
 impl Server {
@@ -54,11 +61,14 @@ impl Server {
     pub fn start(
         data: &Path,
         tokens: &TokenFiles,
+        flags: &ServerFlags,
         mut ledger: EmbeddedLedger<TrialRules>,
     ) -> Result<Self> {
         let token_file = super::tokens::token_path(Some(data), tokens)?;
         let access_log = super::tokens::access_log_path(Some(data), tokens)?;
         auth::TokenFile::read(&token_file)?;
+        // Before the sequencer starts, so its batches are measured from the first.
+        api::metrics::install()?;
         let trust = super::read_trust(data)?;
         let root = trust.root_key().map_err(anyhow::Error::msg)?;
         // A checkpoint of every partition that grew, after each group commit: published after
@@ -92,44 +102,53 @@ impl Server {
             tokens: auth::TokenStore::new(token_file),
             sessions: auth::Sessions::default(),
             access_log: auth::AccessLog::new(access_log),
+            rate: api::limits::RateLimits::new(flags.rate_per_key, flags.rate_per_address),
         });
         Ok(Server {
             state,
             sequencer,
             follower,
             data: data.to_path_buf(),
+            flags: flags.clone(),
         })
     }
 
     /// Serves the API on `listen` until `shutdown` resolves; requests in flight finish first.
-    /// Prints `listening on http://ADDR` as soon as it listens (scripts and tests read the
-    /// port from it when it was 0), leaves the address in `DIR/serve.url` for writers refused
-    /// by the lock, and tells `listening` the address.
+    /// Prints `listening on http(s)://ADDR` as soon as it listens (scripts and tests read the
+    /// port from it when it was 0), then `metrics on ...` when `--metrics-listen` is given,
+    /// leaves the URL in `DIR/serve.url` for writers refused by the lock, and tells
+    /// `listening` the URL.
     pub fn serve_http(
         &self,
         runtime: &tokio::runtime::Runtime,
         listen: std::net::SocketAddr,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-        listening: impl FnOnce(std::net::SocketAddr),
+        listening: impl FnOnce(&str),
     ) -> Result<()> {
         runtime.block_on(async {
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
+            let listener = std::net::TcpListener::bind(listen)
                 .with_context(|| format!("cannot listen on {listen}"))?;
             let addr = listener.local_addr()?;
-            println!("listening on http://{addr}");
+            let url = format!("{}://{addr}", self.flags.scheme());
+            println!("listening on {url}");
             let url_file = super::server_url_path(&self.data);
-            std::fs::write(&url_file, format!("http://{addr}\n"))
+            std::fs::write(&url_file, format!("{url}\n"))
                 .with_context(|| format!("writing {}", url_file.display()))?;
-            tracing::info!(%addr, data = %self.data.display(), "serving");
-            listening(addr);
+            tracing::info!(%addr, data = %self.data.display(), tls = self.flags.tls(), "serving");
+            if let Some(m) = self.flags.metrics_listen {
+                let bound = api::metrics::serve_open(m, self.state.clone()).await?;
+                // The second line names the metrics address (port 0 picks one).
+                println!("metrics on http://{bound}/metrics");
+            }
+            listening(&url);
             let hub = self.state.safety.clone();
             let shutdown = async move {
                 shutdown.await;
                 // Open streams end, so the requests in flight can finish and the server stops.
                 hub.stop();
             };
-            api::run(listener, api::router(self.state.clone()), shutdown)
+            let app = api::app(self.state.clone(), &self.flags);
+            api::limits::serve(listener, app, &self.flags, shutdown)
                 .await
                 .context("serving HTTP")
         })

@@ -36,6 +36,8 @@ pub struct UpConfig {
     pub listen: std::net::SocketAddr,
     /// The token file and the access log.
     pub tokens: crate::cli::TokenFiles,
+    /// TLS, CORS, limits and the metrics address of the API.
+    pub server: crate::api::limits::ServerFlags,
     /// The sequencer key.
     pub sequencer: SigningKey,
     /// The matcher's key, if the matcher runs.
@@ -49,6 +51,8 @@ pub struct UpConfig {
 /// Runs `up` from the command line: the demo first with `--demo`, then [`run`] until SIGTERM
 /// or Ctrl-C.
 pub fn run_cli(a: UpArgs) -> Result<ExitCode> {
+    // Bad TLS or CORS flags are said before the demo is written.
+    crate::api::limits::check(&a.server)?;
     let config = if a.demo {
         demo_first(&a)?
     } else {
@@ -86,6 +90,7 @@ fn demo_first(a: &UpArgs) -> Result<UpConfig> {
         data: a.data.clone(),
         listen: a.listen,
         tokens: a.tokens.clone(),
+        server: a.server.clone(),
         sequencer: keys.sequencer.key.clone(),
         matcher: Some(keys.matcher.key.clone()),
         cohort_engine: Some(keys.cohort_engine.key.clone()),
@@ -114,6 +119,7 @@ fn from_folder(a: &UpArgs) -> Result<UpConfig> {
         data: a.data.clone(),
         listen: a.listen,
         tokens: a.tokens.clone(),
+        server: a.server.clone(),
         sequencer,
         matcher: decider("matcher.key", "matcher")?,
         cohort_engine: decider("cohort-engine.key", "cohort engine")?,
@@ -135,16 +141,16 @@ pub fn run(
         config.sequencer.clone(),
     )
     .with_context(|| format!("opening the ledger of {}", config.data.display()))?;
-    let server = Server::start(&config.data, &config.tokens, ledger)?;
+    let server = Server::start(&config.data, &config.tokens, &config.server, ledger)?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = deciders(&config, &server, &stop)?;
     workers.push(projector(&server, &stop, config.poll)?);
     let runtime = serve::runtime()?;
     let data = config.data.clone();
-    let served = server.serve_http(&runtime, config.listen, shutdown, move |addr| {
-        println!("the API: http://{addr}  (GET /healthz, /v1/views/safety, POST /v1/submissions)");
+    let served = server.serve_http(&runtime, config.listen, shutdown, move |url| {
+        println!("the API: {url}  (GET /healthz, /v1/views/safety, POST /v1/submissions)");
         println!(
-            "a read token: trial-ledger tokens new --data {} --name \"Your Name\" --role auditor   (then: curl -H \"Authorization: Bearer TOKEN\" http://{addr}/v1/views/enrollment)",
+            "a read token: trial-ledger tokens new --data {} --name \"Your Name\" --role auditor   (then: curl -H \"Authorization: Bearer TOKEN\" {url}/v1/views/enrollment)",
             data.display()
         );
     });
