@@ -1,6 +1,21 @@
 //! Fixtures shared by the fuzz targets: the demo trial's trust anchor and its 8 partitions
-//! (a small real ledger: `trial-ledger demo --patients 3`, seed 2016, 94 records).
+//! (a real ledger: `trial-ledger demo --patients 3`, seed 2016, 94 records), for the checkpoint
+//! and proof targets; and a small ledger (2 partitions, 10 records, checkpoints) for the
+//! targets that verify a whole ledger or bundle per input (`cargo run -p tl-domain --example
+//! fuzz_fixture -- fuzz` writes it and their seeds).
+//!
+//! The parsers of the `trial-ledger` crate (which links librdkafka) are compiled here from
+//! their own source files: [`event_json`] (`submit`'s event JSON) and [`api_wire`] (the
+//! HTTP API's request parsers). Both files depend only on library crates.
 #![forbid(unsafe_code)]
+
+/// `services/src/cli/event_json.rs`, as `trial-ledger submit` compiles it.
+#[path = "../../services/src/cli/event_json.rs"]
+pub mod event_json;
+
+/// `services/src/api/wire.rs`, as `trial-ledger serve` compiles it.
+#[path = "../../services/src/api/wire.rs"]
+pub mod api_wire;
 
 use std::sync::OnceLock;
 use tl_ledger::audit::{self, SequencerKey};
@@ -62,6 +77,52 @@ pub fn demo() -> &'static Demo {
             p0,
             leaves,
             keys,
+        }
+    })
+}
+
+/// The small fixture's trust file.
+pub const SMALL_TRUST_JSON: &str = include_str!("../fixtures/small/trust.json");
+/// The small fixture's segment file of each partition.
+pub const SMALL_SEGMENTS: [&[u8]; 2] = [
+    include_bytes!("../fixtures/small/p0.seg"),
+    include_bytes!("../fixtures/small/p1.seg"),
+];
+/// The small fixture's checkpoint file of each partition.
+pub const SMALL_CHECKPOINTS: [&[u8]; 2] = [
+    include_bytes!("../fixtures/small/p0.ckpt"),
+    include_bytes!("../fixtures/small/p1.ckpt"),
+];
+
+/// The small ledger: 2 partitions (registry and clinical records of two patients), with the
+/// sequencer's checkpoints.
+pub struct Small {
+    /// The trial id.
+    pub trial: TrialId,
+    /// Its pinned root public key.
+    pub root: [u8; 32],
+    /// The partition count.
+    pub partitions: u32,
+    /// Each partition's records.
+    pub parts: Vec<Vec<Vec<u8>>>,
+}
+
+/// The small fixture.
+pub fn small() -> &'static Small {
+    static SMALL: OnceLock<Small> = OnceLock::new();
+    SMALL.get_or_init(|| {
+        let trust: tl_ledger::trust::TrustFile =
+            serde_json::from_str(SMALL_TRUST_JSON).expect("fixture trust file");
+        let parts: Vec<_> = SMALL_SEGMENTS
+            .iter()
+            .map(|s| tl_ledger::embedded::scan_segment_bytes(s, 0).records)
+            .collect();
+        assert_eq!(parts.len() as u32, trust.partitions);
+        Small {
+            trial: trust.trial(),
+            root: trust.root_key().expect("fixture root key"),
+            partitions: trust.partitions,
+            parts,
         }
     })
 }

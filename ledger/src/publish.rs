@@ -221,15 +221,20 @@ pub fn stored_checkpoints(
     ledger_dir: &Path,
     partition: u32,
 ) -> Result<Vec<crate::verify::StoredCheckpoint>, Error> {
-    use crate::verify::StoredCheckpoint;
     let path = checkpoint_path(ledger_dir, partition);
     let bytes = match fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => return Err(Error::Io { path, source }),
     };
-    let name = path.display();
-    Ok(match parse_note_bytes(&bytes, ListEnd::TornTailAllowed) {
+    Ok(stored_checkpoints_in(&path.display().to_string(), &bytes))
+}
+
+/// The verification input of a checkpoint file's bytes, named `name` in messages (what
+/// [`stored_checkpoints`] makes of the file it reads; the fuzz targets feed bytes directly).
+pub fn stored_checkpoints_in(name: &str, bytes: &[u8]) -> Vec<crate::verify::StoredCheckpoint> {
+    use crate::verify::StoredCheckpoint;
+    match parse_note_bytes(bytes, ListEnd::TornTailAllowed) {
         Ok(list) => list
             .notes
             .into_iter()
@@ -243,7 +248,7 @@ pub fn stored_checkpoints(
             at: name.to_string(),
             note: Err(e.to_string()),
         }],
-    })
+    }
 }
 
 /// Reads a file of held checkpoints (an auditor's, written by `checkpoint --save`): strict,

@@ -9,7 +9,7 @@ use tl_ledger::audit::{check_held, check_proof, leaf_hashes, parse_proof, sequen
 use tl_ledger::bundle::{decode_bundle, encode_bundle, verify_bundle, Pinned};
 use tl_ledger::checkpoint::SignedCheckpoint;
 use tl_ledger::embedded::{encode_frame, scan_segment_bytes, SEGMENT_HEADER_LEN};
-use tl_ledger::publish::{parse_note_bytes, ListEnd};
+use tl_ledger::publish::{parse_note_bytes, stored_checkpoints_in, ListEnd};
 use tl_ledger::trust::TrustFile;
 use tl_ledger::verify::PartitionInput;
 use tl_ledger::CoreOnly;
@@ -37,24 +37,17 @@ fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
 
 struct Demo {
     trust: TrustFile,
-    parts: Vec<Vec<Vec<u8>>>,
     p0: Vec<Vec<u8>>,
 }
 
-/// The fuzz targets' fixture: the demo ledger's trust file and 8 partitions.
+/// The checkpoint and proof targets' fixture: the demo ledger's trust file and partition 0.
 fn demo() -> Demo {
     let trust =
         serde_json::from_slice(&fs::read(fuzz_dir().join("fixtures/trust.json")).unwrap()).unwrap();
-    let parts: Vec<_> = (0..8)
-        .map(|p| {
-            let seg = fs::read(fuzz_dir().join(format!("fixtures/ledger/p{p}.seg"))).unwrap();
-            scan_segment_bytes(&seg, 0).records
-        })
-        .collect();
+    let seg = fs::read(fuzz_dir().join("fixtures/ledger/p0.seg")).unwrap();
     Demo {
         trust,
-        p0: parts[0].clone(),
-        parts,
+        p0: scan_segment_bytes(&seg, 0).records,
     }
 }
 
@@ -138,39 +131,87 @@ fn frame_scan_corpus_rebuilds_its_frames() {
     }
 }
 
-#[test]
-fn verify_corpus_gives_one_verdict() {
-    let d = demo();
-    let root = d.trust.root_key().unwrap();
-    let all = |parts: &[Vec<Vec<u8>>]| -> Vec<PartitionInput> {
-        parts
-            .iter()
-            .map(|r| PartitionInput::clean(r.clone()))
+/// The small fixture of the verify_ledger and bundle targets (`fuzz/fixtures/small`, written
+/// by `cargo run -p tl-domain --example fuzz_fixture -- fuzz`): its trust file, and each
+/// partition's segment and checkpoint file.
+struct Small {
+    trust: TrustFile,
+    segments: Vec<Vec<u8>>,
+    checkpoints: Vec<Vec<u8>>,
+}
+
+fn small() -> Small {
+    let dir = fuzz_dir().join("fixtures/small");
+    let trust: TrustFile =
+        serde_json::from_slice(&fs::read(dir.join("trust.json")).unwrap()).unwrap();
+    let read = |ext: &str| -> Vec<Vec<u8>> {
+        (0..trust.partitions)
+            .map(|p| fs::read(dir.join(format!("p{p}.{ext}"))).unwrap())
             .collect()
     };
+    Small {
+        segments: read("seg"),
+        checkpoints: read("ckpt"),
+        trust,
+    }
+}
+
+impl Small {
+    /// The verify_ledger target's input: the selector byte picks partition (byte / 2) mod N,
+    /// its segment (even) or checkpoint file (odd), which the rest of the input replaces.
+    fn inputs(&self, sel: u8, bytes: &[u8]) -> Vec<PartitionInput> {
+        let n = self.segments.len();
+        let (p, checkpoint) = ((sel as usize / 2) % n, sel % 2 == 1);
+        (0..n)
+            .map(|q| {
+                let swap = |honest: &[u8], is: bool| -> Vec<u8> {
+                    if q == p && is {
+                        bytes.to_vec()
+                    } else {
+                        honest.to_vec()
+                    }
+                };
+                let seg = swap(&self.segments[q], !checkpoint);
+                let ckpt = swap(&self.checkpoints[q], checkpoint);
+                PartitionInput {
+                    checkpoints: stored_checkpoints_in(&format!("p{q}.ckpt"), &ckpt),
+                    ..PartitionInput::clean(scan_segment_bytes(&seg, 0).records)
+                }
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn verify_corpus_gives_one_verdict() {
+    let d = small();
+    let root = d.trust.root_key().unwrap();
+    let trial = d.trust.trial();
+    let run = |inputs: &[PartitionInput]| {
+        let r = tl_ledger::verify_ledger(&trial, root, inputs, CoreOnly);
+        let failures: Vec<_> = r
+            .failures
+            .iter()
+            .map(|f| (f.partition, f.seq, f.reason))
+            .collect();
+        (r.ok, failures)
+    };
+    let mut failed = 0;
     for (path, data) in inputs("verify_ledger") {
-        let Some((&sel, segment)) = data.split_first() else {
+        let Some((&sel, bytes)) = data.split_first() else {
             continue;
         };
-        let mut parts = d.parts.clone();
-        parts[sel as usize % 8] = scan_segment_bytes(segment, 0).records;
-        let run = || {
-            let inputs = all(&parts);
-            let r = tl_ledger::verify_ledger(&d.trust.trial(), root, &inputs, CoreOnly);
-            (
-                r.ok,
-                r.failures
-                    .iter()
-                    .map(|f| (f.seq, f.reason))
-                    .collect::<Vec<_>>(),
-            )
-        };
-        assert_eq!(run(), run(), "{}", path.display());
+        let inputs = d.inputs(sel, bytes);
+        let first = run(&inputs);
+        assert_eq!(first, run(&inputs), "{}", path.display());
+        failed += !first.0 as usize;
     }
-    // The untouched fixture verifies, so the corpus exercises the honest paths too.
-    let inputs = all(&d.parts);
-    let report = tl_ledger::verify_ledger(&d.trust.trial(), root, &inputs, CoreOnly);
+    assert!(failed > 0, "the torn seeds fail verification");
+    // The untouched fixture verifies, checkpoints included, so the corpus exercises the honest
+    // paths too.
+    let report = tl_ledger::verify_ledger(&trial, root, &d.inputs(0, &d.segments[0]), CoreOnly);
     assert!(report.ok, "{:?}", report.failures);
+    assert!(report.records_total >= 10, "{}", report.records_total);
 }
 
 #[test]
@@ -228,12 +269,13 @@ fn proof_corpus_checks_consistently() {
 
 #[test]
 fn bundle_corpus_round_trips_and_verifies_consistently() {
-    let d = demo();
+    let d = small();
     let pinned = Pinned {
         trial: d.trust.trial(),
         root: d.trust.root_key().unwrap(),
         partitions: d.trust.partitions,
     };
+    let mut passed = 0;
     for (path, data) in inputs("bundle") {
         let Ok(bundle) = decode_bundle(&data) else {
             continue;
@@ -243,8 +285,11 @@ fn bundle_corpus_round_trips_and_verifies_consistently() {
             let r = verify_bundle(&bundle, Some(&pinned), &[], CoreOnly);
             (r.ok, r.failure.map(|f| (f.item, f.reason)))
         };
-        assert_eq!(run(), run(), "{}", path.display());
+        let first = run();
+        assert_eq!(first, run(), "{}", path.display());
+        passed += first.0 as usize;
     }
+    assert!(passed >= 2, "the fixture's bundles verify");
 }
 
 #[test]
@@ -273,6 +318,32 @@ fn trust_and_key_corpus_reads_consistently() {
             assert_eq!(read(), read(), "{}", path.display());
         }
     }
+}
+
+/// The key_file target's check: the passphrase `fuzz`, scrypt capped at log2(N) = 4, so a
+/// file asking for more work is refused before scrypt runs.
+#[test]
+fn key_file_corpus_reads_consistently_and_cheaply() {
+    use tl_ledger::keyfile::{read_key_file_allowing, KeyFileError};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("input.key");
+    let (mut accepted, mut too_costly) = (0, 0);
+    for (path, data) in inputs("key_file") {
+        fs::write(&file, &data).unwrap();
+        let read = || {
+            read_key_file_allowing(&file, "fuzz", 4)
+                .map(|k| (k.name.clone(), k.role.clone(), k.public_key()))
+                .map_err(|e| e.to_string())
+        };
+        let first = read();
+        assert_eq!(first, read(), "{}", path.display());
+        accepted += first.is_ok() as usize;
+        too_costly += matches!(
+            read_key_file_allowing(&file, "fuzz", 4),
+            Err(KeyFileError::WorkFactorTooHigh { limit: 4, .. })
+        ) as usize;
+    }
+    assert!(accepted > 0 && too_costly > 0, "{accepted} {too_costly}");
 }
 
 /// The largest single allocation request made by this thread while counting (other test

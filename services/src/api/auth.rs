@@ -280,8 +280,8 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
         return Ok(None);
     };
     let text = v.to_str().unwrap_or("");
-    match text.strip_prefix("Bearer ") {
-        Some(t) => Ok(Some(t.trim())),
+    match super::wire::bearer_token(text) {
+        Some(t) => Ok(Some(t)),
         None => Err(unauthorized(
             "the Authorization header must be `Bearer <token>`",
         )),
@@ -290,14 +290,11 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
 
 /// The session id of the session cookie, if one is sent.
 pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.to_string())
+    let values = headers.get_all(header::COOKIE);
+    super::wire::cookie(
+        values.iter().filter_map(|v| v.to_str().ok()),
+        SESSION_COOKIE,
+    )
 }
 
 impl FromRequestParts<Arc<ApiState>> for Caller {
@@ -522,8 +519,7 @@ async fn open_session(
     let text = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(super::wire::bearer_token)
         .ok_or_else(|| {
             unauthorized("POST /v1/session takes the token as `Authorization: Bearer <token>`")
         })?;

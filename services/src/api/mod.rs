@@ -31,6 +31,7 @@ pub mod stream;
 pub mod subjects;
 pub mod submissions;
 pub mod views;
+pub mod wire;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;

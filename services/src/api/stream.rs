@@ -35,7 +35,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use axum::Router;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -145,43 +145,9 @@ fn cursor_text(c: &[Option<u64>]) -> String {
         .join(",")
 }
 
-/// A parsed `Last-Event-ID`: the last seq delivered per partition, and the events of the last
-/// record already delivered (when it gave several).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Cursor {
-    last: BTreeMap<u32, u64>,
-    within: Option<usize>,
-}
+pub use super::wire::Cursor;
 
 impl Cursor {
-    /// Parses `p0:123,p3:45` (optionally `~k`); the empty text is the start of the ledger.
-    pub fn parse(text: &str) -> Result<Cursor, String> {
-        let text = text.trim();
-        let (list, within) = match text.split_once('~') {
-            Some((l, k)) => (
-                l,
-                Some(
-                    k.parse::<usize>()
-                        .map_err(|_| format!("{k:?} after ~ is not a number"))?,
-                ),
-            ),
-            None => (text, None),
-        };
-        let mut last = BTreeMap::new();
-        for item in list.split(',').filter(|s| !s.is_empty()) {
-            let (p, s) = item
-                .strip_prefix('p')
-                .and_then(|r| r.split_once(':'))
-                .ok_or_else(|| format!("{item:?} is not pN:SEQ"))?;
-            let p: u32 = p.parse().map_err(|_| format!("{item:?}: bad partition"))?;
-            let s: u64 = s.parse().map_err(|_| format!("{item:?}: bad seq"))?;
-            if last.insert(p, s).is_some() {
-                return Err(format!("partition {p} is named twice"));
-            }
-        }
-        Ok(Cursor { last, within })
-    }
-
     /// Whether the client holding this cursor has had `e`: its record is in the cursor's
     /// prefix, and, for the cursor's own record when it gave several events, `e` is not one
     /// after the `~k`-th.
@@ -605,7 +571,7 @@ async fn stream(
         min_grade: q.min_grade.unwrap_or(0),
         serious: q.serious.unwrap_or(false),
     };
-    let subject = format!("stream:{}", cursor_text_of(&cursor));
+    let subject = format!("stream:{}", cursor.list_text());
     state
         .audit(&caller, "/v1/safety/stream", &subject, StatusCode::OK)
         .await?;
@@ -658,9 +624,4 @@ async fn stream(
         }
     };
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(HEARTBEAT)))
-}
-
-fn cursor_text_of(c: &Cursor) -> String {
-    let list: Vec<String> = c.last.iter().map(|(p, s)| format!("p{p}:{s}")).collect();
-    list.join(",")
 }

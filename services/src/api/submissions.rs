@@ -23,14 +23,6 @@ pub fn router() -> Router<Arc<ApiState>> {
     Router::new().route("/v1/submissions", post(submit))
 }
 
-/// The JSON form of a submission: its canonical bytes, in hex.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SubmissionJson {
-    /// `encode(SignedSubmission)` (FORMAT.md §11), lowercase or uppercase hex.
-    submission: String,
-}
-
 /// Takes the bytes (`application/octet-stream`) or the JSON form (`application/json`),
 /// sequences them through the submit handle, and answers with the receipt (201 for a new
 /// record, 200 for a known submission id), or the refusal (4xx, FORMAT.md reason code).
@@ -93,13 +85,7 @@ fn submission_bytes(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, ApiErro
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if content_type.starts_with("application/json") {
-        let form: SubmissionJson = serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad_request(format!(
-                "the body is not a submission in JSON form ({{\"submission\": \"<hex>\"}}): {e}"
-            ))
-        })?;
-        hex::decode(form.submission.trim())
-            .map_err(|e| ApiError::bad_request(format!("`submission` is not hex: {e}")))
+        super::wire::submission_json(body).map_err(ApiError::bad_request)
     } else if content_type.starts_with("application/octet-stream") {
         Ok(body.to_vec())
     } else {
