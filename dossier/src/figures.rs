@@ -602,7 +602,10 @@ pub fn figures(model: &TrialModel, scope: &Scope) -> Figures {
     }
     let mut groups = vec![group(
         "trial".into(),
-        format!("all {} cohorts in this dossier", scope.cohorts.len()),
+        match scope.cohorts.len() {
+            1 => "the cohort in this dossier".to_string(),
+            n => format!("all {n} cohorts in this dossier"),
+        },
         None,
         &rows.iter().collect::<Vec<_>>(),
     )];

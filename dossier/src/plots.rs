@@ -261,7 +261,7 @@ pub fn spider(title: &str, rows: &[&PatientRow]) -> String {
 }
 
 /// Kaplan-Meier: the step curve with its band, censor ticks, and the numbers at risk every
-/// 3 months under the axis.
+/// 3 months under the axis (every 6, 9, ... months when 3 would crowd the labels).
 pub fn kaplan_meier(title: &str, k: &KmSummary) -> String {
     let (top, plot_h) = (30.0, 220.0);
     let h = top + plot_h + 70.0;
@@ -325,7 +325,14 @@ pub fn kaplan_meier(title: &str, k: &KmSummary) -> String {
     }
     let base = top + plot_h;
     let _ = write!(out, r#"<text x="4" y="{:.2}">at risk</text>"#, base + 34.0);
-    for a in &k.at_risk {
+    // Labels every `stride`-th point, so that neighbouring numbers keep ~24 px apart on a long
+    // follow-up (every 3 months over 9 years would overlap).
+    let spacing = match k.at_risk.as_slice() {
+        [a, b, ..] => (x(b.day) - x(a.day)).max(1.0),
+        _ => 24.0,
+    };
+    let stride = (24.0 / spacing).ceil().max(1.0) as usize;
+    for a in k.at_risk.iter().step_by(stride) {
         let _ = write!(
             out,
             r#"<line x1="{xx:.2}" x2="{xx:.2}" y1="{base:.2}" y2="{:.2}" stroke="black"/><text x="{xx:.2}" y="{:.2}" text-anchor="middle">{}</text><text x="{xx:.2}" y="{:.2}" text-anchor="middle">{}</text>"#,

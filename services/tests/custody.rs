@@ -665,3 +665,68 @@ fn a_compromised_keys_records_after_the_point_flag_the_view_rows_citing_them_and
     );
     assert_eq!(tl_projections::report::views_difference(&a, &b), None);
 }
+
+/// A key file as older versions could write it: encrypted under an empty passphrase (today's
+/// `keys new` and `write_key_file` refuse one).
+fn write_empty_passphrase_key(path: &Path, seed: [u8; 32], key: &keyfile::KeyMaterial) {
+    use std::io::Write;
+    let contents = serde_json::json!({
+        "format": keyfile::KEY_FILE_FORMAT,
+        "name": "old admin",
+        "role": "admin",
+        "secret_key": hex::encode(seed),
+        "public_key": hex::encode(key.public_key()),
+    });
+    let mut recipient = age::scrypt::Recipient::new(age::secrecy::SecretString::from(""));
+    recipient.set_work_factor(10);
+    let encryptor =
+        age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+            .unwrap();
+    let mut out = Vec::new();
+    let armor =
+        age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor).unwrap();
+    let mut w = encryptor.wrap_output(armor).unwrap();
+    w.write_all(contents.to_string().as_bytes()).unwrap();
+    w.finish().unwrap().finish().unwrap();
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn an_older_key_with_an_empty_passphrase_opens_with_a_warning_and_can_be_given_one() {
+    // Given a key file made before empty passphrases were refused,
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let key = keyfile::KeyMaterial::from_seed("old admin", "admin", [7u8; 32]);
+    write_empty_passphrase_key(&d.join("old.key"), [7u8; 32], &key);
+    assert_eq!(
+        read_key_file(&d.join("old.key"), "").unwrap().public_key(),
+        key.public_key()
+    );
+    std::fs::write(d.join("empty.pass"), "").unwrap();
+    std::fs::write(d.join("new.pass"), "a real one\n").unwrap();
+    // when it is opened with its (empty) passphrase to give it a new one,
+    let out = ok(
+        &mut bare(d),
+        &[
+            "keys",
+            "passwd",
+            "old.key",
+            "--passphrase-file",
+            "empty.pass",
+            "--new-passphrase-file",
+            "new.pass",
+        ],
+    );
+    // then it opens, with a warning that names it, and holds the same key under the new one.
+    assert!(
+        out.contains("old.key") && out.contains("has an empty passphrase"),
+        "{out}"
+    );
+    assert_eq!(
+        read_key_file(&d.join("old.key"), "a real one")
+            .unwrap()
+            .public_key(),
+        key.public_key()
+    );
+    assert!(read_key_file(&d.join("old.key"), "").is_err());
+}
