@@ -8,7 +8,8 @@
 //!   (`services/tests/openapi.rs`, schemathesis' `response_schema_conformance`).
 //! - The answers every operation can give for the same reason are added by rule in
 //!   [`document`]: `408` to all (the request timeout), `400` to those with parameters or a body
-//!   (malformed input), `401` and `403` to those that need a token, `413` to those with a body.
+//!   (malformed input), `401` to those that need a token and `403` to such reads, `413` to
+//!   those with a body.
 //! - Errors are one schema, [`ErrorBody`], whose `code` lists every code the API answers with:
 //!   its own ([`super::error::CODES`]) and the FORMAT.md reason codes of refused submissions.
 //! - Security schemes: `bearer` (`Authorization: Bearer tlt_...`, from `trial-ledger tokens
@@ -116,6 +117,7 @@ pub fn document() -> serde_json::Value {
                 || op.get("requestBody").is_some();
             let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
             let post = method == "post";
+            let read = method == "get";
             let Some(responses) = op["responses"].as_object_mut() else {
                 continue;
             };
@@ -135,6 +137,8 @@ pub fn document() -> serde_json::Value {
                     "401",
                     "No token, an unknown, revoked or expired one (`unauthorized`)",
                 );
+            }
+            if secured && read {
                 add(
                     "403",
                     "The token's role or scope does not cover this read (`forbidden`)",

@@ -559,6 +559,15 @@ async fn stream(
             "the cursor {resume:?} is not one this stream gave: {e}"
         ))
     })?;
+    if let Some(p) = cursor.last.keys().find(|p| **p >= state.partitions) {
+        // A cursor naming a partition the trial lacks was once taken as the start of the
+        // ledger for every other partition (found while probing the OpenAPI document's 400s).
+        return Err(ApiError::bad_request(format!(
+            "the cursor {resume:?} is not one this stream gave: the trial has no partition {p} \
+             (it has {})",
+            state.partitions
+        )));
+    }
     if let Some(c) = &cohort {
         let st = state.clone();
         let c2 = c.clone();

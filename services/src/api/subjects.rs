@@ -35,7 +35,7 @@ pub fn router() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
 #[allow(dead_code)] // a schema only: the handlers take `Path<String>`
 pub struct SubjectPath {
     /// `patient:ID` or `cohort:ID` (400 for anything else).
-    #[param(example = "cohort:C01")]
+    #[param(example = "cohort:C01", pattern = "^(patient|cohort):.+$")]
     subject: String,
 }
 
