@@ -524,6 +524,8 @@ pub struct SessionOpened {
 #[utoipa::path(
     post,
     path = "/v1/session",
+    operation_id = "openSession",
+    summary = "A session cookie for a bearer token",
     tag = "access",
     description = "Exchanges a bearer token for a session cookie (`tl_session`: HttpOnly, \
                    SameSite=Strict) for browsers' EventSource. Only the \

@@ -31,6 +31,8 @@ pub struct PartitionCheckpoint {
 #[utoipa::path(
     get,
     path = "/v1/checkpoints",
+    operation_id = "checkpoints",
+    summary = "Each partition's latest signed checkpoint",
     tag = "audit",
     description = "Each partition's latest published checkpoint, as the sequencer signed it. \
                    Public: checkpoints reveal sizes and roots only.",

@@ -126,6 +126,8 @@ pub fn open_router(state: Arc<ApiState>) -> Router {
 #[utoipa::path(
     get,
     path = "/metrics",
+    operation_id = "metrics",
+    summary = "Prometheus metrics",
     tag = "service",
     description = "Prometheus text exposition (the module's table lists the metrics). Needs an \
                    `auditor` token here: partition sizes reveal accrual per cohort; \

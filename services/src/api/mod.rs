@@ -133,6 +133,8 @@ pub fn app(state: Arc<ApiState>, flags: &limits::ServerFlags) -> Router {
 #[utoipa::path(
     get,
     path = "/healthz",
+    operation_id = "healthz",
+    summary = "Liveness",
     tag = "service",
     responses((status = 200, description = "The server is alive", body = String, content_type = "text/plain", example = "ok\n")),
 )]
@@ -151,6 +153,8 @@ pub struct Ready {
 #[utoipa::path(
     get,
     path = "/readyz",
+    operation_id = "readyz",
+    summary = "Whether the sequencer takes submissions",
     tag = "service",
     responses(
         (status = 200, description = "The sequencer takes submissions", body = Ready),

@@ -169,6 +169,8 @@ fn text() -> &'static str {
 #[utoipa::path(
     get,
     path = "/openapi.json",
+    operation_id = "openapi",
+    summary = "This OpenAPI 3.1 document",
     tag = "service",
     responses((status = 200, description = "This document (OpenAPI 3.1)", body = Object)),
 )]

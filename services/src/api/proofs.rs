@@ -134,6 +134,8 @@ fn with_prover<T>(
 #[utoipa::path(
     get,
     path = "/v1/partitions/{partition}/proofs/inclusion",
+    operation_id = "inclusionProof",
+    summary = "An inclusion proof of one record",
     tag = "audit",
     description = "An inclusion proof of record `seq` in the tree of `size` records (default: \
                    the latest published checkpoint covering it, else the current unsigned \
@@ -163,6 +165,8 @@ async fn inclusion(
 #[utoipa::path(
     get,
     path = "/v1/partitions/{partition}/proofs/consistency",
+    operation_id = "consistencyProof",
+    summary = "A consistency proof between two tree sizes",
     tag = "audit",
     description = "A consistency proof that the tree of `from` records is a prefix of the \
                    tree of `to`, with the signed checkpoints of those sizes where published. \

@@ -142,6 +142,8 @@ pub struct RecordPath {
 #[utoipa::path(
     get,
     path = "/v1/partitions/{partition}/records",
+    operation_id = "records",
+    summary = "A range of stored records",
     tag = "records",
     description = "A range of a partition's durable records, with their hashes (`auditor`; in \
                    the access log).",
@@ -227,6 +229,8 @@ async fn record_bytes(
 #[utoipa::path(
     get,
     path = "/v1/partitions/{partition}/records/{seq}",
+    operation_id = "recordBytes",
+    summary = "One stored record's bytes",
     tag = "records",
     description = "One durable record's stored bytes (`auditor`; in the access log).",
     params(RecordPath),
@@ -250,6 +254,8 @@ async fn one(
 #[utoipa::path(
     get,
     path = "/v1/partitions/{partition}/records/{seq}/decoded",
+    operation_id = "recordDecoded",
+    summary = "One stored record, decoded",
     tag = "records",
     description = "One durable record as JSON: its submission in the form `submit` reads, and \
                    the sequencer's fields (`auditor`; in the access log).",

@@ -511,6 +511,8 @@ pub fn router() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
 #[utoipa::path(
     get,
     path = "/v1/safety/stream",
+    operation_id = "safetyStream",
+    summary = "The live safety stream (Server-Sent Events)",
     tag = "safety",
     description = "The live safety stream, Server-Sent Events in the ledger's merged order: \
                    `safety` events (data: a `SafetyEvent` as JSON, with `retract`), one \

@@ -105,6 +105,8 @@ fn authorize(
 #[utoipa::path(
     get,
     path = "/v1/subjects/{subject}/trail",
+    operation_id = "trail",
+    summary = "A subject's decision trail",
     tag = "subjects",
     description = "A patient's or cohort's decision trail from the verified ledger. A patient's: \
                    `auditor`, `safety`, `site` (its own patients); a cohort's: also `sponsor` \
@@ -163,6 +165,8 @@ async fn trail(
 #[utoipa::path(
     get,
     path = "/v1/subjects/{subject}/bundle",
+    operation_id = "bundle",
+    summary = "A subject's audit bundle",
     tag = "subjects",
     description = "An offline audit bundle of a patient or cohort (schemas/BUNDLE.md), the \
                    bytes `export --subject` writes (`auditor`; in the access log).",

@@ -67,6 +67,8 @@ pub struct ReceiptBody {
 #[utoipa::path(
     post,
     path = "/v1/submissions",
+    operation_id = "submit",
+    summary = "Submit a signed submission",
     tag = "submissions",
     description = "A signed submission in, its receipt out once the record is durable. No \
                    token: the submission must carry a valid signature by an enrolled key whose \

@@ -114,6 +114,8 @@ pub struct LagDoc {
 #[utoipa::path(
     get,
     path = "/v1/views/safety/cells",
+    operation_id = "safetyCell",
+    summary = "The records behind a cell of the safety table",
     tag = "views",
     description = "The records behind one cell of the safety view's adverse events by cohort, \
                    drug, term and grade, so that each number can become a link (the safety \
@@ -265,6 +267,8 @@ pub struct ViewPath {
 #[utoipa::path(
     get,
     path = "/v1/views/{view}",
+    operation_id = "view",
+    summary = "A view: enrollment, safety or dossier",
     tag = "views",
     description = "A view as JSON, brought up to date from the verified log first, or as of a \
                    frozen cut (`at`). Enrollment: `auditor`, `sponsor`; safety: also `safety`, \
