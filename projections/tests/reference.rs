@@ -27,53 +27,10 @@ fn reference_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference")
 }
 
-/// Runs a command; panics with its output when it fails.
-fn run(cmd: &mut Command, what: &str) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot start {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The virtual environment's python, made (or brought up to the pinned requirements) under
-/// `target/`. pip is asked every time, so a changed requirements file takes effect; with
-/// everything installed it only checks.
+/// The reference environment's python: `target/reference-venv` with the pinned lifelines and
+/// scipy ([`tl_tests::python::venv_python`]).
 fn venv_python() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let venv = target.join("reference-venv");
-    let python = venv.join("bin/python");
-    if !python.exists() {
-        run(
-            Command::new("python3")
-                .args(["-m", "venv", "--clear"])
-                .arg(&venv),
-            "creating the Python virtual environment",
-        );
-    }
-    run(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--only-binary=:all:",
-                "-r",
-            ])
-            .arg(reference_dir().join("requirements.txt")),
-        "installing the pinned lifelines and scipy",
-    );
-    python
+    tl_tests::python::venv_python("reference-venv", &reference_dir().join("requirements.txt"))
 }
 
 /// The figures of one group, as the dossier states them and as the reference recomputed them;
@@ -144,7 +101,7 @@ fn lifelines_and_scipy_recompute_every_median_and_interval_of_the_dossier() {
     std::fs::write(&json, serde_json::to_vec(&dossier).unwrap()).unwrap();
 
     // when lifelines and scipy recompute its figures from the patient rows alone
-    let out = run(
+    let out = tl_tests::python::run(
         Command::new(&python)
             .arg(reference_dir().join("recompute.py"))
             .arg(&json),

@@ -6,6 +6,7 @@
 //! fails fails the same way every time.
 
 pub mod kafka;
+pub mod python;
 
 use std::path::{Path, PathBuf};
 use tl_ledger::reason::{Reason, Refusal};

@@ -11,7 +11,7 @@
 //! - API roles are not ledger roles: they say what a person may read (README, "API").
 //!   Writing needs no token.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::ApiState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -505,10 +505,39 @@ impl AccessLog {
 
 /// The routes of this concern: `POST /v1/session` exchanges a token (bearer header) for a
 /// session cookie (HttpOnly, SameSite=Strict), for browsers' `EventSource`.
-pub fn router() -> axum::Router<Arc<ApiState>> {
-    axum::Router::new().route("/v1/session", axum::routing::post(open_session))
+pub fn router() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
+    utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(open_session))
 }
 
+/// The answer of `POST /v1/session` (the session itself is the cookie).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SessionOpened {
+    /// The token's id (never the token).
+    pub token: String,
+    /// The token's API role.
+    #[schema(value_type = String, pattern = "^(auditor|sponsor|safety|dsmb|hta|site)$")]
+    pub role: ApiRole,
+    /// Seconds the session lasts.
+    pub expires_in: u64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/session",
+    operation_id = "openSession",
+    summary = "A session cookie for a bearer token",
+    tag = "access",
+    description = "Exchanges a bearer token for a session cookie (`tl_session`: HttpOnly, \
+                   SameSite=Strict) for browsers' EventSource. Only the \
+                   bearer header opens a session; each use re-checks the token.",
+    responses(
+        (status = 200, description = "The session is open; its id is the cookie", body = SessionOpened,
+            headers(("Set-Cookie" = String, description = "`tl_session=<id>; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200`"))),
+        (status = 401, description = "No bearer token, or an unknown, revoked or expired one (`unauthorized`)", body = ErrorBody),
+        (status = 503, description = "The token file cannot be read (`unavailable`)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn open_session(
     axum::extract::State(state): axum::extract::State<Arc<ApiState>>,
     headers: axum::http::HeaderMap,
@@ -528,10 +557,10 @@ async fn open_session(
         "{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
         SESSION_TTL.as_secs()
     );
-    let body = serde_json::json!({
-        "token": caller.token.id,
-        "role": caller.token.role,
-        "expires_in": SESSION_TTL.as_secs(),
-    });
+    let body = SessionOpened {
+        token: caller.token.id,
+        role: caller.token.role,
+        expires_in: SESSION_TTL.as_secs(),
+    };
     Ok(([(header::SET_COOKIE, cookie)], axum::Json(body)).into_response())
 }

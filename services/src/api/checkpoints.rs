@@ -1,32 +1,60 @@
 //! `GET /v1/checkpoints`: each partition's latest published checkpoint (a C2SP signed note,
 //! FORMAT.md §17a), as the sequencer stored it. Public: checkpoints reveal sizes and roots only.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::ApiState;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use std::sync::Arc;
 
 /// The routes of this concern.
-pub fn router() -> Router<Arc<ApiState>> {
-    Router::new().route("/v1/checkpoints", get(latest))
+pub fn router() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
+    utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(latest))
 }
 
-async fn latest(State(state): State<Arc<ApiState>>) -> Result<Json<serde_json::Value>, ApiError> {
+/// Each partition's latest published checkpoint.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Checkpoints {
+    /// One per partition, in order.
+    pub checkpoints: Vec<PartitionCheckpoint>,
+}
+
+/// A partition's latest published checkpoint.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PartitionCheckpoint {
+    /// The partition.
+    pub partition: u32,
+    /// The checkpoint, a C2SP signed note (FORMAT.md §17a); null before the first is published.
+    pub checkpoint: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/checkpoints",
+    operation_id = "checkpoints",
+    summary = "Each partition's latest signed checkpoint",
+    tag = "audit",
+    description = "Each partition's latest published checkpoint, as the sequencer signed it. \
+                   Public: checkpoints reveal sizes and roots only.",
+    responses(
+        (status = 200, description = "The checkpoints", body = Checkpoints),
+        (status = 503, description = "The store cannot be read (`unavailable`)", body = ErrorBody),
+    ),
+)]
+async fn latest(State(state): State<Arc<ApiState>>) -> Result<Json<Checkpoints>, ApiError> {
     let list = tokio::task::spawn_blocking(move || {
         (0..state.partitions)
             .map(|p| {
                 let held = tl_ledger::publish::read_published(&state.ledger_dir, p)
                     .map_err(|e| ApiError::unavailable(format!("partition {p}: {e}")))?;
-                Ok(serde_json::json!({
-                    "partition": p,
-                    "checkpoint": held.last().map(|c| c.text().to_string()),
-                }))
+                Ok(PartitionCheckpoint {
+                    partition: p,
+                    checkpoint: held.last().map(|c| c.text().to_string()),
+                })
             })
             .collect::<Result<Vec<_>, ApiError>>()
     })
     .await
     .map_err(|e| ApiError::unavailable(e.to_string()))??;
-    Ok(Json(serde_json::json!({"checkpoints": list})))
+    Ok(Json(Checkpoints { checkpoints: list }))
 }

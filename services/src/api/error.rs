@@ -5,6 +5,95 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+/// The API's own error codes, with their status and meaning (a refused submission carries its
+/// FORMAT.md reason code instead, [`tl_ledger::Reason::code`]). `GET /openapi.json` lists
+/// them; [`ApiError::new`] takes no other (checked in debug builds).
+pub const CODES: &[(&str, u16, &str)] = &[
+    (
+        "bad-request",
+        400,
+        "the request is malformed: a parameter, the body or its JSON",
+    ),
+    (
+        "unauthorized",
+        401,
+        "no token, or an unknown, revoked or expired one",
+    ),
+    (
+        "forbidden",
+        403,
+        "the token's role or scope does not cover the read",
+    ),
+    (
+        "not-found",
+        404,
+        "no such route, partition, record, subject, view, cohort or cell",
+    ),
+    (
+        "method-not-allowed",
+        405,
+        "the route does not take this method",
+    ),
+    (
+        "timeout",
+        408,
+        "the answer did not start within the request timeout",
+    ),
+    ("too-large", 413, "the body is larger than the server reads"),
+    (
+        "unsupported-media-type",
+        415,
+        "a submission neither as octet-stream nor as JSON",
+    ),
+    (
+        "rate-limited",
+        429,
+        "too many submissions from one key or address; see Retry-After",
+    ),
+    ("internal", 500, "the server failed; a bug to report"),
+    (
+        "diverged",
+        500,
+        "the ledger no longer extends a checkpoint it published: investigate",
+    ),
+    (
+        "unavailable",
+        503,
+        "the sequencer stopped or the store cannot be read; retry later",
+    ),
+];
+
+/// Whether `code` is one an error may carry: one of [`CODES`] or a FORMAT.md reason code.
+pub fn is_known_code(code: &str) -> bool {
+    CODES.iter().any(|(c, _, _)| *c == code)
+        || tl_ledger::Reason::ALL.iter().any(|r| r.code() == code)
+}
+
+/// The JSON body of every 4xx and 5xx answer.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable, machine-readable code: one of the API's own, or the FORMAT.md reason code of
+    /// a refused submission.
+    #[schema(schema_with = code_schema)]
+    pub code: String,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+/// The schema of [`ErrorBody::code`]: a string, one of every known code.
+fn code_schema() -> utoipa::openapi::Object {
+    let mut all: Vec<&str> = CODES.iter().map(|(c, _, _)| *c).collect();
+    all.extend(tl_ledger::Reason::ALL.iter().map(|r| r.code()));
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(all))
+        .description(Some(
+            "The API's own codes (the document's description lists them) or a FORMAT.md \
+             reason code (a refused submission)",
+        ))
+        .build()
+}
+
 /// A refused or failed request. Nothing was changed by it.
 #[derive(Debug)]
 pub struct ApiError {
@@ -22,6 +111,7 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a status, a code and a message.
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        debug_assert!(is_known_code(code), "undocumented error code {code:?}");
         ApiError {
             status,
             code: code.to_string(),
@@ -48,7 +138,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"code": self.code, "message": self.message});
+        let body = ErrorBody {
+            code: self.code,
+            message: self.message,
+        };
         let mut res = (self.status, Json(body)).into_response();
         if let Some(v) = self
             .retry_after

@@ -17,7 +17,7 @@
 //! | `tl_stream_clients` | gauge | connected safety stream clients |
 
 use super::auth::{ApiRole, Caller};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::ApiState;
 use axum::extract::State;
 use axum::http::header;
@@ -111,8 +111,8 @@ impl Drop for StreamClient {
 }
 
 /// The route on the API's address (auditor token).
-pub fn router() -> Router<Arc<ApiState>> {
-    Router::new().route("/metrics", get(with_token))
+pub fn router() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
+    utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(with_token))
 }
 
 /// The route alone, without a token, for `--metrics-listen`.
@@ -123,6 +123,21 @@ pub fn open_router(state: Arc<ApiState>) -> Router {
         .with_state(state)
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    summary = "Prometheus metrics",
+    tag = "service",
+    description = "Prometheus text exposition (the module's table lists the metrics). Needs an \
+                   `auditor` token here: partition sizes reveal accrual per cohort; \
+                   `--metrics-listen` serves it without one on a private address.",
+    responses(
+        (status = 200, description = "The metrics", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 503, description = "This process records no metrics (`unavailable`)", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 async fn with_token(state: State<Arc<ApiState>>, caller: Caller) -> Result<Response, ApiError> {
     caller.require(&[ApiRole::Auditor], "the metrics")?;
     scrape(state).await

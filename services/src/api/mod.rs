@@ -14,6 +14,7 @@
 //! | `POST /v1/session` | a token exchanged for a session cookie ([`auth`]) |
 //! | `GET /metrics` | Prometheus metrics, for an `auditor` token ([`metrics`]) |
 //! | `GET /healthz`, `GET /readyz` | liveness, and whether the sequencer accepts submissions |
+//! | `GET /openapi.json` | the OpenAPI 3.1 document of all of these, public ([`openapi`]) |
 //!
 //! Reads other than checkpoints need a token with a fitting API role ([`auth`]); writing needs
 //! none. Limits, rate limits, CORS, CSP and TLS are in [`limits`].
@@ -24,6 +25,7 @@ pub mod checkpoints;
 pub mod error;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod proofs;
 pub mod reads;
 pub mod records;
@@ -35,7 +37,6 @@ pub mod wire;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::get;
 use axum::{Json, Router};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -90,9 +91,13 @@ impl ApiState {
     }
 }
 
-/// The whole API.
-pub fn router(state: Arc<ApiState>) -> Router {
-    Router::new()
+/// Every route with its OpenAPI description: each handler is registered through
+/// `utoipa_axum::routes!` from its `#[utoipa::path]`, so the document ([`openapi::document`])
+/// and the router cannot disagree on what is served.
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
+    use utoipa::OpenApi;
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(submissions::router())
         .merge(records::router())
         .merge(checkpoints::router())
@@ -102,8 +107,15 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .merge(stream::router())
         .merge(metrics::router())
         .merge(proofs::router())
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(ready))
+        .routes(routes!(healthz))
+        .routes(routes!(ready))
+        .routes(routes!(openapi::openapi_json))
+}
+
+/// The whole API.
+pub fn router(state: Arc<ApiState>) -> Router {
+    let (router, _) = routes().split_for_parts();
+    router
         .fallback(|uri: axum::http::Uri| async move {
             error::ApiError::not_found(format!("no route {}", uri.path()))
         })
@@ -117,7 +129,38 @@ pub fn app(state: Arc<ApiState>, flags: &limits::ServerFlags) -> Router {
     limits::layers(router(state), flags)
 }
 
+/// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    summary = "Liveness",
+    tag = "service",
+    responses((status = 200, description = "The server is alive", body = String, content_type = "text/plain", example = "ok\n")),
+)]
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Whether the sequencer takes submissions.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Ready {
+    /// `true`.
+    pub ready: bool,
+}
+
 /// Ready when the sequencer thread still takes submissions.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    summary = "Whether the sequencer takes submissions",
+    tag = "service",
+    responses(
+        (status = 200, description = "The sequencer takes submissions", body = Ready),
+        (status = 503, description = "The sequencer has stopped (`unavailable`; the body also has `\"ready\": false`)", body = error::ErrorBody),
+    ),
+)]
 async fn ready(State(state): State<Arc<ApiState>>) -> (StatusCode, Json<serde_json::Value>) {
     if state.handle.is_running() {
         (StatusCode::OK, Json(serde_json::json!({"ready": true})))

@@ -7,12 +7,11 @@
 //!
 //! Public, like checkpoints: a proof carries hashes only, no record content.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::ApiState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use std::sync::Arc;
 use tl_ledger::audit::{self, ProofFile, ProveError, Prover};
 use tl_ledger::embedded::EmbeddedReader;
@@ -20,20 +19,61 @@ use tl_ledger::merkle::MerkleTree;
 use tl_ledger::publish::read_published;
 
 /// The routes of this concern.
-pub fn router() -> Router<Arc<ApiState>> {
-    Router::new()
-        .route(
-            "/v1/partitions/{partition}/proofs/inclusion",
-            get(inclusion),
-        )
-        .route(
-            "/v1/partitions/{partition}/proofs/consistency",
-            get(consistency),
-        )
+pub fn router() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(inclusion))
+        .routes(routes!(consistency))
+}
+
+/// A proof file (FORMAT.md §17a), as `prove` writes it and `check-proof` reads it: an
+/// inclusion or a consistency proof, told apart by `type`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = ProofFile)]
+#[allow(dead_code)] // a schema only: the answer is `tl_ledger::audit::ProofFile`, serialized
+pub struct ProofDoc {
+    /// `inclusion` or `consistency`.
+    #[schema(pattern = "^(inclusion|consistency)$")]
+    r#type: String,
+    /// The proof format's name.
+    format: String,
+    /// The trial id.
+    trial: String,
+    /// The partition.
+    partition: u32,
+    /// Inclusion: the record's seq (the leaf index).
+    seq: Option<u64>,
+    /// Inclusion: the record hash (hex).
+    record_hash: Option<String>,
+    /// Inclusion: the tree size the proof is for.
+    tree_size: Option<u64>,
+    /// Inclusion: that tree's root (hex).
+    root: Option<String>,
+    /// Inclusion: `checkpoint` (a signed, published root) or `unsigned-root`.
+    against: Option<String>,
+    /// Inclusion: the signed checkpoint of `tree_size`, a signed note.
+    checkpoint: Option<String>,
+    /// Consistency: the earlier tree size.
+    first_size: Option<u64>,
+    /// Consistency: its root (hex).
+    first_root: Option<String>,
+    /// Consistency: the later tree size.
+    second_size: Option<u64>,
+    /// Consistency: its root (hex).
+    second_root: Option<String>,
+    /// Consistency: the signed checkpoint of `first_size`, if published.
+    first_checkpoint: Option<String>,
+    /// Consistency: the signed checkpoint of `second_size`, if published.
+    second_checkpoint: Option<String>,
+    /// The audit or consistency path, hashes in hex (RFC 9162 §2.1.3, §2.1.4).
+    path: Vec<String>,
+    /// The sequencer keys that signed the checkpoints, with their enrolment records.
+    sequencer_keys: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// `?seq=&size=` of an inclusion proof.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct InclusionQuery {
     /// The record's seq.
@@ -43,7 +83,8 @@ struct InclusionQuery {
 }
 
 /// `?from=&to=` of a consistency proof.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ConsistencyQuery {
     /// The smaller tree size.
@@ -90,6 +131,24 @@ fn with_prover<T>(
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/partitions/{partition}/proofs/inclusion",
+    operation_id = "inclusionProof",
+    summary = "An inclusion proof of one record",
+    tag = "audit",
+    description = "An inclusion proof of record `seq` in the tree of `size` records (default: \
+                   the latest published checkpoint covering it, else the current unsigned \
+                   root). Public: a proof carries hashes only.",
+    params(super::records::PartitionPath, InclusionQuery),
+    responses(
+        (status = 200, description = "The proof file", body = ProofDoc),
+        (status = 400, description = "A seq or size that does not fit the partition (`bad-request`)", body = ErrorBody),
+        (status = 404, description = "No such partition (`not-found`)", body = ErrorBody),
+        (status = 500, description = "The ledger no longer extends a checkpoint it published (`diverged`)", body = ErrorBody),
+        (status = 503, description = "The store cannot be read (`unavailable`)", body = ErrorBody),
+    ),
+)]
 async fn inclusion(
     State(state): State<Arc<ApiState>>,
     Path(partition): Path<u32>,
@@ -103,6 +162,24 @@ async fn inclusion(
     Ok(Json(ProofFile::Inclusion(proof)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/partitions/{partition}/proofs/consistency",
+    operation_id = "consistencyProof",
+    summary = "A consistency proof between two tree sizes",
+    tag = "audit",
+    description = "A consistency proof that the tree of `from` records is a prefix of the \
+                   tree of `to`, with the signed checkpoints of those sizes where published. \
+                   Public.",
+    params(super::records::PartitionPath, ConsistencyQuery),
+    responses(
+        (status = 200, description = "The proof file", body = ProofDoc),
+        (status = 400, description = "Sizes out of order or beyond the partition (`bad-request`)", body = ErrorBody),
+        (status = 404, description = "No such partition (`not-found`)", body = ErrorBody),
+        (status = 500, description = "The ledger no longer extends a checkpoint it published (`diverged`)", body = ErrorBody),
+        (status = 503, description = "The store cannot be read (`unavailable`)", body = ErrorBody),
+    ),
+)]
 async fn consistency(
     State(state): State<Arc<ApiState>>,
     Path(partition): Path<u32>,

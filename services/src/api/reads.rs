@@ -28,7 +28,7 @@ pub struct Snapshot {
 }
 
 /// How far behind the log an answer is.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Freshness {
     /// Records per partition the answer reflects.
     pub as_of: Vec<u64>,

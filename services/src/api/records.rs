@@ -10,13 +10,12 @@
 //! cannot slow writers down.
 
 use super::auth::{ApiRole, Caller};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody as ApiErrorBody};
 use super::ApiState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use std::sync::Arc;
 use tl_ledger::embedded::EmbeddedReader;
 
@@ -24,23 +23,83 @@ use tl_ledger::embedded::EmbeddedReader;
 pub const MAX_RANGE: u64 = 1000;
 
 /// The routes of this concern.
-pub fn router() -> Router<Arc<ApiState>> {
-    Router::new()
-        .route("/v1/partitions/{partition}/records", get(range))
-        .route("/v1/partitions/{partition}/records/{seq}", get(one))
-        .route(
-            "/v1/partitions/{partition}/records/{seq}/decoded",
-            get(decoded),
-        )
+pub fn router() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(range))
+        .routes(routes!(one))
+        .routes(routes!(decoded))
+}
+
+/// A range of a partition's stored records.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RecordRange {
+    /// The partition.
+    pub partition: u32,
+    /// How many durable records the partition has.
+    pub size: u64,
+    /// The first seq asked for.
+    pub from: u64,
+    /// The records from `from` on, at most `limit` (1,000).
+    pub records: Vec<StoredRecord>,
+}
+
+/// One stored record of a range.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct StoredRecord {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its record hash (hex), the Merkle leaf; null for bytes too short to be a record.
+    pub record_hash: Option<String>,
+    /// Its stored bytes (hex).
+    pub bytes: String,
+}
+
+/// A record's stored bytes, `application/octet-stream`.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct RecordBytes(#[allow(dead_code)] Vec<u8>);
+
+/// A record decoded ([`decode_record`]).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only: `decode_record` builds the JSON
+pub struct DecodedRecord {
+    /// The submission in the form `submit` reads: `event`, `subject`, `meaning`, `cites`,
+    /// `submission_id`, `min_registry_seq`, and `payload` (the clinical types' fields) or
+    /// `payload_hex` (the canonical payload bytes of other types).
+    submission: serde_json::Map<String, serde_json::Value>,
+    /// What the sequencer added: position, hashes, times, keys, signatures.
+    record: DecodedSeal,
+}
+
+/// The sequencer's part of a decoded record.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only: `decode_record` builds the JSON
+pub struct DecodedSeal {
+    partition: u32,
+    seq: u64,
+    /// Hex; null for bytes too short to be a record.
+    record_hash: Option<String>,
+    prev_hash: String,
+    ordering_time: String,
+    client_time: String,
+    registry_seq: u64,
+    event_type: u16,
+    event_version: u16,
+    author: String,
+    signature: String,
+    sequencer: String,
+    seal: String,
 }
 
 /// `?from=&limit=` of a range read.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct RangeQuery {
     /// First sequence number (default 0).
     from: Option<u64>,
-    /// How many records at most (default and cap [`MAX_RANGE`]).
+    /// How many records at most (default and cap 1,000).
     limit: Option<u64>,
 }
 
@@ -60,12 +119,48 @@ fn stored(state: &ApiState, partition: u32) -> Result<Vec<Vec<u8>>, ApiError> {
     Ok(scan.records)
 }
 
+/// The path parameter `partition` of the partition routes.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // a schema only: the handlers take `Path<u32>`
+pub struct PartitionPath {
+    /// The partition, 0 to the trial's partition count minus one (404 beyond).
+    partition: u32,
+}
+
+/// The path parameters of one record.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // a schema only: the handlers take `Path<(u32, u64)>`
+pub struct RecordPath {
+    /// The partition, 0 to the trial's partition count minus one (404 beyond).
+    partition: u32,
+    /// The record's sequence number in its partition (404 beyond its size).
+    seq: u64,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/partitions/{partition}/records",
+    operation_id = "records",
+    summary = "A range of stored records",
+    tag = "records",
+    description = "A range of a partition's durable records, with their hashes (`auditor`; in \
+                   the access log).",
+    params(PartitionPath, RangeQuery),
+    responses(
+        (status = 200, description = "The records", body = RecordRange),
+        (status = 404, description = "No such partition (`not-found`)", body = ApiErrorBody),
+        (status = 503, description = "The store cannot be read (`unavailable`)", body = ApiErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 async fn range(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
     Path(partition): Path<u32>,
     Query(q): Query<RangeQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<RecordRange>, ApiError> {
     caller.require(&[ApiRole::Auditor], "raw records")?;
     state
         .audit(
@@ -81,22 +176,23 @@ async fn range(
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))??;
     let size = records.len() as u64;
-    let items: Vec<serde_json::Value> = records
+    let records = records
         .into_iter()
         .enumerate()
         .skip(usize::try_from(from).unwrap_or(usize::MAX))
         .take(limit as usize)
-        .map(|(seq, bytes)| {
-            let hash = tl_ledger::audit::leaf_hash(&bytes).map(|h| h.to_hex());
-            serde_json::json!({"seq": seq, "record_hash": hash, "bytes": hex::encode(&bytes)})
+        .map(|(seq, bytes)| StoredRecord {
+            seq: seq as u64,
+            record_hash: tl_ledger::audit::leaf_hash(&bytes).map(|h| h.to_hex()),
+            bytes: hex::encode(&bytes),
         })
         .collect();
-    Ok(Json(serde_json::json!({
-        "partition": partition,
-        "size": size,
-        "from": from,
-        "records": items,
-    })))
+    Ok(Json(RecordRange {
+        partition,
+        size,
+        from,
+        records,
+    }))
 }
 
 /// One durable record's bytes, after the role check and the access log.
@@ -130,6 +226,21 @@ async fn record_bytes(
         })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/partitions/{partition}/records/{seq}",
+    operation_id = "recordBytes",
+    summary = "One stored record's bytes",
+    tag = "records",
+    description = "One durable record's stored bytes (`auditor`; in the access log).",
+    params(RecordPath),
+    responses(
+        (status = 200, description = "The record's bytes", body = RecordBytes, content_type = "application/octet-stream"),
+        (status = 404, description = "No such partition or record (`not-found`)", body = ApiErrorBody),
+        (status = 503, description = "The store cannot be read (`unavailable`)", body = ApiErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 async fn one(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
@@ -140,6 +251,22 @@ async fn one(
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/partitions/{partition}/records/{seq}/decoded",
+    operation_id = "recordDecoded",
+    summary = "One stored record, decoded",
+    tag = "records",
+    description = "One durable record as JSON: its submission in the form `submit` reads, and \
+                   the sequencer's fields (`auditor`; in the access log).",
+    params(RecordPath),
+    responses(
+        (status = 200, description = "The record, decoded", body = DecodedRecord),
+        (status = 404, description = "No such partition or record (`not-found`)", body = ApiErrorBody),
+        (status = 503, description = "The store cannot be read (`unavailable`)", body = ApiErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 async fn decoded(
     State(state): State<Arc<ApiState>>,
     caller: Caller,

@@ -27,13 +27,11 @@
 //! records it reads are the ones it sealed.
 
 use super::auth::{forbidden, ApiRole, Caller};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::ApiState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::routing::get;
-use axum::Router;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -60,8 +58,9 @@ struct Filterable {
     serious: bool,
 }
 
-/// One event of the stream, as sent (JSON in the SSE `data`).
-#[derive(Clone, Debug, Serialize)]
+/// One event of the stream, as sent (JSON in the SSE `data` of a `safety` event, with
+/// `retract`: true when the AE no longer matches the client's filter).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct SafetyEvent {
     /// `reported`, `updated`, `corrected` (the record is a correction) or `death`.
     pub kind: &'static str,
@@ -448,7 +447,8 @@ impl SafetyHub {
 }
 
 /// The stream's query: filters, and a cursor for clients that cannot set `Last-Event-ID`.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StreamQuery {
     /// Only this cohort's patients.
@@ -456,6 +456,7 @@ pub struct StreamQuery {
     /// Only patients on this drug.
     pub drug: Option<String>,
     /// Only AEs of at least this worst grade (1-5).
+    #[param(minimum = 1, maximum = 5)]
     pub min_grade: Option<u8>,
     /// Only serious AEs.
     pub serious: Option<bool>,
@@ -503,10 +504,35 @@ impl Filter {
 }
 
 /// The routes of this concern.
-pub fn router() -> Router<Arc<ApiState>> {
-    Router::new().route("/v1/safety/stream", get(stream))
+pub fn router() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
+    utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(stream))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/safety/stream",
+    operation_id = "safetyStream",
+    summary = "The live safety stream (Server-Sent Events)",
+    tag = "safety",
+    description = "The live safety stream, Server-Sent Events in the ledger's merged order: \
+                   `safety` events (data: a `SafetyEvent` as JSON, with `retract`), one \
+                   `caught-up` once the history is sent, `error` if the follower fails; comment \
+                   heartbeats every 15 s. Each event's `id` is a cursor (`p0:123,p3:45`): \
+                   reconnect with `Last-Event-ID` (or `?after=`) to get exactly what follows. \
+                   Roles `auditor`, `safety`, `dsmb`, `site` (its own patients). In the access \
+                   log.",
+    params(
+        StreamQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this cursor (the `id` of the last event received)"),
+    ),
+    responses(
+        (status = 200, description = "The stream (never ends on its own)", body = String, content_type = "text/event-stream"),
+        (status = 400, description = "A cursor this stream did not give, or a grade outside 1-5 (`bad-request`)", body = ErrorBody),
+        (status = 404, description = "No such cohort in the ledger (`not-found`)", body = ErrorBody),
+        (status = 503, description = "The views cannot be read (`unavailable`)", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 async fn stream(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
@@ -535,6 +561,15 @@ async fn stream(
             "the cursor {resume:?} is not one this stream gave: {e}"
         ))
     })?;
+    if let Some(p) = cursor.last.keys().find(|p| **p >= state.partitions) {
+        // A cursor naming a partition the trial lacks was once taken as the start of the
+        // ledger for every other partition (found while probing the OpenAPI document's 400s).
+        return Err(ApiError::bad_request(format!(
+            "the cursor {resume:?} is not one this stream gave: the trial has no partition {p} \
+             (it has {})",
+            state.partitions
+        )));
+    }
     if let Some(c) = &cohort {
         let st = state.clone();
         let c2 = c.clone();

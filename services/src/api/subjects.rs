@@ -10,24 +10,53 @@
 //! subjects within it. Every read is in the access log.
 
 use super::auth::{ApiRole, Caller};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::reads::Reads;
 use super::ApiState;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use std::sync::Arc;
 use tl_ledger::bundle::{self, ExportSource, Scope};
 use tl_schemas::Subject;
 
 /// The routes of this concern.
-pub fn router() -> Router<Arc<ApiState>> {
-    Router::new()
-        .route("/v1/subjects/{subject}/trail", get(trail))
-        .route("/v1/subjects/{subject}/bundle", get(audit_bundle))
+pub fn router() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(trail))
+        .routes(routes!(audit_bundle))
 }
+
+/// The path parameter of the subject routes.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // a schema only: the handlers take `Path<String>`
+pub struct SubjectPath {
+    /// `patient:ID` or `cohort:ID` (400 for anything else).
+    #[param(example = "cohort:C01", pattern = "^(patient|cohort):.+$")]
+    subject: String,
+}
+
+/// A subject's decision trail: the content of `trail --json` (the subject, its header and every
+/// record in order with signers, corrections and inclusion proofs; further properties), with
+/// the trial, the verdict and how far behind the log the answer is.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only: the answer is the trail, serialized, with these fields
+pub struct TrailBody {
+    /// The trial id.
+    trial: String,
+    /// Always true: trails are answered only from a ledger that verifies.
+    verified: bool,
+    /// How far behind the log the answer is.
+    freshness: super::reads::Freshness,
+}
+
+/// An audit bundle's bytes (schemas/BUNDLE.md), `application/octet-stream`.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct BundleBytes(#[allow(dead_code)] Vec<u8>);
 
 /// `patient:ID` or `cohort:ID`.
 fn subject(text: &str) -> Result<Subject, ApiError> {
@@ -73,6 +102,24 @@ fn authorize(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/subjects/{subject}/trail",
+    operation_id = "trail",
+    summary = "A subject's decision trail",
+    tag = "subjects",
+    description = "A patient's or cohort's decision trail from the verified ledger. A patient's: \
+                   `auditor`, `safety`, `site` (its own patients); a cohort's: also `sponsor` \
+                   and `dsmb`. In the access log.",
+    params(SubjectPath),
+    responses(
+        (status = 200, description = "The trail", body = TrailBody),
+        (status = 400, description = "Not `patient:ID` or `cohort:ID` (`bad-request`)", body = ErrorBody),
+        (status = 404, description = "No records of the subject (`not-found`)", body = ErrorBody),
+        (status = 503, description = "The store cannot be read or does not verify (`unavailable`)", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 async fn trail(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
@@ -115,6 +162,24 @@ async fn trail(
     Ok(Json(v))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/subjects/{subject}/bundle",
+    operation_id = "bundle",
+    summary = "A subject's audit bundle",
+    tag = "subjects",
+    description = "An offline audit bundle of a patient or cohort (schemas/BUNDLE.md), the \
+                   bytes `export --subject` writes (`auditor`; in the access log).",
+    params(SubjectPath),
+    responses(
+        (status = 200, description = "The bundle", body = BundleBytes, content_type = "application/octet-stream",
+            headers(("X-Ledger-Behind" = u64, description = "Records in the log the bundle does not reflect yet"))),
+        (status = 400, description = "Not `patient:ID` or `cohort:ID` (`bad-request`)", body = ErrorBody),
+        (status = 404, description = "No records of the subject (`not-found`)", body = ErrorBody),
+        (status = 503, description = "The store cannot be read or does not verify (`unavailable`)", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 async fn audit_bundle(
     State(state): State<Arc<ApiState>>,
     caller: Caller,

@@ -11,21 +11,88 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tl_ledger::{Reason, Submitted};
 use tl_schemas::KeyId;
 
 /// The routes of this concern.
-pub fn router() -> Router<Arc<ApiState>> {
-    Router::new().route("/v1/submissions", post(submit))
+pub fn router() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
+    utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(submit))
+}
+
+/// The JSON form of a submission's body ([`super::wire::submission_json`]).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only: the body is parsed by `wire`, which the fuzz targets share
+pub struct SubmissionForm {
+    /// `encode(SignedSubmission)` (FORMAT.md §11), in hex.
+    #[schema(pattern = "^([0-9a-fA-F]{2})*$")]
+    submission: String,
+}
+
+/// A submission's canonical bytes, `application/octet-stream`.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct SubmissionBytes(#[allow(dead_code)] Vec<u8>);
+
+/// The receipt of a recorded submission ([`tl_ledger::Receipt`] and the status).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only: the answer is the ledger's receipt, serialized
+pub struct ReceiptBody {
+    /// `recorded` (201) or `already-recorded` (200, the original receipt of a known id).
+    #[schema(pattern = "^(recorded|already-recorded)$")]
+    status: String,
+    /// The submission id (hex).
+    submission_id: String,
+    /// The record's partition.
+    partition: u32,
+    /// The record's sequence number in its partition.
+    seq: u64,
+    /// The record hash (hex).
+    record_hash: String,
+    /// The sequencer's ordering time (RFC 3339, UTC).
+    ordering_time: String,
+    /// The registry position the record was validated under.
+    registry_seq: u64,
+    /// The sealing key's id (hex).
+    sequencer: String,
+    /// The sequencer's seal (hex): Ed25519 over the seal message of the record hash.
+    seal: String,
 }
 
 /// Takes the bytes (`application/octet-stream`) or the JSON form (`application/json`),
 /// sequences them through the submit handle, and answers with the receipt (201 for a new
 /// record, 200 for a known submission id), or the refusal (4xx, FORMAT.md reason code).
+#[utoipa::path(
+    post,
+    path = "/v1/submissions",
+    operation_id = "submit",
+    summary = "Submit a signed submission",
+    tag = "submissions",
+    description = "A signed submission in, its receipt out once the record is durable. No \
+                   token: the submission must carry a valid signature by an enrolled key whose \
+                   ledger role may author its event type. A known submission id returns its \
+                   original receipt. Rate-limited per author key and per client address.",
+    request_body(
+        description = "The signed submission: its canonical bytes, or the JSON form",
+        content(
+            (SubmissionBytes = "application/octet-stream"),
+            (SubmissionForm = "application/json"),
+        ),
+    ),
+    responses(
+        (status = 201, description = "Recorded: the receipt (`status`: `recorded`)", body = ReceiptBody),
+        (status = 200, description = "A known submission id: its original receipt (`status`: `already-recorded`)", body = ReceiptBody),
+        (status = 400, description = "Not a submission: malformed JSON or hex, bytes that do not decode (`malformed`), non-canonical bytes, an unsupported format", body = super::error::ErrorBody),
+        (status = 409, description = "The submission id is already recorded with other content (`submission-id-conflict`)", body = super::error::ErrorBody),
+        (status = 415, description = "Neither application/octet-stream nor application/json (`unsupported-media-type`)", body = super::error::ErrorBody),
+        (status = 422, description = "Refused by the ledger's rules: its FORMAT.md reason code (for example `bad-author-signature`, `unknown-key`, `role-not-permitted`)", body = super::error::ErrorBody),
+        (status = 429, description = "Too many submissions from this key or address (`rate-limited`); retry after `Retry-After` seconds", body = super::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
+        (status = 503, description = "The sequencer has stopped (`unavailable`)", body = super::error::ErrorBody),
+    ),
+)]
 async fn submit(
     State(state): State<Arc<ApiState>>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,

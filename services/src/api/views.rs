@@ -8,38 +8,127 @@
 //! reads that cohort only (it is the default filter). Every read is in the access log.
 
 use super::auth::{forbidden, ApiRole, Caller};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::ApiState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use std::sync::Arc;
 use tl_projections::report;
 use tl_projections::ViewKind;
 
 /// The routes of this concern.
-pub fn router() -> Router<Arc<ApiState>> {
-    Router::new()
-        .route("/v1/views/{view}", get(view))
-        .route("/v1/views/safety/cells", get(safety_cell))
+pub fn router() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(view))
+        .routes(routes!(safety_cell))
 }
 
 /// `?cohort=&drug=&term=&grade=&at=` of a cell of the safety view's `by_term` table; an absent
 /// cohort or drug is the cell whose cohort or drug is null.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct CellQuery {
+    /// The cell's cohort (absent: the cell without one). A token scoped to a cohort must name it.
     cohort: Option<String>,
+    /// The cell's drug (absent: the cell without one).
     drug: Option<String>,
+    /// The cell's CTCAE term.
     term: String,
+    /// The cell's grade.
     grade: i64,
+    /// A frozen data cut, `p0:N,p1:M,...` (as for the views).
     at: Option<String>,
+}
+
+/// The records behind one cell of the safety view's `by_term` table.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only: `cell_of` builds the JSON
+pub struct SafetyCell {
+    /// The cell's cohort.
+    cohort: Option<String>,
+    /// The cell's drug.
+    drug: Option<String>,
+    /// The cell's CTCAE term.
+    ctcae_term: String,
+    /// The cell's grade.
+    grade: i64,
+    /// Adverse events in the cell.
+    events: u64,
+    /// Serious ones among them.
+    serious: u64,
+    /// Every record the cell's adverse events were built from, in ledger order.
+    records: Vec<RecordRef>,
+    /// How far behind the log the answer is.
+    freshness: super::reads::Freshness,
+}
+
+/// A record's position and hash.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only
+pub struct RecordRef {
+    /// The partition.
+    partition: u32,
+    /// The seq.
+    seq: u64,
+    /// The record hash (hex).
+    hash: String,
+}
+
+/// A view's report (the content of `view NAME --json`: further properties), with its lag per
+/// partition and how far behind the log the answer is.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only: `view` builds the JSON
+pub struct ViewBody {
+    /// `enrollment`, `safety` or `dossier`.
+    #[schema(pattern = "^(enrollment|safety|dossier)$")]
+    view: String,
+    /// The view's lag in each partition.
+    lag: Vec<LagDoc>,
+    /// How far behind the log the answer is.
+    freshness: super::reads::Freshness,
+}
+
+/// One view's lag in one partition ([`tl_projections::Lag`]).
+#[derive(utoipa::ToSchema)]
+#[schema(as = Lag)]
+#[allow(dead_code)] // a schema only
+pub struct LagDoc {
+    /// The view.
+    view: String,
+    /// The partition.
+    partition: u32,
+    /// Records in the log.
+    log: u64,
+    /// Records the view consumed.
+    consumed: u64,
+    /// `log - consumed`.
+    behind: u64,
 }
 
 /// The records behind one cell of the safety view's adverse events by cohort, drug, term and
 /// grade: the cell's counts and every record (partition, seq, hash) its adverse events were
 /// built from, so that each number can become a link.
+#[utoipa::path(
+    get,
+    path = "/v1/views/safety/cells",
+    operation_id = "safetyCell",
+    summary = "The records behind a cell of the safety table",
+    tag = "views",
+    description = "The records behind one cell of the safety view's adverse events by cohort, \
+                   drug, term and grade, so that each number can become a link (the safety \
+                   view's roles; in the access log).",
+    params(CellQuery),
+    responses(
+        (status = 200, description = "The cell and its records", body = SafetyCell),
+        (status = 400, description = "A malformed cut (`bad-request`)", body = ErrorBody),
+        (status = 404, description = "No such cell, or no checkpoint of a size in the cut (`not-found`)", body = ErrorBody),
+        (status = 503, description = "The store or the views cannot be read (`unavailable`)", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 async fn safety_cell(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
@@ -124,14 +213,15 @@ fn cell_of(conn: &rusqlite::Connection, q: &CellQuery) -> Result<serde_json::Val
     }))
 }
 
-/// `?cohort=` of a view.
-#[derive(serde::Deserialize)]
+/// `?cohort=&at=` of a view.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ViewQuery {
     /// Only this cohort.
     cohort: Option<String>,
-    /// A frozen data cut: `p0:N,p1:M,...`, the sizes of published checkpoints
-    /// ([`super::asof`]).
+    /// A frozen data cut: `p0:N,p1:M,...`, every partition once, each size one of its
+    /// published checkpoints (or 0).
     at: Option<String>,
 }
 
@@ -164,6 +254,35 @@ fn report_of(
     v.map_err(|e| ApiError::unavailable(e.to_string()))
 }
 
+/// The path parameter of the view route.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // a schema only: the handler takes `Path<String>`
+pub struct ViewPath {
+    /// `enrollment`, `safety` or `dossier` (404 for another).
+    #[param(pattern = "^(enrollment|safety|dossier)$")]
+    view: String,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/views/{view}",
+    operation_id = "view",
+    summary = "A view: enrollment, safety or dossier",
+    tag = "views",
+    description = "A view as JSON, brought up to date from the verified log first, or as of a \
+                   frozen cut (`at`). Enrollment: `auditor`, `sponsor`; safety: also `safety`, \
+                   `dsmb`; dossier: `auditor`, `sponsor`, `hta`. A token scoped to a cohort \
+                   reads that cohort only. In the access log.",
+    params(ViewPath, ViewQuery),
+    responses(
+        (status = 200, description = "The view", body = ViewBody),
+        (status = 400, description = "A malformed cut (`bad-request`)", body = ErrorBody),
+        (status = 404, description = "No such view or cohort, or no checkpoint of a size in the cut (`not-found`)", body = ErrorBody),
+        (status = 503, description = "The store or the views cannot be read (`unavailable`)", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 async fn view(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
