@@ -1,0 +1,412 @@
+//! Each partition served as a C2SP tlog-tiles log (<https://c2sp.org/tlog-tiles>, FORMAT.md
+//! §17c), under the prefix `/v1/partitions/{p}/`:
+//!
+//! | path (after the prefix) | what | access | `Cache-Control` |
+//! |---|---|---|---|
+//! | `checkpoint` | the latest published signed checkpoint (§17a), `text/plain; charset=utf-8` | public | `public, max-age=5` |
+//! | `tile/<L>/<N>[.p/<W>]` | Merkle tree tiles, `application/octet-stream` | public | full: `public, max-age=31536000, immutable`; partial: `public, max-age=5` |
+//! | `tile/entries/<N>[.p/<W>]` | entry bundles: each record's body (`canonical(body)`, the bytes its leaf hash covers), uint16-length-prefixed | `auditor` token, access log | as tiles, `private` |
+//! | `seals/<N>[.p/<W>]` | the 64-byte seals of the same records, concatenated | `auditor` token, access log | as tiles, `private` |
+//!
+//! The tiles served are those of the latest published checkpoint: a tile, bundle or seal
+//! bundle whose last leaf lies beyond its size is 404, so whatever a client fetches is
+//! consistent with a checkpoint it can fetch. Bad paths (a non-canonical `N`, `L` over 63, `W`
+//! outside 1..=255) are 400, an unknown partition or a partition without a checkpoint 404,
+//! always with the API's JSON error.
+//!
+//! **Cost.** Tiles are computed from the stored records, not stored: a [`TileCache`] keeps,
+//! per partition served, a [`MerkleTree`] of its records up to the latest checkpoint (every
+//! leaf and complete-subtree hash: 64 bytes per record, so 3.5 MB for the 55,000-record demo),
+//! checked against that checkpoint's root. When a new checkpoint is published, the next tile
+//! request scans the partition's segments once (O(partition bytes) of reading; only the new
+//! records are hashed) and extends the tree; a tile is then 256 hash reads from memory. Entry
+//! and seal bundles read the partition's segments on each request (like the raw-record
+//! routes), and each entry is checked against the tree's leaf before it is served.
+
+use super::auth::{ApiRole, Caller};
+use super::error::ApiError;
+use super::wire::{tile_coord, tile_level, TileCoord, TILE_WIDTH};
+use super::ApiState;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tl_ledger::audit::leaf_hash;
+use tl_ledger::checkpoint::SignedCheckpoint;
+use tl_ledger::embedded::EmbeddedReader;
+use tl_ledger::merkle::MerkleTree;
+
+/// The largest entry an entry bundle can hold: its length is a big-endian uint16.
+pub const MAX_ENTRY: usize = u16::MAX as usize;
+
+/// `Cache-Control` of the checkpoint and of partial tiles: they change as the log grows.
+pub const SHORT_LIVED: &str = "public, max-age=5";
+
+/// `Cache-Control` of full tiles: their bytes never change.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// The routes of this concern.
+pub fn router() -> Router<Arc<ApiState>> {
+    Router::new()
+        .route("/v1/partitions/{partition}/checkpoint", get(checkpoint))
+        .route(
+            "/v1/partitions/{partition}/tile/entries/{*coord}",
+            get(entries),
+        )
+        .route(
+            "/v1/partitions/{partition}/tile/{level}/{*coord}",
+            get(hash_tile),
+        )
+        .route("/v1/partitions/{partition}/seals/{*coord}", get(seals))
+}
+
+/// What the tiles of one partition are answered from.
+#[derive(Default)]
+struct PartitionTiles {
+    /// The length of the checkpoint file when `latest` was read from it.
+    file_len: Option<u64>,
+    /// The latest published checkpoint.
+    latest: Option<SignedCheckpoint>,
+    /// The tree of the partition's records, up to the size of `latest` (checked against its
+    /// root); never larger.
+    tree: MerkleTree,
+}
+
+/// The per-partition trees tiles are answered from (see the module documentation for the
+/// cost). Shared by every request; each partition has its own lock.
+#[derive(Default)]
+pub struct TileCache {
+    partitions: Mutex<HashMap<u32, Arc<Mutex<PartitionTiles>>>>,
+}
+
+impl TileCache {
+    fn partition(&self, p: u32) -> Arc<Mutex<PartitionTiles>> {
+        let mut map = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(p).or_default().clone()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    ApiError::unavailable(format!("cannot read the store: {e}"))
+}
+
+/// The ledger no longer extends what it published: an integrity failure to investigate
+/// (as for proofs).
+fn diverged(message: String) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "diverged", message)
+}
+
+fn check_partition(state: &ApiState, p: u32) -> Result<(), ApiError> {
+    if p >= state.partitions {
+        return Err(ApiError::not_found(format!(
+            "partition {p} does not exist; the trial has {} partitions",
+            state.partitions
+        )));
+    }
+    Ok(())
+}
+
+/// Reads the latest published checkpoint of `p` into `tiles` when the checkpoint file changed.
+fn refresh_latest(state: &ApiState, p: u32, tiles: &mut PartitionTiles) -> Result<(), ApiError> {
+    let path = tl_ledger::publish::checkpoint_path(&state.ledger_dir, p);
+    let len = match std::fs::metadata(&path) {
+        Ok(m) => Some(m.len()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(unavailable(e)),
+    };
+    if len != tiles.file_len || len.is_none() {
+        tiles.latest = tl_ledger::publish::read_published(&state.ledger_dir, p)
+            .map_err(unavailable)?
+            .pop();
+        tiles.file_len = len;
+    }
+    Ok(())
+}
+
+/// The latest checkpoint of `p`, and the tree up to its size, checked against its root.
+/// Blocking: it may scan the partition.
+fn current(
+    state: &ApiState,
+    p: u32,
+) -> Result<(SignedCheckpoint, Arc<Mutex<PartitionTiles>>), ApiError> {
+    check_partition(state, p)?;
+    let shared = state.tiles.partition(p);
+    let mut tiles = shared.lock().unwrap_or_else(|e| e.into_inner());
+    refresh_latest(state, p, &mut tiles)?;
+    let latest = tiles.latest.clone().ok_or_else(|| {
+        ApiError::not_found(format!(
+            "partition {p} has no published checkpoint yet, so no tiles"
+        ))
+    })?;
+    let (size, root) = (latest.unverified().size, latest.unverified().root);
+    if tiles.tree.size() < size {
+        let reader = EmbeddedReader::open(&state.ledger_dir).map_err(unavailable)?;
+        let records = reader.scan(p).map_err(unavailable)?.records;
+        if (records.len() as u64) < size {
+            return Err(diverged(format!(
+                "partition {p} holds {} readable records, fewer than its checkpoint's {size}",
+                records.len()
+            )));
+        }
+        let mut tree = tiles.tree.clone();
+        for (seq, record) in records
+            .iter()
+            .enumerate()
+            .take(size as usize)
+            .skip(tree.size() as usize)
+        {
+            let leaf = leaf_hash(record)
+                .ok_or_else(|| diverged(format!("record {p}/{seq} is too short to be a record")))?;
+            tree.push(leaf);
+        }
+        tiles.tree = tree;
+    }
+    let got = tiles
+        .tree
+        .root_at(size)
+        .map_err(|e| diverged(e.to_string()))?;
+    if got != root {
+        return Err(diverged(format!(
+            "partition {p}: the root of its first {size} records is {}, not the published checkpoint's {}",
+            got.to_hex(),
+            root.to_hex()
+        )));
+    }
+    drop(tiles);
+    Ok((latest, shared))
+}
+
+/// The leaves `[first, end)` a tile at `level` covers, or the 404 when its last leaf lies
+/// beyond the checkpoint's `size`.
+fn covered(level: u8, coord: TileCoord, size: u64) -> Result<(u64, u64), ApiError> {
+    let span = |n: u64| {
+        n.checked_mul(TILE_WIDTH)
+            .and_then(|n| n.checked_mul(1u64.checked_shl(8 * u32::from(level))?))
+    };
+    let first = span(coord.index);
+    let end = coord
+        .index
+        .checked_mul(TILE_WIDTH)
+        .and_then(|n| n.checked_add(coord.width))
+        .and_then(|n| n.checked_mul(1u64.checked_shl(8 * u32::from(level))?));
+    match (first, end) {
+        (Some(first), Some(end)) if end <= size => Ok((first, end)),
+        _ => Err(ApiError::not_found(format!(
+            "tile {level}/{} is beyond the latest checkpoint's {size} records",
+            coord.path()
+        ))),
+    }
+}
+
+/// An `application/octet-stream` answer with its `Cache-Control`.
+fn octets(bytes: Vec<u8>, cache: &str) -> Response {
+    let mut res = bytes.into_response();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = HeaderValue::from_str(cache) {
+        headers.insert(header::CACHE_CONTROL, v);
+    }
+    res
+}
+
+/// `Cache-Control` of a tile: immutable when full, short-lived when partial; `private` for the
+/// bundles that need a token.
+fn cache_control(coord: TileCoord, private: bool) -> String {
+    let base = if coord.is_partial() {
+        SHORT_LIVED
+    } else {
+        IMMUTABLE
+    };
+    if private {
+        base.replace("public", "private")
+    } else {
+        base.to_string()
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?
+}
+
+/// `GET /v1/partitions/{p}/checkpoint`: the latest published checkpoint, as stored.
+async fn checkpoint(
+    State(state): State<Arc<ApiState>>,
+    Path(partition): Path<u32>,
+) -> Result<Response, ApiError> {
+    let note = blocking(move || {
+        check_partition(&state, partition)?;
+        let shared = state.tiles.partition(partition);
+        let mut tiles = shared.lock().unwrap_or_else(|e| e.into_inner());
+        refresh_latest(&state, partition, &mut tiles)?;
+        tiles
+            .latest
+            .as_ref()
+            .map(|c| c.text().to_string())
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "partition {partition} has no published checkpoint yet"
+                ))
+            })
+    })
+    .await?;
+    let mut res = note.into_response();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(SHORT_LIVED));
+    Ok(res)
+}
+
+/// `GET /v1/partitions/{p}/tile/<L>/<N>[.p/<W>]`: a Merkle tree tile.
+async fn hash_tile(
+    State(state): State<Arc<ApiState>>,
+    Path((partition, level, coord)): Path<(u32, String, String)>,
+) -> Result<Response, ApiError> {
+    let level = tile_level(&level).map_err(ApiError::bad_request)?;
+    let coord = tile_coord(&coord).map_err(ApiError::bad_request)?;
+    let bytes = blocking(move || {
+        let (latest, shared) = current(&state, partition)?;
+        covered(level, coord, latest.unverified().size)?;
+        let tiles = shared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut bytes = Vec::with_capacity(coord.width as usize * 32);
+        for i in 0..coord.width {
+            let hash = tiles
+                .tree
+                .subtree_hash(8 * level, coord.index * TILE_WIDTH + i)
+                .ok_or_else(|| {
+                    diverged(format!("tile {level}/{} is missing a hash", coord.path()))
+                })?;
+            bytes.extend_from_slice(&hash.0);
+        }
+        Ok(bytes)
+    })
+    .await?;
+    Ok(octets(bytes, &cache_control(coord, false)))
+}
+
+/// The stored records a level-0 tile covers, each checked against the tree's leaf. Blocking.
+fn bundle_records(
+    state: &ApiState,
+    partition: u32,
+    coord: TileCoord,
+) -> Result<Vec<Vec<u8>>, ApiError> {
+    let (latest, shared) = current(state, partition)?;
+    let (first, end) = covered(0, coord, latest.unverified().size)?;
+    let reader = EmbeddedReader::open(&state.ledger_dir).map_err(unavailable)?;
+    let records = reader.scan(partition).map_err(unavailable)?.records;
+    let tiles = shared.lock().unwrap_or_else(|e| e.into_inner());
+    (first..end)
+        .map(|seq| {
+            let record = records.get(seq as usize).ok_or_else(|| {
+                diverged(format!("record {partition}/{seq} is no longer readable"))
+            })?;
+            if leaf_hash(record) != tiles.tree.leaf(seq) {
+                return Err(diverged(format!(
+                    "record {partition}/{seq} no longer hashes to the leaf its checkpoint covers"
+                )));
+            }
+            Ok(record.clone())
+        })
+        .collect()
+}
+
+/// Checks the auditor role and writes the access log for a bundle read.
+async fn audit_bundle(
+    state: &Arc<ApiState>,
+    caller: &Caller,
+    route: &str,
+    partition: u32,
+    what: &str,
+) -> Result<(), ApiError> {
+    caller.require(&[ApiRole::Auditor], what)?;
+    state
+        .audit(
+            caller,
+            route,
+            &format!("partition:{partition}"),
+            StatusCode::OK,
+        )
+        .await
+}
+
+/// `GET /v1/partitions/{p}/tile/entries/<N>[.p/<W>]`: an entry bundle, for `auditor` tokens.
+async fn entries(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path((partition, coord)): Path<(u32, String)>,
+) -> Result<Response, ApiError> {
+    let coord = tile_coord(&coord).map_err(ApiError::bad_request)?;
+    audit_bundle(
+        &state,
+        &caller,
+        "/v1/partitions/{partition}/tile/entries",
+        partition,
+        "entry bundles",
+    )
+    .await?;
+    let bytes = blocking(move || {
+        let records = bundle_records(&state, partition, coord)?;
+        let first = coord.index * TILE_WIDTH;
+        let mut bytes = Vec::new();
+        for (i, record) in records.iter().enumerate() {
+            // `bundle_records` checked that each is longer than its 64-byte seal.
+            let body = &record[..record.len() - 64];
+            let len = u16::try_from(body.len()).map_err(|_| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "entry-too-large",
+                    format!(
+                        "record {partition}/{} has a {}-byte body, over the {MAX_ENTRY} bytes an entry bundle can hold (FORMAT.md §17c); its hash tile is served, and the record itself at /v1/partitions/{partition}/records/{}",
+                        first + i as u64,
+                        body.len(),
+                        first + i as u64
+                    ),
+                )
+            })?;
+            bytes.extend_from_slice(&len.to_be_bytes());
+            bytes.extend_from_slice(body);
+        }
+        Ok(bytes)
+    })
+    .await?;
+    Ok(octets(bytes, &cache_control(coord, true)))
+}
+
+/// `GET /v1/partitions/{p}/seals/<N>[.p/<W>]`: the seals of an entry bundle's records, for
+/// `auditor` tokens.
+async fn seals(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path((partition, coord)): Path<(u32, String)>,
+) -> Result<Response, ApiError> {
+    let coord = tile_coord(&coord).map_err(ApiError::bad_request)?;
+    audit_bundle(
+        &state,
+        &caller,
+        "/v1/partitions/{partition}/seals",
+        partition,
+        "seal bundles",
+    )
+    .await?;
+    let bytes = blocking(move || {
+        let records = bundle_records(&state, partition, coord)?;
+        Ok(records
+            .iter()
+            .flat_map(|r| r[r.len() - 64..].iter().copied())
+            .collect())
+    })
+    .await?;
+    Ok(octets(bytes, &cache_control(coord, true)))
+}
