@@ -520,5 +520,13 @@ fn a_partition_rebuilt_from_its_tiles_matches_every_checkpoint_and_proves_inclus
         let got = get(&format!("{prefix}/{path}"), Some(&sponsor));
         assert_eq!(got.status, 403, "{path}");
     }
+    // Every granted bundle read is in the access log.
+    let log = ok(root, &["tokens", "log", "--data", "d", "--json"]);
+    for route in [
+        "/v1/partitions/{partition}/tile/entries",
+        "/v1/partitions/{partition}/seals",
+    ] {
+        assert!(log.contains(route), "{route} not in the access log:\n{log}");
+    }
     assert!(server.stop().success());
 }

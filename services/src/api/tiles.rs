@@ -322,6 +322,39 @@ fn bundle_records(
         .collect()
 }
 
+/// The entry bundle of stored `records` (wire bytes, `canonical(body) || seal`) from seq
+/// `first` of `partition`: each record's body, the bytes its leaf hash covers, after its length
+/// as a big-endian uint16 (FORMAT.md §17c). A body over 65,535 bytes cannot be written: 422
+/// `entry-too-large`, naming the record.
+pub fn entry_bundle(partition: u32, first: u64, records: &[Vec<u8>]) -> Result<Vec<u8>, ApiError> {
+    let mut bytes = Vec::new();
+    for (seq, record) in (first..).zip(records) {
+        let body = record
+            .len()
+            .checked_sub(64)
+            .filter(|&n| n > 0)
+            .map(|n| &record[..n])
+            .ok_or_else(|| {
+                diverged(format!(
+                    "record {partition}/{seq} is too short to be a record"
+                ))
+            })?;
+        let len = u16::try_from(body.len()).map_err(|_| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "entry-too-large",
+                format!(
+                    "record {partition}/{seq} has a {}-byte body, over the {MAX_ENTRY} bytes an entry of an entry bundle can hold (FORMAT.md §17c); its hash tiles are served, and the record itself at /v1/partitions/{partition}/records/{seq}",
+                    body.len()
+                ),
+            )
+        })?;
+        bytes.extend_from_slice(&len.to_be_bytes());
+        bytes.extend_from_slice(body);
+    }
+    Ok(bytes)
+}
+
 /// Checks the auditor role and writes the access log for a bundle read.
 async fn audit_bundle(
     state: &Arc<ApiState>,
@@ -358,27 +391,7 @@ async fn entries(
     .await?;
     let bytes = blocking(move || {
         let records = bundle_records(&state, partition, coord)?;
-        let first = coord.index * TILE_WIDTH;
-        let mut bytes = Vec::new();
-        for (i, record) in records.iter().enumerate() {
-            // `bundle_records` checked that each is longer than its 64-byte seal.
-            let body = &record[..record.len() - 64];
-            let len = u16::try_from(body.len()).map_err(|_| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "entry-too-large",
-                    format!(
-                        "record {partition}/{} has a {}-byte body, over the {MAX_ENTRY} bytes an entry bundle can hold (FORMAT.md §17c); its hash tile is served, and the record itself at /v1/partitions/{partition}/records/{}",
-                        first + i as u64,
-                        body.len(),
-                        first + i as u64
-                    ),
-                )
-            })?;
-            bytes.extend_from_slice(&len.to_be_bytes());
-            bytes.extend_from_slice(body);
-        }
-        Ok(bytes)
+        entry_bundle(partition, coord.index * TILE_WIDTH, &records)
     })
     .await?;
     Ok(octets(bytes, &cache_control(coord, true)))
@@ -409,4 +422,32 @@ async fn seals(
     })
     .await?;
     Ok(octets(bytes, &cache_control(coord, true)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_bundle_is_the_length_prefixed_bodies_and_refuses_what_cannot_fit() {
+        let record = |body: usize| {
+            let mut r = vec![7u8; body];
+            r.extend_from_slice(&[9u8; 64]);
+            r
+        };
+        let bundle = entry_bundle(3, 512, &[record(1), record(MAX_ENTRY)]).unwrap();
+        assert_eq!(&bundle[..3], &[0, 1, 7]);
+        assert_eq!(&bundle[3..5], &[0xff, 0xff]);
+        assert_eq!(bundle.len(), 3 + 2 + MAX_ENTRY);
+        let e = entry_bundle(3, 512, &[record(1), record(MAX_ENTRY + 1)]).unwrap_err();
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "entry-too-large")
+        );
+        assert!(e.message.contains("record 3/513"), "{}", e.message);
+        assert_eq!(
+            entry_bundle(0, 0, &[vec![1u8; 64]]).unwrap_err().code,
+            "diverged"
+        );
+    }
 }
