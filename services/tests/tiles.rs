@@ -520,6 +520,34 @@ fn a_partition_rebuilt_from_its_tiles_matches_every_checkpoint_and_proves_inclus
         let got = get(&format!("{prefix}/{path}"), Some(&sponsor));
         assert_eq!(got.status, 403, "{path}");
     }
+    // The log grows: the next checkpoint is served, and the tiles follow it (the server reads
+    // only the appended checkpoints and hashes only the new records).
+    for i in 0..20 {
+        let json = format!(
+            r#"{{"event":"PatientRegistered","subject":"patient:U-{i}","payload":{{"tumour_type":"COAD","site":"NKI-AVL","registered_on":"2025-01-15"}}}}"#
+        );
+        let parsed = trial_ledger::cli::event_json::parse(&json).unwrap();
+        let res = agent()
+            .post(format!("{base}/v1/submissions"))
+            .header("content-type", "application/octet-stream")
+            .send(&encode(&parsed.draft.sign(&trial, &investigator)))
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 201);
+    }
+    let newest = tl_ledger::publish::read_published(&root.join("d/ledger"), 0)
+        .unwrap()
+        .pop()
+        .unwrap();
+    let got = get(&format!("{prefix}/checkpoint"), None);
+    assert_eq!(String::from_utf8(got.body).unwrap(), newest.text());
+    let grown = newest.verify(&key_name, &sequencer.public_key()).unwrap();
+    assert_eq!(grown.size, size + 20);
+    assert_eq!(
+        root_from_tiles(&HttpTiles::new(prefix.clone()), grown.size),
+        grown.root
+    );
+    assert_eq!(get(&format!("{prefix}/{beyond}"), None).status, 200);
+
     // Every granted bundle read is in the access log.
     let log = ok(root, &["tokens", "log", "--data", "d", "--json"]);
     for route in [

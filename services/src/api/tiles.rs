@@ -21,7 +21,9 @@
 //! request scans the partition's segments once (O(partition bytes) of reading; only the new
 //! records are hashed) and extends the tree; a tile is then 256 hash reads from memory. Entry
 //! and seal bundles read the partition's segments on each request (like the raw-record
-//! routes), and each entry is checked against the tree's leaf before it is served.
+//! routes), and each entry is checked against the tree's leaf before it is served. The
+//! partition's checkpoint file is read incrementally: only what was appended since the last
+//! request is parsed.
 
 use super::auth::{ApiRole, Caller};
 use super::error::ApiError;
@@ -66,8 +68,8 @@ pub fn router() -> Router<Arc<ApiState>> {
 /// What the tiles of one partition are answered from.
 #[derive(Default)]
 struct PartitionTiles {
-    /// The length of the checkpoint file when `latest` was read from it.
-    file_len: Option<u64>,
+    /// The bytes of the checkpoint file read so far: its complete entries.
+    parsed: u64,
     /// The latest published checkpoint.
     latest: Option<SignedCheckpoint>,
     /// The tree of the partition's records, up to the size of `latest` (checked against its
@@ -109,20 +111,38 @@ fn check_partition(state: &ApiState, p: u32) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Reads the latest published checkpoint of `p` into `tiles` when the checkpoint file changed.
+/// Brings `tiles.latest` up to the latest checkpoint published for `p`, reading only what was
+/// appended to the checkpoint file since the last call (the file is an append-only note list,
+/// FORMAT.md §17a; an append in progress is left for the next call).
 fn refresh_latest(state: &ApiState, p: u32, tiles: &mut PartitionTiles) -> Result<(), ApiError> {
+    use std::io::{Read, Seek, SeekFrom};
     let path = tl_ledger::publish::checkpoint_path(&state.ledger_dir, p);
-    let len = match std::fs::metadata(&path) {
-        Ok(m) => Some(m.len()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(unavailable(e)),
     };
-    if len != tiles.file_len || len.is_none() {
-        tiles.latest = tl_ledger::publish::read_published(&state.ledger_dir, p)
-            .map_err(unavailable)?
-            .pop();
-        tiles.file_len = len;
+    let len = file.metadata().map_err(unavailable)?.len();
+    if len < tiles.parsed {
+        // Only a torn entry is ever cut, never a complete one; read it all again if it was.
+        *tiles = PartitionTiles::default();
     }
+    if len == tiles.parsed {
+        return Ok(());
+    }
+    let mut appended = Vec::new();
+    file.seek(SeekFrom::Start(tiles.parsed))
+        .and_then(|_| file.take(len - tiles.parsed).read_to_end(&mut appended))
+        .map_err(unavailable)?;
+    let list = tl_ledger::publish::parse_note_bytes(
+        &appended,
+        tl_ledger::publish::ListEnd::TornTailAllowed,
+    )
+    .map_err(|e| unavailable(format!("{}: {e}", path.display())))?;
+    if let Some(last) = list.notes.into_iter().last() {
+        tiles.latest = Some(last);
+    }
+    tiles.parsed += list.complete_len as u64;
     Ok(())
 }
 

@@ -315,16 +315,20 @@ mod tests {
                     continue;
                 };
                 let text = String::from_utf8_lossy(rest);
-                let verdict = || match sel % 4 {
+                let verdict = || match sel % 5 {
                     0 => format!("{:?}", Cursor::parse(&text).map(|c| c.text())),
                     1 => format!("{:?}", submission_json(rest)),
                     2 => format!("{:?}", bearer_token(&text)),
-                    _ => format!("{:?}", cookie(text.lines(), "tl_session")),
+                    3 => format!("{:?}", cookie(text.lines(), "tl_session")),
+                    _ => {
+                        let (l, c) = text.split_once('/').unwrap_or((&text, ""));
+                        format!("{:?}", (tile_level(l), tile_coord(c)))
+                    }
                 };
                 assert_eq!(verdict(), verdict(), "{}", path.display());
                 seen += 1;
             }
         }
-        assert!(seen >= 4, "{seen}");
+        assert!(seen >= 6, "{seen}");
     }
 }
