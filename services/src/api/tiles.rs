@@ -171,18 +171,14 @@ fn current(
                 records.len()
             )));
         }
-        let mut tree = tiles.tree.clone();
-        for (seq, record) in records
-            .iter()
-            .enumerate()
-            .take(size as usize)
-            .skip(tree.size() as usize)
-        {
+        // Only the new records are hashed; on a failure the tree keeps the leaves it has, a
+        // prefix of the partition, and the root check below keeps refusing a damaged store.
+        let known = tiles.tree.size() as usize;
+        for (seq, record) in records.iter().enumerate().take(size as usize).skip(known) {
             let leaf = leaf_hash(record)
                 .ok_or_else(|| diverged(format!("record {p}/{seq} is too short to be a record")))?;
-            tree.push(leaf);
+            tiles.tree.push(leaf);
         }
-        tiles.tree = tree;
     }
     let got = tiles
         .tree
