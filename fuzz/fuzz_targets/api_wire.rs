@@ -1,13 +1,14 @@
 //! The HTTP API's request parsers (`services/src/api/wire.rs`, compiled from its own file).
 //! The first byte picks one: the safety stream's `Last-Event-ID` cursor, the JSON form of a
 //! `POST /v1/submissions` body (whose bytes then go to the submission decoder, as the submit
-//! handle takes them), the bearer token of `POST /v1/session`, or the session cookie among
-//! `Cookie` header values (one per line). Each verdict must be deterministic, and whatever
-//! parses must come back the same from its own spelling.
+//! handle takes them), the bearer token of `POST /v1/session`, the session cookie among
+//! `Cookie` header values (one per line), or a tlog-tiles path after `tile/`
+//! (`<L>/<N>[.p/<W>]`). Each verdict must be deterministic, and whatever parses must come back
+//! the same from its own spelling.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tl_fuzz::api_wire::{bearer_token, cookie, submission_json, Cursor};
+use tl_fuzz::api_wire::{bearer_token, cookie, submission_json, tile_coord, tile_level, Cursor};
 
 fn cursor(text: &str) {
     let first = Cursor::parse(text);
@@ -54,19 +55,31 @@ fn session(text: &str) {
     }
 }
 
+fn tile(text: &str) {
+    let (level, coord) = text.split_once('/').unwrap_or((text, ""));
+    let first = (tile_level(level), tile_coord(coord));
+    assert_eq!(first, (tile_level(level), tile_coord(coord)));
+    if let (Ok(l), Ok(c)) = first {
+        // One spelling per tile: the parsed tile spells back to the very text.
+        assert!(l <= 63 && (1..=256).contains(&c.width));
+        assert_eq!(format!("{l}/{}", c.path()), text);
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
-    if sel % 4 == 1 {
+    if sel % 5 == 1 {
         return submission(rest);
     }
     let Ok(text) = std::str::from_utf8(rest) else {
         return;
     };
-    match sel % 4 {
+    match sel % 5 {
         0 => cursor(text),
         2 => bearer(text),
-        _ => session(text),
+        3 => session(text),
+        _ => tile(text),
     }
 });

@@ -356,6 +356,23 @@ impl MerkleTree {
         ))
     }
 
+    /// The hash of the complete subtree of `2^level` leaves starting at leaf
+    /// `index * 2^level` (RFC 9162's `MTH` of those leaves; the leaf itself at level 0), if the
+    /// tree holds all of its leaves. A tlog-tiles tile at tile level `L` holds the subtrees of
+    /// level `8 * L`.
+    pub fn subtree_hash(&self, level: u8, index: u64) -> Option<Hash32> {
+        let end = index
+            .checked_add(1)?
+            .checked_mul(1u64.checked_shl(u32::from(level))?)?;
+        if level > 62 || end > self.size {
+            return None;
+        }
+        let stored_index = tlog_tiles::stored_hash_index(level, index);
+        Some(from_tlog(
+            stored(self.stored.read_hashes(&[stored_index]))[0],
+        ))
+    }
+
     fn check_size(&self, size: u64) -> Result<(), TransparencyError> {
         if size > self.size {
             return Err(TransparencyError::SizeOutOfRange {

@@ -700,3 +700,24 @@ fn reference_consistency_proofs() {
         }
     }
 }
+
+#[test]
+fn complete_subtree_hashes_are_the_naive_mth_of_their_leaves() {
+    let d = leaves(300);
+    let tree = MerkleTree::from_leaves(d.iter().copied());
+    for level in 0..=9u8 {
+        let width = 1usize << level;
+        for index in 0..=(300 / width) as u64 {
+            let (lo, hi) = (index as usize * width, (index as usize + 1) * width);
+            let got = tree.subtree_hash(level, index);
+            if hi <= d.len() {
+                assert_eq!(got, Some(mth(&d[lo..hi])), "level {level} index {index}");
+            } else {
+                assert_eq!(got, None, "level {level} index {index}");
+            }
+        }
+    }
+    assert_eq!(tree.subtree_hash(63, 0), None);
+    assert_eq!(tree.subtree_hash(64, 0), None);
+    assert_eq!(tree.subtree_hash(8, u64::MAX), None);
+}

@@ -21,17 +21,21 @@ use std::time::{Duration, Instant};
 const PASS: &str = "correct horse";
 
 /// Every operation the server has, as `METHOD path` (the document must list exactly these).
-const OPERATIONS: [&str; 17] = [
+const OPERATIONS: [&str; 21] = [
     "GET /healthz",
     "GET /metrics",
     "GET /openapi.json",
     "GET /readyz",
     "GET /v1/checkpoints",
+    "GET /v1/partitions/{partition}/checkpoint",
     "GET /v1/partitions/{partition}/proofs/consistency",
     "GET /v1/partitions/{partition}/proofs/inclusion",
     "GET /v1/partitions/{partition}/records",
     "GET /v1/partitions/{partition}/records/{seq}",
     "GET /v1/partitions/{partition}/records/{seq}/decoded",
+    "GET /v1/partitions/{partition}/seals/{coord}",
+    "GET /v1/partitions/{partition}/tile/entries/{coord}",
+    "GET /v1/partitions/{partition}/tile/{level}/{coord}",
     "GET /v1/safety/stream",
     "GET /v1/subjects/{subject}/bundle",
     "GET /v1/subjects/{subject}/trail",

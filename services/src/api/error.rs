@@ -50,6 +50,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
         429,
         "too many submissions from one key or address; see Retry-After",
     ),
+    (
+        "entry-too-large",
+        422,
+        "a record written before the intake limit is too large for a tlog-tiles entry bundle",
+    ),
     ("internal", 500, "the server failed; a bug to report"),
     (
         "diverged",

@@ -8,6 +8,7 @@
 //! | `GET /v1/partitions/{p}/records/{seq}` | one stored record's bytes ([`records`]) |
 //! | `GET /v1/partitions/{p}/proofs/inclusion`, `.../consistency` | Merkle proofs, the files `prove` writes ([`proofs`]) |
 //! | `GET /v1/checkpoints` | each partition's latest published checkpoint ([`checkpoints`]) |
+//! | `GET /v1/partitions/{p}/checkpoint`, `.../tile/...`, `.../seals/...` | each partition as a C2SP tlog-tiles log: checkpoint, tiles, entry bundles, seals ([`tiles`]) |
 //! | `GET /v1/subjects/{subject}/trail`, `.../bundle` | a subject's trail and audit bundle ([`subjects`]) |
 //! | `GET /v1/views/{view}` | the enrollment, safety and dossier views as JSON ([`views`]) |
 //! | `GET /v1/safety/stream` | the live safety stream, Server-Sent Events ([`stream`]) |
@@ -16,7 +17,7 @@
 //! | `GET /healthz`, `GET /readyz` | liveness, and whether the sequencer accepts submissions |
 //! | `GET /openapi.json` | the OpenAPI 3.1 document of all of these, public ([`openapi`]) |
 //!
-//! Reads other than checkpoints need a token with a fitting API role ([`auth`]); writing needs
+//! Reads other than checkpoints, proofs and hash tiles need a token with a fitting API role ([`auth`]); writing needs
 //! none. Limits, rate limits, CORS, CSP and TLS are in [`limits`].
 
 pub mod asof;
@@ -32,6 +33,7 @@ pub mod records;
 pub mod stream;
 pub mod subjects;
 pub mod submissions;
+pub mod tiles;
 pub mod views;
 pub mod wire;
 
@@ -70,6 +72,8 @@ pub struct ApiState {
     pub access_log: auth::AccessLog,
     /// The rate limits of submissions per key and per client address.
     pub rate: limits::RateLimits,
+    /// The per-partition trees the tlog-tiles routes answer from.
+    pub tiles: tiles::TileCache,
 }
 
 impl ApiState {
@@ -107,6 +111,7 @@ pub fn routes() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
         .merge(stream::router())
         .merge(metrics::router())
         .merge(proofs::router())
+        .merge(tiles::router())
         .routes(routes!(healthz))
         .routes(routes!(ready))
         .routes(routes!(openapi::openapi_json))

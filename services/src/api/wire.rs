@@ -1,6 +1,6 @@
 //! The pure parsers of what clients send the API: the JSON form of `POST /v1/submissions`, the
-//! bearer token of `POST /v1/session` (and of every read), the session cookie, and the safety
-//! stream's `Last-Event-ID` cursor. They depend on nothing but `std`, `serde_json` and `hex`, so
+//! bearer token of `POST /v1/session` (and of every read), the session cookie, the safety
+//! stream's `Last-Event-ID` cursor, and the tile coordinates of the tlog-tiles paths. They depend on nothing but `std`, `serde_json` and `hex`, so
 //! that the fuzz targets (`fuzz/`, FUZZING.md) compile this very file without the HTTP stack.
 
 use std::collections::BTreeMap;
@@ -92,9 +92,184 @@ impl Cursor {
     }
 }
 
+/// Hashes in a full tile, and entries in a full entry bundle (C2SP tlog-tiles).
+pub const TILE_WIDTH: u64 = 256;
+
+/// The coordinates of a tile or entry bundle, from a tlog-tiles path: `<N>[.p/<W>]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TileCoord {
+    /// The index `N` of the tile within its level.
+    pub index: u64,
+    /// The width: 256 for a full tile, `W` (1..=255) for a partial one.
+    pub width: u64,
+}
+
+impl TileCoord {
+    /// Whether the tile is partial (its path ends in `.p/<W>`).
+    pub fn is_partial(&self) -> bool {
+        self.width < TILE_WIDTH
+    }
+
+    /// The tile's path elements after the level: what [`tile_coord`] reads back as this tile.
+    pub fn path(&self) -> String {
+        let mut n = self.index;
+        let mut text = format!("{:03}", n % 1000);
+        while n >= 1000 {
+            n /= 1000;
+            text = format!("x{:03}/{text}", n % 1000);
+        }
+        if self.is_partial() {
+            text.push_str(&format!(".p/{}", self.width));
+        }
+        text
+    }
+}
+
+/// A decimal ASCII integer with no leading zeroes (`0` itself allowed), as tlog-tiles spells
+/// `<L>` and `<W>`; `None` for anything else or a value over `max`.
+fn canonical_decimal(text: &str, max: u64) -> Option<u64> {
+    let ok = !text.is_empty()
+        && text.len() <= 20
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
+    ok.then(|| text.parse::<u64>().ok())
+        .flatten()
+        .filter(|&v| v <= max)
+}
+
+/// The level `<L>` of a tile path: a decimal integer from 0 to 63 with no leading zeroes, or
+/// the message of the 400 answer.
+pub fn tile_level(text: &str) -> Result<u8, String> {
+    canonical_decimal(text, 63).map(|l| l as u8).ok_or_else(|| {
+        format!("tile level {text:?} is not a decimal integer from 0 to 63 without leading zeroes")
+    })
+}
+
+/// The `<N>[.p/<W>]` part of a tile or entry-bundle path (everything after the level, or after
+/// `entries/`), in exactly the spelling tlog-tiles gives it: `N` in 3-digit path elements, all
+/// but the last prefixed with `x`, no leading `x000` element (one spelling per index); `W` a
+/// decimal integer from 1 to 255 without leading zeroes. Or the message of the 400 answer.
+pub fn tile_coord(text: &str) -> Result<TileCoord, String> {
+    let bad = |why: &str| format!("tile path {text:?}: {why}");
+    let (n_text, width) = match text.rsplit_once(".p/") {
+        Some((n, w)) => {
+            let w = canonical_decimal(w, TILE_WIDTH - 1)
+                .filter(|&w| w >= 1)
+                .ok_or_else(|| bad("the width after .p/ must be a decimal integer from 1 to 255 without leading zeroes"))?;
+            (n, w)
+        }
+        None => (text, TILE_WIDTH),
+    };
+    let elements: Vec<&str> = n_text.split('/').collect();
+    // u64::MAX has 20 digits: at most 7 elements of 3.
+    if elements.len() > 7 {
+        return Err(bad("the index has more than 7 path elements"));
+    }
+    let last = elements.len() - 1;
+    let mut index: u64 = 0;
+    for (i, element) in elements.iter().enumerate() {
+        let digits = if i < last {
+            element
+                .strip_prefix('x')
+                .ok_or_else(|| bad("every index element but the last starts with x"))?
+        } else {
+            element
+        };
+        if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad("index elements are 3 decimal digits (xNNN/.../NNN)"));
+        }
+        if i == 0 && i < last && digits == "000" {
+            return Err(bad("the index has a leading x000 element"));
+        }
+        let v: u64 = digits.parse().map_err(|_| bad("bad digits"))?;
+        index = index
+            .checked_mul(1000)
+            .and_then(|n| n.checked_add(v))
+            .ok_or_else(|| bad("the index is larger than 2^64 - 1"))?;
+    }
+    Ok(TileCoord { index, width })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tile_paths_have_one_spelling() {
+        let c = |t: &str| tile_coord(t);
+        assert_eq!(
+            c("000"),
+            Ok(TileCoord {
+                index: 0,
+                width: 256
+            })
+        );
+        assert_eq!(
+            c("x001/x234/067"),
+            Ok(TileCoord {
+                index: 1_234_067,
+                width: 256
+            })
+        );
+        assert_eq!(
+            c("x001/x234/067.p/8"),
+            Ok(TileCoord {
+                index: 1_234_067,
+                width: 8
+            })
+        );
+        assert_eq!(c("x001/x234/067.p/8").unwrap().path(), "x001/x234/067.p/8");
+        assert_eq!(
+            c("x018/x446/x744/x073/x709/x551/615").unwrap().index,
+            u64::MAX
+        );
+        for bad in [
+            "",
+            "0",
+            "00",
+            "0000",
+            "1",
+            "x000/001",
+            "001/002",
+            "x1/002",
+            "x001/02",
+            "000.p/0",
+            "000.p/256",
+            "000.p/07",
+            "000.p/",
+            "000.p/+5",
+            "+00",
+            "0a0",
+            "x018/x446/x744/x073/x709/x551/616",
+            "x001/x001/x001/x001/x001/x001/x001/001",
+            "000/",
+            "/000",
+            "000.p/1/2",
+            "x000",
+        ] {
+            assert!(c(bad).is_err(), "{bad:?} parsed as {:?}", c(bad));
+        }
+        assert_eq!(tile_level("0"), Ok(0));
+        assert_eq!(tile_level("63"), Ok(63));
+        for bad in [
+            "",
+            "00",
+            "01",
+            "64",
+            "-1",
+            "+1",
+            "1000000000000000000000",
+            "a",
+        ] {
+            assert!(tile_level(bad).is_err(), "{bad:?}");
+        }
+        for i in [0, 1, 999, 1000, 1_000_000, 123_456_789, u64::MAX] {
+            for width in [1, 255, 256] {
+                let t = TileCoord { index: i, width };
+                assert_eq!(c(&t.path()), Ok(t));
+            }
+        }
+    }
 
     #[test]
     fn a_cursor_reads_back_from_its_own_spelling() {
@@ -140,16 +315,20 @@ mod tests {
                     continue;
                 };
                 let text = String::from_utf8_lossy(rest);
-                let verdict = || match sel % 4 {
+                let verdict = || match sel % 5 {
                     0 => format!("{:?}", Cursor::parse(&text).map(|c| c.text())),
                     1 => format!("{:?}", submission_json(rest)),
                     2 => format!("{:?}", bearer_token(&text)),
-                    _ => format!("{:?}", cookie(text.lines(), "tl_session")),
+                    3 => format!("{:?}", cookie(text.lines(), "tl_session")),
+                    _ => {
+                        let (l, c) = text.split_once('/').unwrap_or((&text, ""));
+                        format!("{:?}", (tile_level(l), tile_coord(c)))
+                    }
                 };
                 assert_eq!(verdict(), verdict(), "{}", path.display());
                 seen += 1;
             }
         }
-        assert!(seen >= 4, "{seen}");
+        assert!(seen >= 6, "{seen}");
     }
 }

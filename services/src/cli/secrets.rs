@@ -206,13 +206,7 @@ pub fn new_passphrase(secret: Secret, path: &Path) -> Result<String> {
 /// Decrypts the key file `path` (which is `secret`) with `pass`; an empty passphrase still
 /// opens a key made with one (older files), with a warning.
 pub fn open_with(secret: Secret, path: &Path, pass: &str) -> Result<keyfile::KeyMaterial> {
-    if pass.is_empty() {
-        eprintln!(
-            "warning: {} ({}) has an empty passphrase; give it one with `trial-ledger keys passwd`",
-            secret.label(),
-            path.display()
-        );
-    }
+    warn_if_empty(secret, path, pass);
     keyfile::read_key_file(path, pass).map_err(|e| match e {
         KeyFileError::WrongPassphrase { .. } => anyhow::anyhow!(
             "{e} ({}: its passphrase comes from {} FILE, {} or a prompt)",
@@ -222,6 +216,18 @@ pub fn open_with(secret: Secret, path: &Path, pass: &str) -> Result<keyfile::Key
         ),
         e => e.into(),
     })
+}
+
+/// Warns that the key file `path` is opened with an empty passphrase (only older files can
+/// have one: new keys refuse it).
+pub fn warn_if_empty(secret: Secret, path: &Path, pass: &str) {
+    if pass.is_empty() {
+        eprintln!(
+            "warning: {} ({}) has an empty passphrase; give it one with `trial-ledger keys passwd`",
+            secret.label(),
+            path.display()
+        );
+    }
 }
 
 /// Loads and decrypts the key file `path`, which is `secret`.

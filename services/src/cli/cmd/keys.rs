@@ -268,6 +268,7 @@ fn split(data: &Path, root_key_out: Option<PathBuf>) -> Result<ExitCode> {
 /// `keys passwd`: a key file re-encrypted under a new passphrase at the current work factor.
 fn passwd(key: &Path, allow_work_factor: Option<u8>) -> Result<ExitCode> {
     let old = secrets::passphrase(Secret::Key, key)?;
+    secrets::warn_if_empty(Secret::Key, key, &old);
     let limit = allow_work_factor.unwrap_or(keyfile::MAX_LOG_N);
     let km = keyfile::read_key_file_allowing(key, &old, limit)?;
     let new = secrets::new_passphrase(Secret::NewKey, key)?;

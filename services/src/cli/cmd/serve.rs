@@ -103,6 +103,7 @@ impl Server {
             sessions: auth::Sessions::default(),
             access_log: auth::AccessLog::new(access_log),
             rate: api::limits::RateLimits::new(flags.rate_per_key, flags.rate_per_address),
+            tiles: api::tiles::TileCache::default(),
         });
         Ok(Server {
             state,
