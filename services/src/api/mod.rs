@@ -64,6 +64,8 @@ pub struct ApiState {
     pub reads: reads::Reads,
     /// The live safety stream's events.
     pub safety: Arc<stream::SafetyHub>,
+    /// The safety streams each token holds open, and the limit.
+    pub streams: Arc<stream::StreamSlots>,
     /// The read tokens (re-read when the token file changes).
     pub tokens: auth::TokenStore,
     /// Browser sessions standing for tokens.
