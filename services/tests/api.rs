@@ -688,6 +688,24 @@ fn every_answer_has_a_csp_and_cors_allows_only_listed_origins_on_get_routes() {
 #[test]
 fn with_a_certificate_the_server_speaks_only_https_and_sends_hsts() {
     let mut s = Served::start();
+    // Over plain HTTP the session cookie is not `Secure` (a browser would drop it there).
+    let board = token(&s.root, &["--name", "Dr. D. Board", "--role", "dsmb"]);
+    let res = agent()
+        .post(format!("{}/v1/session", s.base))
+        .header("authorization", format!("Bearer {board}"))
+        .send_empty()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let cookie = head_of(&res, "set-cookie").unwrap();
+    assert!(cookie.starts_with("tl_session="), "{cookie}");
+    assert!(
+        cookie_attributes(&cookie).contains(&"httponly".to_string()),
+        "{cookie}"
+    );
+    assert!(
+        !cookie_attributes(&cookie).contains(&"secure".to_string()),
+        "{cookie}"
+    );
     s.stop();
     // A self-signed certificate for 127.0.0.1, made by the openssl CLI.
     let o = Command::new("openssl")
@@ -741,6 +759,37 @@ fn with_a_certificate_the_server_speaks_only_https_and_sends_hsts() {
         "{text}"
     );
     assert!(text.contains("\"checkpoints\""), "{text}");
+    // Over TLS the session cookie is `Secure`, besides HttpOnly and SameSite=Strict.
+    let o = Command::new("curl")
+        .current_dir(&s.root)
+        .args([
+            "-sS",
+            "-i",
+            "--max-time",
+            "10",
+            "--cacert",
+            "cert.pem",
+            "-X",
+            "POST",
+        ])
+        .args(["-H", &format!("authorization: Bearer {board}")])
+        .arg(format!("{base}/v1/session"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cookie = text
+        .lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no session cookie: {text}"));
+    let attributes = cookie_attributes(&cookie);
+    for a in ["secure", "httponly", "samesite=strict"] {
+        assert!(attributes.contains(&a.to_string()), "{a}: {cookie}");
+    }
     // Plain HTTP on the same port gets no answer.
     let plain = base.replace("https://", "http://");
     let o = curl(&format!("{plain}/healthz"));
@@ -755,6 +804,15 @@ fn with_a_certificate_the_server_speaks_only_https_and_sends_hsts() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("nokey.pem"));
     assert!(s.stop().success());
+}
+
+/// A `Set-Cookie` value's attributes after the name=value pair, lowercased.
+fn cookie_attributes(cookie: &str) -> Vec<String> {
+    cookie
+        .split(';')
+        .skip(1)
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect()
 }
 
 /// Prometheus text exposition parsed: `name{labels}` to value. Panics on a line that is not

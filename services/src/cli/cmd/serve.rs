@@ -99,6 +99,7 @@ impl Server {
             root,
             trial,
             safety,
+            tls: flags.tls(),
             streams: Arc::new(api::stream::StreamSlots::new(flags.max_streams_per_token)),
             tokens: auth::TokenStore::new(token_file),
             sessions: auth::Sessions::default(),
