@@ -42,6 +42,11 @@ fn ok(root: &Path, args: &[&str]) {
 
 impl Served {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// As [`Served::start`], with more `serve` flags.
+    fn start_with(flags: &[&str]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_path_buf();
         ok(&root, &["init", "--data", "d", "--trial", "api-test"]);
@@ -61,7 +66,7 @@ impl Served {
             SigningKey::new(km.signing_key)
         };
         let (investigator, lab) = (key("investigator.key"), key("lab.key"));
-        let (server, base) = serve(&root);
+        let (server, base) = serve_with(&root, flags);
         Served {
             _tmp: tmp,
             trial: TrialId::new("api-test").unwrap(),
@@ -683,6 +688,24 @@ fn every_answer_has_a_csp_and_cors_allows_only_listed_origins_on_get_routes() {
 #[test]
 fn with_a_certificate_the_server_speaks_only_https_and_sends_hsts() {
     let mut s = Served::start();
+    // Over plain HTTP the session cookie is not `Secure` (a browser would drop it there).
+    let board = token(&s.root, &["--name", "Dr. D. Board", "--role", "dsmb"]);
+    let res = agent()
+        .post(format!("{}/v1/session", s.base))
+        .header("authorization", format!("Bearer {board}"))
+        .send_empty()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let cookie = head_of(&res, "set-cookie").unwrap();
+    assert!(cookie.starts_with("tl_session="), "{cookie}");
+    assert!(
+        cookie_attributes(&cookie).contains(&"httponly".to_string()),
+        "{cookie}"
+    );
+    assert!(
+        !cookie_attributes(&cookie).contains(&"secure".to_string()),
+        "{cookie}"
+    );
     s.stop();
     // A self-signed certificate for 127.0.0.1, made by the openssl CLI.
     let o = Command::new("openssl")
@@ -736,6 +759,37 @@ fn with_a_certificate_the_server_speaks_only_https_and_sends_hsts() {
         "{text}"
     );
     assert!(text.contains("\"checkpoints\""), "{text}");
+    // Over TLS the session cookie is `Secure`, besides HttpOnly and SameSite=Strict.
+    let o = Command::new("curl")
+        .current_dir(&s.root)
+        .args([
+            "-sS",
+            "-i",
+            "--max-time",
+            "10",
+            "--cacert",
+            "cert.pem",
+            "-X",
+            "POST",
+        ])
+        .args(["-H", &format!("authorization: Bearer {board}")])
+        .arg(format!("{base}/v1/session"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cookie = text
+        .lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no session cookie: {text}"));
+    let attributes = cookie_attributes(&cookie);
+    for a in ["secure", "httponly", "samesite=strict"] {
+        assert!(attributes.contains(&a.to_string()), "{a}: {cookie}");
+    }
     // Plain HTTP on the same port gets no answer.
     let plain = base.replace("https://", "http://");
     let o = curl(&format!("{plain}/healthz"));
@@ -750,6 +804,15 @@ fn with_a_certificate_the_server_speaks_only_https_and_sends_hsts() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("nokey.pem"));
     assert!(s.stop().success());
+}
+
+/// A `Set-Cookie` value's attributes after the name=value pair, lowercased.
+fn cookie_attributes(cookie: &str) -> Vec<String> {
+    cookie
+        .split(';')
+        .skip(1)
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect()
 }
 
 /// Prometheus text exposition parsed: `name{labels}` to value. Panics on a line that is not
@@ -1923,4 +1986,111 @@ fn tokens_refuses_bad_input_with_a_clear_error_and_changes_nothing() {
         "{table}"
     );
     assert!(!table.contains(&issued));
+}
+
+/// Opens the safety stream with `token` on a raw connection; its status, and the connection
+/// (held open: dropping it closes the stream).
+fn raw_stream(base: &str, token: &str) -> (u16, std::net::TcpStream) {
+    use std::io::{Read, Write};
+    let addr = base.strip_prefix("http://").unwrap();
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    c.write_all(
+        format!(
+            "GET /v1/safety/stream HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        c.read_exact(&mut byte).expect("the answer's head");
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"));
+    (status, c)
+}
+
+#[test]
+fn a_token_holds_at_most_its_limit_of_streams_and_a_closed_one_frees_its_place() {
+    const LIMIT: usize = 3;
+    let mut s = Served::start_with(&["--max-streams-per-token", &LIMIT.to_string()]);
+    let safety = token(&s.root, &["--name", "Dr. S. Safety", "--role", "safety"]);
+    let board = token(&s.root, &["--name", "Dr. D. Board", "--role", "dsmb"]);
+    let one_more = |t: &str| {
+        answer(
+            agent()
+                .get(format!("{}/v1/safety/stream", s.base))
+                .header("authorization", format!("Bearer {t}"))
+                .call(),
+        )
+    };
+    // A token opens its limit of streams,
+    let mut open: Vec<std::net::TcpStream> = (0..LIMIT)
+        .map(|i| {
+            let (status, c) = raw_stream(&s.base, &safety);
+            assert_eq!(status, 200, "stream {i}");
+            c
+        })
+        .collect();
+    // and one more is refused with 429 and the JSON error,
+    let (status, v) = one_more(&safety);
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (429, Some("too-many-streams")),
+        "{v}"
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{LIMIT} open")),
+        "{v}"
+    );
+    // while another token is not affected.
+    let (status, other) = raw_stream(&s.base, &board);
+    assert_eq!(status, 200, "another token's stream");
+    // Closing one of the token's streams frees its place (once the server sees the connection
+    // gone): a new one is accepted, and the next is refused again.
+    drop(open.pop());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let reopened = loop {
+        let (status, c) = raw_stream(&s.base, &safety);
+        if status == 200 {
+            break c;
+        }
+        assert_eq!(status, 429);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a closed stream's place was not freed within 10 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    open.push(reopened);
+    let (status, v) = one_more(&safety);
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (429, Some("too-many-streams")),
+        "{v}"
+    );
+    // Refused streams are not logged as reads: the access log has one granted stream per
+    // stream opened.
+    let logged = std::fs::read_to_string(s.root.join("d/access.log")).unwrap();
+    let streams: Vec<serde_json::Value> = logged
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["route"] == "/v1/safety/stream")
+        .collect();
+    assert_eq!(streams.len(), LIMIT + 2, "{logged}");
+    assert!(streams.iter().all(|e| e["status"] == 200), "{logged}");
+    // The server stops with the streams open.
+    assert!(s.stop().success());
+    drop((open, other));
 }

@@ -503,8 +503,19 @@ impl AccessLog {
     }
 }
 
+/// The `Set-Cookie` value of a new session: HttpOnly, SameSite=Strict, and `Secure` when the
+/// server speaks TLS (a browser then never sends it over plain HTTP). Without TLS the server
+/// listens on loopback unless told otherwise, and a `Secure` cookie would not be kept there.
+pub fn session_cookie_header(id: &str, tls: bool) -> String {
+    format!(
+        "{SESSION_COOKIE}={id}; HttpOnly;{} SameSite=Strict; Path=/; Max-Age={}",
+        if tls { " Secure;" } else { "" },
+        SESSION_TTL.as_secs()
+    )
+}
+
 /// The routes of this concern: `POST /v1/session` exchanges a token (bearer header) for a
-/// session cookie (HttpOnly, SameSite=Strict), for browsers' `EventSource`.
+/// session cookie (HttpOnly, SameSite=Strict, Secure under TLS), for browsers' `EventSource`.
 pub fn router() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
     utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(open_session))
 }
@@ -528,11 +539,12 @@ pub struct SessionOpened {
     summary = "A session cookie for a bearer token",
     tag = "access",
     description = "Exchanges a bearer token for a session cookie (`tl_session`: HttpOnly, \
-                   SameSite=Strict) for browsers' EventSource. Only the \
+                   SameSite=Strict, and Secure when the server speaks TLS) for browsers' \
+                   EventSource. Only the \
                    bearer header opens a session; each use re-checks the token.",
     responses(
         (status = 200, description = "The session is open; its id is the cookie", body = SessionOpened,
-            headers(("Set-Cookie" = String, description = "`tl_session=<id>; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200`"))),
+            headers(("Set-Cookie" = String, description = "`tl_session=<id>; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200`, with `Secure` after `HttpOnly` when the server speaks TLS"))),
         (status = 401, description = "No bearer token, or an unknown, revoked or expired one (`unauthorized`)", body = ErrorBody),
         (status = 503, description = "The token file cannot be read (`unavailable`)", body = ErrorBody),
     ),
@@ -553,10 +565,7 @@ async fn open_session(
             unauthorized("POST /v1/session takes the token as `Authorization: Bearer <token>`")
         })?;
     let id = state.sessions.open(text);
-    let cookie = format!(
-        "{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-        SESSION_TTL.as_secs()
-    );
+    let cookie = session_cookie_header(&id, state.tls);
     let body = SessionOpened {
         token: caller.token.id,
         role: caller.token.role,

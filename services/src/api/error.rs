@@ -51,6 +51,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "too many submissions from one key or address; see Retry-After",
     ),
     (
+        "too-many-streams",
+        429,
+        "the token already holds the most safety streams open one token may",
+    ),
+    (
         "entry-too-large",
         422,
         "a record written before the intake limit is too large for a tlog-tiles entry bundle",

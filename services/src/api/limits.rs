@@ -10,6 +10,7 @@
 //! | header read time ([`HEADER_TIMEOUT`]) | hyper | connection closed |
 //! | time to answer (`--request-timeout`) | `TimeoutLayer` (until the answer starts: a stream may last) | 408 `timeout` |
 //! | requests in flight (`--max-concurrent`) | `GlobalConcurrencyLimitLayer` (others wait) | — |
+//! | safety streams open per token (`--max-streams-per-token`) | [`super::stream::StreamSlots`], a slot held by the stream's body | 429 `too-many-streams` |
 //! | submissions per key and per client address (`--rate-per-key`, `--rate-per-address`) | [`RateLimits`], GCRA ([`governor`]) | 429 `rate-limited` with `Retry-After` |
 
 use super::error::ApiError;
@@ -64,6 +65,10 @@ pub struct ServerFlags {
     /// Most requests handled at once; more wait for a free place.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_concurrent: usize,
+    /// Most safety streams one token may hold open at once; more get 429
+    /// `too-many-streams` until one closes.
+    #[arg(long, value_name = "N", default_value_t = super::stream::DEFAULT_MAX_STREAMS_PER_TOKEN)]
+    pub max_streams_per_token: usize,
     /// Also serve `/metrics`, without a token, on this address (plain HTTP; keep it private).
     /// On the API's own address `/metrics` needs an auditor token.
     #[arg(long, value_name = "ADDR")]
@@ -80,6 +85,7 @@ impl Default for ServerFlags {
             rate_per_address: 5000,
             request_timeout: 30,
             max_concurrent: 1024,
+            max_streams_per_token: super::stream::DEFAULT_MAX_STREAMS_PER_TOKEN,
             metrics_listen: None,
         }
     }

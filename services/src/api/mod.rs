@@ -64,6 +64,10 @@ pub struct ApiState {
     pub reads: reads::Reads,
     /// The live safety stream's events.
     pub safety: Arc<stream::SafetyHub>,
+    /// Whether the server speaks TLS: the session cookie is then `Secure`.
+    pub tls: bool,
+    /// The safety streams each token holds open, and the limit.
+    pub streams: Arc<stream::StreamSlots>,
     /// The read tokens (re-read when the token file changes).
     pub tokens: auth::TokenStore,
     /// Browser sessions standing for tokens.

@@ -36,7 +36,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tl_domain::deciders::{Follower, LedgerRecord, RecordFeed};
 use tl_ledger::embedded::{EmbeddedReader, ScanEnd};
@@ -181,6 +181,77 @@ pub struct SafetyHub {
     failed: RwLock<Option<String>>,
     /// Set when the server stops: streams end, so the server's graceful shutdown can finish.
     stopped: AtomicBool,
+}
+
+/// Most safety streams one token may hold open at once by default (`--max-streams-per-token`).
+pub const DEFAULT_MAX_STREAMS_PER_TOKEN: usize = 8;
+
+/// The safety streams each token holds open, and how many it may: a stream beyond the limit
+/// is refused with 429 `too-many-streams` (the server issue, "concurrent streams per token").
+/// One per server, shared by every stream ([`super::ApiState::streams`]).
+pub struct StreamSlots {
+    limit: usize,
+    open: Mutex<HashMap<String, usize>>,
+}
+
+impl StreamSlots {
+    /// At most `limit` open streams per token (at least 1).
+    pub fn new(limit: usize) -> Self {
+        StreamSlots {
+            limit: limit.max(1),
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A slot for one more stream of the token with id `token` (its id, never its text), or
+    /// 429 `too-many-streams` when it holds its limit already.
+    fn take(self: &Arc<Self>, token: &str) -> Result<StreamSlot, ApiError> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(token.to_string()).or_insert(0);
+        if *n >= self.limit {
+            let limit = self.limit;
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-streams",
+                format!(
+                    "token {token} already holds {limit} open safety streams, the most one \
+                     token may hold; close one first (one stream carries every filter's \
+                     events)"
+                ),
+            ));
+        }
+        *n += 1;
+        Ok(StreamSlot {
+            slots: self.clone(),
+            token: token.to_string(),
+        })
+    }
+}
+
+impl Default for StreamSlots {
+    fn default() -> Self {
+        StreamSlots::new(DEFAULT_MAX_STREAMS_PER_TOKEN)
+    }
+}
+
+/// One open stream of a token. It is owned by the SSE response body, so it is given back
+/// when the body is dropped: the client disconnected, or the stream ended because the server
+/// is stopping.
+struct StreamSlot {
+    slots: Arc<StreamSlots>,
+    token: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.token) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.token);
+            }
+        }
+    }
 }
 
 impl Default for SafetyHub {
@@ -520,7 +591,8 @@ pub fn router() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
                    heartbeats every 15 s. Each event's `id` is a cursor (`p0:123,p3:45`): \
                    reconnect with `Last-Event-ID` (or `?after=`) to get exactly what follows. \
                    Roles `auditor`, `safety`, `dsmb`, `site` (its own patients). In the access \
-                   log.",
+                   log. A token may hold a limited number of streams open at once (429 \
+                   beyond).",
     params(
         StreamQuery,
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this cursor (the `id` of the last event received)"),
@@ -529,6 +601,7 @@ pub fn router() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
         (status = 200, description = "The stream (never ends on its own)", body = String, content_type = "text/event-stream"),
         (status = 400, description = "A cursor this stream did not give, or a grade outside 1-5 (`bad-request`)", body = ErrorBody),
         (status = 404, description = "No such cohort in the ledger (`not-found`)", body = ErrorBody),
+        (status = 429, description = "The token already holds its most open streams (`too-many-streams`; `serve --max-streams-per-token`, 8 by default)", body = ErrorBody),
         (status = 503, description = "The views cannot be read (`unavailable`)", body = ErrorBody),
     ),
     security(("bearer" = []), ("session" = [])),
@@ -606,6 +679,8 @@ async fn stream(
         min_grade: q.min_grade.unwrap_or(0),
         serious: q.serious.unwrap_or(false),
     };
+    // Taken before the read is logged, so a refused stream is not logged as granted.
+    let slot = state.streams.take(&caller.token.id)?;
     let subject = format!("stream:{}", cursor.list_text());
     state
         .audit(&caller, "/v1/safety/stream", &subject, StatusCode::OK)
@@ -614,6 +689,9 @@ async fn stream(
     let stream = async_stream::stream! {
         // Counted while the client is connected (dropped with the stream).
         let _client = super::metrics::StreamClient::connect();
+        // The slot is moved into the stream, which the response body owns: it is given back
+        // when the body is dropped (the client went away, or the stream ended).
+        let _slot = slot;
         let mut rx = hub.grew.subscribe();
         // Skipping what the cursor covers is checked per event: after a restart the follower
         // may still be replaying the ledger when the client comes back.

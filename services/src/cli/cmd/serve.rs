@@ -99,6 +99,8 @@ impl Server {
             root,
             trial,
             safety,
+            tls: flags.tls(),
+            streams: Arc::new(api::stream::StreamSlots::new(flags.max_streams_per_token)),
             tokens: auth::TokenStore::new(token_file),
             sessions: auth::Sessions::default(),
             access_log: auth::AccessLog::new(access_log),
