@@ -3,6 +3,7 @@
 pub mod cmd;
 pub mod event_json;
 pub mod output;
+pub mod remote;
 pub mod secrets;
 
 use clap::{Args, Parser, Subcommand};
@@ -241,6 +242,17 @@ pub struct StoreArgs {
     pub data: Option<PathBuf>,
     #[command(flatten)]
     pub kafka: KafkaArgs,
+}
+
+/// `--url URL`: post to a running `trial-ledger serve` instead of opening the ledger.
+#[derive(Debug, Args, Clone)]
+pub struct UrlArg {
+    /// A running `trial-ledger serve` (http://HOST:PORT or https://HOST:PORT, as it prints
+    /// it): sign here with your own key and post to its API. The ledger is not opened (a
+    /// --data DIR only supplies defaults such as DIR/keys/root.key), and the sequencer key is
+    /// not needed.
+    #[arg(long, value_name = "URL", conflicts_with = "kafka")]
+    pub url: Option<String>,
 }
 
 /// `serve`.
@@ -659,6 +671,10 @@ pub struct TrailArgs {
 pub struct CheckpointArgs {
     #[command(flatten)]
     pub data: StoreArgs,
+    /// Fetch the latest signed checkpoints from a running `trial-ledger serve`
+    /// (`GET /v1/checkpoints`) instead of reading the ledger folder.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["kafka", "fresh"])]
+    pub url: Option<String>,
     /// Only this partition (default: every partition that has a checkpoint).
     #[arg(long, value_name = "P")]
     pub partition: Option<u32>,
@@ -851,6 +867,8 @@ pub enum KeysCommand {
     Enrol {
         #[command(flatten)]
         data: StoreArgs,
+        #[command(flatten)]
+        remote: UrlArg,
         /// The root key file (default: DIR/keys/root.key; required with --kafka).
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
@@ -862,6 +880,8 @@ pub enum KeysCommand {
     Revoke {
         #[command(flatten)]
         data: StoreArgs,
+        #[command(flatten)]
+        remote: UrlArg,
         /// The root key file (default: DIR/keys/root.key).
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
@@ -931,6 +951,8 @@ pub enum KeysCommand {
 pub struct SubmitArgs {
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub remote: UrlArg,
     /// The author's key file.
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,

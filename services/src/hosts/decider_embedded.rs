@@ -443,6 +443,7 @@ pub fn run_cli<S: DecidingService>(
     let store = crate::cli::cmd::store(&a.store)?;
     if let crate::cli::cmd::Store::Embedded(data) = &store {
         crate::cli::cmd::read_trust(data)?;
+        crate::cli::cmd::refuse_if_served(data)?;
     }
     let (key, km) = crate::cli::secrets::load_key(&a.key)?;
     let role = service.role();

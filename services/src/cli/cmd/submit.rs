@@ -19,7 +19,11 @@ use tl_schemas::{Record, Subject, TrialId};
 /// Runs `submit`. Everything that can fail on input (the JSON, the key file, the passphrase)
 /// is checked before the ledger is opened, so a bad submission never touches it.
 pub fn run(a: SubmitArgs) -> Result<ExitCode> {
-    let store = super::store(&a.store)?;
+    // Without --url the store is resolved first: a missing --data fails before any prompt.
+    let store = match &a.remote.url {
+        None => Some(super::store(&a.store)?),
+        Some(_) => None,
+    };
     let text = tl_ledger::limits::read_capped_text(
         &a.event,
         tl_ledger::limits::MAX_EVENT_FILE_BYTES,
@@ -29,6 +33,10 @@ pub fn run(a: SubmitArgs) -> Result<ExitCode> {
     let parsed = crate::cli::event_json::parse(&text)
         .with_context(|| format!("in {}", a.event.display()))?;
     let (key, _) = crate::cli::secrets::load_key(&a.key)?;
+    let Some(store) = store else {
+        let url = a.remote.url.as_deref().unwrap_or_default();
+        return remote(url, &a, &parsed, &key);
+    };
     match &store {
         super::Store::Embedded(data) => {
             let mut ledger = super::open_writer(data)?;
@@ -60,6 +68,30 @@ pub fn run(a: SubmitArgs) -> Result<ExitCode> {
             Ok(code)
         }
     }
+}
+
+/// `submit --url`: signed here, posted to the server. A retried submission id gets the
+/// server's original receipt (or its `submission-id-conflict`); personal data is sealed with
+/// the key store of `--keystore`, and its new key destroyed again if the server refuses.
+fn remote(
+    url: &str,
+    a: &SubmitArgs,
+    parsed: &crate::cli::event_json::ParsedEvent,
+    key: &SigningKey,
+) -> Result<ExitCode> {
+    let server = crate::cli::remote::Remote::new(url)?;
+    let trial = server.trial(None)?;
+    let (draft, sealed) = seal_personal(parsed, &trial, a.keystore.as_deref())?;
+    let posted = server.submit(&draft.sign(&trial, key));
+    let code = match posted {
+        Ok(p) => crate::cli::remote::report(p, a.json),
+        Err(e) => Err(e),
+    };
+    // A failed post (or a refusal) leaves no record behind: its new data key goes too. A
+    // post whose answer was lost may have been recorded: the key then stays, as on a retry.
+    let refused = matches!(&code, Ok(c) if *c != ExitCode::SUCCESS);
+    sealed.release_if(refused)?;
+    code
 }
 
 fn decode(bytes: Option<&[u8]>) -> Result<Record> {
