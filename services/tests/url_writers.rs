@@ -185,6 +185,58 @@ fn submit_by_url_prints_the_receipt_the_ledger_holds_and_refusals_exit_1() {
 }
 
 #[test]
+fn a_resubmitted_id_signed_anew_is_a_conflict_through_the_server() {
+    let s = Served::start();
+    let event = r#"{"event":"PatientRegistered","subject":"patient:S-1","payload":{"tumour_type":"COAD","site":"NKI-AVL","registered_on":"2025-01-15"},"submission_id":"000102030405060708090a0b0c0d0e0f"}"#;
+    std::fs::write(s.root.join("s.json"), event).unwrap();
+    let args = [
+        "submit",
+        "--url",
+        &s.base,
+        "--key",
+        "investigator.key",
+        "s.json",
+    ];
+    let o = s.run(&args);
+    assert_ok(&o, &args);
+    assert!(text(&o).0.starts_with("recorded: "), "{:?}", text(&o));
+    // Signed again (a new client time), the same id is refused, and the note says why.
+    let o = s.run(&args);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("refused: submission-id-conflict"), "{err}");
+    assert!(err.contains("signed anew"), "{err}");
+}
+
+#[test]
+fn the_same_signed_submission_posted_again_gets_the_original_receipt() {
+    let s = Served::start();
+    let km = tl_ledger::keyfile::read_key_file(&s.root.join("investigator.key"), PASS).unwrap();
+    let key = tl_ledger::SigningKey::new(km.signing_key);
+    let server = trial_ledger::cli::remote::Remote::new(&s.base).unwrap();
+    let trial = server.trial(Some("url-test")).unwrap();
+    assert!(server.trial(Some("another-trial")).is_err());
+    let parsed = trial_ledger::cli::event_json::parse(
+        r#"{"event":"PatientRegistered","subject":"patient:T-1","payload":{"tumour_type":"COAD","site":"NKI-AVL","registered_on":"2025-01-15"}}"#,
+    )
+    .unwrap();
+    let signed = parsed.draft.sign(&trial, &key);
+    let receipt = |posted| match posted {
+        trial_ledger::cli::remote::Posted::Receipt { status, receipt } => (status, receipt),
+        trial_ledger::cli::remote::Posted::Refused { code, message } => {
+            panic!("refused: {code}: {message}")
+        }
+    };
+    let (first, original) = receipt(server.submit(&signed).unwrap());
+    let (again, retried) = receipt(server.submit(&signed).unwrap());
+    assert_eq!(
+        (first.as_str(), again.as_str()),
+        ("recorded", "already-recorded")
+    );
+    assert_eq!(original, retried);
+}
+
+#[test]
 fn keys_enrol_and_revoke_by_url_take_effect_for_the_next_submission() {
     let s = Served::start();
     new_named_key(&s.root, "second.key", "investigator");

@@ -83,6 +83,17 @@ fn remote(
     let trial = server.trial(None)?;
     let (draft, sealed) = seal_personal(parsed, &trial, a.keystore.as_deref())?;
     let posted = server.submit(&draft.sign(&trial, key));
+    if let Ok(crate::cli::remote::Posted::Refused { code, .. }) = &posted {
+        if parsed.explicit_id && code == tl_ledger::Reason::SubmissionIdConflict.code() {
+            // The server compares the signed bytes; a retry signed again here carries a new
+            // client time (and personal data a new nonce), so even the same event differs.
+            eprintln!(
+                "note: through --url a retry is recognised only as the same signed bytes; this \
+                 event was signed anew, so the server cannot tell it from other content. The \
+                 id's original record is where the server says; `trail` shows it."
+            );
+        }
+    }
     let code = match posted {
         Ok(p) => crate::cli::remote::report(p, a.json),
         Err(e) => Err(e),
