@@ -398,6 +398,87 @@ fn checkpoint_by_url_saves_what_verify_against_accepts() {
 }
 
 #[test]
+fn submit_by_https_url_trusts_the_certificate_named_by_ssl_cert_file() {
+    let mut s = Served::start();
+    // Stopped at once (perhaps before its signal handler is up): restarted with TLS below.
+    s.stop();
+    // A self-signed certificate for 127.0.0.1 (not a CA: rustls refuses a CA as end entity).
+    let o = Command::new("openssl")
+        .current_dir(&s.root)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+        ])
+        .output()
+        .expect("the openssl CLI");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    s.server = bin()
+        .current_dir(&s.root)
+        .args(["serve", "--data", "d", "--listen", "127.0.0.1:0"])
+        .args(["--tls-cert", "cert.pem", "--tls-key", "key.pem"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(s.server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    s.base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    assert!(s.base.starts_with("https://127.0.0.1:"), "{}", s.base);
+    std::fs::write(
+        s.root.join("e.json"),
+        r#"{"event":"PatientRegistered","subject":"patient:H-1","payload":{"tumour_type":"COAD","site":"NKI-AVL","registered_on":"2025-01-15"}}"#,
+    )
+    .unwrap();
+    let args = [
+        "submit",
+        "--url",
+        &s.base,
+        "--key",
+        "investigator.key",
+        "e.json",
+    ];
+    // Checked against the platform's roots only (or none): refused, exit 2.
+    let o = bin()
+        .current_dir(&s.root)
+        .env_remove("SSL_CERT_FILE")
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    // Trusted through SSL_CERT_FILE: recorded.
+    let o = bin()
+        .current_dir(&s.root)
+        .env("SSL_CERT_FILE", s.root.join("cert.pem"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert_ok(&o, &args);
+    assert!(text(&o).0.starts_with("recorded: "), "{:?}", text(&o));
+}
+
+#[test]
 fn an_unreachable_url_exits_2_with_a_clear_message() {
     let tmp = tempfile::tempdir().unwrap();
     new_key(tmp.path(), "investigator");

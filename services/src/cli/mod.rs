@@ -249,8 +249,8 @@ pub struct StoreArgs {
 pub struct UrlArg {
     /// A running `trial-ledger serve` (http://HOST:PORT or https://HOST:PORT, as it prints
     /// it): sign here with your own key and post to its API. The ledger is not opened (a
-    /// --data DIR only supplies defaults such as DIR/keys/root.key), and the sequencer key is
-    /// not needed.
+    /// --data DIR only supplies defaults: DIR/keys/root.key, DIR/keystore), and the sequencer
+    /// key is not needed. For https with a private CA, set SSL_CERT_FILE to its PEM file.
     #[arg(long, value_name = "URL", conflicts_with = "kafka")]
     pub url: Option<String>,
 }

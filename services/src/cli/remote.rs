@@ -193,10 +193,17 @@ impl Remote {
         res: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<(u16, String)> {
         let mut res = res.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot reach the server at {}: {e} (is `trial-ledger serve` running there?)",
-                self.base
-            )
+            let hint = match &e {
+                ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    " (is `trial-ledger serve` running there?)"
+                }
+                ureq::Error::ConnectionFailed => " (is `trial-ledger serve` running there?)",
+                _ if self.base.starts_with("https://") => {
+                    " (for a certificate of a private CA, set SSL_CERT_FILE to its PEM file)"
+                }
+                _ => "",
+            };
+            anyhow::anyhow!("cannot reach the server at {}: {e}{hint}", self.base)
         })?;
         let status = res.status().as_u16();
         let text = res

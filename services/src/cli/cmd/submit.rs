@@ -72,7 +72,8 @@ pub fn run(a: SubmitArgs) -> Result<ExitCode> {
 
 /// `submit --url`: signed here, posted to the server. A retried submission id gets the
 /// server's original receipt (or its `submission-id-conflict`); personal data is sealed with
-/// the key store of `--keystore`, and its new key destroyed again if the server refuses.
+/// the key store of `--keystore` (default DIR/keystore with `--data`), and its new key
+/// destroyed again if the server refuses.
 fn remote(
     url: &str,
     a: &SubmitArgs,
@@ -81,7 +82,14 @@ fn remote(
 ) -> Result<ExitCode> {
     let server = crate::cli::remote::Remote::new(url)?;
     let trial = server.trial(None)?;
-    let (draft, sealed) = seal_personal(parsed, &trial, a.keystore.as_deref())?;
+    // The key store is outside the ledger: a --data DIR still gives its default.
+    let keystore = (a.keystore.clone()).or_else(|| {
+        a.store
+            .data
+            .as_deref()
+            .map(|d| super::keystore_dir(d, None))
+    });
+    let (draft, sealed) = seal_personal(parsed, &trial, keystore.as_deref())?;
     let posted = server.submit(&draft.sign(&trial, key));
     if let Ok(crate::cli::remote::Posted::Refused { code, .. }) = &posted {
         if parsed.explicit_id && code == tl_ledger::Reason::SubmissionIdConflict.code() {
