@@ -3,6 +3,9 @@
 //! ledger, refusals carry the server's reason (exit 1), an unreachable server exits 2, and a
 //! writer given `--data` while the server holds the folder exits 2 naming its address.
 
+#[path = "support/scripted.rs"]
+mod scripted;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -476,6 +479,107 @@ fn submit_by_https_url_trusts_the_certificate_named_by_ssl_cert_file() {
         .unwrap();
     assert_ok(&o, &args);
     assert!(text(&o).0.starts_with("recorded: "), "{:?}", text(&o));
+}
+
+/// `submit --url` of an event (as JSON) with `ROLE.key`.
+fn post_event(s: &Served, role: &str, event: &serde_json::Value) {
+    std::fs::write(s.root.join("event.json"), event.to_string()).unwrap();
+    let key = format!("{role}.key");
+    let args = ["submit", "--url", &s.base, "--key", &key, "event.json"];
+    assert_ok(&s.run(&args), &args);
+}
+
+#[test]
+fn matcher_by_url_reads_the_folder_and_posts_its_proposal_to_the_server() {
+    let mut s = Served::start();
+    for role in ["admin", "lab", "matcher"] {
+        new_key(&s.root, role);
+        let public = format!("{role}.key.pub.json");
+        let args = [
+            "keys",
+            "enrol",
+            "--url",
+            &s.base,
+            "--key",
+            "d/keys/root.key",
+            &public,
+        ];
+        assert_ok(&s.run(&args), &args);
+    }
+    let catalogue = tl_schemas::encode(&scripted::catalogue());
+    post_event(
+        &s,
+        "admin",
+        &serde_json::json!({
+        "event": "ProtocolAmended", "subject": "trial", "meaning": "approved",
+        "payload": {"protocol_version": 1, "document_format": 1,
+                    "document_hex": hex::encode(catalogue)}}),
+    );
+    post_event(
+        &s,
+        "investigator",
+        &serde_json::json!({
+        "event": "PatientRegistered", "subject": "patient:PT-1",
+        "payload": {"tumour_type": "NSCLC", "site": "NKI", "registered_on": "2025-01-02"}}),
+    );
+    post_event(
+        &s,
+        "investigator",
+        &serde_json::json!({
+        "event": "ConsentRecorded", "subject": "patient:PT-1",
+        "payload": {"form_version": "ICF v1", "consented_on": "2025-01-02"}}),
+    );
+    post_event(
+        &s,
+        "lab",
+        &serde_json::json!({
+        "event": "SequencingResultReported", "subject": "patient:PT-1",
+        "payload": {"sample_id": "S-PT-1", "purity_pct": 60, "msi": "Stable",
+            "tmb_mut_per_mb_x100": 210,
+            "alterations": [{"gene": "ALK", "kind": "Fusion", "protein_change": null,
+                "copy_number_x100": null, "fusion_partner": "EML4", "vaf_bp": null}],
+            "report_sha256": "00".repeat(32), "report_uri": "urn:report",
+            "reported_on": "2025-01-20"}}),
+    );
+    // The matcher, without the sequencer's passphrase, reads the folder and posts.
+    let once = [
+        "matcher",
+        "--data",
+        "d",
+        "--url",
+        &s.base,
+        "--key",
+        "matcher.key",
+        "--once",
+    ];
+    let o = bin()
+        .env_remove("TRIAL_LEDGER_SEQUENCER_PASSPHRASE")
+        .current_dir(&s.root)
+        .args(once)
+        .output()
+        .unwrap();
+    assert_ok(&o, &once);
+    let (out, err) = text(&o);
+    assert!(
+        out.contains("recorded MatchProposed for patient:PT-1"),
+        "{out}{err}"
+    );
+    // Again: it replays the ledger and recognises its decision.
+    let o = s.run(&once);
+    assert_ok(&o, &once);
+    assert!(text(&o).1.contains("0 recorded now"), "{:?}", text(&o));
+    assert!(s.stop().success());
+    let proposals: Vec<_> = tl_ledger::log::read_embedded_for_verify(&s.root.join("d/ledger"))
+        .unwrap()
+        .iter()
+        .flat_map(|input| input.records.clone())
+        .map(|bytes| tl_ledger::codec::decode_record(&bytes).unwrap().0)
+        .filter(|r| {
+            r.body.submission.submission.envelope.event_type
+                == tl_schemas::clinical::clinical_type::MATCH_PROPOSED
+        })
+        .collect();
+    assert_eq!(proposals.len(), 1);
 }
 
 #[test]

@@ -429,6 +429,11 @@ pub struct ServiceArgs {
     /// The ledger: `--data DIR` (embedded) or `--kafka BOOTSTRAP --trial ID`.
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Post the decisions to the running `trial-ledger serve` at URL, which holds the data
+    /// folder's writer lock: the ledger is still read from `--data DIR` (without the lock, on
+    /// the server's machine), and the sequencer key is not needed.
+    #[arg(long, value_name = "URL", requires = "data", conflicts_with = "kafka")]
+    pub url: Option<String>,
     /// The service's key file (role `matcher` or `cohort-engine`, enrolled in the trial).
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
