@@ -70,8 +70,9 @@ pub fn run(a: SubmitArgs) -> Result<ExitCode> {
     }
 }
 
-/// `submit --url`: signed here, posted to the server. A retried submission id gets the
-/// server's original receipt (or its `submission-id-conflict`); personal data is sealed with
+/// `submit --url`: signed here, posted to the server. The same signed bytes posted again get
+/// the server's original receipt; an explicit submission id signed anew (a new client time)
+/// gets its `submission-id-conflict`, with a note saying why. Personal data is sealed with
 /// the key store of `--keystore` (default DIR/keystore with `--data`), and its new key
 /// destroyed again if the server refuses.
 fn remote(
