@@ -3,6 +3,7 @@
 pub mod cmd;
 pub mod event_json;
 pub mod output;
+pub mod remote;
 pub mod secrets;
 
 use clap::{Args, Parser, Subcommand};
@@ -243,6 +244,17 @@ pub struct StoreArgs {
     pub kafka: KafkaArgs,
 }
 
+/// `--url URL`: post to a running `trial-ledger serve` instead of opening the ledger.
+#[derive(Debug, Args, Clone)]
+pub struct UrlArg {
+    /// A running `trial-ledger serve` (http://HOST:PORT or https://HOST:PORT, as it prints
+    /// it): sign here with your own key and post to its API. The ledger is not opened (a
+    /// --data DIR only supplies defaults: DIR/keys/root.key, DIR/keystore), and the sequencer
+    /// key is not needed. For https with a private CA, set SSL_CERT_FILE to its PEM file.
+    #[arg(long, value_name = "URL", conflicts_with = "kafka")]
+    pub url: Option<String>,
+}
+
 /// `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -417,6 +429,11 @@ pub struct ServiceArgs {
     /// The ledger: `--data DIR` (embedded) or `--kafka BOOTSTRAP --trial ID`.
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Post the decisions to the running `trial-ledger serve` at URL, which holds the data
+    /// folder's writer lock: the ledger is still read from `--data DIR` (without the lock, on
+    /// the server's machine), and the sequencer key is not needed.
+    #[arg(long, value_name = "URL", requires = "data", conflicts_with = "kafka")]
+    pub url: Option<String>,
     /// The service's key file (role `matcher` or `cohort-engine`, enrolled in the trial).
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
@@ -659,6 +676,10 @@ pub struct TrailArgs {
 pub struct CheckpointArgs {
     #[command(flatten)]
     pub data: StoreArgs,
+    /// Fetch the latest signed checkpoints from a running `trial-ledger serve`
+    /// (`GET /v1/checkpoints`) instead of reading the ledger folder.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["kafka", "fresh"])]
+    pub url: Option<String>,
     /// Only this partition (default: every partition that has a checkpoint).
     #[arg(long, value_name = "P")]
     pub partition: Option<u32>,
@@ -851,6 +872,8 @@ pub enum KeysCommand {
     Enrol {
         #[command(flatten)]
         data: StoreArgs,
+        #[command(flatten)]
+        remote: UrlArg,
         /// The root key file (default: DIR/keys/root.key; required with --kafka).
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
@@ -862,6 +885,8 @@ pub enum KeysCommand {
     Revoke {
         #[command(flatten)]
         data: StoreArgs,
+        #[command(flatten)]
+        remote: UrlArg,
         /// The root key file (default: DIR/keys/root.key).
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
@@ -931,6 +956,8 @@ pub enum KeysCommand {
 pub struct SubmitArgs {
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub remote: UrlArg,
     /// The author's key file.
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,

@@ -189,6 +189,9 @@ enum Sink {
     /// The submit handle of a sequencer running in this process (`trial-ledger up`), which
     /// holds the writer lock for good.
     Handle(tl_ledger::SubmitHandle),
+    /// A running `trial-ledger serve` (`--url`), which holds the writer lock: decisions are
+    /// posted to its API, the ledger is still read from the data folder without the lock.
+    Remote(Box<crate::cli::remote::Remote>),
 }
 
 /// A decision's fate, whichever way it was sequenced.
@@ -238,6 +241,17 @@ impl<S: DecidingService> Host<S> {
         handle: tl_ledger::SubmitHandle,
     ) -> Result<Self> {
         Self::with_sink(data, service, key, Sink::Handle(handle))
+    }
+
+    /// A host whose decisions are posted to a running `trial-ledger serve` (`--url`), reading
+    /// the data folder `data` without its lock; no sequencer key is needed.
+    pub fn with_remote(
+        data: &Path,
+        service: S,
+        key: SigningKey,
+        remote: crate::cli::remote::Remote,
+    ) -> Result<Self> {
+        Self::with_sink(data, service, key, Sink::Remote(Box::new(remote)))
     }
 
     fn with_sink(data: &Path, service: S, key: SigningKey, sink: Sink) -> Result<Self> {
@@ -305,7 +319,7 @@ impl<S: DecidingService> Host<S> {
     /// writer.
     fn submit_due(&mut self) -> Result<bool> {
         let mut ledger = match &self.sink {
-            Sink::Handle(_) => None,
+            Sink::Handle(_) | Sink::Remote(_) => None,
             Sink::Writer(sealer) => {
                 let dir = crate::cli::cmd::ledger_dir(&self.data);
                 match EmbeddedLedger::open(&dir, &self.trust, TrialRules, (**sealer).clone()) {
@@ -345,6 +359,7 @@ impl<S: DecidingService> Host<S> {
                         Fate::Refused(r.reason.code().to_string(), r.detail)
                     }
                 },
+                (None, Sink::Remote(r)) => remote_fate(r.submit(&signed)?),
                 (None, Sink::Writer(_)) => unreachable!("the writer was opened above"),
             };
             match fate {
@@ -417,6 +432,18 @@ impl<S: DecidingService> Host<S> {
     }
 }
 
+/// A decision's fate from the server's answer.
+fn remote_fate(posted: crate::cli::remote::Posted) -> Fate {
+    use crate::cli::remote::Posted;
+    match posted {
+        Posted::Receipt { status, receipt } if status == "recorded" => {
+            Fate::Recorded(receipt.partition, receipt.seq)
+        }
+        Posted::Receipt { receipt, .. } => Fate::Already(receipt.partition, receipt.seq),
+        Posted::Refused { code, message } => Fate::Refused(code, message),
+    }
+}
+
 /// Sleeps for `pause` in short slices; true if `stop` was set meanwhile.
 pub(crate) fn sleep_unless_stopped(pause: Duration, stop: &AtomicBool) -> bool {
     let until = Instant::now() + pause;
@@ -443,6 +470,11 @@ pub fn run_cli<S: DecidingService>(
     let store = crate::cli::cmd::store(&a.store)?;
     if let crate::cli::cmd::Store::Embedded(data) = &store {
         crate::cli::cmd::read_trust(data)?;
+        if a.url.is_none() {
+            crate::cli::cmd::refuse_if_served(data)?;
+        }
+    } else if a.url.is_some() {
+        bail!("--url posts the decisions of a service that reads the ledger from --data DIR");
     }
     let (key, km) = crate::cli::secrets::load_key(&a.key)?;
     let role = service.role();
@@ -471,10 +503,19 @@ pub fn run_cli<S: DecidingService>(
     };
     let name = service.name();
     let s = match store {
-        crate::cli::cmd::Store::Embedded(data) => {
-            let sealer = crate::cli::secrets::load_sequencer_key(&data)?;
-            Host::new(&data, service, key, sealer)?.run(mode, &stop)?
-        }
+        crate::cli::cmd::Store::Embedded(data) => match &a.url {
+            Some(url) => {
+                let remote = crate::cli::remote::Remote::new(url)?;
+                let trial = crate::cli::cmd::read_trust(&data)?.trial();
+                // The server must be this folder's: decisions are signed for its trial.
+                remote.trial(Some(trial.as_str()))?;
+                Host::with_remote(&data, service, key, remote)?.run(mode, &stop)?
+            }
+            None => {
+                let sealer = crate::cli::secrets::load_sequencer_key(&data)?;
+                Host::new(&data, service, key, sealer)?.run(mode, &stop)?
+            }
+        },
         crate::cli::cmd::Store::Kafka(cfg) => {
             crate::hosts::decider_kafka::KafkaHost::connect(&cfg, service, key)?.run(mode, &stop)?
         }

@@ -13,10 +13,14 @@ use tl_ledger::checkpoint::SignedCheckpoint;
 use tl_ledger::embedded::EmbeddedReader;
 use tl_ledger::publish::{note_entry, read_held, read_published};
 
-/// Runs `checkpoint`. Without `--fresh` it only reads the ledger folder.
+/// Runs `checkpoint`. Without `--fresh` it only reads the ledger folder; with `--url` it only
+/// asks a running server.
 pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
     if a.verifier_key {
         return print_verifier_key(&a);
+    }
+    if let Some(url) = &a.url {
+        return remote(url, &a);
     }
     let store = super::store(&a.data)?;
     let mut trust = None;
@@ -28,33 +32,12 @@ pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
         super::Store::Kafka(k) => tl_kafka::topics::partition_count(k, &k.topics.ledger)?
             .with_context(|| format!("no ledger topic {} on {}", k.topics.ledger, k.bootstrap))?,
     };
-    if let Some(p) = a.partition {
-        if p >= count {
-            bail!(
-                "partition {p} does not exist: the ledger has {count} partitions (0 to {})",
-                count - 1
-            );
-        }
-    }
-    // A file of held checkpoints is only ever appended to in its own format.
-    let mut held_before = Vec::new();
-    if let Some(save) = &a.save {
-        let data = match &store {
-            super::Store::Embedded(d) => Some(d.as_path()),
-            super::Store::Kafka(_) => None,
-        };
-        crate::cli::output::refuse_protected(save, data)?;
-        if save.exists() {
-            read_held(save).with_context(|| {
-                format!(
-                    "--save {} is not a file of held checkpoints; refusing to append to it",
-                    save.display()
-                )
-            })?;
-            held_before =
-                std::fs::read(save).with_context(|| format!("reading {}", save.display()))?;
-        }
-    }
+    check_partition(a.partition, count)?;
+    let data = match &store {
+        super::Store::Embedded(d) => Some(d.as_path()),
+        super::Store::Kafka(_) => None,
+    };
+    let held_before = held_before(a.save.as_deref(), data)?;
     if a.fresh {
         let super::Store::Embedded(data) = &store else {
             bail!("--fresh signs with the sequencer key of an embedded ledger; on Kafka the sequencer publishes checkpoints itself (every --checkpoint-every records, every --checkpoint-secs, and when it stops)");
@@ -81,24 +64,108 @@ pub fn run(a: CheckpointArgs) -> Result<ExitCode> {
     };
     let mut notes = Vec::new();
     for p in partitions {
-        match published(p)?.last() {
-            Some(note) => {
-                check_before_handing_out(&store, trust.as_ref(), count, p, note)?;
-                notes.push(note.text().to_string());
-            }
-            None if a.partition.is_some() => bail!(
-                "partition {p} has no published checkpoint yet (it has no records, or none was published: `--fresh` signs one for its current size)"
-            ),
-            None => eprintln!("note: partition {p} has no published checkpoint (no records yet)"),
+        let last = published(p)?.last().cloned();
+        if let Some(note) = &last {
+            check_before_handing_out(&store, trust.as_ref(), count, p, note)?;
         }
+        take_note(&mut notes, a.partition, p, last)?;
     }
-    match notes.as_slice() {
+    hand_out(&a, held_before, &notes)
+}
+
+/// `checkpoint --url`: the latest signed checkpoints of a running server
+/// (`GET /v1/checkpoints`), printed and saved as from a data folder. Each must parse as a
+/// checkpoint of its partition; `verify --against` checks the signatures and the ledger.
+fn remote(url: &str, a: &CheckpointArgs) -> Result<ExitCode> {
+    let server = crate::cli::remote::Remote::new(url)?;
+    let held_before = held_before(a.save.as_deref(), None)?;
+    let all = server.checkpoints()?;
+    let count = u32::try_from(all.len()).context("the server's partition count")?;
+    check_partition(a.partition, count)?;
+    let mut notes = Vec::new();
+    for (p, text) in all {
+        if a.partition.is_some_and(|want| want != p) {
+            continue;
+        }
+        let note = match text {
+            Some(text) => {
+                let note = SignedCheckpoint::parse(&text).with_context(|| {
+                    format!("{}: the checkpoint of partition {p}", server.url())
+                })?;
+                let origin = &note.unverified().origin;
+                let named = tl_ledger::checkpoint::parse_partition_origin(origin);
+                if named.map(|(_, q)| q) != Some(p) {
+                    bail!(
+                        "{}: the checkpoint given for partition {p} is of origin {origin:?}",
+                        server.url()
+                    );
+                }
+                Some(note)
+            }
+            None => None,
+        };
+        take_note(&mut notes, a.partition, p, note)?;
+    }
+    hand_out(a, held_before, &notes)
+}
+
+/// Refuses a `--partition` the ledger does not have.
+fn check_partition(partition: Option<u32>, count: u32) -> Result<()> {
+    match partition {
+        Some(p) if p >= count => bail!(
+            "partition {p} does not exist: the ledger has {count} partitions (0 to {})",
+            count.saturating_sub(1)
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The bytes of the `--save` file, checked to be a file of held checkpoints: it is only ever
+/// appended to in its own format (empty for a new file, or without `--save`).
+fn held_before(save: Option<&std::path::Path>, data: Option<&std::path::Path>) -> Result<Vec<u8>> {
+    let Some(save) = save else {
+        return Ok(Vec::new());
+    };
+    crate::cli::output::refuse_protected(save, data)?;
+    if !save.exists() {
+        return Ok(Vec::new());
+    }
+    read_held(save).with_context(|| {
+        format!(
+            "--save {} is not a file of held checkpoints; refusing to append to it",
+            save.display()
+        )
+    })?;
+    std::fs::read(save).with_context(|| format!("reading {}", save.display()))
+}
+
+/// Adds partition `p`'s latest checkpoint to `notes`; a missing one is an error only when
+/// that partition was asked for.
+fn take_note(
+    notes: &mut Vec<String>,
+    asked: Option<u32>,
+    p: u32,
+    last: Option<SignedCheckpoint>,
+) -> Result<()> {
+    match last {
+        Some(note) => notes.push(note.text().to_string()),
+        None if asked.is_some() => bail!(
+            "partition {p} has no published checkpoint yet (it has no records, or none was published: `--fresh` signs one for its current size)"
+        ),
+        None => eprintln!("note: partition {p} has no published checkpoint (no records yet)"),
+    }
+    Ok(())
+}
+
+/// Prints the notes (one as a single signed note, several as a note list) and saves them.
+fn hand_out(a: &CheckpointArgs, held_before: Vec<u8>, notes: &[String]) -> Result<ExitCode> {
+    match notes {
         [] => bail!("no checkpoint has been published yet: the ledger has no records beyond its bootstrap, or run with --fresh"),
         [one] => print!("{one}"),
         several => several.iter().for_each(|n| print!("{}", note_entry(n))),
     }
     if let Some(save) = &a.save {
-        save_held(save, held_before, &notes)?;
+        save_held(save, held_before, notes)?;
     }
     Ok(ExitCode::SUCCESS)
 }

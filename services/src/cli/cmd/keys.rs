@@ -41,7 +41,12 @@ pub fn run(c: KeysCommand) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        KeysCommand::Enrol { data, key, public } => {
+        KeysCommand::Enrol {
+            data,
+            remote,
+            key,
+            public,
+        } => {
             let pubf = keyfile::read_public_file(&public)?;
             let mut pk = [0u8; 32];
             hex::decode_to_slice(&pubf.public_key, &mut pk)
@@ -53,10 +58,11 @@ pub fn run(c: KeysCommand) -> Result<ExitCode> {
                 name: pubf.name,
                 role,
             });
-            root_submit(&data, key, Draft::new(Subject::Trial, env))
+            root_submit(&data, &remote, key, Draft::new(Subject::Trial, env))
         }
         KeysCommand::Revoke {
             data,
+            remote,
             key,
             key_id,
             reason,
@@ -74,7 +80,7 @@ pub fn run(c: KeysCommand) -> Result<ExitCode> {
                 key: KeyId::from_hex(&key_id)?,
                 reason,
             });
-            root_submit(&data, key, Draft::new(Subject::Trial, env))
+            root_submit(&data, &remote, key, Draft::new(Subject::Trial, env))
         }
         KeysCommand::RotateRoot { data, key, new_key } => {
             let data = data.data;
@@ -187,11 +193,26 @@ fn print_key_table(rows: &[[String; 5]]) {
     }
 }
 
+/// Signs a registry draft with the root key and submits it: to the store, or with `--url` to a
+/// running server (the root key then comes from `--key`, or DIR/keys/root.key with `--data`).
 fn root_submit(
     store: &crate::cli::StoreArgs,
+    remote: &crate::cli::UrlArg,
     key: Option<std::path::PathBuf>,
     draft: Draft,
 ) -> Result<ExitCode> {
+    if let Some(url) = &remote.url {
+        let key_path = match (key, &store.data) {
+            (Some(k), _) => k,
+            (None, Some(data)) => super::root_key_path(data),
+            (None, None) => anyhow::bail!("with --url, give the root key file with --key FILE"),
+        };
+        // The server first: an unreachable one is named before a passphrase is asked for.
+        let server = crate::cli::remote::Remote::new(url)?;
+        let trial = server.trial(None)?;
+        let root = load_root(&key_path)?;
+        return crate::cli::remote::submit_draft(&server, &trial, &root, draft, false);
+    }
     let store = super::store(store)?;
     let key_path = match (key, &store) {
         (Some(k), _) => k,
@@ -200,6 +221,12 @@ fn root_submit(
             anyhow::bail!("give the root key file with --key FILE")
         }
     };
+    let root = load_root(&key_path)?;
+    super::submit_draft(&store, &root, draft, false)
+}
+
+/// The root key, decrypted; a missing file is explained.
+fn load_root(key_path: &Path) -> Result<tl_ledger::SigningKey> {
     if !key_path.exists() {
         anyhow::bail!(
             "no root key at {}: give the root key file with --key FILE (it belongs offline, \
@@ -207,8 +234,8 @@ fn root_submit(
             key_path.display()
         );
     }
-    let (root, _) = secrets::load(Secret::Root, &key_path)?;
-    super::submit_draft(&store, &root, draft, false)
+    let (root, _) = secrets::load(Secret::Root, key_path)?;
+    Ok(root)
 }
 
 /// `keys split-passphrases`: the root and sequencer keys of an older data folder, made under

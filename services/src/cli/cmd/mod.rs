@@ -163,7 +163,11 @@ pub fn store_trial(store: &Store) -> Result<tl_schemas::TrialId> {
 }
 
 /// Opens a data folder's ledger as its single writer, with the sequencer key.
+///
+/// While `trial-ledger serve` holds the folder, this fails at once, naming the server's address
+/// (before any passphrase is asked for): writers then post to it with `--url`.
 pub fn open_writer(data: &Path) -> Result<EmbeddedLedger<TrialRules>> {
+    refuse_if_served(data)?;
     let trust = TrustFile::read(&trust_path(data)).with_context(|| {
         format!(
             "{} is not a trial data folder (run `trial-ledger init`)",
@@ -185,6 +189,31 @@ pub fn open_writer(data: &Path) -> Result<EmbeddedLedger<TrialRules>> {
 /// The file in which `serve` leaves its address while it holds a data folder's writer lock.
 pub fn server_url_path(data: &Path) -> PathBuf {
     data.join("serve.url")
+}
+
+/// The address of the running `trial-ledger serve` that holds this data folder's writer lock,
+/// if one does: `DIR/serve.url` exists and the ledger's `LOCK` is held (a server that died
+/// left the file behind, but the kernel released its lock).
+pub fn running_server(data: &Path) -> Option<String> {
+    let url = std::fs::read_to_string(server_url_path(data)).ok()?;
+    // A shared lock attempt on a read-only handle: it never writes, and is released at once.
+    let file = std::fs::File::open(ledger_dir(data).join("LOCK")).ok()?;
+    match file.try_lock_shared() {
+        Err(std::fs::TryLockError::WouldBlock) => Some(url.trim().to_string()),
+        _ => None,
+    }
+}
+
+/// Refuses to open a data folder that a running `serve` holds, naming its address (exit 2).
+pub fn refuse_if_served(data: &Path) -> Result<()> {
+    match running_server(data) {
+        Some(url) => anyhow::bail!(
+            "`trial-ledger serve` holds the ledger in {} at {url}: give --url {url} instead of \
+             --data (or stop the server first)",
+            data.display()
+        ),
+        None => Ok(()),
+    }
 }
 
 /// A held writer lock, explained: when `serve` holds it, its address is what the user needs.

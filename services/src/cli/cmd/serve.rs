@@ -117,10 +117,10 @@ impl Server {
     }
 
     /// Serves the API on `listen` until `shutdown` resolves; requests in flight finish first.
-    /// Prints `listening on http(s)://ADDR` as soon as it listens (scripts and tests read the
-    /// port from it when it was 0), then `metrics on ...` when `--metrics-listen` is given,
-    /// leaves the URL in `DIR/serve.url` for writers refused by the lock, and tells
-    /// `listening` the URL.
+    /// Leaves the URL in `DIR/serve.url` for writers refused by the lock, then prints
+    /// `listening on http(s)://ADDR` as soon as it listens (scripts and tests read the port
+    /// from it when it was 0), then `metrics on ...` when `--metrics-listen` is given, and
+    /// tells `listening` the URL.
     pub fn serve_http(
         &self,
         runtime: &tokio::runtime::Runtime,
@@ -133,10 +133,11 @@ impl Server {
                 .with_context(|| format!("cannot listen on {listen}"))?;
             let addr = listener.local_addr()?;
             let url = format!("{}://{addr}", self.flags.scheme());
-            println!("listening on {url}");
+            // The URL file first: a writer started on the printed line finds it.
             let url_file = super::server_url_path(&self.data);
             std::fs::write(&url_file, format!("{url}\n"))
                 .with_context(|| format!("writing {}", url_file.display()))?;
+            println!("listening on {url}");
             tracing::info!(%addr, data = %self.data.display(), tls = self.flags.tls(), "serving");
             if let Some(m) = self.flags.metrics_listen {
                 let bound = api::metrics::serve_open(m, self.state.clone()).await?;

@@ -19,7 +19,11 @@ use tl_schemas::{Record, Subject, TrialId};
 /// Runs `submit`. Everything that can fail on input (the JSON, the key file, the passphrase)
 /// is checked before the ledger is opened, so a bad submission never touches it.
 pub fn run(a: SubmitArgs) -> Result<ExitCode> {
-    let store = super::store(&a.store)?;
+    // Without --url the store is resolved first: a missing --data fails before any prompt.
+    let store = match &a.remote.url {
+        None => Some(super::store(&a.store)?),
+        Some(_) => None,
+    };
     let text = tl_ledger::limits::read_capped_text(
         &a.event,
         tl_ledger::limits::MAX_EVENT_FILE_BYTES,
@@ -29,6 +33,10 @@ pub fn run(a: SubmitArgs) -> Result<ExitCode> {
     let parsed = crate::cli::event_json::parse(&text)
         .with_context(|| format!("in {}", a.event.display()))?;
     let (key, _) = crate::cli::secrets::load_key(&a.key)?;
+    let Some(store) = store else {
+        let url = a.remote.url.as_deref().unwrap_or_default();
+        return remote(url, &a, &parsed, &key);
+    };
     match &store {
         super::Store::Embedded(data) => {
             let mut ledger = super::open_writer(data)?;
@@ -60,6 +68,50 @@ pub fn run(a: SubmitArgs) -> Result<ExitCode> {
             Ok(code)
         }
     }
+}
+
+/// `submit --url`: signed here, posted to the server. The same signed bytes posted again get
+/// the server's original receipt; an explicit submission id signed anew (a new client time)
+/// gets its `submission-id-conflict`, with a note saying why. Personal data is sealed with
+/// the key store of `--keystore` (default DIR/keystore with `--data`), and its new key
+/// destroyed again if the server refuses.
+fn remote(
+    url: &str,
+    a: &SubmitArgs,
+    parsed: &crate::cli::event_json::ParsedEvent,
+    key: &SigningKey,
+) -> Result<ExitCode> {
+    let server = crate::cli::remote::Remote::new(url)?;
+    let trial = server.trial(None)?;
+    // The key store is outside the ledger: a --data DIR still gives its default.
+    let keystore = (a.keystore.clone()).or_else(|| {
+        a.store
+            .data
+            .as_deref()
+            .map(|d| super::keystore_dir(d, None))
+    });
+    let (draft, sealed) = seal_personal(parsed, &trial, keystore.as_deref())?;
+    let posted = server.submit(&draft.sign(&trial, key));
+    if let Ok(crate::cli::remote::Posted::Refused { code, .. }) = &posted {
+        if parsed.explicit_id && code == tl_ledger::Reason::SubmissionIdConflict.code() {
+            // The server compares the signed bytes; a retry signed again here carries a new
+            // client time (and personal data a new nonce), so even the same event differs.
+            eprintln!(
+                "note: through --url a retry is recognised only as the same signed bytes; this \
+                 event was signed anew, so the server cannot tell it from other content. The \
+                 id's original record is where the server says; `trail` shows it."
+            );
+        }
+    }
+    let code = match posted {
+        Ok(p) => crate::cli::remote::report(p, a.json),
+        Err(e) => Err(e),
+    };
+    // A failed post (or a refusal) leaves no record behind: its new data key goes too. A
+    // post whose answer was lost may have been recorded: the key then stays, as on a retry.
+    let refused = matches!(&code, Ok(c) if *c != ExitCode::SUCCESS);
+    sealed.release_if(refused)?;
+    code
 }
 
 fn decode(bytes: Option<&[u8]>) -> Result<Record> {
