@@ -2094,3 +2094,43 @@ fn a_token_holds_at_most_its_limit_of_streams_and_a_closed_one_frees_its_place()
     assert!(s.stop().success());
     drop((open, other));
 }
+
+/// A SIGTERM sent the moment `serve` names its address stops it cleanly: the signal handlers
+/// are in place before the address is printed (before, they were installed when the shutdown
+/// future was first polled, and a signal in between killed the process outright). Repeated,
+/// because the window was short.
+#[test]
+fn a_sigterm_right_after_the_address_is_printed_stops_the_server_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    ok(root, &["init", "--data", "d", "--trial", "api-test"]);
+    for round in 0..10 {
+        let mut child = bin()
+            .current_dir(root)
+            .args(["serve", "--data", "d", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("listening on "), "{line:?}");
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "round {round}: {:?} {stderr}",
+            out.status
+        );
+        assert!(
+            stderr.contains("stopped; the ledger is closed."),
+            "{stderr}"
+        );
+    }
+}

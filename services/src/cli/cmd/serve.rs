@@ -25,7 +25,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
     api::limits::check(&a.server)?;
     let server = Server::start(&a.data, &a.tokens, &a.server, super::open_writer(&a.data)?)?;
     let runtime = runtime()?;
-    let served = server.serve_http(&runtime, a.listen, shutdown_signal(), |_| {});
+    let served = server.serve_http(&runtime, a.listen, shutdown_signal, |_| {});
     server.stop(served)?;
     eprintln!("stopped; the ledger is closed.");
     Ok(ExitCode::SUCCESS)
@@ -116,19 +116,25 @@ impl Server {
         })
     }
 
-    /// Serves the API on `listen` until `shutdown` resolves; requests in flight finish first.
+    /// Serves the API on `listen` until the future `shutdown` makes resolves; requests in
+    /// flight finish first.
     /// Leaves the URL in `DIR/serve.url` for writers refused by the lock, then prints
     /// `listening on http(s)://ADDR` as soon as it listens (scripts and tests read the port
     /// from it when it was 0), then `metrics on ...` when `--metrics-listen` is given, and
     /// tells `listening` the URL.
-    pub fn serve_http(
+    pub fn serve_http<F>(
         &self,
         runtime: &tokio::runtime::Runtime,
         listen: std::net::SocketAddr,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+        shutdown: impl FnOnce() -> F,
         listening: impl FnOnce(&str),
-    ) -> Result<()> {
+    ) -> Result<()>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
         runtime.block_on(async {
+            // Made before the address is printed, so that signal handlers are in place by then.
+            let shutdown = shutdown();
             let listener = std::net::TcpListener::bind(listen)
                 .with_context(|| format!("cannot listen on {listen}"))?;
             let addr = listener.local_addr()?;
@@ -172,21 +178,28 @@ impl Server {
     }
 }
 
-/// Resolves on SIGTERM or Ctrl-C (SIGINT).
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// A future that resolves on SIGTERM or Ctrl-C (SIGINT). The handlers are registered now, in
+/// the calling runtime's context, not when the future is first polled: a signal that arrives
+/// right after the server printed its address still stops it cleanly (before, the process
+/// died of the signal's default action). Call it inside the runtime.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        tokio::select! {
+            () = received(term) => {},
+            () = received(int) => {},
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    }
+}
+
+/// Waits for one delivery of a registered signal (for ever if it could not be registered).
+async fn received(registered: std::io::Result<tokio::signal::unix::Signal>) {
+    match registered {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending::<()>().await,
     }
 }

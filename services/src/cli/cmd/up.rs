@@ -58,7 +58,7 @@ pub fn run_cli(a: UpArgs) -> Result<ExitCode> {
     } else {
         from_folder(&a)?
     };
-    run(config, serve::shutdown_signal())
+    run(config, serve::shutdown_signal)
 }
 
 /// Fills the new folder `--data` with the demo trial; the configuration with the demo's keys.
@@ -127,12 +127,13 @@ fn from_folder(a: &UpArgs) -> Result<UpConfig> {
     })
 }
 
-/// Runs the sequencer, the deciders, the projector and the API over `config.data` until
-/// `shutdown` resolves, then stops them in order (see the module's documentation).
-pub fn run(
-    config: UpConfig,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<ExitCode> {
+/// Runs the sequencer, the deciders, the projector and the API over `config.data` until the
+/// future `shutdown` makes (inside the runtime, before the address is printed) resolves, then
+/// stops them in order (see the module's documentation).
+pub fn run<F>(config: UpConfig, shutdown: impl FnOnce() -> F) -> Result<ExitCode>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
     let trust = super::read_trust(&config.data)?;
     let (ledger, _) = tl_ledger::EmbeddedLedger::open(
         &super::ledger_dir(&config.data),
