@@ -15,51 +15,13 @@ use tl_schemas::{KeyId, Role, Subject};
 /// Runs `keys ...`.
 pub fn run(c: KeysCommand) -> Result<ExitCode> {
     match c {
-        KeysCommand::New { name, role, out } => {
-            let r = Role::parse(&role).with_context(|| {
-                format!(
-                    "unknown role {role:?}; roles: {}",
-                    Role::ALL.map(|r| r.as_str()).join(", ")
-                )
-            })?;
-            crate::cli::output::refuse_protected(&out, None)?;
-            crate::cli::output::refuse_protected(&keyfile::public_path(&out), None)?;
-            let pass = secrets::new_passphrase(Secret::Key, &out)?;
-            let km = KeyMaterial::generate(name, r.as_str().to_string());
-            keyfile::write_key_file(&out, &km, &pass, WorkFactor::from_env()?)?;
-            let pk = km.public_key();
-            println!(
-                "wrote {} and {}",
-                out.display(),
-                keyfile::public_path(&out).display()
-            );
-            println!("  key id      {}", KeyId::of_ed25519(&pk));
-            println!("  public key  {}", hex::encode(pk));
-            println!(
-                "enrol it with: trial-ledger keys enrol --data DIR {}",
-                keyfile::public_path(&out).display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        KeysCommand::New { name, role, out } => new_key(name, &role, &out),
         KeysCommand::Enrol {
             data,
             remote,
             key,
             public,
-        } => {
-            let pubf = keyfile::read_public_file(&public)?;
-            let mut pk = [0u8; 32];
-            hex::decode_to_slice(&pubf.public_key, &mut pk)
-                .context("public_key in the public key file")?;
-            let role = Role::parse(&pubf.role)
-                .with_context(|| format!("unknown role {:?} in {}", pubf.role, public.display()))?;
-            let env = envelope_of(&KeyEnrolled {
-                public_key: pk,
-                name: pubf.name,
-                role,
-            });
-            root_submit(&data, &remote, key, Draft::new(Subject::Trial, env))
-        }
+        } => enrol(&data, &remote, key, &public),
         KeysCommand::Revoke {
             data,
             remote,
@@ -67,111 +29,172 @@ pub fn run(c: KeysCommand) -> Result<ExitCode> {
             key_id,
             reason,
             compromised_since,
-        } => {
-            let reason = match compromised_since {
-                Some(since) => {
-                    let since = CompromisedSince::parse_arg(&since)
-                        .map_err(|e| anyhow::anyhow!("--compromised-since: {e}"))?;
-                    format!("{} {}", reason.trim_end(), since.marker())
-                }
-                None => reason,
-            };
-            let env = envelope_of(&KeyRevoked {
-                key: KeyId::from_hex(&key_id)?,
-                reason,
-            });
-            root_submit(&data, &remote, key, Draft::new(Subject::Trial, env))
-        }
-        KeysCommand::RotateRoot { data, key, new_key } => {
-            let data = data.data;
-            let key_path = key.unwrap_or_else(|| super::root_key_path(&data));
-            let (old_root, _) = secrets::load(Secret::Root, &key_path)?;
-            // The new root was made by `keys new`: its passphrase is that of a `--key`.
-            let (new_root, _) = secrets::load(Secret::Key, &new_key)?;
-            let mut ledger = super::open_writer(&data)?;
-            let trial = ledger.state().trial().clone();
-            let old_pk = old_root.public_key();
-            let new_pk = new_root.public_key();
-            let cosignature = new_root.sign(&root_rotation_message(&trial, &old_pk, &new_pk));
-            let env = envelope_of(&RootKeyRotated {
-                new_root_public_key: new_pk,
-                cosignature,
-            });
-            let signed = Draft::new(Subject::Trial, env).sign(&trial, &old_root);
-            let code = super::submit_and_report(&mut ledger, signed, false)?;
-            if code == ExitCode::SUCCESS {
-                println!(
-                    "the trial root is now {} (was {})",
-                    KeyId::of_ed25519(&new_pk),
-                    KeyId::of_ed25519(&old_pk)
-                );
-                println!(
-                    "keep the new root key file {} safe: root commands (keys enrol, keys revoke, \
-                     keys rotate-root) must now be given --key {}, or copy it to {} yourself; \
-                     {} is no longer the root and was not changed.",
-                    new_key.display(),
-                    new_key.display(),
-                    super::root_key_path(&data).display(),
-                    key_path.display()
-                );
-                println!(
-                    "verifiers keep the trust file's original root: rotations are followed from it."
-                );
-            }
-            Ok(code)
-        }
+        } => revoke(&data, &remote, key, &key_id, reason, compromised_since),
+        KeysCommand::RotateRoot { data, key, new_key } => rotate_root(&data.data, key, &new_key),
         KeysCommand::SplitPassphrases { data, root_key_out } => split(&data.data, root_key_out),
         KeysCommand::Passwd {
             key,
             allow_work_factor,
             ..
         } => passwd(&key, allow_work_factor),
-        KeysCommand::List { data, json } => {
-            let ledger = super::open_writer(&data.data)?;
-            let reg = ledger.state().registry();
-            let mut keys: Vec<_> = reg.keys().iter().collect();
-            keys.sort_by_key(|(_, e)| e.enrolled_at);
-            if json {
-                let v: Vec<_> = keys
-                    .iter()
-                    .map(|(id, e)| {
-                        serde_json::json!({
-                            "key_id": id.to_hex(), "name": e.name, "role": e.role.as_str(),
-                            "public_key": hex::encode(e.public_key), "enrolled_at": e.enrolled_at,
-                            "revoked_at": e.revoked.as_ref().map(|r| r.0),
-                            "revoked_reason": e.revoked.as_ref().map(|r| r.1.clone()),
-                        })
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                println!(
-                    "root key {}",
-                    KeyId::of_ed25519(&reg.root_at(reg.position()))
-                );
-                // A registry position is the count of partition-0 records applied, so the key
-                // took effect with record 0/(position - 1): the seq its receipt named.
-                let record = |position: u64| format!("0/{}", position.saturating_sub(1));
-                let rows: Vec<[String; 5]> = keys
-                    .iter()
-                    .map(|(id, e)| {
-                        [
-                            id.to_string(),
-                            e.role.as_str().to_string(),
-                            e.name.clone(),
-                            record(e.enrolled_at),
-                            match &e.revoked {
-                                Some((at, why)) => format!("revoked by {}: {why}", record(*at)),
-                                None => "active".into(),
-                            },
-                        ]
-                    })
-                    .collect();
-                print_key_table(&rows);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        KeysCommand::List { data, json } => list(&data.data, json),
     }
+}
+
+/// `keys new`: a new key pair, written encrypted beside its public key file.
+fn new_key(name: String, role: &str, out: &Path) -> Result<ExitCode> {
+    let r = Role::parse(role).with_context(|| {
+        format!(
+            "unknown role {role:?}; roles: {}",
+            Role::ALL.map(|r| r.as_str()).join(", ")
+        )
+    })?;
+    crate::cli::output::refuse_protected(out, None)?;
+    crate::cli::output::refuse_protected(&keyfile::public_path(out), None)?;
+    let pass = secrets::new_passphrase(Secret::Key, out)?;
+    let km = KeyMaterial::generate(name, r.as_str().to_string());
+    keyfile::write_key_file(out, &km, &pass, WorkFactor::from_env()?)?;
+    let pk = km.public_key();
+    println!(
+        "wrote {} and {}",
+        out.display(),
+        keyfile::public_path(out).display()
+    );
+    println!("  key id      {}", KeyId::of_ed25519(&pk));
+    println!("  public key  {}", hex::encode(pk));
+    println!(
+        "enrol it with: trial-ledger keys enrol --data DIR {}",
+        keyfile::public_path(out).display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `keys enrol`: the root key enrols the key of a public key file.
+fn enrol(
+    data: &crate::cli::StoreArgs,
+    remote: &crate::cli::UrlArg,
+    key: Option<PathBuf>,
+    public: &Path,
+) -> Result<ExitCode> {
+    let pubf = keyfile::read_public_file(public)?;
+    let mut pk = [0u8; 32];
+    hex::decode_to_slice(&pubf.public_key, &mut pk).context("public_key in the public key file")?;
+    let role = Role::parse(&pubf.role)
+        .with_context(|| format!("unknown role {:?} in {}", pubf.role, public.display()))?;
+    let env = envelope_of(&KeyEnrolled {
+        public_key: pk,
+        name: pubf.name,
+        role,
+    });
+    root_submit(data, remote, key, Draft::new(Subject::Trial, env))
+}
+
+/// `keys revoke`: the root key revokes a key, as compromised from a point if so given.
+fn revoke(
+    data: &crate::cli::StoreArgs,
+    remote: &crate::cli::UrlArg,
+    key: Option<PathBuf>,
+    key_id: &str,
+    reason: String,
+    compromised_since: Option<String>,
+) -> Result<ExitCode> {
+    let reason = match compromised_since {
+        Some(since) => {
+            let since = CompromisedSince::parse_arg(&since)
+                .map_err(|e| anyhow::anyhow!("--compromised-since: {e}"))?;
+            format!("{} {}", reason.trim_end(), since.marker())
+        }
+        None => reason,
+    };
+    let env = envelope_of(&KeyRevoked {
+        key: KeyId::from_hex(key_id)?,
+        reason,
+    });
+    root_submit(data, remote, key, Draft::new(Subject::Trial, env))
+}
+
+/// `keys rotate-root`: the old root hands over to a new one, which co-signs.
+fn rotate_root(data: &Path, key: Option<PathBuf>, new_key: &Path) -> Result<ExitCode> {
+    let key_path = key.unwrap_or_else(|| super::root_key_path(data));
+    let (old_root, _) = secrets::load(Secret::Root, &key_path)?;
+    // The new root was made by `keys new`: its passphrase is that of a `--key`.
+    let (new_root, _) = secrets::load(Secret::Key, new_key)?;
+    let mut ledger = super::open_writer(data)?;
+    let trial = ledger.state().trial().clone();
+    let old_pk = old_root.public_key();
+    let new_pk = new_root.public_key();
+    let cosignature = new_root.sign(&root_rotation_message(&trial, &old_pk, &new_pk));
+    let env = envelope_of(&RootKeyRotated {
+        new_root_public_key: new_pk,
+        cosignature,
+    });
+    let signed = Draft::new(Subject::Trial, env).sign(&trial, &old_root);
+    let code = super::submit_and_report(&mut ledger, signed, false)?;
+    if code == ExitCode::SUCCESS {
+        println!(
+            "the trial root is now {} (was {})",
+            KeyId::of_ed25519(&new_pk),
+            KeyId::of_ed25519(&old_pk)
+        );
+        println!(
+            "keep the new root key file {} safe: root commands (keys enrol, keys revoke, \
+             keys rotate-root) must now be given --key {}, or copy it to {} yourself; \
+             {} is no longer the root and was not changed.",
+            new_key.display(),
+            new_key.display(),
+            super::root_key_path(data).display(),
+            key_path.display()
+        );
+        println!("verifiers keep the trust file's original root: rotations are followed from it.");
+    }
+    Ok(code)
+}
+
+/// `keys list`: the enrolled keys, as a table or JSON.
+fn list(data: &Path, json: bool) -> Result<ExitCode> {
+    let ledger = super::open_writer(data)?;
+    let reg = ledger.state().registry();
+    let mut keys: Vec<_> = reg.keys().iter().collect();
+    keys.sort_by_key(|(_, e)| e.enrolled_at);
+    if json {
+        let v: Vec<_> = keys
+            .iter()
+            .map(|(id, e)| {
+                serde_json::json!({
+                    "key_id": id.to_hex(), "name": e.name, "role": e.role.as_str(),
+                    "public_key": hex::encode(e.public_key), "enrolled_at": e.enrolled_at,
+                    "revoked_at": e.revoked.as_ref().map(|r| r.0),
+                    "revoked_reason": e.revoked.as_ref().map(|r| r.1.clone()),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "root key {}",
+            KeyId::of_ed25519(&reg.root_at(reg.position()))
+        );
+        // A registry position is the count of partition-0 records applied, so the key
+        // took effect with record 0/(position - 1): the seq its receipt named.
+        let record = |position: u64| format!("0/{}", position.saturating_sub(1));
+        let rows: Vec<[String; 5]> = keys
+            .iter()
+            .map(|(id, e)| {
+                [
+                    id.to_string(),
+                    e.role.as_str().to_string(),
+                    e.name.clone(),
+                    record(e.enrolled_at),
+                    match &e.revoked {
+                        Some((at, why)) => format!("revoked by {}: {why}", record(*at)),
+                        None => "active".into(),
+                    },
+                ]
+            })
+            .collect();
+        print_key_table(&rows);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The key table with a header; the columns as wide as their widest cell.
