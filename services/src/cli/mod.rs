@@ -1027,8 +1027,13 @@ pub struct BenchArgs {
     /// submission.
     #[arg(long, default_value_t = 64, requires = "grouped")]
     pub writers: usize,
-    /// With --grouped: treated patients of the demo whose submissions are sequenced (default:
-    /// the default demo's 1,610).
-    #[arg(long, requires = "grouped")]
+    /// With --grouped: treated patients of the demo whose submissions are sequenced; with
+    /// --http: of the demo the server holds (default: the default demo's 1,610).
+    #[arg(long)]
     pub patients: Option<u32>,
+    /// Measure the server instead: submissions/s over HTTP with 1, 16 and 256 clients beside
+    /// the in-process submit handle, submit latency at 500/s, stream latency, and memory with
+    /// 100 stream clients, on a `serve` child process over a copy of the demo.
+    #[arg(long, conflicts_with_all = ["audit", "kafka", "kafka_local", "grouped"])]
+    pub http: bool,
 }

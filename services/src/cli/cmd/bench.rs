@@ -58,6 +58,10 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     if a.audit {
         return super::bench_audit::run(&a);
     }
+    ensure!(
+        a.patients.is_none(),
+        "--patients goes with --grouped or --http"
+    );
     ensure!(a.records > 0, "--records must be at least 1");
     let n = usize::try_from(a.records).context("--records is too large for this machine")?;
     let workdir = WorkDir::new(a.dir.as_deref())?;

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod bench_audit;
 pub mod bench_grouped;
+pub mod bench_http;
 pub mod bench_kafka;
 pub mod bench_project;
 pub mod bench_reference;
