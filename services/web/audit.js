@@ -176,10 +176,12 @@ function stepsTable(r) {
     el('thead', {}, el('tr', {}, ...['Step', 'Check', 'Result', 'Detail'].map((h) => el('th', { scope: 'col', text: h })))), body);
 }
 
-function recordsTable(r) {
+const failedRecord = (rec) => Object.values(rec.checks).includes('fail');
+
+function recordsTable(list, id, caption) {
   const body = el('tbody');
-  for (const rec of r.records) {
-    const failed = Object.values(rec.checks).includes('fail');
+  for (const rec of list) {
+    const failed = failedRecord(rec);
     const row = el('tr', { id: `rec-${rec.partition}-${rec.seq}`, 'data-record': rec.key, 'data-status': failed ? 'fail' : 'ok', className: failed ? 'failed' : '' },
       el('th', { scope: 'row', className: 'mono', text: rec.key }),
       el('td', { text: rec.typeName ?? '?' }), el('td', { className: 'mono', text: rec.subject ?? '?' }),
@@ -194,8 +196,8 @@ function recordsTable(r) {
     body.append(row);
   }
   const head = ['Record', 'Type', 'Subject', 'Author (role at the record)', 'Sequenced at (UTC)', ...RECORD_CHECKS.map(([, l]) => l), 'Failure'];
-  return el('div', { className: 'scroll' }, el('table', { id: 'records' },
-    el('caption', { text: `Every record in the bundle (partition/seq), green or red per check` }),
+  return el('div', { className: 'scroll', tabindex: '0', role: 'region', 'aria-label': `${caption} (scrollable)` }, el('table', { id },
+    el('caption', { text: caption }),
     el('thead', {}, el('tr', {}, ...head.map((h) => el('th', { scope: 'col', text: h })))), body));
 }
 
@@ -247,7 +249,17 @@ function render(r, subject, bytes, ms, behind) {
   const ok = r.ok && !r.error;
   setVerdict(ok ? 'ok' : 'bad', verdictText(r, subject, ms));
   const out = $('report');
-  out.replaceChildren(stepsTable(r), recordsTable(r), recistSection(r, subject, ok), checkedSection(r, behind),
+  // The trial-level records (keys, roles, protocol) are the registry every other record is
+  // judged under: folded away unless one of them failed.
+  const registry = r.records.filter((x) => x.subject === 'trial');
+  const others = r.records.filter((x) => x.subject !== 'trial');
+  const regFailed = registry.some(failedRecord);
+  const reg = el('details', {}, el('summary', { text: `The registry: ${registry.length} trial-level records of partition 0 (trial, keys, roles, protocol), ${regFailed ? 'NOT all verified' : 'all verified'}` }),
+    recordsTable(registry, 'registry-records', 'Trial-level records (partition/seq), green or red per check'));
+  if (regFailed) reg.open = true;
+  out.replaceChildren(stepsTable(r),
+    recordsTable(others, 'records', `Records of ${subject} and the records they cite (partition/seq), green or red per check`),
+    reg, recistSection(r, subject, ok), checkedSection(r, behind),
     el('p', { className: 'muted', text: `${bytes.length} bytes from the server; verified by this page's own code (ZIP-215 Ed25519, SHA-256, RFC 9162 proofs).` }));
 }
 

@@ -4,7 +4,7 @@
 // /audit/saved.html). The build is deterministic (the same sources give the same bytes), so
 // the SHA-256 in the README can be checked by rebuilding:
 //
-//   node services/web/build-saved.mjs          # writes the file, prints its SHA-256
+//   node services/web/build-saved.mjs          # writes the file and the README's SHA-256 line
 //   node services/web/build-saved.mjs --check  # exit 1 if the committed file is not up to date
 //
 // Inlining: each module becomes a function whose result is its exports, in dependency order;
@@ -86,6 +86,9 @@ export function buildSaved() {
   };
   swap('<!-- saved-copy-meta -->', '<meta name="tl-saved-copy" content="services/web/build-saved.mjs">');
   swap('<link rel="stylesheet" href="audit.css">', `<style>\n${css}</style>`);
+  const icon = readFileSync(path.join(here, 'favicon.svg'), 'utf8');
+  swap('<link rel="icon" href="favicon.svg" type="image/svg+xml">',
+    `<link rel="icon" href="data:image/svg+xml,${encodeURIComponent(icon.trim())}" type="image/svg+xml">`);
   swap('<script type="module" src="audit.js"></script>', `<script type="module">\n${script}</script>`);
   if (/<\/script/i.test(script) || /<!--/.test(script)) throw new Error('a source contains </script or <!--');
   return html;
@@ -104,6 +107,12 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   } else {
     mkdirSync(path.dirname(OUTPUT), { recursive: true });
     writeFileSync(OUTPUT, html);
+    // The README's line under "For the auditor" gives the file's SHA-256.
+    const readme = path.join(here, '..', '..', 'README.md');
+    const line = /^# (?:[0-9a-f]{64}|SAVED_COPY_SHA256) {2}services\/web\/saved\/trial-ledger-audit\.html$/m;
+    const text = readFileSync(readme, 'utf8');
+    if (!line.test(text)) throw new Error('README.md has no line for the saved copy\'s SHA-256');
+    writeFileSync(readme, text.replace(line, `# ${sha256(html)}  services/web/saved/trial-ledger-audit.html`));
   }
   console.log(`${sha256(html)}  services/web/saved/trial-ledger-audit.html`);
 }

@@ -30,7 +30,8 @@
 // - `checkA11y(page, name)`: runs axe-core in the page (injected through the debugging
 //   protocol, so the page's CSP stays on) and fails on any `serious` or `critical` violation;
 //   returns the full axe result.
-// - `screenshot(page, name)`: a full-page PNG at `$artifacts/NAME.png`; returns the path.
+// - `screenshot(page, name, { fullPage })`: a PNG at `$artifacts/NAME.png` (the full page by
+//   default; `fullPage: false` for the viewport only); returns the path.
 // - `startUp(dir, args)`: starts `trial-ledger up --data dir --listen 127.0.0.1:0 ...args`;
 //   resolves to { url, process, stop() } (stop sends SIGTERM and waits for a clean exit).
 
@@ -83,7 +84,10 @@ export async function openPage(browser, { token, viewport } = {}) {
   const page = await context.newPage();
   page.problems = [];
   page.on('console', (msg) => {
-    if (msg.type() === 'error') page.problems.push(`console error: ${msg.text()}`);
+    if (msg.type() === 'error') {
+      const at = msg.location()?.url;
+      page.problems.push(`console error: ${msg.text()}${at ? ` (${at})` : ''}`);
+    }
   });
   page.on('pageerror', (err) => page.problems.push(`page error: ${err.message}`));
   page.on('requestfailed', (req) => {
@@ -115,10 +119,10 @@ export async function checkA11y(page, name = 'page') {
   return result;
 }
 
-/** A full-page screenshot at `$artifacts/NAME.png`. */
-export async function screenshot(page, name) {
+/** A screenshot at `$artifacts/NAME.png`, of the full page unless `fullPage: false`. */
+export async function screenshot(page, name, { fullPage = true } = {}) {
   const file = path.join(env().artifacts, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
+  await page.screenshot({ path: file, fullPage });
   return file;
 }
 

@@ -16,11 +16,13 @@ use axum::Router;
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
+const SVG: &str = "image/svg+xml";
 
 /// The page's files, by their path under `/audit/`.
 const ASSETS: &[(&str, &str, &[u8])] = &[
     ("", HTML, include_bytes!("../../web/audit.html")),
     ("audit.css", CSS, include_bytes!("../../web/audit.css")),
+    ("favicon.svg", SVG, include_bytes!("../../web/favicon.svg")),
     ("audit.js", JS, include_bytes!("../../web/audit.js")),
     ("verify.js", JS, include_bytes!("../../web/verify.js")),
     ("wire.js", JS, include_bytes!("../../web/wire.js")),
