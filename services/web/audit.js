@@ -150,7 +150,14 @@ async function lookUp(ev) {
   // Let the status paint before the signatures are checked.
   await new Promise((r) => setTimeout(r, 0));
   const t0 = performance.now();
-  const report = verifyBundle(bytes, { pinned, held });
+  let report;
+  try {
+    report = verifyBundle(bytes, { pinned, held });
+  } catch (e) {
+    // A fault of this page's code, never a pass.
+    setVerdict('bad', `NOT VERIFIED: the verifier stopped on an internal error (${e.message}).`);
+    return;
+  }
   const ms = Math.round(performance.now() - t0);
   render(report, subject, bytes, ms, res.headers.get('x-ledger-behind'));
 }

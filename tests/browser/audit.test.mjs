@@ -218,3 +218,21 @@ test('a checkpoint held outside the server is compared with the bundle', async (
   assertNoConsoleErrors(page);
   await page.context().close();
 });
+
+test('a cohort\'s bundle verifies too', async () => {
+  const cohort = patient.trail.records.map((r) => r.subject).find((s) => s.startsWith('cohort:'));
+  assert.ok(cohort, 'the patient\'s trail names its cohort');
+  const { url, tokens } = env();
+  const page = await openPage(browser, { token: tokens.auditor });
+  await page.goto(`${url}/audit/`);
+  await page.setInputFiles('#trust-file', trustFile());
+  await page.selectOption('#kind', 'cohort');
+  await page.fill('#subject-id', cohort.slice('cohort:'.length));
+  await page.click('#verify');
+  await page.waitForFunction(() => /ok|bad/.test(document.getElementById('verdict').className), null, { timeout: 60_000 });
+  const verdict = await page.locator('#verdict').innerText();
+  assert.match(verdict, new RegExp(`^VERIFIED in this browser: \\d+ records of ${cohort}`), verdict);
+  assert.match(await page.locator('#recist-h + p').innerText(), /Only a patient/);
+  assertNoConsoleErrors(page);
+  await page.context().close();
+});
