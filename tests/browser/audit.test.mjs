@@ -236,3 +236,30 @@ test('a cohort\'s bundle verifies too', async () => {
   assertNoConsoleErrors(page);
   await page.context().close();
 });
+
+test('the page works from the keyboard alone, every control labelled', async () => {
+  const { url, tokens } = env();
+  const page = await openPage(browser, { token: tokens.auditor });
+  await page.goto(`${url}/audit/`);
+  const order = [];
+  for (let i = 0; i < 12; i++) {
+    await page.keyboard.press('Tab');
+    order.push(await page.evaluate(() => document.activeElement?.id || document.activeElement?.tagName));
+  }
+  for (const id of ['token', 'sign-in', 'root-key', 'trust-file', 'kind', 'subject-id', 'verify']) {
+    assert.ok(order.includes(id), `Tab never reaches #${id}: ${order.join(', ')}`);
+  }
+  const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
+    .filter((e) => !e.labels?.length).map((e) => e.id));
+  assert.deepEqual(unlabelled, []);
+  const trust = JSON.parse(readFileSync(trustFile(), 'utf8'));
+  await page.focus('#root-key');
+  await page.keyboard.type(trust.root_public_key);
+  await page.focus('#subject-id');
+  await page.keyboard.type(patient.id);
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => /ok|bad/.test(document.getElementById('verdict').className), null, { timeout: 60_000 });
+  assert.match(await page.locator('#verdict').innerText(), /^VERIFIED in this browser/);
+  assertNoConsoleErrors(page);
+  await page.context().close();
+});
