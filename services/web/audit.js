@@ -264,9 +264,11 @@ function render(r, subject, bytes, ms, behind) {
   const reg = el('details', {}, el('summary', { text: `The registry: ${registry.length} trial-level records of partition 0 (trial, keys, roles, protocol), ${regFailed ? 'NOT all verified' : 'all verified'}` }),
     recordsTable(registry, 'registry-records', 'Trial-level records (partition/seq), green or red per check'));
   if (regFailed) reg.open = true;
-  out.replaceChildren(stepsTable(r),
-    recordsTable(others, 'records', `Records of ${subject} and the records they cite (partition/seq), green or red per check`),
-    reg, recistSection(r, subject, ok), checkedSection(r, behind),
+  // Verification that stopped before the records were decoded has nothing to say per record.
+  const tables = r.records.some((x) => x.checks.decode !== 'not-run')
+    ? [recordsTable(others, 'records', `Records of ${subject} and the records they cite (partition/seq), green or red per check`), reg]
+    : [el('p', { id: 'records-not-checked', text: `The bundle's ${r.records.length} records were not checked one by one: verification stopped before it reached them.` })];
+  out.replaceChildren(stepsTable(r), ...tables, recistSection(r, subject, ok), checkedSection(r, behind),
     el('p', { className: 'muted', text: `${bytes.length} bytes from the server; verified by this page's own code (ZIP-215 Ed25519, SHA-256, RFC 9162 proofs).` }));
 }
 

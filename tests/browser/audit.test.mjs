@@ -106,6 +106,7 @@ test('a wrong pinned root key is red at the trust anchor', async () => {
   assert.match(verdict, /^NOT VERIFIED: first failure at trust anchor: trust-anchor/, verdict);
   assert.equal(await page.locator('#steps tr[data-step="anchor"]').getAttribute('data-status'), 'fail');
   assert.equal(await page.locator('#verdict').getAttribute('class'), 'verdict bad');
+  assert.match(await page.locator('#records-not-checked').innerText(), /not checked one by one/);
   await screenshot(page, 'auditor-page-wrong-root');
   assertNoConsoleErrors(page);
   await page.context().close();
