@@ -76,6 +76,8 @@ test('a patient\'s trail verifies green in the browser, RECIST as the server com
   const own = patient.trail.records.filter((r) => r.subject === `patient:${patient.id}`);
   assert.ok(own.length >= 3);
   for (const r of own) assert.ok(keys.has(`${r.partition}/${r.seq}`), `${r.partition}/${r.seq}`);
+  const linked = await page.locator('#records td[data-check="backlinks"].ok').count();
+  assert.equal(linked, own.length, 'back-links checked on exactly the patient\'s records');
   const failedSteps = await page.locator('#steps tr[data-status="fail"]').count();
   assert.equal(failedSteps, 0);
   // RECIST: the assessments the page flags are those the server's trail flags.
