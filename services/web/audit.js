@@ -122,6 +122,8 @@ async function lookUp(ev) {
   ev.preventDefault();
   const subject = `${$('kind').value}:${$('subject-id').value.trim()}`;
   $('report').replaceChildren();
+  // A token typed but not yet used: use it now, as "Sign in" would.
+  if ($('token').value.trim() && !(saved && token === $('token').value.trim())) await signIn(ev);
   if (!pinned) {
     setVerdict('bad', 'Pin the trial\'s root key first (step 2): without it nothing is proved.');
     return;

@@ -242,7 +242,8 @@ test('a cohort\'s bundle verifies too', async () => {
 
 test('the page works from the keyboard alone, every control labelled', async () => {
   const { url, tokens } = env();
-  const page = await openPage(browser, { token: tokens.auditor });
+  // No session yet: the token typed into the page is used when the lookup is submitted.
+  const page = await openPage(browser);
   await page.goto(`${url}/audit/`);
   const order = [];
   for (let i = 0; i < 12; i++) {
@@ -256,6 +257,8 @@ test('the page works from the keyboard alone, every control labelled', async () 
     .filter((e) => !e.labels?.length).map((e) => e.id));
   assert.deepEqual(unlabelled, []);
   const trust = JSON.parse(readFileSync(trustFile(), 'utf8'));
+  await page.focus('#token');
+  await page.keyboard.type(tokens.auditor);
   await page.focus('#root-key');
   await page.keyboard.type(trust.root_public_key);
   await page.focus('#subject-id');
@@ -263,6 +266,7 @@ test('the page works from the keyboard alone, every control labelled', async () 
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => /ok|bad/.test(document.getElementById('verdict').className), null, { timeout: 60_000 });
   assert.match(await page.locator('#verdict').innerText(), /^VERIFIED in this browser/);
+  assert.match(await page.locator('#access-status').innerText(), /^Signed in with token \w+ \(role auditor\)/);
   assertNoConsoleErrors(page);
   await page.context().close();
 });
