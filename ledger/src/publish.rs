@@ -521,40 +521,83 @@ impl Publisher {
 
     /// Publishes every partition that grew (all partitions the frontier covers); starts a new
     /// round. Returns how many checkpoints were published.
+    ///
+    /// Each checkpoint is signed first; then the entries are appended and synced in parallel,
+    /// one thread per file, because `serve` publishes after every group commit and a batch
+    /// touches up to every partition: one `fdatasync` after another made a batch wait for
+    /// each partition's sync in turn.
     pub(crate) fn publish_grown(&mut self) -> Result<usize, Error> {
         self.last_round = Instant::now();
-        let mut n = 0;
-        for partition in 0..self.parts.len() as u32 {
-            if self.grew(partition) {
-                self.publish(partition)?;
-                n += 1;
-            }
-        }
-        Ok(n)
+        let grown: Vec<u32> = (0..self.parts.len() as u32)
+            .filter(|&p| self.grew(p))
+            .collect();
+        self.publish_all(&grown)?;
+        Ok(grown.len())
     }
 
     /// Signs and appends the checkpoint of a partition's durable records.
     pub(crate) fn publish(&mut self, partition: u32) -> Result<(), Error> {
+        self.publish_all(&[partition])
+    }
+
+    /// Signs the checkpoints of `partitions`' durable records, then appends each to its file
+    /// (in parallel) and records them as published.
+    fn publish_all(&mut self, partitions: &[u32]) -> Result<(), Error> {
         let Some(key) = self.key.clone() else {
             return Ok(());
         };
-        let (size, root) = self.durable_root(partition);
-        let note = Checkpoint::for_partition(&self.trial, partition, size, root)
-            .sign(&self.key_name, &key)
-            .map_err(|e| Error::Checkpoint {
-                path: checkpoint_path(&self.ledger_dir, partition),
-                detail: e.to_string(),
-            })?;
-        self.append(partition, &note)?;
-        let part = self.part(partition);
-        part.last_size = size;
-        part.last_note = Some(note);
-        Ok(())
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        let mut notes = Vec::with_capacity(partitions.len());
+        for &partition in partitions {
+            let (size, root) = self.durable_root(partition);
+            let note = Checkpoint::for_partition(&self.trial, partition, size, root)
+                .sign(&self.key_name, &key)
+                .map_err(|e| Error::Checkpoint {
+                    path: checkpoint_path(&self.ledger_dir, partition),
+                    detail: e.to_string(),
+                })?;
+            notes.push((partition, size, note));
+        }
+        self.ensure_dir()?;
+        let ledger_dir = &self.ledger_dir;
+        let results: Vec<Result<bool, Error>> = std::thread::scope(|s| {
+            let running: Vec<_> = notes
+                .iter()
+                .map(|(p, _, note)| s.spawn(move || append_entry(ledger_dir, *p, note)))
+                .collect();
+            running
+                .into_iter()
+                // A panic in an appending thread is a bug: pass it on as the caller's own.
+                .map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        let mut created = false;
+        let mut first_error = None;
+        for ((partition, size, note), result) in notes.into_iter().zip(results) {
+            match result {
+                Ok(new) => {
+                    created |= new;
+                    let part = self.part(partition);
+                    part.last_size = size;
+                    part.last_note = Some(note);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if created {
+            fsync_dir(&checkpoint_dir(&self.ledger_dir))?;
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
-    fn append(&mut self, partition: u32, note: &str) -> Result<(), Error> {
-        let dir = checkpoint_dir(&self.ledger_dir);
+    /// Creates the checkpoint folder on the first publication (and syncs its parent).
+    fn ensure_dir(&mut self) -> Result<(), Error> {
         if !self.dir_ready {
+            let dir = checkpoint_dir(&self.ledger_dir);
             match fs::create_dir(&dir) {
                 Ok(()) => fsync_dir(&self.ledger_dir)?,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -562,21 +605,24 @@ impl Publisher {
             }
             self.dir_ready = true;
         }
-        let path = checkpoint_path(&self.ledger_dir, partition);
-        let new = !path.exists();
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
-        f.write_all(note_entry(note).as_bytes())
-            .and_then(|()| f.sync_data())
-            .map_err(io_err(&path))?;
-        if new {
-            fsync_dir(&dir)?;
-        }
         Ok(())
     }
+}
+
+/// Appends one checkpoint entry to a partition's file with one write and `fdatasync`; whether
+/// the file was created (its folder then needs a sync).
+fn append_entry(ledger_dir: &Path, partition: u32, note: &str) -> Result<bool, Error> {
+    let path = checkpoint_path(ledger_dir, partition);
+    let new = !path.exists();
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    f.write_all(note_entry(note).as_bytes())
+        .and_then(|()| f.sync_data())
+        .map_err(io_err(&path))?;
+    Ok(new)
 }
 
 #[cfg(test)]

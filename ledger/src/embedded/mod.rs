@@ -626,6 +626,100 @@ impl EmbeddedReader {
         Ok(PartitionScan { records, end })
     }
 
+    /// Scans one partition from where an earlier call left off: the complete, checksum-valid
+    /// records appended since, in order. `cursor` starts at [`ScanCursor::default`] (seq 0)
+    /// and moves past what is returned, so a follower that polls reads each record once
+    /// instead of the whole partition on every poll.
+    ///
+    /// A frame still being written (a torn tail of the last segment) is left for a later
+    /// call; damage is reported in [`PartitionScan::end`] as [`EmbeddedReader::scan`] reports
+    /// it, with the records before it.
+    pub fn scan_from(
+        &self,
+        partition: u32,
+        cursor: &mut ScanCursor,
+    ) -> Result<PartitionScan, StoreError> {
+        if partition >= self.partitions {
+            return Err(StoreError::NoSuchPartition {
+                partition,
+                count: self.partitions,
+            });
+        }
+        let pdir = partition_dir(&self.dir, partition);
+        let mut records = Vec::new();
+        let files = list_segments(&pdir)?.unwrap_or_default();
+        let count = files.len();
+        for (i, (base, path)) in files.into_iter().enumerate() {
+            if base < cursor.segment_base || (base > cursor.segment_base && base != cursor.next_seq)
+            {
+                if base > cursor.segment_base {
+                    let reason = format!(
+                        "segment {} does not follow on: expected one starting at seq {}",
+                        frame::segment_file_name(base),
+                        cursor.next_seq
+                    );
+                    let end = ScanEnd::Corrupt {
+                        seq: cursor.next_seq,
+                        reason,
+                    };
+                    return Ok(PartitionScan { records, end });
+                }
+                continue;
+            }
+            let mut file = File::open(&path).map_err(StoreError::io(&path))?;
+            // Within the segment the cursor is in, continue after its last complete frame: the
+            // frames that follow are scanned as if they began a segment at the next seq.
+            let skip = if base == cursor.segment_base {
+                cursor.offset
+            } else {
+                0
+            };
+            let header_len = if skip > 0 { SEGMENT_HEADER_LEN } else { 0 };
+            file.seek(SeekFrom::Start(skip))
+                .map_err(StoreError::io(&path))?;
+            let synthetic = frame::segment_header(cursor.next_seq);
+            let input = io::Cursor::new(&synthetic[..header_len as usize])
+                .chain(BufReader::with_capacity(1 << 20, file));
+            let scan = frame::scan_segment(input, cursor.next_seq, |r| records.push(r.to_vec()))
+                .map_err(StoreError::io(&path))?;
+            let read = scan.valid_len.saturating_sub(header_len);
+            if scan.valid_len >= SEGMENT_HEADER_LEN {
+                cursor.segment_base = base;
+                cursor.offset = skip + read;
+                cursor.next_seq += scan.offsets.len() as u64;
+            }
+            let last = i + 1 == count;
+            match scan.end {
+                SegmentEnd::Clean => {}
+                // A frame still being written: read it once it is complete.
+                SegmentEnd::Torn { .. } if last => break,
+                SegmentEnd::Torn { bytes } => {
+                    let reason = format!(
+                        "segment {} ends part-way through a frame ({bytes} stray bytes) but is not the last segment",
+                        frame::segment_file_name(base)
+                    );
+                    let end = ScanEnd::Corrupt {
+                        seq: cursor.next_seq,
+                        reason,
+                    };
+                    return Ok(PartitionScan { records, end });
+                }
+                SegmentEnd::Corrupt { seq, reason }
+                | SegmentEnd::DamagedLength { seq, reason, .. } => {
+                    let reason = format!("{}: {reason}", frame::segment_file_name(base));
+                    return Ok(PartitionScan {
+                        records,
+                        end: ScanEnd::Corrupt { seq, reason },
+                    });
+                }
+            }
+        }
+        Ok(PartitionScan {
+            records,
+            end: ScanEnd::Clean,
+        })
+    }
+
     /// The bytes of a partition's segment files: an append-only log only grows, so a follower
     /// that polls can skip [`EmbeddedReader::scan`] while this has not changed.
     pub fn stored_bytes(&self, partition: u32) -> Result<u64, StoreError> {
@@ -640,6 +734,24 @@ impl EmbeddedReader {
             total += fs::metadata(&path).map_err(StoreError::io(&path))?.len();
         }
         Ok(total)
+    }
+}
+
+/// Where [`EmbeddedReader::scan_from`] continues in a partition.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScanCursor {
+    /// The base seq of the segment it is in.
+    segment_base: u64,
+    /// Bytes of that segment read: its header and complete frames (0 before the header).
+    offset: u64,
+    /// The seq of the next record.
+    next_seq: u64,
+}
+
+impl ScanCursor {
+    /// The seq of the next record the cursor will read: the records read so far.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
     }
 }
 

@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tl_domain::deciders::{Follower, LedgerRecord, RecordFeed};
-use tl_ledger::embedded::{EmbeddedReader, ScanEnd};
+use tl_ledger::embedded::{EmbeddedReader, ScanCursor, ScanEnd};
 use tl_ledger::stream_verify::VerifiedRecord;
 use tl_projections::facts::{self, PatientFacts};
 use tl_projections::model::TrialModel;
@@ -271,6 +271,8 @@ struct Feed {
     reader: EmbeddedReader,
     parts: Vec<Vec<Vec<u8>>>,
     bytes: Vec<u64>,
+    /// Where each partition's next scan continues: each poll reads only what was appended.
+    cursors: Vec<ScanCursor>,
 }
 
 impl Feed {
@@ -283,14 +285,66 @@ impl Feed {
             if size == self.bytes[p] {
                 continue;
             }
-            let scan = self.reader.scan(p as u32).map_err(|e| e.to_string())?;
+            let scan = self
+                .reader
+                .scan_from(p as u32, &mut self.cursors[p])
+                .map_err(|e| e.to_string())?;
             if let ScanEnd::Corrupt { seq, reason } = scan.end {
                 return Err(format!("partition {p} is damaged at seq {seq}: {reason}"));
             }
             self.bytes[p] = size;
-            self.parts[p] = scan.records;
+            self.parts[p].extend(scan.records);
         }
         Ok(())
+    }
+}
+
+/// The size of each partition's newest published checkpoint, read from the checkpoint files
+/// as they grow. `serve` publishes after every group commit, so the files grow by one note per
+/// batch: each poll reads only the bytes appended since the last one, not the whole file
+/// (which made every poll cost in proportion to the ledger's history).
+struct Published {
+    /// Each partition's checkpoint file.
+    paths: Vec<PathBuf>,
+    /// How many bytes of each file are read: the end of its last complete note.
+    read: Vec<u64>,
+    /// The size of each partition's newest checkpoint read so far.
+    sizes: Vec<u64>,
+}
+
+impl Published {
+    fn new(dir: &std::path::Path, n: usize) -> Self {
+        Published {
+            paths: (0..n as u32)
+                .map(|p| tl_ledger::publish::checkpoint_path(dir, p))
+                .collect(),
+            read: vec![0; n],
+            sizes: vec![0; n],
+        }
+    }
+
+    /// Reads what each file gained; the newest sizes. A file that cannot be read now (not
+    /// yet written, or an append in progress) keeps the size last read.
+    fn refresh(&mut self) -> Vec<u64> {
+        use std::io::{Read, Seek, SeekFrom};
+        for p in 0..self.paths.len() {
+            let Ok(mut f) = std::fs::File::open(&self.paths[p]) else {
+                continue;
+            };
+            let mut fresh = Vec::new();
+            if f.seek(SeekFrom::Start(self.read[p])).is_err() || f.read_to_end(&mut fresh).is_err()
+            {
+                continue;
+            }
+            let end = tl_ledger::publish::ListEnd::TornTailAllowed;
+            if let Ok(list) = tl_ledger::publish::parse_note_bytes(&fresh, end) {
+                self.read[p] += list.complete_len as u64;
+                if let Some(last) = list.notes.last() {
+                    self.sizes[p] = last.unverified().size;
+                }
+            }
+        }
+        self.sizes.clone()
     }
 }
 
@@ -357,7 +411,9 @@ impl SafetyHub {
             reader,
             parts: vec![Vec::new(); n],
             bytes: vec![u64::MAX; n],
+            cursors: vec![ScanCursor::default(); n],
         };
+        let mut published = Published::new(dir, n);
         let mut follower = Follower::new();
         let mut model = TrialModel::new();
         let mut known = Known::default();
@@ -365,14 +421,7 @@ impl SafetyHub {
         while !stop.load(Ordering::Relaxed) {
             // Checkpoints first: a checkpoint is published only over durable records, so
             // everything it covers is read by the scan that follows.
-            let settled: Vec<u64> = (0..n as u32)
-                .map(|p| {
-                    tl_ledger::publish::read_published(dir, p)
-                        .ok()
-                        .and_then(|c| c.last().map(|c| c.unverified().size))
-                        .unwrap_or(0)
-                })
-                .collect();
+            let settled = published.refresh();
             feed.refresh()?;
             let records = follower
                 .poll_settled(&feed, &settled)

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tl_domain::deciders::{DeciderError, DecidingService, Follower, LedgerRecord, RecordFeed};
 use tl_domain::TrialRules;
-use tl_ledger::embedded::{EmbeddedReader, ScanEnd, StoreError};
+use tl_ledger::embedded::{EmbeddedReader, ScanCursor, ScanEnd, StoreError};
 use tl_ledger::trust::TrustFile;
 use tl_ledger::{EmbeddedLedger, Outcome, SigningKey};
 use tl_schemas::events::{event_type, KeyEnrolled, KeyRevoked};
@@ -71,6 +71,8 @@ struct ScanFeed {
     parts: Vec<Vec<Vec<u8>>>,
     /// Each partition's segment bytes at its last scan.
     bytes: Vec<u64>,
+    /// Where each partition's next scan continues: each poll reads only what was appended.
+    cursors: Vec<ScanCursor>,
 }
 
 impl ScanFeed {
@@ -82,6 +84,7 @@ impl ScanFeed {
             reader,
             parts: vec![Vec::new(); n],
             bytes: vec![u64::MAX; n],
+            cursors: vec![ScanCursor::default(); n],
         })
     }
 
@@ -91,14 +94,14 @@ impl ScanFeed {
             if size == self.bytes[p] {
                 continue;
             }
-            let scan = self.reader.scan(p as u32)?;
+            let scan = self.reader.scan_from(p as u32, &mut self.cursors[p])?;
             if let ScanEnd::Corrupt { seq, reason } = scan.end {
                 bail!("partition {p} is damaged at seq {seq}: {reason}; run `trial-ledger verify`");
             }
             // A torn tail is a frame being written: its bytes are counted, so a later poll
-            // rescans once it is complete.
+            // reads it once it is complete (the cursor stops before it).
             self.bytes[p] = size;
-            self.parts[p] = scan.records;
+            self.parts[p].extend(scan.records);
         }
         Ok(())
     }

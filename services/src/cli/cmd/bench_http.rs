@@ -249,7 +249,12 @@ impl Served {
             .args(["serve", "--data"])
             .arg(dir)
             .args(["--listen", "127.0.0.1:0"])
-            .args(["--rate-per-key", "100000000", "--rate-per-address", "100000000"])
+            .args([
+                "--rate-per-key",
+                "100000000",
+                "--rate-per-address",
+                "100000000",
+            ])
             .args(["--max-concurrent", "4096"])
             .args(extra)
             .stdout(Stdio::piped())
@@ -284,6 +289,32 @@ impl Served {
             Ok(kb / 1024.0)
         };
         Ok((field("VmRSS:")?, field("VmHWM:")?))
+    }
+
+    /// CPU seconds (user + system) of the server's threads so far, summed by thread name
+    /// (`/proc/PID/task/*/stat`), most first.
+    fn thread_cpu(&self) -> Result<Vec<(String, f64)>> {
+        let ticks = 100.0; // USER_HZ, 100 on Linux
+        let mut by_name: HashMap<String, f64> = HashMap::new();
+        for task in std::fs::read_dir(format!("/proc/{}/task", self.child.id()))? {
+            let Ok(stat) = std::fs::read_to_string(task?.path().join("stat")) else {
+                continue; // the thread ended
+            };
+            // `pid (name) state ...`: the name may hold spaces; fields follow the last ')'.
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                continue;
+            };
+            let name = stat[open + 1..close].to_string();
+            let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+            let cpu: f64 = [11, 12]
+                .iter()
+                .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<f64>().ok()))
+                .sum();
+            *by_name.entry(name).or_default() += cpu / ticks;
+        }
+        let mut v: Vec<_> = by_name.into_iter().collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(v)
     }
 
     /// A token for `role`, made with `tokens new` on the folder it serves.
@@ -337,12 +368,16 @@ fn throughput(work: &Path, base: &Base, aes: &[Vec<u8>]) -> Result<()> {
             aes
         };
         let (mut handle, mut http) = (Duration::MAX, Duration::MAX);
+        let mut cpu = Vec::new();
         for run in 0..RUNS {
             let dir = base.copy(&work.join(format!("handle-{clients}-{run}")))?;
             handle = handle.min(in_process(base, &dir, subs, clients)?);
             std::fs::remove_dir_all(&dir)?;
             let dir = base.copy(&work.join(format!("http-{clients}-{run}")))?;
-            http = http.min(over_http(&dir, subs, clients)?);
+            let (took, spent) = over_http(&dir, subs, clients)?;
+            if took < http {
+                (http, cpu) = (took, spent);
+            }
             std::fs::remove_dir_all(&dir)?;
         }
         let rate = |d: Duration| subs.len() as f64 / d.as_secs_f64().max(1e-9);
@@ -360,6 +395,15 @@ fn throughput(work: &Path, base: &Base, aes: &[Vec<u8>]) -> Result<()> {
             "  {clients:>7}   {:>19.0}   {:>6.0}   {share:>13.2}{verdict}",
             rate(handle),
             rate(http)
+        );
+        let threads: Vec<String> = cpu
+            .iter()
+            .take(6)
+            .map(|(name, t)| format!("{name} {t:.2}"))
+            .collect();
+        println!(
+            "            server CPU s by thread, best HTTP run: {}",
+            threads.join(", ")
         );
     }
     println!("  ({} submissions per run with one client, {} with more; best of {RUNS} runs each, alternated)", SUBMISSIONS_ONE, SUBMISSIONS_MANY);
@@ -388,11 +432,32 @@ fn submit(handle: &SubmitHandle, bytes: &[u8]) -> Result<()> {
     }
 }
 
-/// Sends `subs` to a `serve` over the copy `dir`, `clients` at a time.
-fn over_http(dir: &Path, subs: &[Vec<u8>], clients: usize) -> Result<Duration> {
+/// Sends `subs` to a `serve` over the copy `dir`, `clients` at a time; the time, and the CPU
+/// seconds the server's threads spent meanwhile, by thread name.
+fn over_http(
+    dir: &Path,
+    subs: &[Vec<u8>],
+    clients: usize,
+) -> Result<(Duration, Vec<(String, f64)>)> {
     let served = Served::start(dir, &[])?;
     let url = served.url.clone();
-    drive(clients, subs, |_| Ok(agent()), |a, bytes| post(a, &url, bytes))
+    let before = served.thread_cpu()?;
+    let took = drive(
+        clients,
+        subs,
+        |_| Ok(agent()),
+        |a, bytes| post(a, &url, bytes),
+    )?;
+    let after = served.thread_cpu()?;
+    let spent = after
+        .into_iter()
+        .map(|(name, t)| {
+            let was = before.iter().find(|(n, _)| *n == name).map_or(0.0, |b| b.1);
+            (name, t - was)
+        })
+        .filter(|(_, t)| *t > 0.0)
+        .collect();
+    Ok((took, spent))
 }
 
 /// Runs `clients` threads that take the next submission in turn and send it with `send`,
@@ -487,7 +552,14 @@ fn paced_latency(work: &Path, base: &Base) -> Result<()> {
     let dir = base.copy(&work.join("paced"))?;
     let served = Served::start(&dir, &[])?;
     let start = Instant::now() + Duration::from_millis(200);
-    let mut lat = paced(&served.url, &subs, PACED_RATE, PACED_CLIENTS, start, &|_, _| {})?;
+    let mut lat = paced(
+        &served.url,
+        &subs,
+        PACED_RATE,
+        PACED_CLIENTS,
+        start,
+        &|_, _| {},
+    )?;
     let took = start.elapsed();
     drop(served);
     let (p50, p99, max) = (
@@ -589,7 +661,16 @@ fn stream_latency(work: &Path, base: &Base) -> Result<()> {
         s.insert(300_000 + i as u64, at);
     };
     std::thread::scope(|s| -> Result<()> {
-        let bg = s.spawn(|| paced(&url, &background_subs, BACKGROUND_RATE, 8, start, &|_, _| {}));
+        let bg = s.spawn(|| {
+            paced(
+                &url,
+                &background_subs,
+                BACKGROUND_RATE,
+                8,
+                start,
+                &|_, _| {},
+            )
+        });
         paced(&url, &probe_subs, PROBE_RATE, 4, start, &sent)?;
         bg.join().unwrap_or_else(|_| bail!("a client panicked"))?;
         Ok(())
