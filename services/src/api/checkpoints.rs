@@ -43,9 +43,10 @@ pub struct PartitionCheckpoint {
 )]
 async fn latest(State(state): State<Arc<ApiState>>) -> Result<Json<Checkpoints>, ApiError> {
     let list = tokio::task::spawn_blocking(move || {
+        let dir = state.backend.ledger_dir("GET /v1/checkpoints")?;
         (0..state.partitions)
             .map(|p| {
-                let held = tl_ledger::publish::read_published(&state.ledger_dir, p)
+                let held = tl_ledger::publish::read_published(dir, p)
                     .map_err(|e| ApiError::unavailable(format!("partition {p}: {e}")))?;
                 Ok(PartitionCheckpoint {
                     partition: p,

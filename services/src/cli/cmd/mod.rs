@@ -27,6 +27,7 @@ pub mod submit;
 pub mod tokens;
 pub mod trail;
 pub mod up;
+pub mod up_kafka;
 pub mod verify;
 pub mod verify_bundle;
 pub mod verify_dossier;
