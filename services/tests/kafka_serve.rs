@@ -305,9 +305,10 @@ fn serve_kafka_refuses_before_intake_answers_committed_receipts_and_streams_exac
     ];
     let (mut serve, base) = listening(root, &serve_args, "serve.log");
     let safety = token(root, "safety");
+    let auditor = token(root, "auditor");
     let keys = tl_sim::keys_of_seed(7);
     let investigator = &keys.investigators[0].key;
-    let patients = enrolled(root, &base, &safety);
+    let patients = enrolled(root, &base, &auditor);
     assert!(!patients.is_empty(), "the demo enrolled patients");
 
     // When a bad signature, an unknown key and a wrong role are posted
@@ -328,7 +329,7 @@ fn serve_kafka_refuses_before_intake_answers_committed_receipts_and_streams_exac
             422,
             "role-not-permitted",
         ),
-        (b"not a submission".to_vec(), 400, "malformed"),
+        (b"not a submission".to_vec(), 400, "unsupported-format"),
     ] {
         // then each gets its 4xx and code
         let (s, v) = post(&base, &body);
@@ -415,7 +416,7 @@ fn serve_kafka_refuses_before_intake_answers_committed_receipts_and_streams_exac
     // and the safety view holds them (the views follow the ledger on Kafka)
     eventually("the AEs in the safety view", || {
         let db = rusqlite::Connection::open(root.join("d/views/safety.sqlite")).unwrap();
-        let _ = get(&base, "/v1/views/safety", &safety);
+        assert_eq!(get(&base, "/v1/views/safety", &auditor).0, 200);
         db.query_row(
             "SELECT COUNT(*) FROM adverse_events WHERE ae_id >= 1000",
             [],
