@@ -425,8 +425,23 @@ fn serve_kafka_refuses_before_intake_answers_committed_receipts_and_streams_exac
         .unwrap_or(0)
             == N as i64
     });
-    // and routes of the embedded store say they are not served here, with 404
-    assert_eq!(get(&base, "/v1/checkpoints", "").0, 404);
+    // and the checkpoints are those the sequencer published; routes of the embedded store
+    // say they are not served here, with 404
+    let (s, v) = get(&base, "/v1/checkpoints", "");
+    assert_eq!(s, 200, "{v}");
+    assert!(
+        v["checkpoints"][0]["checkpoint"]
+            .as_str()
+            .unwrap()
+            .contains(&id),
+        "{v}"
+    );
+    let (s, v) = get(&base, "/v1/partitions/0/records/0", &auditor);
+    assert_eq!(s, 404, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("serve --data"),
+        "{v}"
+    );
     assert_eq!(
         sigterm_and_wait(&mut serve, Duration::from_secs(30)).code(),
         Some(0)

@@ -1,7 +1,8 @@
 //! Where the API's trial lives: the embedded log `serve --data` holds the writer of, or a
 //! trial on Kafka that `serve --kafka` writes to through intake and reads back committed.
 //! Handlers submit through [`Submitter`] and ask [`Backend::ledger_dir`] for the store the
-//! routes reading stored records, checkpoints, proofs and tiles answer from.
+//! routes reading stored records, proofs and tiles answer from; on Kafka the published
+//! checkpoints are read from the checkpoints topic.
 
 use super::error::ApiError;
 use crate::hosts::kafka_api::KafkaSubmitter;
@@ -39,20 +40,17 @@ impl Submitter {
 pub enum Backend {
     /// The embedded store's folder (read without the writer lock).
     Embedded(PathBuf),
-    /// A trial on Kafka: its bootstrap servers, for messages.
-    Kafka {
-        /// `host:port[,...]`.
-        bootstrap: String,
-    },
+    /// A trial on Kafka (its published checkpoints are read from `<trial>.checkpoints`).
+    Kafka(tl_kafka::KafkaConfig),
 }
 
 impl Backend {
-    /// The embedded store, or 404 on Kafka ([`not_on_kafka`]): stored records, checkpoints,
-    /// proofs, tiles, trails and bundles are served by `serve --data` only.
+    /// The embedded store, or 404 on Kafka ([`not_on_kafka`]): stored records, proofs,
+    /// tiles, trails and bundles are served by `serve --data` only.
     pub fn ledger_dir(&self, what: &str) -> Result<&Path, ApiError> {
         match self {
             Backend::Embedded(d) => Ok(d),
-            Backend::Kafka { bootstrap } => Err(not_on_kafka(what, bootstrap)),
+            Backend::Kafka(cfg) => Err(not_on_kafka(what, &cfg.bootstrap)),
         }
     }
 }
@@ -61,7 +59,7 @@ impl Backend {
 pub fn not_on_kafka(what: &str, bootstrap: &str) -> ApiError {
     ApiError::not_found(format!(
         "{what} is served by `serve --data` only; this server is in front of a trial on \
-         Kafka ({bootstrap}), where it serves submissions, the views and the safety stream \
-         (`trail --kafka` and `export --kafka` read the rest from the brokers)"
+         Kafka ({bootstrap}), where it serves submissions, checkpoints, the views and the \
+         safety stream (`trail --kafka` and `export --kafka` read the rest from the brokers)"
     ))
 }

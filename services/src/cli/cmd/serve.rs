@@ -255,9 +255,7 @@ impl Server {
         let state = api_state(
             common,
             api::backend::Submitter::Kafka(submitter),
-            api::backend::Backend::Kafka {
-                bootstrap: cfg.bootstrap.clone(),
-            },
+            api::backend::Backend::Kafka(cfg.clone()),
             flags,
         );
         Ok(Server {
