@@ -24,7 +24,10 @@
 //! site sees only that cohort's or site's patients.
 //!
 //! The follower does not re-verify: on the embedded log the server is the sequencer, and the
-//! records it reads are the ones it sealed.
+//! records it reads are the ones it sealed. On Kafka (`serve --kafka`) the rounds come from
+//! `hosts::kafka_api::follow_stream`: the committed ledger (`read_committed`, so an aborted
+//! transaction is never read), every partition read to its committed end twice per round, and
+//! only what `Follower::poll_settled` finds settled handed on; cursors are the same.
 
 use super::auth::{forbidden, ApiRole, Caller};
 use super::error::{ApiError, ErrorBody};
