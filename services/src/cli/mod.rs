@@ -1056,4 +1056,10 @@ pub struct BenchArgs {
     /// the default demo's 1,610).
     #[arg(long, requires = "grouped")]
     pub patients: Option<u32>,
+    /// With --kafka or --kafka-local: measure the safety stream's latency instead (an adverse
+    /// event's POST to its SSE event through `serve --kafka`, under 1,000 background
+    /// events/s, beside the POST's own latency to its receipt); --records adverse events
+    /// (at 20/s; 1,000 when --records is left at its default).
+    #[arg(long, conflicts_with_all = ["audit", "grouped"])]
+    pub stream: bool,
 }

@@ -6,6 +6,7 @@ pub mod bench_grouped;
 pub mod bench_kafka;
 pub mod bench_project;
 pub mod bench_reference;
+pub mod bench_stream_kafka;
 pub mod check_proof;
 pub mod checkpoint;
 pub mod cohort_engine;
