@@ -44,8 +44,16 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
     };
     let runtime = runtime()?;
     let served = server.serve_http(&runtime, a.listen, shutdown_signal, |_| {});
+    let on_kafka = server.handle.is_none();
     server.stop(served)?;
-    eprintln!("stopped; the ledger is closed.");
+    eprintln!(
+        "{}",
+        if on_kafka {
+            "stopped; every answer given was committed."
+        } else {
+            "stopped; the ledger is closed."
+        }
+    );
     Ok(ExitCode::SUCCESS)
 }
 
