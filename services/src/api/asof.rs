@@ -80,8 +80,9 @@ pub fn parse_cut(state: &ApiState, text: &str) -> Result<Vec<u64>, ApiError> {
             state.partitions.saturating_sub(1)
         )));
     }
+    let dir = state.backend.ledger_dir("a view as of a checkpoint")?;
     for (p, n) in &sizes {
-        let held = tl_ledger::publish::read_published(&state.ledger_dir, *p)
+        let held = tl_ledger::publish::read_published(dir, *p)
             .map_err(|e| ApiError::unavailable(format!("partition {p}: {e}")))?;
         if *n != 0 && !held.iter().any(|c| c.unverified().size == *n) {
             return Err(ApiError::not_found(format!(
@@ -101,8 +102,8 @@ pub fn with_views_at<T>(
     let fail =
         |what: &str, e: &dyn std::fmt::Display| ApiError::unavailable(format!("{what}: {e}"));
     let dir = tempfile::tempdir().map_err(|e| fail("a folder for the cut's views", &e))?;
-    let inner =
-        EmbeddedSource::open(&state.ledger_dir).map_err(|e| fail("cannot read the store", &e))?;
+    let ledger = state.backend.ledger_dir("a view as of a checkpoint")?;
+    let inner = EmbeddedSource::open(ledger).map_err(|e| fail("cannot read the store", &e))?;
     let source = Capped { inner, caps };
     let mut p = Projector::open(source, state.trial.clone(), state.root, dir.path(), 4096)
         .map_err(|e| fail("cannot open the cut's views", &e))?;

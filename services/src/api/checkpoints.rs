@@ -1,6 +1,7 @@
 //! `GET /v1/checkpoints`: each partition's latest published checkpoint (a C2SP signed note,
 //! FORMAT.md §17a), as the sequencer stored it. Public: checkpoints reveal sizes and roots only.
 
+use super::backend::Backend;
 use super::error::{ApiError, ErrorBody};
 use super::ApiState;
 use axum::extract::State;
@@ -45,8 +46,12 @@ async fn latest(State(state): State<Arc<ApiState>>) -> Result<Json<Checkpoints>,
     let list = tokio::task::spawn_blocking(move || {
         (0..state.partitions)
             .map(|p| {
-                let held = tl_ledger::publish::read_published(&state.ledger_dir, p)
-                    .map_err(|e| ApiError::unavailable(format!("partition {p}: {e}")))?;
+                let held = match &state.backend {
+                    Backend::Embedded(dir) => tl_ledger::publish::read_published(dir, p)
+                        .map_err(|e| ApiError::unavailable(format!("partition {p}: {e}")))?,
+                    Backend::Kafka(cfg) => tl_kafka::read::checkpoints(cfg, p, cfg.timeout)
+                        .map_err(|e| ApiError::unavailable(format!("partition {p}: {e}")))?,
+                };
                 Ok(PartitionCheckpoint {
                     partition: p,
                     checkpoint: held.last().map(|c| c.text().to_string()),

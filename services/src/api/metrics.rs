@@ -166,8 +166,10 @@ async fn scrape(State(state): State<Arc<ApiState>>) -> Result<Response, ApiError
 
 /// The gauges read at scrape time: partition sizes and the views' lag.
 fn gauges(state: &ApiState) {
+    // On Kafka the partitions' sizes are the brokers' to report (their consumer lag too).
+    let dir = state.backend.ledger_dir("partition sizes").ok();
     for p in 0..state.partitions {
-        if let Ok(held) = tl_ledger::publish::read_published(&state.ledger_dir, p) {
+        if let Some(held) = dir.and_then(|d| tl_ledger::publish::read_published(d, p).ok()) {
             let size = held.last().map_or(0, |c| c.unverified().size);
             metrics::gauge!("tl_records", "partition" => p.to_string()).set(size as f64);
         }

@@ -23,6 +23,7 @@
 
 pub mod asof;
 pub mod auth;
+pub mod backend;
 pub mod checkpoints;
 pub mod error;
 pub mod limits;
@@ -42,9 +43,7 @@ pub mod wire;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::{Json, Router};
-use std::path::PathBuf;
 use std::sync::Arc;
-use tl_ledger::SubmitHandle;
 
 /// Largest request body read. A submission's canonical bytes are capped well below this; the
 /// JSON form doubles them (hex). A larger body gets 413 before it is read whole.
@@ -52,10 +51,11 @@ pub const MAX_BODY: usize = 256 * 1024;
 
 /// What every handler shares.
 pub struct ApiState {
-    /// Submits to the sequencer thread; answers once the record is durable.
-    pub handle: SubmitHandle,
-    /// The embedded store, read directly (without the writer lock) for durable records.
-    pub ledger_dir: PathBuf,
+    /// Submits to the sequencer (embedded or on Kafka); answers once the record is durable.
+    pub submit: backend::Submitter,
+    /// Where the trial is: the embedded store, read directly (without the writer lock) for
+    /// durable records, or Kafka.
+    pub backend: backend::Backend,
     /// The trial's partition count, to refuse out-of-range partitions with 404.
     pub partitions: u32,
     /// The trial, for the checkpoint origins.
@@ -174,7 +174,7 @@ pub struct Ready {
     ),
 )]
 async fn ready(State(state): State<Arc<ApiState>>) -> (StatusCode, Json<serde_json::Value>) {
-    if state.handle.is_running() {
+    if state.submit.is_running() {
         (StatusCode::OK, Json(serde_json::json!({"ready": true})))
     } else {
         (

@@ -107,7 +107,8 @@ fn with_prover<T>(
     }
     let fail =
         |e: &dyn std::fmt::Display| ApiError::unavailable(format!("cannot read the store: {e}"));
-    let reader = EmbeddedReader::open(&state.ledger_dir).map_err(|e| fail(&e))?;
+    let dir = state.backend.ledger_dir("a proof")?;
+    let reader = EmbeddedReader::open(dir).map_err(|e| fail(&e))?;
     let records = reader.scan(p).map_err(|e| fail(&e))?.records;
     let zero = if p == 0 {
         records.clone()
@@ -115,7 +116,7 @@ fn with_prover<T>(
         reader.scan(0).map_err(|e| fail(&e))?.records
     };
     let keys = audit::sequencer_keys(&state.trial, &zero);
-    let published = read_published(&state.ledger_dir, p).map_err(|e| fail(&e))?;
+    let published = read_published(dir, p).map_err(|e| fail(&e))?;
     let tree = MerkleTree::from_leaves(audit::leaf_hashes(&records));
     let prover = Prover {
         trial: &state.trial,

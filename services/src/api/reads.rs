@@ -9,6 +9,7 @@
 
 use super::error::ApiError;
 use crate::cli::cmd::trail::VerifiedLedger;
+use crate::hosts::kafka_source::{KafkaSource, Source};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use tl_ledger::embedded::EmbeddedReader;
@@ -41,14 +42,22 @@ pub struct Freshness {
 /// A patient's site and cohort, as far as the ledger says.
 pub type Place = (Option<String>, Option<String>);
 
+/// Where the read side reads the ledger.
+enum Log {
+    /// The embedded store's folder.
+    Embedded(PathBuf),
+    /// The trial's committed ledger on Kafka (the views only).
+    Kafka(tl_kafka::KafkaConfig),
+}
+
 /// The shared read side.
 pub struct Reads {
-    ledger_dir: PathBuf,
+    log: Log,
     views_dir: PathBuf,
     trial: TrialId,
     root: [u8; 32],
     snapshot: Mutex<Option<Snapshot>>,
-    projector: Mutex<Option<Projector<EmbeddedSource>>>,
+    projector: Mutex<Option<Projector<Source>>>,
 }
 
 fn failed(what: &str, e: impl std::fmt::Display) -> ApiError {
@@ -60,7 +69,7 @@ impl Reads {
     /// The read side of the data folder `data`, pinned to `root`.
     pub fn new(data: &Path, trial: TrialId, root: [u8; 32]) -> Self {
         Reads {
-            ledger_dir: crate::cli::cmd::ledger_dir(data),
+            log: Log::Embedded(crate::cli::cmd::ledger_dir(data)),
             views_dir: crate::cli::cmd::view::db_dir(data, None),
             trial,
             root,
@@ -69,11 +78,38 @@ impl Reads {
         }
     }
 
-    /// Each partition's size as of its latest published checkpoint.
+    /// The read side of a trial on Kafka: the views (in `views_dir`) follow its committed
+    /// ledger; trails and bundles are not served from it.
+    pub fn kafka(cfg: &tl_kafka::KafkaConfig, views_dir: &Path, root: [u8; 32]) -> Self {
+        Reads {
+            log: Log::Kafka(cfg.clone()),
+            views_dir: views_dir.to_path_buf(),
+            trial: cfg.trial.clone(),
+            root,
+            snapshot: Mutex::new(None),
+            projector: Mutex::new(None),
+        }
+    }
+
+    /// The embedded store, or 404 on Kafka.
+    fn ledger_dir(&self) -> Result<&Path, ApiError> {
+        match &self.log {
+            Log::Embedded(d) => Ok(d),
+            Log::Kafka(cfg) => Err(super::backend::not_on_kafka(
+                "a trail or an audit bundle",
+                &cfg.bootstrap,
+            )),
+        }
+    }
+
+    /// Each partition's size as of its latest published checkpoint (none on Kafka).
     fn log_sizes(&self, partitions: usize) -> Vec<u64> {
+        let Log::Embedded(dir) = &self.log else {
+            return vec![0; partitions];
+        };
         (0..partitions as u32)
             .map(|p| {
-                read_published(&self.ledger_dir, p)
+                read_published(dir, p)
                     .ok()
                     .and_then(|c| c.last().map(|c| c.unverified().size))
                     .unwrap_or(0)
@@ -97,15 +133,15 @@ impl Reads {
         &self,
         f: impl FnOnce(&Snapshot) -> Result<T, ApiError>,
     ) -> Result<(T, Freshness), ApiError> {
+        let dir = self.ledger_dir()?;
         let mut held = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
-        let reader = EmbeddedReader::open(&self.ledger_dir)
-            .map_err(|e| failed("cannot read the store", e))?;
+        let reader = EmbeddedReader::open(dir).map_err(|e| failed("cannot read the store", e))?;
         let bytes = (0..reader.partition_count())
             .map(|p| reader.stored_bytes(p))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| failed("cannot read the store", e))?;
         if held.as_ref().is_none_or(|s| s.bytes != bytes) {
-            *held = Some(self.load(bytes)?);
+            *held = Some(self.load(dir, bytes)?);
         }
         let snap = held.as_ref().expect("loaded above");
         let as_of = snap.records.iter().map(|r| r.len() as u64).collect();
@@ -113,10 +149,10 @@ impl Reads {
         Ok((out, self.freshness(as_of)))
     }
 
-    fn load(&self, bytes: Vec<u64>) -> Result<Snapshot, ApiError> {
-        let inputs = read_embedded_for_verify(&self.ledger_dir)
-            .map_err(|e| failed("cannot read the ledger", e))?;
-        let dir = self.ledger_dir.clone();
+    fn load(&self, dir: &Path, bytes: Vec<u64>) -> Result<Snapshot, ApiError> {
+        let inputs =
+            read_embedded_for_verify(dir).map_err(|e| failed("cannot read the ledger", e))?;
+        let dir = dir.to_path_buf();
         let ledger = VerifiedLedger::from_inputs(&inputs, &self.trial, self.root, &|p| {
             Ok(read_published(&dir, p)?)
         })
@@ -141,18 +177,17 @@ impl Reads {
     /// Runs `f` on the projector's views, caught up with the log first. Blocking.
     pub fn with_views<T>(
         &self,
-        f: impl FnOnce(&mut Projector<EmbeddedSource>) -> Result<T, ApiError>,
+        f: impl FnOnce(&mut Projector<Source>) -> Result<T, ApiError>,
     ) -> Result<(T, Freshness), ApiError> {
         let mut held = self.projector.lock().unwrap_or_else(|p| p.into_inner());
         if held.is_none() {
-            let p = tl_projections::embedded(
-                &self.ledger_dir,
-                self.trial.clone(),
-                self.root,
-                &self.views_dir,
-                4096,
-            )
-            .map_err(|e| failed("cannot open the views", e))?;
+            let source = match &self.log {
+                Log::Embedded(dir) => EmbeddedSource::open(dir).map(Source::Embedded),
+                Log::Kafka(cfg) => KafkaSource::open(cfg).map(Source::Kafka),
+            }
+            .map_err(|e| failed("cannot read the ledger", e))?;
+            let p = Projector::open(source, self.trial.clone(), self.root, &self.views_dir, 4096)
+                .map_err(|e| failed("cannot open the views", e))?;
             *held = Some(p);
         }
         let p = held.as_mut().expect("opened above");
@@ -162,7 +197,7 @@ impl Reads {
         let partitions = n.iter().map(|l| l.partition + 1).max().unwrap_or(0);
         // Every view is applied from the same verified records: the least advanced is what
         // all of them reflect.
-        let as_of = (0..partitions)
+        let as_of: Vec<u64> = (0..partitions)
             .map(|part| {
                 n.iter()
                     .filter(|l| l.partition == part)
@@ -172,6 +207,24 @@ impl Reads {
             })
             .collect();
         let out = f(p)?;
+        if let Log::Kafka(_) = self.log {
+            // No checkpoint files: the log's size is what the source read of the brokers.
+            let log: Vec<u64> = (0..partitions)
+                .map(|part| {
+                    n.iter()
+                        .filter(|l| l.partition == part)
+                        .map(|l| l.log)
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            let behind = log
+                .iter()
+                .zip(&as_of)
+                .map(|(l, a): (&u64, &u64)| l.saturating_sub(*a))
+                .sum();
+            return Ok((out, Freshness { as_of, log, behind }));
+        }
         Ok((out, self.freshness(as_of)))
     }
 
@@ -183,10 +236,7 @@ impl Reads {
     }
 
     /// Where a patient is, from the enrollment view: (site, cohort). `None`: not registered.
-    pub fn patient_place(
-        p: &Projector<EmbeddedSource>,
-        patient: &str,
-    ) -> Result<Option<Place>, ApiError> {
+    pub fn patient_place(p: &Projector<Source>, patient: &str) -> Result<Option<Place>, ApiError> {
         use rusqlite::OptionalExtension;
         p.view(tl_projections::ViewKind::Enrollment)
             .conn()

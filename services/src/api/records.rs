@@ -111,7 +111,7 @@ fn stored(state: &ApiState, partition: u32) -> Result<Vec<Vec<u8>>, ApiError> {
             state.partitions
         )));
     }
-    let reader = EmbeddedReader::open(&state.ledger_dir)
+    let reader = EmbeddedReader::open(state.backend.ledger_dir("a stored record")?)
         .map_err(|e| ApiError::unavailable(format!("cannot read the store: {e}")))?;
     let scan = reader
         .scan(partition)

@@ -24,7 +24,10 @@
 //! site sees only that cohort's or site's patients.
 //!
 //! The follower does not re-verify: on the embedded log the server is the sequencer, and the
-//! records it reads are the ones it sealed.
+//! records it reads are the ones it sealed. On Kafka (`serve --kafka`) the rounds come from
+//! `hosts::kafka_api::follow_stream`: the committed ledger (`read_committed`, so an aborted
+//! transaction is never read), every partition read to its committed end twice per round, and
+//! only what `Follower::poll_settled` finds settled handed on; cursors are the same.
 
 use super::auth::{forbidden, ApiRole, Caller};
 use super::error::{ApiError, ErrorBody};
@@ -397,15 +400,10 @@ impl SafetyHub {
     /// Follows the ledger in `ledger_dir` until `stop` is set, publishing events. Blocking:
     /// run it on its own thread.
     pub fn follow(self: &Arc<Self>, ledger_dir: PathBuf) {
-        if let Err(e) = self.follow_inner(&ledger_dir, &self.stopped) {
-            tracing::error!(error = %e, "the safety stream's follower stopped");
-            *self.failed.write().unwrap_or_else(|p| p.into_inner()) = Some(e);
-            self.grew.send_modify(|_| {});
-        }
-    }
-
-    fn follow_inner(&self, dir: &std::path::Path, stop: &AtomicBool) -> Result<(), String> {
-        let reader = EmbeddedReader::open(dir).map_err(|e| e.to_string())?;
+        let reader = match EmbeddedReader::open(&ledger_dir) {
+            Ok(r) => r,
+            Err(e) => return self.fail(e.to_string()),
+        };
         let n = reader.partition_count() as usize;
         let mut feed = Feed {
             reader,
@@ -413,19 +411,42 @@ impl SafetyHub {
             bytes: vec![u64::MAX; n],
             cursors: vec![ScanCursor::default(); n],
         };
-        let mut published = Published::new(dir, n);
-        let mut follower = Follower::new();
-        let mut model = TrialModel::new();
-        let mut known = Known::default();
-        let mut last: Vec<Option<u64>> = vec![None; n];
-        while !stop.load(Ordering::Relaxed) {
+        let mut published = Published::new(&ledger_dir, n);
+        self.follow_rounds(n, |follower| {
             // Checkpoints first: a checkpoint is published only over durable records, so
             // everything it covers is read by the scan that follows.
             let settled = published.refresh();
             feed.refresh()?;
-            let records = follower
+            follower
                 .poll_settled(&feed, &settled)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())
+        });
+    }
+
+    /// Records why the follower stopped; streams say so and end.
+    pub fn fail(&self, why: String) {
+        tracing::error!(error = %why, "the safety stream's follower stopped");
+        *self.failed.write().unwrap_or_else(|p| p.into_inner()) = Some(why);
+        self.grew.send_modify(|_| {});
+    }
+
+    /// Follows a ledger of `n` partitions until the hub stops, publishing events: `round`
+    /// returns the records the follower finds settled now, in merged order (the embedded
+    /// store's checkpoints or Kafka's committed ends say what is settled). Blocking.
+    pub fn follow_rounds(
+        self: &Arc<Self>,
+        n: usize,
+        mut round: impl FnMut(&mut Follower) -> Result<Vec<LedgerRecord>, String>,
+    ) {
+        let mut follower = Follower::new();
+        let mut model = TrialModel::new();
+        let mut known = Known::default();
+        let mut last: Vec<Option<u64>> = vec![None; n];
+        while !self.stopped.load(Ordering::Relaxed) {
+            let records = match round(&mut follower) {
+                Ok(r) => r,
+                Err(e) => return self.fail(e),
+            };
             let mut fresh = Vec::new();
             for r in &records {
                 let b = &r.record.body;
@@ -456,7 +477,6 @@ impl SafetyHub {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-        Ok(())
     }
 
     /// Applies one record to the model; the events it makes.

@@ -137,10 +137,10 @@ async fn accept(
     }
     let started = std::time::Instant::now();
     let submitted = state
-        .handle
+        .submit
         .submit(bytes)
         .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+        .map_err(ApiError::unavailable)?;
     ::metrics::histogram!("tl_sequencer_latency_seconds").record(started.elapsed().as_secs_f64());
     answer(submitted)
 }

@@ -156,7 +156,8 @@ fn check_partition(state: &ApiState, p: u32) -> Result<(), ApiError> {
 /// FORMAT.md §17a; an append in progress is left for the next call).
 fn refresh_latest(state: &ApiState, p: u32, tiles: &mut PartitionTiles) -> Result<(), ApiError> {
     use std::io::{Read, Seek, SeekFrom};
-    let path = tl_ledger::publish::checkpoint_path(&state.ledger_dir, p);
+    let path =
+        tl_ledger::publish::checkpoint_path(state.backend.ledger_dir("a tlog-tiles log")?, p);
     let mut file = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -203,7 +204,8 @@ fn current(
     })?;
     let (size, root) = (latest.unverified().size, latest.unverified().root);
     if tiles.tree.size() < size {
-        let reader = EmbeddedReader::open(&state.ledger_dir).map_err(unavailable)?;
+        let reader = EmbeddedReader::open(state.backend.ledger_dir("a tlog-tiles log")?)
+            .map_err(unavailable)?;
         let records = reader.scan(p).map_err(unavailable)?.records;
         if (records.len() as u64) < size {
             return Err(diverged(format!(
@@ -394,7 +396,8 @@ fn bundle_records(
 ) -> Result<Vec<Vec<u8>>, ApiError> {
     let (latest, shared) = current(state, partition)?;
     let (first, end) = covered(0, coord, latest.unverified().size)?;
-    let reader = EmbeddedReader::open(&state.ledger_dir).map_err(unavailable)?;
+    let reader =
+        EmbeddedReader::open(state.backend.ledger_dir("a tlog-tiles log")?).map_err(unavailable)?;
     let records = reader.scan(partition).map_err(unavailable)?.records;
     let tiles = shared.lock().unwrap_or_else(|e| e.into_inner());
     (first..end)

@@ -258,9 +258,25 @@ pub struct UrlArg {
 /// `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The trial's data folder (as written by `init`); the server holds its writer lock.
-    #[arg(long, value_name = "DIR", env = "TRIAL_LEDGER_DATA")]
-    pub data: PathBuf,
+    /// The trial's data folder (as written by `init`); the server holds its writer lock. With
+    /// `--kafka`: where the trust file, the views (DIR/views) and the token file are by default.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "TRIAL_LEDGER_DATA",
+        required_unless_present = "kafka"
+    )]
+    pub data: Option<PathBuf>,
+    /// `--kafka BOOTSTRAP --trial ID`: the API in front of a trial on Kafka (a writer to its
+    /// intake, a reader of its committed ledger); its sequencer runs as its own service.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// With --kafka: the trust file pinning the trial's root key (default DIR/trust.json).
+    #[arg(long, value_name = "FILE", requires = "kafka")]
+    pub trust: Option<PathBuf>,
+    /// With --kafka: the folder of the views' SQLite databases (default DIR/views).
+    #[arg(long, value_name = "DIR", requires = "kafka")]
+    pub db: Option<PathBuf>,
     /// Address to listen on. The default is loopback only; another address must be given
     /// explicitly (use TLS there). Port 0 picks a free port (the first line printed names it).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8600")]
@@ -295,6 +311,15 @@ pub struct UpArgs {
     /// How often the deciders and the projector look for new records, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 200)]
     pub poll_ms: u64,
+    /// `--kafka BOOTSTRAP --trial ID`: run the site on a trial on Kafka (`init --kafka` wrote
+    /// DIR), its sequencer included; with `--demo`, simulate the demo trial onto it first.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// With `--demo`: start a throw-away single-node broker from infra/kafka (Java 17,
+    /// Maven), simulate the demo trial onto it and run the site there; the broker is stopped
+    /// and removed when `up` stops.
+    #[arg(long, conflicts_with = "kafka")]
+    pub kafka_local: bool,
     /// Where the read tokens are (`trial-ledger tokens`), and the access log of reads.
     #[command(flatten)]
     pub tokens: TokenFiles,
@@ -1034,6 +1059,12 @@ pub struct BenchArgs {
     /// Measure the server instead: submissions/s over HTTP with 1, 16 and 256 clients beside
     /// the in-process submit handle, submit latency at 500/s, stream latency, and memory with
     /// 100 stream clients, on a `serve` child process over a copy of the demo.
-    #[arg(long, conflicts_with_all = ["audit", "kafka", "kafka_local", "grouped"])]
+    #[arg(long, conflicts_with_all = ["audit", "kafka", "kafka_local", "grouped", "stream"])]
     pub http: bool,
+    /// With --kafka or --kafka-local: measure the safety stream's latency instead (an adverse
+    /// event's POST to its SSE event through `serve --kafka`, under 1,000 background
+    /// events/s, beside the POST's own latency to its receipt); --records adverse events
+    /// (at 20/s; 1,000 when --records is left at its default).
+    #[arg(long, conflicts_with_all = ["audit", "grouped"])]
+    pub stream: bool,
 }

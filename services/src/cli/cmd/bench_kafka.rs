@@ -36,9 +36,28 @@ const PARTITIONS: u32 = 8;
 /// The target share of the reference rate.
 const TARGET: f64 = 0.8;
 
-/// Runs the Kafka benchmark.
+/// Runs the Kafka benchmark (with `--stream`, the stream latency benchmark,
+/// [`super::bench_stream_kafka`]).
 pub fn run(a: BenchArgs) -> Result<ExitCode> {
     anyhow::ensure!(a.records > 0, "--records must be at least 1");
+    if a.stream {
+        let n = if a.records == 20_000 {
+            1_000
+        } else {
+            a.records as usize
+        };
+        let local = if a.kafka_local {
+            Some(crate::hosts::local_kafka::LocalBroker::start()?)
+        } else {
+            None
+        };
+        let bootstrap = match (&a.kafka, &local) {
+            (Some(b), _) => b.clone(),
+            (None, Some(l)) => l.bootstrap.clone(),
+            (None, None) => unreachable!("dispatched on --kafka or --kafka-local"),
+        };
+        return super::bench_stream_kafka::run(&bootstrap, n);
+    }
     let n = a.records as usize;
     let local = if a.kafka_local {
         Some(crate::hosts::local_kafka::LocalBroker::start()?)

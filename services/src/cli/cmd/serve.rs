@@ -7,6 +7,11 @@
 //!
 //! [`Server`] is the part `serve` and `up` share: the sequencer thread, the safety stream's
 //! follower and the API's state, started over an open writer and stopped in order.
+//!
+//! `serve --kafka BOOTSTRAP --trial ID` is the API in front of a trial on Kafka
+//! ([`Server::start_kafka`]): a writer to `<trial>.intake` that checks signature, enrolment
+//! and role first, and a reader of the committed ledger for receipts, the safety stream and
+//! the views (in `--db DIR`, by default `DIR/views`). The sequencer runs as its own service.
 
 use crate::api::limits::ServerFlags;
 use crate::api::{self, auth, ApiState};
@@ -23,11 +28,32 @@ use tl_schemas::UtcMicros;
 /// Runs `serve` until SIGTERM or Ctrl-C.
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
     api::limits::check(&a.server)?;
-    let server = Server::start(&a.data, &a.tokens, &a.server, super::open_writer(&a.data)?)?;
+    let server = match super::kafka_config(&a.kafka)? {
+        Some(cfg) => {
+            let (root, db) =
+                kafka_files(&cfg, a.data.as_deref(), a.trust.as_deref(), a.db.as_deref())?;
+            Server::start_kafka(&cfg, root, &db, a.data.as_deref(), &a.tokens, &a.server)?
+        }
+        None => {
+            let data = a
+                .data
+                .as_deref()
+                .context("give --data DIR (an embedded ledger) or --kafka BOOTSTRAP --trial ID")?;
+            Server::start(data, &a.tokens, &a.server, super::open_writer(data)?)?
+        }
+    };
     let runtime = runtime()?;
     let served = server.serve_http(&runtime, a.listen, shutdown_signal, |_| {});
+    let on_kafka = server.handle.is_none();
     server.stop(served)?;
-    eprintln!("stopped; the ledger is closed.");
+    eprintln!(
+        "{}",
+        if on_kafka {
+            "stopped; every answer given was committed."
+        } else {
+            "stopped; the ledger is closed."
+        }
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -39,19 +65,98 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// The sequencer thread, the safety stream's follower and the API's state over one data
-/// folder's writer.
+/// The trust file's pinned root and the views' folder of `serve --kafka` or `up --kafka`:
+/// `--trust` / `--db`, else `DIR/trust.json` / `DIR/views` of `--data DIR`.
+pub(crate) fn kafka_files(
+    cfg: &tl_kafka::KafkaConfig,
+    data: Option<&Path>,
+    trust: Option<&Path>,
+    db: Option<&Path>,
+) -> Result<([u8; 32], PathBuf)> {
+    let trust_path = trust
+        .map(Path::to_path_buf)
+        .or_else(|| data.map(super::trust_path))
+        .context("with --kafka, give --trust FILE (the trial's trust file, as `init --kafka` wrote it) or --data DIR holding it")?;
+    let db = db
+        .map(Path::to_path_buf)
+        .or_else(|| data.map(|d| super::view::db_dir(d, None)))
+        .context(
+            "with --kafka, give --db DIR (the views' folder) or --data DIR (views in DIR/views)",
+        )?;
+    let trust = tl_ledger::trust::TrustFile::read(&trust_path)
+        .with_context(|| format!("trust file {}", trust_path.display()))?;
+    anyhow::ensure!(
+        trust.trial() == cfg.trial,
+        "trust file {} is of trial {}, not of --trial {}",
+        trust_path.display(),
+        trust.trial(),
+        cfg.trial
+    );
+    Ok((trust.root_key().map_err(anyhow::Error::msg)?, db))
+}
+
+/// Who sequences: the embedded sequencer thread, or (on Kafka) the sequencer service, which
+/// this process only writes to.
+enum Sequencing {
+    /// The embedded sequencer on its own thread, stopped last.
+    Embedded(SequencerThread<TrialRules>),
+    /// The thread producing to intake, stopped by `stop`.
+    Kafka {
+        writer: std::thread::JoinHandle<()>,
+        stop: Arc<std::sync::atomic::AtomicBool>,
+    },
+}
+
+/// The sequencer thread (or the Kafka writer), the safety stream's follower and the API's
+/// state.
 pub(crate) struct Server {
-    /// What every handler shares (the submit handle among it).
+    /// What every handler shares (the submitter among it).
     pub state: Arc<ApiState>,
-    /// The sequencer on its own thread, stopped last.
-    sequencer: SequencerThread<TrialRules>,
+    /// The embedded submit handle (the deciders of `up --data` submit through it).
+    pub handle: Option<tl_ledger::SubmitHandle>,
+    /// The sequencer, or the Kafka writer.
+    sequencing: Sequencing,
     /// The safety stream's follower thread, joined when the server stops.
     follower: std::thread::JoinHandle<()>,
-    /// The data folder: where `serve.url` is left for writers refused by the lock.
-    data: PathBuf,
+    /// The embedded data folder: where `serve.url` is left for writers refused by the lock.
+    data: Option<PathBuf>,
     /// TLS, CORS, limits and the metrics address, applied when serving.
     flags: ServerFlags,
+}
+
+/// What the API's state is made of besides the backend.
+struct Common {
+    reads: api::reads::Reads,
+    root: [u8; 32],
+    trial: tl_schemas::TrialId,
+    partitions: u32,
+    safety: Arc<api::stream::SafetyHub>,
+    token_file: PathBuf,
+    access_log: PathBuf,
+}
+
+fn api_state(
+    c: Common,
+    submit: api::backend::Submitter,
+    backend: api::backend::Backend,
+    flags: &ServerFlags,
+) -> Arc<ApiState> {
+    Arc::new(ApiState {
+        submit,
+        backend,
+        partitions: c.partitions,
+        reads: c.reads,
+        root: c.root,
+        trial: c.trial,
+        safety: c.safety,
+        tls: flags.tls(),
+        streams: Arc::new(api::stream::StreamSlots::new(flags.max_streams_per_token)),
+        tokens: auth::TokenStore::new(c.token_file),
+        sessions: auth::Sessions::default(),
+        access_log: auth::AccessLog::new(c.access_log),
+        rate: api::limits::RateLimits::new(flags.rate_per_key, flags.rate_per_address),
+        tiles: api::tiles::TileCache::default(),
+    })
 }
 
 impl Server {
@@ -91,27 +196,82 @@ impl Server {
                 .spawn(move || hub.follow(dir))
                 .context("starting the safety stream's follower")?
         };
-        let state = Arc::new(ApiState {
-            handle,
-            ledger_dir: super::ledger_dir(data),
-            partitions,
+        let common = Common {
             reads: api::reads::Reads::new(data, trial.clone(), root),
             root,
             trial,
+            partitions,
             safety,
-            tls: flags.tls(),
-            streams: Arc::new(api::stream::StreamSlots::new(flags.max_streams_per_token)),
-            tokens: auth::TokenStore::new(token_file),
-            sessions: auth::Sessions::default(),
-            access_log: auth::AccessLog::new(access_log),
-            rate: api::limits::RateLimits::new(flags.rate_per_key, flags.rate_per_address),
-            tiles: api::tiles::TileCache::default(),
-        });
+            token_file,
+            access_log,
+        };
+        let state = api_state(
+            common,
+            api::backend::Submitter::Embedded(handle.clone()),
+            api::backend::Backend::Embedded(super::ledger_dir(data)),
+            flags,
+        );
         Ok(Server {
             state,
-            sequencer,
+            handle: Some(handle),
+            sequencing: Sequencing::Embedded(sequencer),
             follower,
-            data: data.to_path_buf(),
+            data: Some(data.to_path_buf()),
+            flags: flags.clone(),
+        })
+    }
+
+    /// The API in front of the trial `cfg` on Kafka (its topics must exist and a sequencer
+    /// run): the writer thread ([`crate::hosts::kafka_api::KafkaSubmitter`]), the safety
+    /// stream's follower of the committed ledger, and the views in `db`. `data` only gives
+    /// the token file's and access log's defaults.
+    pub fn start_kafka(
+        cfg: &tl_kafka::KafkaConfig,
+        root: [u8; 32],
+        db: &Path,
+        data: Option<&Path>,
+        tokens: &TokenFiles,
+        flags: &ServerFlags,
+    ) -> Result<Self> {
+        let token_file = super::tokens::token_path(data, tokens)?;
+        let access_log = super::tokens::access_log_path(data, tokens)?;
+        auth::TokenFile::read(&token_file)?;
+        api::metrics::install()?;
+        std::fs::create_dir_all(db).with_context(|| format!("creating {}", db.display()))?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (submitter, writer) =
+            crate::hosts::kafka_api::KafkaSubmitter::spawn(cfg, root, stop.clone())?;
+        let partitions = tl_kafka::topics::partition_count(cfg, &cfg.topics.ledger)?
+            .context("the trial's ledger topic is missing")?;
+        let safety = Arc::new(api::stream::SafetyHub::default());
+        let follower = {
+            let (hub, cfg) = (safety.clone(), cfg.clone());
+            std::thread::Builder::new()
+                .name("tl-safety-stream".into())
+                .spawn(move || crate::hosts::kafka_api::follow_stream(&hub, &cfg, partitions))
+                .context("starting the safety stream's follower")?
+        };
+        let common = Common {
+            reads: api::reads::Reads::kafka(cfg, db, root),
+            root,
+            trial: cfg.trial.clone(),
+            partitions,
+            safety,
+            token_file,
+            access_log,
+        };
+        let state = api_state(
+            common,
+            api::backend::Submitter::Kafka(submitter),
+            api::backend::Backend::Kafka(cfg.clone()),
+            flags,
+        );
+        Ok(Server {
+            state,
+            handle: None,
+            sequencing: Sequencing::Kafka { writer, stop },
+            follower,
+            data: None,
             flags: flags.clone(),
         })
     }
@@ -140,11 +300,13 @@ impl Server {
             let addr = listener.local_addr()?;
             let url = format!("{}://{addr}", self.flags.scheme());
             // The URL file first: a writer started on the printed line finds it.
-            let url_file = super::server_url_path(&self.data);
-            std::fs::write(&url_file, format!("{url}\n"))
-                .with_context(|| format!("writing {}", url_file.display()))?;
+            if let Some(data) = &self.data {
+                let url_file = super::server_url_path(data);
+                std::fs::write(&url_file, format!("{url}\n"))
+                    .with_context(|| format!("writing {}", url_file.display()))?;
+            }
             println!("listening on {url}");
-            tracing::info!(%addr, data = %self.data.display(), tls = self.flags.tls(), "serving");
+            tracing::info!(%addr, tls = self.flags.tls(), "serving");
             if let Some(m) = self.flags.metrics_listen {
                 let bound = api::metrics::serve_open(m, self.state.clone()).await?;
                 // The second line names the metrics address (port 0 picks one).
@@ -170,10 +332,22 @@ impl Server {
     pub fn stop(self, served: Result<()>) -> Result<()> {
         self.state.safety.stop();
         let _ = self.follower.join();
-        let closed = self.sequencer.stop().and_then(|ledger| ledger.close());
-        let _ = std::fs::remove_file(super::server_url_path(&self.data));
-        served?;
-        closed.context("closing the ledger")?;
+        match self.sequencing {
+            Sequencing::Embedded(sequencer) => {
+                let closed = sequencer.stop().and_then(|ledger| ledger.close());
+                if let Some(data) = &self.data {
+                    let _ = std::fs::remove_file(super::server_url_path(data));
+                }
+                served?;
+                closed.context("closing the ledger")?;
+            }
+            Sequencing::Kafka { writer, stop } => {
+                // No request is in flight any more: every answer that left was committed.
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                let _ = writer.join();
+                served?;
+            }
+        }
         Ok(())
     }
 }

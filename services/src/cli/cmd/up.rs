@@ -53,16 +53,20 @@ pub struct UpConfig {
 pub fn run_cli(a: UpArgs) -> Result<ExitCode> {
     // Bad TLS or CORS flags are said before the demo is written.
     crate::api::limits::check(&a.server)?;
+    if a.kafka_local || a.kafka.kafka.is_some() {
+        return super::up_kafka::run_cli(&a);
+    }
     let config = if a.demo {
-        demo_first(&a)?
+        demo_first(&a, None)?
     } else {
         from_folder(&a)?
     };
     run(config, serve::shutdown_signal)
 }
 
-/// Fills the new folder `--data` with the demo trial; the configuration with the demo's keys.
-fn demo_first(a: &UpArgs) -> Result<UpConfig> {
+/// Fills the new folder `--data` with the demo trial (on Kafka at `kafka`: bootstrap and
+/// trial id); the configuration with the demo's keys.
+pub(super) fn demo_first(a: &UpArgs, kafka: Option<(&str, &str)>) -> Result<UpConfig> {
     if std::fs::read_dir(&a.data).is_ok_and(|mut e| e.next().is_some()) {
         bail!(
             "{} is not empty: `up --demo` fills a new folder with the demo trial (choose another --data, or leave out --demo to serve an existing trial)",
@@ -71,12 +75,12 @@ fn demo_first(a: &UpArgs) -> Result<UpConfig> {
     }
     let demo = DemoArgs {
         data: a.data.clone(),
-        trial: "drup-demo".into(),
+        trial: kafka.map_or("drup-demo", |k| k.1).into(),
         patients: a.patients,
         seed: a.seed,
-        kafka: None,
+        kafka: kafka.map(|k| k.0.to_string()),
         kafka_local: false,
-        kafka_config: None,
+        kafka_config: a.kafka.kafka_config.clone(),
         check: false,
     };
     if super::demo::run(demo)? != ExitCode::SUCCESS {
@@ -100,7 +104,7 @@ fn demo_first(a: &UpArgs) -> Result<UpConfig> {
 
 /// The configuration of an existing folder: its sequencer key, and the deciders' keys found
 /// in `DIR/keys/`.
-fn from_folder(a: &UpArgs) -> Result<UpConfig> {
+pub(super) fn from_folder(a: &UpArgs) -> Result<UpConfig> {
     super::read_trust(&a.data)?;
     let sequencer = crate::cli::secrets::load_sequencer_key(&a.data)?;
     let decider = |file: &str, name: &str| -> Result<Option<SigningKey>> {
@@ -184,19 +188,23 @@ where
 }
 
 /// A named worker thread.
-type Worker = (&'static str, JoinHandle<Result<()>>);
+pub(super) type Worker = (&'static str, JoinHandle<Result<()>>);
 
 /// Starts the matcher and the cohort engine whose keys the configuration holds, each
 /// following the ledger and submitting through the server's submit handle.
 fn deciders(config: &UpConfig, server: &Server, stop: &Arc<AtomicBool>) -> Result<Vec<Worker>> {
     let mut out = Vec::new();
     let mode = RunMode::Follow { poll: config.poll };
+    let handle = server
+        .handle
+        .as_ref()
+        .context("the embedded server has a submit handle")?;
     if let Some(key) = &config.matcher {
         let mut host = Host::with_handle(
             &config.data,
             MatcherService::new(),
             key.clone(),
-            server.state.handle.clone(),
+            handle.clone(),
         )?;
         let stop = stop.clone();
         out.push((
@@ -211,7 +219,7 @@ fn deciders(config: &UpConfig, server: &Server, stop: &Arc<AtomicBool>) -> Resul
             &config.data,
             CohortEngineService::new(),
             key.clone(),
-            server.state.handle.clone(),
+            handle.clone(),
         )?;
         let stop = stop.clone();
         out.push((
@@ -225,7 +233,7 @@ fn deciders(config: &UpConfig, server: &Server, stop: &Arc<AtomicBool>) -> Resul
 }
 
 /// A decider's end, said at once when it failed (the others keep running until the stop).
-fn said<T>(r: Result<T>) -> Result<()> {
+pub(super) fn said<T>(r: Result<T>) -> Result<()> {
     if let Err(e) = &r {
         eprintln!(
             "a deciding service stopped: {}; the rest keep running",
@@ -237,7 +245,7 @@ fn said<T>(r: Result<T>) -> Result<()> {
 
 /// Keeps the views up to date: the API's own projector (one writer of the view databases),
 /// brought up to date every `poll` until `stop`; each catch-up commits whole transactions.
-fn projector(server: &Server, stop: &Arc<AtomicBool>, poll: Duration) -> Result<Worker> {
+pub(super) fn projector(server: &Server, stop: &Arc<AtomicBool>, poll: Duration) -> Result<Worker> {
     let (state, stop) = (server.state.clone(), stop.clone());
     let thread = std::thread::Builder::new()
         .name("tl-projector".into())

@@ -1,0 +1,508 @@
+//! The API on Kafka (the server issue): `serve --kafka` in front of a demo trial on the shared
+//! test broker, with `trial-ledger sequencer` as its own process, refuses a bad signature, an
+//! unknown key and a wrong role with 4xx before anything reaches intake; a submission gets the
+//! receipt of its committed record, and its resubmission the original one; the safety stream
+//! delivers adverse events in the merged order and resumes with `Last-Event-ID` exactly once;
+//! the views follow the ledger. And `up --kafka-local --demo` starts its own broker, serves,
+//! takes a submission into the views and stops everything on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tl_ledger::SigningKey;
+use tl_schemas::{encode, TrialId};
+
+const BIN: &str = env!("CARGO_BIN_EXE_trial-ledger");
+const SEQUENCER_PASS: &str = "kafka-serve-sequencer-passphrase";
+
+fn bin(root: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(root)
+        .env("TRIAL_LEDGER_SCRYPT_LOG_N", "10")
+        .env_remove("TRIAL_LEDGER_PASSPHRASE")
+        .env_remove("TRIAL_LEDGER_ROOT_PASSPHRASE")
+        .env("TRIAL_LEDGER_SEQUENCER_PASSPHRASE", SEQUENCER_PASS)
+        .env_remove("TRIAL_LEDGER_DATA")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Kills a child the test left running when it fails.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Starts `args` and returns it with the URL of its `listening on` line (its other output
+/// drained on a thread).
+fn listening(root: &Path, args: &[&str], log: &str) -> (Killed, String) {
+    let mut child = bin(root)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(root.join(log)).unwrap())
+        .spawn()
+        .unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if let Some(base) = line.strip_prefix("listening on ") {
+                let _ = tx.send(base.trim().to_string());
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(300))
+        .unwrap_or_else(|_| {
+            panic!(
+                "{args:?} never said where it listens:\n{}",
+                std::fs::read_to_string(root.join(log)).unwrap_or_default()
+            )
+        });
+    (Killed(child), base)
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn get(base: &str, path: &str, token: &str) -> (u16, serde_json::Value) {
+    let mut res = agent()
+        .get(format!("{base}{path}"))
+        .header("authorization", format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    let status = res.status().as_u16();
+    let text = res.body_mut().read_to_string().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
+fn post(base: &str, body: &[u8]) -> (u16, serde_json::Value) {
+    let mut res = agent()
+        .post(format!("{base}/v1/submissions"))
+        .header("content-type", "application/octet-stream")
+        .send(body)
+        .unwrap();
+    let status = res.status().as_u16();
+    let text = res.body_mut().read_to_string().unwrap();
+    (status, serde_json::from_str(&text).unwrap())
+}
+
+fn token(root: &Path, role: &str) -> String {
+    let o = bin(root)
+        .args([
+            "tokens", "new", "--data", "d", "--name", "Dr. T", "--role", role,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
+/// An adverse event of `patient` (the form `submit` reads), signed by `key`.
+fn adverse_event(trial: &TrialId, patient: &str, ae_id: u32, key: &SigningKey) -> Vec<u8> {
+    let json = serde_json::json!({"event": "AdverseEventReported", "subject": format!("patient:{patient}"),
+        "payload": {"ae_id": ae_id, "ctcae_term": "Fatigue", "grade": 1 + ae_id % 3, "serious": [],
+            "expected": true, "attribution": "Possible", "onset": {"Full": "2025-03-01"},
+            "awareness": "2025-03-02", "outcome": "Ongoing"}});
+    let parsed = trial_ledger::cli::event_json::parse(&json.to_string()).unwrap();
+    encode(&parsed.draft.sign(trial, key))
+}
+
+/// Patients enrolled in a cohort, alive and not withdrawn, from the views `serve` wrote.
+fn enrolled(root: &Path, base: &str, token: &str) -> Vec<String> {
+    assert_eq!(get(base, "/v1/views/enrollment", token).0, 200);
+    let db = rusqlite::Connection::open(root.join("d/views/enrollment.sqlite")).unwrap();
+    let mut q = db
+        .prepare("SELECT patient FROM patients WHERE enrolled_cohort IS NOT NULL AND died = 0 AND withdrawn_on IS NULL ORDER BY patient")
+        .unwrap();
+    let rows = q.query_map([], |r| r.get(0)).unwrap();
+    rows.collect::<Result<_, _>>().unwrap()
+}
+
+/// One Server-Sent Event: its id, its kind and its data.
+type Sse = (Option<String>, String, serde_json::Value);
+
+/// Opens the safety stream (resuming after `last`); events arrive on the channel until it
+/// is dropped.
+fn open_stream(base: &str, token: &str, last: Option<&str>) -> std::sync::mpsc::Receiver<Sse> {
+    let mut req = agent()
+        .get(format!("{base}/v1/safety/stream"))
+        .header("authorization", format!("Bearer {token}"));
+    if let Some(id) = last {
+        req = req.header("last-event-id", id);
+    }
+    let res = req.call().unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let (tx, rx) = std::sync::mpsc::sync_channel(64);
+    std::thread::spawn(move || {
+        let reader = BufReader::new(res.into_body().into_reader());
+        let (mut id, mut kind, mut data) = (None, String::new(), String::new());
+        for line in reader.lines() {
+            let Ok(line) = line else { return };
+            if line.is_empty() {
+                if !data.is_empty() {
+                    let v = serde_json::from_str(&data).unwrap();
+                    data.clear();
+                    if tx.send((id.take(), std::mem::take(&mut kind), v)).is_err() {
+                        return;
+                    }
+                }
+            } else if let Some(v) = line.strip_prefix("id:") {
+                id = Some(v.trim().to_string());
+            } else if let Some(v) = line.strip_prefix("event:") {
+                kind = v.trim().to_string();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.trim_start());
+            }
+        }
+    });
+    rx
+}
+
+/// Safety events until `caught-up` (`to_head`) or until `enough`.
+fn collect(
+    rx: &std::sync::mpsc::Receiver<Sse>,
+    to_head: bool,
+    mut enough: impl FnMut(&[Sse]) -> bool,
+) -> Vec<Sse> {
+    let mut out = Vec::new();
+    loop {
+        let ev = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the stream went silent");
+        match ev.1.as_str() {
+            "caught-up" if to_head => return out,
+            "caught-up" => {}
+            "safety" => {
+                out.push(ev);
+                if enough(&out) {
+                    return out;
+                }
+            }
+            other => panic!("unexpected event {other}: {:?}", ev.2),
+        }
+    }
+}
+
+/// Each event's place in the merged order never goes back.
+fn assert_merged_order(events: &[Sse]) {
+    let place = |e: &Sse| {
+        (
+            tl_schemas::UtcMicros::parse_rfc3339(e.2["ordering_time"].as_str().unwrap())
+                .unwrap()
+                .0,
+            e.2["partition"].as_u64().unwrap(),
+            e.2["seq"].as_u64().unwrap(),
+        )
+    };
+    for w in events.windows(2) {
+        assert!(
+            place(&w[0]) <= place(&w[1]),
+            "out of order: {:?} then {:?}",
+            w[0].2,
+            w[1].2
+        );
+    }
+}
+
+fn intake_ends(bootstrap: &str, trial: &TrialId) -> Vec<i64> {
+    let cfg = tl_kafka::KafkaConfig::new(bootstrap, trial.clone());
+    let n = tl_kafka::topics::partition_count(&cfg, &cfg.topics.intake)
+        .unwrap()
+        .unwrap();
+    tl_kafka::read::end_offsets(&cfg, &cfg.topics.intake, n)
+        .unwrap()
+        .1
+}
+
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(60);
+    while !f() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn sigterm_and_wait(child: &mut Killed, within: Duration) -> std::process::ExitStatus {
+    Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    let until = Instant::now() + within;
+    loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            Instant::now() < until,
+            "did not stop within {within:?} of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn serve_kafka_refuses_before_intake_answers_committed_receipts_and_streams_exactly_once() {
+    // Given a demo trial on the shared broker, its sequencer, and `serve --kafka` before it
+    let bootstrap = &tl_tests::kafka::broker().bootstrap;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let id = tl_tests::kafka::unique("srv").replace('-', ".");
+    let trial = TrialId::new(&id).unwrap();
+    let o = bin(root)
+        .args(["demo", "--data", "d", "--patients", "8", "--seed", "7"])
+        .args(["--kafka", bootstrap, "--trial", &id])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "demo --kafka: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let sequencer = Killed(
+        bin(root)
+            .args([
+                "sequencer",
+                "--kafka",
+                bootstrap,
+                "--trial",
+                &id,
+                "--data",
+                "d",
+            ])
+            .args([
+                "--topic-safety",
+                "dev",
+                "--transactional-id",
+                &format!("{id}.s"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(root.join("sequencer.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let serve_args = [
+        "serve",
+        "--kafka",
+        bootstrap,
+        "--trial",
+        &id,
+        "--data",
+        "d",
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let (mut serve, base) = listening(root, &serve_args, "serve.log");
+    let safety = token(root, "safety");
+    let auditor = token(root, "auditor");
+    let keys = tl_sim::keys_of_seed(7);
+    let investigator = &keys.investigators[0].key;
+    let patients = enrolled(root, &base, &auditor);
+    assert!(!patients.is_empty(), "the demo enrolled patients");
+
+    // When a bad signature, an unknown key and a wrong role are posted
+    let before = intake_ends(bootstrap, &trial);
+    let mut forged: tl_schemas::SignedSubmission =
+        tl_schemas::decode(&adverse_event(&trial, &patients[0], 900, investigator)).unwrap();
+    forged.signature.0[7] ^= 1;
+    let stranger = SigningKey::generate();
+    for (body, status, code) in [
+        (encode(&forged), 422, "bad-author-signature"),
+        (
+            adverse_event(&trial, &patients[0], 901, &stranger),
+            422,
+            "unknown-key",
+        ),
+        (
+            adverse_event(&trial, &patients[0], 902, &keys.matcher.key),
+            422,
+            "role-not-permitted",
+        ),
+        (b"not a submission".to_vec(), 400, "unsupported-format"),
+    ] {
+        // then each gets its 4xx and code
+        let (s, v) = post(&base, &body);
+        assert_eq!((s, v["code"].as_str().unwrap()), (status, code), "{v}");
+        assert!(!v["message"].as_str().unwrap().is_empty());
+    }
+    // and nothing reached intake
+    assert_eq!(
+        intake_ends(bootstrap, &trial),
+        before,
+        "a refusal reached intake"
+    );
+
+    // When the history is read, then adverse events are submitted while a client follows
+    let history = collect(&open_stream(&base, &safety, None), true, |_| false);
+    let start = history.last().map(|e| e.0.clone().unwrap());
+    const N: u32 = 12;
+    let bodies: Vec<Vec<u8>> = (0..N)
+        .map(|i| {
+            adverse_event(
+                &trial,
+                &patients[i as usize % patients.len()],
+                1000 + i,
+                investigator,
+            )
+        })
+        .collect();
+    let first = open_stream(&base, &safety, start.as_deref());
+    let mut receipts = Vec::new();
+    for b in &bodies {
+        // then each gets the receipt of its committed record
+        let (s, v) = post(&base, b);
+        assert_eq!(s, 201, "{v}");
+        assert_eq!(v["status"], "recorded");
+        receipts.push(v);
+    }
+    // and a resubmission gets the original receipt
+    let (s, again) = post(&base, &bodies[3]);
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(again["status"], "already-recorded");
+    for f in [
+        "partition",
+        "seq",
+        "record_hash",
+        "seal",
+        "registry_seq",
+        "ordering_time",
+    ] {
+        assert_eq!(again[f], receipts[3][f], "{f}");
+    }
+    // and the stream, dropped part-way and resumed with Last-Event-ID, gives each AE once
+    let is_new = |e: &Sse| e.2["ae_id"].as_u64().is_some_and(|a| a >= 1000);
+    let mut seen = collect(&first, false, |got| {
+        got.iter().filter(|e| is_new(e)).count() >= 5
+    });
+    drop(first);
+    let last = seen.last().unwrap().0.clone().unwrap();
+    let again = open_stream(&base, &safety, Some(&last));
+    let have = seen.iter().filter(|e| is_new(e)).count();
+    seen.extend(collect(&again, false, |got| {
+        got.iter().filter(|e| is_new(e)).count() + have >= N as usize
+    }));
+    assert_merged_order(&seen);
+    let ids: Vec<(String, u64)> = seen
+        .iter()
+        .filter(|e| is_new(e))
+        .map(|e| {
+            (
+                e.2["patient"].as_str().unwrap().to_string(),
+                e.2["ae_id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let unique: std::collections::BTreeSet<_> = ids.iter().cloned().collect();
+    assert_eq!(
+        (ids.len(), unique.len()),
+        (N as usize, N as usize),
+        "each AE exactly once"
+    );
+    for (e, r) in seen.iter().filter(|e| is_new(e)).zip(&receipts) {
+        assert_eq!(e.2["record_hash"], r["record_hash"], "in submission order");
+    }
+
+    // and the safety view holds them (the views follow the ledger on Kafka)
+    eventually("the AEs in the safety view", || {
+        let db = rusqlite::Connection::open(root.join("d/views/safety.sqlite")).unwrap();
+        assert_eq!(get(&base, "/v1/views/safety", &auditor).0, 200);
+        db.query_row(
+            "SELECT COUNT(*) FROM adverse_events WHERE ae_id >= 1000",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap_or(0)
+            == N as i64
+    });
+    // and the checkpoints are those the sequencer published; routes of the embedded store
+    // say they are not served here, with 404
+    let (s, v) = get(&base, "/v1/checkpoints", "");
+    assert_eq!(s, 200, "{v}");
+    assert!(
+        v["checkpoints"][0]["checkpoint"]
+            .as_str()
+            .unwrap()
+            .contains(&id),
+        "{v}"
+    );
+    let (s, v) = get(&base, "/v1/partitions/0/records/0", &auditor);
+    assert_eq!(s, 404, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("serve --data"),
+        "{v}"
+    );
+    assert_eq!(
+        sigterm_and_wait(&mut serve, Duration::from_secs(30)).code(),
+        Some(0)
+    );
+    drop(sequencer);
+}
+
+#[test]
+fn up_kafka_local_serves_takes_a_submission_into_the_views_and_stops_everything_on_sigterm() {
+    // Given a new folder, when `up --kafka-local --demo` runs
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let args = [
+        "up",
+        "--kafka-local",
+        "--demo",
+        "--data",
+        "d",
+        "--patients",
+        "6",
+        "--seed",
+        "7",
+        "--listen",
+        "127.0.0.1:0",
+        "--poll-ms",
+        "100",
+    ];
+    let (mut up, base) = listening(root, &args, "up.log");
+    let log = || std::fs::read_to_string(root.join("up.log")).unwrap_or_default();
+    // then it serves the views
+    let auditor = token(root, "auditor");
+    let registered = || {
+        let (s, v) = get(&base, "/v1/views/enrollment", &auditor);
+        assert_eq!(s, 200, "{v}");
+        v["funnel"]["registered"].as_u64().unwrap()
+    };
+    let before = registered();
+    assert!(before > 0);
+    // and a submission through the API gets its receipt and reaches the views
+    let keys = tl_sim::keys_of_seed(7);
+    let json = serde_json::json!({"event": "PatientRegistered", "subject": "patient:PT-KUP-1",
+        "payload": {"tumour_type": "COAD", "site": "NKI-AVL", "registered_on": "2025-01-02"}});
+    let parsed = trial_ledger::cli::event_json::parse(&json.to_string()).unwrap();
+    let trial = TrialId::new("drup-demo").unwrap();
+    let body = encode(&parsed.draft.sign(&trial, &keys.investigators[0].key));
+    let (s, v) = post(&base, &body);
+    assert_eq!(s, 201, "{v}\n{}", log());
+    eventually("the new patient in the enrollment view", || {
+        registered() == before + 1
+    });
+    // When SIGTERM arrives, then everything stops cleanly, the local broker with it
+    let status = sigterm_and_wait(&mut up, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(0), "{}", log());
+    assert!(
+        log().contains("the local Kafka broker is stopped"),
+        "{}",
+        log()
+    );
+    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the API still answers"
+    );
+}
