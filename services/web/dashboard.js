@@ -34,11 +34,11 @@ function shortTime(t) {
   return t ? t.replace('T', ' ').replace(/\.\d+/, '').replace(/\+00:00$|Z$/, ' UTC') : '';
 }
 
-function feedRow(e) {
+function feedRow(e, id) {
   const flagged = e.serious || e.grade >= 3;
   const tr = el('tr', {
     class: [e.serious ? 'sae' : '', e.grade >= 3 ? 'g3' : ''].join(' ').trim() || undefined,
-    'data-key': feedKey(e), 'data-grade': e.grade, 'data-serious': e.serious, 'data-id': feed.cursor,
+    'data-key': feedKey(e), 'data-grade': e.grade, 'data-serious': String(e.serious), 'data-id': id,
   });
   const badges = el('td');
   if (e.serious) badges.append(el('span', { class: 'badge sae' }, e.kind === 'death' ? 'death' : 'serious'), ' ');
@@ -75,7 +75,7 @@ function renderFeedStatus(text) {
 function renderFeed() {
   const body = document.querySelector('#feed-table tbody');
   const list = [...feed.rows.values()].sort((a, b) => b.order - a.order).slice(0, FEED_LIMIT);
-  body.replaceChildren(...list.map((r) => (r.tr = feedRow(r.event))));
+  body.replaceChildren(...list.map((r) => (r.tr = feedRow(r.event, r.id))));
 }
 
 function onSafety(ev) {
@@ -89,11 +89,11 @@ function onSafety(ev) {
     feed.rows.delete(key);
     feed.retracted += 1;
   } else {
-    const row = { event: e, order: ++feed.order, tr: null };
+    const row = { event: e, id: ev.lastEventId, order: ++feed.order, tr: null };
     feed.rows.set(key, row);
     if (feed.caughtUp) {
       const body = document.querySelector('#feed-table tbody');
-      row.tr = feedRow(e);
+      row.tr = feedRow(e, row.id);
       body.prepend(row.tr);
       while (body.rows.length > FEED_LIMIT) body.lastElementChild.remove();
     }
