@@ -617,3 +617,339 @@ fn a_subjects_bundle_carries_each_subject_inside_the_cut_complete_by_back_links(
     assert_eq!(decode_bundle(&encode_bundle(&b)).unwrap(), b);
     assert_eq!(b.scope.to_string(), "2 subjects");
 }
+
+/// One tamper case written for the auditor's page's verifier: a bundle file, what to pin,
+/// the held checkpoints, and the verdict of [`verify_bundle`] on it.
+struct Vector {
+    name: &'static str,
+    bundle: Vec<u8>,
+    unpinned: bool,
+    held: Vec<String>,
+}
+
+/// The tamper cases above as files (`tests/browser/vectors/`), so that the page's JavaScript
+/// verifier is tested on the same bundles (tests/browser/verify.test.mjs). Written with
+/// `TL_WRITE_BUNDLE_VECTORS=1`; every run checks that the stored verdicts are this verifier's.
+fn vectors(f: &Fixture) -> Vec<Vector> {
+    let v = |name, b: &Bundle| Vector {
+        name,
+        bundle: encode_bundle(b),
+        unpinned: false,
+        held: vec![],
+    };
+    let b = f.patient_bundle();
+    let si = Fixture::section(&b, f.pp);
+    let mut out = vec![
+        v("intact-patient", &b),
+        v(
+            "intact-cohort",
+            &f.export(&Scope::Subject(f.cohort.clone())),
+        ),
+        v("intact-all", &f.export(&Scope::All)),
+    ];
+    let mut t = b.clone();
+    t.sections[si]
+        .records
+        .retain(|r| r.seq != f.patient_seqs[1]);
+    out.push(v("left-out-second", &t));
+    let mut t = b.clone();
+    t.sections[si]
+        .records
+        .retain(|r| r.seq != f.patient_seqs[0]);
+    out.push(v("left-out-first", &t));
+    let mut t = b.clone();
+    t.sections[0].records.remove(3);
+    out.push(v("registry-record-deleted", &t));
+    let mut t = b.clone();
+    t.sections[0].records.pop();
+    out.push(v("registry-prefix-shortened", &t));
+    let mut t = b.clone();
+    t.sections[si].records.swap(1, 2);
+    out.push(v("records-swapped", &t));
+    let mut t = b.clone();
+    let a = t.sections[si].records[1].record.clone();
+    t.sections[si].records[1].record = t.sections[si].records[2].record.clone();
+    t.sections[si].records[2].record = a;
+    out.push(v("record-bytes-swapped", &t));
+    let mut t = b.clone();
+    let a = t.sections[si].records[1].path.clone();
+    t.sections[si].records[1].path = t.sections[si].records[2].path.clone();
+    t.sections[si].records[2].path = a;
+    out.push(v("proofs-swapped", &t));
+    let mut t = b.clone();
+    t.sections[0].records.swap(2, 3);
+    out.push(v("registry-reordered", &t));
+    // One byte of a patient record's payload changed (what the page's browser test does
+    // through a proxy).
+    let mut t = b.clone();
+    let rec = &mut t.sections[si].records[2].record;
+    let at = rec.len() - 64 - 40;
+    rec[at] ^= 0x01;
+    out.push(v("record-byte-flipped", &t));
+    let mut t = b.clone();
+    let ci = Fixture::section(&t, f.cp);
+    t.sections[ci].records.clear();
+    t.sections[ci].checkpoints.clear();
+    out.push(v("cited-record-left-out", &t));
+    let mut t = b.clone();
+    t.root_public_key = key(9).public_key();
+    out.push(Vector {
+        unpinned: true,
+        ..v("re-rooted-unpinned", &t)
+    });
+    out.push(v("re-rooted-pinned", &t));
+    let anchor = SignedCheckpoint::parse(&b.sections[si].checkpoints.last().unwrap().note)
+        .unwrap()
+        .unverified()
+        .clone();
+    let mut t = b.clone();
+    t.sections[si].checkpoints.last_mut().unwrap().note = anchor
+        .sign(&sequencer_key_name(&f.t.trial), &f.t.keys.lab)
+        .unwrap();
+    out.push(v("checkpoint-signed-by-lab-key", &t));
+    let other = Checkpoint {
+        root: root_of(&[Hash32([7; 32])]),
+        ..anchor.clone()
+    };
+    let note = other
+        .sign(&sequencer_key_name(&f.t.trial), &f.t.keys.sequencer)
+        .unwrap();
+    let mut t = b.clone();
+    let at = t.sections[si].checkpoints.len() - 1;
+    t.sections[si].checkpoints.insert(
+        at,
+        bundle::BundleCheckpoint {
+            note: note.clone(),
+            to_anchor: vec![],
+        },
+    );
+    out.push(v("split-view", &t));
+    let mut t = b.clone();
+    t.sections[si].checkpoints.last_mut().unwrap().note = note.clone();
+    out.push(v("other-view-as-anchor", &t));
+    out.push(Vector {
+        held: vec![note],
+        ..v("held-other-view", &b)
+    });
+    let mut t = b.clone();
+    let first = &mut t.sections[si].checkpoints[0];
+    if let Some(h) = first.to_anchor.first_mut() {
+        h.0[0] ^= 1;
+    } else {
+        first.to_anchor.push(Hash32([1; 32]));
+    }
+    out.push(v("inconsistent-checkpoint", &t));
+    let newest = read_published(&f.t.dir.join("ledger"), f.pp).unwrap();
+    out.push(Vector {
+        held: vec![newest.last().unwrap().text().to_string()],
+        ..v("held-consistent", &b)
+    });
+    let mut cut = f.t.records();
+    let n = f.patient_seqs[3] + 1;
+    cut[f.pp as usize].truncate(n as usize);
+    let mut published = f.published();
+    published[f.pp as usize].retain(|c| c.unverified().size <= n);
+    let leaves = tl_ledger::audit::leaf_hashes(&cut[f.pp as usize]);
+    let head = Checkpoint::for_partition(&f.t.trial, f.pp, n, root_of(&leaves))
+        .sign(&sequencer_key_name(&f.t.trial), &f.t.keys.sequencer)
+        .unwrap();
+    published[f.pp as usize].push(SignedCheckpoint::parse(&head).unwrap());
+    let t = f
+        .export_from(&cut, &published, &Scope::Subject(f.patient.clone()))
+        .unwrap();
+    out.push(v("truncated-alone", &t));
+    out.push(Vector {
+        held: vec![newest.last().unwrap().text().to_string()],
+        ..v("truncated-against-held", &t)
+    });
+    let mut t = encode_bundle(&b);
+    t.truncate(t.len() / 2);
+    out.push(Vector {
+        name: "cut-in-half",
+        bundle: t,
+        unpinned: false,
+        held: vec![],
+    });
+    let mut t = encode_bundle(&b);
+    t[0] = b'X';
+    out.push(Vector {
+        name: "no-magic",
+        bundle: t,
+        unpinned: false,
+        held: vec![],
+    });
+    out
+}
+
+/// The root-rotation case above (keys judged at each record's registry position) as two
+/// vectors: the intact bundle, and the one with a note by a revoked key.
+fn rotation_vectors() -> Vec<Vector> {
+    use tl_ledger::registry::root_rotation_message;
+    use tl_schemas::events::{envelope_of, KeyEnrolled, KeyRevoked, RootKeyRotated};
+    use tl_schemas::Role;
+    let mut f = Fixture::new();
+    let old = f.t.keys.root.clone();
+    let new = key(8);
+    let lab9 = key(9);
+    let msg = root_rotation_message(&f.t.trial, &old.public_key(), &new.public_key());
+    let env = envelope_of(&RootKeyRotated {
+        new_root_public_key: new.public_key(),
+        cosignature: new.sign(&msg),
+    });
+    f.t.expect_sealed(Subject::Trial, env, &old, vec![]);
+    let env = envelope_of(&KeyEnrolled {
+        public_key: lab9.public_key(),
+        name: "Lab Nine".into(),
+        role: Role::Lab,
+    });
+    f.t.expect_sealed(Subject::Trial, env, &new, vec![]);
+    let p = f.patient.to_string();
+    f.t.note(&p, &lab9, vec![]);
+    let env = envelope_of(&KeyRevoked {
+        key: lab9.key_id(),
+        reason: "left".into(),
+    });
+    f.t.expect_sealed(Subject::Trial, env, &new, vec![]);
+    f.t.ledger.flush().unwrap();
+    let intact = encode_bundle(&f.patient_bundle());
+    let env = tl_schemas::Envelope::new(NOTE, 1, b"after revocation".to_vec());
+    let signed = f.t.draft(f.patient.clone(), env, &lab9, vec![]);
+    let seq_key = f.t.keys.sequencer.clone();
+    let (pp, _) = f.t.append_forged(signed, &seq_key, |_| {});
+    let mut published = f.published();
+    let records = f.t.records();
+    let leaves = tl_ledger::audit::leaf_hashes(&records[pp as usize]);
+    let note = Checkpoint::for_partition(&f.t.trial, pp, leaves.len() as u64, root_of(&leaves))
+        .sign(&sequencer_key_name(&f.t.trial), &seq_key)
+        .unwrap();
+    published[pp as usize].push(SignedCheckpoint::parse(&note).unwrap());
+    let revoked = f
+        .export_from(&records, &published, &Scope::Subject(f.patient.clone()))
+        .unwrap();
+    let v = |name, bundle| Vector {
+        name,
+        bundle,
+        unpinned: false,
+        held: vec![],
+    };
+    vec![
+        v("rotated-root-intact", intact),
+        v("revoked-key-after-rotation", encode_bundle(&revoked)),
+    ]
+}
+
+/// What [`verify_bundle`] says of a vector, as tests/browser/vectors/cases.json stores it.
+fn verdict(f_pinned: &Pinned, v: &Vector) -> serde_json::Value {
+    let file = format!("{}.tlbundle", v.name);
+    let mut j = serde_json::json!({"name": v.name, "file": file});
+    if v.unpinned {
+        j["unpinned"] = true.into();
+    }
+    if !v.held.is_empty() {
+        let names: Vec<String> = (0..v.held.len())
+            .map(|i| format!("{}.held{i}.txt", v.name))
+            .collect();
+        j["held"] = serde_json::json!(names);
+    }
+    let b = match decode_bundle(&v.bundle) {
+        Ok(b) => b,
+        Err(_) => {
+            j["error"] = true.into();
+            return j;
+        }
+    };
+    let held: Vec<SignedCheckpoint> = v
+        .held
+        .iter()
+        .map(|n| SignedCheckpoint::parse(n).unwrap())
+        .collect();
+    let pinned = (!v.unpinned).then_some(f_pinned);
+    let r = verify_bundle(&b, pinned, &held, ExampleRules);
+    j["ok"] = r.ok.into();
+    if let Some(fail) = &r.failure {
+        j["reason"] = fail.reason.into();
+        j["item"] = fail.item.clone().into();
+    }
+    if !r.held.is_empty() {
+        j["held_status"] =
+            serde_json::to_value(r.held.iter().map(|h| h.status).collect::<Vec<_>>()).unwrap();
+    }
+    j
+}
+
+#[test]
+fn tamper_vectors_for_the_browser_verifier_carry_this_verifiers_verdicts() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/vectors");
+    if std::env::var_os("TL_WRITE_BUNDLE_VECTORS").is_some() {
+        let f = Fixture::new();
+        let pinned = f.pinned();
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cases = Vec::new();
+        for v in vectors(&f).into_iter().chain(rotation_vectors()) {
+            std::fs::write(dir.join(format!("{}.tlbundle", v.name)), &v.bundle).unwrap();
+            for (i, n) in v.held.iter().enumerate() {
+                std::fs::write(dir.join(format!("{}.held{i}.txt", v.name)), n).unwrap();
+            }
+            cases.push(verdict(&pinned, &v));
+        }
+        let doc = serde_json::json!({
+            "about": "Tamper cases of tests/tests/bundle.rs with tl_ledger::bundle's verdicts (written by its test tamper_vectors_for_the_browser_verifier_carry_this_verifiers_verdicts with TL_WRITE_BUNDLE_VECTORS=1); tests/browser/verify.test.mjs checks the auditor page's verifier gives the same",
+            "pinned": {"trial": pinned.trial.to_string(), "root": hex::encode(pinned.root), "partitions": pinned.partitions},
+            "cases": cases,
+        });
+        std::fs::write(
+            dir.join("cases.json"),
+            serde_json::to_string_pretty(&doc).unwrap() + "\n",
+        )
+        .unwrap();
+    }
+    // Every stored verdict is what this verifier says of the stored files.
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+    let p = &doc["pinned"];
+    let mut root = [0u8; 32];
+    hex::decode_to_slice(p["root"].as_str().unwrap(), &mut root).unwrap();
+    let pinned = Pinned {
+        trial: TrialId::new(p["trial"].as_str().unwrap()).unwrap(),
+        root,
+        partitions: p["partitions"].as_u64().unwrap() as u32,
+    };
+    let cases = doc["cases"].as_array().unwrap();
+    assert!(cases.len() >= 20, "{} cases", cases.len());
+    for c in cases {
+        let name = c["name"].as_str().unwrap();
+        let held: Vec<String> = c["held"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|n| std::fs::read_to_string(dir.join(n.as_str().unwrap())).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let v = Vector {
+            name: Box::leak(name.to_string().into_boxed_str()),
+            bundle: std::fs::read(dir.join(c["file"].as_str().unwrap())).unwrap(),
+            unpinned: c["unpinned"].as_bool().unwrap_or(false),
+            held,
+        };
+        assert_eq!(&verdict(&pinned, &v), c, "case {name}");
+    }
+    // The cases cover intact bundles and each kind of damage.
+    let reasons: Vec<&str> = cases.iter().filter_map(|c| c["reason"].as_str()).collect();
+    for want in [
+        "incomplete-trail",
+        "seq-gap",
+        "out-of-order",
+        "not-in-checkpoint",
+        "split-view",
+        "inconsistent-checkpoints",
+        "reference-missing",
+        "trust-anchor",
+        "root-mismatch",
+        "checkpoint-signature",
+        "key-revoked",
+    ] {
+        assert!(reasons.contains(&want), "no case with {want}: {reasons:?}");
+    }
+}

@@ -16,6 +16,7 @@
 //! | `GET /metrics` | Prometheus metrics, for an `auditor` token ([`metrics`]) |
 //! | `GET /healthz`, `GET /readyz` | liveness, and whether the sequencer accepts submissions |
 //! | `GET /openapi.json` | the OpenAPI 3.1 document of all of these, public ([`openapi`]) |
+//! | `GET /audit/` | the auditor's page, which verifies bundles in the browser; not an API operation ([`web_audit`]) |
 //! | `GET /safety`, `/safety/funnel`, `/safety/assets/{file}` | the safety board's pages, public static files outside the OpenAPI document ([`web_safety`]) |
 //!
 //! Reads other than checkpoints, proofs and hash tiles need a token with a fitting API role ([`auth`]); writing needs
@@ -36,6 +37,7 @@ pub mod subjects;
 pub mod submissions;
 pub mod tiles;
 pub mod views;
+pub mod web_audit;
 pub mod web_safety;
 pub mod wire;
 
@@ -127,6 +129,7 @@ pub fn routes() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
 pub fn router(state: Arc<ApiState>) -> Router {
     let (router, _) = routes().split_for_parts();
     router
+        .merge(web_audit::router())
         // The safety board's pages: plain routes, outside the OpenAPI document.
         .merge(web_safety::router())
         .fallback(|uri: axum::http::Uri| async move {
