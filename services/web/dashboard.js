@@ -19,6 +19,7 @@ const feed = {
   reconnects: 0,
   retryMs: 1000,
   timer: null,
+  drawTimer: null,   // draws the rows while the history arrives
   filters: new URLSearchParams(),
 };
 
@@ -101,6 +102,15 @@ function onSafety(ev) {
   if (feed.caughtUp) {
     renderFeedStatus('Live.');
     if (e.susar || e.serious) scheduleClocksReload();
+  } else if (!feed.drawTimer) {
+    // While the history arrives, the rows are drawn a few times a second, not per event.
+    feed.drawTimer = setTimeout(() => {
+      feed.drawTimer = null;
+      if (!feed.caughtUp) {
+        renderFeed();
+        renderFeedStatus('Loading the history.');
+      }
+    }, 150);
   }
 }
 
