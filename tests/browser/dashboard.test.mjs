@@ -129,6 +129,8 @@ test('a new serious grade-4 AE appears in the feed within 2 s, flagged; its SUSA
   assert.match(await clock.textContent(), new RegExp(`${due} \\(24:00 UTC\\)`));
   assert.match(await clock.textContent(), /SUSAR, 7 days/);
   assert.equal(await clock.getAttribute('data-overdue'), 'false');
+  await page.locator('#feed').scrollIntoViewIfNeeded();
+  await screenshot(page, 'dashboard-feed', { fullPage: false });
   const deadline = Date.parse(`${addDays(due, 1)}T00:00:00Z`);
   // A minute before the deadline it is still open; a minute after, overdue.
   await page.clock.setFixedTime(new Date(deadline - 60_000));
@@ -138,6 +140,21 @@ test('a new serious grade-4 AE appears in the feed within 2 s, flagged; its SUSA
   await page.waitForSelector(`#clocks-table tr[data-case="${ae.key}"][data-overdue=true]`, { timeout: 3000 });
   assert.match(await clock.textContent(), /overdue/);
   await screenshot(page, 'dashboard-overdue');
+  assertNoConsoleErrors(page);
+  await page.context().close();
+});
+
+test('a frozen data cut opens at the latest checkpoints and says so', async () => {
+  const { url, tokens } = env();
+  const page = await openDashboard(url, tokens.dsmb);
+  await page.click('#cut-freeze');
+  await page.waitForURL(/[?]at=/);
+  await page.waitForSelector('#tables[data-state=loaded]');
+  const at = new URL(page.url()).searchParams.get('at');
+  assert.match(at, /^p0:\d+(,p\d+:\d+)+$/);
+  assert.equal(await page.textContent('#tables-asof').then((t) => t.match(/^Frozen cut: as of ledger position (\S+) /)?.[1]), at);
+  assert.match(await page.textContent('#cut-state'), new RegExp(`frozen data cut ${at}`));
+  await checkA11y(page, 'dashboard, frozen cut');
   assertNoConsoleErrors(page);
   await page.context().close();
 });
