@@ -342,7 +342,13 @@ async function loadViews() {
 
 async function start() {
   showCut();
-  if (await loadViews()) connect();
+  // The stream and the views load side by side; without a session both are refused, and the
+  // page asks for a token (then starts again).
+  connect();
+  if (!(await loadViews())) {
+    clearTimeout(feed.timer);
+    feed.es?.close();
+  }
 }
 
 document.getElementById('feed-filters').addEventListener('submit', applyFilters);
