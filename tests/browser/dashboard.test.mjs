@@ -46,6 +46,17 @@ function submitAe(url, patient, { grade, serious = [], expected = true, term = '
   return { ae_id, key: `${patient}#${ae_id}`, receipt: JSON.parse(out) };
 }
 
+/** Signs and submits an AdverseEventUpdated of `ae_id` (a follow-up) through `url`. */
+function updateAe(url, patient, ae_id, { grade, serious = [], expected = true }) {
+  const file = path.join(work, `ae-${ae_id}-update-${Date.now()}.json`);
+  writeFileSync(file, JSON.stringify({
+    event: 'AdverseEventUpdated', subject: `patient:${patient}`,
+    payload: { ae_id, grade, serious, expected, attribution: 'Probable', outcome: 'Ongoing',
+      awareness: today(), resolved_on: null },
+  }));
+  return JSON.parse(cli(['submit', '--url', url, '--key', path.join(work, 'inv.key'), file, '--json']));
+}
+
 /** A treated patient, alive, in a cohort (from the dossier view). */
 async function treatedPatient(url, token) {
   const get = async (p) => (await fetch(`${url}${p}`, { headers: { authorization: `Bearer ${token}` } })).json();
@@ -172,6 +183,29 @@ test('filters: a minimum grade hides lower grades, and serious-only shows only s
   await page.waitForSelector('#feed[data-state=live]');
   const serious = await page.$$eval('#feed-table tbody tr', (rs) => rs.map((r) => r.dataset.serious));
   assert.ok(serious.every((s) => s === 'true'), `serious ${serious}`);
+  assertNoConsoleErrors(page);
+  await page.context().close();
+});
+
+test('an update that takes an AE out of the filter removes its row (the stream retracts it)', async () => {
+  const { url, tokens } = env();
+  const patient = await treatedPatient(url, tokens.auditor);
+  const page = await openDashboard(url, tokens.safety);
+  await page.selectOption('#f-cohort', patient.cohort);
+  await page.check('#f-serious');
+  await page.click('#feed-filters button[type=submit]');
+  await page.waitForSelector('#feed[data-state=live]');
+  const ae = submitAe(url, patient.patient, { grade: 3, serious: ['Hospitalisation'], term: 'Diarrhea' });
+  const row = page.locator(`#feed-table tbody tr[data-key="${ae.key}"]`);
+  await row.waitFor({ timeout: 2000 });
+  const retracted = Number(await page.getAttribute('#feed', 'data-retracted'));
+  // The follow-up says it is no longer serious: out of the serious-only filter.
+  updateAe(url, patient.patient, ae.ae_id, { grade: 3, serious: [] });
+  await row.waitFor({ state: 'detached', timeout: 2000 });
+  assert.equal(Number(await page.getAttribute('#feed', 'data-retracted')), retracted + 1);
+  // Serious again, it is back.
+  updateAe(url, patient.patient, ae.ae_id, { grade: 3, serious: ['Hospitalisation'] });
+  await row.waitFor({ timeout: 2000 });
   assertNoConsoleErrors(page);
   await page.context().close();
 });
