@@ -226,6 +226,11 @@ function left(ms) {
 function tickClocks() {
   const now = Date.now();
   for (const c of clocks.rows) {
+    for (const k of c.perClock) {
+      const over = k.deadline - now <= 0;
+      k.badge.replaceChildren(over ? el('span', { class: 'badge overdue' }, 'overdue') : '');
+    }
+    if (c.deadline === null) continue;
     const ms = c.deadline - now;
     const over = ms <= 0;
     c.left.textContent = left(ms);
@@ -237,48 +242,70 @@ function tickClocks() {
   }
 }
 
+const CLOCK_NAMES = {
+  susar_7_day: 'SUSAR 7-day report', susar_7_day_follow_up: 'its follow-up (8 further days)',
+  susar_15_day: 'SUSAR 15-day report',
+};
+
+/** One case's row: its clocks, and the cells `tickClocks` keeps current. */
 function clockRow(c) {
-  const tr = el('tr', { 'data-case': c.key, 'data-due': c.due, 'data-deadline': new Date(c.deadline).toISOString() });
-  const leftCell = el('td');
-  const status = el('td');
+  const key = `${c.patient}#${c.ae_id}`;
+  const deadlineOf = c.next_due ? deadline(c.next_due) : null;
+  const tr = el('tr', { 'data-case': key, 'data-due': c.next_due ?? '', 'data-susar': String(c.susar),
+    'data-deadline': deadlineOf ? new Date(deadlineOf).toISOString() : '' });
+  const perClock = [];
+  const list = el('ul', { class: 'clocks' });
+  for (const k of c.susar_clocks) {
+    const badge = el('span');
+    perClock.push({ deadline: deadline(k.due), badge });
+    list.append(el('li', { 'data-kind': k.kind }, `${CLOCK_NAMES[k.kind] ?? k.kind}: due ${k.due} (day 0 ${k.day0}, ${k.window_days} days; started by `,
+      recordLink(k.started_by), ` at ${shortTime(k.started_recorded_at)}) `, badge));
+  }
+  if (c.sae_clock) {
+    const s = c.sae_clock;
+    list.append(el('li', { 'data-kind': 'sae_24h' }, `Investigator's SAE report to the sponsor within 24 h: onset ${s.day0}, due ${s.due}; sponsor aware ${s.sponsor_aware_on}: `,
+      s.on_time ? el('span', { class: 'badge ontime' }, 'on time') : el('span', { class: 'badge overdue' }, 'late (check)')));
+  } else {
+    list.append(el('li', { 'data-kind': 'sae_24h' }, 'Investigator\'s 24-hour SAE clock: no full onset date, no day 0'));
+  }
+  const leftCell = el('td', {}, c.next_due ? '' : '—');
+  const status = el('td', {}, c.next_due ? '' : 'no SUSAR clock');
   const refs = el('td');
-  for (const r of c.refs) refs.append(recordLink(r), ' ');
+  for (const r of c.records) refs.append(recordLink(r), ' ');
+  const serious = c.seriousness.length ? c.seriousness.join(', ') : 'not serious';
   tr.append(
     el('th', { scope: 'row' }, el('a', { href: `/v1/subjects/patient:${encodeURIComponent(c.patient)}/trail` }, c.patient), ` AE ${c.ae_id}`),
     el('td', {}, c.cohort ?? '—'),
-    el('td', {}, c.term),
-    el('td', {}, String(c.grade)),
-    el('td', {}, c.clock),
+    el('td', {}, `${c.ctcae_term}, grade ${c.grade}`),
+    el('td', {}, c.susar ? el('span', { class: 'badge sae' }, 'SUSAR') : '', c.susar ? ' ' : '', serious,
+      `; ${c.expected ? 'expected' : 'unexpected'} (${c.expectedness_by})`),
     el('td', {}, c.day0),
-    el('td', {}, shortTime(c.recorded) || '—'),
-    el('td', {}, `${c.due} (24:00 UTC)`),
+    el('td', {}, shortTime(c.recorded_at)),
+    el('td', {}, list),
+    el('td', {}, c.next_due ? `${c.next_due} (24:00 UTC)` : '—'),
     leftCell, status,
-    el('td', { class: 'later' }, '— (a later issue)'),
+    el('td', { class: 'later' }, c.reported_at ?? '—'),
     refs,
   );
-  return { ...c, tr, left: leftCell, status };
-}
-
-/** Clocks from the safety view: one row per SUSAR (its 7- or 15-day clock). */
-function clockCases(view) {
-  return (view.susars ?? []).map((s) => {
-    const refs = Array.isArray(s.refs) ? s.refs : [];
-    return {
-      key: `${s.patient}#${s.ae_id}`, patient: s.patient, ae_id: s.ae_id, cohort: s.cohort,
-      term: s.ctcae_term, grade: s.grade,
-      clock: `SUSAR, ${s.window_days} days`, day0: s.awareness, recorded: s.recorded_at ?? null,
-      due: s.due, deadline: deadline(s.due), refs,
-    };
-  });
+  return { tr, left: leftCell, status, perClock, deadline: deadlineOf };
 }
 
 function renderClocks(view) {
-  const cases = clockCases(view).sort((a, b) => a.deadline - b.deadline);
-  clocks.rows = cases.map(clockRow);
-  document.querySelector('#clocks-table tbody').replaceChildren(...clocks.rows.map((c) => c.tr));
+  const body = document.querySelector('#clocks-table tbody');
+  const cases = view.tables?.clocks;
   document.getElementById('clocks-asof').textContent = asOf(view.freshness);
-  tickClocks();
   clearInterval(clocks.timer);
+  if (!cases) {
+    clocks.rows = [];
+    body.replaceChildren(el('tr', {}, el('td', { colspan: 12 },
+      'The clocks are patient-level: this token\'s role sees the counts in the tables only.')));
+    return;
+  }
+  const order = (c) => (c.next_due ? deadline(c.next_due) : Infinity);
+  const sorted = [...cases].sort((a, b) => order(a) - order(b) || a.day0.localeCompare(b.day0));
+  clocks.rows = sorted.map(clockRow);
+  body.replaceChildren(...clocks.rows.map((c) => c.tr));
+  tickClocks();
   clocks.timer = setInterval(tickClocks, 1000);
 }
 
@@ -361,7 +388,7 @@ document.getElementById('cut-form').addEventListener('submit', (ev) => {
   location.search = at ? `?at=${encodeURIComponent(at)}` : '';
 });
 document.addEventListener('click', (ev) => {
-  const a = ev.target.closest('a[data-cell]');
+  const a = ev.target.closest('a[data-cell-key], a[data-refs]');
   if (!a) return;
   ev.preventDefault();
   showRecords(a);

@@ -138,7 +138,9 @@ test('a new serious grade-4 AE appears in the feed within 2 s, flagged; its SUSA
   await clock.waitFor({ timeout: 5000 });
   assert.equal(await clock.getAttribute('data-due'), due);
   assert.match(await clock.textContent(), new RegExp(`${due} \\(24:00 UTC\\)`));
-  assert.match(await clock.textContent(), /SUSAR, 7 days/);
+  assert.match(await clock.textContent(), new RegExp(`SUSAR 7-day report: due ${due} \\(day 0 ${today()}, 7 days`));
+  assert.match(await clock.textContent(), new RegExp(`follow-up \\(8 further days\\): due ${addDays(today(), 15)}`));
+  assert.match(await clock.textContent(), /unexpected \(investigator\)/);
   assert.equal(await clock.getAttribute('data-overdue'), 'false');
   await page.locator('#feed').scrollIntoViewIfNeeded();
   await screenshot(page, 'dashboard-feed', { fullPage: false });
@@ -151,6 +153,65 @@ test('a new serious grade-4 AE appears in the feed within 2 s, flagged; its SUSA
   await page.waitForSelector(`#clocks-table tr[data-case="${ae.key}"][data-overdue=true]`, { timeout: 3000 });
   assert.match(await clock.textContent(), /overdue/);
   await screenshot(page, 'dashboard-overdue');
+  assertNoConsoleErrors(page);
+  await page.context().close();
+});
+
+/** What the page's tables show for column `col`: overview row -> n, and by-term
+ * `soc|term|set|band` -> n. */
+async function pageTables(page, col) {
+  return page.evaluate((col) => {
+    const n = (td) => Number(td.firstElementChild?.dataset.n ?? td.textContent);
+    const overview = {};
+    for (const tr of document.querySelectorAll('#tables-body table.overview tbody tr')) {
+      const td = [...tr.querySelectorAll('td')].find((x) => x.dataset.col === col);
+      if (td && tr.dataset.row !== 'patient_years') overview[tr.dataset.row] = n(td);
+    }
+    const byTerm = {};
+    for (const tr of document.querySelectorAll('#tables-body table.by-term tbody tr')) {
+      for (const td of tr.querySelectorAll('td')) {
+        if (td.dataset.col !== col) continue;
+        byTerm[`${tr.dataset.soc}|${tr.dataset.term}|${td.dataset.set}|${td.dataset.band}`] = n(td);
+      }
+    }
+    return { overview, byTerm };
+  }, col);
+}
+
+test('the overview and by-term tables of one cohort equal `view safety --json` for that cohort', async () => {
+  const { url, tokens, data } = env();
+  const patient = await treatedPatient(url, tokens.auditor);
+  const page = await openDashboard(url, tokens.safety);
+  const col = `cohort:${patient.cohort}`;
+  await page.selectOption('#t-columns', `col:${col}`);
+  const shown = await pageTables(page, col);
+  const j = JSON.parse(cli(['view', 'safety', '--data', data, '--db', path.join(work, 'views-cli'),
+    '--cohort', patient.cohort, '--json', '--trust', path.join(data, 'trust.json')])).tables;
+  const i = j.columns.findIndex((c) => c.key === col);
+  assert.ok(i >= 0, `the CLI's tables have the column ${col}`);
+  const overview = { treated: j.columns[i].treated.n };
+  for (const line of j.overview) overview[line.row] = line.cells[i].n;
+  for (const c of j.death_causes) overview[`cause:${c.cause}`] = c.cells[i].n;
+  // Rows of other cohorts' causes are 0 in this column.
+  for (const [k, v] of Object.entries(shown.overview)) if (!(k in overview)) assert.equal(v, 0, k);
+  for (const [k, v] of Object.entries(overview)) assert.equal(shown.overview[k], v, `overview ${k}`);
+  const byTerm = {};
+  for (const line of j.by_term) {
+    for (const set of ['all', 'related']) {
+      for (const band of ['any_grade', 'grade_1_2', 'grade_3_4', 'grade_5']) {
+        byTerm[`${line.soc}|${line.term ?? ''}|${set}|${band}`] = line.cells[i][set][band].n;
+      }
+    }
+  }
+  assert.ok(Object.values(byTerm).some((n) => n > 0), 'the cohort has adverse events');
+  for (const [k, v] of Object.entries(shown.byTerm)) if (!(k in byTerm)) assert.equal(v, 0, `by term ${k}`);
+  for (const [k, v] of Object.entries(byTerm)) assert.equal(shown.byTerm[k], v, `by term ${k}`);
+  // A number links to the patients and records it counts.
+  const link = page.locator(`#tables-body table.overview td[data-col="${col}"] a`).first();
+  await link.click();
+  await page.waitForSelector('#records:not([hidden]) #records-list li');
+  assert.match(await page.textContent('#records-what'), /\d+ patients, \d+ records/);
+  await checkA11y(page, 'dashboard tables');
   assertNoConsoleErrors(page);
   await page.context().close();
 });
