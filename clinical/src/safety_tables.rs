@@ -83,6 +83,49 @@ pub fn death_within_window(last_dose: Date, died_on: Date) -> bool {
     last_dose.days_until(died_on) <= DEATH_WINDOW_DAYS
 }
 
+/// A dosing event: a `DoseModified` action, or a `TreatmentEnded`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum DoseEvent {
+    /// The dose was reduced.
+    Reduced,
+    /// Dosing was interrupted.
+    Interrupted,
+    /// Dosing resumed.
+    Resumed,
+    /// The drug was discontinued.
+    Discontinued,
+    /// Treatment ended; `toxicity` when its reason is `Toxicity`.
+    TreatmentEnded {
+        /// The end's reason is unacceptable toxicity.
+        toxicity: bool,
+    },
+}
+
+/// What an adverse event led to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToxicityAction {
+    /// A dose reduction or interruption.
+    DoseModification,
+    /// Discontinuation of the drug or of the treatment.
+    Discontinuation,
+}
+
+/// Whether a dosing event counts as an AE leading to dose modification or discontinuation:
+/// a reduction or interruption citing an adverse-event record is a dose modification; a
+/// discontinuation citing one, or an end of treatment for toxicity, a discontinuation. A
+/// resumption is neither.
+pub fn toxicity_action(event: DoseEvent, cites_adverse_event: bool) -> Option<ToxicityAction> {
+    match event {
+        DoseEvent::Reduced | DoseEvent::Interrupted if cites_adverse_event => {
+            Some(ToxicityAction::DoseModification)
+        }
+        DoseEvent::Discontinued if cites_adverse_event => Some(ToxicityAction::Discontinuation),
+        DoseEvent::TreatmentEnded { toxicity: true } => Some(ToxicityAction::Discontinuation),
+        _ => None,
+    }
+}
+
 /// The patients one number counts, and the records behind it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cell<R> {
@@ -508,6 +551,25 @@ mod tests {
         let causes = death_causes(&refs);
         assert_eq!(causes.len(), 1);
         assert_eq!(causes[0].0, "progressive disease");
+    }
+
+    #[test]
+    fn only_dosing_events_linked_to_toxicity_count() {
+        // given every dosing event, citing an adverse event or not
+        use DoseEvent::*;
+        use ToxicityAction::*;
+        // when classified
+        // then reductions and interruptions citing an AE are dose modifications, a
+        // discontinuation citing one or an end for toxicity a discontinuation, nothing else
+        assert_eq!(toxicity_action(Reduced, true), Some(DoseModification));
+        assert_eq!(toxicity_action(Interrupted, true), Some(DoseModification));
+        assert_eq!(toxicity_action(Reduced, false), None);
+        assert_eq!(toxicity_action(Resumed, true), None);
+        assert_eq!(toxicity_action(Discontinued, true), Some(Discontinuation));
+        assert_eq!(toxicity_action(Discontinued, false), None);
+        let ended = |toxicity| TreatmentEnded { toxicity };
+        assert_eq!(toxicity_action(ended(true), false), Some(Discontinuation));
+        assert_eq!(toxicity_action(ended(false), true), None);
     }
 
     #[test]
