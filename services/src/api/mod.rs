@@ -32,6 +32,7 @@ pub mod openapi;
 pub mod proofs;
 pub mod reads;
 pub mod records;
+pub mod safety_tables;
 pub mod stream;
 pub mod subjects;
 pub mod submissions;
@@ -116,6 +117,7 @@ pub fn routes() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
         .merge(auth::router())
         .merge(subjects::router())
         .merge(views::router())
+        .merge(safety_tables::router())
         .merge(stream::router())
         .merge(metrics::router())
         .merge(proofs::router())
