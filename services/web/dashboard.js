@@ -242,7 +242,11 @@ function tickClocks() {
   }
 }
 
+// The clock kinds as the tables serialise them (serde's snake_case of `Susar7Day` is
+// `susar7_day`; tables.rs documents `susar_7_day`: both are named).
 const CLOCK_NAMES = {
+  susar7_day: 'SUSAR 7-day report', susar7_day_follow_up: 'its follow-up (8 further days)',
+  susar15_day: 'SUSAR 15-day report',
   susar_7_day: 'SUSAR 7-day report', susar_7_day_follow_up: 'its follow-up (8 further days)',
   susar_15_day: 'SUSAR 15-day report',
 };
@@ -292,7 +296,7 @@ function clockRow(c) {
 
 function renderClocks(view) {
   const body = document.querySelector('#clocks-table tbody');
-  const cases = view.tables?.clocks;
+  const cases = view.clocks;
   document.getElementById('clocks-asof').textContent = asOf(view.freshness);
   clearInterval(clocks.timer);
   if (!cases) {
@@ -335,26 +339,24 @@ async function freezeCut() {
   location.search = `?at=${encodeURIComponent(positions(sizes))}`;
 }
 
-function fillFilterChoices(view) {
+function fillFilterChoices(t) {
   const cohortSel = document.getElementById('f-cohort');
   const drugSel = document.getElementById('f-drug');
   if (cohortSel.options.length > 1) return;
-  const drugs = new Set();
-  for (const g of view.cohorts ?? []) {
-    cohortSel.append(el('option', { value: g.cohort }, g.cohort));
-    if (g.drug) drugs.add(g.drug);
-  }
-  for (const d of [...drugs].sort()) drugSel.append(el('option', { value: d }, d));
+  for (const c of t.columns.filter((x) => x.kind === 'cohort')) cohortSel.append(el('option', { value: c.cohort }, c.cohort));
+  for (const c of t.columns.filter((x) => x.kind === 'drug')) drugSel.append(el('option', { value: c.drug }, c.drug));
 }
 
 async function loadViews() {
   try {
-    const view = await getJson(withCut('/v1/views/safety'));
+    // The safety board's tables and clocks (GET /v1/views/safety/tables: the `tables` of
+    // `view safety --json`; the clocks and the deaths listing are null for a dsmb token).
+    const t = await getJson(withCut('/v1/views/safety/tables'));
+    fillFilterChoices(t);
+    renderClocks(t);
+    renderTables(t);
+    document.getElementById('tables-asof').textContent = asOf(t.freshness);
     document.getElementById('tables').dataset.state = 'loaded';
-    fillFilterChoices(view);
-    renderClocks(view);
-    renderTables(view);
-    document.getElementById('tables-asof').textContent = asOf(view.freshness);
     return true;
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) {

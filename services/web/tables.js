@@ -193,15 +193,10 @@ function draw() {
     el('h3', {}, 'Definitions'), definitions(t));
 }
 
-/** Draws the tables of a safety view answer. */
-export function renderTables(view) {
-  if (!view.tables) {
-    document.getElementById('tables-body').replaceChildren(el('p', { class: 'error', role: 'alert' },
-      'This server\'s safety view has no tables.'));
-    return;
-  }
-  state.tables = view.tables;
-  fillChooser(view.tables);
+/** Draws the tables (an answer of GET /v1/views/safety/tables). */
+export function renderTables(t) {
+  state.tables = t;
+  fillChooser(t);
   draw();
 }
 
