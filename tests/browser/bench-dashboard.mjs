@@ -10,7 +10,7 @@
 // history delivered); and the bytes the page received (Chrome DevTools Protocol: each
 // request's encoded bytes, headers included; the stream's until caught up).
 // References measured in the same run, on the same server: the API alone from Node (GET
-// /v1/views/safety, and the stream read until `caught-up`), and Chromium loading /healthz.
+// /v1/views/safety/tables, and the stream read until `caught-up`), and Chromium loading /healthz.
 // Prints a table; median and range over the rounds.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
@@ -99,7 +99,7 @@ async function loadOnce(browser, url, token) {
 async function references(browser, url, token) {
   const h = { authorization: `Bearer ${token}` };
   let t = Date.now();
-  const view = await (await fetch(`${url}/v1/views/safety`, { headers: h })).arrayBuffer();
+  const view = await (await fetch(`${url}/v1/views/safety/tables`, { headers: h })).arrayBuffer();
   const viewMs = Date.now() - t;
   t = Date.now();
   const res = await fetch(`${url}/v1/safety/stream`, { headers: h });
@@ -150,7 +150,7 @@ try {
   console.log(`| navigation → safety tables rendered | ${fmt(loads.map((x) => x.tab))} |`);
   console.log(`| navigation → feed caught up (history delivered) | ${fmt(loads.map((x) => x.cau))} |`);
   console.log(`| bytes received by the page (until caught up) | ${fmt(loads.map((x) => x.total / 1024), 'KiB')} |`);
-  console.log(`| reference: GET /v1/views/safety from Node | ${fmt(refs.map((x) => x.viewMs))}, ${(refs[0].viewBytes / 1024).toFixed(0)} KiB |`);
+  console.log(`| reference: GET /v1/views/safety/tables from Node (the page's tables) | ${fmt(refs.map((x) => x.viewMs))}, ${(refs[0].viewBytes / 1024).toFixed(0)} KiB |`);
   console.log(`| reference: the stream until caught-up, from Node | ${fmt(refs.map((x) => x.streamMs))}, ${(refs[0].streamBytes / 1024).toFixed(0)} KiB |`);
   console.log(`| reference: Chromium loads /healthz | ${fmt(refs.map((x) => x.healthMs))} |`);
 } finally {
