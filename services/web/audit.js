@@ -122,6 +122,8 @@ async function lookUp(ev) {
   ev.preventDefault();
   const subject = `${$('kind').value}:${$('subject-id').value.trim()}`;
   $('report').replaceChildren();
+  // A token typed but not yet used: use it now, as "Sign in" would.
+  if ($('token').value.trim() && !(saved && token === $('token').value.trim())) await signIn(ev);
   if (!pinned) {
     setVerdict('bad', 'Pin the trial\'s root key first (step 2): without it nothing is proved.');
     return;
@@ -150,7 +152,14 @@ async function lookUp(ev) {
   // Let the status paint before the signatures are checked.
   await new Promise((r) => setTimeout(r, 0));
   const t0 = performance.now();
-  const report = verifyBundle(bytes, { pinned, held });
+  let report;
+  try {
+    report = verifyBundle(bytes, { pinned, held });
+  } catch (e) {
+    // A fault of this page's code, never a pass.
+    setVerdict('bad', `NOT VERIFIED: the verifier stopped on an internal error (${e.message}).`);
+    return;
+  }
   const ms = Math.round(performance.now() - t0);
   render(report, subject, bytes, ms, res.headers.get('x-ledger-behind'));
 }
@@ -257,9 +266,11 @@ function render(r, subject, bytes, ms, behind) {
   const reg = el('details', {}, el('summary', { text: `The registry: ${registry.length} trial-level records of partition 0 (trial, keys, roles, protocol), ${regFailed ? 'NOT all verified' : 'all verified'}` }),
     recordsTable(registry, 'registry-records', 'Trial-level records (partition/seq), green or red per check'));
   if (regFailed) reg.open = true;
-  out.replaceChildren(stepsTable(r),
-    recordsTable(others, 'records', `Records of ${subject} and the records they cite (partition/seq), green or red per check`),
-    reg, recistSection(r, subject, ok), checkedSection(r, behind),
+  // Verification that stopped before the records were decoded has nothing to say per record.
+  const tables = r.records.some((x) => x.checks.decode !== 'not-run')
+    ? [recordsTable(others, 'records', `Records of ${subject} and the records they cite (partition/seq), green or red per check`), reg]
+    : [el('p', { id: 'records-not-checked', text: `The bundle's ${r.records.length} records were not checked one by one: verification stopped before it reached them.` })];
+  out.replaceChildren(stepsTable(r), ...tables, recistSection(r, subject, ok), checkedSection(r, behind),
     el('p', { className: 'muted', text: `${bytes.length} bytes from the server; verified by this page's own code (ZIP-215 Ed25519, SHA-256, RFC 9162 proofs).` }));
 }
 

@@ -371,7 +371,8 @@ class Verifier {
     for (const s of b.scope.subjects) this.subjectChain(s);
     if (b.scope.kind === 'all') rep.steps[8].detail = 'not applicable: an --all bundle';
     else this.pass('backlinks');
-    this.passRecords('backlinks');
+    // Back-links are checked for the scope's subjects' records only (not for cited records).
+    this.passRecords('backlinks', new Set(rep.subjectRecords));
     this.step = 9;
     this.references();
     this.step = 10;

@@ -76,6 +76,8 @@ test('a patient\'s trail verifies green in the browser, RECIST as the server com
   const own = patient.trail.records.filter((r) => r.subject === `patient:${patient.id}`);
   assert.ok(own.length >= 3);
   for (const r of own) assert.ok(keys.has(`${r.partition}/${r.seq}`), `${r.partition}/${r.seq}`);
+  const linked = await page.locator('#records td[data-check="backlinks"].ok').count();
+  assert.equal(linked, own.length, 'back-links checked on exactly the patient\'s records');
   const failedSteps = await page.locator('#steps tr[data-status="fail"]').count();
   assert.equal(failedSteps, 0);
   // RECIST: the assessments the page flags are those the server's trail flags.
@@ -106,6 +108,7 @@ test('a wrong pinned root key is red at the trust anchor', async () => {
   assert.match(verdict, /^NOT VERIFIED: first failure at trust anchor: trust-anchor/, verdict);
   assert.equal(await page.locator('#steps tr[data-step="anchor"]').getAttribute('data-status'), 'fail');
   assert.equal(await page.locator('#verdict').getAttribute('class'), 'verdict bad');
+  assert.match(await page.locator('#records-not-checked').innerText(), /not checked one by one/);
   await screenshot(page, 'auditor-page-wrong-root');
   assertNoConsoleErrors(page);
   await page.context().close();
@@ -215,6 +218,55 @@ test('a checkpoint held outside the server is compared with the bundle', async (
   assert.match(verdict, /^VERIFIED/, verdict);
   const held = await page.locator('#steps tr[data-step="held"]').innerText();
   assert.match(held, new RegExp(`partition ${p} size \\d+: consistent`), held);
+  assertNoConsoleErrors(page);
+  await page.context().close();
+});
+
+test('a cohort\'s bundle verifies too', async () => {
+  const cohort = patient.trail.records.map((r) => r.subject).find((s) => s.startsWith('cohort:'));
+  assert.ok(cohort, 'the patient\'s trail names its cohort');
+  const { url, tokens } = env();
+  const page = await openPage(browser, { token: tokens.auditor });
+  await page.goto(`${url}/audit/`);
+  await page.setInputFiles('#trust-file', trustFile());
+  await page.selectOption('#kind', 'cohort');
+  await page.fill('#subject-id', cohort.slice('cohort:'.length));
+  await page.click('#verify');
+  await page.waitForFunction(() => /ok|bad/.test(document.getElementById('verdict').className), null, { timeout: 60_000 });
+  const verdict = await page.locator('#verdict').innerText();
+  assert.match(verdict, new RegExp(`^VERIFIED in this browser: \\d+ records of ${cohort}`), verdict);
+  assert.match(await page.locator('#recist-h + p').innerText(), /Only a patient/);
+  assertNoConsoleErrors(page);
+  await page.context().close();
+});
+
+test('the page works from the keyboard alone, every control labelled', async () => {
+  const { url, tokens } = env();
+  // No session yet: the token typed into the page is used when the lookup is submitted.
+  const page = await openPage(browser);
+  await page.goto(`${url}/audit/`);
+  const order = [];
+  for (let i = 0; i < 12; i++) {
+    await page.keyboard.press('Tab');
+    order.push(await page.evaluate(() => document.activeElement?.id || document.activeElement?.tagName));
+  }
+  for (const id of ['token', 'sign-in', 'root-key', 'trust-file', 'kind', 'subject-id', 'verify']) {
+    assert.ok(order.includes(id), `Tab never reaches #${id}: ${order.join(', ')}`);
+  }
+  const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
+    .filter((e) => !e.labels?.length).map((e) => e.id));
+  assert.deepEqual(unlabelled, []);
+  const trust = JSON.parse(readFileSync(trustFile(), 'utf8'));
+  await page.focus('#token');
+  await page.keyboard.type(tokens.auditor);
+  await page.focus('#root-key');
+  await page.keyboard.type(trust.root_public_key);
+  await page.focus('#subject-id');
+  await page.keyboard.type(patient.id);
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => /ok|bad/.test(document.getElementById('verdict').className), null, { timeout: 60_000 });
+  assert.match(await page.locator('#verdict').innerText(), /^VERIFIED in this browser/);
+  assert.match(await page.locator('#access-status').innerText(), /^Signed in with token \w+ \(role auditor\)/);
   assertNoConsoleErrors(page);
   await page.context().close();
 });

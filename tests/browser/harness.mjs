@@ -16,6 +16,7 @@
 //   read from the JSON file `$TL_BROWSER_ENV` (run writes it; the same values are in TL_URL,
 //   TL_BIN, TL_DATA, TL_ARTIFACTS, TL_ROOT, TL_TOKEN_AUDITOR, ...). It throws when the file is
 //   missing: run the tests through `tests/browser/run`, never `node --test` alone.
+//   The demo has 40 patients (seed 7); `TL_DEMO_PATIENTS=N tests/browser/run` changes that.
 //   The demo's key files have the passphrases run exports (TRIAL_LEDGER_ROOT_PASSPHRASE,
 //   TRIAL_LEDGER_SEQUENCER_PASSPHRASE), so a test may copy `data` and serve the copy with
 //   `startUp(dir)` (below), e.g. to restart a server of its own. Never stop the shared one.

@@ -29,3 +29,18 @@ test('without a token a protected read is 401 with a JSON error', async () => {
   assert.equal(body.json.code, 'unauthorized');
   await page.context().close();
 });
+
+test('startUp serves a demo folder of its own, stops it, and serves it again after a restart', async () => {
+  const { mkdtempSync } = await import('node:fs');
+  const path = await import('node:path');
+  const { startUp } = await import('./harness.mjs');
+  const dir = path.join(mkdtempSync(path.join(env().artifacts, 'restart-')), 'demo');
+  const first = await startUp(dir, ['--demo', '--patients', '3', '--seed', '1']);
+  const before = await (await fetch(`${first.url}/v1/checkpoints`)).json();
+  await first.stop();
+  // The demo's key files have the passphrases tests/browser/run exports, so it reopens.
+  const second = await startUp(dir);
+  const after = await (await fetch(`${second.url}/v1/checkpoints`)).json();
+  await second.stop();
+  assert.deepEqual(after, before, 'the same published checkpoints after the restart');
+});
