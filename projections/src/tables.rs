@@ -85,6 +85,16 @@ pub struct OverviewLine {
     pub cells: Vec<Count>,
 }
 
+impl OverviewLine {
+    /// The row's JSON name (`any_ae`, ...).
+    pub fn row_name(&self) -> String {
+        serde_json::to_value(self.row)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
 /// A cause of the deaths within 30 days of the last dose.
 #[derive(Clone, Debug, Serialize)]
 pub struct CauseLine {
