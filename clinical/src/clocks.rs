@@ -58,13 +58,15 @@ impl CaseReport {
 
 /// Which report a clock asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
 pub enum ClockKind {
     /// The initial report of a fatal or life-threatening SUSAR: 7 days.
+    #[serde(rename = "susar_7_day")]
     Susar7Day,
     /// The follow-up of a 7-day report: 8 further days.
+    #[serde(rename = "susar_7_day_follow_up")]
     Susar7DayFollowUp,
     /// The initial report of any other SUSAR: 15 days.
+    #[serde(rename = "susar_15_day")]
     Susar15Day,
 }
 

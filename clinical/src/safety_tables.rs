@@ -182,6 +182,7 @@ pub enum OverviewRow {
     /// With a grade-5 (fatal) adverse event.
     Grade5,
     /// Died within 30 days of the last dose.
+    #[serde(rename = "death_within_30_days")]
     DeathWithin30Days,
 }
 

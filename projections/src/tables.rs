@@ -67,8 +67,9 @@ pub struct Count {
     pub n: usize,
     /// Percent of the column's treated patients (`None` with none treated).
     pub pct: Option<f64>,
-    /// The cell's key (opaque).
-    pub cell: String,
+    /// The cell's key (opaque; absent when `n` is 0: nothing to list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cell: Option<String>,
 }
 
 /// A row of the overview.
@@ -82,6 +83,16 @@ pub struct OverviewLine {
     pub label: &'static str,
     /// One count per column.
     pub cells: Vec<Count>,
+}
+
+impl OverviewLine {
+    /// The row's JSON name (`any_ae`, ...).
+    pub fn row_name(&self) -> String {
+        serde_json::to_value(self.row)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
 }
 
 /// A cause of the deaths within 30 days of the last dose.
@@ -132,8 +143,10 @@ pub struct RateCell {
     /// The rates ([`tl_clinical::exposure::Rates`]).
     #[serde(flatten)]
     pub rates: Rates,
-    /// The key of the patients with an event within exposure (EAIR's numerator).
-    pub cell: String,
+    /// The key of the patients with an event within exposure (EAIR's numerator; absent when
+    /// there are none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cell: Option<String>,
 }
 
 /// A row of the exposure-adjusted rates.
@@ -285,7 +298,7 @@ impl SafetyTables {
 
 /// The definitions, as `definitions` in the JSON.
 pub const DEFINITIONS: &[(&str, &str)] = &[
-    ("population", "Treated patients: at least one DoseAdministered. A cohort column holds its enrolled patients; a drug column pools every patient whose first dose was that drug. Single-arm columns: no comparisons."),
+    ("population", "Treated patients: at least one DoseAdministered. A cohort column holds its enrolled patients; a drug column pools every patient whose first dose was that drug, for drugs given in more than one cohort. Single-arm columns: no comparisons."),
     ("treatment_related", "Attribution possible, probable or definite, as last reported."),
     ("grade", "An event's grade is the worst CTCAE grade reported for it; a patient counts once per row, at their highest grade among the row's events."),
     ("soc", "The MedDRA system organ class CTCAE v5.0 (NCI, 27 Nov 2017) lists for the term (clinical/src/ctcae_soc.rs); other terms are under 'SOC not mapped'."),
@@ -458,7 +471,8 @@ fn load_events(conn: &Connection, out: &mut BTreeMap<String, Loaded>) -> rusqlit
 }
 
 /// The columns: each cohort with treated patients (in name order), then each drug pooled
-/// over its patients, within the filter.
+/// over its patients, within the filter (only drugs given in more than one cohort, or to a
+/// patient without one: a single cohort's pooled column would repeat it).
 fn columns(patients: &BTreeMap<String, Loaded>, filter: &Filter) -> Vec<(Column, Vec<String>)> {
     let keep = |p: &Loaded| {
         filter
@@ -490,7 +504,7 @@ fn columns(patients: &BTreeMap<String, Loaded>, filter: &Filter) -> Vec<(Column,
             treated: Count {
                 n: names.len(),
                 pct: None,
-                cell: self::key(&["treated", &key]),
+                cell: Some(self::key(&["treated", &key])),
             },
             key,
             kind,
@@ -514,7 +528,11 @@ fn columns(patients: &BTreeMap<String, Loaded>, filter: &Filter) -> Vec<(Column,
             )
         })
         .collect();
-    out.extend(by_drug.into_iter().map(|(d, (cohorts, names))| {
+    // A drug given in one cohort only has no pooled column: it would repeat the cohort's.
+    let pooled = by_drug.into_iter().filter(|(_, (cohorts, names))| {
+        cohorts.len() > 1 || names.iter().any(|n| patients[n].cohort.is_none())
+    });
+    out.extend(pooled.map(|(d, (cohorts, names))| {
         col(
             format!("drug:{d}"),
             "drug",
@@ -535,11 +553,14 @@ fn count(
     of: usize,
 ) -> Count {
     let n = cell.n();
-    cells.insert(key.clone(), cell);
+    let cell = (n > 0).then(|| {
+        cells.insert(key.clone(), cell);
+        key
+    });
     Count {
         n,
         pct: (of > 0).then(|| 100.0 * n as f64 / of as f64),
-        cell: key,
+        cell,
     }
 }
 
@@ -565,7 +586,9 @@ pub fn safety_tables(conn: &Connection, filter: &Filter) -> rusqlite::Result<Saf
                 .records
                 .extend(patients[n].exposure_refs.iter().cloned());
         }
-        cells.insert(col.treated.cell.clone(), treated);
+        if let Some(k) = &col.treated.cell {
+            cells.insert(k.clone(), treated);
+        }
         col.patient_years_exposure = group
             .iter()
             .map(|p| f64::from(p.exposure.days()))
@@ -588,9 +611,10 @@ pub fn safety_tables(conn: &Connection, filter: &Filter) -> rusqlite::Result<Saf
             terms.entry(tk).or_default().insert(i, counts);
         }
         for ((row, r, cell), (_, out)) in rates(&group).into_iter().zip(rate_rows.iter_mut()) {
-            let k = key(&["rate", &format!("{row:?}"), &col.key]);
-            count(&mut cells, k.clone(), cell, of);
-            out.push(RateCell { rates: r, cell: k });
+            let name = serde_json::to_value(row).unwrap_or_default();
+            let k = key(&["rate", name.as_str().unwrap_or_default(), &col.key]);
+            let cell = count(&mut cells, k, cell, of).cell;
+            out.push(RateCell { rates: r, cell });
         }
         columns.push(col);
     }

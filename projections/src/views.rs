@@ -1227,6 +1227,42 @@ mod tests {
     }
 
     #[test]
+    fn a_safety_view_of_layout_1_is_rebuilt_with_the_board_tables_and_others_are_kept() {
+        // Given a safety and an enrollment database with suspect flags but no layout row (1)
+        let dir = tempfile::tempdir().unwrap();
+        let trial = TrialId::new("t").unwrap();
+        for kind in [ViewKind::Safety, ViewKind::Enrollment] {
+            let old = Connection::open(kind.path(dir.path())).unwrap();
+            old.execute_batch(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 CREATE TABLE positions (partition INTEGER PRIMARY KEY, next_seq INTEGER NOT NULL, last_hash TEXT NOT NULL);
+                 INSERT INTO positions VALUES (0, 5, 'ab');
+                 CREATE TABLE suspect_records (partition INTEGER NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, key_id TEXT NOT NULL, since TEXT NOT NULL, PRIMARY KEY (partition, seq));",
+            )
+            .unwrap();
+        }
+        // when they are opened
+        let safety = ViewDb::open(ViewKind::Safety, dir.path(), &trial, &[1; 32]).unwrap();
+        let enrollment = ViewDb::open(ViewKind::Enrollment, dir.path(), &trial, &[1; 32]).unwrap();
+        // then the safety view starts again from position 0 with its new tables, at layout 2,
+        assert_eq!(safety.positions(), &[] as &[u64]);
+        let n: i64 = safety
+            .conn()
+            .query_row("SELECT COUNT(*) FROM exposure", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+        let layout: String = safety
+            .conn()
+            .query_row("SELECT value FROM meta WHERE key = 'layout'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(layout, "2");
+        // and the enrollment view, whose layout did not change, keeps its positions.
+        assert_eq!(enrollment.positions(), &[5]);
+    }
+
+    #[test]
     fn refs_json_is_what_serde_json_writes() {
         // Given references, when they are written directly, then the text is exactly what
         // serde_json writes for the same values (rows stay byte-identical across versions).
