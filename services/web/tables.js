@@ -77,7 +77,7 @@ function overview(t, cols) {
     rows.push(el('tr', { 'data-row': line.row }, el('th', { scope: 'row' }, line.label),
       ...cols.map((i) => el('td', { 'data-col': t.columns[i].key },
         countLink(line.cells[i], `${line.label}, ${colName(t.columns[i])}`)))));
-    if (line.row === 'death_within30_days') {
+    if (line.row === 'death_within_30_days' || line.row === 'death_within30_days') {
       for (const c of t.death_causes) {
         rows.push(el('tr', { 'data-row': `cause:${c.cause}` }, el('th', { scope: 'row', class: 'sub' }, `cause: ${c.cause}`),
           ...cols.map((i) => el('td', { 'data-col': t.columns[i].key },
