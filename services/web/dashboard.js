@@ -65,6 +65,7 @@ function renderFeedStatus(text) {
   const section = document.getElementById('feed');
   section.dataset.received = String(feed.received);
   section.dataset.retracted = String(feed.retracted);
+  section.dataset.reconnects = String(feed.reconnects);
   document.getElementById('feed-status').textContent =
     `${text} ${feed.rows.size} adverse events and deaths in the filter, ${shown} shown; ` +
     `${feed.received} stream events received, ${feed.retracted} retracted.${at}`;
