@@ -16,6 +16,10 @@
 //! | [`recist`] | RECIST 1.1 overall response at one assessment from per-lesion measurements; flagging disagreement with the investigator's reported response |
 //! | [`response`] | best overall response with 28-day confirmation, clinical benefit (confirmed CR/PR or SD >= 16 weeks), exceptional responder (confirmed CR or PFS > 2 years) |
 //! | [`safety`] | CTCAE v5 grade, seriousness criteria, attribution, the SUSAR decision and its 7/15-day report clock |
+//! | [`clocks`] | a case's SUSAR clocks (7 days with an 8-day follow-up, 15 days, a new 7-day clock when a case becomes fatal) and the investigator's 24-hour SAE clock |
+//! | [`ctcae_soc`] | the MedDRA system organ class CTCAE v5.0 lists for each known term |
+//! | [`exposure`] | treatment exposure (first dose to end of treatment, or last dose plus a cycle), EAIR and EAER |
+//! | [`safety_tables`] | the safety board's overview, AET02/AET04-style table by class, term and highest grade, and rates per group, every count with its patients and records |
 //! | [`cohort`] | the DRUP two-stage rule (8 -> 24, then stage-3 expansion) as a state machine with explicit timing |
 //! | [`survival`] | Kaplan-Meier step function and median, days-to-months |
 //! | [`definitions`] | the analysis conventions a protocol states (landmark window, PFS convention, DoR start, exceptional-responder evidence); format 1 reads with today's |
@@ -34,8 +38,11 @@
 //! Results carry the indices or counts of the inputs they were based on, so that a caller that
 //! keeps its inputs in record order can cite the records behind every figure.
 
+pub mod clocks;
 pub mod cohort;
+pub mod ctcae_soc;
 pub mod definitions;
+pub mod exposure;
 pub mod interval;
 pub mod patient;
 pub mod pfs;
@@ -43,6 +50,7 @@ pub mod recist;
 pub mod records;
 pub mod response;
 pub mod safety;
+pub mod safety_tables;
 pub mod survival;
 
 pub use cohort::{

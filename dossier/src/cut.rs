@@ -191,6 +191,7 @@ mod tests {
             original: None,
             corrected_by: None,
             cites: vec![],
+            time: tl_schemas::UtcMicros(0),
         }
     }
 

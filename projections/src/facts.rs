@@ -4,6 +4,7 @@
 use crate::model::{SubjectRecord, TrialModel};
 use tl_clinical::patient::{derive_with, PatientHistory, PatientOutcome};
 use tl_clinical::records as convert;
+use tl_clinical::safety_tables::DoseEvent;
 use tl_clinical::SusarClock;
 use tl_schemas::clinical::{clinical_type as ct, *};
 use tl_schemas::ids::Name;
@@ -65,6 +66,42 @@ pub struct AeFacts {
     pub grade3_related: bool,
     /// The report and its follow-ups.
     pub refs: Vec<Reference>,
+    /// What the report and each follow-up said, in ledger order (for the reporting clocks).
+    pub reports: Vec<AeReport>,
+}
+
+/// What one report or follow-up of an adverse event said.
+#[derive(Clone, Debug)]
+pub struct AeReport {
+    /// The record.
+    pub at: Reference,
+    /// The record's time (the sequencer's clock).
+    pub time: tl_schemas::UtcMicros,
+    /// The sponsor's awareness date of this information.
+    pub awareness: Date,
+    /// The grade now.
+    pub grade: u8,
+    /// The seriousness criteria now.
+    pub serious: Vec<SeriousnessCriterion>,
+    /// Expected, as the investigator now judges it.
+    pub expected: bool,
+    /// Attribution now.
+    pub attribution: Attribution,
+}
+
+/// A `DoseModified` or `TreatmentEnded` record.
+#[derive(Clone, Debug)]
+pub struct DoseChange {
+    /// The record.
+    pub at: Reference,
+    /// The dosing event.
+    pub action: tl_clinical::safety_tables::DoseEvent,
+    /// The reason: the free text of a `DoseModified`, the `EndReason` of a `TreatmentEnded`.
+    pub reason: String,
+    /// Date.
+    pub on: Date,
+    /// The records it cites.
+    pub cites: Vec<Reference>,
 }
 
 /// Everything the views know about one patient.
@@ -94,6 +131,10 @@ pub struct PatientFacts {
     pub adverse_events: std::collections::BTreeMap<u32, AeFacts>,
     /// Death: date, cause, treatment related.
     pub death: At<(Date, String, bool)>,
+    /// Dose modifications and the end of treatment, in ledger order.
+    pub dose_actions: Vec<DoseChange>,
+    /// The end of treatment (the latest `TreatmentEnded`): date and reason.
+    pub ended: At<(Date, EndReason)>,
     /// The derived outcome (treated patients only).
     pub outcome: Option<PatientOutcome<Reference>>,
 }
@@ -236,7 +277,7 @@ fn apply(f: &mut PatientFacts, h: &mut PatientHistory<Reference>, r: &SubjectRec
                     term: e.ctcae_term,
                     first_grade: e.grade,
                     worst_grade: e.grade,
-                    serious: e.serious,
+                    serious: e.serious.clone(),
                     expected: e.expected,
                     attribution: e.attribution,
                     outcome: e.outcome,
@@ -246,6 +287,15 @@ fn apply(f: &mut PatientFacts, h: &mut PatientHistory<Reference>, r: &SubjectRec
                     susar: None,
                     grade3_related: false,
                     refs: vec![at],
+                    reports: vec![AeReport {
+                        at,
+                        time: r.time,
+                        awareness: e.awareness,
+                        grade: e.grade,
+                        serious: e.serious.clone(),
+                        expected: e.expected,
+                        attribution: e.attribution,
+                    }],
                 };
                 susar_check(&mut ae, e.awareness);
                 f.adverse_events.insert(e.ae_id, ae);
@@ -269,6 +319,15 @@ fn apply(f: &mut PatientFacts, h: &mut PatientHistory<Reference>, r: &SubjectRec
                     ae.outcome = e.outcome;
                     ae.resolved_on = e.resolved_on;
                     ae.refs.push(at);
+                    ae.reports.push(AeReport {
+                        at,
+                        time: r.time,
+                        awareness: e.awareness,
+                        grade: e.grade,
+                        serious: ae.serious.clone(),
+                        expected: e.expected,
+                        attribution: e.attribution,
+                    });
                     susar_check(ae, e.awareness);
                 }
             }
@@ -276,6 +335,33 @@ fn apply(f: &mut PatientFacts, h: &mut PatientHistory<Reference>, r: &SubjectRec
         ct::TREATMENT_ENDED => {
             if let Ok(e) = decode::<TreatmentEnded>(p) {
                 h.treatment_ended(e.ended_on, e.reason == EndReason::Progression, at);
+                f.dose_actions.push(DoseChange {
+                    at,
+                    action: DoseEvent::TreatmentEnded {
+                        toxicity: e.reason == EndReason::Toxicity,
+                    },
+                    reason: format!("{:?}", e.reason),
+                    on: e.ended_on,
+                    cites: r.cites.clone(),
+                });
+                f.ended = Some(((e.ended_on, e.reason), at));
+            }
+        }
+        ct::DOSE_MODIFIED => {
+            if let Ok(e) = decode::<DoseModified>(p) {
+                let action = match e.action {
+                    DoseAction::Reduced { .. } => DoseEvent::Reduced,
+                    DoseAction::Interrupted => DoseEvent::Interrupted,
+                    DoseAction::Resumed => DoseEvent::Resumed,
+                    DoseAction::Discontinued => DoseEvent::Discontinued,
+                };
+                f.dose_actions.push(DoseChange {
+                    at,
+                    action,
+                    reason: e.reason,
+                    on: e.modified_on,
+                    cites: r.cites.clone(),
+                });
             }
         }
         ct::SURVIVAL_STATUS_RECORDED => {
@@ -389,4 +475,80 @@ pub fn partial_date(d: &PartialDate) -> String {
         PartialDate::YearMonth(y, m) => format!("{y:04}-{m:02}"),
         PartialDate::Full(d) => d.to_string(),
     }
+}
+
+/// A treated patient's exposure and the records it rests on.
+#[derive(Clone, Debug)]
+pub struct ExposureFacts {
+    /// The exposure.
+    pub exposure: tl_clinical::exposure::Exposure,
+    /// The last dose.
+    pub last_dose: Date,
+    /// Whether the cycle length was read from the doses (else the default).
+    pub cycle_from_doses: bool,
+    /// The first and last dose records, and the end of treatment's.
+    pub refs: Vec<Reference>,
+}
+
+/// A patient's exposure ([`tl_clinical::exposure`]), if they had a dose.
+pub fn exposure(f: &PatientFacts) -> Option<ExposureFacts> {
+    use tl_clinical::exposure::{cycle_days, Exposure, DEFAULT_CYCLE_DAYS};
+    let first = f
+        .doses
+        .iter()
+        .min_by_key(|d| (d.administered_on, d.at.seq))?;
+    let last = f
+        .doses
+        .iter()
+        .max_by_key(|d| (d.administered_on, d.at.seq))?;
+    let by_cycle: Vec<(Date, u16)> = f
+        .doses
+        .iter()
+        .map(|d| (d.administered_on, d.cycle))
+        .collect();
+    let cycle = cycle_days(&by_cycle);
+    let x = Exposure::new(
+        first.administered_on,
+        last.administered_on,
+        f.ended.as_ref().map(|((d, _), _)| *d),
+        f.death.as_ref().map(|((d, _, _), _)| *d),
+        cycle.unwrap_or(DEFAULT_CYCLE_DAYS),
+    );
+    let mut refs = vec![first.at];
+    if last.at != first.at {
+        refs.push(last.at);
+    }
+    refs.extend(f.ended.as_ref().map(|(_, r)| *r));
+    Some(ExposureFacts {
+        exposure: x,
+        last_dose: last.administered_on,
+        cycle_from_doses: cycle.is_some(),
+        refs,
+    })
+}
+
+/// A dosing event's name as the views store it.
+pub fn dose_event_name(e: DoseEvent) -> &'static str {
+    match e {
+        DoseEvent::Reduced => "Reduced",
+        DoseEvent::Interrupted => "Interrupted",
+        DoseEvent::Resumed => "Resumed",
+        DoseEvent::Discontinued => "Discontinued",
+        DoseEvent::TreatmentEnded { .. } => "TreatmentEnded",
+    }
+}
+
+/// A toxicity action's name as the views store it.
+pub fn toxicity_name(a: tl_clinical::safety_tables::ToxicityAction) -> &'static str {
+    use tl_clinical::safety_tables::ToxicityAction::*;
+    match a {
+        DoseModification => "dose_modification",
+        Discontinuation => "discontinuation",
+    }
+}
+
+/// Seriousness criteria as a JSON array of their names (`["Death","Hospitalisation"]`).
+pub fn criteria_json(c: &[SeriousnessCriterion]) -> String {
+    let names: Vec<String> = c.iter().map(|x| format!("{x:?}")).collect();
+    serde_json::to_string(&names).unwrap_or_else(|_| "[]".into())
 }

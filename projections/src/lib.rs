@@ -28,12 +28,14 @@
 //! | [`facts`] | per-patient and per-cohort facts, with tl-clinical |
 //! | [`views`] | the three SQLite read models and the exactly-once rule |
 //! | [`report`] | what `trial-ledger view` prints |
+//! | [`tables`] | the safety board's tables (overview, by term, rates, deaths, clocks), every cell resolvable to its records |
 
 pub mod facts;
 pub mod model;
 pub mod reader;
 pub mod report;
 pub mod source;
+pub mod tables;
 pub mod views;
 
 use std::path::{Path, PathBuf};

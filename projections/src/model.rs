@@ -29,6 +29,8 @@ pub struct SubjectRecord {
     pub corrected_by: Option<Reference>,
     /// The records it cites (evidence, the approval behind a slot, ...).
     pub cites: Vec<Reference>,
+    /// The sequencer's time of the record (`ordering_time`).
+    pub time: UtcMicros,
 }
 
 /// A `Corrected` record: what it corrects, why, the original and the new content.
@@ -204,6 +206,7 @@ impl TrialModel {
                     original: None,
                     corrected_by: None,
                     cites: sub.cites.clone(),
+                    time: v.record.body.ordering_time,
                 });
                 if is_patient {
                     touched.patients.insert(name.clone());

@@ -320,6 +320,8 @@ pub struct SafetyReport {
     pub susars: Vec<Susar>,
     /// Deaths.
     pub deaths: Vec<Death>,
+    /// The safety board's tables ([`crate::tables`]), over the same cohort.
+    pub tables: crate::tables::SafetyTables,
     /// The records the view flags as suspect. Absent from JSON when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub suspect_records: Vec<SuspectRecord>,
@@ -465,6 +467,13 @@ pub fn safety(conn: &Connection, cohort: Option<&str>) -> rusqlite::Result<Safet
         by_term,
         susars,
         deaths,
+        tables: crate::tables::safety_tables(
+            conn,
+            &crate::tables::Filter {
+                cohort: cohort.map(str::to_string),
+                drug: None,
+            },
+        )?,
         suspect_records: suspect_records(conn)?,
     })
 }

@@ -108,7 +108,7 @@ CREATE TABLE IF NOT EXISTS adverse_events (
   attribution TEXT NOT NULL, treatment_related INTEGER NOT NULL, grade3_trae INTEGER NOT NULL,
   outcome TEXT NOT NULL, onset TEXT NOT NULL, awareness TEXT NOT NULL, resolved_on TEXT,
   susar INTEGER NOT NULL, susar_awareness TEXT, susar_window_days INTEGER, susar_due TEXT,
-  refs TEXT NOT NULL, suspect INTEGER NOT NULL,
+  refs TEXT NOT NULL, suspect INTEGER NOT NULL, onset_on TEXT,
   PRIMARY KEY (patient, ae_id));
 CREATE TABLE IF NOT EXISTS treated (
   patient TEXT PRIMARY KEY, cohort TEXT, drug TEXT, first_dose_on TEXT NOT NULL,
@@ -116,7 +116,34 @@ CREATE TABLE IF NOT EXISTS treated (
 CREATE TABLE IF NOT EXISTS deaths (
   patient TEXT PRIMARY KEY, cohort TEXT, died_on TEXT NOT NULL, cause TEXT NOT NULL,
   treatment_related INTEGER NOT NULL, ref TEXT NOT NULL, suspect INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS exposure (
+  patient TEXT PRIMARY KEY, cohort TEXT, drug TEXT, first_dose_on TEXT NOT NULL,
+  last_dose_on TEXT NOT NULL, cycle_days INTEGER NOT NULL, cycle_from_doses INTEGER NOT NULL,
+  ended_on TEXT, end_reason TEXT, died_on TEXT, exposure_end TEXT NOT NULL,
+  refs TEXT NOT NULL, suspect INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS dose_actions (
+  partition INTEGER NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, patient TEXT NOT NULL,
+  action TEXT NOT NULL, reason TEXT NOT NULL, on_date TEXT NOT NULL, cites_ae INTEGER NOT NULL,
+  toxicity TEXT, suspect INTEGER NOT NULL,
+  PRIMARY KEY (partition, seq));
+CREATE INDEX IF NOT EXISTS dose_actions_patient ON dose_actions (patient);
+CREATE TABLE IF NOT EXISTS ae_reports (
+  patient TEXT NOT NULL, ae_id INTEGER NOT NULL, n INTEGER NOT NULL,
+  partition INTEGER NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, recorded_at TEXT NOT NULL,
+  awareness TEXT NOT NULL, grade INTEGER NOT NULL, serious TEXT NOT NULL, expected INTEGER NOT NULL,
+  attribution TEXT NOT NULL, suspect INTEGER NOT NULL,
+  PRIMARY KEY (patient, ae_id, n));
 ";
+
+/// The layout of each view's tables: a database written under an older one is rebuilt from
+/// position 0 ([`drop_older_layout`]). The safety view's layout 2 added `exposure`,
+/// `dose_actions`, `ae_reports` and `adverse_events.onset_on` (the safety board's tables).
+fn layout(kind: ViewKind) -> i64 {
+    match kind {
+        ViewKind::Safety => 2,
+        ViewKind::Enrollment | ViewKind::Dossier => 1,
+    }
+}
 
 const DOSSIER_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS patients (
@@ -291,9 +318,13 @@ impl ViewDb {
         let conn = Connection::open(&path).map_err(|e| Error::sql(&path, e))?;
         let setup = || -> rusqlite::Result<()> {
             conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
-            drop_older_layout(&conn)?;
+            drop_older_layout(&conn, kind)?;
             conn.execute_batch(COMMON_SCHEMA)?;
             conn.execute_batch(kind.schema())?;
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('layout', ?1)",
+                [layout(kind).to_string()],
+            )?;
             Ok(())
         };
         setup().map_err(|e| Error::sql(&path, e))?;
@@ -460,9 +491,10 @@ impl ViewDb {
 }
 
 /// A view database written before rows carried their `suspect` flag (it has no
-/// `suspect_records` table) is emptied, so that it is rebuilt from position 0 with the flags:
-/// its rows are a function of the ledger, so nothing is lost.
-fn drop_older_layout(conn: &Connection) -> rusqlite::Result<()> {
+/// `suspect_records` table), or under an older [`layout`] (its `meta` row `layout`, 1 when
+/// absent), is emptied, so that it is rebuilt from position 0: its rows are a function of the
+/// ledger, so nothing is lost.
+fn drop_older_layout(conn: &Connection, kind: ViewKind) -> rusqlite::Result<()> {
     let has = |table: &str| -> rusqlite::Result<bool> {
         conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
@@ -470,7 +502,21 @@ fn drop_older_layout(conn: &Connection) -> rusqlite::Result<()> {
             |r| r.get(0),
         )
     };
-    if !has("positions")? || has("suspect_records")? {
+    if !has("positions")? {
+        return Ok(());
+    }
+    let stored: i64 = if has("meta")? {
+        conn.query_row(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'layout'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(1)
+    } else {
+        1
+    };
+    if has("suspect_records")? && stored >= layout(kind) {
         return Ok(());
     }
     let mut st = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
@@ -580,6 +626,9 @@ fn citing(kind: ViewKind) -> Vec<(&'static str, String)> {
             out.push(("adverse_events", cites("adverse_events", &[], &["refs"])));
             out.push(("treated", cites("treated", &[], &["trae_refs"])));
             out.push(("deaths", cites("deaths", &[], &["ref"])));
+            out.push(("exposure", cites("exposure", &[], &["refs"])));
+            out.push(("dose_actions", cites("dose_actions", &own, &[])));
+            out.push(("ae_reports", cites("ae_reports", &own, &[])));
         }
         ViewKind::Dossier => {
             let refs = [
@@ -831,7 +880,7 @@ fn write_safety(
 ) -> rusqlite::Result<()> {
     let mut del_aes = tx.prepare_cached("DELETE FROM adverse_events WHERE patient = ?1")?;
     let mut ins_ae = tx.prepare_cached(
-        "INSERT INTO adverse_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+        "INSERT INTO adverse_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
     )?;
     let mut del_treated = tx.prepare_cached("DELETE FROM treated WHERE patient = ?1")?;
     let mut ins_treated =
@@ -850,6 +899,7 @@ fn write_safety(
         };
         let cohort = f.cohort().map(|c| c.to_string());
         let drug = f.doses.first().map(|d| d.drug.clone());
+        let first_dose = f.doses.iter().map(|d| d.administered_on).min();
         if rows.may_have(name) {
             del_aes.execute([name.as_str()])?;
         }
@@ -879,8 +929,12 @@ fn write_safety(
                 ae.susar.map(|s| date(s.due)),
                 refs_json(&ae.refs),
                 suspect(model, || ae.refs.iter().copied()),
+                first_dose
+                    .and_then(|d| tl_clinical::exposure::impute_onset(&ae.onset, d))
+                    .map(date),
             ])?;
         }
+        write_safety_tables(tx, model, name, f, (&cohort, &drug), rows)?;
         if rows.may_have(name) {
             del_treated.execute([name.as_str()])?;
         }
@@ -907,6 +961,91 @@ fn write_safety(
                 related,
                 one_ref(r),
                 suspect(model, || [*r]),
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+/// The safety board's per-patient rows: exposure, dosing events (with their toxicity link) and
+/// every report of every adverse event (for the clocks).
+fn write_safety_tables(
+    tx: &Transaction,
+    model: &TrialModel,
+    name: &tl_schemas::ids::Name,
+    f: &facts::PatientFacts,
+    (cohort, drug): (&Option<String>, &Option<String>),
+    rows: &RowsOf,
+) -> rusqlite::Result<()> {
+    if rows.may_have(name) {
+        for table in ["exposure", "dose_actions", "ae_reports"] {
+            tx.prepare_cached(&format!("DELETE FROM {table} WHERE patient = ?1"))?
+                .execute([name.as_str()])?;
+        }
+    }
+    if let Some(x) = facts::exposure(f) {
+        tx.prepare_cached(
+            "INSERT INTO exposure VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?
+        .execute(params![
+            name.as_str(),
+            cohort,
+            drug,
+            date(x.exposure.start),
+            date(x.last_dose),
+            x.exposure.cycle_days,
+            x.cycle_from_doses,
+            f.ended.as_ref().map(|((d, _), _)| date(*d)),
+            f.ended.as_ref().map(|((_, r), _)| format!("{r:?}")),
+            f.death.as_ref().map(|((d, _, _), _)| date(*d)),
+            date(x.exposure.end),
+            refs_json(&x.refs),
+            suspect(model, || x.refs.iter().copied()),
+        ])?;
+    }
+    let ae_refs: std::collections::HashSet<Reference> = f
+        .adverse_events
+        .values()
+        .flat_map(|a| a.refs.iter().copied())
+        .collect();
+    let mut ins = tx.prepare_cached(
+        "INSERT OR REPLACE INTO dose_actions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for a in &f.dose_actions {
+        let cites_ae = a.cites.iter().any(|c| ae_refs.contains(c));
+        let toxicity = tl_clinical::safety_tables::toxicity_action(a.action, cites_ae);
+        ins.execute(params![
+            a.at.partition,
+            a.at.seq as i64,
+            a.at.hash.to_hex(),
+            name.as_str(),
+            facts::dose_event_name(a.action),
+            a.reason,
+            date(a.on),
+            cites_ae,
+            toxicity.map(facts::toxicity_name),
+            suspect(model, || [a.at]),
+        ])?;
+    }
+    let mut ins = tx.prepare_cached(
+        "INSERT INTO ae_reports VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?;
+    for (id, ae) in &f.adverse_events {
+        for (n, r) in ae.reports.iter().enumerate() {
+            ins.execute(params![
+                name.as_str(),
+                id,
+                n as i64,
+                r.at.partition,
+                r.at.seq as i64,
+                r.at.hash.to_hex(),
+                r.time.to_rfc3339(),
+                date(r.awareness),
+                r.grade,
+                facts::criteria_json(&r.serious),
+                r.expected,
+                format!("{:?}", r.attribution),
+                suspect(model, || [r.at]),
             ])?;
         }
     }
@@ -1085,6 +1224,42 @@ mod tests {
         drop(db);
         let db = ViewDb::open(ViewKind::Safety, dir.path(), &trial, &[1; 32]).unwrap();
         assert_eq!(db.positions(), &[3]);
+    }
+
+    #[test]
+    fn a_safety_view_of_layout_1_is_rebuilt_with_the_board_tables_and_others_are_kept() {
+        // Given a safety and an enrollment database with suspect flags but no layout row (1)
+        let dir = tempfile::tempdir().unwrap();
+        let trial = TrialId::new("t").unwrap();
+        for kind in [ViewKind::Safety, ViewKind::Enrollment] {
+            let old = Connection::open(kind.path(dir.path())).unwrap();
+            old.execute_batch(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 CREATE TABLE positions (partition INTEGER PRIMARY KEY, next_seq INTEGER NOT NULL, last_hash TEXT NOT NULL);
+                 INSERT INTO positions VALUES (0, 5, 'ab');
+                 CREATE TABLE suspect_records (partition INTEGER NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, key_id TEXT NOT NULL, since TEXT NOT NULL, PRIMARY KEY (partition, seq));",
+            )
+            .unwrap();
+        }
+        // when they are opened
+        let safety = ViewDb::open(ViewKind::Safety, dir.path(), &trial, &[1; 32]).unwrap();
+        let enrollment = ViewDb::open(ViewKind::Enrollment, dir.path(), &trial, &[1; 32]).unwrap();
+        // then the safety view starts again from position 0 with its new tables, at layout 2,
+        assert_eq!(safety.positions(), &[] as &[u64]);
+        let n: i64 = safety
+            .conn()
+            .query_row("SELECT COUNT(*) FROM exposure", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+        let layout: String = safety
+            .conn()
+            .query_row("SELECT value FROM meta WHERE key = 'layout'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(layout, "2");
+        // and the enrollment view, whose layout did not change, keeps its positions.
+        assert_eq!(enrollment.positions(), &[5]);
     }
 
     #[test]

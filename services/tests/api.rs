@@ -2134,3 +2134,176 @@ fn a_sigterm_right_after_the_address_is_printed_stops_the_server_cleanly() {
         );
     }
 }
+
+/// Every count of the safety tables, as `(where, n, cell key)`.
+fn table_counts(t: &serde_json::Value) -> Vec<(String, u64, Option<String>)> {
+    let mut out = Vec::new();
+    let mut push = |what: String, c: &serde_json::Value| {
+        out.push((
+            what,
+            c["n"].as_u64().unwrap(),
+            c["cell"].as_str().map(str::to_string),
+        ));
+    };
+    for c in t["columns"].as_array().unwrap() {
+        push(format!("treated {}", c["key"]), &c["treated"]);
+    }
+    for table in ["overview", "death_causes"] {
+        for row in t[table].as_array().unwrap() {
+            for c in row["cells"].as_array().unwrap() {
+                push(format!("{table} {}{}", row["row"], row["cause"]), c);
+            }
+        }
+    }
+    for row in t["by_term"].as_array().unwrap() {
+        for c in row["cells"].as_array().unwrap() {
+            for which in ["all", "related"] {
+                for band in ["any_grade", "grade_1_2", "grade_3_4", "grade_5"] {
+                    push(
+                        format!("{} {} {which} {band}", row["soc"], row["term"]),
+                        &c[which][band],
+                    );
+                }
+            }
+        }
+    }
+    for row in t["rates"].as_array().unwrap() {
+        for c in row["cells"].as_array().unwrap() {
+            let n = c["patients_with_event"].clone();
+            push(
+                format!("rates {}", row["row"]),
+                &serde_json::json!({"n": n, "cell": c["cell"]}),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn the_safety_tables_over_http_are_view_safety_json_and_every_count_resolves_to_its_patients() {
+    let mut s = DemoServed::start("40");
+    let root = s.root.clone();
+    let safety = token(&root, &["--name", "S. Afety", "--role", "safety"]);
+    let dsmb = token(&root, &["--name", "D. Board", "--role", "dsmb"]);
+    let hta = token(&root, &["--name", "H. Ta", "--role", "hta"]);
+    let (status, all) = s.get("/v1/views/safety/tables", Some(&safety));
+    assert_eq!(status, 200, "{all}");
+    let cohort = all["columns"][0]["cohort"].as_str().unwrap().to_string();
+    let (status, one) = s.get(
+        &format!("/v1/views/safety/tables?cohort={cohort}"),
+        Some(&safety),
+    );
+    assert_eq!(status, 200, "{one}");
+    let (_, view) = s.get("/v1/views/safety", Some(&safety));
+    // Every count of one cohort's tables names a cell listing exactly its patients.
+    let counts = table_counts(&one);
+    assert!(counts.iter().filter(|c| c.1 > 0).count() > 10, "{one}");
+    for (what, n, cell) in &counts {
+        let Some(key) = cell else {
+            assert_eq!(*n, 0, "{what} has patients but no cell");
+            continue;
+        };
+        let q = format!("cell={}&cohort={cohort}", enc_query(key));
+        let (status, c) = s.get(&format!("/v1/views/safety/tables/cells?{q}"), Some(&safety));
+        assert_eq!(status, 200, "{what}: {c}");
+        assert_eq!(c["n"].as_u64(), Some(*n), "{what}");
+        assert_eq!(c["patients"].as_array().unwrap().len() as u64, *n, "{what}");
+        assert!(!c["records"].as_array().unwrap().is_empty(), "{what}");
+    }
+    // The whole trial's overview cells too, and their records are of the kinds counted.
+    let auditor = token(&root, &["--name", "A. Auditor", "--role", "auditor"]);
+    for (what, n, cell) in table_counts(&all)
+        .iter()
+        .filter(|c| c.0.starts_with("overview"))
+    {
+        let Some(key) = cell else { continue };
+        let (_, c) = s.get(
+            &format!("/v1/views/safety/tables/cells?cell={}", enc_query(key)),
+            Some(&safety),
+        );
+        assert_eq!(c["patients"].as_array().unwrap().len() as u64, *n, "{what}");
+        let r = &c["records"][0];
+        let path = format!(
+            "/v1/partitions/{}/records/{}/decoded",
+            r["partition"], r["seq"]
+        );
+        let (_, d) = s.get(&path, Some(&auditor));
+        let event = d["submission"]["event"].as_str().unwrap().to_string();
+        let want: &[&str] = if what.contains("dose_modification") {
+            &["DoseModified"]
+        } else if what.contains("discontinuation") {
+            &["DoseModified", "TreatmentEnded"]
+        } else if what.contains("death_within") {
+            &["DeathRecorded"]
+        } else {
+            &["AdverseEventReported", "AdverseEventUpdated"]
+        };
+        assert!(want.contains(&event.as_str()), "{what}: {event}");
+    }
+    // Each SUSAR of the view has its case row, with the same first due date.
+    let clocks = all["clocks"].as_array().unwrap();
+    for susar in view["susars"].as_array().unwrap() {
+        let row = clocks
+            .iter()
+            .find(|c| c["patient"] == susar["patient"] && c["ae_id"] == susar["ae_id"])
+            .unwrap_or_else(|| panic!("no clock row for {susar}"));
+        assert_eq!(row["susar_clocks"][0]["due"], susar["due"], "{row}");
+        assert_eq!(row["reported_at"], serde_json::Value::Null);
+        assert_eq!(row["expectedness_by"], "investigator");
+    }
+    // The board sees aggregates only; hta nothing; an unknown cell is 404.
+    let (status, board) = s.get("/v1/views/safety/tables", Some(&dsmb));
+    assert_eq!(status, 200);
+    assert!(
+        board["deaths"].is_null() && board["clocks"].is_null(),
+        "{board}"
+    );
+    assert_eq!(board["overview"], all["overview"]);
+    let key = one["columns"][0]["treated"]["cell"].as_str().unwrap();
+    let (_, c) = s.get(
+        &format!("/v1/views/safety/tables/cells?cell={}", enc_query(key)),
+        Some(&dsmb),
+    );
+    assert!(
+        c["patients"].is_null() && c["n"].as_u64().unwrap() > 0,
+        "{c}"
+    );
+    let (status, _) = s.get("/v1/views/safety/tables", Some(&hta));
+    assert_eq!(status, 403);
+    let (status, v) = s.get("/v1/views/safety/tables/cells?cell=nothing", Some(&safety));
+    assert_eq!((status, v["code"].as_str()), (404, Some("not-found")));
+    assert!(s.stop().success());
+    // The CLI prints the same tables.
+    let strip = |mut v: serde_json::Value| {
+        for k in ["view", "lag", "freshness"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v
+    };
+    let cli = |args: &[&str]| -> serde_json::Value {
+        let o = bin().current_dir(&root).args(args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["tables"].clone()
+    };
+    assert_eq!(
+        strip(all),
+        cli(&["view", "safety", "--data", "d", "--json"])
+    );
+    let mine = cli(&[
+        "view", "safety", "--data", "d", "--json", "--cohort", &cohort,
+    ]);
+    assert_eq!(strip(one), mine);
+}
+
+fn enc_query(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

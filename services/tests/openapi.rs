@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 const PASS: &str = "correct horse";
 
 /// Every operation the server has, as `METHOD path` (the document must list exactly these).
-const OPERATIONS: [&str; 21] = [
+const OPERATIONS: [&str; 23] = [
     "GET /healthz",
     "GET /metrics",
     "GET /openapi.json",
@@ -40,6 +40,8 @@ const OPERATIONS: [&str; 21] = [
     "GET /v1/subjects/{subject}/bundle",
     "GET /v1/subjects/{subject}/trail",
     "GET /v1/views/safety/cells",
+    "GET /v1/views/safety/tables",
+    "GET /v1/views/safety/tables/cells",
     "GET /v1/views/{view}",
     "POST /v1/session",
     "POST /v1/submissions",
@@ -292,7 +294,8 @@ fn the_document_is_public_valid_openapi_3_1_and_describes_every_route_and_error(
 }
 
 /// The schemathesis configuration: dictionaries of the trial's own subjects, a cell of the
-/// safety table (cohort, drug, term, grade) and its checkpoint cut, which it draws path and query parameters from (part of
+/// safety table (cohort, drug, term, grade), cells of the safety board's tables and the
+/// checkpoint cut, which it draws path and query parameters from (part of
 /// the time: the rest it generates), so that the 200 answers are reached and checked too.
 fn schemathesis_config(s: &Served) -> String {
     // Subjects: the first patient of every partition, and the cohorts that enrolled.
@@ -338,6 +341,20 @@ fn schemathesis_config(s: &Served) -> String {
         .unwrap();
     let one = |name: &str| serde_json::to_string(&[&cell[name]]).unwrap();
     let strings = |v: &[String]| serde_json::to_string(v).unwrap();
+    // Cells of the safety board's tables: that cohort's overview counts (their keys are the
+    // same with or without the cohort and drug filters).
+    let tables = s.json(&format!(
+        "/v1/views/safety/tables?cohort={}",
+        cell["cohort"].as_str().unwrap()
+    ));
+    let mut table_cells: Vec<String> = tables["overview"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|row| row["cells"][0]["cell"].as_str().map(str::to_string))
+        .collect();
+    table_cells.truncate(8);
+    assert!(!table_cells.is_empty(), "{tables}");
     format!(
         r#"[dictionaries.subjects]
 values = {}
@@ -351,6 +368,8 @@ values = {}
 values = {}
 [dictionaries.cuts]
 values = {}
+[dictionaries.cells]
+values = {}
 
 [parameters]
 "path.subject" = {{ dictionary = "subjects", probability = 0.8 }}
@@ -359,6 +378,7 @@ values = {}
 "query.term" = {{ dictionary = "terms", probability = 0.8 }}
 "query.grade" = {{ dictionary = "grades", probability = 0.8 }}
 "query.at" = {{ dictionary = "cuts", probability = 0.3 }}
+"query.cell" = {{ dictionary = "cells", probability = 0.8 }}
 "#,
         strings(&subjects),
         one("cohort"),
@@ -366,6 +386,7 @@ values = {}
         one("ctcae_term"),
         one("grade"),
         strings(&[cut.join(",")]),
+        strings(&table_cells),
     )
 }
 

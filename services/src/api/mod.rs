@@ -17,6 +17,7 @@
 //! | `GET /healthz`, `GET /readyz` | liveness, and whether the sequencer accepts submissions |
 //! | `GET /openapi.json` | the OpenAPI 3.1 document of all of these, public ([`openapi`]) |
 //! | `GET /audit/` | the auditor's page, which verifies bundles in the browser; not an API operation ([`web_audit`]) |
+//! | `GET /safety`, `/safety/funnel`, `/safety/assets/{file}` | the safety board's pages, public static files outside the OpenAPI document ([`web_safety`]) |
 //!
 //! Reads other than checkpoints, proofs and hash tiles need a token with a fitting API role ([`auth`]); writing needs
 //! none. Limits, rate limits, CORS, CSP and TLS are in [`limits`].
@@ -32,12 +33,14 @@ pub mod openapi;
 pub mod proofs;
 pub mod reads;
 pub mod records;
+pub mod safety_tables;
 pub mod stream;
 pub mod subjects;
 pub mod submissions;
 pub mod tiles;
 pub mod views;
 pub mod web_audit;
+pub mod web_safety;
 pub mod wire;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -114,6 +117,7 @@ pub fn routes() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
         .merge(auth::router())
         .merge(subjects::router())
         .merge(views::router())
+        .merge(safety_tables::router())
         .merge(stream::router())
         .merge(metrics::router())
         .merge(proofs::router())
@@ -128,6 +132,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
     let (router, _) = routes().split_for_parts();
     router
         .merge(web_audit::router())
+        // The safety board's pages: plain routes, outside the OpenAPI document.
+        .merge(web_safety::router())
         .fallback(|uri: axum::http::Uri| async move {
             error::ApiError::not_found(format!("no route {}", uri.path()))
         })

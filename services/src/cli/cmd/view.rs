@@ -330,6 +330,56 @@ fn print_safety(r: &report::SafetyReport) {
         r.deaths.len(),
         suspect_count(suspect_deaths)
     );
+    print_tables(&r.tables);
+}
+
+/// The safety board's overview (patients, % of treated) and rates, one line per column; the
+/// by-term table, the deaths listing and the clocks are in `--json` (`tables`).
+fn print_tables(t: &tl_projections::tables::SafetyTables) {
+    println!(
+        "
+safety board overview: patients (% of treated) per cohort, then per drug pooled"
+    );
+    for (i, c) in t.columns.iter().enumerate() {
+        let cells: Vec<String> = t
+            .overview
+            .iter()
+            .map(|o| {
+                let n = &o.cells[i];
+                format!("{} {}", o.row_name(), n.n)
+            })
+            .collect();
+        println!(
+            "  {:<28} treated {:>3}, {:.2} patient-years: {}",
+            c.key,
+            c.treated.n,
+            c.patient_years_exposure,
+            cells.join(", ")
+        );
+    }
+    println!(
+        "
+exposure-adjusted rates per 100 patient-years (EAIR / EAER, any AE)"
+    );
+    if let Some(any) = t.rates.first() {
+        for (c, r) in t.columns.iter().zip(&any.cells) {
+            let f = |x: Option<f64>| x.map_or_else(|| "-".into(), |v| format!("{v:.1}"));
+            println!(
+                "  {:<28} EAIR {:>8}  EAER {:>8}",
+                c.key,
+                f(r.rates.eair_per_100py),
+                f(r.rates.eaer_per_100py)
+            );
+        }
+    }
+    if let Some(clocks) = &t.clocks {
+        let susars = clocks.iter().filter(|c| c.susar).count();
+        println!(
+            "
+reporting clocks: {} serious cases, {susars} with SUSAR clocks (due dates in --json)",
+            clocks.len()
+        );
+    }
 }
 
 /// A proportion's exact 95 % interval, or "-".
