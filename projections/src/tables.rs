@@ -20,6 +20,7 @@ use tl_clinical::SeriousnessCriteria;
 use tl_schemas::Date;
 
 /// A record: partition, sequence number and hash (hex).
+/// Ordered by partition, then seq (the field order).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Rec {
     /// The partition.
