@@ -131,20 +131,20 @@ pub fn toxicity_action(event: DoseEvent, cites_adverse_event: bool) -> Option<To
 pub struct Cell<R> {
     /// The patients counted.
     pub patients: BTreeSet<String>,
-    /// The records, in the order added, without repeats.
-    pub records: Vec<R>,
+    /// The records, in their order (for ledger references: partition, then seq).
+    pub records: BTreeSet<R>,
 }
 
 impl<R> Default for Cell<R> {
     fn default() -> Self {
         Cell {
             patients: BTreeSet::new(),
-            records: Vec::new(),
+            records: BTreeSet::new(),
         }
     }
 }
 
-impl<R: Clone + PartialEq> Cell<R> {
+impl<R: Clone + Ord> Cell<R> {
     /// The count: patients.
     pub fn n(&self) -> usize {
         self.patients.len()
@@ -155,11 +155,7 @@ impl<R: Clone + PartialEq> Cell<R> {
         R: 'a,
     {
         self.patients.insert(patient.to_string());
-        for r in refs {
-            if !self.records.contains(r) {
-                self.records.push(r.clone());
-            }
-        }
+        self.records.extend(refs.into_iter().cloned());
     }
 }
 
@@ -227,7 +223,7 @@ impl OverviewRow {
 }
 
 /// The overview of a group: one cell per row, in [`OverviewRow::ALL`]'s order.
-pub fn overview<R: Clone + PartialEq>(group: &[&PatientSafety<R>]) -> Vec<(OverviewRow, Cell<R>)> {
+pub fn overview<R: Clone + Ord>(group: &[&PatientSafety<R>]) -> Vec<(OverviewRow, Cell<R>)> {
     OverviewRow::ALL
         .iter()
         .map(|&row| {
@@ -259,7 +255,7 @@ pub fn overview<R: Clone + PartialEq>(group: &[&PatientSafety<R>]) -> Vec<(Overv
 }
 
 /// The causes of the deaths within 30 days of the last dose, each with its cell, by cause.
-pub fn death_causes<R: Clone + PartialEq>(group: &[&PatientSafety<R>]) -> Vec<(String, Cell<R>)> {
+pub fn death_causes<R: Clone + Ord>(group: &[&PatientSafety<R>]) -> Vec<(String, Cell<R>)> {
     let mut by: BTreeMap<String, Cell<R>> = BTreeMap::new();
     for p in group {
         if let Some(d) = &p.death {
@@ -320,7 +316,7 @@ impl<R> Default for Bands<R> {
     }
 }
 
-impl<R: Clone + PartialEq> Bands<R> {
+impl<R: Clone + Ord> Bands<R> {
     /// Counts one patient's events (all of one term or class) at their highest grade.
     fn add(&mut self, patient: &str, events: &[&EventFacts<R>]) {
         let Some(top) = events.iter().map(|e| e.grade).max() else {
@@ -369,9 +365,7 @@ pub struct TermKey {
 }
 
 /// The by-term table of a group, highest grade per patient, keyed by class and term.
-pub fn by_term<R: Clone + PartialEq>(
-    group: &[&PatientSafety<R>],
-) -> BTreeMap<TermKey, TermCells<R>> {
+pub fn by_term<R: Clone + Ord>(group: &[&PatientSafety<R>]) -> BTreeMap<TermKey, TermCells<R>> {
     let mut out: BTreeMap<TermKey, TermCells<R>> = BTreeMap::new();
     for p in group {
         let mut rows: BTreeMap<TermKey, Vec<&EventFacts<R>>> = BTreeMap::new();
@@ -432,7 +426,7 @@ impl RateRow {
 
 /// Exposure-adjusted rates of a group per kind of event, with the cell of the patients with
 /// an event within their exposure (the EAIR's numerator).
-pub fn rates<R: Clone + PartialEq>(group: &[&PatientSafety<R>]) -> Vec<(RateRow, Rates, Cell<R>)> {
+pub fn rates<R: Clone + Ord>(group: &[&PatientSafety<R>]) -> Vec<(RateRow, Rates, Cell<R>)> {
     RateRow::ALL
         .iter()
         .map(|&row| {
@@ -546,9 +540,9 @@ mod tests {
             ]
         );
         // and each cell lists the records it rests on
-        assert_eq!(o[0].1.records, [1, 2, 3, 4, 5]);
-        assert_eq!(o[2].1.records, [2, 5]);
-        assert_eq!(o[7].1.records, [12]);
+        assert_eq!(o[0].1.records, BTreeSet::from([1, 2, 3, 4, 5]));
+        assert_eq!(o[2].1.records, BTreeSet::from([2, 5]));
+        assert_eq!(o[7].1.records, BTreeSet::from([12]));
         let causes = death_causes(&refs);
         assert_eq!(causes.len(), 1);
         assert_eq!(causes[0].0, "progressive disease");
@@ -606,7 +600,7 @@ mod tests {
             (d.all.grade_1_2.n(), d.all.grade_3_4.n(), d.all.grade_5.n()),
             (1, 1, 0)
         );
-        assert_eq!(d.all.grade_3_4.records, [1, 2]);
+        assert_eq!(d.all.grade_3_4.records, BTreeSet::from([1, 2]));
         assert_eq!((d.related.any_grade.n(), d.related.grade_3_4.n()), (1, 1));
         // and the class row counts A once at grade 3 (diarrhea, nausea) and B at 2
         let soc = row(gi, None);

@@ -20,6 +20,7 @@ use tl_clinical::SeriousnessCriteria;
 use tl_schemas::Date;
 
 /// A record: partition, sequence number and hash (hex).
+/// Ordered by partition, then seq (the field order).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Rec {
     /// The partition.
@@ -571,8 +572,8 @@ pub fn safety_tables(conn: &Connection, filter: &Filter) -> rusqlite::Result<Saf
     let cols = columns(&patients, filter);
     let mut cells: BTreeMap<String, Cell<Rec>> = BTreeMap::new();
     let mut overview_rows: BTreeMap<OverviewRow, Vec<Count>> = BTreeMap::new();
-    let mut causes: BTreeMap<String, BTreeMap<usize, Count>> = BTreeMap::new();
-    let mut terms: BTreeMap<TermKey, BTreeMap<usize, TermCounts>> = BTreeMap::new();
+    let mut causes: CauseCounts = BTreeMap::new();
+    let mut terms: TermCountsByColumn = BTreeMap::new();
     let mut rate_rows: Vec<(RateRow, Vec<RateCell>)> =
         RateRow::ALL.iter().map(|r| (*r, Vec::new())).collect();
     let mut columns = Vec::new();
@@ -618,20 +619,7 @@ pub fn safety_tables(conn: &Connection, filter: &Filter) -> rusqlite::Result<Saf
         }
         columns.push(col);
     }
-    let filled = |m: BTreeMap<usize, Count>,
-                  cells: &mut BTreeMap<String, Cell<Rec>>,
-                  what: &[&str]| { fill(&columns, m, cells, what) };
-    let death_causes = causes
-        .into_iter()
-        .map(|(cause, m)| {
-            let cells = filled(m, &mut cells, &["death_cause", &cause]);
-            CauseLine { cause, cells }
-        })
-        .collect();
-    let by_term = terms
-        .into_iter()
-        .map(|(tk, m)| term_line(&columns, &mut cells, tk, m))
-        .collect();
+    let (death_causes, by_term) = rows_of(&columns, &mut cells, causes, terms);
     Ok(SafetyTables {
         definitions: DEFINITIONS.iter().copied().collect(),
         overview: overview_rows
@@ -653,6 +641,33 @@ pub fn safety_tables(conn: &Connection, filter: &Filter) -> rusqlite::Result<Saf
         columns,
         cells,
     })
+}
+
+type CauseCounts = BTreeMap<String, BTreeMap<usize, Count>>;
+type TermCountsByColumn = BTreeMap<TermKey, BTreeMap<usize, TermCounts>>;
+
+/// The death-cause and by-term rows, every column filled.
+fn rows_of(
+    columns: &[Column],
+    cells: &mut BTreeMap<String, Cell<Rec>>,
+    causes: CauseCounts,
+    terms: TermCountsByColumn,
+) -> (Vec<CauseLine>, Vec<TermLine>) {
+    let death_causes = causes
+        .into_iter()
+        .map(|(cause, m)| {
+            let counts = fill(columns, m, cells, &["death_cause", &cause]);
+            CauseLine {
+                cause,
+                cells: counts,
+            }
+        })
+        .collect();
+    let by_term = terms
+        .into_iter()
+        .map(|(tk, m)| term_line(columns, cells, tk, m))
+        .collect();
+    (death_causes, by_term)
 }
 
 /// A row's counts for every column, an empty cell (n = 0) where a column has none.

@@ -326,6 +326,14 @@ async fn view(
     if let (Some(o), serde_json::Value::Object(b)) = (v.as_object_mut(), body) {
         o.extend(b);
     }
+    // The board's tables inside the safety view: their patient-level parts only for the
+    // roles that read patients (as `GET /v1/views/safety/tables` serves them).
+    if caller.token.role == ApiRole::Dsmb {
+        if let Some(t) = v.get_mut("tables").and_then(|t| t.as_object_mut()) {
+            t.insert("deaths".into(), serde_json::Value::Null);
+            t.insert("clocks".into(), serde_json::Value::Null);
+        }
+    }
     Ok(Json(v))
 }
 
