@@ -111,6 +111,8 @@ struct Base {
     /// Treated patients who are alive and not withdrawn, with their first dose date: an
     /// adverse event may be reported for each.
     patients: Vec<(String, String)>,
+    /// A `safety` token of the demo folder (copied with it): the benchmark reads the stream.
+    token: String,
 }
 
 impl Base {
@@ -141,7 +143,9 @@ impl Base {
             .collect::<Result<Vec<(String, String)>, _>>()?;
         ensure!(!alive.is_empty(), "the demo has no living treated patient");
         drop(q);
+        let token = Served::token(&dir, "safety")?;
         Ok(Base {
+            token,
             dir,
             trial: TrialId::new("drup-demo")?,
             keys: tl_sim::keys_of_seed(seed),
@@ -244,7 +248,7 @@ struct Served {
 
 impl Served {
     /// Starts `serve --data dir` with the benchmark's limits and reads its address.
-    fn start(dir: &Path, extra: &[&str]) -> Result<Served> {
+    fn start(dir: &Path, token: &str, extra: &[&str]) -> Result<Served> {
         let mut child = child()?
             .args(["serve", "--data"])
             .arg(dir)
@@ -267,10 +271,26 @@ impl Served {
             let _ = child.kill();
             bail!("serve did not start: {line:?}");
         };
-        Ok(Served {
+        let served = Served {
             url: url.to_string(),
             child,
-        })
+        };
+        served.wait_until_caught_up(dir, token)?;
+        Ok(served)
+    }
+
+    /// Waits until the server's safety follower has read the ledger it was started on: its
+    /// stream, opened at the ledger's end, says `caught-up`. Until then the follower's start-up
+    /// (reading the whole demo) would share the cores with what is measured.
+    fn wait_until_caught_up(&self, dir: &Path, token: &str) -> Result<()> {
+        let body = open_stream(&self.url, token, &end_cursor(dir)?)?;
+        let mut caught_up = false;
+        read_events(body, |e| {
+            caught_up = e.as_object().is_some_and(|o| o.is_empty());
+            !caught_up
+        })?;
+        ensure!(caught_up, "the stream ended before it caught up");
+        Ok(())
     }
 
     /// The server's `VmRSS` and `VmHWM`, in MiB.
@@ -374,7 +394,7 @@ fn throughput(work: &Path, base: &Base, aes: &[Vec<u8>]) -> Result<()> {
             handle = handle.min(in_process(base, &dir, subs, clients)?);
             std::fs::remove_dir_all(&dir)?;
             let dir = base.copy(&work.join(format!("http-{clients}-{run}")))?;
-            let (took, spent) = over_http(&dir, subs, clients)?;
+            let (took, spent) = over_http(&dir, &base.token, subs, clients)?;
             if took < http {
                 (http, cpu) = (took, spent);
             }
@@ -436,10 +456,11 @@ fn submit(handle: &SubmitHandle, bytes: &[u8]) -> Result<()> {
 /// seconds the server's threads spent meanwhile, by thread name.
 fn over_http(
     dir: &Path,
+    token: &str,
     subs: &[Vec<u8>],
     clients: usize,
 ) -> Result<(Duration, Vec<(String, f64)>)> {
-    let served = Served::start(dir, &[])?;
+    let served = Served::start(dir, token, &[])?;
     let url = served.url.clone();
     let before = served.thread_cpu()?;
     let took = drive(
@@ -550,7 +571,7 @@ fn paced_latency(work: &Path, base: &Base) -> Result<()> {
     let n = (PACED_RATE * PACED_TIME.as_secs_f64()) as usize;
     let subs = base.adverse_events(n, 200_000)?;
     let dir = base.copy(&work.join("paced"))?;
-    let served = Served::start(&dir, &[])?;
+    let served = Served::start(&dir, &base.token, &[])?;
     let start = Instant::now() + Duration::from_millis(200);
     let mut lat = paced(
         &served.url,
@@ -635,17 +656,23 @@ fn stream_latency(work: &Path, base: &Base) -> Result<()> {
     let probe_subs = base.adverse_events(probes, 300_000)?;
     let background_subs = base.registrations(background, 0)?;
     let dir = base.copy(&work.join("stream"))?;
-    let token = Served::token(&dir, "safety")?;
+    let token = base.token.clone();
     let cursor = end_cursor(&dir)?;
-    let served = Served::start(&dir, &[])?;
+    let served = Served::start(&dir, &base.token, &[])?;
     let body = open_stream(&served.url, &token, &cursor)?;
     // Scheduled send time of each probe, by AE id; arrival time of each, by AE id.
     let sent_at: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
     let arrived: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
+    // The stream's `caught-up` event (data `{}`): the server's follower has read the demo.
+    // Timing starts after it, or the first probes would wait for the follower's start-up.
+    let caught_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let reader = {
-        let arrived = arrived.clone();
+        let (arrived, caught_up) = (arrived.clone(), caught_up.clone());
         std::thread::spawn(move || {
             read_events(body, |e| {
+                if e.as_object().is_some_and(|o| o.is_empty()) {
+                    caught_up.store(true, Ordering::SeqCst);
+                }
                 let mut got = arrived.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(id) = e["ae_id"].as_u64() {
                     got.insert(id, Instant::now());
@@ -654,6 +681,14 @@ fn stream_latency(work: &Path, base: &Base) -> Result<()> {
             })
         })
     };
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !caught_up.load(Ordering::SeqCst) {
+        ensure!(
+            Instant::now() < deadline,
+            "the stream did not catch up within 300 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let start = Instant::now() + Duration::from_millis(300);
     let url = served.url.clone();
     let sent = |i: usize, at: Instant| {
@@ -717,9 +752,10 @@ fn stream_latency(work: &Path, base: &Base) -> Result<()> {
 /// that have read the demo's whole safety history.
 fn memory(work: &Path, base: &Base) -> Result<()> {
     let dir = base.copy(&work.join("memory"))?;
-    let token = Served::token(&dir, "safety")?;
-    let limit = (STREAM_CLIENTS + 1).to_string();
-    let served = Served::start(&dir, &["--max-streams-per-token", &limit])?;
+    let token = base.token.clone();
+    // Room for the start-up check's stream and the history counter's beside the clients.
+    let limit = (STREAM_CLIENTS + 2).to_string();
+    let served = Served::start(&dir, &base.token, &["--max-streams-per-token", &limit])?;
     // The history's length, from one client that reads until the stream goes quiet.
     let history = count_history(&served.url, &token)?;
     std::thread::sleep(Duration::from_secs(1));
