@@ -371,8 +371,11 @@ fn a_partition_rebuilt_from_its_tiles_matches_every_checkpoint_and_proves_inclus
             c.size
         );
     }
+    // The roots came from tiles fetched over HTTP. (Not one tile per checkpoint: a size that is
+    // a multiple of 256 needs no partial tile, and checkpoints share full tiles, so comparing
+    // the count with the checkpoints' failed whenever batching made more of them.)
     let fetched = tiles.fetched.borrow().len();
-    assert!(fetched > published.len(), "{fetched} tiles fetched");
+    assert!(fetched >= 3, "{fetched} tiles fetched");
     // Sizes past 512 read the level-1 tile (hashes of full level-0 tiles) and the partial
     // level-0 tile of their size.
     assert!(tiles.fetched.borrow().contains_key("tile/1/000.p/2"));
