@@ -522,35 +522,9 @@ fn records_newer_than_the_last_checkpoint_need_a_fresh_one() {
 
 #[test]
 fn keys_are_judged_at_each_records_registry_position_across_a_root_rotation() {
-    use tl_ledger::registry::root_rotation_message;
-    use tl_schemas::events::{envelope_of, KeyEnrolled, KeyRevoked, RootKeyRotated};
-    use tl_schemas::Role;
-    let mut f = Fixture::new();
-    let old = f.t.keys.root.clone();
-    let new = key(8);
-    let lab9 = key(9);
     // The root rotates; the new root enrols a lab key, which writes a note about the
     // patient, and is then revoked.
-    let msg = root_rotation_message(&f.t.trial, &old.public_key(), &new.public_key());
-    let env = envelope_of(&RootKeyRotated {
-        new_root_public_key: new.public_key(),
-        cosignature: new.sign(&msg),
-    });
-    f.t.expect_sealed(Subject::Trial, env, &old, vec![]);
-    let env = envelope_of(&KeyEnrolled {
-        public_key: lab9.public_key(),
-        name: "Lab Nine".into(),
-        role: Role::Lab,
-    });
-    f.t.expect_sealed(Subject::Trial, env, &new, vec![]);
-    let p = f.patient.to_string();
-    f.t.note(&p, &lab9, vec![]);
-    let env = envelope_of(&KeyRevoked {
-        key: lab9.key_id(),
-        reason: "left".into(),
-    });
-    f.t.expect_sealed(Subject::Trial, env, &new, vec![]);
-    f.t.ledger.flush().unwrap();
+    let (mut f, lab9) = rotated_root_and_revoked_lab_key();
     // The bundle carries the registry up to the rotation and the enrolment, and verifies
     // against the pinned *first* root: the key was active at the note's position.
     let b = f.patient_bundle();
@@ -560,22 +534,8 @@ fn keys_are_judged_at_each_records_registry_position_across_a_root_rotation() {
     // A later note by the revoked key, which a compromised sequencer sealed after the
     // revocation and published in a signed checkpoint: the bundle proves it is in the
     // ledger, and its verifier still refuses it, since the key was revoked at its position.
-    let env = tl_schemas::Envelope::new(NOTE, 1, b"after revocation".to_vec());
-    let signed = f.t.draft(f.patient.clone(), env, &lab9, vec![]);
-    let seq_key = f.t.keys.sequencer.clone();
-    let (pp, _) = f.t.append_forged(signed, &seq_key, |_| {});
+    let (pp, last, b) = forged_note_after_revocation(&mut f, &lab9);
     assert_eq!(pp, f.pp);
-    let mut published = f.published();
-    let records = f.t.records();
-    let leaves = tl_ledger::audit::leaf_hashes(&records[pp as usize]);
-    let note = Checkpoint::for_partition(&f.t.trial, pp, leaves.len() as u64, root_of(&leaves))
-        .sign(&sequencer_key_name(&f.t.trial), &seq_key)
-        .unwrap();
-    published[pp as usize].push(SignedCheckpoint::parse(&note).unwrap());
-    let b = f
-        .export_from(&records, &published, &Scope::Subject(f.patient.clone()))
-        .unwrap();
-    let last = leaves.len() as u64 - 1;
     assert_fails(&f.check(&b), &format!("record {pp}/{last}"), "key-revoked");
 }
 
@@ -781,9 +741,9 @@ fn vectors(f: &Fixture) -> Vec<Vector> {
     out
 }
 
-/// The root-rotation case above (keys judged at each record's registry position) as two
-/// vectors: the intact bundle, and the one with a note by a revoked key.
-fn rotation_vectors() -> Vec<Vector> {
+/// A fixture whose root rotated, whose new root enrolled a lab key (returned), which wrote a
+/// note about the patient and was then revoked; flushed.
+fn rotated_root_and_revoked_lab_key() -> (Fixture, tl_ledger::SigningKey) {
     use tl_ledger::registry::root_rotation_message;
     use tl_schemas::events::{envelope_of, KeyEnrolled, KeyRevoked, RootKeyRotated};
     use tl_schemas::Role;
@@ -811,9 +771,18 @@ fn rotation_vectors() -> Vec<Vector> {
     });
     f.t.expect_sealed(Subject::Trial, env, &new, vec![]);
     f.t.ledger.flush().unwrap();
-    let intact = encode_bundle(&f.patient_bundle());
+    (f, lab9)
+}
+
+/// A later note by the revoked `lab9`, which a compromised sequencer sealed after the
+/// revocation and published in a signed checkpoint; its partition, its seq, and the patient's
+/// bundle exported with that checkpoint.
+fn forged_note_after_revocation(
+    f: &mut Fixture,
+    lab9: &tl_ledger::SigningKey,
+) -> (u32, u64, Bundle) {
     let env = tl_schemas::Envelope::new(NOTE, 1, b"after revocation".to_vec());
-    let signed = f.t.draft(f.patient.clone(), env, &lab9, vec![]);
+    let signed = f.t.draft(f.patient.clone(), env, lab9, vec![]);
     let seq_key = f.t.keys.sequencer.clone();
     let (pp, _) = f.t.append_forged(signed, &seq_key, |_| {});
     let mut published = f.published();
@@ -823,9 +792,19 @@ fn rotation_vectors() -> Vec<Vector> {
         .sign(&sequencer_key_name(&f.t.trial), &seq_key)
         .unwrap();
     published[pp as usize].push(SignedCheckpoint::parse(&note).unwrap());
-    let revoked = f
+    let b = f
         .export_from(&records, &published, &Scope::Subject(f.patient.clone()))
         .unwrap();
+    let last = leaves.len() as u64 - 1;
+    (pp, last, b)
+}
+
+/// The root-rotation case above (keys judged at each record's registry position) as two
+/// vectors: the intact bundle, and the one with a note by a revoked key.
+fn rotation_vectors() -> Vec<Vector> {
+    let (mut f, lab9) = rotated_root_and_revoked_lab_key();
+    let intact = encode_bundle(&f.patient_bundle());
+    let (_, _, revoked) = forged_note_after_revocation(&mut f, &lab9);
     let v = |name, bundle| Vector {
         name,
         bundle,
