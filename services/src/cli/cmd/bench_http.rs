@@ -231,7 +231,7 @@ fn copy_folder(from: &Path, to: &Path) -> Result<()> {
         let (src, dst) = (entry.path(), to.join(entry.file_name()));
         if entry.file_type()?.is_dir() {
             copy_folder(&src, &dst)?;
-        } else if src.file_name().is_some_and(|n| n != "lock") {
+        } else {
             std::fs::copy(&src, &dst).with_context(|| format!("copying {}", src.display()))?;
         }
     }
