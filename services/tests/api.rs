@@ -1988,6 +1988,40 @@ fn tokens_refuses_bad_input_with_a_clear_error_and_changes_nothing() {
     assert!(!table.contains(&issued));
 }
 
+/// `tokens new` run many times at once keeps every token: each one holds the token file's lock
+/// while it reads, adds and renames (before the lock, two runs could read the same list and the
+/// later rename dropped the earlier token).
+#[test]
+fn tokens_issued_at_the_same_time_are_all_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::create_dir(root.join("d")).unwrap();
+    let n = 12;
+    let texts: Vec<String> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..n)
+            .map(|i| {
+                s.spawn(move || token(root, &["--name", &format!("Reader {i}"), "--role", "hta"]))
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let o = bin()
+        .current_dir(root)
+        .args(["tokens", "list", "--data", "d", "--json"])
+        .output()
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let names: std::collections::BTreeSet<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), n, "tokens lost: {names:?}");
+    let distinct: std::collections::BTreeSet<&String> = texts.iter().collect();
+    assert_eq!(distinct.len(), n);
+}
+
 /// Opens the safety stream with `token` on a raw connection; its status, and the connection
 /// (held open: dropping it closes the stream).
 fn raw_stream(base: &str, token: &str) -> (u16, std::net::TcpStream) {

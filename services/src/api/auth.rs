@@ -151,8 +151,35 @@ impl TokenFile {
         Ok(file)
     }
 
+    /// Reads the file at `path`, lets `change` edit it and writes it back, holding an exclusive
+    /// lock on `path` + `.lock` throughout: two `tokens new` run at once would otherwise both
+    /// read the same list and the second rename would drop the first one's token. The lock is
+    /// advisory (flock); the server only reads, and a rename is atomic for it.
+    pub fn update<T>(
+        path: &Path,
+        change: impl FnOnce(&mut TokenFile) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let lock_path = lock_path_of(path);
+        let lock = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| anyhow::anyhow!("opening the lock {}: {e}", lock_path.display()))?;
+        lock.lock()
+            .map_err(|e| anyhow::anyhow!("locking {}: {e}", lock_path.display()))?;
+        let mut file = TokenFile::read(path)?;
+        file.version = 1;
+        let out = change(&mut file)?;
+        file.write(path)?;
+        Ok(out)
+    }
+
     /// Writes the file beside `path` (owner-only permissions), fsyncs and renames it into
-    /// place, so the server never reads half a file.
+    /// place, so the server never reads half a file. Callers that change the list use
+    /// [`TokenFile::update`], which holds the lock.
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         let tmp = path.with_extension("tmp");
@@ -170,6 +197,13 @@ impl TokenFile {
             .map_err(|e| anyhow::anyhow!("renaming {} into place: {e}", tmp.display()))?;
         Ok(())
     }
+}
+
+/// The lock file of the token file at `path`: `path` with `.lock` appended.
+fn lock_path_of(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    std::path::PathBuf::from(name)
 }
 
 /// A new token: its text (shown once) and the SHA-256 to store.

@@ -97,8 +97,6 @@ fn new(
             );
         }
     }
-    let mut file = TokenFile::read(&path)?;
-    file.version = 1;
     let (text, sha256) = auth::new_token();
     let entry = TokenEntry {
         id: auth::new_id(),
@@ -115,8 +113,10 @@ fn new(
         eprintln!("warning: {why}: the server will refuse it");
     }
     let id = entry.id.clone();
-    file.tokens.push(entry);
-    file.write(&path)?;
+    TokenFile::update(&path, |file| {
+        file.tokens.push(entry);
+        Ok(())
+    })?;
     eprintln!(
         "issued token {id} ({} role) in {}; it is shown only now:",
         role.name(),
@@ -160,18 +160,21 @@ fn list(at: &TokensWhere, json: bool) -> Result<ExitCode> {
 
 fn revoke(at: &TokensWhere, id: &str) -> Result<ExitCode> {
     let path = file_of(at)?;
-    let mut file = TokenFile::read(&path)?;
-    let Some(t) = file.tokens.iter_mut().find(|t| t.id == id) else {
-        bail!("no token {id:?} in {} (see `tokens list`)", path.display());
-    };
-    if let Some(at) = t.revoked {
-        println!("token {id} was already revoked at {at}");
-        return Ok(ExitCode::SUCCESS);
-    }
-    t.revoked = Some(UtcMicros::now());
-    let who = t.name.clone();
-    file.write(&path)?;
-    println!("revoked token {id} of {who}; a running server refuses it from its next request on");
+    let shown = path.display().to_string();
+    let done = TokenFile::update(&path, |file| {
+        let Some(t) = file.tokens.iter_mut().find(|t| t.id == id) else {
+            bail!("no token {id:?} in {shown} (see `tokens list`)");
+        };
+        if let Some(at) = t.revoked {
+            return Ok(format!("token {id} was already revoked at {at}"));
+        }
+        t.revoked = Some(UtcMicros::now());
+        Ok(format!(
+            "revoked token {id} of {}; a running server refuses it from its next request on",
+            t.name
+        ))
+    })?;
+    println!("{done}");
     Ok(ExitCode::SUCCESS)
 }
 
