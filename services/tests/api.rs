@@ -2445,7 +2445,8 @@ fn every_count_of_the_enrollment_and_dossier_views_resolves_to_its_records() {
         issue("dsmb", &[]),
     );
     // Every record any cell names, with its hash and patient, checked against the ledger once.
-    let mut named: std::collections::BTreeMap<(u64, u64), (String, String)> = Default::default();
+    type Named = (String, String, std::collections::BTreeSet<String>);
+    let mut named: std::collections::BTreeMap<(u64, u64), Named> = Default::default();
     let mut nonzero = 0;
     for name in ["enrollment", "dossier"] {
         let (status, view) = s.get(&format!("/v1/views/{name}"), Some(&sponsor));
@@ -2482,24 +2483,49 @@ fn every_count_of_the_enrollment_and_dossier_views_resolves_to_its_records() {
                 nonzero += 1;
                 assert!(!records.is_empty(), "{name} {key}");
             }
+            let figure = key.rsplit('|').next().unwrap().to_string();
             for r in records {
                 let at = (r["partition"].as_u64().unwrap(), r["seq"].as_u64().unwrap());
-                let was = named.insert(
-                    at,
-                    (
-                        r["hash"].as_str().unwrap().to_string(),
-                        r["patient"].as_str().unwrap().to_string(),
-                    ),
+                let (hash, patient) = (r["hash"].as_str().unwrap(), r["patient"].as_str().unwrap());
+                let entry = named
+                    .entry(at)
+                    .or_insert_with(|| (hash.to_string(), patient.to_string(), Default::default()));
+                assert_eq!(
+                    (entry.0.as_str(), entry.1.as_str()),
+                    (hash, patient),
+                    "{at:?}"
                 );
-                if let Some(was) = was {
-                    assert_eq!(was, named[&at], "{at:?} named twice differently");
-                }
+                entry.2.insert(figure.clone());
             }
         }
     }
     assert!(nonzero > 40, "only {nonzero} counts above 0");
     // Each record is in the ledger at that position, with that hash, about that patient.
-    for ((p, seq), (hash, patient)) in &named {
+    // The kinds of record each figure rests on (a correction may stand for any).
+    let kinds = |figure: &str| -> &[&str] {
+        match figure {
+            "registered" => &["PatientRegistered"],
+            "sequenced" => &["SequencingResultReported"],
+            "matched" => &["MatchProposed"],
+            "mtb_approved" => &["MatchDecided"],
+            "slot" | "slots" => &["SlotAssigned"],
+            "refused" => &["SlotRefused"],
+            "enrolled" => &["PatientEnrolled"],
+            "treated" => &["DoseAdministered"],
+            "sequencing_to_first_dose_n" => &["SequencingResultReported", "DoseAdministered"],
+            "grade3plus_trae" => &["AdverseEventReported", "AdverseEventUpdated"],
+            "disagreements" => &["ResponseAssessed"],
+            "exceptional_responders" => &[
+                "DoseAdministered",
+                "ResponseAssessed",
+                "DeathRecorded",
+                "SurvivalStatusRecorded",
+                "TreatmentEnded",
+            ],
+            _ => &["DoseAdministered", "ResponseAssessed"],
+        }
+    };
+    for ((p, seq), (hash, patient, figures)) in &named {
         let (status, d) = s.get(
             &format!("/v1/partitions/{p}/records/{seq}/decoded"),
             Some(&auditor),
@@ -2511,6 +2537,13 @@ fn every_count_of_the_enrollment_and_dossier_views_resolves_to_its_records() {
             sub["subject"] == format!("patient:{patient}") || sub["payload"]["patient"] == *patient,
             "{p}/{seq} is not about {patient}: {sub}"
         );
+        let event = sub["event"].as_str().unwrap();
+        for f in figures {
+            assert!(
+                event == "Corrected" || kinds(f).contains(&event),
+                "{p}/{seq} is a {event}, behind {f}"
+            );
+        }
     }
 
     // A cohort's view and cells agree too, and a frozen cut of the latest checkpoints (the
