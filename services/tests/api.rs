@@ -2685,6 +2685,30 @@ fn every_count_of_the_enrollment_and_dossier_views_resolves_to_its_records() {
         );
         assert!(!v["message"].as_str().unwrap().is_empty(), "{v}");
     }
+    // A view is gzip-compressed for a client that accepts it; the safety stream never is
+    // (compression would hold its events back).
+    let head = |path: &str| {
+        raw(
+            &s.base,
+            &format!(
+                "GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {auditor}\r\n\
+                 Accept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+            ),
+            b"",
+            std::time::Duration::from_secs(3),
+        )
+        .to_ascii_lowercase()
+    };
+    let got = head("/v1/views/dossier");
+    assert!(
+        got.contains("content-encoding: gzip"),
+        "{}",
+        &got[..got.len().min(400)]
+    );
+    let got = head("/v1/safety/stream");
+    let got = &got[..got.find("\r\n\r\n").unwrap()];
+    assert!(got.contains("text/event-stream"), "{got}");
+    assert!(!got.contains("content-encoding"), "{got}");
     // Cell reads are in the access log.
     let log = std::fs::read_to_string(root.join("d/access.log")).unwrap();
     assert!(log.contains("/v1/views/enrollment/cells") && log.contains("/v1/views/dossier/cells"));
