@@ -22,6 +22,11 @@
 //! `disagreements` (each disagreeing scan; records counted). The proportions' `count` and `of`
 //! are the cells of these figures. Counts of patients list each patient once; a count of
 //! records (`counts: records`) lists each record once.
+//!
+//! A count of rows resting on a suspect record (`suspect_rows`, present in the views when not
+//! 0: `funnel`, `cohorts[]`, the dossier's summaries) has the cell `funnel|suspect_rows`,
+//! `cohort|<ID>|suspect_rows`, `trial|suspect_rows`: its patients, with the suspect records
+//! (`report::SuspectRecord`) their rows cite.
 
 use crate::tables::key;
 use rusqlite::{params, Connection, Params};
@@ -202,7 +207,17 @@ pub fn enrollment_cells(
     );
     let cell = patients_cell(conn, &sql, params![cohort])?;
     out.insert(key(&["sequencing_to_first_dose_n"]), cell);
+    let cited = cites(&ENROLLMENT_REFS.map(|c| format!("p.{c}")));
+    let sql = suspect_sql(&cited, &format!("p.suspect AND {f}"));
+    insert_nonzero(
+        &mut out,
+        key(&["funnel", "suspect_rows"]),
+        patients_cell(conn, &sql, params![cohort])?,
+    );
     for c in cohorts(conn, cohort)? {
+        let sql = suspect_sql(&cited, "p.suspect AND enrolled_cohort = ?1");
+        let cell = patients_cell(conn, &sql, [&c])?;
+        insert_nonzero(&mut out, key(&["cohort", &c, "suspect_rows"]), cell);
         for (name, refs, cond) in [
             ("enrolled", "enrolled_ref", "1"),
             ("treated", "first_dose_ref", "treated"),
@@ -232,6 +247,59 @@ pub fn enrollment_cells(
         }
     }
     Ok(out)
+}
+
+/// The enrollment view's columns of references.
+const ENROLLMENT_REFS: [&str; 8] = [
+    "registered_ref",
+    "sequencing_ref",
+    "match_ref",
+    "mtb_ref",
+    "slot_ref",
+    "slot_refused_ref",
+    "enrolled_ref",
+    "first_dose_ref",
+];
+
+/// The dossier view's columns of references (with the analysis row's).
+const DOSSIER_REFS: [&str; 8] = [
+    "p.best_refs",
+    "p.benefit_refs",
+    "p.pfs_refs",
+    "p.os_refs",
+    "p.dor_refs",
+    "p.exceptional_refs",
+    "p.trae_refs",
+    "(SELECT docr_refs FROM analyses a WHERE a.patient = p.patient)",
+];
+
+/// SQL true when the references in `columns` cite the suspect record `s` (the views' own
+/// rule for marking rows, `views::citing`).
+fn cites<S: AsRef<str>>(columns: &[S]) -> String {
+    let text: Vec<String> = columns
+        .iter()
+        .map(|c| format!("COALESCE({}, '')", c.as_ref()))
+        .collect();
+    format!(
+        "instr({}, '\"partition\":' || s.partition || ',\"seq\":' || s.seq || '}}') > 0",
+        text.join(" || ")
+    )
+}
+
+/// The patients of `patients p` where `cond`, each with the suspect records its references
+/// cite (a cell of [`patients_cell`]).
+fn suspect_sql(cited: &str, cond: &str) -> String {
+    format!(
+        "SELECT p.patient, json_object('partition', s.partition, 'seq', s.seq, 'hash', s.hash)
+         FROM patients p LEFT JOIN suspect_records s ON {cited} WHERE {cond}"
+    )
+}
+
+/// Inserts a cell unless it is empty: the views leave a count of suspect rows out when 0.
+fn insert_nonzero(out: &mut BTreeMap<String, ViewCell>, key: String, cell: ViewCell) {
+    if cell.n > 0 {
+        out.insert(key, cell);
+    }
 }
 
 /// The cohorts of a view's `cohorts` table, `cohort` alone when given.
@@ -282,6 +350,13 @@ fn dossier_group(
         named("disagreements"),
         records_cell(conn, &sql, params![cohort])?,
     );
+    let flagged = "(p.suspect OR EXISTS (SELECT 1 FROM analyses a WHERE a.patient = p.patient AND a.suspect))";
+    let sql = suspect_sql(
+        &cites(&DOSSIER_REFS),
+        &format!("{flagged} AND (?1 IS NULL OR p.cohort = ?1)"),
+    );
+    let cell = patients_cell(conn, &sql, params![cohort])?;
+    insert_nonzero(out, named("suspect_rows"), cell);
     Ok(())
 }
 
@@ -301,6 +376,52 @@ pub fn dossier_cells(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{ViewDb, ViewKind};
+
+    #[test]
+    fn a_suspect_row_resolves_to_its_patient_and_the_suspect_record_it_cites() {
+        // Given an enrollment view where P-1's registration (0/5) is a suspect record, P-2's
+        // row is clean, and P-3 is enrolled in C-1 with a suspect enrolment (1/2)
+        let dir = tempfile::tempdir().unwrap();
+        let trial = tl_schemas::TrialId::new("t").unwrap();
+        let e = ViewDb::open(ViewKind::Enrollment, dir.path(), &trial, &[1; 32]).unwrap();
+        let d = ViewDb::open(ViewKind::Dossier, dir.path(), &trial, &[1; 32]).unwrap();
+        let r = |p: u32, s: u64| format!(r#"{{"hash":"h{p}{s}","partition":{p},"seq":{s}}}"#);
+        e.conn()
+            .execute_batch(&format!(
+                "INSERT INTO patients (patient, registered_ref, enrolled_cohort, enrolled_ref,
+                   matched, mtb_approved, treated, evaluable, benefit, died, suspect)
+                 VALUES ('P-1', '{}', NULL, NULL, 0, 0, 0, 0, 0, 0, 1),
+                        ('P-2', '{}', NULL, NULL, 0, 0, 0, 0, 0, 0, 0),
+                        ('P-3', '{}', 'C-1', '{}', 0, 0, 0, 0, 0, 0, 1);
+                 INSERT INTO cohorts (cohort, status, stage, slots, refused, suspect)
+                   VALUES ('C-1', 'stage_1', 1, 0, 0, 0);
+                 INSERT INTO suspect_records VALUES (0, 5, 'h05', 'k', 'x'), (1, 2, 'h12', 'k', 'x'),
+                   (0, 50, 'h050', 'k', 'x');",
+                r(0, 5),
+                r(0, 6),
+                r(0, 7),
+                r(1, 2)
+            ))
+            .unwrap();
+        // when the view's cells are read
+        let cells = enrollment_cells(e.conn(), d.conn(), None).unwrap();
+        // then the funnel's suspect rows are P-1 and P-3, each with the suspect record it cites
+        // (not 0/50, which no row cites, nor 0/5's prefix match 0/50)
+        let c = &cells["funnel|suspect_rows"];
+        assert_eq!(c.n, 2);
+        let got: Vec<(u32, u64, Option<&str>)> = c
+            .records
+            .iter()
+            .map(|r| (r.partition, r.seq, r.patient.as_deref()))
+            .collect();
+        assert_eq!(got, [(0, 5, Some("P-1")), (1, 2, Some("P-3"))]);
+        // and the cohort's, P-3 alone; a count of 0 (the dossier's) has no cell.
+        assert_eq!(cells["cohort|C-1|suspect_rows"].n, 1);
+        let dossier = dossier_cells(d.conn(), None).unwrap();
+        assert!(!dossier.contains_key("trial|suspect_rows"));
+        assert_eq!(dossier["trial|treated"].n, 0);
+    }
 
     #[test]
     fn a_cell_counts_patients_once_and_reads_one_reference_or_a_list() {
