@@ -1,7 +1,9 @@
 //! The three read models as JSON: `GET /v1/views/{enrollment|safety|dossier}[?cohort=ID]`,
 //! the content of `view ... --json`, brought up to date from the verified log first (or, with
 //! `?at=p0:N,...`, as of a frozen cut of published checkpoints: [`super::asof`]), with
-//! each view's lag per partition and how far behind the log the answer is.
+//! each view's lag per partition and how far behind the log the answer is. The enrollment and
+//! dossier views add `cells`: every count's cell key with the count, which
+//! [`super::view_cells`] resolves to its records.
 //!
 //! Who may read which (README, "API"): enrollment the `auditor` and `sponsor`; safety also
 //! `safety` and `dsmb`; the dossier `auditor`, `sponsor` and `hta`. A token scoped to a cohort
@@ -89,8 +91,8 @@ pub struct ViewBody {
     lag: Vec<LagDoc>,
     /// How far behind the log the answer is.
     freshness: super::reads::Freshness,
-    /// Enrollment and dossier: every count's cell key with the count
-    /// (`GET /v1/views/{view}/cells?cell=KEY` lists its records; README, "API").
+    /// Enrollment and dossier: every count's cell key with the count (`GET
+    /// /v1/views/enrollment/cells?cell=KEY`, `.../dossier/cells` list its records).
     cells: Option<std::collections::BTreeMap<String, u64>>,
 }
 
@@ -276,7 +278,9 @@ pub struct ViewPath {
     description = "A view as JSON, brought up to date from the verified log first, or as of a \
                    frozen cut (`at`). Enrollment: `auditor`, `sponsor`; safety: also `safety`, \
                    `dsmb`; dossier: `auditor`, `sponsor`, `hta`. A token scoped to a cohort \
-                   reads that cohort only. In the access log.",
+                   reads that cohort only. The enrollment and dossier views list every count's \
+                   cell key under `cells` (`/v1/views/enrollment/cells`, \
+                   `/v1/views/dossier/cells`). In the access log.",
     params(ViewPath, ViewQuery),
     responses(
         (status = 200, description = "The view", body = ViewBody),
