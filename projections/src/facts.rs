@@ -421,6 +421,9 @@ pub struct CohortFacts {
     pub slots: u32,
     /// Slots refused.
     pub refused: u32,
+    /// The records behind `slots` and `refused`, in the cohort's order: each record, the
+    /// patient its payload names (`None` if it does not decode) and whether it is a refusal.
+    pub slot_records: Vec<(Reference, Option<Name>, bool)>,
 }
 
 /// Derives a cohort's facts.
@@ -432,8 +435,16 @@ pub fn cohort(model: &TrialModel, name: &Name) -> CohortFacts {
     }
     for r in model.cohorts.get(name).map(Vec::as_slice).unwrap_or(&[]) {
         match r.event_type {
-            ct::SLOT_ASSIGNED => f.slots += 1,
-            ct::SLOT_REFUSED => f.refused += 1,
+            ct::SLOT_ASSIGNED => {
+                f.slots += 1;
+                let patient = decode::<SlotAssigned>(&r.payload).ok().map(|s| s.patient);
+                f.slot_records.push((r.at, patient, false));
+            }
+            ct::SLOT_REFUSED => {
+                f.refused += 1;
+                let patient = decode::<SlotRefused>(&r.payload).ok().map(|s| s.patient);
+                f.slot_records.push((r.at, patient, true));
+            }
             ct::COHORT_STAGE_DECIDED => {
                 if let Ok(d) = decode::<CohortStageDecided>(&r.payload) {
                     f.status = Some((d.clone(), r.at));

@@ -29,7 +29,9 @@
 //! | [`views`] | the three SQLite read models and the exactly-once rule |
 //! | [`report`] | what `trial-ledger view` prints |
 //! | [`tables`] | the safety board's tables (overview, by term, rates, deaths, clocks), every cell resolvable to its records |
+//! | [`cells`] | the patients and records behind every count of the enrollment and dossier views |
 
+pub mod cells;
 pub mod facts;
 pub mod model;
 pub mod reader;

@@ -319,7 +319,8 @@ fn escape(s: &str) -> String {
     s.replace('%', "%25").replace('|', "%7C")
 }
 
-fn key(parts: &[&str]) -> String {
+/// A cell key: the parts joined by `|`, each with `%` and `|` escaped.
+pub(crate) fn key(parts: &[&str]) -> String {
     parts
         .iter()
         .map(|p| escape(p))

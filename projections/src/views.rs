@@ -98,6 +98,11 @@ CREATE TABLE IF NOT EXISTS doses (
   original_dose_milli INTEGER, corrected_by TEXT, suspect INTEGER NOT NULL,
   PRIMARY KEY (partition, seq));
 CREATE INDEX IF NOT EXISTS doses_patient ON doses (patient);
+CREATE TABLE IF NOT EXISTS cohort_slots (
+  partition INTEGER NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, cohort TEXT NOT NULL,
+  patient TEXT, refused INTEGER NOT NULL, suspect INTEGER NOT NULL,
+  PRIMARY KEY (partition, seq));
+CREATE INDEX IF NOT EXISTS cohort_slots_cohort ON cohort_slots (cohort);
 ";
 
 const SAFETY_SCHEMA: &str = "
@@ -137,11 +142,12 @@ CREATE TABLE IF NOT EXISTS ae_reports (
 
 /// The layout of each view's tables: a database written under an older one is rebuilt from
 /// position 0 ([`drop_older_layout`]). The safety view's layout 2 added `exposure`,
-/// `dose_actions`, `ae_reports` and `adverse_events.onset_on` (the safety board's tables).
+/// `dose_actions`, `ae_reports` and `adverse_events.onset_on` (the safety board's tables); the
+/// enrollment view's layout 2 added `cohort_slots` (the records behind a cohort's slot counts).
 fn layout(kind: ViewKind) -> i64 {
     match kind {
-        ViewKind::Safety => 2,
-        ViewKind::Enrollment | ViewKind::Dossier => 1,
+        ViewKind::Safety | ViewKind::Enrollment => 2,
+        ViewKind::Dossier => 1,
     }
 }
 
@@ -621,6 +627,7 @@ fn citing(kind: ViewKind) -> Vec<(&'static str, String)> {
             out.push(("patients", cites("patients", &[], &refs)));
             out.push(("cohorts", cites("cohorts", &[], &["status_ref"])));
             out.push(("doses", cites("doses", &own, &["corrected_by"])));
+            out.push(("cohort_slots", cites("cohort_slots", &own, &[])));
         }
         ViewKind::Safety => {
             out.push(("adverse_events", cites("adverse_events", &[], &["refs"])));
@@ -843,8 +850,23 @@ fn write_enrollment(
     let mut ins_cohort = tx.prepare_cached(
         "INSERT OR REPLACE INTO cohorts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?;
+    let mut del_slots = tx.prepare_cached("DELETE FROM cohort_slots WHERE cohort = ?1")?;
+    let mut ins_slot =
+        tx.prepare_cached("INSERT INTO cohort_slots VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
     for name in &touched.cohorts {
         let c = facts::cohort(model, name);
+        del_slots.execute([name.as_str()])?;
+        for (at, patient, refused) in &c.slot_records {
+            ins_slot.execute(params![
+                at.partition,
+                at.seq as i64,
+                at.hash.to_hex(),
+                name.as_str(),
+                patient.as_ref().map(|p| p.as_str()),
+                refused,
+                suspect(model, || [*at]),
+            ])?;
+        }
         let status = c
             .status
             .as_ref()
@@ -1227,11 +1249,12 @@ mod tests {
     }
 
     #[test]
-    fn a_safety_view_of_layout_1_is_rebuilt_with_the_board_tables_and_others_are_kept() {
-        // Given a safety and an enrollment database with suspect flags but no layout row (1)
+    fn views_of_layout_1_are_rebuilt_with_their_new_tables_and_the_dossier_is_kept() {
+        // Given a safety, an enrollment and a dossier database with suspect flags but no layout
+        // row (1)
         let dir = tempfile::tempdir().unwrap();
         let trial = TrialId::new("t").unwrap();
-        for kind in [ViewKind::Safety, ViewKind::Enrollment] {
+        for kind in [ViewKind::Safety, ViewKind::Enrollment, ViewKind::Dossier] {
             let old = Connection::open(kind.path(dir.path())).unwrap();
             old.execute_batch(
                 "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -1244,6 +1267,7 @@ mod tests {
         // when they are opened
         let safety = ViewDb::open(ViewKind::Safety, dir.path(), &trial, &[1; 32]).unwrap();
         let enrollment = ViewDb::open(ViewKind::Enrollment, dir.path(), &trial, &[1; 32]).unwrap();
+        let dossier = ViewDb::open(ViewKind::Dossier, dir.path(), &trial, &[1; 32]).unwrap();
         // then the safety view starts again from position 0 with its new tables, at layout 2,
         assert_eq!(safety.positions(), &[] as &[u64]);
         let n: i64 = safety
@@ -1258,8 +1282,15 @@ mod tests {
             })
             .unwrap();
         assert_eq!(layout, "2");
-        // and the enrollment view, whose layout did not change, keeps its positions.
-        assert_eq!(enrollment.positions(), &[5]);
+        // the enrollment view too, with `cohort_slots` (layout 2),
+        assert_eq!(enrollment.positions(), &[] as &[u64]);
+        let n: i64 = enrollment
+            .conn()
+            .query_row("SELECT COUNT(*) FROM cohort_slots", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+        // and the dossier view, whose layout did not change, keeps its positions.
+        assert_eq!(dossier.positions(), &[5]);
     }
 
     #[test]

@@ -2375,3 +2375,389 @@ fn enc_query(v: &str) -> String {
     }
     out
 }
+
+/// The counts of the enrollment or dossier view (`view`, as served) by their documented cell
+/// keys (README, "API"), read from where each number is in the view's JSON.
+fn view_counts(name: &str, view: &serde_json::Value) -> std::collections::BTreeMap<String, u64> {
+    let esc = |s: &str| s.replace('%', "%25").replace('|', "%7C");
+    let mut out = std::collections::BTreeMap::new();
+    let mut put = |k: String, v: &serde_json::Value| {
+        let n = v
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k}: {v} is not a count"));
+        out.insert(k, n);
+    };
+    if name == "enrollment" {
+        for f in [
+            "registered",
+            "sequenced",
+            "matched",
+            "mtb_approved",
+            "slot",
+            "enrolled",
+            "treated",
+        ] {
+            put(format!("funnel|{f}"), &view["funnel"][f]);
+        }
+        put(
+            "sequencing_to_first_dose_n".into(),
+            &view["sequencing_to_first_dose_n"],
+        );
+        // Counts of suspect rows are in the views (and have cells) only when not 0.
+        if !view["funnel"]["suspect_rows"].is_null() {
+            put(
+                "funnel|suspect_rows".into(),
+                &view["funnel"]["suspect_rows"],
+            );
+        }
+        for c in view["cohorts"].as_array().unwrap() {
+            let id = esc(c["cohort"].as_str().unwrap());
+            for f in [
+                "slots",
+                "refused",
+                "enrolled",
+                "treated",
+                "evaluable",
+                "benefits",
+            ] {
+                put(format!("cohort|{id}|{f}"), &c[f]);
+            }
+            if !c["suspect_rows"].is_null() {
+                put(format!("cohort|{id}|suspect_rows"), &c["suspect_rows"]);
+            }
+        }
+    } else {
+        let figures = [
+            "treated",
+            "evaluable",
+            "clinical_benefit",
+            "objective_response",
+            "grade3plus_trae",
+            "exceptional_responders",
+            "disagreements",
+        ];
+        let mut groups = vec![("trial".to_string(), view["trial"].clone())];
+        for c in view["cohorts"].as_array().unwrap() {
+            let id = esc(c["cohort"].as_str().unwrap());
+            groups.push((format!("cohort|{id}"), c["summary"].clone()));
+        }
+        for (prefix, s) in groups {
+            for f in figures {
+                put(format!("{prefix}|{f}"), &s[f]);
+            }
+            if !s["suspect_rows"].is_null() {
+                put(format!("{prefix}|suspect_rows"), &s["suspect_rows"]);
+            }
+            // The proportions' counts and denominators are those cells too.
+            for (p, count, of) in [
+                (
+                    "clinical_benefit_evaluable",
+                    "clinical_benefit",
+                    "evaluable",
+                ),
+                ("clinical_benefit_treated", "clinical_benefit", "treated"),
+                (
+                    "objective_response_evaluable",
+                    "objective_response",
+                    "evaluable",
+                ),
+                (
+                    "objective_response_treated",
+                    "objective_response",
+                    "treated",
+                ),
+            ] {
+                assert_eq!(s[p]["count"], s[count], "{prefix} {p}");
+                assert_eq!(s[p]["of"], s[of], "{prefix} {p}");
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_count_of_the_enrollment_and_dossier_views_resolves_to_its_records() {
+    let mut s = DemoServed::start("40");
+    let root = s.root.clone();
+    let issue = |role: &str, extra: &[&str]| {
+        let name = format!("Dr. {role}");
+        let mut args = vec!["--name", name.as_str(), "--role", role];
+        args.extend_from_slice(extra);
+        token(&root, &args)
+    };
+    let (auditor, sponsor, hta, dsmb) = (
+        issue("auditor", &[]),
+        issue("sponsor", &[]),
+        issue("hta", &[]),
+        issue("dsmb", &[]),
+    );
+    // Every record any cell names, with its hash and patient, checked against the ledger once.
+    type Named = (String, String, std::collections::BTreeSet<String>);
+    let mut named: std::collections::BTreeMap<(u64, u64), Named> = Default::default();
+    let mut nonzero = 0;
+    for name in ["enrollment", "dossier"] {
+        let (status, view) = s.get(&format!("/v1/views/{name}"), Some(&sponsor));
+        assert_eq!(status, 200, "{view}");
+        // The view names a cell for exactly its counts, each with the count it reports.
+        let counts = view_counts(name, &view);
+        let listed: std::collections::BTreeMap<String, u64> =
+            serde_json::from_value(view["cells"].clone()).unwrap();
+        assert_eq!(
+            listed, counts,
+            "{name}: the cells listed are not the view's counts"
+        );
+        for (key, n) in &counts {
+            let path = format!("/v1/views/{name}/cells?cell={}", enc_query(key));
+            let (status, c) = s.get(&path, Some(&sponsor));
+            assert_eq!(status, 200, "{name} {key}: {c}");
+            assert_eq!(c["n"].as_u64(), Some(*n), "{name} {key}");
+            let records = c["records"].as_array().unwrap();
+            let patients: std::collections::BTreeSet<String> =
+                serde_json::from_value(c["patients"].clone()).unwrap();
+            let of_records: std::collections::BTreeSet<String> = records
+                .iter()
+                .map(|r| r["patient"].as_str().unwrap().to_string())
+                .collect();
+            // Each patient counted has a record behind it, and each record is a counted
+            // patient's; a count of records counts each once.
+            assert_eq!(of_records, patients, "{name} {key}");
+            match c["counts"].as_str().unwrap() {
+                "patients" => assert_eq!(patients.len() as u64, *n, "{name} {key}"),
+                "records" => assert_eq!(records.len() as u64, *n, "{name} {key}"),
+                other => panic!("{name} {key}: counts {other}"),
+            }
+            if *n > 0 {
+                nonzero += 1;
+                assert!(!records.is_empty(), "{name} {key}");
+            }
+            let figure = key.rsplit('|').next().unwrap().to_string();
+            for r in records {
+                let at = (r["partition"].as_u64().unwrap(), r["seq"].as_u64().unwrap());
+                let (hash, patient) = (r["hash"].as_str().unwrap(), r["patient"].as_str().unwrap());
+                let entry = named
+                    .entry(at)
+                    .or_insert_with(|| (hash.to_string(), patient.to_string(), Default::default()));
+                assert_eq!(
+                    (entry.0.as_str(), entry.1.as_str()),
+                    (hash, patient),
+                    "{at:?}"
+                );
+                entry.2.insert(figure.clone());
+            }
+        }
+    }
+    assert!(nonzero > 40, "only {nonzero} counts above 0");
+    // Each record is in the ledger at that position, with that hash, about that patient.
+    // The kinds of record each figure rests on (a correction may stand for any).
+    let kinds = |figure: &str| -> &[&str] {
+        match figure {
+            "registered" => &["PatientRegistered"],
+            "sequenced" => &["SequencingResultReported"],
+            "matched" => &["MatchProposed"],
+            "mtb_approved" => &["MatchDecided"],
+            "slot" | "slots" => &["SlotAssigned"],
+            "refused" => &["SlotRefused"],
+            "enrolled" => &["PatientEnrolled"],
+            "treated" => &["DoseAdministered"],
+            "sequencing_to_first_dose_n" => &["SequencingResultReported", "DoseAdministered"],
+            "grade3plus_trae" => &["AdverseEventReported", "AdverseEventUpdated"],
+            "disagreements" => &["ResponseAssessed"],
+            "exceptional_responders" => &[
+                "DoseAdministered",
+                "ResponseAssessed",
+                "DeathRecorded",
+                "SurvivalStatusRecorded",
+                "TreatmentEnded",
+            ],
+            _ => &["DoseAdministered", "ResponseAssessed"],
+        }
+    };
+    for ((p, seq), (hash, patient, figures)) in &named {
+        let (status, d) = s.get(
+            &format!("/v1/partitions/{p}/records/{seq}/decoded"),
+            Some(&auditor),
+        );
+        assert_eq!(status, 200, "{p}/{seq}: {d}");
+        assert_eq!(d["record"]["record_hash"].as_str(), Some(hash.as_str()));
+        let sub = &d["submission"];
+        assert!(
+            sub["subject"] == format!("patient:{patient}") || sub["payload"]["patient"] == *patient,
+            "{p}/{seq} is not about {patient}: {sub}"
+        );
+        let event = sub["event"].as_str().unwrap();
+        for f in figures.iter().filter(|f| *f != "suspect_rows") {
+            assert!(
+                event == "Corrected" || kinds(f).contains(&event),
+                "{p}/{seq} is a {event}, behind {f}"
+            );
+        }
+    }
+
+    // A cohort's view and cells agree too, and a frozen cut of the latest checkpoints (the
+    // demo published one over every record) has the live cells; an empty cut has zeros.
+    let (_, all) = s.get("/v1/views/enrollment", Some(&sponsor));
+    let cohort = all["cohorts"][0]["cohort"].as_str().unwrap().to_string();
+    for name in ["enrollment", "dossier"] {
+        let (status, one) = s.get(&format!("/v1/views/{name}?cohort={cohort}"), Some(&sponsor));
+        assert_eq!(status, 200, "{one}");
+        assert_eq!(
+            serde_json::from_value::<std::collections::BTreeMap<String, u64>>(one["cells"].clone())
+                .unwrap(),
+            view_counts(name, &one)
+        );
+        for (key, n) in view_counts(name, &one) {
+            let path = format!(
+                "/v1/views/{name}/cells?cell={}&cohort={cohort}",
+                enc_query(&key)
+            );
+            let (status, c) = s.get(&path, Some(&sponsor));
+            assert_eq!((status, c["n"].as_u64()), (200, Some(n)), "{path}: {c}");
+        }
+    }
+    let (_, cps) = s.get("/v1/checkpoints", None);
+    let sizes: Vec<(u64, u64)> = cps["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let size = c["checkpoint"]
+                .as_str()
+                .map_or(0, |t| t.lines().nth(1).unwrap().parse::<u64>().unwrap());
+            (c["partition"].as_u64().unwrap(), size)
+        })
+        .collect();
+    let cut = |f: &dyn Fn(u64) -> u64| {
+        let parts: Vec<String> = sizes
+            .iter()
+            .map(|(p, n)| format!("p{p}:{}", f(*n)))
+            .collect();
+        parts.join(",")
+    };
+    let (_, live) = s.get("/v1/views/dossier", Some(&hta));
+    let (status, then) = s.get(&format!("/v1/views/dossier?at={}", cut(&|n| n)), Some(&hta));
+    assert_eq!(status, 200, "{then}");
+    assert_eq!(then["cells"], live["cells"]);
+    let path = format!(
+        "/v1/views/enrollment/cells?cell=funnel%7Cregistered&at={}",
+        cut(&|n| n)
+    );
+    let (status, c) = s.get(&path, Some(&auditor));
+    assert_eq!(
+        (status, &c["n"]),
+        (200, &all["funnel"]["registered"]),
+        "{c}"
+    );
+    let path = format!(
+        "/v1/views/enrollment/cells?cell=funnel%7Cregistered&at={}",
+        cut(&|_| 0)
+    );
+    let (status, c) = s.get(&path, Some(&auditor));
+    assert_eq!((status, c["n"].as_u64()), (200, Some(0)), "{c}");
+    assert_eq!(c["records"], serde_json::json!([]));
+
+    // The view's access rules: hta reads the dossier's cells without patients, not the
+    // enrollment's; dsmb neither; no token 401; a site token 403.
+    let (status, c) = s.get("/v1/views/dossier/cells?cell=trial%7Ctreated", Some(&hta));
+    assert_eq!(status, 200, "{c}");
+    assert!(
+        c["n"].as_u64().unwrap() > 0 && c["patients"].is_null(),
+        "{c}"
+    );
+    assert!(
+        c["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["patient"].is_null()),
+        "{c}"
+    );
+    let site = issue("site", &["--site", "NKI-AVL"]);
+    for (path, token, status) in [
+        (
+            "/v1/views/enrollment/cells?cell=funnel%7Cenrolled",
+            Some(&hta),
+            403,
+        ),
+        (
+            "/v1/views/enrollment/cells?cell=funnel%7Cenrolled",
+            Some(&dsmb),
+            403,
+        ),
+        (
+            "/v1/views/dossier/cells?cell=trial%7Ctreated",
+            Some(&dsmb),
+            403,
+        ),
+        (
+            "/v1/views/dossier/cells?cell=trial%7Ctreated",
+            Some(&site),
+            403,
+        ),
+        ("/v1/views/dossier/cells?cell=trial%7Ctreated", None, 401),
+    ] {
+        let (got, v) = s.get(path, token.map(String::as_str));
+        assert_eq!(got, status, "{path}: {v}");
+        assert!(v["code"].is_string() && v["message"].is_string(), "{v}");
+    }
+    // Bad requests: a clear JSON 4xx each.
+    for (path, status, code) in [
+        ("/v1/views/enrollment/cells?cell=nothing", 404, "not-found"),
+        (
+            "/v1/views/dossier/cells?cell=funnel%7Cenrolled",
+            404,
+            "not-found",
+        ),
+        (
+            "/v1/views/dossier/cells?cell=trial%7Ctreated&cohort=NO.SUCH",
+            404,
+            "not-found",
+        ),
+        ("/v1/views/enrollment/cells", 400, "bad-request"),
+        (
+            "/v1/views/enrollment/cells?cell=funnel%7Cslot&at=zz",
+            400,
+            "bad-request",
+        ),
+        (
+            "/v1/views/enrollment/cells?cell=funnel%7Cslot&color=red",
+            400,
+            "bad-request",
+        ),
+    ] {
+        let (got, v) = s.get(path, Some(&auditor));
+        assert_eq!(
+            (got, v["code"].as_str()),
+            (status, Some(code)),
+            "{path}: {v}"
+        );
+        assert!(!v["message"].as_str().unwrap().is_empty(), "{v}");
+    }
+    // A view is gzip-compressed for a client that accepts it; the safety stream never is
+    // (compression would hold its events back).
+    let head = |path: &str| {
+        raw(
+            &s.base,
+            &format!(
+                "GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {auditor}\r\n\
+                 Accept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+            ),
+            b"",
+            std::time::Duration::from_secs(3),
+        )
+        .to_ascii_lowercase()
+    };
+    let got = head("/v1/views/dossier");
+    assert!(
+        got.contains("content-encoding: gzip"),
+        "{}",
+        &got[..got.len().min(400)]
+    );
+    let got = head("/v1/safety/stream");
+    let got = &got[..got.find("\r\n\r\n").unwrap()];
+    assert!(got.contains("text/event-stream"), "{got}");
+    assert!(!got.contains("content-encoding"), "{got}");
+    // Cell reads are in the access log.
+    let log = std::fs::read_to_string(root.join("d/access.log")).unwrap();
+    assert!(log.contains("/v1/views/enrollment/cells") && log.contains("/v1/views/dossier/cells"));
+    assert!(s.stop().success());
+}

@@ -664,6 +664,109 @@ fn a_compromised_keys_records_after_the_point_flag_the_view_rows_citing_them_and
         tl_projections::report::dump_views(&d.join("fresh")).unwrap(),
     );
     assert_eq!(tl_projections::report::views_difference(&a, &b), None);
+    // and over HTTP, each count of suspect rows of the enrollment and dossier views resolves
+    // to its patients, each with the flagged records its row cites.
+    suspect_cells_resolve_to_flagged_records(d, &flagged);
+}
+
+/// `serve` on the demo folder `dir/d`: every `suspect_rows` cell of the enrollment and dossier
+/// views lists as many patients as the view counts, each with at least one record, and every
+/// record it lists is one of `flagged`.
+fn suspect_cells_resolve_to_flagged_records(
+    dir: &Path,
+    flagged: &std::collections::BTreeSet<(u64, u64)>,
+) {
+    use std::io::{BufRead, BufReader};
+    let o = all(dir)
+        .args(["tokens", "new", "--data", "d", "--name", "A. Uditor"])
+        .args(["--role", "auditor"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let token = String::from_utf8(o.stdout).unwrap();
+    /// The server, killed when dropped (a failed assertion must not leave it running).
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut server = Killed(
+        all(dir)
+            .args(["serve", "--data", "d", "--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let get = |path: &str| -> serde_json::Value {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut res = agent
+            .get(format!("{base}{path}"))
+            .header("authorization", format!("Bearer {}", token.trim()))
+            .call()
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let status = res.status().as_u16();
+        let v: serde_json::Value =
+            serde_json::from_str(&res.body_mut().read_to_string().unwrap()).unwrap();
+        assert_eq!(status, 200, "{path}: {v}");
+        v
+    };
+    let mut resolved = 0;
+    for view in ["enrollment", "dossier"] {
+        let cells = get(&format!("/v1/views/{view}"))["cells"].clone();
+        for (key, n) in cells.as_object().unwrap() {
+            if !key.ends_with("|suspect_rows") {
+                continue;
+            }
+            let encoded: String = key
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            let c = get(&format!("/v1/views/{view}/cells?cell={encoded}"));
+            assert_eq!(&c["n"], n, "{view} {key}");
+            let patients: std::collections::BTreeSet<&str> = c["patients"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap())
+                .collect();
+            let with_records: std::collections::BTreeSet<&str> = c["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["patient"].as_str().unwrap())
+                .collect();
+            assert_eq!(patients.len() as u64, n.as_u64().unwrap(), "{view} {key}");
+            assert_eq!(
+                with_records, patients,
+                "{view} {key}: a patient without a record"
+            );
+            for r in c["records"].as_array().unwrap() {
+                let at = (r["partition"].as_u64().unwrap(), r["seq"].as_u64().unwrap());
+                assert!(flagged.contains(&at), "{view} {key}: {r} is not flagged");
+            }
+            resolved += 1;
+        }
+    }
+    assert!(resolved >= 2, "only {resolved} suspect cells");
 }
 
 /// A key file as older versions could write it: encrypted under an empty passphrase (today's

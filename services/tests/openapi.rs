@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 const PASS: &str = "correct horse";
 
 /// Every operation the server has, as `METHOD path` (the document must list exactly these).
-const OPERATIONS: [&str; 23] = [
+const OPERATIONS: [&str; 25] = [
     "GET /healthz",
     "GET /metrics",
     "GET /openapi.json",
@@ -39,6 +39,8 @@ const OPERATIONS: [&str; 23] = [
     "GET /v1/safety/stream",
     "GET /v1/subjects/{subject}/bundle",
     "GET /v1/subjects/{subject}/trail",
+    "GET /v1/views/dossier/cells",
+    "GET /v1/views/enrollment/cells",
     "GET /v1/views/safety/cells",
     "GET /v1/views/safety/tables",
     "GET /v1/views/safety/tables/cells",
@@ -294,7 +296,8 @@ fn the_document_is_public_valid_openapi_3_1_and_describes_every_route_and_error(
 }
 
 /// The schemathesis configuration: dictionaries of the trial's own subjects, a cell of the
-/// safety table (cohort, drug, term, grade), cells of the safety board's tables and the
+/// safety table (cohort, drug, term, grade), cells of the safety board's tables and of the
+/// enrollment and dossier views, and the
 /// checkpoint cut, which it draws path and query parameters from (part of
 /// the time: the rest it generates), so that the 200 answers are reached and checked too.
 fn schemathesis_config(s: &Served) -> String {
@@ -355,6 +358,12 @@ fn schemathesis_config(s: &Served) -> String {
         .collect();
     table_cells.truncate(8);
     assert!(!table_cells.is_empty(), "{tables}");
+    // And cells of the enrollment and dossier views (a few of each, as the views list them).
+    for view in ["enrollment", "dossier"] {
+        let v = s.json(&format!("/v1/views/{view}"));
+        let keys = v["cells"].as_object().unwrap().keys().take(4).cloned();
+        table_cells.extend(keys);
+    }
     format!(
         r#"[dictionaries.subjects]
 values = {}

@@ -1,8 +1,9 @@
 //! Each partition as a C2SP tlog-tiles log, end to end: the real `trial-ledger serve` on port
 //! 0, read by a real HTTP client. The tree rebuilt from the tiles alone has the root of every
 //! checkpoint the ledger ever published; inclusion proofs built from tiles verify; entry
-//! bundles hash to the level-0 tiles and, with the seals, are the stored records; bad paths
-//! are 400 or 404 with the API's JSON error.
+//! bundles hash to the level-0 tiles and, with the seals, are the stored records; entry
+//! bundles and JSON come gzip-compressed to a client that accepts it, and are then the same
+//! bytes; bad paths are 400 or 404 with the API's JSON error.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -130,6 +131,107 @@ fn get(url: &str, bearer: Option<&str>) -> Got {
         cache_control,
         body: res.body_mut().read_to_vec().unwrap(),
     }
+}
+
+/// An answer to a GET with `Accept-Encoding: accept` (none when `None`), its body as sent:
+/// status, `Content-Encoding`, `Vary`, `Cache-Control`, and the body, gunzipped (by flate2,
+/// not the server's library) when the encoding is gzip. ureq (without its `gzip` feature)
+/// neither asks for nor decodes compression by itself.
+struct Encoded {
+    status: u16,
+    encoding: Option<String>,
+    vary: String,
+    cache_control: String,
+    sent: usize,
+    body: Vec<u8>,
+}
+
+fn get_encoded(url: &str, bearer: Option<&str>, accept: Option<&str>) -> Encoded {
+    use std::io::Read;
+    let mut req = agent().get(url);
+    if let Some(t) = bearer {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    if let Some(a) = accept {
+        req = req.header("accept-encoding", a);
+    }
+    let mut res = req.call().unwrap();
+    let head = |name: &str| {
+        res.headers()
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let encoding = Some(head("content-encoding")).filter(|e| !e.is_empty());
+    let (vary, cache_control) = (head("vary"), head("cache-control"));
+    let status = res.status().as_u16();
+    let raw = res.body_mut().read_to_vec().unwrap();
+    let body = match encoding.as_deref() {
+        Some("gzip") => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&raw[..])
+                .read_to_end(&mut out)
+                .expect("a valid gzip stream");
+            out
+        }
+        None => raw.clone(),
+        Some(other) => panic!("unexpected Content-Encoding {other}"),
+    };
+    Encoded {
+        status,
+        encoding,
+        vary,
+        cache_control,
+        sent: raw.len(),
+        body,
+    }
+}
+
+/// Entry bundles and JSON answers are gzip-compressed for a client whose `Accept-Encoding`
+/// allows it, and only then (tlog-tiles: "Entry bundles SHOULD be compressed at the HTTP
+/// layer ... any compression algorithm requested by the client with `Accept-Encoding`"); the
+/// decompressed bytes are the uncompressed answer's, with the same caching headers and `Vary:
+/// Accept-Encoding` on both. Hash tiles (random bytes) are never compressed.
+fn check_compression(prefix: &str, bundles: [&str; 2], auditor: &str) {
+    let vary = |e: &Encoded| e.vary.to_ascii_lowercase().contains("accept-encoding");
+    let json = "records?from=0&limit=300";
+    for path in [bundles[0], bundles[1], json] {
+        let url = format!("{prefix}/{path}");
+        let plain = get_encoded(&url, Some(auditor), None);
+        assert_eq!(
+            (plain.status, plain.encoding.as_deref()),
+            (200, None),
+            "{path}"
+        );
+        assert!(vary(&plain), "{path}: Vary {:?}", plain.vary);
+        for accept in ["gzip", "gzip, identity", "br;q=1.0, gzip;q=0.5, *;q=0.1"] {
+            let zipped = get_encoded(&url, Some(auditor), Some(accept));
+            assert_eq!(zipped.status, 200);
+            assert_eq!(zipped.encoding.as_deref(), Some("gzip"), "{path} {accept}");
+            assert_eq!(zipped.body, plain.body, "{path}: gunzipped bytes differ");
+            assert!(
+                zipped.sent < plain.sent,
+                "{path}: {} >= {}",
+                zipped.sent,
+                plain.sent
+            );
+            assert_eq!(zipped.cache_control, plain.cache_control, "{path}");
+            assert!(vary(&zipped), "{path}");
+        }
+        for accept in ["identity", "gzip;q=0", "br"] {
+            let got = get_encoded(&url, Some(auditor), Some(accept));
+            assert_eq!(got.encoding, None, "{path} {accept}");
+            assert_eq!(got.body, plain.body, "{path} {accept}");
+        }
+    }
+    let tile = format!("{prefix}/tile/0/000");
+    let plain = get_encoded(&tile, None, None);
+    let asked = get_encoded(&tile, None, Some("gzip"));
+    assert_eq!((asked.status, asked.encoding), (200, None));
+    assert_eq!(asked.body, plain.body);
+    assert_eq!(asked.cache_control, "public, max-age=31536000, immutable");
 }
 
 /// A tile's path relative to the log's prefix, in tlog-tiles' spelling (no height, unlike
@@ -461,6 +563,10 @@ fn a_partition_rebuilt_from_its_tiles_matches_every_checkpoint_and_proves_inclus
         }
     }
     assert_eq!(seq, size);
+    // The first bundle and the last (partial unless the size is a multiple of 256).
+    let last = (size - 1) / 256;
+    let last = c2sp_path("entries", last, (size - last * 256) as u32);
+    check_compression(&prefix, ["tile/entries/000", &last], &auditor);
 
     let code = |got: &Got| got.json()["code"].as_str().unwrap_or_default().to_string();
     // Bad paths: 400 for a spelling tlog-tiles does not allow, 404 beyond the checkpoint or the

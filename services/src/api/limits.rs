@@ -12,6 +12,8 @@
 //! | requests in flight (`--max-concurrent`) | `GlobalConcurrencyLimitLayer` (others wait) | — |
 //! | safety streams open per token (`--max-streams-per-token`) | [`super::stream::StreamSlots`], a slot held by the stream's body | 429 `too-many-streams` |
 //! | submissions per key and per client address (`--rate-per-key`, `--rate-per-address`) | [`RateLimits`], GCRA ([`governor`]) | 429 `rate-limited` with `Retry-After` |
+//!
+//! Answers are gzip-compressed for clients that ask for it ([`compression`]).
 
 use super::error::ApiError;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -184,6 +186,7 @@ pub fn layers(router: Router, flags: &ServerFlags) -> Router {
             Duration::from_secs(flags.request_timeout.max(1)),
         ))
         .layer(axum::middleware::from_fn(super::error::json_rejections))
+        .layer(compression())
         .layer(cors(&flags.cors_origins))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -200,6 +203,33 @@ pub fn layers(router: Router, flags: &ServerFlags) -> Router {
         ));
     }
     r
+}
+
+/// Marks an answer whose bytes do not compress (hash tiles, seals: hashes and signatures), so
+/// that [`compression`] leaves it alone: gzip would only add its header and spend the CPU.
+#[derive(Clone, Copy, Debug)]
+pub struct Incompressible;
+
+/// gzip for a client whose `Accept-Encoding` allows it (`Content-Encoding: gzip`; without
+/// `Accept-Encoding`, or with `gzip;q=0`, the bytes go as they are). tlog-tiles asks for
+/// compressed entry bundles ("SHOULD be compressed at the HTTP layer ... any compression
+/// algorithm requested by the client with `Accept-Encoding`"); JSON answers (views, trails,
+/// records) shrink several-fold too. Not compressed: answers of 32 bytes or less, images, the
+/// safety stream (`text/event-stream`: compression would hold events back in its buffer), and
+/// [`Incompressible`] ones. Every answer that could be compressed carries `Vary:
+/// Accept-Encoding`, so that a cache keeps the two forms apart.
+pub fn compression(
+) -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::predicate::{DefaultPredicate, Predicate};
+    let predicate = DefaultPredicate::new().and(
+        |_: StatusCode,
+         _: axum::http::Version,
+         _: &axum::http::HeaderMap,
+         ext: &axum::http::Extensions| { ext.get::<Incompressible>().is_none() },
+    );
+    tower_http::compression::CompressionLayer::new()
+        .gzip(true)
+        .compress_when(predicate)
 }
 
 /// CORS for the GET routes only, for the origins listed (none: same-origin only).

@@ -11,6 +11,7 @@
 //! | `GET /v1/partitions/{p}/checkpoint`, `.../tile/...`, `.../seals/...` | each partition as a C2SP tlog-tiles log: checkpoint, tiles, entry bundles, seals ([`tiles`]) |
 //! | `GET /v1/subjects/{subject}/trail`, `.../bundle` | a subject's trail and audit bundle ([`subjects`]) |
 //! | `GET /v1/views/{view}` | the enrollment, safety and dossier views as JSON ([`views`]) |
+//! | `GET /v1/views/{enrollment,dossier}/cells` | the records behind a count of those views ([`view_cells`]) |
 //! | `GET /v1/safety/stream` | the live safety stream, Server-Sent Events ([`stream`]) |
 //! | `POST /v1/session` | a token exchanged for a session cookie ([`auth`]) |
 //! | `GET /metrics` | Prometheus metrics, for an `auditor` token ([`metrics`]) |
@@ -38,6 +39,7 @@ pub mod stream;
 pub mod subjects;
 pub mod submissions;
 pub mod tiles;
+pub mod view_cells;
 pub mod views;
 pub mod web_audit;
 pub mod web_safety;
@@ -118,6 +120,7 @@ pub fn routes() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
         .merge(subjects::router())
         .merge(views::router())
         .merge(safety_tables::router())
+        .merge(view_cells::router())
         .merge(stream::router())
         .merge(metrics::router())
         .merge(proofs::router())

@@ -8,6 +8,10 @@
 //! | `tile/entries/<N>[.p/<W>]` | entry bundles: each record's body (`canonical(body)`, the bytes its leaf hash covers), uint16-length-prefixed | `auditor` token, access log | as tiles, `private` |
 //! | `seals/<N>[.p/<W>]` | the 64-byte seals of the same records, concatenated | `auditor` token, access log | as tiles, `private` |
 //!
+//! Entry bundles (and the checkpoint) are gzip-compressed for a client whose `Accept-Encoding`
+//! allows it, as tlog-tiles asks (`super::limits::compression`); hash tiles and seals are
+//! random bytes and marked [`super::limits::Incompressible`].
+//!
 //! The tiles served are those of the latest published checkpoint: a tile, bundle or seal
 //! bundle whose last leaf lies beyond its size is 404, so whatever a client fetches is
 //! consistent with a checkpoint it can fetch. Bad paths (a non-canonical `N`, `L` over 63, `W`
@@ -385,7 +389,9 @@ async fn hash_tile(
         Ok(bytes)
     })
     .await?;
-    Ok(octets(bytes, &cache_control(coord, false)))
+    let mut res = octets(bytes, &cache_control(coord, false));
+    res.extensions_mut().insert(super::limits::Incompressible);
+    Ok(res)
 }
 
 /// The stored records a level-0 tile covers, each checked against the tree's leaf. Blocking.
@@ -551,7 +557,9 @@ async fn seals(
             .collect())
     })
     .await?;
-    Ok(octets(bytes, &cache_control(coord, true)))
+    let mut res = octets(bytes, &cache_control(coord, true));
+    res.extensions_mut().insert(super::limits::Incompressible);
+    Ok(res)
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! The three read models as JSON: `GET /v1/views/{enrollment|safety|dossier}[?cohort=ID]`,
 //! the content of `view ... --json`, brought up to date from the verified log first (or, with
 //! `?at=p0:N,...`, as of a frozen cut of published checkpoints: [`super::asof`]), with
-//! each view's lag per partition and how far behind the log the answer is.
+//! each view's lag per partition and how far behind the log the answer is. The enrollment and
+//! dossier views add `cells`: every count's cell key with the count, which
+//! [`super::view_cells`] resolves to its records.
 //!
 //! Who may read which (README, "API"): enrollment the `auditor` and `sponsor`; safety also
 //! `safety` and `dsmb`; the dossier `auditor`, `sponsor` and `hta`. A token scoped to a cohort
@@ -89,6 +91,9 @@ pub struct ViewBody {
     lag: Vec<LagDoc>,
     /// How far behind the log the answer is.
     freshness: super::reads::Freshness,
+    /// Enrollment and dossier: every count's cell key with the count (`GET
+    /// /v1/views/enrollment/cells?cell=KEY`, `.../dossier/cells` list its records).
+    cells: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 /// One view's lag in one partition ([`tl_projections::Lag`]).
@@ -226,7 +231,7 @@ struct ViewQuery {
 }
 
 /// The view named in the path, and the roles that may read it.
-fn kind(name: &str) -> Result<(ViewKind, &'static [ApiRole]), ApiError> {
+pub(super) fn kind(name: &str) -> Result<(ViewKind, &'static [ApiRole]), ApiError> {
     use ApiRole::*;
     match name {
         "enrollment" => Ok((ViewKind::Enrollment, &[Auditor, Sponsor])),
@@ -273,7 +278,9 @@ pub struct ViewPath {
     description = "A view as JSON, brought up to date from the verified log first, or as of a \
                    frozen cut (`at`). Enrollment: `auditor`, `sponsor`; safety: also `safety`, \
                    `dsmb`; dossier: `auditor`, `sponsor`, `hta`. A token scoped to a cohort \
-                   reads that cohort only. In the access log.",
+                   reads that cohort only. The enrollment and dossier views list every count's \
+                   cell key under `cells` (`/v1/views/enrollment/cells`, \
+                   `/v1/views/dossier/cells`). In the access log.",
     params(ViewPath, ViewQuery),
     responses(
         (status = 200, description = "The view", body = ViewBody),
@@ -337,6 +344,29 @@ async fn view(
     Ok(Json(v))
 }
 
+/// 404 unless the ledger has the cohort `c`.
+pub(super) fn known_cohort<S: tl_projections::LogSource>(
+    p: &tl_projections::Projector<S>,
+    c: &str,
+) -> Result<(), ApiError> {
+    let known: bool = p
+        .view(ViewKind::Enrollment)
+        .conn()
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM cohorts WHERE cohort = ?1)",
+            [c],
+            |r| r.get(0),
+        )
+        .unwrap_or(false);
+    if known {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!(
+            "no cohort {c:?} in the ledger (GET /v1/views/enrollment lists them)"
+        )))
+    }
+}
+
 /// A view's report and its lag, from any projector (the live one or a cut's).
 fn answer_from<S: tl_projections::LogSource>(
     p: &mut tl_projections::Projector<S>,
@@ -344,22 +374,19 @@ fn answer_from<S: tl_projections::LogSource>(
     cohort: Option<&str>,
 ) -> Result<(serde_json::Value, Vec<tl_projections::Lag>), ApiError> {
     if let Some(c) = cohort {
-        let known: bool = p
-            .view(ViewKind::Enrollment)
-            .conn()
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM cohorts WHERE cohort = ?1)",
-                [c],
-                |r| r.get(0),
-            )
-            .unwrap_or(false);
-        if !known {
-            return Err(ApiError::not_found(format!(
-                "no cohort {c:?} in the ledger (GET /v1/views/enrollment lists them)"
-            )));
-        }
+        known_cohort(p, c)?;
     }
-    let body = report_of(kind, p.view(kind).conn(), cohort)?;
+    let mut body = report_of(kind, p.view(kind).conn(), cohort)?;
+    // Every count of the enrollment and dossier views names its cell (the safety view's
+    // counts are named in its tables): `cells`, each key with its count.
+    if let (Some(cells), Some(o)) = (
+        super::view_cells::cells_of(p, kind, cohort)?,
+        body.as_object_mut(),
+    ) {
+        let counts: serde_json::Map<String, serde_json::Value> =
+            cells.into_iter().map(|(k, c)| (k, c.n.into())).collect();
+        o.insert("cells".into(), counts.into());
+    }
     let lag = p
         .lag()
         .map_err(|e| ApiError::unavailable(format!("the views' lag: {e}")))?;
