@@ -9,7 +9,8 @@
 //! event carries the AE's state after the record (seriousness, worst grade, SUSAR status and
 //! due date), the patient's pseudonym, site, cohort and drug, the term, and the record's
 //! partition, seq and hash. These are the values the safety view writes, so a client that
-//! folds the stream holds the view's adverse events.
+//! folds the stream holds the view's adverse events. The follower keeps each patient's facts
+//! folded record by record rather than re-deriving them ([`super::safety_fold`]).
 //!
 //! **Order and resumption.** Events keep the merged order. An event's SSE `id` is the cursor
 //! of the merged prefix through its record: the last seq of every partition read so far
