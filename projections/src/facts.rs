@@ -165,31 +165,86 @@ impl PatientFacts {
 
 /// Derives a patient's facts from the model.
 pub fn patient(model: &TrialModel, name: &Name) -> PatientFacts {
-    let mut f = PatientFacts::default();
-    let mut h = PatientHistory::<Reference>::default();
-    for r in model.patients.get(name).map(Vec::as_slice).unwrap_or(&[]) {
-        apply(&mut f, &mut h, r);
+    let mut fold = PatientFold::default();
+    fold.catch_up(model.patients.get(name).map(Vec::as_slice).unwrap_or(&[]));
+    fold.finish(model, name)
+}
+
+/// A patient's facts folded one record at a time, so that a reader that sees a patient's
+/// records arrive one by one (the safety stream's follower) pays for each record once instead
+/// of re-deriving the patient from all of their records every time. [`patient`] is this fold
+/// over all of the patient's records, then [`PatientFold::finish`], so the two cannot differ.
+///
+/// The fold holds the facts of the patient's own records only: the slot (recorded in cohort
+/// partitions) and the outcome are added by `finish`. It stays valid while the records it
+/// folded keep their content: a correction rewrites an earlier record in place
+/// ([`TrialModel::apply`] touches its patient), after which the fold must start again.
+#[derive(Clone, Debug, Default)]
+pub struct PatientFold {
+    facts: PatientFacts,
+    history: PatientHistory<Reference>,
+    folded: usize,
+}
+
+impl PatientFold {
+    /// Folds `records[self.folded()..]`, where `records` is the patient's record list of which
+    /// the first `folded()` are folded already; the range of those it folded now.
+    pub fn catch_up(&mut self, records: &[SubjectRecord]) -> std::ops::Range<usize> {
+        let from = self.folded.min(records.len());
+        for r in &records[from..] {
+            apply(&mut self.facts, &mut self.history, r);
+        }
+        self.folded = records.len().max(self.folded);
+        from..records.len()
     }
+
+    /// How many of the patient's records are folded.
+    pub fn folded(&self) -> usize {
+        self.folded
+    }
+
+    /// The facts of the records folded so far, without the slot and the outcome.
+    pub fn partial(&self) -> &PatientFacts {
+        &self.facts
+    }
+
+    /// The patient's facts as [`patient`] derives them: the slot decisions and the outcome
+    /// added.
+    pub fn finish(self, model: &TrialModel, name: &Name) -> PatientFacts {
+        let PatientFold {
+            facts: mut f,
+            history: mut h,
+            ..
+        } = self;
+        (f.slot, f.slot_refused) = slots(model, name);
+        if let Some(((d, _, _), r)) = &f.death {
+            h.death = Some((*d, *r));
+        }
+        f.outcome = derive_with(&h, &model.definitions);
+        f
+    }
+}
+
+/// The patient's latest slot assignment and refusal, from the cohorts' records.
+#[allow(clippy::type_complexity)]
+pub fn slots(model: &TrialModel, name: &Name) -> (At<(Name, u8, u32)>, At<(Name, String)>) {
+    let (mut slot, mut refused) = (None, None);
     for (cohort, r) in model.slots_of(name) {
         match r.event_type {
             ct::SLOT_ASSIGNED => {
                 if let Ok(s) = decode::<SlotAssigned>(&r.payload) {
-                    f.slot = Some(((cohort.clone(), s.stage, s.slot), r.at));
+                    slot = Some(((cohort.clone(), s.stage, s.slot), r.at));
                 }
             }
             ct::SLOT_REFUSED => {
                 if let Ok(s) = decode::<SlotRefused>(&r.payload) {
-                    f.slot_refused = Some(((cohort.clone(), s.reason), r.at));
+                    refused = Some(((cohort.clone(), s.reason), r.at));
                 }
             }
             _ => {}
         }
     }
-    if let Some(((d, _, _), r)) = &f.death {
-        h.death = Some((*d, *r));
-    }
-    f.outcome = derive_with(&h, &model.definitions);
-    f
+    (slot, refused)
 }
 
 fn apply(f: &mut PatientFacts, h: &mut PatientHistory<Reference>, r: &SubjectRecord) {

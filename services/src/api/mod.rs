@@ -34,6 +34,7 @@ pub mod openapi;
 pub mod proofs;
 pub mod reads;
 pub mod records;
+mod safety_fold;
 pub mod safety_tables;
 pub mod stream;
 pub mod subjects;

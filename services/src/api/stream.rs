@@ -9,7 +9,8 @@
 //! event carries the AE's state after the record (seriousness, worst grade, SUSAR status and
 //! due date), the patient's pseudonym, site, cohort and drug, the term, and the record's
 //! partition, seq and hash. These are the values the safety view writes, so a client that
-//! folds the stream holds the view's adverse events.
+//! folds the stream holds the view's adverse events. The follower keeps each patient's facts
+//! folded record by record rather than re-deriving them ([`super::safety_fold`]).
 //!
 //! **Order and resumption.** Events keep the merged order. An event's SSE `id` is the cursor
 //! of the merged prefix through its record: the last seq of every partition read so far
@@ -31,6 +32,7 @@
 
 use super::auth::{forbidden, ApiRole, Caller};
 use super::error::{ApiError, ErrorBody};
+use super::safety_fold::Tracker;
 use super::ApiState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -43,22 +45,18 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tl_domain::deciders::{Follower, LedgerRecord, RecordFeed};
 use tl_ledger::embedded::{EmbeddedReader, ScanCursor, ScanEnd};
-use tl_ledger::stream_verify::VerifiedRecord;
-use tl_projections::facts::{self, PatientFacts};
-use tl_projections::model::TrialModel;
-use tl_schemas::ids::Name;
 
 /// How often an idle stream sends a comment line, so proxies keep it open.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// The fields a filter looks at.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Filterable {
-    site: Option<String>,
-    cohort: Option<String>,
-    drug: Option<String>,
-    grade: u8,
-    serious: bool,
+pub(super) struct Filterable {
+    pub(super) site: Option<String>,
+    pub(super) cohort: Option<String>,
+    pub(super) drug: Option<String>,
+    pub(super) grade: u8,
+    pub(super) serious: bool,
 }
 
 /// One event of the stream, as sent (JSON in the SSE `data` of a `safety` event, with
@@ -103,7 +101,7 @@ pub struct SafetyEvent {
     pub susar_window_days: Option<i32>,
     /// The state before this record, for retractions (not sent).
     #[serde(skip)]
-    before: Option<Filterable>,
+    pub(super) before: Option<Filterable>,
 }
 
 impl SafetyEvent {
@@ -370,26 +368,6 @@ impl RecordFeed for Feed {
     }
 }
 
-/// The AE and death state of one patient, as the views derive it.
-fn state_of(model: &TrialModel, name: &Name) -> (PatientFacts, Filterable) {
-    let f = facts::patient(model, name);
-    let base = Filterable {
-        site: f.registered.as_ref().map(|((_, _, site), _)| site.clone()),
-        cohort: f.cohort().map(|c| c.to_string()),
-        drug: f.doses.first().map(|d| d.drug.clone()),
-        grade: 0,
-        serious: false,
-    };
-    (f, base)
-}
-
-/// What the follower remembers of each patient between records.
-#[derive(Default)]
-struct Known {
-    aes: HashMap<(Name, u32), (Filterable, String)>,
-    deaths: HashMap<Name, String>,
-}
-
 impl SafetyHub {
     /// Ends every stream (the server is stopping) and the follower.
     pub fn stop(&self) {
@@ -439,8 +417,7 @@ impl SafetyHub {
         mut round: impl FnMut(&mut Follower) -> Result<Vec<LedgerRecord>, String>,
     ) {
         let mut follower = Follower::new();
-        let mut model = TrialModel::new();
-        let mut known = Known::default();
+        let mut tracker = Tracker::default();
         let mut last: Vec<Option<u64>> = vec![None; n];
         while !self.stopped.load(Ordering::Relaxed) {
             let records = match round(&mut follower) {
@@ -448,10 +425,11 @@ impl SafetyHub {
                 Err(e) => return self.fail(e),
             };
             let mut fresh = Vec::new();
-            for r in &records {
+            let empty = records.is_empty();
+            for r in records {
                 let b = &r.record.body;
                 last[b.partition as usize] = Some(b.seq);
-                let events = self.apply(&mut model, &mut known, r);
+                let events = tracker.apply(r);
                 let count = events.len();
                 fresh.extend(events.into_iter().enumerate().map(|(i, event)| {
                     Arc::new(Stamped {
@@ -469,7 +447,7 @@ impl SafetyHub {
                 };
                 self.grew.send_replace(total);
             }
-            if records.is_empty() {
+            if empty {
                 if !self.caught_up.swap(true, Ordering::Relaxed) {
                     // Streams waiting to say `caught-up` wake up.
                     self.grew.send_modify(|_| {});
@@ -477,112 +455,6 @@ impl SafetyHub {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-    }
-
-    /// Applies one record to the model; the events it makes.
-    fn apply(
-        &self,
-        model: &mut TrialModel,
-        known: &mut Known,
-        r: &LedgerRecord,
-    ) -> Vec<SafetyEvent> {
-        let b = &r.record.body;
-        let v = VerifiedRecord {
-            partition: b.partition,
-            seq: b.seq,
-            hash: r.hash,
-            record: Arc::new(r.record.clone()),
-        };
-        let touched = model.apply(&v);
-        let sub = &b.submission.submission;
-        let t = sub.envelope.event_type;
-        let is_correction = t == tl_schemas::clinical::clinical_type::CORRECTED;
-        let event_name = crate::trail::type_name(t);
-        let mut out = Vec::new();
-        for name in &touched.patients {
-            let (f, base) = state_of(model, name);
-            let mk = |kind,
-                      ae_id,
-                      term: String,
-                      grade,
-                      serious,
-                      seriousness: Vec<String>,
-                      susar: Option<tl_clinical::SusarClock>,
-                      before| SafetyEvent {
-                kind,
-                partition: b.partition,
-                seq: b.seq,
-                record_hash: r.hash.to_hex(),
-                ordering_time: b.ordering_time.to_rfc3339(),
-                event: event_name.clone(),
-                patient: name.to_string(),
-                site: base.site.clone(),
-                cohort: base.cohort.clone(),
-                drug: base.drug.clone(),
-                ae_id,
-                term,
-                grade,
-                serious,
-                seriousness,
-                susar: susar.is_some(),
-                susar_due: susar.map(|s| s.due.to_string()),
-                susar_window_days: susar.map(|s| s.window_days),
-                before,
-            };
-            for (id, ae) in &f.adverse_events {
-                let now = Filterable {
-                    grade: ae.worst_grade,
-                    serious: !ae.serious.is_empty(),
-                    ..base.clone()
-                };
-                let seriousness: Vec<String> =
-                    ae.serious.iter().map(|s| format!("{s:?}")).collect();
-                let fingerprint = format!("{now:?}{seriousness:?}{:?}{}", ae.susar, ae.term);
-                let key = (name.clone(), *id);
-                let before = known.aes.get(&key).cloned();
-                if before.as_ref().is_some_and(|(_, fp)| *fp == fingerprint) {
-                    continue;
-                }
-                let kind = match (&before, is_correction) {
-                    (None, _) => "reported",
-                    (Some(_), true) => "corrected",
-                    (Some(_), false) => "updated",
-                };
-                out.push(mk(
-                    kind,
-                    Some(*id),
-                    ae.term.clone(),
-                    now.grade,
-                    now.serious,
-                    seriousness,
-                    ae.susar,
-                    before.map(|(f, _)| f),
-                ));
-                known.aes.insert(key, (now, fingerprint));
-            }
-            if let Some(((died_on, cause, related), _)) = &f.death {
-                let fingerprint = format!("{died_on}{cause}{related}{base:?}");
-                if known.deaths.get(name) != Some(&fingerprint) {
-                    let before = known.deaths.contains_key(name).then(|| Filterable {
-                        grade: 5,
-                        serious: true,
-                        ..base.clone()
-                    });
-                    out.push(mk(
-                        "death",
-                        None,
-                        cause.clone(),
-                        5,
-                        true,
-                        vec!["Death".into()],
-                        None,
-                        before,
-                    ));
-                    known.deaths.insert(name.clone(), fingerprint);
-                }
-            }
-        }
-        out
     }
 }
 
