@@ -183,7 +183,7 @@ impl Reads {
         if held.is_none() {
             let source = match &self.log {
                 Log::Embedded(dir) => EmbeddedSource::open(dir).map(Source::Embedded),
-                Log::Kafka(cfg) => KafkaSource::open(cfg).map(Source::Kafka),
+                Log::Kafka(cfg) => KafkaSource::open(cfg).map(|s| Source::Kafka(Box::new(s))),
             }
             .map_err(|e| failed("cannot read the ledger", e))?;
             let p = Projector::open(source, self.trial.clone(), self.root, &self.views_dir, 4096)
