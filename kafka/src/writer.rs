@@ -270,6 +270,22 @@ impl Watcher {
         self.parts.len() as u32
     }
 
+    /// The consumer's position (the next offset it reads) in each ledger partition; `-1`
+    /// for a partition it has no position in yet. For the consumer lag in the metrics.
+    pub fn ledger_positions(&self) -> Vec<i64> {
+        let mut at = vec![-1; self.parts.len()];
+        if let Ok(pos) = self.consumer.position() {
+            for e in pos.elements_for_topic(&self.cfg.topics.ledger) {
+                if let (Offset::Offset(o), Ok(p)) = (e.offset(), usize::try_from(e.partition())) {
+                    if let Some(a) = at.get_mut(p) {
+                        *a = o;
+                    }
+                }
+            }
+        }
+        at
+    }
+
     /// Reads what is available, waiting up to `wait` for the first message.
     pub fn pump(&mut self, wait: Duration) -> Result<usize, Error> {
         let mut n = 0;
