@@ -318,6 +318,9 @@ fn serve_kafka_refuses_before_intake_answers_committed_receipts_and_streams_exac
                 "dev",
                 "--transactional-id",
                 &format!("{id}.s"),
+                // Checkpoints soon after records, so the bundle below covers the new AEs.
+                "--checkpoint-secs",
+                "1",
             ])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(root.join("sequencer.log")).unwrap())
@@ -492,14 +495,26 @@ fn serve_kafka_refuses_before_intake_answers_committed_receipts_and_streams_exac
             .contains(receipts[0]["record_hash"].as_str().unwrap()),
         "the trail lacks the AE's record: {v}"
     );
-    let mut res = agent()
-        .get(format!("{base}/v1/subjects/patient:{patient}/bundle"))
-        .header("authorization", format!("Bearer {auditor}"))
-        .call()
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 200);
-    let bundle = res.body_mut().read_to_vec().unwrap();
-    std::fs::write(root.join("p.bundle"), bundle).unwrap();
+    // (once a published checkpoint covers the new AE: until then the answer says so)
+    eventually("the bundle", || {
+        let mut res = agent()
+            .get(format!("{base}/v1/subjects/patient:{patient}/bundle"))
+            .header("authorization", format!("Bearer {auditor}"))
+            .call()
+            .unwrap();
+        let status = res.status().as_u16();
+        let body = res.body_mut().read_to_vec().unwrap();
+        if status != 200 {
+            let text = String::from_utf8_lossy(&body);
+            assert!(
+                text.contains("newer than the last published checkpoint"),
+                "{text}"
+            );
+            return false;
+        }
+        std::fs::write(root.join("p.bundle"), body).unwrap();
+        true
+    });
     let o = bin(root)
         .args(["verify-bundle", "p.bundle", "--trust", "d/trust.json"])
         .output()
