@@ -525,7 +525,34 @@ fn serve_kafka_refuses_before_intake_answers_committed_receipts_and_streams_exac
         "{out}{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let (s, v) = get(&base, "/v1/partitions/0/records/0", &auditor);
+    // and records by position come from it too: the AE's record decodes to its submission
+    let (p0, seq0) = (
+        receipts[0]["partition"].as_u64().unwrap(),
+        receipts[0]["seq"].as_u64().unwrap(),
+    );
+    let (s, v) = get(
+        &base,
+        &format!("/v1/partitions/{p0}/records?from={seq0}&limit=1"),
+        &auditor,
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["records"][0]["record_hash"], receipts[0]["record_hash"],
+        "{v}"
+    );
+    let (s, v) = get(
+        &base,
+        &format!("/v1/partitions/{p0}/records/{seq0}/decoded"),
+        &auditor,
+    );
+    assert_eq!(s, 200, "{v}");
+    assert!(v.to_string().contains("AdverseEvent"), "{v}");
+    // and proofs and tiles are not served here, with a JSON 404 saying where they are
+    let (s, v) = get(
+        &base,
+        "/v1/partitions/0/proofs/inclusion?seq=0&size=1",
+        &auditor,
+    );
     assert_eq!(s, 404, "{v}");
     assert!(
         v["message"].as_str().unwrap().contains("serve --data"),

@@ -49,8 +49,8 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The embedded store, or 404 on Kafka ([`not_on_kafka`]): stored records, proofs and
-    /// tiles are served by `serve --data` only.
+    /// The embedded store, or 404 on Kafka ([`not_on_kafka`]): proofs and tiles are served
+    /// by `serve --data` only.
     pub fn ledger_dir(&self, what: &str) -> Result<&Path, ApiError> {
         match self {
             Backend::Embedded(d) => Ok(d),
@@ -63,8 +63,8 @@ impl Backend {
 pub fn not_on_kafka(what: &str, bootstrap: &str) -> ApiError {
     ApiError::not_found(format!(
         "{what} is served by `serve --data` only; this server is in front of a trial on \
-         Kafka ({bootstrap}), where it serves submissions, checkpoints, trails, audit bundles, \
-         the views and the safety stream (`export --kafka` and `prove --kafka` read the rest \
-         from the brokers)"
+         Kafka ({bootstrap}), where it serves submissions, checkpoints, records, trails, audit \
+         bundles, the views and the safety stream (`prove --kafka` and `verify --kafka` read the \
+         rest from the brokers)"
     ))
 }
