@@ -3,7 +3,11 @@
 //! unknown key and a wrong role with 4xx before anything reaches intake; a submission gets the
 //! receipt of its committed record, and its resubmission the original one; the safety stream
 //! delivers adverse events in the merged order and resumes with `Last-Event-ID` exactly once;
-//! the views follow the ledger. And `up --kafka-local --demo` starts its own broker, serves,
+//! the views follow the ledger; records, a trail and an audit bundle (that `verify-bundle`
+//! accepts) come from the committed ledger; `/metrics` shows the consumer lag of intake and of
+//! the followers, and intake lag once the sequencer stops. `up --kafka` on a trial `init
+//! --kafka` made serves it, names its trial before any checkpoint so `keys enrol --url` works
+//! at once, and stops on SIGTERM. And `up --kafka-local --demo` starts its own broker, serves,
 //! takes a submission into the views and stops everything on SIGTERM.
 
 use std::io::{BufRead, BufReader};
