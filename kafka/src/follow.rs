@@ -13,7 +13,6 @@
 //! open transaction, and [`LedgerFollower::catch_up`] reads each partition only up to the
 //! last stable offset it fetched at the start (more, if more has committed by then).
 
-use crate::retry::retrying;
 use crate::{Error, KafkaConfig};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -40,6 +39,8 @@ pub struct LedgerFollower {
     cfg: KafkaConfig,
     /// Assigned to every ledger partition from offset 0; commits nothing.
     consumer: BaseConsumer,
+    /// Asks for the committed ends off the fetching connection.
+    ends: crate::read::CommittedEnds,
     /// The per-partition cursors and buffers.
     parts: Vec<Part>,
 }
@@ -70,6 +71,7 @@ impl LedgerFollower {
         Ok(LedgerFollower {
             cfg: cfg.clone(),
             consumer,
+            ends: crate::read::CommittedEnds::new(cfg)?,
             parts: (0..n).map(|_| Part::default()).collect(),
         })
     }
@@ -114,15 +116,8 @@ impl LedgerFollower {
     pub fn catch_up(&mut self) -> Result<(), Error> {
         let topic = self.cfg.topics.ledger.clone();
         let n = self.parts.len();
-        let mut stable = Vec::with_capacity(n);
-        for p in 0..n {
-            // On a read_committed consumer the high mark is the last stable offset.
-            let (_, lso) = retrying("fetch_watermarks", self.cfg.timeout, || {
-                self.consumer
-                    .fetch_watermarks(&topic, p as i32, self.cfg.timeout)
-            })?;
-            stable.push(lso);
-        }
+        // On a read_committed client the high mark is the last stable offset.
+        let stable = self.ends.fetch(&topic, n as u32)?;
         let mut last_progress = Instant::now();
         loop {
             // Done once each partition's position (which moves past commit markers and

@@ -18,6 +18,7 @@
 pub mod bootstrap;
 pub mod config;
 pub mod follow;
+pub mod lag;
 pub mod read;
 pub mod rejection;
 pub mod retry;

@@ -48,6 +48,38 @@ pub fn end_offsets(cfg: &KafkaConfig, topic: &str, n: u32) -> Result<(Vec<i64>, 
     Ok((hw, lso))
 }
 
+/// Asks the broker for the committed ends (last stable offsets) of a topic's partitions, on a
+/// client of its own that fetches nothing. A consumer that is fetching sends its offset
+/// requests on the connection its fetches use, where each one waits behind a fetch held open
+/// for up to `fetch.wait.max.ms`: 8 partitions took about 345 ms a round that way, and a few
+/// milliseconds on an idle client.
+pub struct CommittedEnds {
+    reader: BaseConsumer,
+    timeout: Duration,
+}
+
+impl CommittedEnds {
+    /// A client for `cfg`'s broker with `read_committed` (its ends are last stable offsets).
+    pub fn new(cfg: &KafkaConfig) -> Result<Self, Error> {
+        Ok(CommittedEnds {
+            reader: consumer(cfg.committed_reader())?,
+            timeout: cfg.timeout,
+        })
+    }
+
+    /// The last stable offsets of partitions `0..n` of `topic`, asked now.
+    pub fn fetch(&self, topic: &str, n: u32) -> Result<Vec<i64>, Error> {
+        (0..n as i32)
+            .map(|p| {
+                retrying("fetch_watermarks", self.timeout, || {
+                    self.reader.fetch_watermarks(topic, p, self.timeout)
+                })
+                .map(|(_, end)| end)
+            })
+            .collect()
+    }
+}
+
 /// Log-start offsets (low watermarks) of partitions `0..n` of `topic`. Above 0 on the ledger
 /// topic means records were deleted from the partition's start (DeleteRecords, or a retention
 /// limit): the ledger is not whole.

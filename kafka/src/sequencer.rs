@@ -150,6 +150,11 @@ impl Drop for StallGuard {
     }
 }
 
+/// The sequencers' consumer group on intake unless configured otherwise: `<trial>.sequencer`.
+pub fn default_group_id(trial: &str) -> String {
+    format!("{trial}.sequencer")
+}
+
 impl SequencerConfig {
     /// Defaults for `kafka`: transactional id `<trial>.sequencer.0`, group `<trial>.sequencer`,
     /// batches of up to 5,000 submissions or 100 ms, 60 s transaction timeout, 10 s session
@@ -159,7 +164,7 @@ impl SequencerConfig {
         SequencerConfig {
             kafka,
             transactional_id: format!("{trial}.sequencer.0"),
-            group_id: format!("{trial}.sequencer"),
+            group_id: default_group_id(&trial),
             sealer,
             pinned_root,
             max_batch: 5_000,

@@ -7,7 +7,6 @@
 //! ledger.
 
 use crate::read;
-use crate::retry::retrying;
 use crate::{Error, KafkaConfig, Rejection};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -226,6 +225,8 @@ pub struct Watcher {
     cfg: KafkaConfig,
     /// Assigned to every partition of both topics.
     consumer: BaseConsumer,
+    /// Asks for the ledger's committed ends off the fetching connection.
+    ends: crate::read::CommittedEnds,
     /// Records by submission id: (partition, seq).
     records: HashMap<SubmissionId, (u32, u64)>,
     /// Every record read, per ledger partition, in order (index = seq).
@@ -256,6 +257,7 @@ impl Watcher {
         Ok(Watcher {
             cfg: cfg.clone(),
             consumer,
+            ends: crate::read::CommittedEnds::new(cfg)?,
             records: HashMap::new(),
             parts: vec![Vec::new(); partitions as usize],
             rejections: HashMap::new(),
@@ -266,6 +268,22 @@ impl Watcher {
     /// The trial's partition count.
     pub fn partitions(&self) -> u32 {
         self.parts.len() as u32
+    }
+
+    /// The consumer's position (the next offset it reads) in each ledger partition; `-1`
+    /// for a partition it has no position in yet. For the consumer lag in the metrics.
+    pub fn ledger_positions(&self) -> Vec<i64> {
+        let mut at = vec![-1; self.parts.len()];
+        if let Ok(pos) = self.consumer.position() {
+            for e in pos.elements_for_topic(&self.cfg.topics.ledger) {
+                if let (Offset::Offset(o), Ok(p)) = (e.offset(), usize::try_from(e.partition())) {
+                    if let Some(a) = at.get_mut(p) {
+                        *a = o;
+                    }
+                }
+            }
+        }
+        at
     }
 
     /// Reads what is available, waiting up to `wait` for the first message.
@@ -420,13 +438,7 @@ impl Watcher {
     pub fn read_to_committed_end(&mut self, timeout: Duration) -> Result<(), Error> {
         let topic = self.cfg.topics.ledger.clone();
         let n = self.parts.len();
-        let mut ends = Vec::with_capacity(n);
-        for p in 0..n as i32 {
-            let (_, end) = retrying("fetch_watermarks", self.cfg.timeout, || {
-                self.consumer.fetch_watermarks(&topic, p, self.cfg.timeout)
-            })?;
-            ends.push(end);
-        }
+        let ends = self.ends.fetch(&topic, n as u32)?;
         let deadline = Instant::now() + timeout;
         loop {
             let pos = self

@@ -3,7 +3,11 @@
 //! unknown key and a wrong role with 4xx before anything reaches intake; a submission gets the
 //! receipt of its committed record, and its resubmission the original one; the safety stream
 //! delivers adverse events in the merged order and resumes with `Last-Event-ID` exactly once;
-//! the views follow the ledger. And `up --kafka-local --demo` starts its own broker, serves,
+//! the views follow the ledger; records, a trail and an audit bundle (that `verify-bundle`
+//! accepts) come from the committed ledger; `/metrics` shows the consumer lag of intake and of
+//! the followers, and intake lag once the sequencer stops. `up --kafka` on a trial `init
+//! --kafka` made serves it, names its trial before any checkpoint so `keys enrol --url` works
+//! at once, and stops on SIGTERM. And `up --kafka-local --demo` starts its own broker, serves,
 //! takes a submission into the views and stops everything on SIGTERM.
 
 use std::io::{BufRead, BufReader};
@@ -99,9 +103,14 @@ fn post(base: &str, body: &[u8]) -> (u16, serde_json::Value) {
 }
 
 fn token(root: &Path, role: &str) -> String {
+    token_in(root, "d", role)
+}
+
+/// A new token of `role` in the data folder `data`.
+fn token_in(root: &Path, data: &str, role: &str) -> String {
     let o = bin(root)
         .args([
-            "tokens", "new", "--data", "d", "--name", "Dr. T", "--role", role,
+            "tokens", "new", "--data", data, "--name", "Dr. T", "--role", role,
         ])
         .output()
         .unwrap();
@@ -216,6 +225,33 @@ fn assert_merged_order(events: &[Sse]) {
     }
 }
 
+/// The `tl_kafka_consumer_lag` gauges of a scrape of `/metrics`: (consumer, partition) → lag.
+fn consumer_lag(base: &str, token: &str) -> std::collections::BTreeMap<(String, u32), f64> {
+    let mut res = agent()
+        .get(format!("{base}/metrics"))
+        .header("authorization", format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let text = res.body_mut().read_to_string().unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("tl_kafka_consumer_lag{"))
+    {
+        let (labels, value) = line.rsplit_once(' ').unwrap();
+        let label = |k: &str| {
+            let at = labels.find(&format!("{k}=\"")).unwrap() + k.len() + 2;
+            labels[at..].split('"').next().unwrap().to_string()
+        };
+        out.insert(
+            (label("consumer"), label("partition").parse().unwrap()),
+            value.parse().unwrap(),
+        );
+    }
+    out
+}
+
 fn intake_ends(bootstrap: &str, trial: &TrialId) -> Vec<i64> {
     let cfg = tl_kafka::KafkaConfig::new(bootstrap, trial.clone());
     let n = tl_kafka::topics::partition_count(&cfg, &cfg.topics.intake)
@@ -286,6 +322,9 @@ fn serve_kafka_refuses_before_intake_answers_committed_receipts_and_streams_exac
                 "dev",
                 "--transactional-id",
                 &format!("{id}.s"),
+                // Checkpoints soon after records, so the bundle below covers the new AEs.
+                "--checkpoint-secs",
+                "1",
             ])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(root.join("sequencer.log")).unwrap())
@@ -425,6 +464,16 @@ fn serve_kafka_refuses_before_intake_answers_committed_receipts_and_streams_exac
         .unwrap_or(0)
             == N as i64
     });
+    // and the metrics show the intake and the followers caught up on every partition
+    let partitions = intake_ends(bootstrap, &trial).len() as u32;
+    eventually("no consumer lag", || {
+        let lag = consumer_lag(&base, &auditor);
+        let names = ["intake", "stream", "writer"];
+        let all = names
+            .iter()
+            .all(|c| (0..partitions).all(|p| lag.contains_key(&(c.to_string(), p))));
+        all && lag.values().all(|v| *v == 0.0)
+    });
     // and the checkpoints are those the sequencer published; routes of the embedded store
     // say they are not served here, with 404
     let (s, v) = get(&base, "/v1/checkpoints", "");
@@ -436,17 +485,97 @@ fn serve_kafka_refuses_before_intake_answers_committed_receipts_and_streams_exac
             .contains(&id),
         "{v}"
     );
-    let (s, v) = get(&base, "/v1/partitions/0/records/0", &auditor);
+    // and a patient's trail and audit bundle come from the committed ledger: the trail
+    // holds the AE just recorded, and `verify-bundle` accepts the bundle
+    let patient = &patients[0];
+    let (s, v) = get(
+        &base,
+        &format!("/v1/subjects/patient:{patient}/trail"),
+        &auditor,
+    );
+    assert_eq!(s, 200, "{v}");
+    assert!(
+        v.to_string()
+            .contains(receipts[0]["record_hash"].as_str().unwrap()),
+        "the trail lacks the AE's record: {v}"
+    );
+    // (once a published checkpoint covers the new AE: until then the answer says so)
+    eventually("the bundle", || {
+        let mut res = agent()
+            .get(format!("{base}/v1/subjects/patient:{patient}/bundle"))
+            .header("authorization", format!("Bearer {auditor}"))
+            .call()
+            .unwrap();
+        let status = res.status().as_u16();
+        let body = res.body_mut().read_to_vec().unwrap();
+        if status != 200 {
+            let text = String::from_utf8_lossy(&body);
+            assert!(
+                text.contains("newer than the last published checkpoint"),
+                "{text}"
+            );
+            return false;
+        }
+        std::fs::write(root.join("p.bundle"), body).unwrap();
+        true
+    });
+    let o = bin(root)
+        .args(["verify-bundle", "p.bundle", "--trust", "d/trust.json"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && out.contains("OK: bundle of") && out.contains(patient.as_str()),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // and records by position come from it too: the AE's record decodes to its submission
+    let (p0, seq0) = (
+        receipts[0]["partition"].as_u64().unwrap(),
+        receipts[0]["seq"].as_u64().unwrap(),
+    );
+    let (s, v) = get(
+        &base,
+        &format!("/v1/partitions/{p0}/records?from={seq0}&limit=1"),
+        &auditor,
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["records"][0]["record_hash"], receipts[0]["record_hash"],
+        "{v}"
+    );
+    let (s, v) = get(
+        &base,
+        &format!("/v1/partitions/{p0}/records/{seq0}/decoded"),
+        &auditor,
+    );
+    assert_eq!(s, 200, "{v}");
+    assert!(v.to_string().contains("AdverseEvent"), "{v}");
+    // and proofs and tiles are not served here, with a JSON 404 saying where they are
+    let (s, v) = get(
+        &base,
+        "/v1/partitions/0/proofs/inclusion?seq=0&size=1",
+        &auditor,
+    );
     assert_eq!(s, 404, "{v}");
     assert!(
         v["message"].as_str().unwrap().contains("serve --data"),
         "{v}"
     );
+    // When the sequencer stops and a submission reaches intake partition 0, then the
+    // metrics count it as intake lag there
+    drop(sequencer);
+    let cfg = tl_kafka::KafkaConfig::new(bootstrap, trial.clone());
+    let writer = tl_kafka::writer::Writer::connect(&cfg).unwrap();
+    writer.send_raw(0, b"lag", b"not sequenced").unwrap();
+    writer.flush().unwrap();
+    eventually("intake lag 1 on partition 0", || {
+        consumer_lag(&base, &auditor).get(&("intake".to_string(), 0)) == Some(&1.0)
+    });
     assert_eq!(
         sigterm_and_wait(&mut serve, Duration::from_secs(30)).code(),
         Some(0)
     );
-    drop(sequencer);
 }
 
 #[test]
@@ -505,4 +634,102 @@ fn up_kafka_local_serves_takes_a_submission_into_the_views_and_stops_everything_
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
         "the API still answers"
     );
+}
+
+#[test]
+fn up_kafka_serves_a_trial_init_made_and_keys_enrol_url_works_before_any_checkpoint() {
+    // Given a trial made by `init --kafka` on the shared broker (no demo, nothing sequenced)
+    let bootstrap = &tl_tests::kafka::broker().bootstrap;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let id = tl_tests::kafka::unique("up").replace('-', ".");
+    let with_keys = |c: &mut Command| {
+        c.env("TRIAL_LEDGER_ROOT_PASSPHRASE", "root horse")
+            .env("TRIAL_LEDGER_PASSPHRASE", "author horse");
+    };
+    let ok = |args: &[&str]| {
+        let mut c = bin(root);
+        with_keys(&mut c);
+        let o = c.args(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    ok(&[
+        "init",
+        "--kafka",
+        bootstrap,
+        "--trial",
+        &id,
+        "--partitions",
+        "4",
+        "--topic-safety",
+        "dev",
+        "--data",
+        "k",
+    ]);
+    // When `up --kafka` runs on it without --demo
+    let args = [
+        "up",
+        "--kafka",
+        bootstrap,
+        "--trial",
+        &id,
+        "--topic-safety",
+        "dev",
+        "--data",
+        "k",
+        "--listen",
+        "127.0.0.1:0",
+        "--poll-ms",
+        "100",
+    ];
+    let (mut up, base) = listening(root, &args, "up.log");
+    let log = || std::fs::read_to_string(root.join("up.log")).unwrap_or_default();
+    // then it serves, and names its trial before any checkpoint is published
+    let (s, v) = get(&base, "/v1/checkpoints", "");
+    assert_eq!((s, v["trial"].as_str()), (200, Some(id.as_str())), "{v}");
+    // and `keys enrol --url` with the root key enrols an investigator through it at once
+    ok(&[
+        "keys",
+        "new",
+        "--name",
+        "Dr. I. Investigator",
+        "--role",
+        "investigator",
+        "--out",
+        "inv.key",
+    ]);
+    ok(&[
+        "keys",
+        "enrol",
+        "--url",
+        &base,
+        "--key",
+        "k/keys/root.key",
+        "inv.key.pub.json",
+    ]);
+    // and a registration signed by that key gets its receipt and reaches the views
+    let investigator = SigningKey::new(
+        tl_ledger::keyfile::read_key_file(&root.join("inv.key"), "author horse")
+            .unwrap()
+            .signing_key,
+    );
+    let json = serde_json::json!({"event": "PatientRegistered", "subject": "patient:PT-UPK-1",
+        "payload": {"tumour_type": "COAD", "site": "NKI-AVL", "registered_on": "2025-01-02"}});
+    let parsed = trial_ledger::cli::event_json::parse(&json.to_string()).unwrap();
+    let trial = TrialId::new(&id).unwrap();
+    let (s, v) = post(&base, &encode(&parsed.draft.sign(&trial, &investigator)));
+    assert_eq!(s, 201, "{v}\n{}", log());
+    let auditor = token_in(root, "k", "auditor");
+    eventually("the patient in the enrollment view", || {
+        let (s, v) = get(&base, "/v1/views/enrollment", &auditor);
+        assert_eq!(s, 200, "{v}");
+        v["funnel"]["registered"].as_u64() == Some(1)
+    });
+    // When SIGTERM arrives, then it stops cleanly
+    let status = sigterm_and_wait(&mut up, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(0), "{}", log());
 }

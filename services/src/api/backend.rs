@@ -40,17 +40,21 @@ impl Submitter {
 pub enum Backend {
     /// The embedded store's folder (read without the writer lock).
     Embedded(PathBuf),
-    /// A trial on Kafka (its published checkpoints are read from `<trial>.checkpoints`).
-    Kafka(tl_kafka::KafkaConfig),
+    /// A trial on Kafka (its published checkpoints are read from `<trial>.checkpoints`), and
+    /// the consumer lag the metrics report.
+    Kafka(
+        tl_kafka::KafkaConfig,
+        std::sync::Arc<crate::hosts::kafka_lag::KafkaLag>,
+    ),
 }
 
 impl Backend {
-    /// The embedded store, or 404 on Kafka ([`not_on_kafka`]): stored records, proofs,
-    /// tiles, trails and bundles are served by `serve --data` only.
+    /// The embedded store, or 404 on Kafka ([`not_on_kafka`]): proofs and tiles are served
+    /// by `serve --data` only.
     pub fn ledger_dir(&self, what: &str) -> Result<&Path, ApiError> {
         match self {
             Backend::Embedded(d) => Ok(d),
-            Backend::Kafka(cfg) => Err(not_on_kafka(what, &cfg.bootstrap)),
+            Backend::Kafka(cfg, _) => Err(not_on_kafka(what, &cfg.bootstrap)),
         }
     }
 }
@@ -59,7 +63,8 @@ impl Backend {
 pub fn not_on_kafka(what: &str, bootstrap: &str) -> ApiError {
     ApiError::not_found(format!(
         "{what} is served by `serve --data` only; this server is in front of a trial on \
-         Kafka ({bootstrap}), where it serves submissions, checkpoints, the views and the \
-         safety stream (`trail --kafka` and `export --kafka` read the rest from the brokers)"
+         Kafka ({bootstrap}), where it serves submissions, checkpoints, records, trails, audit \
+         bundles, the views and the safety stream (`prove --kafka` and `verify --kafka` read the \
+         rest from the brokers)"
     ))
 }

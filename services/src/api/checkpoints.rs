@@ -16,6 +16,9 @@ pub fn router() -> utoipa_axum::router::OpenApiRouter<Arc<ApiState>> {
 /// Each partition's latest published checkpoint.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Checkpoints {
+    /// The trial the server sequences for (every submission is signed for it): known before
+    /// the first checkpoint is published, so writers with `--url` need not wait for one.
+    pub trial: String,
     /// One per partition, in order.
     pub checkpoints: Vec<PartitionCheckpoint>,
 }
@@ -35,21 +38,22 @@ pub struct PartitionCheckpoint {
     operation_id = "checkpoints",
     summary = "Each partition's latest signed checkpoint",
     tag = "audit",
-    description = "Each partition's latest published checkpoint, as the sequencer signed it. \
-                   Public: checkpoints reveal sizes and roots only.",
+    description = "The server's trial, and each partition's latest published checkpoint, as \
+                   the sequencer signed it. Public: checkpoints reveal sizes and roots only.",
     responses(
         (status = 200, description = "The checkpoints", body = Checkpoints),
         (status = 503, description = "The store cannot be read (`unavailable`)", body = ErrorBody),
     ),
 )]
 async fn latest(State(state): State<Arc<ApiState>>) -> Result<Json<Checkpoints>, ApiError> {
+    let trial = state.trial.clone();
     let list = tokio::task::spawn_blocking(move || {
         (0..state.partitions)
             .map(|p| {
                 let held = match &state.backend {
                     Backend::Embedded(dir) => tl_ledger::publish::read_published(dir, p)
                         .map_err(|e| ApiError::unavailable(format!("partition {p}: {e}")))?,
-                    Backend::Kafka(cfg) => tl_kafka::read::checkpoints(cfg, p, cfg.timeout)
+                    Backend::Kafka(cfg, _) => tl_kafka::read::checkpoints(cfg, p, cfg.timeout)
                         .map_err(|e| ApiError::unavailable(format!("partition {p}: {e}")))?,
                 };
                 Ok(PartitionCheckpoint {
@@ -61,5 +65,8 @@ async fn latest(State(state): State<Arc<ApiState>>) -> Result<Json<Checkpoints>,
     })
     .await
     .map_err(|e| ApiError::unavailable(e.to_string()))??;
-    Ok(Json(Checkpoints { checkpoints: list }))
+    Ok(Json(Checkpoints {
+        trial: trial.as_str().to_string(),
+        checkpoints: list,
+    }))
 }

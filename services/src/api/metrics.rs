@@ -15,6 +15,7 @@
 //! | `tl_records{partition}` | gauge | records under each partition's latest checkpoint |
 //! | `tl_projection_lag_records{view,partition}` | gauge | records the views have not applied yet |
 //! | `tl_stream_clients` | gauge | connected safety stream clients |
+//! | `tl_kafka_consumer_lag{consumer,partition}` | gauge | on Kafka: offsets behind the end; `consumer="intake"`: intake's high mark minus the sequencers' group's committed offset; `"writer"`, `"stream"`: the committed ledger's end minus the server's follower's position |
 
 use super::auth::{ApiRole, Caller};
 use super::error::{ApiError, ErrorBody};
@@ -85,6 +86,10 @@ fn describe() {
         "Records the views have not applied yet"
     );
     describe_gauge!("tl_stream_clients", "Connected safety stream clients");
+    describe_gauge!(
+        "tl_kafka_consumer_lag",
+        "On Kafka: offsets not yet consumed, by intake's sequencers or by a follower of the committed ledger"
+    );
 }
 
 /// Counts one answered submission.
@@ -166,13 +171,16 @@ async fn scrape(State(state): State<Arc<ApiState>>) -> Result<Response, ApiError
 
 /// The gauges read at scrape time: partition sizes and the views' lag.
 fn gauges(state: &ApiState) {
-    // On Kafka the partitions' sizes are the brokers' to report (their consumer lag too).
+    // On Kafka the partitions' sizes are the brokers' to report.
     let dir = state.backend.ledger_dir("partition sizes").ok();
     for p in 0..state.partitions {
         if let Some(held) = dir.and_then(|d| tl_ledger::publish::read_published(d, p).ok()) {
             let size = held.last().map_or(0, |c| c.unverified().size);
             metrics::gauge!("tl_records", "partition" => p.to_string()).set(size as f64);
         }
+    }
+    if let super::backend::Backend::Kafka(_, lag) = &state.backend {
+        kafka_lag(lag, state.partitions);
     }
     for l in state.reads.lag() {
         metrics::gauge!(
@@ -181,6 +189,24 @@ fn gauges(state: &ApiState) {
             "partition" => l.partition.to_string()
         )
         .set(l.behind as f64);
+    }
+}
+
+/// Sets `tl_kafka_consumer_lag`; a broker that does not answer leaves the last values (and
+/// is logged), so the scrape itself still answers.
+fn kafka_lag(lag: &crate::hosts::kafka_lag::KafkaLag, partitions: u32) {
+    match lag.measure(partitions) {
+        Ok(lags) => {
+            for (consumer, p, behind) in lags {
+                metrics::gauge!(
+                    "tl_kafka_consumer_lag",
+                    "consumer" => consumer,
+                    "partition" => p.to_string()
+                )
+                .set(behind as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the consumer lag on Kafka"),
     }
 }
 

@@ -46,7 +46,7 @@ pub type Place = (Option<String>, Option<String>);
 enum Log {
     /// The embedded store's folder.
     Embedded(PathBuf),
-    /// The trial's committed ledger on Kafka (the views only).
+    /// The trial's committed ledger on Kafka.
     Kafka(tl_kafka::KafkaConfig),
 }
 
@@ -58,7 +58,12 @@ pub struct Reads {
     root: [u8; 32],
     snapshot: Mutex<Option<Snapshot>>,
     projector: Mutex<Option<Projector<Source>>>,
+    /// On Kafka: the client asking for the ledger's committed ends, and its partition count.
+    kafka_ends: Mutex<Option<(tl_kafka::read::CommittedEnds, u32)>>,
 }
+
+/// How long a read of the whole ledger on Kafka waits for open transactions to resolve.
+const KAFKA_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn failed(what: &str, e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "{what}");
@@ -75,11 +80,12 @@ impl Reads {
             root,
             snapshot: Mutex::new(None),
             projector: Mutex::new(None),
+            kafka_ends: Mutex::new(None),
         }
     }
 
     /// The read side of a trial on Kafka: the views (in `views_dir`) follow its committed
-    /// ledger; trails and bundles are not served from it.
+    /// ledger; trails and bundles come from it read whole and verified.
     pub fn kafka(cfg: &tl_kafka::KafkaConfig, views_dir: &Path, root: [u8; 32]) -> Self {
         Reads {
             log: Log::Kafka(cfg.clone()),
@@ -88,17 +94,7 @@ impl Reads {
             root,
             snapshot: Mutex::new(None),
             projector: Mutex::new(None),
-        }
-    }
-
-    /// The embedded store, or 404 on Kafka.
-    fn ledger_dir(&self) -> Result<&Path, ApiError> {
-        match &self.log {
-            Log::Embedded(d) => Ok(d),
-            Log::Kafka(cfg) => Err(super::backend::not_on_kafka(
-                "a trail or an audit bundle",
-                &cfg.bootstrap,
-            )),
+            kafka_ends: Mutex::new(None),
         }
     }
 
@@ -128,20 +124,17 @@ impl Reads {
         Freshness { as_of, log, behind }
     }
 
-    /// Runs `f` on the verified snapshot, re-read first if the log grew. Blocking.
+    /// Runs `f` on the verified snapshot, re-read first if the log grew (on the embedded log:
+    /// a partition's segment bytes changed; on Kafka: a partition's committed end moved).
+    /// Blocking.
     pub fn with_snapshot<T>(
         &self,
         f: impl FnOnce(&Snapshot) -> Result<T, ApiError>,
     ) -> Result<(T, Freshness), ApiError> {
-        let dir = self.ledger_dir()?;
         let mut held = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
-        let reader = EmbeddedReader::open(dir).map_err(|e| failed("cannot read the store", e))?;
-        let bytes = (0..reader.partition_count())
-            .map(|p| reader.stored_bytes(p))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| failed("cannot read the store", e))?;
+        let bytes = self.log_marks()?;
         if held.as_ref().is_none_or(|s| s.bytes != bytes) {
-            *held = Some(self.load(dir, bytes)?);
+            *held = Some(self.load(bytes)?);
         }
         let snap = held.as_ref().expect("loaded above");
         let as_of = snap.records.iter().map(|r| r.len() as u64).collect();
@@ -149,23 +142,69 @@ impl Reads {
         Ok((out, self.freshness(as_of)))
     }
 
-    fn load(&self, dir: &Path, bytes: Vec<u64>) -> Result<Snapshot, ApiError> {
-        let inputs =
-            read_embedded_for_verify(dir).map_err(|e| failed("cannot read the ledger", e))?;
-        let dir = dir.to_path_buf();
-        let ledger = VerifiedLedger::from_inputs(&inputs, &self.trial, self.root, &|p| {
-            Ok(read_published(&dir, p)?)
-        })
-        .map_err(|e| failed("cannot load the ledger", e))?
-        .map_err(|report| {
-            let f = report
-                .first_failure()
-                .map_or_else(|| "unknown".to_string(), |f| f.to_string());
-            failed(
-                "the ledger does not verify, so nothing is served from it",
-                f,
-            )
-        })?;
+    /// What tells that the log grew: each partition's segment bytes, or on Kafka its
+    /// committed end (last stable offset).
+    fn log_marks(&self) -> Result<Vec<u64>, ApiError> {
+        match &self.log {
+            Log::Embedded(dir) => {
+                let reader =
+                    EmbeddedReader::open(dir).map_err(|e| failed("cannot read the store", e))?;
+                (0..reader.partition_count())
+                    .map(|p| reader.stored_bytes(p))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| failed("cannot read the store", e))
+            }
+            Log::Kafka(cfg) => {
+                let mut ends = self.kafka_ends.lock().unwrap_or_else(|p| p.into_inner());
+                if ends.is_none() {
+                    let n = tl_kafka::topics::partition_count(cfg, &cfg.topics.ledger)
+                        .map_err(|e| failed("cannot read the ledger topic", e))?
+                        .ok_or_else(|| failed("cannot read the ledger", "no ledger topic"))?;
+                    let client = tl_kafka::read::CommittedEnds::new(cfg)
+                        .map_err(|e| failed("cannot reach the brokers", e))?;
+                    *ends = Some((client, n));
+                }
+                let (client, n) = ends.as_ref().expect("made above");
+                let got = client
+                    .fetch(&cfg.topics.ledger, *n)
+                    .map_err(|e| failed("cannot read the ledger's committed ends", e))?;
+                Ok(got.into_iter().map(|o| o.max(0) as u64).collect())
+            }
+        }
+    }
+
+    /// Reads the whole ledger (the store, or the committed ledger and checkpoints topics)
+    /// and verifies it; nothing is served from a ledger that does not verify.
+    fn load(&self, bytes: Vec<u64>) -> Result<Snapshot, ApiError> {
+        let (inputs, ledger) = match &self.log {
+            Log::Embedded(dir) => {
+                let inputs = read_embedded_for_verify(dir)
+                    .map_err(|e| failed("cannot read the ledger", e))?;
+                let ledger = VerifiedLedger::from_inputs(&inputs, &self.trial, self.root, &|p| {
+                    Ok(read_published(dir, p)?)
+                });
+                (inputs, ledger)
+            }
+            Log::Kafka(cfg) => {
+                let inputs = tl_kafka::read::ledger_for_verify(cfg, bytes.len() as u32, KAFKA_WAIT)
+                    .map_err(|e| failed("cannot read the ledger", e))?;
+                let ledger = VerifiedLedger::from_inputs(&inputs, &self.trial, self.root, &|p| {
+                    Ok(tl_kafka::read::checkpoints(cfg, p, KAFKA_WAIT)?)
+                });
+                (inputs, ledger)
+            }
+        };
+        let ledger = ledger
+            .map_err(|e| failed("cannot load the ledger", e))?
+            .map_err(|report| {
+                let f = report
+                    .first_failure()
+                    .map_or_else(|| "unknown".to_string(), |f| f.to_string());
+                failed(
+                    "the ledger does not verify, so nothing is served from it",
+                    f,
+                )
+            })?;
         let records = inputs.into_iter().map(|i| i.records).collect();
         Ok(Snapshot {
             bytes,
@@ -183,7 +222,7 @@ impl Reads {
         if held.is_none() {
             let source = match &self.log {
                 Log::Embedded(dir) => EmbeddedSource::open(dir).map(Source::Embedded),
-                Log::Kafka(cfg) => KafkaSource::open(cfg).map(Source::Kafka),
+                Log::Kafka(cfg) => KafkaSource::open(cfg).map(|s| Source::Kafka(Box::new(s))),
             }
             .map_err(|e| failed("cannot read the ledger", e))?;
             let p = Projector::open(source, self.trial.clone(), self.root, &self.views_dir, 4096)

@@ -103,13 +103,25 @@ struct RangeQuery {
     limit: Option<u64>,
 }
 
-/// The durable records of a partition, in order.
+/// The durable records of a partition, in order (on Kafka: its committed records, read whole
+/// and verified).
 fn stored(state: &ApiState, partition: u32) -> Result<Vec<Vec<u8>>, ApiError> {
     if partition >= state.partitions {
         return Err(ApiError::not_found(format!(
             "partition {partition} does not exist; the trial has {} partitions",
             state.partitions
         )));
+    }
+    if let super::backend::Backend::Kafka(..) = &state.backend {
+        // The committed ledger, as the verified snapshot trails and bundles use holds it.
+        let (records, _) = state.reads.with_snapshot(|snap| {
+            Ok(snap
+                .records
+                .get(partition as usize)
+                .cloned()
+                .unwrap_or_default())
+        })?;
+        return Ok(records);
     }
     let reader = EmbeddedReader::open(state.backend.ledger_dir("a stored record")?)
         .map_err(|e| ApiError::unavailable(format!("cannot read the store: {e}")))?;

@@ -61,6 +61,9 @@ struct ErrorJson {
 /// `GET /v1/checkpoints`.
 #[derive(serde::Deserialize)]
 struct CheckpointsJson {
+    /// Absent from servers older than the field.
+    #[serde(default)]
+    trial: Option<String>,
     checkpoints: Vec<PartitionJson>,
 }
 
@@ -134,6 +137,15 @@ impl Remote {
     /// Each partition's latest signed checkpoint (`GET /v1/checkpoints`, public), in partition
     /// order; `None` for a partition with none published yet.
     pub fn checkpoints(&self) -> Result<Vec<(u32, Option<String>)>> {
+        Ok(self
+            .checkpoints_json()?
+            .checkpoints
+            .into_iter()
+            .map(|c| (c.partition, c.checkpoint))
+            .collect())
+    }
+
+    fn checkpoints_json(&self) -> Result<CheckpointsJson> {
         let res = self
             .agent
             .get(format!("{}/v1/checkpoints", self.base))
@@ -148,26 +160,32 @@ impl Remote {
                 e.message
             );
         }
-        let list: CheckpointsJson = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a list of checkpoints: {text}", self.base))?;
-        Ok(list
-            .checkpoints
-            .into_iter()
-            .map(|c| (c.partition, c.checkpoint))
-            .collect())
+        serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a list of checkpoints: {text}", self.base))
     }
 
-    /// The server's trial, from the origin of its published checkpoints
-    /// (`trial-ledger/<trial>/<partition>`): the trial every submission is signed for. With
+    /// The server's trial, as `GET /v1/checkpoints` names it (or, from a server older than
+    /// that field, from the origin of its published checkpoints,
+    /// `trial-ledger/<trial>/<partition>`): the trial every submission is signed for. With
     /// `expected` (`--trial`), a server of another trial is refused.
     pub fn trial(&self, expected: Option<&str>) -> Result<TrialId> {
-        let trial = self
-            .checkpoints()?
-            .iter()
-            .filter_map(|(_, note)| note.as_deref())
-            .find_map(|note| {
-                let origin = note.lines().next()?;
-                tl_ledger::checkpoint::parse_partition_origin(origin).map(|(t, _)| t)
+        let list = self.checkpoints_json()?;
+        let named = match &list.trial {
+            Some(t) => Some(
+                TrialId::new(t)
+                    .map_err(|e| anyhow::anyhow!("{} names trial {t:?}: {e}", self.base))?,
+            ),
+            None => None,
+        };
+        let trial = named
+            .or_else(|| {
+                list.checkpoints
+                    .iter()
+                    .filter_map(|c| c.checkpoint.as_deref())
+                    .find_map(|note| {
+                        let origin = note.lines().next()?;
+                        tl_ledger::checkpoint::parse_partition_origin(origin).map(|(t, _)| t)
+                    })
             })
             .with_context(|| {
                 format!(

@@ -19,6 +19,7 @@
 //! finds settled up to the noted lengths (each round's read is the next round's "again"). An
 //! aborted transaction is never read.
 
+use crate::hosts::kafka_lag::FollowerPositions;
 use crate::hosts::kafka_sim::WatcherFeed;
 use anyhow::{Context, Result};
 use std::collections::HashSet;
@@ -119,6 +120,7 @@ impl KafkaSubmitter {
         cfg: &KafkaConfig,
         root: [u8; 32],
         stop: Arc<AtomicBool>,
+        positions: Arc<FollowerPositions>,
     ) -> Result<(Self, JoinHandle<()>)> {
         let mut writer = Writer::connect(cfg)
             .with_context(|| format!("connecting to trial {} on Kafka", cfg.trial))?;
@@ -139,6 +141,7 @@ impl KafkaSubmitter {
             followed,
             pending: Vec::new(),
             answered: HashSet::new(),
+            positions,
         };
         let flag = running.clone();
         let join = std::thread::Builder::new()
@@ -181,6 +184,8 @@ struct WriterLoop {
     pending: Vec<Pending>,
     /// Submission ids answered `recorded` by this server: a second copy is `already-recorded`.
     answered: HashSet<tl_schemas::SubmissionId>,
+    /// Where the metrics learn how far the writer has read.
+    positions: Arc<FollowerPositions>,
 }
 
 impl WriterLoop {
@@ -204,6 +209,8 @@ impl WriterLoop {
             }
             let wait = if self.pending.is_empty() { 0 } else { 5 };
             self.writer.watcher().pump(Duration::from_millis(wait))?;
+            self.positions
+                .set("writer", self.writer.watcher_ref().ledger_positions());
             self.resolve();
         }
         Ok(())
@@ -344,7 +351,12 @@ fn rejection_refusal(r: &tl_kafka::Rejection) -> Refusal {
 /// Follows the trial's committed ledger for the safety stream until `hub` stops: each round
 /// reads every partition to its committed end twice and hands out what is settled in the
 /// merged order. A broker that does not answer is waited for (the stream just pauses).
-pub fn follow_stream(hub: &Arc<crate::api::stream::SafetyHub>, cfg: &KafkaConfig, partitions: u32) {
+pub fn follow_stream(
+    hub: &Arc<crate::api::stream::SafetyHub>,
+    cfg: &KafkaConfig,
+    partitions: u32,
+    positions: &FollowerPositions,
+) {
     let mut watcher = match Watcher::new(cfg, partitions) {
         Ok(w) => w,
         Err(e) => {
@@ -372,6 +384,7 @@ pub fn follow_stream(hub: &Arc<crate::api::stream::SafetyHub>, cfg: &KafkaConfig
         if !read(&mut watcher)? {
             return Ok(Vec::new());
         }
+        positions.set("stream", watcher.ledger_positions());
         let settled = match noted.replace(lengths(&watcher)) {
             Some(s) => s,
             // The first round reads twice, so the history comes out before `caught-up`.

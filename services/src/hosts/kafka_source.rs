@@ -91,7 +91,7 @@ pub enum Source {
     /// `--data DIR`.
     Embedded(EmbeddedSource),
     /// `--kafka BOOTSTRAP --trial ID`.
-    Kafka(KafkaSource),
+    Kafka(Box<KafkaSource>),
 }
 
 impl LogSource for Source {

@@ -9,6 +9,7 @@ pub mod decider_embedded;
 pub mod decider_kafka;
 pub mod kafka_acl;
 pub mod kafka_api;
+pub mod kafka_lag;
 pub mod kafka_sim;
 pub mod kafka_source;
 pub mod local_kafka;

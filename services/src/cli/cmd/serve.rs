@@ -239,16 +239,21 @@ impl Server {
         api::metrics::install()?;
         std::fs::create_dir_all(db).with_context(|| format!("creating {}", db.display()))?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (submitter, writer) =
-            crate::hosts::kafka_api::KafkaSubmitter::spawn(cfg, root, stop.clone())?;
+        let lag = Arc::new(crate::hosts::kafka_lag::KafkaLag::new(cfg));
+        let (submitter, writer) = crate::hosts::kafka_api::KafkaSubmitter::spawn(
+            cfg,
+            root,
+            stop.clone(),
+            lag.followers.clone(),
+        )?;
         let partitions = tl_kafka::topics::partition_count(cfg, &cfg.topics.ledger)?
             .context("the trial's ledger topic is missing")?;
         let safety = Arc::new(api::stream::SafetyHub::default());
         let follower = {
-            let (hub, cfg) = (safety.clone(), cfg.clone());
+            let (hub, cfg, at) = (safety.clone(), cfg.clone(), lag.followers.clone());
             std::thread::Builder::new()
                 .name("tl-safety-stream".into())
-                .spawn(move || crate::hosts::kafka_api::follow_stream(&hub, &cfg, partitions))
+                .spawn(move || crate::hosts::kafka_api::follow_stream(&hub, &cfg, partitions, &at))
                 .context("starting the safety stream's follower")?
         };
         let common = Common {
@@ -263,7 +268,7 @@ impl Server {
         let state = api_state(
             common,
             api::backend::Submitter::Kafka(submitter),
-            api::backend::Backend::Kafka(cfg.clone()),
+            api::backend::Backend::Kafka(cfg.clone(), lag),
             flags,
         );
         Ok(Server {

@@ -94,7 +94,7 @@ fn open_kafka(bootstrap: &str, a: &ProjectionArgs) -> Result<(Projector<Source>,
         );
     }
     let p = Projector::open(
-        Source::Kafka(source),
+        Source::Kafka(Box::new(source)),
         trust.trial(),
         root,
         db,
