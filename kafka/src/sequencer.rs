@@ -1214,8 +1214,15 @@ fn commit(
 /// transactional producer (idempotent, acks=all, the same linger), committing the consumed
 /// offsets in each transaction and each transaction when `max_batch` messages are in or
 /// `commit_interval` has passed, as the sequencer does. Returns once `n` messages are
-/// committed, with the time from the first message read.
-pub fn raw_copy(cfg: &SequencerConfig, n: usize, timeout: Duration) -> Result<Duration, Error> {
+/// committed, with the time from the first message read; `copied` counts the messages
+/// committed so far (a caller can send one first and wait for it, so that the group has been
+/// joined before it starts a clock).
+pub fn raw_copy(
+    cfg: &SequencerConfig,
+    n: usize,
+    timeout: Duration,
+    copied_so_far: &std::sync::atomic::AtomicUsize,
+) -> Result<Duration, Error> {
     let k = &cfg.kafka;
     let producer = transactional_producer(cfg)?;
     let consumer = intake_consumer(cfg)?;
@@ -1263,6 +1270,7 @@ pub fn raw_copy(cfg: &SequencerConfig, n: usize, timeout: Duration) -> Result<Du
         }
         commit(&producer, &consumer, k, &txn, cfg.on_stall)?;
         copied += txn.handled;
+        copied_so_far.store(copied, Ordering::SeqCst);
     }
     Ok(started.map_or(Duration::ZERO, |s| s.elapsed()))
 }

@@ -31,7 +31,7 @@ use crate::cli::BenchArgs;
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tl_domain::TrialRules;
@@ -199,8 +199,21 @@ fn raw_rate(cfg: &KafkaConfig, keys: &Keys, subs: &[SignedSubmission]) -> Result
     scfg.group_id = format!("{}-raw.copy", cfg.trial.as_str());
     let n = subs.len();
     let writer = Writer::connect(&raw_cfg)?;
+    let copied = Arc::new(AtomicUsize::new(0));
+    let copier = {
+        let copied = Arc::clone(&copied);
+        std::thread::spawn(move || tl_kafka::sequencer::raw_copy(&scfg, n + 1, PATIENCE, &copied))
+    };
+    // One message first: the clock starts once the copier has joined its group and copied
+    // it, as the sequencer is running before its own clock starts.
+    writer.send(&subs[0])?;
+    writer.flush()?;
+    let deadline = Instant::now() + PATIENCE;
+    while copied.load(Ordering::SeqCst) == 0 && !copier.is_finished() {
+        anyhow::ensure!(Instant::now() < deadline, "the raw copy did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let t0 = Instant::now();
-    let copier = std::thread::spawn(move || tl_kafka::sequencer::raw_copy(&scfg, n, PATIENCE));
     for s in subs {
         writer.send(s)?;
     }
