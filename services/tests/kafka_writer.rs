@@ -3,7 +3,9 @@
 //! begun; a refusal in the middle of the window is reported for that submission alone, and a
 //! later event of the same subject is judged on its own merits; resubmitting the whole window
 //! writes nothing new and gets the original receipts; `submit --kafka --jsonl` prints one
-//! verdict per line, in input order, and a rerun of the same file is idempotent.
+//! verdict per line, in input order, and a rerun of the same file is idempotent; the demo on
+//! Kafka (whose deciders' answers are in flight together) has the embedded demo's per-subject
+//! histories and six trial figures for the same seed and trial.
 
 mod kafka_support;
 
@@ -302,4 +304,68 @@ fn bulk_submit_prints_a_verdict_per_line_in_order_and_a_rerun_is_idempotent() {
     assert!(bad.stdout.is_empty());
     seq.kill().unwrap();
     seq.wait().unwrap();
+}
+
+/// Each subject's events in ledger order: (event type, payload). Positions, hashes, times and
+/// sealed personal data (a fresh nonce per sealing) are left out: they differ between stores.
+fn histories(
+    parts: &[tl_ledger::verify::PartitionInput],
+) -> std::collections::BTreeMap<String, Vec<(u16, Vec<u8>)>> {
+    let mut out: std::collections::BTreeMap<String, Vec<(u16, Vec<u8>)>> = Default::default();
+    for bytes in parts.iter().flat_map(|p| &p.records) {
+        let (r, _) = tl_ledger::codec::decode_record(bytes).unwrap();
+        let s = &r.body.submission.submission;
+        out.entry(s.subject.to_string())
+            .or_default()
+            .push((s.envelope.event_type, s.envelope.payload.clone()));
+    }
+    out
+}
+
+/// The six trial figures as the demo prints them.
+fn figures(stdout: &str) -> String {
+    stdout
+        .split("trial-level figures")
+        .nth(1)
+        .and_then(|s| s.split("verification:").next())
+        .unwrap_or_else(|| panic!("no figures in:\n{stdout}"))
+        .to_string()
+}
+
+#[test]
+fn the_demo_on_kafka_has_the_embedded_demos_histories_and_figures() {
+    let b = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let trial = tl_tests::kafka::unique("demo").replace('-', ".");
+    let demo = |data: &std::path::Path, kafka: bool| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["demo", "--trial", &trial, "--patients", "8", "--data"])
+            .arg(data)
+            .env_remove("TRIAL_LEDGER_PASSPHRASE")
+            .env_remove("TRIAL_LEDGER_ROOT_PASSPHRASE")
+            .env_remove("TRIAL_LEDGER_SEQUENCER_PASSPHRASE");
+        if kafka {
+            cmd.args(["--kafka", &b.bootstrap]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let on_kafka = demo(&dir.path().join("k"), true);
+    let embedded = demo(&dir.path().join("e"), false);
+    assert_eq!(figures(&on_kafka), figures(&embedded), "the six figures");
+    let cfg = tl_kafka::KafkaConfig::new(&b.bootstrap, tl_schemas::TrialId::new(&trial).unwrap());
+    let k = tl_kafka::read::ledger_for_verify(&cfg, 8, Duration::from_secs(60)).unwrap();
+    let e = tl_ledger::log::read_embedded_for_verify(&dir.path().join("e/ledger")).unwrap();
+    let (k, e) = (histories(&k), histories(&e));
+    assert!(
+        k.len() > 10,
+        "subjects (patients, cohorts, the trial): {}",
+        k.len()
+    );
+    assert_eq!(k, e, "every subject's history");
 }
