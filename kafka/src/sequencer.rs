@@ -1213,6 +1213,73 @@ fn commit(
     }
 }
 
+/// The sequencer's Kafka work without its crypto and rules, for benchmarks: reads intake in
+/// the sequencer's consumer group with its settings (read_committed, static membership) and
+/// copies each message, as it is, to the ledger topic's same partition with the sequencer's
+/// transactional producer (idempotent, acks=all, the same linger), committing the consumed
+/// offsets in each transaction and each transaction when `max_batch` messages are in or
+/// `commit_interval` has passed, as the sequencer does. Returns once `n` messages are
+/// committed, with the time from the first message read; `copied` counts the messages
+/// committed so far (a caller can send one first and wait for it, so that the group has been
+/// joined before it starts a clock).
+pub fn raw_copy(
+    cfg: &SequencerConfig,
+    n: usize,
+    timeout: Duration,
+    copied_so_far: &std::sync::atomic::AtomicUsize,
+) -> Result<Duration, Error> {
+    let k = &cfg.kafka;
+    let producer = transactional_producer(cfg)?;
+    let consumer = intake_consumer(cfg)?;
+    let deadline = Instant::now() + timeout;
+    let mut copied = 0;
+    let mut started = None;
+    while copied < n {
+        if Instant::now() > deadline {
+            return Err(Error::Timeout {
+                what: format!("copying {n} messages ({copied} copied)"),
+                secs: timeout.as_secs(),
+                bootstrap: k.bootstrap.clone(),
+            });
+        }
+        let Some(first) = poll_in_transaction(&consumer, &producer, Duration::from_millis(100))?
+        else {
+            continue;
+        };
+        started.get_or_insert_with(Instant::now);
+        producer
+            .begin_transaction()
+            .map_err(|e| Error::kafka("begin_transaction", e))?;
+        let mut txn = Txn::default();
+        let batch_end = Instant::now() + cfg.commit_interval;
+        let mut next = Some(first);
+        while let Some(m) = next {
+            let mut r = BaseRecord::<[u8], [u8]>::to(&k.topics.ledger)
+                .partition(m.partition())
+                .payload(m.payload().unwrap_or_default());
+            if let Some(key) = m.key() {
+                r = r.key(key);
+            }
+            producer.send(r).map_err(|(e, _)| Error::kafka("send", e))?;
+            txn.offsets.insert(m.partition(), m.offset() + 1);
+            txn.handled += 1;
+            if txn.handled >= cfg.max_batch || Instant::now() > batch_end {
+                break;
+            }
+            let wait = if copied + txn.handled >= n {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(1)
+            };
+            next = poll_in_transaction(&consumer, &producer, wait)?;
+        }
+        commit(&producer, &consumer, k, &txn, cfg.on_stall)?;
+        copied += txn.handled;
+        copied_so_far.store(copied, Ordering::SeqCst);
+    }
+    Ok(started.map_or(Duration::ZERO, |s| s.elapsed()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

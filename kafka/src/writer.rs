@@ -5,13 +5,24 @@
 //! Resubmitting an id that is already in the ledger returns its original record: the
 //! sequencer writes nothing for it, and the writer finds the original when it reads the
 //! ledger.
+//!
+//! **Pipelining.** [`Writer::begin`] sends a submission and returns a [`Ticket`] at once; up
+//! to [`Writer::window`] submissions are in flight, and `begin` waits for verdicts only when
+//! the window is full. Verdicts are matched as the ledger and rejections topics are read, in
+//! whatever order they arrive; a caller awaits one ([`Writer::verdict`]), takes those that
+//! have arrived ([`Writer::ready`]) or awaits all ([`Writer::finish`]). Each submission is
+//! judged on its own merits by the sequencer: a refusal in the middle of a window does not
+//! hold back or fail the submissions after it, even of the same subject, and each gets its
+//! own verdict. The producer is idempotent (acks=all, at most five requests in flight per
+//! partition), so submissions reach each intake partition once each and in the order they
+//! were begun, and the sequencer records them in that order.
 
 use crate::read;
 use crate::{Error, KafkaConfig, Rejection};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use tl_ledger::Receipt;
 use tl_schemas::{encode, partition_of, Hash32, Record, SignedSubmission, SubmissionId};
@@ -46,7 +57,44 @@ pub struct Writer {
     partitions: u32,
     /// Follows the ledger and rejections.
     watcher: Watcher,
+    /// How many submissions may be in flight (sent, verdict not yet read).
+    window: usize,
+    /// How long `begin` waits for room in a full window, and `submit` for its verdict.
+    patience: Duration,
+    /// Submissions in flight, by id (an id may be in flight more than once).
+    in_flight: HashMap<SubmissionId, Vec<Pending>>,
+    /// How many are in flight in all.
+    in_flight_count: usize,
+    /// Verdicts read and not yet taken, by ticket number.
+    done: BTreeMap<u64, (Ticket, Verdict)>,
+    /// The next ticket's number.
+    next_ticket: u64,
 }
+
+/// A submission begun with [`Writer::begin`]: what to await its verdict with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    /// Numbered from 0 in the order submissions were begun on this writer.
+    pub number: u64,
+    /// The submission's id.
+    pub id: SubmissionId,
+    /// The intake partition it was sent to (the subject's).
+    pub partition: u32,
+    /// When it was begun.
+    pub begun: Instant,
+}
+
+/// A submission in flight: its ticket and its bytes (a refusal is matched by its bytes, so an
+/// earlier refusal of a differently signed copy of the same id is not taken for this one's).
+struct Pending {
+    /// The ticket handed out.
+    ticket: Ticket,
+    /// `hex(encode(signed))`, as a rejection carries it.
+    bytes_hex: String,
+}
+
+/// The default window of a writer: enough to keep the sequencer's batches full.
+pub const DEFAULT_WINDOW: usize = 1024;
 
 impl Writer {
     /// Connects to the trial's topics; the watcher starts reading the ledger from the
@@ -69,7 +117,184 @@ impl Writer {
             producer,
             partitions,
             watcher,
+            window: DEFAULT_WINDOW,
+            patience: Duration::from_secs(120),
+            in_flight: HashMap::new(),
+            in_flight_count: 0,
+            done: BTreeMap::new(),
+            next_ticket: 0,
         })
+    }
+
+    /// Sets how many submissions may be in flight at once (at least 1).
+    pub fn set_window(&mut self, window: usize) {
+        self.window = window.max(1);
+    }
+
+    /// How many submissions may be in flight at once.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// Sets how long [`Writer::begin`] waits for room in a full window and
+    /// [`Writer::submit`]-style waits without their own timeout give up (default 120 s).
+    pub fn set_patience(&mut self, patience: Duration) {
+        self.patience = patience;
+    }
+
+    /// How many submissions are in flight (begun, verdict not yet read).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight_count
+    }
+
+    /// Sends a submission without waiting for its verdict and returns its ticket. When the
+    /// window is full, first reads verdicts until there is room (they are kept for
+    /// [`Writer::verdict`], [`Writer::ready`] and [`Writer::finish`]). An id already read in
+    /// the ledger is not sent again: its verdict is the original record, ready at once.
+    pub fn begin(&mut self, signed: &SignedSubmission) -> Result<Ticket, Error> {
+        let deadline = Instant::now() + self.patience;
+        while self.in_flight_count >= self.window {
+            if Instant::now() > deadline {
+                return Err(self.timeout("room in the writer's window", self.patience));
+            }
+            self.pump_verdicts(Duration::from_millis(50))?;
+        }
+        let id = signed.submission.submission_id;
+        let partition = partition_of(
+            &signed.submission.trial_id,
+            &signed.submission.subject,
+            self.partitions,
+        );
+        let ticket = Ticket {
+            number: self.next_ticket,
+            id,
+            partition,
+            begun: Instant::now(),
+        };
+        self.next_ticket += 1;
+        if let Some(v) = self.watcher.recorded(&id) {
+            self.done.insert(ticket.number, (ticket.clone(), v));
+            return Ok(ticket);
+        }
+        self.send(signed)?;
+        self.in_flight.entry(id).or_default().push(Pending {
+            ticket: ticket.clone(),
+            bytes_hex: hex::encode(encode(signed)),
+        });
+        self.in_flight_count += 1;
+        Ok(ticket)
+    }
+
+    /// Awaits one begun submission's verdict (up to `timeout`), and takes it: a ticket's
+    /// verdict is handed out once, by this, [`Writer::ready`] or [`Writer::finish`].
+    pub fn verdict(&mut self, ticket: &Ticket, timeout: Duration) -> Result<Verdict, Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some((_, v)) = self.done.remove(&ticket.number) {
+                return Ok(v);
+            }
+            if !self.is_in_flight(ticket) {
+                return Err(Error::Invalid(format!(
+                    "ticket {} (submission {}) is not in flight on this writer, or its verdict was taken already",
+                    ticket.number,
+                    ticket.id.to_hex()
+                )));
+            }
+            if Instant::now() > deadline {
+                return Err(self.timeout(
+                    &format!(
+                        "waiting for the sequencer's verdict on submission {} (is `trial-ledger sequencer` running?)",
+                        ticket.id.to_hex()
+                    ),
+                    timeout,
+                ));
+            }
+            self.pump_verdicts(Duration::from_millis(50))?;
+        }
+    }
+
+    /// The verdicts that have arrived and were not taken yet, in ticket order, waiting up to
+    /// `wait` for one when none has.
+    pub fn ready(&mut self, wait: Duration) -> Result<Vec<(Ticket, Verdict)>, Error> {
+        if self.done.is_empty() && self.in_flight_count > 0 {
+            self.pump_verdicts(wait)?;
+        }
+        Ok(std::mem::take(&mut self.done).into_values().collect())
+    }
+
+    /// Awaits every submission in flight (up to `timeout` in all) and returns every verdict
+    /// not taken yet, in ticket order (the order the submissions were begun).
+    pub fn finish(&mut self, timeout: Duration) -> Result<Vec<(Ticket, Verdict)>, Error> {
+        self.flush()?;
+        let deadline = Instant::now() + timeout;
+        while self.in_flight_count > 0 {
+            if Instant::now() > deadline {
+                return Err(self.timeout(
+                    &format!(
+                        "waiting for the sequencer's verdicts on {} submissions (is `trial-ledger sequencer` running?)",
+                        self.in_flight_count
+                    ),
+                    timeout,
+                ));
+            }
+            self.pump_verdicts(Duration::from_millis(50))?;
+        }
+        Ok(std::mem::take(&mut self.done).into_values().collect())
+    }
+
+    fn is_in_flight(&self, ticket: &Ticket) -> bool {
+        self.in_flight
+            .get(&ticket.id)
+            .is_some_and(|v| v.iter().any(|p| p.ticket.number == ticket.number))
+    }
+
+    /// Reads the ledger and rejections (waiting up to `wait` for the first message) and moves
+    /// every submission in flight whose verdict has been read to the verdicts ready.
+    fn pump_verdicts(&mut self, wait: Duration) -> Result<(), Error> {
+        self.producer.poll(Duration::ZERO);
+        self.watcher.pump(wait)?;
+        self.match_verdicts();
+        Ok(())
+    }
+
+    /// Matches the submissions in flight against what the watcher has read (also what a
+    /// caller read through [`Writer::watcher`]). A scan of the window: it is bounded by the
+    /// window, and costs a hash look-up per submission.
+    fn match_verdicts(&mut self) {
+        let w = &self.watcher;
+        let done = &mut self.done;
+        let mut settled = 0;
+        self.in_flight.retain(|id, pending| {
+            if w.records.contains_key(id) {
+                if let Some(v) = w.recorded(id) {
+                    for p in pending.drain(..) {
+                        done.insert(p.ticket.number, (p.ticket, v.clone()));
+                        settled += 1;
+                    }
+                }
+            } else if w.rejections.contains_key(id) {
+                pending.retain(
+                    |p| match w.rejection_with(id, p.ticket.partition, &p.bytes_hex) {
+                        Some(r) => {
+                            done.insert(p.ticket.number, (p.ticket.clone(), Verdict::Refused(r)));
+                            settled += 1;
+                            false
+                        }
+                        None => true,
+                    },
+                );
+            }
+            !pending.is_empty()
+        });
+        self.in_flight_count -= settled;
+    }
+
+    fn timeout(&self, what: &str, after: Duration) -> Error {
+        Error::Timeout {
+            what: what.to_string(),
+            secs: after.as_secs(),
+            bootstrap: self.cfg.bootstrap.clone(),
+        }
     }
 
     /// The trial's partition count.
@@ -136,21 +361,17 @@ impl Writer {
     }
 
     /// Submits and waits (up to `timeout`) for the verdict: the record, the original record
-    /// of a resubmitted id, or the rejection.
+    /// of a resubmitted id, or the rejection. Other submissions in flight stay in flight.
     pub fn submit(
         &mut self,
         signed: &SignedSubmission,
         timeout: Duration,
     ) -> Result<Verdict, Error> {
-        let id = signed.submission.submission_id;
-        if let Some(v) = self.watcher.recorded(&id) {
-            return Ok(v);
-        }
         let started = Instant::now();
-        let p = self.send(signed)?;
+        let ticket = self.begin(signed)?;
         self.flush()?;
         let sent = started.elapsed();
-        let v = self.wait_until(&id, p, Some(signed), timeout);
+        let v = self.verdict(&ticket, timeout);
         tracing::debug!(
             send_ms = sent.as_secs_f64() * 1e3,
             total_ms = started.elapsed().as_secs_f64() * 1e3,
@@ -159,26 +380,14 @@ impl Writer {
         v
     }
 
-    /// Waits for the verdict on a sent submission: its record, or the latest refusal of its
-    /// id on `partition` read so far (which, for an id refused before and sent again, may be
-    /// the earlier refusal: [`Writer::submit`] tells them apart by their bytes).
+    /// Waits for the verdict on a submission sent with [`Writer::send`]: its record, or the
+    /// latest refusal of its id on `partition` read so far (which, for an id refused before
+    /// and sent again, may be the earlier refusal: [`Writer::begin`] tells them apart by
+    /// their bytes).
     pub fn wait(
         &mut self,
         id: &SubmissionId,
         partition: u32,
-        timeout: Duration,
-    ) -> Result<Verdict, Error> {
-        self.wait_until(id, partition, None, timeout)
-    }
-
-    /// [`Writer::wait`]; given the submission sent, only a refusal of exactly its bytes on
-    /// `partition` counts (each signing stamps its own client time, so an earlier refusal of
-    /// the same id has other bytes).
-    fn wait_until(
-        &mut self,
-        id: &SubmissionId,
-        partition: u32,
-        sent: Option<&SignedSubmission>,
         timeout: Duration,
     ) -> Result<Verdict, Error> {
         let deadline = Instant::now() + timeout;
@@ -186,24 +395,19 @@ impl Writer {
             if let Some(v) = self.watcher.recorded(id) {
                 return Ok(v);
             }
-            let refused = match sent {
-                Some(signed) => self.watcher.rejection_of_on(signed, partition),
-                None => self.watcher.rejected(id, partition),
-            };
-            if let Some(r) = refused {
+            if let Some(r) = self.watcher.rejected(id, partition) {
                 return Ok(Verdict::Refused(r));
             }
             if Instant::now() > deadline {
-                return Err(Error::Timeout {
-                    what: format!(
+                return Err(self.timeout(
+                    &format!(
                         "waiting for the sequencer's verdict on submission {} (is `trial-ledger sequencer` running?)",
                         id.to_hex()
                     ),
-                    secs: timeout.as_secs(),
-                    bootstrap: self.cfg.bootstrap.clone(),
-                });
+                    timeout,
+                ));
             }
-            self.watcher.pump(Duration::from_millis(50))?;
+            self.pump_verdicts(Duration::from_millis(50))?;
         }
     }
 
@@ -413,6 +617,21 @@ impl Watcher {
             .iter()
             .rev()
             .find(|r| r.bytes_hex == hex)
+            .cloned()
+    }
+
+    /// The latest rejection of `id` from intake `partition` whose bytes are `bytes_hex`.
+    fn rejection_with(
+        &self,
+        id: &SubmissionId,
+        partition: u32,
+        bytes_hex: &str,
+    ) -> Option<Rejection> {
+        self.rejections
+            .get(id)?
+            .iter()
+            .rev()
+            .find(|r| r.intake_partition == partition && r.bytes_hex == bytes_hex)
             .cloned()
     }
 

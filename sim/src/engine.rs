@@ -175,6 +175,21 @@ impl<'a> Engine<'a> {
         author: &SimKey,
         cites: Vec<Reference>,
     ) -> Result<Reference, SimError> {
+        let (signed, now) = self.prepare(day, subject, event, personal_data, author, cites);
+        self.seal(signed, now, E::NAME)
+    }
+
+    /// Stamps and signs one event (the clock and id draws of [`Engine::submit`]), without
+    /// submitting it.
+    fn prepare<E: EventPayload>(
+        &mut self,
+        day: Date,
+        subject: Subject,
+        event: &E,
+        personal_data: Option<Vec<u8>>,
+        author: &SimKey,
+        cites: Vec<Reference>,
+    ) -> (tl_schemas::SignedSubmission, UtcMicros) {
         let now = self.tick(day);
         let mut envelope = envelope_of(event);
         envelope.personal_data = personal_data;
@@ -197,8 +212,7 @@ impl<'a> Engine<'a> {
         ) {
             draft.min_registry_seq = self.protocol_position;
         }
-        let signed = draft.sign(&self.config.trial, &author.key);
-        self.seal(signed, now, E::NAME)
+        (draft.sign(&self.config.trial, &author.key), now)
     }
 
     /// Orders one signed submission; a refusal or a duplicate is a bug in the simulation.
@@ -209,7 +223,19 @@ impl<'a> Engine<'a> {
         name: &'static str,
     ) -> Result<Reference, SimError> {
         let subject = signed.submission.subject.clone();
-        match self.ledger.submit(signed, now)? {
+        let outcome = self.ledger.submit(signed, now)?;
+        self.accept(outcome, &subject, name)
+    }
+
+    /// The reference of a sealed submission (counted); a refusal or a duplicate is a bug in
+    /// the simulation.
+    fn accept(
+        &mut self,
+        outcome: Outcome,
+        subject: &Subject,
+        name: &'static str,
+    ) -> Result<Reference, SimError> {
+        match outcome {
             Outcome::Sealed(s) => {
                 self.records += 1;
                 *self.by_type.entry(name).or_default() += 1;
@@ -251,12 +277,23 @@ impl<'a> Engine<'a> {
             if answers.is_empty() {
                 return Ok(());
             }
-            for signed in answers {
-                let submission = signed.submission.clone();
+            // The answers of one step are independent of each other: they are ordered
+            // together (in flight at once on Kafka), then handled in order.
+            let submissions: Vec<tl_schemas::Submission> =
+                answers.iter().map(|a| a.submission.clone()).collect();
+            let batch = answers
+                .into_iter()
+                .map(|a| {
+                    let now = a.submission.client_time;
+                    (a, now)
+                })
+                .collect();
+            let outcomes = self.ledger.submit_many(batch)?;
+            for (submission, outcome) in submissions.iter().zip(outcomes) {
                 let t = submission.envelope.event_type;
                 let name = clinical_type::name(t).unwrap_or("unknown");
-                let r = self.seal(signed, submission.client_time, name)?;
-                self.on_decision(day, &submission, r)?;
+                let r = self.accept(outcome, &submission.subject, name)?;
+                self.on_decision(day, submission, r)?;
             }
         }
     }
@@ -882,6 +919,8 @@ pub fn run_on(
     // Enrol every key, then protocol version 1, a month before the first patient.
     let setup_day = Date(config.start.0 - 30);
     let root = engine.keys.root.clone();
+    // The enrolments are independent of each other: ordered together.
+    let mut enrolments = Vec::new();
     for k in engine.keys.enrolled() {
         let Some(role) = k.role else { continue };
         if role == Role::Sequencer {
@@ -892,7 +931,10 @@ pub fn run_on(
             name: k.name.clone(),
             role,
         };
-        engine.submit(setup_day, Subject::Trial, &enrol, &root, vec![])?;
+        enrolments.push(engine.prepare(setup_day, Subject::Trial, &enrol, None, &root, vec![]));
+    }
+    for outcome in engine.ledger.submit_many(enrolments)? {
+        engine.accept(outcome, &Subject::Trial, KeyEnrolled::NAME)?;
     }
     let ran = engine
         .amend(Date(config.start.0 - 14), 1)

@@ -372,6 +372,19 @@ pub trait SimLedger: tl_domain::deciders::RecordFeed {
         signed: tl_schemas::SignedSubmission,
         now: tl_schemas::UtcMicros,
     ) -> Result<tl_ledger::Outcome, SimError>;
+    /// Orders several independent signed submissions, in order, and returns their outcomes
+    /// in the same order. The default submits them one by one; a ledger with pipelined
+    /// writers (Kafka) keeps them in flight together. Each stands on its own: a refusal of
+    /// one does not stop the others.
+    fn submit_many(
+        &mut self,
+        batch: Vec<(tl_schemas::SignedSubmission, tl_schemas::UtcMicros)>,
+    ) -> Result<Vec<tl_ledger::Outcome>, SimError> {
+        batch
+            .into_iter()
+            .map(|(signed, now)| self.submit(signed, now))
+            .collect()
+    }
     /// Makes everything submitted durable.
     fn flush(&mut self) -> Result<(), SimError>;
 }

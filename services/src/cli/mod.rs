@@ -986,10 +986,16 @@ pub struct SubmitArgs {
     /// The author's key file.
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
-    /// The event, as JSON (see README).
+    /// The event, as JSON (see README); with `--jsonl`, a JSON Lines file of events.
     #[arg(value_name = "EVENT.json")]
     pub event: PathBuf,
-    /// Print the receipt as JSON.
+    /// The file holds one event per line (JSON Lines), submitted pipelined to Kafka (only with
+    /// `--kafka`): one receipt or refusal is printed per line, in input order; exit 1 if any
+    /// line was refused. A line without a `submission_id` gets one derived from the trial,
+    /// the author's key and the line, so a rerun of the same file records nothing twice.
+    #[arg(long)]
+    pub jsonl: bool,
+    /// Print the receipt as JSON (with `--jsonl`, one JSON object per line).
     #[arg(long)]
     pub json: bool,
     /// Key store for personal data given in the event (default: DIR/keystore).

@@ -1,6 +1,7 @@
 //! The simulated trial on Kafka (`demo --kafka`): the simulator's submissions go to intake
 //! through a [`Writer`], a sequencer seals them, and the simulation waits for each record
-//! (its next events cite it). The deciding services read the records back from the same
+//! (its next events cite it), except for the deciding services' answers of one step, which
+//! are in flight together ([`SimLedger::submit_many`]). The deciding services read the records back from the same
 //! writer's view of the ledger.
 
 use std::time::Duration;
@@ -71,28 +72,54 @@ impl RecordFeed for KafkaSimLedger {
     }
 }
 
+/// A writer's verdict as the simulator's outcome.
+fn outcome(v: Verdict) -> Outcome {
+    match v {
+        Verdict::Recorded {
+            record,
+            bytes,
+            hash,
+            ..
+        } => Outcome::Sealed(Box::new(Sealed {
+            record: *record,
+            bytes,
+            hash,
+        })),
+        Verdict::Refused(r) => Outcome::Refused(Refusal::new(
+            Reason::from_code(&r.reason).unwrap_or(Reason::Malformed),
+            r.detail,
+        )),
+    }
+}
+
 impl SimLedger for KafkaSimLedger {
     fn submit(&mut self, signed: SignedSubmission, _now: UtcMicros) -> Result<Outcome, SimError> {
-        match self
+        let v = self
             .writer
             .submit(&signed, self.timeout)
-            .map_err(kafka_error)?
-        {
-            Verdict::Recorded {
-                record,
-                bytes,
-                hash,
-                ..
-            } => Ok(Outcome::Sealed(Box::new(Sealed {
-                record: *record,
-                bytes,
-                hash,
-            }))),
-            Verdict::Refused(r) => Ok(Outcome::Refused(Refusal::new(
-                Reason::from_code(&r.reason).unwrap_or(Reason::Malformed),
-                r.detail,
-            ))),
-        }
+            .map_err(kafka_error)?;
+        Ok(outcome(v))
+    }
+    /// In flight together through the writer's window; the verdicts are taken in order.
+    fn submit_many(
+        &mut self,
+        batch: Vec<(SignedSubmission, UtcMicros)>,
+    ) -> Result<Vec<Outcome>, SimError> {
+        let tickets = batch
+            .iter()
+            .map(|(signed, _)| self.writer.begin(signed))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(kafka_error)?;
+        self.writer.flush().map_err(kafka_error)?;
+        tickets
+            .iter()
+            .map(|t| {
+                self.writer
+                    .verdict(t, self.timeout)
+                    .map(outcome)
+                    .map_err(kafka_error)
+            })
+            .collect()
     }
     fn flush(&mut self) -> Result<(), SimError> {
         self.writer.flush().map_err(kafka_error)

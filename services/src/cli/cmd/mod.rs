@@ -26,6 +26,7 @@ pub mod repair;
 pub mod sequencer;
 pub mod serve;
 pub mod submit;
+pub mod submit_bulk;
 pub mod tokens;
 pub mod trail;
 pub mod up;

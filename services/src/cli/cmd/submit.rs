@@ -24,6 +24,9 @@ pub fn run(a: SubmitArgs) -> Result<ExitCode> {
         None => Some(super::store(&a.store)?),
         Some(_) => None,
     };
+    if a.jsonl {
+        return super::submit_bulk::run(&a, store.as_ref());
+    }
     let text = tl_ledger::limits::read_capped_text(
         &a.event,
         tl_ledger::limits::MAX_EVENT_FILE_BYTES,
@@ -153,6 +156,30 @@ fn retry_verdict(
     key: &SigningKey,
     json: bool,
 ) -> Result<ExitCode> {
+    if same_event(original, parsed, trial, key) {
+        super::report_receipt(
+            "already-recorded",
+            &tl_ledger::Receipt::of(original, original.hash()),
+            json,
+        )
+    } else {
+        super::report_refusal(
+            tl_ledger::Reason::SubmissionIdConflict.code(),
+            &conflict_detail(original, parsed),
+            json,
+        )
+    }
+}
+
+/// Whether a recorded submission is the parsed event signed by `key` (the client time and
+/// the ciphertext of personal data aside: each signing stamps its own time, each sealing its
+/// own random nonce).
+pub(super) fn same_event(
+    original: &Record,
+    parsed: &crate::cli::event_json::ParsedEvent,
+    trial: &TrialId,
+    key: &SigningKey,
+) -> bool {
     let recorded = &original.body.submission.submission;
     let mut retry = parsed.draft.clone();
     retry.client_time = recorded.client_time;
@@ -162,32 +189,28 @@ fn retry_verdict(
     // personal data at all does not.
     let had_personal = recorded.envelope.personal_data.take().is_some();
     retry.envelope.personal_data = None;
-    if recorded == retry && had_personal == parsed.personal.is_some() {
-        super::report_receipt(
-            "already-recorded",
-            &tl_ledger::Receipt::of(original, original.hash()),
-            json,
-        )
-    } else {
-        super::report_refusal(
-            tl_ledger::Reason::SubmissionIdConflict.code(),
-            &format!(
-                "submission id {} is already recorded at {}/{} with other content; nothing was submitted",
-                parsed.draft.submission_id, original.body.partition, original.body.seq
-            ),
-            json,
-        )
-    }
+    recorded == retry && had_personal == parsed.personal.is_some()
+}
+
+/// What a `submission-id-conflict` says: where the id's other content is.
+pub(super) fn conflict_detail(
+    original: &Record,
+    parsed: &crate::cli::event_json::ParsedEvent,
+) -> String {
+    format!(
+        "submission id {} is already recorded at {}/{} with other content; nothing was submitted",
+        parsed.draft.submission_id, original.body.partition, original.body.seq
+    )
 }
 
 /// A personal-data key created for this submission, destroyed again if it is refused.
-struct Sealed {
+pub(super) struct Sealed {
     created: Option<(KeyStore, TrialId, Name, DataKey)>,
 }
 
 impl Sealed {
     /// Destroys the key if this call created it and the submission was not recorded.
-    fn release_if(self, refused: bool) -> Result<()> {
+    pub(super) fn release_if(self, refused: bool) -> Result<()> {
         if let (true, Some((store, trial, patient, key))) = (refused, self.created) {
             store.discard_unused(&trial, &patient, &key)?;
         }
@@ -198,7 +221,7 @@ impl Sealed {
 /// Seals the event's personal data (if any) under the patient's own key, kept outside the
 /// ledger: destroying that key (`trial-ledger erase`) erases the data while every hash still
 /// verifies.
-fn seal_personal(
+pub(super) fn seal_personal(
     parsed: &crate::cli::event_json::ParsedEvent,
     trial: &TrialId,
     keystore: Option<&std::path::Path>,
