@@ -274,3 +274,91 @@ pub mod tamper {
         encode(&f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::CoreOnly;
+    use crate::state::LedgerState;
+
+    fn setup() -> (TrialId, SigningKey, StateSnap<()>) {
+        let trial = TrialId::new("snap-unit").unwrap();
+        let key = SigningKey::from_seed([2; 32]);
+        let state = LedgerState::new(trial.clone(), [1; 32], CoreOnly).to_snap();
+        (trial, key, state)
+    }
+
+    /// The file with `body` signed by `key`.
+    fn signed_file(trial: &TrialId, key: &SigningKey, body: Vec<u8>) -> Vec<u8> {
+        let signature = key.sign(&signing_message(trial, &body));
+        encode(&SnapshotFile {
+            version: SNAPSHOT_VERSION,
+            trial: trial.clone(),
+            signer: key.public_key(),
+            body,
+            signature,
+        })
+    }
+
+    #[test]
+    fn a_saved_state_opens_again_and_equals_the_state() {
+        // given the snapshot bytes of a state
+        let (trial, key, state) = setup();
+        let bytes = file_bytes(&state, &key);
+        // when they are opened by the same writer
+        let back: StateSnap<()> = open_bytes(&bytes, &trial, &key.public_key()).unwrap();
+        // then the state is the same
+        let rules = |s| LedgerState::from_snap(s, [1; 32], CoreOnly).ok().unwrap();
+        assert!(rules(back) == rules(state));
+    }
+
+    #[test]
+    fn a_huge_body_length_is_refused_without_allocating_it() {
+        // given a file whose body length field claims 2^62 bytes, followed by 10 bytes
+        let (trial, key, _) = setup();
+        let mut bytes = encode(&SNAPSHOT_VERSION);
+        bytes.extend(encode(&trial));
+        bytes.extend(key.public_key());
+        bytes.extend([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40]);
+        bytes.extend([0u8; 10]);
+        // when it is opened, then it does not decode (and nothing of that size was allocated)
+        let e = open_bytes::<()>(&bytes, &trial, &key.public_key()).unwrap_err();
+        assert!(e.contains("does not decode"), "{e}");
+    }
+
+    #[test]
+    fn a_signed_body_with_a_huge_element_count_does_not_decode() {
+        // given a correctly signed body whose last field, the seen ids of the last partition
+        // (empty: one byte 00), claims 2^60 entries
+        let (trial, key, state) = setup();
+        let mut body = encode(&state);
+        assert_eq!(body.pop(), Some(0));
+        body.extend([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10]);
+        let bytes = signed_file(&trial, &key, body);
+        // when it is opened, then its body does not decode
+        let e = open_bytes::<()>(&bytes, &trial, &key.public_key()).unwrap_err();
+        assert!(e.contains("its body does not decode"), "{e}");
+    }
+
+    #[test]
+    fn a_signed_body_with_unsorted_or_partial_entries_is_refused() {
+        // given a state whose hashes are not whole (33 bytes), signed correctly
+        let (trial, key, mut state) = setup();
+        state.partitions[0].hashes = vec![7; 33];
+        let bytes = file_bytes(&state, &key);
+        // then it decodes, but the state refuses it
+        let back: StateSnap<()> = open_bytes(&bytes, &trial, &key.public_key()).unwrap();
+        let e = LedgerState::from_snap(back, [1; 32], CoreOnly)
+            .err()
+            .unwrap()
+            .0;
+        assert!(e.contains("inconsistent"), "{e}");
+        // and one that pins another root is refused too
+        let (_, _, state) = setup();
+        let e = LedgerState::from_snap(state, [9; 32], CoreOnly)
+            .err()
+            .unwrap()
+            .0;
+        assert!(e.contains("another root"), "{e}");
+    }
+}
