@@ -260,7 +260,7 @@ pub mod tamper {
             .iter_mut()
             .find(|p| !p.seen.is_empty())
             .expect("a seen id");
-        p.seen.remove(0);
+        p.seen.drain(..24);
         with_body(f, &state)
     }
 

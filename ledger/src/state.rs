@@ -524,8 +524,8 @@ pub(crate) struct StateSnap<S> {
     pub(crate) partitions: Vec<PartitionSnap<S>>,
 }
 
-/// [`PartitionState`] as a snapshot stores it: the record hashes as one byte string (32 bytes
-/// each, so they decode with one copy), subjects and seen ids sorted by key.
+/// [`PartitionState`] as a snapshot stores it: the record hashes and the seen ids as byte
+/// strings (so they decode with one copy), subjects and seen ids sorted by key.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PartitionSnap<S> {
     #[serde(with = "serde_bytes")]
@@ -533,8 +533,14 @@ pub(crate) struct PartitionSnap<S> {
     pub(crate) last_time: UtcMicros,
     pub(crate) last_registry_seq: u64,
     pub(crate) subjects: Vec<(Subject, Link, S)>,
-    pub(crate) seen: Vec<(SubmissionId, u64)>,
+    /// Seen submission ids sorted by id, 24 bytes each: the id, then its seq as u64
+    /// little-endian (one byte string, so that tens of thousands decode with one copy).
+    #[serde(with = "serde_bytes")]
+    pub(crate) seen: Vec<u8>,
 }
+
+/// Bytes of one seen id in [`PartitionSnap::seen`].
+const SEEN_LEN: usize = 24;
 
 impl<S: Clone> PartitionSnap<S> {
     fn of(p: &PartitionState<S>) -> Self {
@@ -544,8 +550,13 @@ impl<S: Clone> PartitionSnap<S> {
             .map(|(s, h)| (s.clone(), h.last, h.state.clone()))
             .collect();
         subjects.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut seen: Vec<(SubmissionId, u64)> = p.seen.iter().map(|(k, v)| (*k, *v)).collect();
-        seen.sort_unstable_by_key(|s| s.0);
+        let mut sorted: Vec<(SubmissionId, u64)> = p.seen.iter().map(|(k, v)| (*k, *v)).collect();
+        sorted.sort_unstable_by_key(|s| s.0);
+        let mut seen = Vec::with_capacity(sorted.len() * SEEN_LEN);
+        for (id, seq) in sorted {
+            seen.extend_from_slice(&id.0);
+            seen.extend_from_slice(&seq.to_le_bytes());
+        }
         PartitionSnap {
             hashes: p.hashes.iter().flat_map(|h| h.0).collect(),
             last_time: p.last_time,
@@ -555,13 +566,23 @@ impl<S: Clone> PartitionSnap<S> {
         }
     }
 
-    /// `None` unless the hashes are whole and subjects and seen ids are strictly sorted (so
-    /// no key is given twice).
+    /// `None` unless the hashes and seen ids are whole and subjects and seen ids are strictly
+    /// sorted (so no key is given twice).
     fn into_state(self) -> Option<PartitionState<S>> {
         let require = |ok: bool| ok.then_some(());
         require(self.hashes.len().is_multiple_of(32))?;
         require(self.subjects.windows(2).all(|w| w[0].0 < w[1].0))?;
-        require(self.seen.windows(2).all(|w| w[0].0 < w[1].0))?;
+        require(self.seen.len().is_multiple_of(SEEN_LEN))?;
+        let seen: Vec<(SubmissionId, u64)> = self
+            .seen
+            .chunks_exact(SEEN_LEN)
+            .map(|c| {
+                let (id, seq) = c.split_at(16);
+                let id = SubmissionId(id.try_into().unwrap_or([0; 16]));
+                (id, u64::from_le_bytes(seq.try_into().unwrap_or([0; 8])))
+            })
+            .collect();
+        require(seen.windows(2).all(|w| w[0].0 < w[1].0))?;
         let hashes = self
             .hashes
             .chunks_exact(32)
@@ -576,7 +597,7 @@ impl<S: Clone> PartitionSnap<S> {
                 .into_iter()
                 .map(|(s, last, state)| (s, SubjectHead { last, state }))
                 .collect(),
-            seen: self.seen.into_iter().collect(),
+            seen: seen.into_iter().collect(),
         })
     }
 }
