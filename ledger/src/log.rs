@@ -418,8 +418,11 @@ impl<R: DomainRules> EmbeddedLedger<R> {
     }
 
     /// Opens an existing ledger as its single writer: takes the lock, rebuilds the sequencer's
-    /// state from the records and each partition's Merkle frontier from their hashes, checks the
-    /// stored checkpoints, and only then cuts torn tails. Returns what was cut.
+    /// state (from the writer snapshot and the records after it, or from every record when
+    /// there is no usable snapshot: [`EmbeddedLedger::snapshot_use`] says which) and each
+    /// partition's Merkle frontier from their hashes, checks the stored checkpoints, and only
+    /// then cuts torn tails. Returns what was cut. When it replayed at least
+    /// [`snapshot::SNAPSHOT_EVERY`] records, it saves a new snapshot before returning.
     ///
     /// Everything is checked before any byte is changed, so every refusal leaves every file as
     /// it was:
