@@ -22,7 +22,7 @@ use tl_schemas::{decode, Record, Subject};
 pub struct TrialRules;
 
 /// Where a patient is in the pathway.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PatientState {
     /// `PatientRegistered` seen.
     pub registered: bool,
@@ -47,7 +47,7 @@ pub struct PatientState {
 }
 
 /// A cohort's enrolment state, as far as slots are concerned.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CohortState {
     /// Status from the latest `CohortStageDecided` (Stage1 at the start).
     pub status: CohortStatus,
@@ -70,8 +70,8 @@ impl Default for CohortState {
     }
 }
 
-/// Per-subject state of the trial's rules.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Per-subject state of the trial's rules (stored in a writer's snapshot, canonical postcard).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SubjectState {
     /// Nothing recorded yet (or the trial subject).
     #[default]

@@ -30,6 +30,7 @@ pub mod reason;
 pub mod registry;
 pub mod rules;
 pub mod sequencer;
+pub mod snapshot;
 pub mod state;
 pub mod stream_verify;
 pub mod submit;

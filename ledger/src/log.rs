@@ -15,6 +15,7 @@ use crate::publish::{PublishPolicy, Publisher};
 use crate::reason::Refusal;
 use crate::rules::DomainRules;
 use crate::sequencer::{Outcome, Sequencer};
+use crate::snapshot::{self, SnapshotUse};
 use crate::state::{LedgerState, RecordSource};
 use crate::trust::TrustFile;
 use crate::verify::{InputEnd, PartitionInput};
@@ -192,24 +193,94 @@ pub fn bootstrap_submission_id(trial: &TrialId, index: u32) -> tl_schemas::Submi
     tl_schemas::SubmissionId(id)
 }
 
-/// Replays every record of the log into the sequencer, partition 0 first: it fixes the
-/// partition count and the registry the others rely on.
+/// Replays the records of the log from `from[p]` on (0 for a partition `from` does not name)
+/// into the sequencer, partition 0 first: it fixes the partition count and the registry the
+/// others rely on. Returns how many records were replayed.
 fn replay<R: DomainRules>(
     log: &EmbeddedLog,
-    mut sequencer: Sequencer<R>,
-) -> Result<Sequencer<R>, Error> {
+    sequencer: &mut Sequencer<R>,
+    from: &[u64],
+) -> Result<u64, Error> {
+    let mut replayed = 0;
     for p in 0..log.partition_count() {
         let n = log.len(p);
-        let mut from = 0;
-        while from < n {
-            let batch = EventLog::read(log, p, from, 4096)?;
+        let mut at = from.get(p as usize).copied().unwrap_or(0);
+        while at < n {
+            let batch = EventLog::read(log, p, at, 4096)?;
             for bytes in &batch {
                 sequencer.replay(bytes, &LogSource(log))?;
             }
-            from += batch.len() as u64;
+            at += batch.len() as u64;
+            replayed += batch.len() as u64;
         }
     }
-    Ok(sequencer)
+    Ok(replayed)
+}
+
+/// The writer's state rebuilt from its snapshot and the records after it, or, when there is
+/// no snapshot or it fails a check (logged), from every record. Returns the sequencer and how
+/// the snapshot was used.
+fn rebuild<R: DomainRules>(
+    dir: &Path,
+    log: &EmbeddedLog,
+    trial: TrialId,
+    root: [u8; 32],
+    rules: R,
+    sealer: &SigningKey,
+) -> Result<(Sequencer<R>, SnapshotUse), Error> {
+    let (why, rules) = match from_snapshot(dir, log, &trial, root, rules, sealer) {
+        Ok(Ok(done)) => return Ok(done),
+        Ok(Err(rules)) => (None, rules),
+        Err((why, rules)) => (Some(why), rules),
+    };
+    if let Some(why) = &why {
+        tracing::warn!(
+            file = %snapshot::snapshot_path(dir).display(),
+            "writer snapshot ignored, rebuilding the state from every record: {why}"
+        );
+    }
+    let mut sequencer = Sequencer::new(LedgerState::new(trial, root, rules), sealer.clone());
+    replay(log, &mut sequencer, &[])?;
+    Ok((
+        sequencer,
+        why.map_or(SnapshotUse::Absent, SnapshotUse::Ignored),
+    ))
+}
+
+/// The state from the snapshot and the records after it. `Ok(Err(rules))`: there is no
+/// snapshot; `Err`: why it is ignored. Either way the rules come back for a full replay.
+#[allow(clippy::type_complexity)]
+fn from_snapshot<R: DomainRules>(
+    dir: &Path,
+    log: &EmbeddedLog,
+    trial: &TrialId,
+    root: [u8; 32],
+    rules: R,
+    sealer: &SigningKey,
+) -> Result<Result<(Sequencer<R>, SnapshotUse), R>, (String, R)> {
+    let snap = match snapshot::load::<R::SubjectState>(dir, trial, &sealer.public_key(), log) {
+        Ok(Some(snap)) => snap,
+        Ok(None) => return Ok(Err(rules)),
+        Err(why) => return Err((why, rules)),
+    };
+    let from: Vec<u64> = snap
+        .partitions
+        .iter()
+        .map(|p| p.hashes.len() as u64 / 32)
+        .collect();
+    let state = LedgerState::from_snap(snap, root, rules)?;
+    let mut sequencer = Sequencer::new(state, sealer.clone());
+    match replay(log, &mut sequencer, &from) {
+        Ok(replayed) => {
+            let covered = from.iter().sum();
+            Ok(Ok((sequencer, SnapshotUse::Loaded { covered, replayed })))
+        }
+        // A full replay decides whether the records themselves are at fault.
+        Err(e) => Err((
+            format!("the records after it do not continue it: {e}"),
+            sequencer.into_state().into_rules(),
+        )),
+    }
 }
 
 /// The embedded ledger: the sequencer in front of the embedded store, as one writer.
@@ -233,6 +304,10 @@ pub struct EmbeddedLedger<R: DomainRules> {
     publisher: Publisher,
     /// Set by [`EmbeddedLedger::close`]: nothing is left for `Drop` to do.
     closed: bool,
+    /// What the writer made of the snapshot when it opened.
+    snapshot_use: SnapshotUse,
+    /// Records (all partitions) the snapshot on disk covers, as far as this writer knows.
+    snapshot_covers: u64,
 }
 
 /// When a sealed record is made durable.
@@ -295,6 +370,8 @@ impl<R: DomainRules> EmbeddedLedger<R> {
             });
         }
         let log = EmbeddedLog::create(dir, partitions, StoreOptions::default())?;
+        // A snapshot left by an earlier ledger in this folder would only be ignored; remove it.
+        snapshot::remove(dir)?;
         let state = LedgerState::new(trial.clone(), root.public_key(), rules);
         let mut ledger = EmbeddedLedger {
             log,
@@ -305,6 +382,8 @@ impl<R: DomainRules> EmbeddedLedger<R> {
             pending_order: Vec::new(),
             publisher: Publisher::new(dir, trial),
             closed: false,
+            snapshot_use: SnapshotUse::Absent,
+            snapshot_covers: 0,
         };
         let registered = TrialRegistered {
             partition_count: partitions,
@@ -339,8 +418,11 @@ impl<R: DomainRules> EmbeddedLedger<R> {
     }
 
     /// Opens an existing ledger as its single writer: takes the lock, rebuilds the sequencer's
-    /// state from the records and each partition's Merkle frontier from their hashes, checks the
-    /// stored checkpoints, and only then cuts torn tails. Returns what was cut.
+    /// state (from the writer snapshot and the records after it, or from every record when
+    /// there is no usable snapshot: [`EmbeddedLedger::snapshot_use`] says which) and each
+    /// partition's Merkle frontier from their hashes, checks the stored checkpoints, and only
+    /// then cuts torn tails. Returns what was cut. When it replayed at least
+    /// [`snapshot::SNAPSHOT_EVERY`] records, it saves a new snapshot before returning.
     ///
     /// Everything is checked before any byte is changed, so every refusal leaves every file as
     /// it was:
@@ -364,32 +446,82 @@ impl<R: DomainRules> EmbeddedLedger<R> {
             path: std::path::PathBuf::from(format!("of trial {}", trust.trial_id)),
             detail,
         })?;
-        let (log, torn, (sequencer, mut publisher)) =
+        let (log, torn, (sequencer, mut publisher, used)) =
             EmbeddedLog::open_writer_checked(dir, StoreOptions::default(), |log, torn| {
                 check_tails_against_checkpoints(dir, torn)?;
-                let state = LedgerState::new(trust.trial(), root, rules);
-                let sequencer = replay(log, Sequencer::new(state, sealer.clone()))?;
+                let (sequencer, used) = rebuild(dir, log, trust.trial(), root, rules, &sealer)?;
                 let state = sequencer.state();
                 let hashes: Vec<&[tl_schemas::Hash32]> = (0..state.partition_count())
                     .map(|p| state.partition(p).map_or(&[][..], |s| &s.hashes[..]))
                     .collect();
                 let publisher = Publisher::open(dir, state.trial(), sealer, &hashes)?;
-                Ok::<_, Error>((sequencer, publisher))
+                Ok::<_, Error>((sequencer, publisher, used))
             })?;
         publisher.cut_torn_entries()?;
-        Ok((
-            EmbeddedLedger {
-                log,
-                sequencer,
-                poisoned: false,
-                durability: Durability::EachRecord,
-                pending: Default::default(),
-                pending_order: Vec::new(),
-                publisher,
-                closed: false,
-            },
-            torn,
-        ))
+        let snapshot_covers = match used {
+            SnapshotUse::Loaded { covered, .. } => covered,
+            _ => 0,
+        };
+        let mut ledger = EmbeddedLedger {
+            log,
+            sequencer,
+            poisoned: false,
+            durability: Durability::EachRecord,
+            pending: Default::default(),
+            pending_order: Vec::new(),
+            publisher,
+            closed: false,
+            snapshot_use: used,
+            snapshot_covers,
+        };
+        // A long replay is not repeated by the next writer, even if this one crashes.
+        ledger.snapshot_if_behind();
+        Ok((ledger, torn))
+    }
+
+    /// What this writer made of the snapshot when it opened (see [`SnapshotUse`]).
+    pub fn snapshot_use(&self) -> &SnapshotUse {
+        &self.snapshot_use
+    }
+
+    /// Records in the ledger (all partitions, the group-commit buffer included).
+    fn total_records(&self) -> u64 {
+        let state = self.sequencer.state();
+        (0..state.partition_count()).map(|p| state.len(p)).sum()
+    }
+
+    /// Saves a snapshot of the state (FORMAT.md §17, "Writer snapshot"), replacing the one on
+    /// disk. Buffered records are flushed first, so the snapshot covers durable records only.
+    /// Refused while the ledger is poisoned or while the sealing key is not an active
+    /// sequencer key (before the bootstrap's enrolment).
+    pub fn save_snapshot(&mut self) -> Result<(), Error> {
+        self.check_not_poisoned()?;
+        self.flush_records()?;
+        if !self.may_publish() {
+            let key = self.sequencer.sealer().key_id().to_hex();
+            return Err(Error::SealerNotAuthorized {
+                key_id: key,
+                position: self.sequencer.state().registry().position(),
+            });
+        }
+        let snap = self.sequencer.state().to_snap();
+        snapshot::save(self.log.dir(), &snap, self.sequencer.sealer())?;
+        self.snapshot_covers = self.total_records();
+        Ok(())
+    }
+
+    /// Saves a snapshot when at least [`snapshot::SNAPSHOT_EVERY`] records are not covered by
+    /// the one on disk. A failure is logged, not returned: the snapshot is a cache.
+    fn snapshot_if_behind(&mut self) {
+        if self.poisoned
+            || self.total_records() < self.snapshot_covers + snapshot::SNAPSHOT_EVERY
+            || !self.may_publish()
+        {
+            return;
+        }
+        if let Err(e) = self.save_snapshot() {
+            tracing::warn!("the writer snapshot was not saved (the next writer replays more): {e}");
+        }
     }
 
     /// Chooses when checkpoints are published (see [`PublishPolicy`]).
@@ -503,7 +635,9 @@ impl<R: DomainRules> EmbeddedLedger<R> {
     /// reporting any failure; after this, dropping the ledger has nothing left to do.
     pub fn close(mut self) -> Result<(), Error> {
         self.closed = true;
-        self.flush()
+        self.flush()?;
+        self.snapshot_if_behind();
+        Ok(())
     }
 
     /// Chooses when sealed records are made durable (see [`Durability`]).
@@ -655,5 +789,6 @@ impl<R: DomainRules> Drop for EmbeddedLedger<R> {
         if let Err(e) = self.publish_grown() {
             tracing::error!("checkpoints were not published when the ledger was closed: {e}");
         }
+        self.snapshot_if_behind();
     }
 }

@@ -29,7 +29,7 @@ pub fn root_rotation_message(trial: &TrialId, old_root: &[u8; 32], new_root: &[u
 }
 
 /// A key the registry knows.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KeyEntry {
     /// The public key.
     pub public_key: [u8; 32],
@@ -44,7 +44,7 @@ pub struct KeyEntry {
 }
 
 /// A protocol version and where it took effect.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProtocolVersion {
     /// First position at which it is in force.
     pub effective_at: u64,
@@ -53,7 +53,7 @@ pub struct ProtocolVersion {
 }
 
 /// The registry: root key, enrolled keys, partition count and protocol versions.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Registry {
     /// The trial the registry belongs to.
     trial: TrialId,
@@ -89,6 +89,67 @@ impl Author {
             Author::Root => None,
             Author::Key(r) => Some(r),
         }
+    }
+}
+
+/// The registry as a writer's snapshot stores it (`crate::snapshot`): every field, the keys
+/// sorted by key id so that the encoding is canonical (a `HashMap`'s order is not).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct RegistrySnap {
+    trial: TrialId,
+    pinned_root: [u8; 32],
+    partition_count: Option<u32>,
+    position: u64,
+    roots: Vec<(u64, [u8; 32])>,
+    keys: Vec<(KeyId, KeyEntry)>,
+    protocols: Vec<ProtocolVersion>,
+    title: String,
+}
+
+impl Registry {
+    /// The registry's snapshot form.
+    pub(crate) fn to_snap(&self) -> RegistrySnap {
+        let mut keys: Vec<(KeyId, KeyEntry)> =
+            self.keys.iter().map(|(k, e)| (*k, e.clone())).collect();
+        keys.sort_unstable_by_key(|k| k.0);
+        RegistrySnap {
+            trial: self.trial.clone(),
+            pinned_root: self.pinned_root,
+            partition_count: self.partition_count,
+            position: self.position,
+            roots: self.roots.clone(),
+            keys,
+            protocols: self.protocols.clone(),
+            title: self.title.clone(),
+        }
+    }
+
+    /// The registry a snapshot holds. `None` when the keys are not strictly sorted (a
+    /// duplicate key id): such a snapshot was not written by [`Registry::to_snap`].
+    pub(crate) fn from_snap(s: RegistrySnap) -> Option<Registry> {
+        if s.keys.windows(2).any(|w| w[0].0 >= w[1].0) || s.roots.is_empty() {
+            return None;
+        }
+        Some(Registry {
+            trial: s.trial,
+            pinned_root: s.pinned_root,
+            partition_count: s.partition_count,
+            position: s.position,
+            roots: s.roots,
+            keys: s.keys.into_iter().collect(),
+            protocols: s.protocols,
+            title: s.title,
+        })
+    }
+}
+
+impl RegistrySnap {
+    /// Adds a key entry, keeping the keys sorted (tests of tampered snapshots).
+    #[cfg(feature = "tamper")]
+    pub(crate) fn insert_key(&mut self, entry: KeyEntry) {
+        let id = KeyId::of_ed25519(&entry.public_key);
+        let at = self.keys.partition_point(|(k, _)| *k < id);
+        self.keys.insert(at, (id, entry));
     }
 }
 

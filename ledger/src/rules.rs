@@ -36,7 +36,15 @@ pub struct RuleContext<'a> {
 pub trait DomainRules: Send + Sync {
     /// Per-subject state (for example a patient's position in the clinical pathway). Kept by
     /// the core beside the subject's back-link, so it is thrown away and rebuilt with it.
-    type SubjectState: Clone + Default + Send + Sync + 'static;
+    /// Serialisable, because a writer's snapshot (`crate::snapshot`) stores it; its encoding
+    /// must be canonical postcard (no `HashMap`: a re-encoding must give the same bytes).
+    type SubjectState: Clone
+        + Default
+        + Send
+        + Sync
+        + 'static
+        + serde::Serialize
+        + serde::de::DeserializeOwned;
 
     /// Who may author a domain event type; `None` if the rules do not know the type.
     fn authority(&self, event_type: u16) -> Option<Authority>;

@@ -103,6 +103,11 @@ impl<R: DomainRules> Sequencer<R> {
         &self.state
     }
 
+    /// The state, giving up the sequencer.
+    pub(crate) fn into_state(self) -> LedgerState<R> {
+        self.state
+    }
+
     /// Changes the sealing key (after bootstrapping with the root key).
     pub fn set_sealer(&mut self, sealer: SigningKey) {
         self.sealer = sealer;

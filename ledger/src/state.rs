@@ -23,7 +23,7 @@ pub trait RecordSource {
 }
 
 /// A subject's head within its partition.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SubjectHead<S> {
     /// Its latest record: the next record's `subject_prev`.
     pub last: Link,
@@ -32,7 +32,7 @@ pub struct SubjectHead<S> {
 }
 
 /// The state of one partition.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PartitionState<S> {
     /// Record hash by sequence number: chain head, references and (later) Merkle leaves.
     pub hashes: Vec<Hash32>,
@@ -88,6 +88,7 @@ pub enum ReferenceCheck<'a> {
 }
 
 /// The whole ledger's state.
+#[derive(Clone)]
 pub struct LedgerState<R: DomainRules> {
     /// The trial.
     trial: TrialId,
@@ -99,6 +100,21 @@ pub struct LedgerState<R: DomainRules> {
     rules: R,
     /// What to do with event types no authority table knows.
     unknown_types: UnknownTypes,
+}
+
+/// Two states are equal when everything a replay builds is: the trial, the registry, every
+/// partition's hashes, times, subjects with their domain state, and seen ids, and the policy
+/// for unknown types. The rules are configuration, not state, and are not compared.
+impl<R: DomainRules> PartialEq for LedgerState<R>
+where
+    R::SubjectState: PartialEq,
+{
+    fn eq(&self, other: &Self) -> bool {
+        self.trial == other.trial
+            && self.registry == other.registry
+            && self.partitions == other.partitions
+            && self.unknown_types == other.unknown_types
+    }
 }
 
 /// What to do with an event type that neither the core nor the domain rules know.
@@ -121,6 +137,58 @@ impl<R: DomainRules> LedgerState<R> {
             rules,
             unknown_types: UnknownTypes::Refuse,
         }
+    }
+
+    /// The state as a writer's snapshot stores it, without the rules (see `crate::snapshot`).
+    pub(crate) fn to_snap(&self) -> StateSnap<R::SubjectState> {
+        StateSnap {
+            trial: self.trial.clone(),
+            registry: self.registry.to_snap(),
+            partitions: self.partitions.iter().map(PartitionSnap::of).collect(),
+        }
+    }
+
+    /// The state a snapshot holds, with `rules`, for a trial whose root key is pinned to
+    /// `root`. Refused (with the rules back) when the snapshot pins another root or is not one
+    /// [`LedgerState::to_snap`] could have written (see `PartitionSnap::into_state`).
+    pub(crate) fn from_snap(
+        snap: StateSnap<R::SubjectState>,
+        root: [u8; 32],
+        rules: R,
+    ) -> Result<Self, (String, R)> {
+        let Some(registry) = Registry::from_snap(snap.registry) else {
+            return Err(("its registry is inconsistent".into(), rules));
+        };
+        if registry.pinned_root() != root {
+            return Err(("it pins another root key than the trust file".into(), rules));
+        }
+        let Some(partitions) = snap
+            .partitions
+            .into_iter()
+            .map(PartitionSnap::into_state)
+            .collect::<Option<Vec<_>>>()
+        else {
+            return Err(("a partition's state is inconsistent".into(), rules));
+        };
+        let want = registry.partition_count().unwrap_or(1) as usize;
+        if partitions.len() != want || registry.trial() != &snap.trial {
+            return Err((
+                "its partition count or trial disagrees with its registry".into(),
+                rules,
+            ));
+        }
+        Ok(LedgerState {
+            trial: snap.trial,
+            registry,
+            partitions,
+            rules,
+            unknown_types: UnknownTypes::Refuse,
+        })
+    }
+
+    /// The rules, giving up the state.
+    pub(crate) fn into_rules(self) -> R {
+        self.rules
     }
 
     /// Sets the policy for unknown event types.
@@ -444,5 +512,92 @@ impl<R: DomainRules> LedgerState<R> {
                 state,
             },
         );
+    }
+}
+
+/// [`LedgerState`] as a writer's snapshot stores it: everything but the rules, in canonical
+/// order (FORMAT.md §17, "Writer snapshot").
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StateSnap<S> {
+    pub(crate) trial: TrialId,
+    pub(crate) registry: crate::registry::RegistrySnap,
+    pub(crate) partitions: Vec<PartitionSnap<S>>,
+}
+
+/// [`PartitionState`] as a snapshot stores it: the record hashes and the seen ids as byte
+/// strings (so they decode with one copy), subjects and seen ids sorted by key.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct PartitionSnap<S> {
+    #[serde(with = "serde_bytes")]
+    pub(crate) hashes: Vec<u8>,
+    pub(crate) last_time: UtcMicros,
+    pub(crate) last_registry_seq: u64,
+    pub(crate) subjects: Vec<(Subject, Link, S)>,
+    /// Seen submission ids sorted by id, 24 bytes each: the id, then its seq as u64
+    /// little-endian (one byte string, so that tens of thousands decode with one copy).
+    #[serde(with = "serde_bytes")]
+    pub(crate) seen: Vec<u8>,
+}
+
+/// Bytes of one seen id in [`PartitionSnap::seen`].
+const SEEN_LEN: usize = 24;
+
+impl<S: Clone> PartitionSnap<S> {
+    fn of(p: &PartitionState<S>) -> Self {
+        let mut subjects: Vec<(Subject, Link, S)> = p
+            .subjects
+            .iter()
+            .map(|(s, h)| (s.clone(), h.last, h.state.clone()))
+            .collect();
+        subjects.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut sorted: Vec<(SubmissionId, u64)> = p.seen.iter().map(|(k, v)| (*k, *v)).collect();
+        sorted.sort_unstable_by_key(|s| s.0);
+        let mut seen = Vec::with_capacity(sorted.len() * SEEN_LEN);
+        for (id, seq) in sorted {
+            seen.extend_from_slice(&id.0);
+            seen.extend_from_slice(&seq.to_le_bytes());
+        }
+        PartitionSnap {
+            hashes: p.hashes.iter().flat_map(|h| h.0).collect(),
+            last_time: p.last_time,
+            last_registry_seq: p.last_registry_seq,
+            subjects,
+            seen,
+        }
+    }
+
+    /// `None` unless the hashes and seen ids are whole and subjects and seen ids are strictly
+    /// sorted (so no key is given twice).
+    fn into_state(self) -> Option<PartitionState<S>> {
+        let require = |ok: bool| ok.then_some(());
+        require(self.hashes.len().is_multiple_of(32))?;
+        require(self.subjects.windows(2).all(|w| w[0].0 < w[1].0))?;
+        require(self.seen.len().is_multiple_of(SEEN_LEN))?;
+        let seen: Vec<(SubmissionId, u64)> = self
+            .seen
+            .chunks_exact(SEEN_LEN)
+            .map(|c| {
+                let (id, seq) = c.split_at(16);
+                let id = SubmissionId(id.try_into().unwrap_or([0; 16]));
+                (id, u64::from_le_bytes(seq.try_into().unwrap_or([0; 8])))
+            })
+            .collect();
+        require(seen.windows(2).all(|w| w[0].0 < w[1].0))?;
+        let hashes = self
+            .hashes
+            .chunks_exact(32)
+            .map(|c| Hash32(c.try_into().unwrap_or([0; 32])))
+            .collect();
+        Some(PartitionState {
+            hashes,
+            last_time: self.last_time,
+            last_registry_seq: self.last_registry_seq,
+            subjects: self
+                .subjects
+                .into_iter()
+                .map(|(s, last, state)| (s, SubjectHead { last, state }))
+                .collect(),
+            seen: seen.into_iter().collect(),
+        })
     }
 }

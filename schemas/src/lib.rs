@@ -64,4 +64,7 @@ pub mod tags {
     /// Prefix of an admin's signature over a reimbursement dossier's `manifest.json`
     /// (`trial-ledger dossier`; FORMAT.md §8 and §20).
     pub const DOSSIER_MANIFEST_SIG: &[u8] = b"trial-ledger/v1/dossier-manifest\0";
+    /// Prefix of the sequencer key's signature over an embedded writer's snapshot of its state
+    /// (a cache, never an authority: FORMAT.md §8 and §17, "Writer snapshot").
+    pub const WRITER_SNAPSHOT_SIG: &[u8] = b"trial-ledger/v1/writer-snapshot\0";
 }

@@ -40,6 +40,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(a) if a.kafka.is_some() || a.kafka_local => cli::cmd::bench_kafka::run(a),
         Command::Bench(a) if a.grouped => cli::cmd::bench_grouped::run(&a),
         Command::Bench(a) if a.http => cli::cmd::bench_http::run(&a),
+        Command::Bench(a) if a.open => cli::cmd::bench_open::run(&a),
         Command::Bench(a) => cli::cmd::bench::run(a),
         Command::Erase(a) => cli::cmd::erase::run(a),
         Command::Demo(a) => cli::cmd::demo::run(a),

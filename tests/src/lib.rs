@@ -34,7 +34,7 @@ pub const CLOSE: u16 = 0xF002;
 pub struct ExampleRules;
 
 /// The example rules' per-subject state.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SubjectStatus {
     /// Set by `Close`.
     pub closed: bool,

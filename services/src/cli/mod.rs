@@ -1073,4 +1073,10 @@ pub struct BenchArgs {
     /// (at 20/s; 1,000 when --records is left at its default).
     #[arg(long, conflicts_with_all = ["audit", "grouped"])]
     pub stream: bool,
+    /// Measure opening a writer instead: open, submit one key enrolment and close on the
+    /// default demo ledger (made in the benchmark's folder), with its writer snapshot and
+    /// without, beside the same on a fresh trial, and decrypting one key file at the work
+    /// factor of TRIAL_LEDGER_SCRYPT_LOG_N.
+    #[arg(long, conflicts_with_all = ["audit", "kafka", "kafka_local", "grouped", "http", "stream"])]
+    pub open: bool,
 }

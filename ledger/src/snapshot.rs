@@ -1,0 +1,364 @@
+//! The embedded writer's snapshot of its state, so that opening a writer replays only the
+//! records written after it (FORMAT.md §17, "Writer snapshot"; non-normative).
+//!
+//! A snapshot is a cache, never an authority. It names the position it was taken at (each
+//! partition's record count) and the record hash there (the last of each partition's hashes),
+//! and is signed by the writer's sequencer key under [`tags::WRITER_SNAPSHOT_SIG`]. On open
+//! the signature, the trial, the pinned root and, for every partition, the position and the
+//! record hash stored there are checked; a snapshot that fails any check, or does not decode,
+//! is ignored (with a log line) and the state is rebuilt from the records. `verify` never
+//! reads it: it verifies from the records.
+//!
+//! Decoding is bounded by the file: the file is read whole under [`MAX_SNAPSHOT_BYTES`], and
+//! postcard decodes from that slice, so a length field can claim no more elements than there
+//! are bytes left (serde's pre-allocation for sequences and maps is capped as well).
+
+use crate::crypto::{verify_one, SigningKey};
+use crate::embedded::EmbeddedLog;
+use crate::state::StateSnap;
+use crate::Error;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use tl_schemas::{decode, encode, record_hash, tags, Sig64, TrialId};
+
+/// The snapshot's file name in the ledger folder.
+pub const SNAPSHOT_FILE: &str = "snapshot.bin";
+/// The file format version (the first field).
+pub const SNAPSHOT_VERSION: u16 = 1;
+/// The largest snapshot file read: about 60 bytes a record, so some 70 million records.
+pub const MAX_SNAPSHOT_BYTES: u64 = 4 << 30;
+/// A writer saves a snapshot when it opened or closes with at least this many records not
+/// covered by the snapshot on disk: replaying fewer costs about as much as loading one.
+pub const SNAPSHOT_EVERY: u64 = 1_000;
+
+/// The file: a header, the body's canonical bytes, and the signature over them.
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    /// [`SNAPSHOT_VERSION`].
+    version: u16,
+    /// The trial, as in the signing message.
+    trial: TrialId,
+    /// The public key of the sequencer key that signed.
+    signer: [u8; 32],
+    /// canonical(`StateSnap`): the state without the domain rules.
+    #[serde(with = "serde_bytes")]
+    body: Vec<u8>,
+    /// Ed25519 by `signer` over [`signing_message`]`(trial, body)`.
+    signature: Sig64,
+}
+
+/// The message a snapshot's signature covers: `WRITER_SNAPSHOT_SIG || trial_id || 0x00 ||
+/// SHA-256(body)`.
+pub fn signing_message(trial: &TrialId, body: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(tags::WRITER_SNAPSHOT_SIG.len() + trial.as_str().len() + 33);
+    m.extend_from_slice(tags::WRITER_SNAPSHOT_SIG);
+    m.extend_from_slice(trial.as_str().as_bytes());
+    m.push(0);
+    m.extend_from_slice(&Sha256::digest(body));
+    m
+}
+
+/// The snapshot file of the ledger in `dir`.
+pub fn snapshot_path(dir: &Path) -> PathBuf {
+    dir.join(SNAPSHOT_FILE)
+}
+
+/// What a writer made of the snapshot when it opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SnapshotUse {
+    /// There was none: the state was rebuilt from every record.
+    Absent,
+    /// It was used: it covered `covered` records, and the `replayed` after it were replayed.
+    Loaded {
+        /// Records the snapshot covered (all partitions).
+        covered: u64,
+        /// Records replayed after it.
+        replayed: u64,
+    },
+    /// It failed a check (the reason) and was ignored: the state was rebuilt from every
+    /// record.
+    Ignored(String),
+}
+
+/// The file's bytes as a writer saves them: `state` signed by `key`.
+pub(crate) fn file_bytes<S: Serialize>(state: &StateSnap<S>, key: &SigningKey) -> Vec<u8> {
+    let body = encode(state);
+    let signature = key.sign(&signing_message(&state.trial, &body));
+    encode(&SnapshotFile {
+        version: SNAPSHOT_VERSION,
+        trial: state.trial.clone(),
+        signer: key.public_key(),
+        body,
+        signature,
+    })
+}
+
+/// Writes the snapshot of `state` into `dir`, replacing any: a temporary file renamed over
+/// it, so a reader sees the old file or the new one. Not synced: a file lost or torn by a
+/// crash fails its checks and is ignored.
+pub(crate) fn save<S: Serialize>(
+    dir: &Path,
+    state: &StateSnap<S>,
+    key: &SigningKey,
+) -> Result<(), Error> {
+    let bytes = file_bytes(state, key);
+    let path = snapshot_path(dir);
+    let tmp = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    std::fs::write(&tmp, &bytes).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io(&path))
+}
+
+/// Removes the snapshot of `dir`, if any (a new ledger in a folder that held an old one).
+pub(crate) fn remove(dir: &Path) -> Result<(), Error> {
+    let path = snapshot_path(dir);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Io { path, source }),
+    }
+}
+
+/// Reads and checks the snapshot of the ledger in `dir` for a writer of `trial` whose sealing
+/// key is `signer`, against the records of `log`. `Ok(None)`: there is none. `Err`: why it
+/// is to be ignored. The domain state is checked by decoding only; the caller checks the
+/// registry's pinned root against its trust file.
+pub(crate) fn load<S: Serialize + DeserializeOwned>(
+    dir: &Path,
+    trial: &TrialId,
+    signer: &[u8; 32],
+    log: &EmbeddedLog,
+) -> Result<Option<StateSnap<S>>, String> {
+    let path = snapshot_path(dir);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = crate::limits::read_capped(&path, MAX_SNAPSHOT_BYTES, "writer snapshot")
+        .map_err(|e| e.to_string())?;
+    let state = open_bytes(&bytes, trial, signer)?;
+    check_position(&state, log)?;
+    Ok(Some(state))
+}
+
+/// Decodes and authenticates a snapshot file's bytes (everything but its position).
+pub(crate) fn open_bytes<S: Serialize + DeserializeOwned>(
+    bytes: &[u8],
+    trial: &TrialId,
+    signer: &[u8; 32],
+) -> Result<StateSnap<S>, String> {
+    match tl_schemas::canonical::peek_version(bytes) {
+        Some(SNAPSHOT_VERSION) => {}
+        Some(v) => return Err(format!("format version {v} is not {SNAPSHOT_VERSION}")),
+        None => return Err("the file is empty".into()),
+    }
+    let file: SnapshotFile = decode(bytes).map_err(|e| format!("the file does not decode: {e}"))?;
+    if &file.trial != trial {
+        return Err(format!(
+            "it is of trial {:?}, not {:?}",
+            file.trial.as_str(),
+            trial.as_str()
+        ));
+    }
+    if &file.signer != signer {
+        return Err(format!(
+            "it is signed by key {}, not by this writer's key {}",
+            tl_schemas::KeyId::of_ed25519(&file.signer),
+            tl_schemas::KeyId::of_ed25519(signer)
+        ));
+    }
+    if !verify_one(signer, &signing_message(trial, &file.body), &file.signature) {
+        return Err("its signature does not verify".into());
+    }
+    let state: StateSnap<S> =
+        decode(&file.body).map_err(|e| format!("its body does not decode: {e}"))?;
+    if &state.trial != trial {
+        return Err("its body names another trial".into());
+    }
+    Ok(state)
+}
+
+/// Checks that every partition the snapshot covers still holds as many records at least, and
+/// that the record stored at the snapshot's position has the hash the snapshot names there:
+/// the chain of hashes then ties every earlier record to it.
+fn check_position<S>(state: &StateSnap<S>, log: &EmbeddedLog) -> Result<(), String> {
+    if state.partitions.len() as u64 > u64::from(log.partition_count()) {
+        return Err(format!(
+            "it has {} partitions, the ledger {}",
+            state.partitions.len(),
+            log.partition_count()
+        ));
+    }
+    for (p, ps) in state.partitions.iter().enumerate() {
+        let p = p as u32;
+        let n = (ps.hashes.len() / 32) as u64;
+        let held = log.len(p);
+        if n > held {
+            return Err(format!(
+                "it was taken at {n} records of partition {p}, which now holds {held}"
+            ));
+        }
+        let Some(last) = n.checked_sub(1) else {
+            continue;
+        };
+        let stored = log
+            .read(p, last, 1)
+            .map_err(|e| format!("record {p}/{last} could not be read: {e}"))?;
+        let Some(bytes) = stored.first().filter(|b| b.len() > 64) else {
+            return Err(format!("record {p}/{last} is not stored"));
+        };
+        let stored_hash = record_hash(&bytes[..bytes.len() - 64]);
+        if stored_hash.0[..] != ps.hashes[ps.hashes.len() - 32..] {
+            return Err(format!(
+                "it names record hash {} at {p}/{last}, the ledger holds {stored_hash} there",
+                hex::encode(&ps.hashes[ps.hashes.len() - 32..])
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Snapshots changed behind the writer's back, for the tests that show they are ignored:
+/// compiled only with the `tamper` feature (test crates only).
+#[cfg(feature = "tamper")]
+pub mod tamper {
+    use super::*;
+    use crate::registry::KeyEntry;
+
+    /// Decodes a snapshot file without any check but decoding.
+    fn parts<S: Serialize + DeserializeOwned>(file: &[u8]) -> (SnapshotFile, StateSnap<S>) {
+        let file: SnapshotFile = decode(file).expect("a snapshot file");
+        let state = decode(&file.body).expect("a snapshot body");
+        (file, state)
+    }
+
+    /// The file with `state` as its body and the old signature.
+    fn with_body<S: Serialize>(mut file: SnapshotFile, state: &StateSnap<S>) -> Vec<u8> {
+        file.body = encode(state);
+        encode(&file)
+    }
+
+    /// The snapshot with one more enrolled key, and the signature of the original.
+    pub fn add_enrolled_key<S: Serialize + DeserializeOwned>(
+        file: &[u8],
+        entry: KeyEntry,
+    ) -> Vec<u8> {
+        let (f, mut state) = parts::<S>(file);
+        state.registry.insert_key(entry);
+        with_body(f, &state)
+    }
+
+    /// The snapshot without the first seen submission id of the first partition with one, and
+    /// the signature of the original.
+    pub fn drop_seen_id<S: Serialize + DeserializeOwned>(file: &[u8]) -> Vec<u8> {
+        let (f, mut state) = parts::<S>(file);
+        let p = state
+            .partitions
+            .iter_mut()
+            .find(|p| !p.seen.is_empty())
+            .expect("a seen id");
+        p.seen.drain(..24);
+        with_body(f, &state)
+    }
+
+    /// The snapshot signed again, by `key`, for `trial` (in the header and the signature; the
+    /// body is unchanged).
+    pub fn resign(file: &[u8], trial: &TrialId, key: &SigningKey) -> Vec<u8> {
+        let mut f: SnapshotFile = decode(file).expect("a snapshot file");
+        f.trial = trial.clone();
+        f.signer = key.public_key();
+        f.signature = key.sign(&signing_message(trial, &f.body));
+        encode(&f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::CoreOnly;
+    use crate::state::LedgerState;
+
+    fn setup() -> (TrialId, SigningKey, StateSnap<()>) {
+        let trial = TrialId::new("snap-unit").unwrap();
+        let key = SigningKey::from_seed([2; 32]);
+        let state = LedgerState::new(trial.clone(), [1; 32], CoreOnly).to_snap();
+        (trial, key, state)
+    }
+
+    /// The file with `body` signed by `key`.
+    fn signed_file(trial: &TrialId, key: &SigningKey, body: Vec<u8>) -> Vec<u8> {
+        let signature = key.sign(&signing_message(trial, &body));
+        encode(&SnapshotFile {
+            version: SNAPSHOT_VERSION,
+            trial: trial.clone(),
+            signer: key.public_key(),
+            body,
+            signature,
+        })
+    }
+
+    #[test]
+    fn a_saved_state_opens_again_and_equals_the_state() {
+        // given the snapshot bytes of a state
+        let (trial, key, state) = setup();
+        let bytes = file_bytes(&state, &key);
+        // when they are opened by the same writer
+        let back: StateSnap<()> = open_bytes(&bytes, &trial, &key.public_key()).unwrap();
+        // then the state is the same
+        let rules = |s| LedgerState::from_snap(s, [1; 32], CoreOnly).ok().unwrap();
+        assert!(rules(back) == rules(state));
+    }
+
+    #[test]
+    fn a_huge_body_length_is_refused_without_allocating_it() {
+        // given a file whose body length field claims 2^62 bytes, followed by 10 bytes
+        let (trial, key, _) = setup();
+        let mut bytes = encode(&SNAPSHOT_VERSION);
+        bytes.extend(encode(&trial));
+        bytes.extend(key.public_key());
+        bytes.extend([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40]);
+        bytes.extend([0u8; 10]);
+        // when it is opened, then it does not decode (and nothing of that size was allocated)
+        let e = open_bytes::<()>(&bytes, &trial, &key.public_key()).unwrap_err();
+        assert!(e.contains("does not decode"), "{e}");
+    }
+
+    #[test]
+    fn a_signed_body_with_a_huge_element_count_does_not_decode() {
+        // given a correctly signed body whose last field, the seen ids of the last partition
+        // (empty: one byte 00), claims 2^60 entries
+        let (trial, key, state) = setup();
+        let mut body = encode(&state);
+        assert_eq!(body.pop(), Some(0));
+        body.extend([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10]);
+        let bytes = signed_file(&trial, &key, body);
+        // when it is opened, then its body does not decode
+        let e = open_bytes::<()>(&bytes, &trial, &key.public_key()).unwrap_err();
+        assert!(e.contains("its body does not decode"), "{e}");
+    }
+
+    #[test]
+    fn a_signed_body_with_unsorted_or_partial_entries_is_refused() {
+        // given a state whose hashes are not whole (33 bytes), signed correctly
+        let (trial, key, mut state) = setup();
+        state.partitions[0].hashes = vec![7; 33];
+        let bytes = file_bytes(&state, &key);
+        // then it decodes, but the state refuses it
+        let back: StateSnap<()> = open_bytes(&bytes, &trial, &key.public_key()).unwrap();
+        let e = LedgerState::from_snap(back, [1; 32], CoreOnly)
+            .err()
+            .unwrap()
+            .0;
+        assert!(e.contains("inconsistent"), "{e}");
+        // and one that pins another root is refused too
+        let (_, _, state) = setup();
+        let e = LedgerState::from_snap(state, [9; 32], CoreOnly)
+            .err()
+            .unwrap()
+            .0;
+        assert!(e.contains("another root"), "{e}");
+    }
+}

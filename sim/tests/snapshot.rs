@@ -1,0 +1,394 @@
+//! The embedded writer's snapshot (FORMAT.md §17, "Writer snapshot") on a simulated trial
+//! with the trial's own rules, so the domain state it stores is the real one (patients and
+//! cohorts):
+//!
+//! * a snapshot and the records after it give exactly the state of a full replay, before and
+//!   after appends, and a snapshot taken earlier is used with the longer tail replayed;
+//! * a stale snapshot (ahead of a ledger restored from a backup), one of a ledger rewritten
+//!   after it, a corrupted one, a truncated one, one of another trial, one signed by another
+//!   key, and an otherwise valid one with one changed field and so a bad signature (an added
+//!   enrolled key, a dropped seen id) are each ignored, the state equals a full replay, and
+//!   the writer saves a valid one again.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use tl_domain::TrialRules;
+use tl_ledger::registry::KeyEntry;
+use tl_ledger::snapshot::{self, tamper, SnapshotUse};
+use tl_ledger::state::LedgerState;
+use tl_ledger::trust::TrustFile;
+use tl_ledger::writer::Draft;
+use tl_ledger::{EmbeddedLedger, Outcome, SigningKey};
+use tl_schemas::clinical::PatientRegistered;
+use tl_schemas::events::{envelope_of, KeyEnrolled};
+use tl_schemas::ids::Name;
+use tl_schemas::{Date, Role, Subject, SubmissionId, TrialId, UtcMicros};
+use tl_sim::{simulate, SimConfig, SimKeys};
+
+type State = LedgerState<TrialRules>;
+
+const TRIAL: &str = "snapshot-test";
+const OTHER_TRIAL: &str = "snapshot-other";
+const SEED: u64 = 7;
+
+/// A simulated trial's data folder: `ledger/` and `trust.json`.
+struct Template {
+    dir: tempfile::TempDir,
+    keys: SimKeys,
+}
+
+/// The simulated trial every test copies (simulated once per test binary), and a smaller one
+/// of another trial with the same seed, so the same keys.
+fn templates() -> &'static (Template, Template) {
+    static T: OnceLock<(Template, Template)> = OnceLock::new();
+    T.get_or_init(|| (simulated(TRIAL, 60), simulated(OTHER_TRIAL, 10)))
+}
+
+fn simulated(trial: &str, patients: u32) -> Template {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SimConfig::new(TrialId::new(trial).unwrap(), SEED, patients);
+    let (_, keys) = simulate(&dir.path().join("ledger"), &config).unwrap();
+    TrustFile::new(&config.trial, keys.root.key.public_key(), config.partitions)
+        .write(&dir.path().join("trust.json"))
+        .unwrap();
+    Template { dir, keys }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else if e.file_name() != "LOCK" {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// A fresh copy of the main template, with the writer's snapshot of its whole ledger.
+fn trial() -> (tempfile::TempDir, &'static SimKeys) {
+    let t = &templates().0;
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(t.dir.path(), dir.path());
+    let mut l = open(dir.path(), &t.keys);
+    l.save_snapshot().unwrap();
+    l.close().unwrap();
+    (dir, &t.keys)
+}
+
+fn open(dir: &Path, keys: &SimKeys) -> EmbeddedLedger<TrialRules> {
+    let trust = TrustFile::read(&dir.join("trust.json")).unwrap();
+    let (l, _) = EmbeddedLedger::open(
+        &dir.join("ledger"),
+        &trust,
+        TrialRules,
+        keys.sequencer.key.clone(),
+    )
+    .unwrap();
+    l
+}
+
+fn snapshot_file(dir: &Path) -> PathBuf {
+    snapshot::snapshot_path(&dir.join("ledger"))
+}
+
+fn records(s: &State) -> u64 {
+    (0..s.partition_count()).map(|p| s.len(p)).sum()
+}
+
+/// The state of a writer that replays every record (the snapshot moved aside meanwhile).
+fn full_replay(dir: &Path, keys: &SimKeys) -> State {
+    let file = snapshot_file(dir);
+    let aside = dir.join("snapshot.aside");
+    let had = std::fs::rename(&file, &aside).is_ok();
+    let l = open(dir, keys);
+    assert_eq!(l.snapshot_use(), &SnapshotUse::Absent);
+    let state = l.state().clone();
+    drop(l);
+    if had {
+        std::fs::rename(&aside, &file).unwrap();
+    }
+    state
+}
+
+/// Opens with the snapshot as it is, and checks that it is ignored, that the state equals a
+/// full replay, and that the writer saved a snapshot that the next writer uses.
+fn assert_ignored(dir: &Path, keys: &SimKeys, because: &str) {
+    let l = open(dir, keys);
+    let SnapshotUse::Ignored(why) = l.snapshot_use().clone() else {
+        panic!("not ignored: {:?}", l.snapshot_use());
+    };
+    assert!(
+        why.contains(because),
+        "ignored because {why:?}, not {because:?}"
+    );
+    let state = l.state().clone();
+    drop(l);
+    assert!(
+        state == full_replay(dir, keys),
+        "the state differs from a full replay"
+    );
+    // then the writer rebuilt the snapshot: the next one loads it
+    let l = open(dir, keys);
+    assert!(
+        matches!(l.snapshot_use(), SnapshotUse::Loaded { .. }),
+        "{:?}",
+        l.snapshot_use()
+    );
+    assert!(*l.state() == state);
+}
+
+/// Appends `n` patients' registrations (spread over the partitions by their names) and the
+/// enrolment of a new key (partition 0), labelled `tag`; returns the records appended.
+fn append(l: &mut EmbeddedLedger<TrialRules>, keys: &SimKeys, tag: &str, n: u32) -> u64 {
+    let trial = l.state().trial().clone();
+    let now = UtcMicros::parse_rfc3339("2031-01-02T00:00:00Z").unwrap();
+    let mut sealed = 0;
+    let mut submit = |l: &mut EmbeddedLedger<TrialRules>, d: Draft, author: &SigningKey| match l
+        .submit_decoded(d.sign(&trial, author), now)
+        .unwrap()
+    {
+        Outcome::Sealed(_) => sealed += 1,
+        other => panic!("not sealed: {other:?}"),
+    };
+    let id = |i: u32| {
+        let mut id = [0u8; 16];
+        id[..tag.len().min(8)].copy_from_slice(&tag.as_bytes()[..tag.len().min(8)]);
+        id[12..].copy_from_slice(&i.to_be_bytes());
+        SubmissionId(id)
+    };
+    let new_key = SigningKey::from_seed([tag.len() as u8 + 100; 32]);
+    let mut d = Draft::new(
+        Subject::Trial,
+        envelope_of(&KeyEnrolled {
+            public_key: new_key.public_key(),
+            name: format!("lab {tag}"),
+            role: Role::Lab,
+        }),
+    );
+    d.submission_id = id(0);
+    d.client_time = now;
+    submit(l, d, &keys.root.key);
+    for i in 1..=n {
+        let registered = PatientRegistered {
+            tumour_type: "COAD".into(),
+            site: format!("site {tag}"),
+            registered_on: Date::from_ymd(2031, 1, 1).unwrap(),
+        };
+        let subject = Subject::Patient(Name::new(format!("P-{tag}-{i:03}")).unwrap());
+        let mut d = Draft::new(subject, envelope_of(&registered));
+        d.submission_id = id(i);
+        d.client_time = now;
+        submit(l, d, &keys.investigators[0].key);
+    }
+    sealed
+}
+
+#[test]
+fn given_a_snapshot_when_records_follow_it_then_snapshot_and_tail_equal_a_full_replay() {
+    // given a trial whose writer saved a snapshot of its whole ledger
+    let (dir, keys) = trial();
+    let l = open(dir.path(), keys);
+    let covered = records(l.state());
+    assert!(covered >= snapshot::SNAPSHOT_EVERY, "{covered} records");
+    // the writer loads it and replays nothing
+    assert_eq!(
+        l.snapshot_use(),
+        &SnapshotUse::Loaded {
+            covered,
+            replayed: 0
+        }
+    );
+    let loaded = l.state().clone();
+    assert!(loaded == full_replay_after(l, dir.path(), keys));
+    // when records follow it, in partition 0 (the registry) and the others
+    let mut l = open(dir.path(), keys);
+    let appended = append(&mut l, keys, "tail", 24);
+    let live = l.state().clone();
+    l.close().unwrap();
+    // then the next writer loads the snapshot and replays only those records
+    let l = open(dir.path(), keys);
+    assert_eq!(
+        l.snapshot_use(),
+        &SnapshotUse::Loaded {
+            covered,
+            replayed: appended
+        }
+    );
+    let (from_snapshot, replay) = (l.state().clone(), full_replay_after(l, dir.path(), keys));
+    // and the state is the one the appending writer held and the one a full replay builds
+    assert!(
+        from_snapshot == live,
+        "snapshot + tail differs from the live state"
+    );
+    assert!(
+        from_snapshot == replay,
+        "snapshot + tail differs from a full replay"
+    );
+    assert!(from_snapshot.registry().keys().len() > templates().0.keys.enrolled().len());
+}
+
+/// [`full_replay`] once `l` is closed.
+fn full_replay_after(l: EmbeddedLedger<TrialRules>, dir: &Path, keys: &SimKeys) -> State {
+    drop(l);
+    full_replay(dir, keys)
+}
+
+#[test]
+fn given_a_stale_snapshot_of_records_a_restored_ledger_lacks_then_it_is_ignored() {
+    // given a ledger backed up, then appended to, with a snapshot of the appended records
+    let (dir, keys) = trial();
+    let backup = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), backup.path());
+    let mut l = open(dir.path(), keys);
+    append(&mut l, keys, "lost", 8);
+    l.save_snapshot().unwrap();
+    l.close().unwrap();
+    // when the ledger is restored from the backup and the newer snapshot is left beside it
+    std::fs::copy(snapshot_file(dir.path()), snapshot_file(backup.path())).unwrap();
+    // then the snapshot is ignored: it names records the ledger does not hold
+    assert_ignored(backup.path(), keys, "which now holds");
+}
+
+#[test]
+fn given_a_snapshot_of_another_ledger_of_the_trial_at_the_same_position_then_it_is_ignored() {
+    // given two copies of a ledger that were appended the same number of records in the same
+    // partitions, but different ones (another site), each with its writer's snapshot
+    let (dir, keys) = trial();
+    let other = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), other.path());
+    for (d, site) in [(dir.path(), "mine"), (other.path(), "your")] {
+        let mut l = open(d, keys);
+        let trial = l.state().trial().clone();
+        let now = UtcMicros::parse_rfc3339("2031-01-02T00:00:00Z").unwrap();
+        let registered = PatientRegistered {
+            tumour_type: "COAD".into(),
+            site: site.into(),
+            registered_on: Date::from_ymd(2031, 1, 1).unwrap(),
+        };
+        let mut draft = Draft::new(
+            Subject::Patient(Name::new("P-SAME").unwrap()),
+            envelope_of(&registered),
+        );
+        draft.submission_id = SubmissionId([9; 16]);
+        draft.client_time = now;
+        let s = draft.sign(&trial, &keys.investigators[0].key);
+        assert!(matches!(
+            l.submit_decoded(s, now).unwrap(),
+            Outcome::Sealed(_)
+        ));
+        l.save_snapshot().unwrap();
+        l.close().unwrap();
+    }
+    // when one ledger gets the other's snapshot
+    std::fs::copy(snapshot_file(other.path()), snapshot_file(dir.path())).unwrap();
+    // then it is ignored: the record hash at its position differs
+    assert_ignored(dir.path(), keys, "names record hash");
+}
+
+#[test]
+fn given_a_corrupted_snapshot_then_it_is_ignored() {
+    let (dir, keys) = trial();
+    let file = snapshot_file(dir.path());
+    let good = std::fs::read(&file).unwrap();
+    // a byte of the body, of the signature, and of the version
+    for (at, because) in [
+        (good.len() / 2, "signature does not verify"),
+        (good.len() - 10, "signature does not verify"),
+        (0, "format version"),
+    ] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x01;
+        std::fs::write(&file, &bad).unwrap();
+        assert_ignored(dir.path(), keys, because);
+        std::fs::write(&file, &good).unwrap();
+    }
+}
+
+#[test]
+fn given_a_truncated_snapshot_then_it_is_ignored() {
+    let (dir, keys) = trial();
+    let file = snapshot_file(dir.path());
+    let good = std::fs::read(&file).unwrap();
+    for (len, because) in [
+        (good.len() - 1, "does not decode"),
+        (good.len() / 2, "does not decode"),
+        (3, "does not decode"),
+        (0, "empty"),
+    ] {
+        std::fs::write(&file, &good[..len]).unwrap();
+        assert_ignored(dir.path(), keys, because);
+        std::fs::write(&file, &good).unwrap();
+    }
+}
+
+#[test]
+fn given_a_snapshot_of_another_trial_then_it_is_ignored() {
+    // given another trial simulated with the same seed, so the same sequencer key
+    let (dir, keys) = trial();
+    let other = &templates().1;
+    assert_eq!(
+        other.keys.sequencer.key.public_key(),
+        keys.sequencer.key.public_key()
+    );
+    let mut l = open(other.dir.path(), &other.keys);
+    l.save_snapshot().unwrap();
+    drop(l);
+    // when its snapshot is put in this trial's ledger, as it is and signed again for this
+    // trial by the same key
+    let theirs = std::fs::read(snapshot_file(other.dir.path())).unwrap();
+    std::fs::write(snapshot_file(dir.path()), &theirs).unwrap();
+    // then it is ignored
+    assert_ignored(dir.path(), keys, "of trial \"snapshot-other\"");
+    let trial = TrialId::new(TRIAL).unwrap();
+    let resigned = tamper::resign(&theirs, &trial, &keys.sequencer.key);
+    std::fs::write(snapshot_file(dir.path()), resigned).unwrap();
+    assert_ignored(dir.path(), keys, "its body names another trial");
+}
+
+#[test]
+fn given_a_snapshot_signed_by_another_key_then_it_is_ignored() {
+    let (dir, keys) = trial();
+    let file = snapshot_file(dir.path());
+    let trial = TrialId::new(TRIAL).unwrap();
+    let good = std::fs::read(&file).unwrap();
+    // the admin key is enrolled, but it is not this writer's key
+    std::fs::write(&file, tamper::resign(&good, &trial, &keys.admin.key)).unwrap();
+    assert_ignored(dir.path(), keys, "not by this writer's key");
+}
+
+#[test]
+fn given_a_snapshot_with_an_added_enrolled_key_then_its_signature_fails_and_it_is_ignored() {
+    let (dir, keys) = trial();
+    let file = snapshot_file(dir.path());
+    let good = std::fs::read(&file).unwrap();
+    let extra = SigningKey::from_seed([200; 32]);
+    let bad = tamper::add_enrolled_key::<tl_domain::rules::SubjectState>(
+        &good,
+        KeyEntry {
+            public_key: extra.public_key(),
+            name: "backdoor".into(),
+            role: Role::Mtb,
+            enrolled_at: 1,
+            revoked: None,
+        },
+    );
+    assert_ne!(bad, good);
+    std::fs::write(&file, bad).unwrap();
+    assert_ignored(dir.path(), keys, "signature does not verify");
+    let l = open(dir.path(), keys);
+    assert!(l.state().registry().public_key(&extra.key_id()).is_none());
+}
+
+#[test]
+fn given_a_snapshot_with_a_dropped_seen_id_then_its_signature_fails_and_it_is_ignored() {
+    let (dir, keys) = trial();
+    let file = snapshot_file(dir.path());
+    let good = std::fs::read(&file).unwrap();
+    let bad = tamper::drop_seen_id::<tl_domain::rules::SubjectState>(&good);
+    assert!(bad.len() < good.len());
+    std::fs::write(&file, bad).unwrap();
+    assert_ignored(dir.path(), keys, "signature does not verify");
+}
