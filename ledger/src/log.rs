@@ -308,6 +308,9 @@ pub struct EmbeddedLedger<R: DomainRules> {
     snapshot_use: SnapshotUse,
     /// Records (all partitions) the snapshot on disk covers, as far as this writer knows.
     snapshot_covers: u64,
+    /// Records (all partitions) when this writer opened: a writer that appended nothing saves
+    /// no snapshot, so that a refused command leaves the folder exactly as it found it.
+    records_at_open: u64,
 }
 
 /// When a sealed record is made durable.
@@ -384,6 +387,7 @@ impl<R: DomainRules> EmbeddedLedger<R> {
             closed: false,
             snapshot_use: SnapshotUse::Absent,
             snapshot_covers: 0,
+            records_at_open: 0,
         };
         let registered = TrialRegistered {
             partition_count: partitions,
@@ -473,9 +477,11 @@ impl<R: DomainRules> EmbeddedLedger<R> {
             closed: false,
             snapshot_use: used,
             snapshot_covers,
+            records_at_open: 0,
         };
-        // A long replay is not repeated by the next writer, even if this one crashes.
-        ledger.snapshot_if_behind();
+        // No snapshot is saved here, even after a long replay: the command may yet be refused,
+        // and a refusal changes nothing. The first writer that appends saves one when it closes.
+        ledger.records_at_open = ledger.total_records();
         Ok((ledger, torn))
     }
 
@@ -510,10 +516,12 @@ impl<R: DomainRules> EmbeddedLedger<R> {
         Ok(())
     }
 
-    /// Saves a snapshot when at least [`snapshot::SNAPSHOT_EVERY`] records are not covered by
-    /// the one on disk. A failure is logged, not returned: the snapshot is a cache.
+    /// Saves a snapshot when this writer appended records and at least
+    /// [`snapshot::SNAPSHOT_EVERY`] records are not covered by the one on disk. A failure is
+    /// logged, not returned: the snapshot is a cache.
     fn snapshot_if_behind(&mut self) {
         if self.poisoned
+            || self.total_records() == self.records_at_open
             || self.total_records() < self.snapshot_covers + snapshot::SNAPSHOT_EVERY
             || !self.may_publish()
         {

@@ -114,9 +114,9 @@ fn full_replay(dir: &Path, keys: &SimKeys) -> State {
 }
 
 /// Opens with the snapshot as it is, and checks that it is ignored, that the state equals a
-/// full replay, and that the writer saved a snapshot that the next writer uses.
+/// full replay, and that a snapshot the writer then saves is used by the next writer.
 fn assert_ignored(dir: &Path, keys: &SimKeys, because: &str) {
-    let l = open(dir, keys);
+    let mut l = open(dir, keys);
     let SnapshotUse::Ignored(why) = l.snapshot_use().clone() else {
         panic!("not ignored: {:?}", l.snapshot_use());
     };
@@ -125,12 +125,14 @@ fn assert_ignored(dir: &Path, keys: &SimKeys, because: &str) {
         "ignored because {why:?}, not {because:?}"
     );
     let state = l.state().clone();
+    // (a writer that only opened saves nothing; one that appends saves when it closes)
+    l.save_snapshot().unwrap();
     drop(l);
     assert!(
         state == full_replay(dir, keys),
         "the state differs from a full replay"
     );
-    // then the writer rebuilt the snapshot: the next one loads it
+    // then the rebuilt snapshot is the next writer's
     let l = open(dir, keys);
     assert!(
         matches!(l.snapshot_use(), SnapshotUse::Loaded { .. }),
@@ -391,4 +393,25 @@ fn given_a_snapshot_with_a_dropped_seen_id_then_its_signature_fails_and_it_is_ig
     assert!(bad.len() < good.len());
     std::fs::write(&file, bad).unwrap();
     assert_ignored(dir.path(), keys, "signature does not verify");
+}
+
+#[test]
+fn given_a_ledger_without_a_snapshot_when_a_writer_opens_and_appends_nothing_then_no_file_changes()
+{
+    // given a ledger of more than SNAPSHOT_EVERY records and no snapshot
+    let (dir, keys) = trial();
+    std::fs::remove_file(snapshot_file(dir.path())).unwrap();
+    let before = records(&full_replay(dir.path(), keys));
+    assert!(before >= snapshot::SNAPSHOT_EVERY, "{before} records");
+    // when a writer replays it all and closes without appending (a refused command)
+    let l = open(dir.path(), keys);
+    assert_eq!(l.snapshot_use(), &SnapshotUse::Absent);
+    l.close().unwrap();
+    // then it saved no snapshot: a refusal leaves the folder as it found it
+    assert!(!snapshot_file(dir.path()).exists());
+    // and a writer that appends saves one when it closes
+    let mut l = open(dir.path(), keys);
+    append(&mut l, keys, "one", 1);
+    l.close().unwrap();
+    assert!(snapshot_file(dir.path()).exists());
 }
