@@ -425,8 +425,8 @@ impl<R: DomainRules> EmbeddedLedger<R> {
     /// state (from the writer snapshot and the records after it, or from every record when
     /// there is no usable snapshot: [`EmbeddedLedger::snapshot_use`] says which) and each
     /// partition's Merkle frontier from their hashes, checks the stored checkpoints, and only
-    /// then cuts torn tails. Returns what was cut. When it replayed at least
-    /// [`snapshot::SNAPSHOT_EVERY`] records, it saves a new snapshot before returning.
+    /// then cuts torn tails. Returns what was cut. It saves no snapshot: a writer that appends
+    /// saves one when it closes, once [`snapshot::SNAPSHOT_EVERY`] records are uncovered.
     ///
     /// Everything is checked before any byte is changed, so every refusal leaves every file as
     /// it was:

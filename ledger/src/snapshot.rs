@@ -28,8 +28,9 @@ pub const SNAPSHOT_FILE: &str = "snapshot.bin";
 pub const SNAPSHOT_VERSION: u16 = 1;
 /// The largest snapshot file read: about 60 bytes a record, so some 70 million records.
 pub const MAX_SNAPSHOT_BYTES: u64 = 4 << 30;
-/// A writer saves a snapshot when it opened or closes with at least this many records not
-/// covered by the snapshot on disk: replaying fewer costs about as much as loading one.
+/// A writer that appended records saves a snapshot when it closes with at least this many
+/// records not covered by the snapshot on disk: replaying fewer costs about as much as loading
+/// one.
 pub const SNAPSHOT_EVERY: u64 = 1_000;
 
 /// The file: a header, the body's canonical bytes, and the signature over them.
