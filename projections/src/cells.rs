@@ -249,8 +249,9 @@ pub fn enrollment_cells(
     Ok(out)
 }
 
-/// The enrollment view's columns of references.
-const ENROLLMENT_REFS: [&str; 8] = [
+/// The enrollment view's columns of references (also what `views` lists as the patients'
+/// citations).
+pub(crate) const ENROLLMENT_REFS: [&str; 8] = [
     "registered_ref",
     "sequencing_ref",
     "match_ref",

@@ -614,16 +614,7 @@ fn citing(kind: ViewKind) -> Vec<(&'static str, String)> {
     )];
     match kind {
         ViewKind::Enrollment => {
-            let refs = [
-                "registered_ref",
-                "sequencing_ref",
-                "match_ref",
-                "mtb_ref",
-                "slot_ref",
-                "slot_refused_ref",
-                "enrolled_ref",
-                "first_dose_ref",
-            ];
+            let refs = crate::cells::ENROLLMENT_REFS;
             out.push(("patients", cites("patients", &[], &refs)));
             out.push(("cohorts", cites("cohorts", &[], &["status_ref"])));
             out.push(("doses", cites("doses", &own, &["corrected_by"])));
