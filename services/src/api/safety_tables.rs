@@ -141,20 +141,7 @@ fn tables_from<S: LogSource>(
     filter: &Filter,
 ) -> Result<(SafetyTables, Vec<tl_projections::Lag>), ApiError> {
     if let Some(c) = &filter.cohort {
-        let known: bool = p
-            .view(ViewKind::Enrollment)
-            .conn()
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM cohorts WHERE cohort = ?1)",
-                [c],
-                |r| r.get(0),
-            )
-            .unwrap_or(false);
-        if !known {
-            return Err(ApiError::not_found(format!(
-                "no cohort {c:?} in the ledger (GET /v1/views/enrollment lists them)"
-            )));
-        }
+        super::views::known_cohort(p, c)?;
     }
     let t = safety_tables(p.view(ViewKind::Safety).conn(), filter)
         .map_err(|e| ApiError::unavailable(format!("reading the view: {e}")))?;
