@@ -120,7 +120,9 @@ impl StoreSnap {
                     .offsets
                     .iter()
                     .zip(ends)
-                    .flat_map(|(o, e)| ((e - o - FRAME_HEADER_LEN) as u32).to_le_bytes())
+                    .flat_map(|(o, e)| {
+                        (e.saturating_sub(o + FRAME_HEADER_LEN) as u32).to_le_bytes()
+                    })
                     .collect();
                 SegmentSnap {
                     base: c.base,
@@ -451,6 +453,36 @@ mod tests {
         // then the state is the same
         let rules = |s| LedgerState::from_snap(s, [1; 32], CoreOnly).ok().unwrap();
         assert!(rules(back.state) == rules(state.state));
+    }
+
+    #[test]
+    fn a_partition_store_snapshot_gives_back_its_frontier_and_segment_index() {
+        // given the frontier of 5 leaves and the index of 5 frames in two segments
+        let leaves = (0..5u8).map(|i| tl_schemas::Hash32([i; 32]));
+        let frontier = Frontier::from_leaves(leaves);
+        let covered = vec![
+            CoveredSegment {
+                base: 0,
+                offsets: vec![16, 34, 60],
+                end: 70,
+            },
+            CoveredSegment {
+                base: 3,
+                offsets: vec![16, 40],
+                end: 50,
+            },
+        ];
+        // when they are stored
+        let s = StoreSnap::of(&frontier, &covered);
+        // then they come back, for that size and that many records only
+        assert_eq!(s.frontier(5), Some(frontier));
+        assert_eq!(s.frontier(4), None);
+        assert_eq!(s.covered(5), Some(covered));
+        assert_eq!(s.covered(6), None);
+        // and a segment that does not follow on is refused
+        let mut gap = s.clone();
+        gap.segments[1].base = 4;
+        assert_eq!(gap.covered(5), None);
     }
 
     #[test]
