@@ -11,6 +11,7 @@ use crate::crypto::SigningKey;
 use crate::embedded::{
     EmbeddedLog, EmbeddedReader, ScanEnd, StoreOptions, SuspectTail, TailRepair, TornTail,
 };
+use crate::merkle::Frontier;
 use crate::publish::{PublishPolicy, Publisher};
 use crate::reason::Refusal;
 use crate::rules::DomainRules;
@@ -217,63 +218,106 @@ fn replay<R: DomainRules>(
     Ok(replayed)
 }
 
+/// A snapshot read and authenticated before the store was opened, or why it is ignored.
+type ReadSnapshot<R> = Result<Option<snapshot::SnapBody<<R as DomainRules>::SubjectState>>, String>;
+
+/// What the writer's open rebuilt: the sequencer, how the snapshot was used, and each
+/// partition's Merkle frontier at the snapshot's position when it was used.
+type Rebuilt<R> = (Sequencer<R>, SnapshotUse, Vec<Option<Frontier>>);
+
+/// Why a writer's open inside the store's check stopped.
+enum OpenStop<R> {
+    /// An error of the open.
+    Fail(Error),
+    /// The snapshot whose segment index spared reading the covered frames was ignored (the
+    /// reason): the store is to be opened again and scanned whole, with the rules back.
+    Rescan(String, R),
+}
+
+impl<R> From<Error> for OpenStop<R> {
+    fn from(e: Error) -> Self {
+        OpenStop::Fail(e)
+    }
+}
+
+impl<R> From<crate::embedded::StoreError> for OpenStop<R> {
+    fn from(e: crate::embedded::StoreError) -> Self {
+        OpenStop::Fail(e.into())
+    }
+}
+
 /// The writer's state rebuilt from its snapshot and the records after it, or, when there is
-/// no snapshot or it fails a check (logged), from every record. Returns the sequencer and how
-/// the snapshot was used.
+/// no snapshot or it fails a check (logged), from every record. Returns the sequencer, how
+/// the snapshot was used and its frontiers. With `rescan_if_ignored` (the store trusted the
+/// snapshot's segment index), a snapshot that fails a check stops the open instead.
 fn rebuild<R: DomainRules>(
-    dir: &Path,
     log: &EmbeddedLog,
-    trial: TrialId,
-    root: [u8; 32],
+    trust: (&TrialId, [u8; 32]),
     rules: R,
     sealer: &SigningKey,
-) -> Result<(Sequencer<R>, SnapshotUse), Error> {
-    let (why, rules) = match from_snapshot(dir, log, &trial, root, rules, sealer) {
-        Ok(Ok(done)) => return Ok(done),
-        Ok(Err(rules)) => (None, rules),
-        Err((why, rules)) => (Some(why), rules),
+    snap: ReadSnapshot<R>,
+    rescan_if_ignored: bool,
+) -> Result<Rebuilt<R>, OpenStop<R>> {
+    let (trial, root) = trust;
+    let (why, rules) = match snap {
+        Ok(None) => (None, rules),
+        Err(why) => (Some(why), rules),
+        Ok(Some(snap)) => match from_snapshot(log, root, rules, sealer, snap) {
+            Ok(done) => return Ok(done),
+            Err((why, rules)) if rescan_if_ignored => return Err(OpenStop::Rescan(why, rules)),
+            Err((why, rules)) => (Some(why), rules),
+        },
     };
     if let Some(why) = &why {
         tracing::warn!(
-            file = %snapshot::snapshot_path(dir).display(),
+            file = %snapshot::snapshot_path(log.dir()).display(),
             "writer snapshot ignored, rebuilding the state from every record: {why}"
         );
     }
-    let mut sequencer = Sequencer::new(LedgerState::new(trial, root, rules), sealer.clone());
+    let mut sequencer =
+        Sequencer::new(LedgerState::new(trial.clone(), root, rules), sealer.clone());
     replay(log, &mut sequencer, &[])?;
-    Ok((
-        sequencer,
-        why.map_or(SnapshotUse::Absent, SnapshotUse::Ignored),
-    ))
+    let used = why.map_or(SnapshotUse::Absent, SnapshotUse::Ignored);
+    Ok((sequencer, used, Vec::new()))
 }
 
-/// The state from the snapshot and the records after it. `Ok(Err(rules))`: there is no
-/// snapshot; `Err`: why it is ignored. Either way the rules come back for a full replay.
-#[allow(clippy::type_complexity)]
+/// The state from the snapshot and the records after it, or why the snapshot is ignored
+/// (with the rules back, for a full replay).
 fn from_snapshot<R: DomainRules>(
-    dir: &Path,
     log: &EmbeddedLog,
-    trial: &TrialId,
     root: [u8; 32],
     rules: R,
     sealer: &SigningKey,
-) -> Result<Result<(Sequencer<R>, SnapshotUse), R>, (String, R)> {
-    let snap = match snapshot::load::<R::SubjectState>(dir, trial, &sealer.public_key(), log) {
-        Ok(Some(snap)) => snap,
-        Ok(None) => return Ok(Err(rules)),
-        Err(why) => return Err((why, rules)),
-    };
+    snap: snapshot::SnapBody<R::SubjectState>,
+) -> Result<Rebuilt<R>, (String, R)> {
+    if let Err(why) = snapshot::check_position(&snap.state, log) {
+        return Err((why, rules));
+    }
     let from: Vec<u64> = snap
+        .state
         .partitions
         .iter()
         .map(|p| p.hashes.len() as u64 / 32)
         .collect();
-    let state = LedgerState::from_snap(snap, root, rules)?;
+    let frontiers: Option<Vec<Frontier>> = (snap.stores.len() == from.len())
+        .then(|| {
+            snap.stores
+                .iter()
+                .zip(&from)
+                .map(|(s, n)| s.frontier(*n))
+                .collect()
+        })
+        .flatten();
+    let Some(frontiers) = frontiers else {
+        return Err(("its Merkle frontiers do not fit its position".into(), rules));
+    };
+    let state = LedgerState::from_snap(snap.state, root, rules)?;
     let mut sequencer = Sequencer::new(state, sealer.clone());
     match replay(log, &mut sequencer, &from) {
         Ok(replayed) => {
             let covered = from.iter().sum();
-            Ok(Ok((sequencer, SnapshotUse::Loaded { covered, replayed })))
+            let used = SnapshotUse::Loaded { covered, replayed };
+            Ok((sequencer, used, frontiers.into_iter().map(Some).collect()))
         }
         // A full replay decides whether the records themselves are at fault.
         Err(e) => Err((
@@ -281,6 +325,39 @@ fn from_snapshot<R: DomainRules>(
             sequencer.into_state().into_rules(),
         )),
     }
+}
+
+/// What opening the store for the writer gives: the log, the torn tails cut, and the
+/// sequencer, publisher and snapshot use rebuilt before they were cut.
+type OpenedStore<R> = (
+    EmbeddedLog,
+    Vec<TornTail>,
+    (Sequencer<R>, Publisher, SnapshotUse),
+);
+
+/// Opens the store (trusting the frames `covered` indexes, FORMAT.md §17), checks the torn
+/// tails against the checkpoints, rebuilds the state and the publisher, and only then lets
+/// the store cut the tails.
+fn open_store<R: DomainRules>(
+    dir: &Path,
+    covered: &[Vec<crate::embedded::CoveredSegment>],
+    trust: (&TrialId, [u8; 32]),
+    rules: R,
+    sealer: &SigningKey,
+    snap: ReadSnapshot<R>,
+    rescan_if_ignored: bool,
+) -> Result<OpenedStore<R>, OpenStop<R>> {
+    EmbeddedLog::open_writer_covered(dir, StoreOptions::default(), covered, |log, torn| {
+        check_tails_against_checkpoints(dir, torn)?;
+        let (sequencer, used, frontiers) =
+            rebuild(log, trust, rules, sealer, snap, rescan_if_ignored)?;
+        let state = sequencer.state();
+        let hashes: Vec<&[tl_schemas::Hash32]> = (0..state.partition_count())
+            .map(|p| state.partition(p).map_or(&[][..], |s| &s.hashes[..]))
+            .collect();
+        let publisher = Publisher::open(dir, state.trial(), sealer.clone(), &hashes, &frontiers)?;
+        Ok((sequencer, publisher, used))
+    })
 }
 
 /// The embedded ledger: the sequencer in front of the embedded store, as one writer.
@@ -311,6 +388,9 @@ pub struct EmbeddedLedger<R: DomainRules> {
     /// Records (all partitions) when this writer opened: a writer that appended nothing saves
     /// no snapshot, so that a refused command leaves the folder exactly as it found it.
     records_at_open: u64,
+    /// When a long-running writer saves snapshots between its commits (`None`: only on
+    /// closing), and when it last saved one.
+    snapshot_policy: Option<(snapshot::SnapshotPolicy, std::time::Instant)>,
 }
 
 /// When a sealed record is made durable.
@@ -388,6 +468,7 @@ impl<R: DomainRules> EmbeddedLedger<R> {
             snapshot_use: SnapshotUse::Absent,
             snapshot_covers: 0,
             records_at_open: 0,
+            snapshot_policy: None,
         };
         let registered = TrialRegistered {
             partition_count: partitions,
@@ -450,17 +531,33 @@ impl<R: DomainRules> EmbeddedLedger<R> {
             path: std::path::PathBuf::from(format!("of trial {}", trust.trial_id)),
             detail,
         })?;
-        let (log, torn, (sequencer, mut publisher, used)) =
-            EmbeddedLog::open_writer_checked(dir, StoreOptions::default(), |log, torn| {
-                check_tails_against_checkpoints(dir, torn)?;
-                let (sequencer, used) = rebuild(dir, log, trust.trial(), root, rules, &sealer)?;
-                let state = sequencer.state();
-                let hashes: Vec<&[tl_schemas::Hash32]> = (0..state.partition_count())
-                    .map(|p| state.partition(p).map_or(&[][..], |s| &s.hashes[..]))
-                    .collect();
-                let publisher = Publisher::open(dir, state.trial(), sealer, &hashes)?;
-                Ok::<_, Error>((sequencer, publisher, used))
-            })?;
+        let trial = trust.trial();
+        let snap = snapshot::read(dir, &trial, &sealer.public_key());
+        let covered = match &snap {
+            Ok(Some(body)) => snapshot::covered(body).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let trusted = (&trial, root);
+        let rescan = !covered.is_empty();
+        let opened = open_store(dir, &covered, trusted, rules, &sealer, snap, rescan);
+        let (log, torn, (sequencer, mut publisher, used)) = match opened {
+            Ok(done) => done,
+            Err(OpenStop::Fail(e)) => return Err(e),
+            // Nothing was changed: open again, reading every frame, and replay everything.
+            Err(OpenStop::Rescan(why, rules)) => {
+                match open_store(dir, &[], trusted, rules, &sealer, Err(why), false) {
+                    Ok(done) => done,
+                    Err(OpenStop::Fail(e)) => return Err(e),
+                    // Not reached: a whole scan never asks for another.
+                    Err(OpenStop::Rescan(why, _)) => {
+                        return Err(Error::Store(crate::embedded::StoreError::Io {
+                            path: dir.to_path_buf(),
+                            source: std::io::Error::other(why),
+                        }))
+                    }
+                }
+            }
+        };
         publisher.cut_torn_entries()?;
         let snapshot_covers = match used {
             SnapshotUse::Loaded { covered, .. } => covered,
@@ -478,6 +575,7 @@ impl<R: DomainRules> EmbeddedLedger<R> {
             snapshot_use: used,
             snapshot_covers,
             records_at_open: 0,
+            snapshot_policy: None,
         };
         // No snapshot is saved here, even after a long replay: the command may yet be refused,
         // and a refusal changes nothing. The first writer that appends saves one when it closes.
@@ -510,10 +608,33 @@ impl<R: DomainRules> EmbeddedLedger<R> {
                 position: self.sequencer.state().registry().position(),
             });
         }
-        let snap = self.sequencer.state().to_snap();
-        snapshot::save(self.log.dir(), &snap, self.sequencer.sealer())?;
+        let state = self.sequencer.state().to_snap();
+        let stores = (0..state.partitions.len() as u32)
+            .map(|p| {
+                let n = self.sequencer.state().len(p);
+                snapshot::StoreSnap::of(&self.frontier_at(p, n), &self.log.covered(p, n))
+            })
+            .collect();
+        let body = snapshot::SnapBody { state, stores };
+        snapshot::save(self.log.dir(), &body, self.sequencer.sealer())?;
         self.snapshot_covers = self.total_records();
         Ok(())
+    }
+
+    /// The Merkle frontier of partition `p`'s first `n` records: the publisher's, which covers
+    /// the durable records, when it is at `n` (always, after a flush), else rebuilt.
+    fn frontier_at(&self, p: u32, n: u64) -> Frontier {
+        match self.publisher.frontier(p) {
+            Some(f) if f.size() == n => f.clone(),
+            _ => {
+                let hashes = self
+                    .sequencer
+                    .state()
+                    .partition(p)
+                    .map_or(&[][..], |s| &s.hashes[..]);
+                Frontier::from_leaves(hashes[..n as usize].iter().copied())
+            }
+        }
     }
 
     /// Saves a snapshot when this writer appended records and at least
@@ -683,7 +804,31 @@ impl<R: DomainRules> EmbeddedLedger<R> {
         for p in self.flush_records()? {
             self.publish_by_policy(p);
         }
+        self.snapshot_by_policy();
         Ok(())
+    }
+
+    /// Makes a long-running writer save a snapshot after a commit when `policy` says it is
+    /// due (see [`snapshot::SnapshotPolicy`]); `None`: only when it closes (the default).
+    pub fn set_snapshot_policy(&mut self, policy: Option<snapshot::SnapshotPolicy>) {
+        self.snapshot_policy = policy.map(|p| (p, std::time::Instant::now()));
+    }
+
+    /// Saves a snapshot if the snapshot policy says it is due. A failure is logged, not
+    /// returned: the snapshot is a cache.
+    fn snapshot_by_policy(&mut self) {
+        let Some((policy, last)) = self.snapshot_policy else {
+            return;
+        };
+        let uncovered = self.total_records().saturating_sub(self.snapshot_covers);
+        if self.poisoned || !policy.due(uncovered, last.elapsed()) || !self.may_publish() {
+            return;
+        }
+        self.snapshot_policy = Some((policy, std::time::Instant::now()));
+        match self.save_snapshot() {
+            Ok(()) => tracing::info!(records = self.snapshot_covers, "writer snapshot saved"),
+            Err(e) => tracing::warn!("the periodic writer snapshot was not saved: {e}"),
+        }
     }
 
     /// Refuses to order anything once an append failed: the state may be ahead of the disk.

@@ -312,6 +312,21 @@ pub(crate) fn has_checkpoints(ledger_dir: &Path) -> Result<bool, Error> {
     }
 }
 
+/// The frontier of the first `size` of `leaves`: extended from `start` (a snapshot's, taken
+/// at or before `size`) with the leaves after it, else rebuilt from every leaf.
+fn frontier_at(start: Option<&Frontier>, leaves: &[Hash32], size: u64) -> Frontier {
+    match start.filter(|f| f.size() <= size) {
+        Some(f) => {
+            let mut f = f.clone();
+            for leaf in &leaves[f.size() as usize..size as usize] {
+                f.push(*leaf);
+            }
+            f
+        }
+        None => Frontier::from_leaves(leaves[..size as usize].iter().copied()),
+    }
+}
+
 /// One partition's publication state.
 #[derive(Clone, Debug, Default)]
 struct PartitionPub {
@@ -365,11 +380,17 @@ impl Publisher {
         trial: &TrialId,
         key: SigningKey,
         hashes: &[&[Hash32]],
+        frontiers: &[Option<Frontier>],
     ) -> Result<Self, Error> {
         let mut p = Publisher::new(ledger_dir, trial);
         p.key = Some(key);
         p.dir_ready = checkpoint_dir(ledger_dir).is_dir();
         for (partition, leaves) in hashes.iter().enumerate() {
+            // A snapshot's frontier (FORMAT.md §17), when it fits the records.
+            let start = frontiers
+                .get(partition)
+                .and_then(Option::as_ref)
+                .filter(|f| f.size() <= leaves.len() as u64);
             let partition = partition as u32;
             let path = checkpoint_path(ledger_dir, partition);
             let list = read_list(&path, ListEnd::TornTailAllowed)?;
@@ -410,7 +431,7 @@ impl Publisher {
                         leaves.len()
                     )));
                 }
-                state.frontier = Frontier::from_leaves(leaves[..c.size as usize].iter().copied());
+                state.frontier = frontier_at(start, leaves, c.size);
                 if state.frontier.root() != c.root {
                     return Err(bad(format!(
                         "the first {} records no longer have the root this ledger published for them: history was rewritten; run `trial-ledger verify --against` with the held checkpoints",
@@ -419,6 +440,8 @@ impl Publisher {
                 }
                 state.last_size = c.size;
                 state.last_note = Some(last.text().to_string());
+            } else if let Some(f) = start {
+                state.frontier = f.clone();
             }
             for leaf in &leaves[state.frontier.size() as usize..] {
                 state.frontier.push(*leaf);
@@ -426,6 +449,11 @@ impl Publisher {
             p.parts.push(state);
         }
         Ok(p)
+    }
+
+    /// The frontier over a partition's durable records.
+    pub(crate) fn frontier(&self, partition: u32) -> Option<&Frontier> {
+        self.parts.get(partition as usize).map(|p| &p.frontier)
     }
 
     /// Cuts the torn final entries [`Publisher::open`] found (`set_len` + fsync), before the

@@ -286,3 +286,111 @@ fn every_receipt_survives_a_sigkill_of_serve_mid_burst_and_nothing_is_half_writt
     }
     eprintln!("serve crash test: {:.1} s", started.elapsed().as_secs_f64());
 }
+
+/// Opens the ledger of `root/d` in this process with the sequencer key: the writer's state and
+/// how it used the snapshot.
+fn open_state(
+    root: &Path,
+) -> (
+    tl_ledger::state::LedgerState<tl_domain::TrialRules>,
+    tl_ledger::snapshot::SnapshotUse,
+) {
+    let data = root.join("d");
+    let trust = tl_ledger::trust::TrustFile::read(&data.join("trust.json")).unwrap();
+    let key =
+        tl_ledger::keyfile::read_key_file(&data.join("keys/sequencer.key"), "sequencer horse")
+            .unwrap();
+    let (l, _) = tl_ledger::EmbeddedLedger::open(
+        &data.join("ledger"),
+        &trust,
+        tl_domain::TrialRules,
+        SigningKey::new(key.signing_key),
+    )
+    .unwrap();
+    (l.state().clone(), l.snapshot_use().clone())
+}
+
+#[test]
+fn a_server_killed_after_a_periodic_snapshot_reopens_from_it_and_equals_a_full_replay() {
+    // given a served trial that saves its writer snapshot every 100 records
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    ok(root, &["init", "--data", "d", "--trial", "snap-serve"]);
+    ok(
+        root,
+        &[
+            "keys",
+            "new",
+            "--name",
+            "Dr. S",
+            "--role",
+            "investigator",
+            "--out",
+            "inv.key",
+        ],
+    );
+    ok(root, &["keys", "enrol", "--data", "d", "inv.key.pub.json"]);
+    let investigator = SigningKey::new(
+        tl_ledger::keyfile::read_key_file(&root.join("inv.key"), PASS)
+            .unwrap()
+            .signing_key,
+    );
+    let trial = TrialId::new("snap-serve").unwrap();
+    let snapshot = tl_ledger::snapshot::snapshot_path(&root.join("d/ledger"));
+    let mut child = bin()
+        .current_dir(root)
+        .args(["serve", "--data", "d", "--listen", "127.0.0.1:0"])
+        .args(FLAGS)
+        .args(["--snapshot-every", "100"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let mut server = KillOnDrop(child);
+    assert!(!snapshot.exists(), "no snapshot before the server appends");
+    // when 250 submissions are recorded, one at a time, and the server is killed with SIGKILL
+    let agent = agent();
+    for i in 0..250 {
+        let json = format!(
+            r#"{{"event":"PatientRegistered","subject":"patient:P-{i}","payload":{{"tumour_type":"COAD","site":"NKI-AVL","registered_on":"2025-01-15"}}}}"#
+        );
+        let parsed = trial_ledger::cli::event_json::parse(&json).unwrap();
+        let (status, v) = post(
+            &agent,
+            &base,
+            &encode(&parsed.draft.sign(&trial, &investigator)),
+        )
+        .unwrap();
+        assert_eq!(status, 201, "{v}");
+    }
+    server.0.kill().expect("SIGKILL");
+    server.0.wait().unwrap();
+    // then the server had saved a snapshot (it never closed), and the next writer opens from
+    // it, replaying fewer than 100 records,
+    assert!(snapshot.exists(), "the server saved no snapshot");
+    let (state, used) = open_state(root);
+    let tl_ledger::snapshot::SnapshotUse::Loaded { covered, replayed } = used else {
+        panic!("the snapshot was not used: {used:?}");
+    };
+    assert!(covered >= 200 && replayed < 100, "{used:?}");
+    assert_eq!(
+        covered + replayed,
+        record_counts(root).iter().sum::<usize>() as u64
+    );
+    // and its state equals a full replay's
+    std::fs::rename(&snapshot, root.join("aside")).unwrap();
+    let (replay, used) = open_state(root);
+    assert_eq!(used, tl_ledger::snapshot::SnapshotUse::Absent);
+    assert!(
+        state == replay,
+        "snapshot + tail differs from a full replay"
+    );
+}

@@ -415,3 +415,78 @@ fn given_a_ledger_without_a_snapshot_when_a_writer_opens_and_appends_nothing_the
     l.close().unwrap();
     assert!(snapshot_file(dir.path()).exists());
 }
+
+/// The file offsets of the frames of the first segment of `partition`, in order.
+fn frame_offsets(dir: &Path, partition: u32) -> (PathBuf, Vec<usize>) {
+    let seg = dir
+        .join("ledger")
+        .join(format!("p{partition:05}"))
+        .join(format!("{:020}.seg", 0));
+    let bytes = std::fs::read(&seg).unwrap();
+    let mut offsets = Vec::new();
+    let mut at = 16;
+    while at + 8 <= bytes.len() {
+        offsets.push(at);
+        at += 8 + u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    }
+    (seg, offsets)
+}
+
+fn flip_payload_byte(seg: &Path, frame: usize) {
+    let mut bytes = std::fs::read(seg).unwrap();
+    bytes[frame + 8 + 5] ^= 1;
+    std::fs::write(seg, bytes).unwrap();
+}
+
+#[test]
+fn given_a_snapshot_then_the_writer_does_not_read_the_frames_it_covers_but_verification_does() {
+    // given a trial whose snapshot covers the whole ledger, and a damaged payload byte in the
+    // first record of partition 1 (covered, and not the record at the snapshot's position)
+    let (dir, keys) = trial();
+    let (seg, frames) = frame_offsets(dir.path(), 1);
+    assert!(frames.len() > 2, "{} frames", frames.len());
+    flip_payload_byte(&seg, frames[0]);
+    // when a writer opens, then it uses the snapshot without reading that frame (FORMAT.md
+    // §17: the frames a snapshot covers are tied to it by the record at its position)
+    let l = open(dir.path(), keys);
+    assert!(
+        matches!(l.snapshot_use(), SnapshotUse::Loaded { replayed: 0, .. }),
+        "{:?}",
+        l.snapshot_use()
+    );
+    drop(l);
+    // while a reader that verifies, scanning every frame, finds the damage
+    let reader = tl_ledger::embedded::EmbeddedReader::open(&dir.path().join("ledger")).unwrap();
+    let end = reader.scan(1).unwrap().end;
+    assert!(
+        matches!(end, tl_ledger::embedded::ScanEnd::Corrupt { seq: 0, .. }),
+        "{end:?}"
+    );
+}
+
+#[test]
+fn given_a_snapshot_whose_position_record_is_damaged_then_the_writer_scans_everything_and_refuses()
+{
+    // given a trial whose snapshot covers the whole ledger, and the last record of partition 1
+    // (the record at the snapshot's position) damaged
+    let (dir, keys) = trial();
+    let (seg, frames) = frame_offsets(dir.path(), 1);
+    flip_payload_byte(&seg, *frames.last().unwrap());
+    let before = std::fs::read(&seg).unwrap();
+    // when a writer opens, then the snapshot is ignored, every frame is read, and the damage
+    // is refused as without a snapshot, changing nothing
+    let trust = TrustFile::read(&dir.path().join("trust.json")).unwrap();
+    let err = EmbeddedLedger::open(
+        &dir.path().join("ledger"),
+        &trust,
+        TrialRules,
+        keys.sequencer.key.clone(),
+    )
+    .err()
+    .expect("a refusal");
+    assert!(
+        matches!(&err, tl_ledger::Error::Store(e) if e.is_corruption()),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&seg).unwrap(), before);
+}

@@ -191,7 +191,7 @@ pub(crate) struct SegmentScan {
 pub(crate) fn scan_segment<R: Read>(
     mut input: R,
     base: u64,
-    mut on_record: impl FnMut(&[u8]),
+    on_record: impl FnMut(&[u8]),
 ) -> io::Result<SegmentScan> {
     let expected_header = segment_header(base);
     let mut header = [0u8; SEGMENT_HEADER_LEN as usize];
@@ -221,8 +221,19 @@ pub(crate) fn scan_segment<R: Read>(
         });
     }
 
-    let mut offsets = Vec::new();
-    let mut pos = SEGMENT_HEADER_LEN;
+    scan_frames(input, base, Vec::new(), SEGMENT_HEADER_LEN, on_record)
+}
+
+/// Scans the frames of a segment of base `base` from file offset `pos`, where `input` is
+/// positioned, after the frames whose offsets are `offsets` (taken as valid, unread: the
+/// frames a writer snapshot covers, FORMAT.md §17). Same ends and bounds as [`scan_segment`].
+pub(crate) fn scan_frames<R: Read>(
+    mut input: R,
+    base: u64,
+    mut offsets: Vec<u64>,
+    mut pos: u64,
+    mut on_record: impl FnMut(&[u8]),
+) -> io::Result<SegmentScan> {
     let mut payload = Vec::new();
     let end = loop {
         let seq = base + offsets.len() as u64;

@@ -276,6 +276,21 @@ impl EmbeddedLog {
         opts: StoreOptions,
         check: impl FnOnce(&EmbeddedLog, &[TornTail]) -> Result<T, E>,
     ) -> Result<(EmbeddedLog, Vec<TornTail>, T), E> {
+        Self::open_writer_covered(dir, opts, &[], check)
+    }
+
+    /// [`EmbeddedLog::open_writer_checked`], taking the frames that `covered` indexes (per
+    /// partition, as [`EmbeddedLog::covered`] gave them to a signed writer snapshot) as valid
+    /// without reading them: only the frames after them are read and checked (FORMAT.md §17,
+    /// "Writer snapshot", the writer's integrity rule). A partition whose segment files do not
+    /// match its index (other bases, a covered sealed segment of another length, a file
+    /// shorter than the index) is scanned whole, as without an index.
+    pub fn open_writer_covered<T, E: From<StoreError>>(
+        dir: &Path,
+        opts: StoreOptions,
+        covered: &[Vec<CoveredSegment>],
+        check: impl FnOnce(&EmbeddedLog, &[TornTail]) -> Result<T, E>,
+    ) -> Result<(EmbeddedLog, Vec<TornTail>, T), E> {
         let meta = read_meta(dir)?;
         let lock = WriterLock::acquire(dir)?;
 
@@ -285,7 +300,8 @@ impl EmbeddedLog {
         let mut partitions = Vec::with_capacity(meta.partitions as usize);
         for partition in 0..meta.partitions {
             let pdir = partition_dir(dir, partition);
-            let scan = scan_partition(&pdir, |_| {})?;
+            let known = covered.get(partition as usize).map_or(&[][..], |c| &c[..]);
+            let scan = scan_partition_after(&pdir, known)?;
             if let Some(refusal) = scan.end.refusal(partition) {
                 return Err(refusal.into());
             }
@@ -318,6 +334,34 @@ impl EmbeddedLog {
             "opened embedded ledger for writing"
         );
         Ok((log, torn, checked))
+    }
+
+    /// The index of the frames of the first `n` records of `partition`: the segments that hold
+    /// them, each with the file offsets of its frames among them and the byte where the last
+    /// of them ends. A writer snapshot stores it (FORMAT.md §17) so that the next writer opens
+    /// without reading those frames ([`EmbeddedLog::open_writer_covered`]).
+    pub fn covered(&self, partition: u32, n: u64) -> Vec<CoveredSegment> {
+        let Some(part) = self.partitions.get(partition as usize) else {
+            return Vec::new();
+        };
+        let segments = part
+            .sealed
+            .iter()
+            .chain(part.active.as_ref().map(|a| &a.seg));
+        let mut out = Vec::new();
+        for seg in segments {
+            if seg.base >= n {
+                break;
+            }
+            let count = ((n - seg.base) as usize).min(seg.offsets.len());
+            let end = seg.offsets.get(count).copied().unwrap_or(seg.size);
+            out.push(CoveredSegment {
+                base: seg.base,
+                offsets: seg.offsets[..count].to_vec(),
+                end,
+            });
+        }
+        out
     }
 
     /// How many partitions the ledger was created with.
@@ -1167,9 +1211,9 @@ fn tail_damage(file: &Path, offset: u64, damage: &str) -> String {
 /// is an `Err`; what the bytes say is in the result.
 fn scan_partition(
     pdir: &Path,
-    mut on_record: impl FnMut(&[u8]),
+    on_record: impl FnMut(&[u8]),
 ) -> Result<ScannedPartition, StoreError> {
-    let mut segments = Vec::new();
+    let segments = Vec::new();
     let Some(files) = list_segments(pdir)? else {
         return Ok(ScannedPartition {
             segments,
@@ -1179,10 +1223,32 @@ fn scan_partition(
             },
         });
     };
+    scan_segments(files, &[], on_record)
+}
+
+/// Scans a partition's segment `files` in order ([`scan_partition`]); the first `known`
+/// segments ([`covered_matches`] holds) are indexed from `known` and only their frames after
+/// it are read.
+fn scan_segments(
+    files: Vec<(u64, PathBuf)>,
+    known: &[CoveredSegment],
+    mut on_record: impl FnMut(&[u8]),
+) -> Result<ScannedPartition, StoreError> {
+    let mut segments = Vec::new();
     let count = files.len();
     let mut next = 0u64;
     for (i, (base, path)) in files.into_iter().enumerate() {
         let name = frame::segment_file_name(base);
+        if let Some(k) = known.get(i).filter(|_| i + 1 < known.len()) {
+            // A sealed segment the index covers whole: nothing of it is read.
+            segments.push(Segment {
+                base,
+                offsets: k.offsets.clone(),
+                size: k.end,
+            });
+            next = k.end_seq();
+            continue;
+        }
         if base != next {
             // A gap means a segment was removed; an overlap, that one was
             // added. Either way the sequence is no longer the one written.
@@ -1194,17 +1260,24 @@ fn scan_partition(
             };
             return Ok(ScannedPartition { segments, end });
         }
-        let file = File::open(&path).map_err(StoreError::io(&path))?;
+        let mut file = File::open(&path).map_err(StoreError::io(&path))?;
+        let scanned = match known.get(i) {
+            // The last covered segment: read from the end of the covered frames on.
+            Some(k) => file.seek(SeekFrom::Start(k.end)).and_then(|_| {
+                let input = BufReader::with_capacity(1 << 20, file);
+                frame::scan_frames(input, base, k.offsets.clone(), k.end, &mut on_record)
+            }),
+            None => frame::scan_segment(
+                BufReader::with_capacity(1 << 20, file),
+                base,
+                &mut on_record,
+            ),
+        };
         let SegmentScan {
             offsets,
             valid_len,
             end,
-        } = frame::scan_segment(
-            BufReader::with_capacity(1 << 20, file),
-            base,
-            &mut on_record,
-        )
-        .map_err(StoreError::io(&path))?;
+        } = scanned.map_err(StoreError::io(&path))?;
         let stop_seq = base + offsets.len() as u64;
         if valid_len >= SEGMENT_HEADER_LEN {
             segments.push(Segment {
@@ -1253,6 +1326,66 @@ fn scan_partition(
         segments,
         end: PartitionEnd::Clean,
     })
+}
+
+/// The frames of one segment that a writer snapshot covers ([`EmbeddedLog::covered`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoveredSegment {
+    /// The segment's base sequence number (its file name).
+    pub base: u64,
+    /// The file offset of each covered frame, in order (record `base + i` at `offsets[i]`).
+    pub offsets: Vec<u64>,
+    /// The byte after the last covered frame.
+    pub end: u64,
+}
+
+impl CoveredSegment {
+    fn end_seq(&self) -> u64 {
+        self.base + self.offsets.len() as u64
+    }
+}
+
+/// Whether `known` can index the first segment files of a partition: the same bases, in
+/// order and following on, offsets increasing within the file, every covered segment but
+/// the last exactly as long as its index says (it was sealed) and the last at least as long.
+fn covered_matches(files: &[(u64, PathBuf)], known: &[CoveredSegment]) -> bool {
+    if known.len() > files.len() {
+        return false;
+    }
+    let mut next = 0u64;
+    for (i, (k, (base, path))) in known.iter().zip(files).enumerate() {
+        let increasing = k.offsets.windows(2).all(|w| w[0] < w[1]);
+        let inside = k.offsets.first().is_some_and(|&o| o >= SEGMENT_HEADER_LEN)
+            && k.offsets.last().is_some_and(|&o| o < k.end);
+        if k.base != *base || k.base != next || !increasing || !inside {
+            return false;
+        }
+        next = k.end_seq();
+        let Ok(len) = fs::metadata(path).map(|m| m.len()) else {
+            return false;
+        };
+        let last = i + 1 == known.len();
+        if len < k.end || (!last && len != k.end) {
+            return false;
+        }
+    }
+    true
+}
+
+/// [`scan_partition`] (with no records reported) that takes the frames `known` indexes as
+/// valid and reads only those after them, when `known` matches the files
+/// ([`covered_matches`]); otherwise the whole partition is scanned.
+fn scan_partition_after(
+    pdir: &Path,
+    known: &[CoveredSegment],
+) -> Result<ScannedPartition, StoreError> {
+    if known.is_empty() {
+        return scan_partition(pdir, |_| {});
+    }
+    match list_segments(pdir)? {
+        Some(files) if covered_matches(&files, known) => scan_segments(files, known, |_| {}),
+        _ => scan_partition(pdir, |_| {}),
+    }
 }
 
 /// Segment files of a partition sorted by base, or `None` if the folder is

@@ -932,3 +932,99 @@ fn a_cursor_scan_reads_each_appended_record_once_across_segment_rolls_and_torn_t
         scan.end
     );
 }
+
+/// A partition of 8 ten-byte records in segments of three (bases 0, 3, 6), and the index of
+/// its first `n` records.
+fn covered_ledger(dir: &Path, n: u64) -> Vec<Vec<crate::embedded::CoveredSegment>> {
+    let mut log = EmbeddedLog::create(dir, 1, TINY).unwrap();
+    log.append(0, &recs(0..8)).unwrap();
+    vec![log.covered(0, n)]
+}
+
+#[test]
+fn the_covered_index_of_a_prefix_names_its_segments_offsets_and_end() {
+    // given 8 records in segments of three
+    let tmp = tempfile::tempdir().unwrap();
+    let covered = covered_ledger(tmp.path(), 5);
+    // then the index of the first 5 is segment 0 whole and two frames of segment 3
+    let c = &covered[0];
+    assert_eq!(c.len(), 2);
+    assert_eq!((c[0].base, c[0].end), (0, frame_offset(3)));
+    assert_eq!(c[0].offsets, (0..3).map(frame_offset).collect::<Vec<_>>());
+    assert_eq!((c[1].base, c[1].end), (3, frame_offset(2)));
+    assert_eq!(c[1].offsets, vec![frame_offset(0), frame_offset(1)]);
+}
+
+#[test]
+fn a_writer_open_with_a_covered_index_reads_only_the_frames_after_it() {
+    // given 8 records, the index of the first 5, and a damaged payload byte in record 1
+    // (covered) of the sealed segment 0
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let covered = covered_ledger(dir, 5);
+    patch(&seg_path(dir, 0, 0), frame_offset(1) + 8, |b| b[0] ^= 1);
+    // when a writer opens with the index
+    let (log, torn, ()) =
+        EmbeddedLog::open_writer_covered(dir, TINY, &covered, |_, _| Ok::<_, StoreError>(()))
+            .unwrap();
+    // then the covered frame was not read: the open succeeds with every record indexed, the
+    // records after the index read back, and reading the damaged one fails its CRC check
+    assert!(torn.is_empty());
+    assert_eq!(log.len(0), 8);
+    assert_eq!(log.read(0, 5, 10).unwrap(), recs(5..8));
+    assert!(log.read(0, 1, 1).is_err());
+    drop(log);
+    // while an open without the index scans everything and refuses
+    let err = EmbeddedLog::open_writer(dir, TINY).unwrap_err();
+    assert!(err.is_corruption(), "{err}");
+}
+
+#[test]
+fn damage_after_the_covered_frames_and_a_torn_tail_are_found_as_without_an_index() {
+    // given the index of the first 5 of 8 records, and record 6 damaged
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let covered = covered_ledger(dir, 5);
+    patch(&seg_path(dir, 0, 6), frame_offset(0) + 8, |b| b[0] ^= 1);
+    // then the open with the index refuses, as without
+    let err = EmbeddedLog::open_writer_covered(dir, TINY, &covered, |_, _| Ok::<_, StoreError>(()))
+        .unwrap_err();
+    assert!(err.is_corruption(), "{err}");
+    // and a torn tail after the index is cut as usual
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let covered = covered_ledger(dir, 5);
+    truncate_by(&seg_path(dir, 0, 6), 3);
+    let (log, torn, ()) =
+        EmbeddedLog::open_writer_covered(dir, TINY, &covered, |_, _| Ok::<_, StoreError>(()))
+            .unwrap();
+    assert_eq!(torn.len(), 1);
+    assert_eq!(log.len(0), 7);
+}
+
+#[test]
+fn an_index_that_does_not_match_the_files_is_not_used() {
+    // given the index of the first 5 of 8 records, a damaged covered record, and files that no
+    // longer match the index: a sealed covered segment longer than indexed
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let covered = covered_ledger(dir, 5);
+    patch(&seg_path(dir, 0, 0), frame_offset(1) + 8, |b| b[0] ^= 1);
+    let mut longer = covered.clone();
+    longer[0][0].end -= 1;
+    // or another base
+    let mut other_base = covered.clone();
+    other_base[0][1].base = 4;
+    for index in [longer, other_base] {
+        // when a writer opens with it, then the partition is scanned whole and the damage found
+        let err =
+            EmbeddedLog::open_writer_covered(dir, TINY, &index, |_, _| Ok::<_, StoreError>(()))
+                .unwrap_err();
+        assert!(err.is_corruption(), "{err}");
+    }
+    // and a removed segment after the covered ones is a gap, as without an index
+    fs::remove_file(seg_path(dir, 0, 3)).unwrap();
+    let err = EmbeddedLog::open_writer_covered(dir, TINY, &covered, |_, _| Ok::<_, StoreError>(()))
+        .unwrap_err();
+    assert!(err.is_corruption(), "{err}");
+}

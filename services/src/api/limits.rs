@@ -75,6 +75,14 @@ pub struct ServerFlags {
     /// On the API's own address `/metrics` needs an auditor token.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+    /// An embedded writer saves its snapshot (FORMAT.md §17, "Writer snapshot") after a group
+    /// commit once this many records are not covered by the one on disk, so that a server
+    /// killed without closing reopens replaying at most about this many.
+    #[arg(long, value_name = "N", default_value_t = tl_ledger::snapshot::SnapshotPolicy::SERVE.every_records)]
+    pub snapshot_every: u64,
+    /// ... or once this many minutes passed since the last one and a record is not covered.
+    #[arg(long, value_name = "MINUTES", default_value_t = 10)]
+    pub snapshot_minutes: u64,
 }
 
 impl Default for ServerFlags {
@@ -89,11 +97,21 @@ impl Default for ServerFlags {
             max_concurrent: 1024,
             max_streams_per_token: super::stream::DEFAULT_MAX_STREAMS_PER_TOKEN,
             metrics_listen: None,
+            snapshot_every: tl_ledger::snapshot::SnapshotPolicy::SERVE.every_records,
+            snapshot_minutes: 10,
         }
     }
 }
 
 impl ServerFlags {
+    /// The embedded writer's snapshot policy these flags give.
+    pub fn snapshot_policy(&self) -> tl_ledger::snapshot::SnapshotPolicy {
+        tl_ledger::snapshot::SnapshotPolicy {
+            every_records: self.snapshot_every,
+            every: std::time::Duration::from_secs(self.snapshot_minutes.saturating_mul(60)),
+        }
+    }
+
     /// Whether the server speaks TLS.
     pub fn tls(&self) -> bool {
         self.tls_cert.is_some() && self.tls_key.is_some()

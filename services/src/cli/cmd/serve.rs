@@ -183,6 +183,8 @@ impl Server {
             every_records: 1,
             every: std::time::Duration::ZERO,
         });
+        // A server killed without closing reopens from a recent snapshot.
+        ledger.set_snapshot_policy(Some(flags.snapshot_policy()));
         let state = ledger.state();
         let partitions = state.partition_count();
         let trial = state.trial().clone();
