@@ -165,8 +165,9 @@ pub fn sites_for(records: u64) -> usize {
     8 + (records / 50_000) as usize
 }
 
-/// Writes a new embedded ledger of at least `records` records (whole pattern steps are
-/// written, so a few hundred more) into `ledger_dir`, which must not hold one. Returns what it
+/// Writes a new embedded ledger of at least `records` records into `ledger_dir`, which must
+/// not hold one: whole waves of [`WAVE`] patients (about 26,500 records each), so up to a
+/// wave more; any count from 3 up to a wave's records gives exactly one wave. Returns what it
 /// wrote and the keys (the root's public key is what a trust file pins).
 pub fn generate(ledger_dir: &Path, records: u64) -> Result<(GenReport, GenKeys), SimError> {
     let started = Instant::now();
