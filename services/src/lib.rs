@@ -38,6 +38,9 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Submit(a) => cli::cmd::submit::run(a),
         Command::Verify(a) => cli::cmd::verify::run(a),
         Command::Bench(a) if a.kafka.is_some() || a.kafka_local => cli::cmd::bench_kafka::run(a),
+        Command::Bench(a) if a.generate.is_some() => {
+            cli::cmd::bench_generate::run(&a, a.generate.unwrap_or(0))
+        }
         Command::Bench(a) if a.grouped => cli::cmd::bench_grouped::run(&a),
         Command::Bench(a) if a.http => cli::cmd::bench_http::run(&a),
         Command::Bench(a) if a.open => cli::cmd::bench_open::run(&a),

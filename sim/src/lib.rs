@@ -34,6 +34,7 @@
 //! | [`personal`] | synthetic personal data, sealed under per-patient keys derived from the seed |
 //! | [`figures`] | the trial-level figures and ledger summary, from the ledger |
 //! | [`digest`] | a ledger's SHA-256 fingerprint |
+//! | [`template`] | a fast parallel generator of large valid ledgers from fixed patient patterns (scale tests, benchmarks) |
 
 pub mod catalogue;
 pub mod decider;
@@ -44,6 +45,7 @@ pub mod genomics;
 pub mod history;
 pub mod personal;
 pub mod rng;
+pub mod template;
 
 pub use decider::{Decider, ServiceDecider};
 pub use figures::{from_ledger, TrialFigures};

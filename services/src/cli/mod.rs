@@ -1079,4 +1079,12 @@ pub struct BenchArgs {
     /// factor of TRIAL_LEDGER_SCRYPT_LOG_N.
     #[arg(long, conflicts_with_all = ["audit", "kafka", "kafka_local", "grouped", "http", "stream"])]
     pub open: bool,
+    /// Generate a large, fully valid ledger of about N records with the template generator
+    /// (many patients and author keys, signed on every core) into the new data folder --out,
+    /// and report the time, rate and disk use.
+    #[arg(long, value_name = "N", requires = "out", conflicts_with_all = ["audit", "kafka", "kafka_local", "grouped", "http", "stream", "open"])]
+    pub generate: Option<u64>,
+    /// With --generate: the new data folder (trust file and ledger).
+    #[arg(long, value_name = "DIR", requires = "generate")]
+    pub out: Option<PathBuf>,
 }

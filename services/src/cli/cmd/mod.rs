@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_audit;
+pub mod bench_generate;
 pub mod bench_grouped;
 pub mod bench_http;
 pub mod bench_kafka;
