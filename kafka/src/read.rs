@@ -78,6 +78,14 @@ impl CommittedEnds {
             })
             .collect()
     }
+
+    /// The last stable offset of partition `p` of `topic`, asked now.
+    pub fn fetch_one(&self, topic: &str, p: u32) -> Result<i64, Error> {
+        retrying("fetch_watermarks", self.timeout, || {
+            self.reader.fetch_watermarks(topic, p as i32, self.timeout)
+        })
+        .map(|(_, end)| end)
+    }
 }
 
 /// Log-start offsets (low watermarks) of partitions `0..n` of `topic`. Above 0 on the ledger
@@ -140,11 +148,31 @@ pub fn read_range(
     from: &[i64],
     ends: &[i64],
 ) -> Result<Vec<Vec<Stored>>, Error> {
+    let mut out: Vec<Vec<Stored>> = vec![Vec::new(); from.len()];
+    read_range_each(cfg, topic, from, ends, |p, offset, value| {
+        out[p].push(Stored {
+            offset,
+            value: value.to_vec(),
+        });
+        Ok::<(), Error>(())
+    })?;
+    Ok(out)
+}
+
+/// [`read_range`] without keeping the messages: `each(partition, offset, value)` is called on
+/// every committed message in offset order per partition, so a caller can read a long range
+/// in bounded memory. The first error `each` returns stops the read and is returned.
+pub fn read_range_each<E: From<Error>>(
+    cfg: &KafkaConfig,
+    topic: &str,
+    from: &[i64],
+    ends: &[i64],
+    mut each: impl FnMut(usize, i64, &[u8]) -> Result<(), E>,
+) -> Result<(), E> {
     let n = from.len();
-    let mut out: Vec<Vec<Stored>> = vec![Vec::new(); n];
     let todo: Vec<usize> = (0..n).filter(|&p| from[p] < ends[p]).collect();
     if todo.is_empty() {
-        return Ok(out);
+        return Ok(());
     }
     let reader = consumer(cfg.committed_reader())?;
     let mut tpl = TopicPartitionList::new();
@@ -160,10 +188,7 @@ pub fn read_range(
             Some(Ok(m)) => {
                 let p = m.partition() as usize;
                 if p < n && m.offset() < ends[p] {
-                    out[p].push(Stored {
-                        offset: m.offset(),
-                        value: m.payload().unwrap_or_default().to_vec(),
-                    });
+                    each(p, m.offset(), m.payload().unwrap_or_default())?;
                     if m.offset() + 1 >= ends[p] {
                         done[p] = true;
                     }
@@ -193,10 +218,11 @@ pub fn read_range(
                 what: format!("reading {topic} partitions {missing:?} to their ends"),
                 secs: cfg.timeout.as_secs(),
                 bootstrap: cfg.bootstrap.clone(),
-            });
+            }
+            .into());
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Reads only the partitions `which` of `topic` (of `n`), from the beginning to their stable

@@ -255,6 +255,56 @@ pub enum ProveError {
     /// The ledger no longer has the root of a checkpoint it published: truncated or rewritten.
     #[error("{0}")]
     Diverged(String),
+    /// The hashes could not be read (a [`ProofTree`] kept outside memory): try again later.
+    #[error("{0}")]
+    Unreadable(String),
+}
+
+/// The tree a [`Prover`] proves from: a [`MerkleTree`] in memory, or the same hashes kept
+/// elsewhere (the API's tile cache of a partition on Kafka keeps them in a file), whose reads
+/// can fail ([`ProveError::Unreadable`]).
+pub trait ProofTree {
+    /// The number of leaves.
+    fn size(&self) -> u64;
+    /// The leaf at `index`, below [`ProofTree::size`].
+    fn leaf(&self, index: u64) -> Result<Hash32, ProveError>;
+    /// The root of the tree of the first `size` leaves.
+    fn root_at(&self, size: u64) -> Result<Hash32, ProveError>;
+    /// The audit path of the leaf at `index` in the tree of the first `size` leaves.
+    fn inclusion_path(&self, index: u64, size: u64) -> Result<Vec<Hash32>, ProveError>;
+    /// The consistency path from the tree of `first` leaves to that of `second`.
+    fn consistency_path(&self, first: u64, second: u64) -> Result<Vec<Hash32>, ProveError>;
+}
+
+impl ProofTree for MerkleTree {
+    fn size(&self) -> u64 {
+        MerkleTree::size(self)
+    }
+
+    fn leaf(&self, index: u64) -> Result<Hash32, ProveError> {
+        MerkleTree::leaf(self, index).ok_or_else(|| {
+            ProveError::Request(format!(
+                "leaf {index} is not in the tree of {} leaves",
+                MerkleTree::size(self)
+            ))
+        })
+    }
+
+    fn root_at(&self, size: u64) -> Result<Hash32, ProveError> {
+        MerkleTree::root_at(self, size).map_err(|e| ProveError::Request(e.to_string()))
+    }
+
+    fn inclusion_path(&self, index: u64, size: u64) -> Result<Vec<Hash32>, ProveError> {
+        self.inclusion_proof(index, size)
+            .map(|p| p.path)
+            .map_err(|e| ProveError::Request(e.to_string()))
+    }
+
+    fn consistency_path(&self, first: u64, second: u64) -> Result<Vec<Hash32>, ProveError> {
+        self.consistency_proof(first, second)
+            .map(|p| p.path)
+            .map_err(|e| ProveError::Request(e.to_string()))
+    }
 }
 
 /// A partition's tree with its published checkpoints, to make proofs from.
@@ -264,7 +314,7 @@ pub struct Prover<'a> {
     /// The partition.
     pub partition: u32,
     /// The tree over the partition's records.
-    pub tree: &'a MerkleTree,
+    pub tree: &'a dyn ProofTree,
     /// The checkpoints published for it, oldest first.
     pub published: &'a [SignedCheckpoint],
     /// The registry's sequencer keys.
@@ -288,8 +338,11 @@ impl Prover<'_> {
 
     fn check_extends(&self, c: &SignedCheckpoint) -> Result<(), ProveError> {
         let cp = c.unverified();
-        let ok = cp.origin == partition_origin(self.trial, self.partition)
-            && self.tree.root_at(cp.size).is_ok_and(|r| r == cp.root);
+        let root = match self.tree.root_at(cp.size) {
+            Err(ProveError::Unreadable(m)) => return Err(ProveError::Unreadable(m)),
+            r => r.ok(),
+        };
+        let ok = cp.origin == partition_origin(self.trial, self.partition) && root == Some(cp.root);
         if ok {
             Ok(())
         } else {
@@ -349,19 +402,16 @@ impl Prover<'_> {
                 _ => (n, None),
             },
         };
-        let proof = self
-            .tree
-            .inclusion_proof(seq, tree_size)
-            .map_err(|e| ProveError::Request(e.to_string()))?;
+        let path = self.tree.inclusion_path(seq, tree_size)?;
         Ok(InclusionProofFile {
             format: PROOF_FORMAT.into(),
             trial: self.trial.to_string(),
             partition: p,
             seq,
-            record_hash: self.tree.leaf(seq).expect("seq < size"),
+            record_hash: self.tree.leaf(seq)?,
             tree_size,
-            root: self.tree.root_at(tree_size).expect("size <= tree size"),
-            path: proof.path,
+            root: self.tree.root_at(tree_size)?,
+            path,
             against: if checkpoint.is_some() {
                 Against::Checkpoint
             } else {
@@ -388,19 +438,16 @@ impl Prover<'_> {
         }
         let c1 = self.checkpoint_of(first)?;
         let c2 = self.checkpoint_of(second)?;
-        let proof = self
-            .tree
-            .consistency_proof(first, second)
-            .map_err(|e| ProveError::Request(e.to_string()))?;
+        let path = self.tree.consistency_path(first, second)?;
         Ok(ConsistencyProofFile {
             format: PROOF_FORMAT.into(),
             trial: self.trial.to_string(),
             partition: p,
             first_size: first,
-            first_root: self.tree.root_at(first).expect("checked"),
+            first_root: self.tree.root_at(first)?,
             second_size: second,
-            second_root: self.tree.root_at(second).expect("checked"),
-            path: proof.path,
+            second_root: self.tree.root_at(second)?,
+            path,
             first_checkpoint: c1.map(|c| c.text().to_string()),
             second_checkpoint: c2.map(|c| c.text().to_string()),
             sequencer_keys: self.keys_for(c1.into_iter().chain(c2)),

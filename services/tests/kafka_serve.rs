@@ -5,10 +5,12 @@
 //! delivers adverse events in the merged order and resumes with `Last-Event-ID` exactly once;
 //! the views follow the ledger; records, a trail and an audit bundle (that `verify-bundle`
 //! accepts) come from the committed ledger; `/metrics` shows the consumer lag of intake and of
-//! the followers, and intake lag once the sequencer stops. `up --kafka` on a trial `init
-//! --kafka` made serves it, names its trial before any checkpoint so `keys enrol --url` works
-//! at once, and stops on SIGTERM. And `up --kafka-local --demo` starts its own broker, serves,
-//! takes a submission into the views and stops everything on SIGTERM.
+//! the followers, and intake lag once the sequencer stops; every partition is served as a
+//! tlog-tiles log of the committed ledger (the tree rebuilt from its tiles has the root of
+//! every checkpoint on Kafka; proofs from tiles and from the server verify). `up --kafka` on a
+//! trial `init --kafka` made serves it, names its trial before any checkpoint so `keys enrol
+//! --url` works at once, and stops on SIGTERM. And `up --kafka-local --demo` starts its own
+//! broker, serves, takes a submission into the views and stops everything on SIGTERM.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -551,21 +553,14 @@ fn serve_kafka_refuses_before_intake_answers_committed_receipts_and_streams_exac
     );
     assert_eq!(s, 200, "{v}");
     assert!(v.to_string().contains("AdverseEvent"), "{v}");
-    // and proofs and tiles are not served here, with a JSON 404 saying where they are
-    let (s, v) = get(
-        &base,
-        "/v1/partitions/0/proofs/inclusion?seq=0&size=1",
-        &auditor,
-    );
-    assert_eq!(s, 404, "{v}");
-    assert!(
-        v["message"].as_str().unwrap().contains("serve --data"),
-        "{v}"
-    );
+    // and every partition is a tlog-tiles log of the committed ledger: the tree rebuilt from
+    // its tiles alone has the root of every checkpoint published on Kafka, inclusion proofs
+    // built from tiles verify and are the server's, and its proofs check under the root key
+    let cfg = tl_kafka::KafkaConfig::new(bootstrap, trial.clone());
+    check_tiles(root, &base, &cfg, &auditor);
     // When the sequencer stops and a submission reaches intake partition 0, then the
     // metrics count it as intake lag there
     drop(sequencer);
-    let cfg = tl_kafka::KafkaConfig::new(bootstrap, trial.clone());
     let writer = tl_kafka::writer::Writer::connect(&cfg).unwrap();
     writer.send_raw(0, b"lag", b"not sequenced").unwrap();
     writer.flush().unwrap();
@@ -732,4 +727,192 @@ fn up_kafka_serves_a_trial_init_made_and_keys_enrol_url_works_before_any_checkpo
     // When SIGTERM arrives, then it stops cleanly
     let status = sigterm_and_wait(&mut up, Duration::from_secs(60));
     assert_eq!(status.code(), Some(0), "{}", log());
+}
+
+/// A tile's path below a partition's prefix, written from the C2SP tlog-tiles spec.
+fn c2sp_path(level: &str, index: u64, width: u32) -> String {
+    let mut n = index;
+    let mut text = format!("{:03}", n % 1000);
+    while n >= 1000 {
+        n /= 1000;
+        text = format!("x{:03}/{text}", n % 1000);
+    }
+    let partial = if width < 256 {
+        format!(".p/{width}")
+    } else {
+        String::new()
+    };
+    format!("tile/{level}/{text}{partial}")
+}
+
+/// GET of bytes: status and body.
+fn get_bytes(url: &str, token: Option<&str>) -> (u16, Vec<u8>) {
+    let mut req = agent().get(url);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let mut res = req.call().unwrap();
+    let status = res.status().as_u16();
+    (status, res.body_mut().read_to_vec().unwrap())
+}
+
+/// Hash tiles of one partition fetched over HTTP (each path once), counted.
+struct HttpTiles {
+    prefix: String,
+    fetched: std::cell::RefCell<std::collections::HashMap<String, Vec<u8>>>,
+}
+
+impl tlog_tiles::TileReader for HttpTiles {
+    fn height(&self) -> u8 {
+        8
+    }
+
+    fn read_tiles(&self, tiles: &[tlog_tiles::Tile]) -> Result<Vec<Vec<u8>>, tlog_tiles::Error> {
+        Ok(tiles
+            .iter()
+            .map(|t| {
+                let path = c2sp_path(&t.level().to_string(), t.level_index(), t.width());
+                self.fetched
+                    .borrow_mut()
+                    .entry(path.clone())
+                    .or_insert_with(|| {
+                        let (s, body) = get_bytes(&format!("{}/{path}", self.prefix), None);
+                        assert_eq!(s, 200, "{path}: {}", String::from_utf8_lossy(&body));
+                        assert_eq!(body.len(), t.width() as usize * 32, "{path}");
+                        body
+                    })
+                    .clone()
+            })
+            .collect())
+    }
+
+    fn save_tiles(&self, _: &[tlog_tiles::Tile], _: &[Vec<u8>]) {}
+}
+
+/// Stored hashes as the tiles of the tree of `size` alone give them, checked against no root.
+struct Unchecked<'a>(&'a HttpTiles, u64);
+
+impl tlog_tiles::HashReader for Unchecked<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<tlog_tiles::Hash>, tlog_tiles::Error> {
+        use tlog_tiles::TileReader;
+        indexes
+            .iter()
+            .map(|&i| {
+                let tile = tlog_tiles::Tile::from_index(8, i)
+                    .parent(0, self.1)
+                    .ok_or(tlog_tiles::Error::IndexesNotInTree)?;
+                tile.hash_at_index(&self.0.read_tiles(&[tile])?[0], i)
+            })
+            .collect()
+    }
+}
+
+/// Checks every partition served by `serve --kafka` as a tlog-tiles log against the
+/// checkpoints read from the brokers (see the caller).
+fn check_tiles(root: &Path, base: &str, cfg: &tl_kafka::KafkaConfig, auditor: &str) {
+    use tl_ledger::audit::{check_proof, parse_proof, KeyPin};
+    use tl_ledger::merkle::{verify_inclusion, EMPTY_ROOT};
+    use tl_schemas::Hash32;
+    use tlog_tiles::HashReader;
+    let trust = tl_ledger::trust::TrustFile::read(&root.join("d/trust.json")).unwrap();
+    let pin = KeyPin::Root {
+        trial: cfg.trial.clone(),
+        root: trust.root_key().unwrap(),
+    };
+    let partitions = tl_kafka::topics::partition_count(cfg, &cfg.topics.ledger)
+        .unwrap()
+        .unwrap();
+    let (mut checked, mut bundles) = (0, 0);
+    for p in 0..partitions {
+        let prefix = format!("{base}/v1/partitions/{p}");
+        let (s, served) = get_bytes(&format!("{prefix}/checkpoint"), None);
+        let published = tl_kafka::read::checkpoints(cfg, p, Duration::from_secs(30)).unwrap();
+        if s == 404 {
+            assert!(
+                published.is_empty(),
+                "partition {p} has checkpoints on Kafka"
+            );
+            continue;
+        }
+        assert_eq!(s, 200, "{}", String::from_utf8_lossy(&served));
+        // Those published up to the one served (the sequencer may have published since).
+        let served = String::from_utf8(served).unwrap();
+        let upto = published
+            .iter()
+            .position(|c| c.text() == served)
+            .unwrap_or_else(|| panic!("partition {p}: the served checkpoint is not on Kafka"));
+        let tiles = HttpTiles {
+            prefix: prefix.clone(),
+            fetched: Default::default(),
+        };
+        for c in &published[..=upto] {
+            let c = c.unverified();
+            let got = tlog_tiles::tree_hash(c.size, &Unchecked(&tiles, c.size)).unwrap();
+            assert_eq!(Hash32(got.0), c.root, "partition {p}: size {}", c.size);
+            checked += 1;
+        }
+        let latest = published[upto].unverified();
+        let (size, root_hash) = (latest.size, latest.root);
+        let reader = tlog_tiles::TileHashReader::new(size, tlog_tiles::Hash(root_hash.0), &tiles);
+        for seq in [0, size / 2, size - 1] {
+            let leaf = reader
+                .read_hashes(&[tlog_tiles::stored_hash_index(0, seq)])
+                .unwrap()[0];
+            let path: Vec<Hash32> = tlog_tiles::prove_record(size, seq, &reader)
+                .unwrap()
+                .into_iter()
+                .map(|h| Hash32(h.0))
+                .collect();
+            verify_inclusion(&Hash32(leaf.0), seq, size, &path, &root_hash).unwrap();
+            assert!(verify_inclusion(&EMPTY_ROOT, seq, size, &path, &root_hash).is_err());
+            let url = format!("{prefix}/proofs/inclusion?seq={seq}&size={size}");
+            let (s, text) = get_bytes(&url, None);
+            let text = String::from_utf8(text).unwrap();
+            assert_eq!(s, 200, "{text}");
+            let proof = parse_proof(&text).unwrap();
+            check_proof(&proof, &pin).unwrap_or_else(|e| panic!("{url}: {e}"));
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let want: Vec<String> = path.iter().map(|h| h.to_hex()).collect();
+            assert_eq!(v["path"], serde_json::json!(want), "{url}");
+            assert_eq!(v["against"], "checkpoint", "{url}");
+        }
+        let first = published[0].unverified().size;
+        let url = format!("{prefix}/proofs/consistency?from={first}&to={size}");
+        let (s, text) = get_bytes(&url, None);
+        let text = String::from_utf8(text).unwrap();
+        assert_eq!(s, 200, "{text}");
+        check_proof(&parse_proof(&text).unwrap(), &pin).unwrap_or_else(|e| panic!("{url}: {e}"));
+        // The first entry bundle: each entry hashes to its leaf of the level-0 tile.
+        let width = size.min(256) as u32;
+        let (s, bundle) = get_bytes(
+            &format!("{prefix}/{}", c2sp_path("entries", 0, width)),
+            Some(auditor),
+        );
+        assert_eq!(s, 200, "{}", String::from_utf8_lossy(&bundle));
+        let level0 = get_bytes(&format!("{prefix}/{}", c2sp_path("0", 0, width)), None).1;
+        let mut rest = &bundle[..];
+        for i in 0..width as usize {
+            let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+            let hash = tl_schemas::record_hash(&rest[2..2 + len]);
+            assert_eq!(
+                hash.0[..],
+                level0[i * 32..(i + 1) * 32],
+                "partition {p} entry {i}"
+            );
+            rest = &rest[2 + len..];
+        }
+        assert!(rest.is_empty());
+        bundles += 1;
+        // Beyond the checkpoint is 404; bundles need a token.
+        let beyond = c2sp_path("0", size / 256, (size % 256 + 1) as u32);
+        assert_eq!(get_bytes(&format!("{prefix}/{beyond}"), None).0, 404);
+        assert_eq!(
+            get_bytes(&format!("{prefix}/tile/entries/000.p/1"), None).0,
+            401
+        );
+    }
+    assert!(
+        bundles >= 1 && checked > bundles,
+        "{checked} checkpoints over {bundles} partitions"
+    );
 }

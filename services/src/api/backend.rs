@@ -1,8 +1,8 @@
 //! Where the API's trial lives: the embedded log `serve --data` holds the writer of, or a
 //! trial on Kafka that `serve --kafka` writes to through intake and reads back committed.
 //! Handlers submit through [`Submitter`] and ask [`Backend::ledger_dir`] for the store the
-//! routes reading stored records, proofs and tiles answer from; on Kafka the published
-//! checkpoints are read from the checkpoints topic.
+//! routes reading stored records, proofs and tiles answer from; on Kafka proofs, tiles and
+//! checkpoints come from [`super::kafka_tiles`], fed from the ledger and checkpoints topics.
 
 use super::error::ApiError;
 use crate::hosts::kafka_api::KafkaSubmitter;
@@ -40,21 +40,30 @@ impl Submitter {
 pub enum Backend {
     /// The embedded store's folder (read without the writer lock).
     Embedded(PathBuf),
-    /// A trial on Kafka (its published checkpoints are read from `<trial>.checkpoints`), and
-    /// the consumer lag the metrics report.
+    /// A trial on Kafka, the consumer lag the metrics report, and the tile cache proofs,
+    /// tiles and checkpoints are answered from.
     Kafka(
         tl_kafka::KafkaConfig,
         std::sync::Arc<crate::hosts::kafka_lag::KafkaLag>,
+        Box<super::kafka_tiles::KafkaTiles>,
     ),
 }
 
 impl Backend {
-    /// The embedded store, or 404 on Kafka ([`not_on_kafka`]): proofs and tiles are served
-    /// by `serve --data` only.
+    /// The embedded store, or 404 on Kafka ([`not_on_kafka`]) for what is read from the
+    /// store's files only.
     pub fn ledger_dir(&self, what: &str) -> Result<&Path, ApiError> {
         match self {
             Backend::Embedded(d) => Ok(d),
-            Backend::Kafka(cfg, _) => Err(not_on_kafka(what, &cfg.bootstrap)),
+            Backend::Kafka(cfg, ..) => Err(not_on_kafka(what, &cfg.bootstrap)),
+        }
+    }
+
+    /// On Kafka, the tile cache proofs, tiles and per-partition checkpoints are answered from.
+    pub fn kafka_tiles(&self) -> Option<&super::kafka_tiles::KafkaTiles> {
+        match self {
+            Backend::Embedded(_) => None,
+            Backend::Kafka(_, _, tiles) => Some(tiles),
         }
     }
 }
@@ -63,8 +72,8 @@ impl Backend {
 pub fn not_on_kafka(what: &str, bootstrap: &str) -> ApiError {
     ApiError::not_found(format!(
         "{what} is served by `serve --data` only; this server is in front of a trial on \
-         Kafka ({bootstrap}), where it serves submissions, checkpoints, records, trails, audit \
-         bundles, the views and the safety stream (`prove --kafka` and `verify --kafka` read the \
-         rest from the brokers)"
+         Kafka ({bootstrap}), where it serves submissions, checkpoints, records, proofs, tiles, \
+         trails, audit bundles, the views as of now and the safety stream (`verify --kafka` \
+         reads the rest from the brokers)"
     ))
 }

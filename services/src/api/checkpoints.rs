@@ -53,8 +53,8 @@ async fn latest(State(state): State<Arc<ApiState>>) -> Result<Json<Checkpoints>,
                 let held = match &state.backend {
                     Backend::Embedded(dir) => tl_ledger::publish::read_published(dir, p)
                         .map_err(|e| ApiError::unavailable(format!("partition {p}: {e}")))?,
-                    Backend::Kafka(cfg, _) => tl_kafka::read::checkpoints(cfg, p, cfg.timeout)
-                        .map_err(|e| ApiError::unavailable(format!("partition {p}: {e}")))?,
+                    // The tile cache's, so that this route and the partition's own agree.
+                    Backend::Kafka(_, _, tiles) => tiles.latest(p)?.into_iter().collect(),
                 };
                 Ok(PartitionCheckpoint {
                     partition: p,

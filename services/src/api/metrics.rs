@@ -179,7 +179,7 @@ fn gauges(state: &ApiState) {
             metrics::gauge!("tl_records", "partition" => p.to_string()).set(size as f64);
         }
     }
-    if let super::backend::Backend::Kafka(_, lag) = &state.backend {
+    if let super::backend::Backend::Kafka(_, lag, _) = &state.backend {
         kafka_lag(lag, state.partitions);
     }
     for l in state.reads.lag() {

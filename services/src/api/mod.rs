@@ -28,6 +28,7 @@ pub mod auth;
 pub mod backend;
 pub mod checkpoints;
 pub mod error;
+pub mod kafka_tiles;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;

@@ -5,7 +5,9 @@
 //! - `GET /v1/partitions/{p}/proofs/consistency?from=A&to=B`: the tree of `A` records is a
 //!   prefix of the tree of `B`.
 //!
-//! Public, like checkpoints: a proof carries hashes only, no record content.
+//! Public, like checkpoints: a proof carries hashes only, no record content. On Kafka they
+//! come from the tile cache ([`super::kafka_tiles`]): the tree of the records committed so
+//! far, and the checkpoints published on `<trial>.checkpoints`.
 
 use super::error::{ApiError, ErrorBody};
 use super::ApiState;
@@ -105,6 +107,9 @@ fn with_prover<T>(
             state.partitions
         )));
     }
+    if let Some(kafka) = state.backend.kafka_tiles() {
+        return kafka.with_prover(p, f);
+    }
     let fail =
         |e: &dyn std::fmt::Display| ApiError::unavailable(format!("cannot read the store: {e}"));
     let dir = state.backend.ledger_dir("a proof")?;
@@ -125,11 +130,17 @@ fn with_prover<T>(
         published: &published,
         keys: &keys,
     };
-    f(&prover).map_err(|e| match e {
+    f(&prover).map_err(prove_error)
+}
+
+/// Why no proof was made, as the API's error.
+pub(super) fn prove_error(e: ProveError) -> ApiError {
+    match e {
         ProveError::Request(m) => ApiError::bad_request(m),
         // The ledger no longer extends what it published: an integrity failure to investigate.
         ProveError::Diverged(m) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "diverged", m),
-    })
+        ProveError::Unreadable(m) => ApiError::unavailable(m),
+    }
 }
 
 #[utoipa::path(

@@ -18,6 +18,9 @@
 //! outside 1..=255) are 400, an unknown partition or a partition without a checkpoint 404,
 //! always with the API's JSON error.
 //!
+//! On Kafka (`serve --kafka`) the same routes answer from a per-partition cache of the tree's
+//! hashes on disk, fed from the committed ledger ([`super::kafka_tiles`]).
+//!
 //! **Cost.** Tiles are computed from the stored records, not stored: a [`TileCache`] keeps,
 //! per partition served, a [`MerkleTree`] of its records up to the latest checkpoint (every
 //! leaf and complete-subtree hash: 64 bytes per record, so 3.5 MB for the 55,000-record demo),
@@ -135,13 +138,13 @@ impl TileCache {
     }
 }
 
-fn unavailable(e: impl std::fmt::Display) -> ApiError {
+pub(super) fn unavailable(e: impl std::fmt::Display) -> ApiError {
     ApiError::unavailable(format!("cannot read the store: {e}"))
 }
 
 /// The ledger no longer extends what it published: an integrity failure to investigate
 /// (as for proofs).
-fn diverged(message: String) -> ApiError {
+pub(super) fn diverged(message: String) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "diverged", message)
 }
 
@@ -243,7 +246,7 @@ fn current(
 
 /// The leaves `[first, end)` a tile at `level` covers, or the 404 when its last leaf lies
 /// beyond the checkpoint's `size`.
-fn covered(level: u8, coord: TileCoord, size: u64) -> Result<(u64, u64), ApiError> {
+pub(super) fn covered(level: u8, coord: TileCoord, size: u64) -> Result<(u64, u64), ApiError> {
     let span = |n: u64| {
         n.checked_mul(TILE_WIDTH)
             .and_then(|n| n.checked_mul(1u64.checked_shl(8 * u32::from(level))?))
@@ -323,6 +326,9 @@ async fn checkpoint(
 ) -> Result<Response, ApiError> {
     let note = blocking(move || {
         check_partition(&state, partition)?;
+        if let Some(kafka) = state.backend.kafka_tiles() {
+            return Ok(kafka.checkpoint(partition)?.text().to_string());
+        }
         let shared = state.tiles.partition(partition);
         let mut tiles = shared.lock().unwrap_or_else(|e| e.into_inner());
         refresh_latest(&state, partition, &mut tiles)?;
@@ -373,6 +379,10 @@ async fn hash_tile(
     let level = tile_level(&level).map_err(ApiError::bad_request)?;
     let coord = tile_coord(&coord).map_err(ApiError::bad_request)?;
     let bytes = blocking(move || {
+        if let Some(kafka) = state.backend.kafka_tiles() {
+            check_partition(&state, partition)?;
+            return kafka.hash_tile(partition, level, coord);
+        }
         let (latest, shared) = current(&state, partition)?;
         covered(level, coord, latest.unverified().size)?;
         let tiles = shared.lock().unwrap_or_else(|e| e.into_inner());
@@ -400,6 +410,10 @@ fn bundle_records(
     partition: u32,
     coord: TileCoord,
 ) -> Result<Vec<Vec<u8>>, ApiError> {
+    if let Some(kafka) = state.backend.kafka_tiles() {
+        check_partition(state, partition)?;
+        return kafka.bundle_records(partition, coord);
+    }
     let (latest, shared) = current(state, partition)?;
     let (first, end) = covered(0, coord, latest.unverified().size)?;
     let reader =

@@ -13,7 +13,10 @@
 //!   `serve` child process on 127.0.0.1, against the same submissions through one
 //!   [`SubmitHandle`] in this process, on the same demo (the reference: what the server adds
 //!   is HTTP, its limits and its bookkeeping). Each client waits for its answer before it
-//!   sends the next. Target: HTTP at least 0.7× the handle with 256 clients;
+//!   sends the next. The HTTP clients are tasks on one thread, each with a keep-alive
+//!   connection and its requests built before timing ([`super::bench_http_client`]); the CPU
+//!   seconds of the clients and of the server's threads are printed beside each row. Target:
+//!   HTTP at least 0.7× the handle with 256 clients;
 //! * **submit latency** p50/p99 at 500 submissions/s from 16 clients, open loop: each request
 //!   has a start time on a fixed schedule, and its latency is counted from that time, so a
 //!   slow answer also delays the ones after it (no coordinated omission). Target: p99 < 20 ms;
@@ -416,13 +419,17 @@ fn throughput(work: &Path, base: &Base, aes: &[Vec<u8>]) -> Result<()> {
             rate(handle),
             rate(http)
         );
+        let client = cpu.first().map_or(0.0, |c| c.1);
+        let server: f64 = cpu.iter().skip(1).map(|c| c.1).sum();
         let threads: Vec<String> = cpu
             .iter()
+            .skip(1)
             .take(6)
             .map(|(name, t)| format!("{name} {t:.2}"))
             .collect();
         println!(
-            "            server CPU s by thread, best HTTP run: {}",
+            "            best HTTP run: {:.2} s; CPU s client {client:.2}, server {server:.2} (by thread: {})",
+            http.as_secs_f64(),
             threads.join(", ")
         );
     }
@@ -461,16 +468,21 @@ fn over_http(
     clients: usize,
 ) -> Result<(Duration, Vec<(String, f64)>)> {
     let served = Served::start(dir, token, &[])?;
-    let url = served.url.clone();
+    let addr = served
+        .url
+        .strip_prefix("http://")
+        .context("serve's URL")?
+        .to_string();
+    let requests: Vec<Vec<u8>> = subs
+        .iter()
+        .map(|b| super::bench_http_client::request(&addr, b))
+        .collect();
     let before = served.thread_cpu()?;
-    let took = drive(
-        clients,
-        subs,
-        |_| Ok(agent()),
-        |a, bytes| post(a, &url, bytes),
-    )?;
+    let own = super::bench_http_client::own_cpu()?;
+    let took = super::bench_http_client::drive(&addr, &requests, clients)?;
+    let client = super::bench_http_client::own_cpu()? - own;
     let after = served.thread_cpu()?;
-    let spent = after
+    let mut spent: Vec<(String, f64)> = after
         .into_iter()
         .map(|(name, t)| {
             let was = before.iter().find(|(n, _)| *n == name).map_or(0.0, |b| b.1);
@@ -478,6 +490,7 @@ fn over_http(
         })
         .filter(|(_, t)| *t > 0.0)
         .collect();
+    spent.insert(0, ("client (this process)".to_string(), client));
     Ok((took, spent))
 }
 

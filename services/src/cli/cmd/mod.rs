@@ -5,6 +5,7 @@ pub mod bench_audit;
 pub mod bench_generate;
 pub mod bench_grouped;
 pub mod bench_http;
+pub mod bench_http_client;
 pub mod bench_kafka;
 pub mod bench_open;
 pub mod bench_project;

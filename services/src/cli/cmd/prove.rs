@@ -108,7 +108,7 @@ fn emit(r: Result<ProofFile, ProveError>) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&proof)?);
             Ok(ExitCode::SUCCESS)
         }
-        Err(ProveError::Request(m)) => bail!(m),
+        Err(ProveError::Request(m) | ProveError::Unreadable(m)) => bail!(m),
         Err(ProveError::Diverged(m)) => {
             println!("FAILED: {m}");
             Ok(ExitCode::from(crate::EXIT_NEGATIVE))

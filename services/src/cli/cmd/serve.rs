@@ -270,7 +270,11 @@ impl Server {
         let state = api_state(
             common,
             api::backend::Submitter::Kafka(submitter),
-            api::backend::Backend::Kafka(cfg.clone(), lag),
+            api::backend::Backend::Kafka(
+                cfg.clone(),
+                lag,
+                Box::new(api::kafka_tiles::KafkaTiles::new(cfg, &db.join("tlog"))),
+            ),
             flags,
         );
         Ok(Server {
