@@ -369,6 +369,16 @@ pub trait DecidingService {
     fn forget(&mut self, id: &SubmissionId) -> bool;
     /// Decisions made so far, in all (replayed ones included).
     fn decided(&self) -> u64;
+    /// Whether reading a record of `event_type` about `subject` next may make the service
+    /// decide something, given what it has read so far: false only when it certainly would
+    /// not. A host that keeps its own submissions in flight lets them settle before the
+    /// service reads on only when one of them may (the simulator on Kafka). The records the
+    /// service has not read yet should only turn a true into a false here (see each
+    /// service's exceptions). The default: true.
+    fn may_decide_on(&self, subject: &Subject, event_type: u16) -> bool {
+        let _ = (subject, event_type);
+        true
+    }
 }
 
 /// Decisions made and not yet read back.
@@ -587,6 +597,11 @@ impl DecidingService for MatcherService {
 
     fn decided(&self) -> u64 {
         self.pending.made
+    }
+
+    /// Only a sequencing result makes the matcher propose.
+    fn may_decide_on(&self, subject: &Subject, event_type: u16) -> bool {
+        matches!(subject, Subject::Patient(_)) && event_type == ct::SEQUENCING_RESULT_REPORTED
     }
 }
 
@@ -830,5 +845,30 @@ impl DecidingService for CohortEngineService {
 
     fn decided(&self) -> u64 {
         self.pending.made
+    }
+
+    /// An MTB decision (a slot), or a course record of a slot holder whose outcome the
+    /// two-stage rule still awaits (a stage decision). A wait starts when the engine decides
+    /// the slot (or reads a slot another author recorded) and ends when the outcome is
+    /// counted, so of the records not read yet only such foreign slots can start one.
+    fn may_decide_on(&self, subject: &Subject, event_type: u16) -> bool {
+        let Subject::Patient(patient) = subject else {
+            return false;
+        };
+        if event_type == ct::MATCH_DECIDED {
+            return true;
+        }
+        matches!(
+            event_type,
+            ct::DOSE_ADMINISTERED
+                | ct::RESPONSE_ASSESSED
+                | ct::TREATMENT_ENDED
+                | ct::DEATH_RECORDED
+                | ct::CORRECTED
+        ) && self
+            .courses
+            .get(patient)
+            .and_then(|c| c.cohort.as_ref())
+            .is_some_and(|cohort| self.engine.awaits(cohort, patient))
     }
 }

@@ -12,7 +12,7 @@ use crate::personal::{KeyImporter, SimPersonal};
 use crate::rng::SimRng;
 use crate::{SimConfig, SimError, SimKey, SimKeys, SimReport};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::path::Path;
 use std::time::Instant;
 use tl_domain::TrialRules;
@@ -96,6 +96,31 @@ struct Patient {
     msi_referral: bool,
 }
 
+/// What else a patient event's reference is kept as, besides the patient's last reference.
+#[derive(Clone, Copy, Debug)]
+enum Keep {
+    /// Only the last reference.
+    Last,
+    /// The report of adverse event `id` (updates cite it).
+    Ae(u32),
+    /// A dose entered with typo `t` (its correction cites it).
+    Typo(u32),
+    /// The sequencing result.
+    Sequencing,
+}
+
+/// A patient event in flight on a pipelined ledger.
+struct InFlight {
+    /// The ledger's token for it.
+    token: u64,
+    /// The patient.
+    patient: usize,
+    /// Its event's name (for counts and errors).
+    name: &'static str,
+    /// Where its reference goes.
+    keep: Keep,
+}
+
 struct Engine<'a> {
     config: &'a SimConfig,
     protocol: Protocol,
@@ -128,6 +153,10 @@ struct Engine<'a> {
     msi_expansion_open: bool,
     by_type: BTreeMap<&'static str, u64>,
     records: u64,
+    /// Patient events in flight, in the order submitted.
+    in_flight: VecDeque<InFlight>,
+    /// Whether one of them may make the deciding services answer.
+    answer_in_flight: bool,
 }
 
 /// The start of day `d` in microseconds, plus 8 hours (the working day starts).
@@ -153,7 +182,8 @@ impl<'a> Engine<'a> {
         UtcMicros(self.clock)
     }
 
-    /// Signs and submits one event; returns the record's reference.
+    /// Signs and submits one event and waits for its record (a protocol amendment: the
+    /// decisions after it name its position); returns the record's reference.
     fn submit<E: EventPayload>(
         &mut self,
         day: Date,
@@ -162,21 +192,89 @@ impl<'a> Engine<'a> {
         author: &SimKey,
         cites: Vec<Reference>,
     ) -> Result<Reference, SimError> {
-        self.submit_with_personal(day, subject, event, None, author, cites)
+        let (signed, now) = self.prepare(day, subject, event, None, author, cites);
+        self.seal(signed, now, E::NAME)
     }
 
-    /// [`Engine::submit`] with sealed personal data in the envelope (signed with the rest).
-    fn submit_with_personal<E: EventPayload>(
+    /// Signs and submits one event about patient `p`, kept in flight on a pipelined ledger:
+    /// its reference becomes the patient's last (and is kept as `keep` says) once it is
+    /// sealed ([`Engine::settle_patient`] waits for that).
+    #[allow(clippy::too_many_arguments)]
+    fn submit_about<E: EventPayload>(
         &mut self,
+        p: usize,
         day: Date,
-        subject: Subject,
         event: &E,
         personal_data: Option<Vec<u8>>,
         author: &SimKey,
         cites: Vec<Reference>,
-    ) -> Result<Reference, SimError> {
-        let (signed, now) = self.prepare(day, subject, event, personal_data, author, cites);
-        self.seal(signed, now, E::NAME)
+        keep: Keep,
+    ) -> Result<(), SimError> {
+        let subject = Subject::Patient(self.patients[p].name.clone());
+        let (signed, now) = self.prepare(day, subject.clone(), event, personal_data, author, cites);
+        let may_answer = self.decider.may_answer(&signed.submission);
+        match self.ledger.begin(signed, now)? {
+            crate::Begun::Done(outcome) => {
+                let r = self.accept(outcome, &subject, E::NAME)?;
+                self.keep(p, keep, r);
+            }
+            crate::Begun::InFlight(token) => {
+                self.answer_in_flight |= may_answer;
+                self.in_flight.push_back(InFlight {
+                    token,
+                    patient: p,
+                    name: E::NAME,
+                    keep,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Notes a sealed patient event's reference.
+    fn keep(&mut self, p: usize, keep: Keep, r: Reference) {
+        let pt = &mut self.patients[p];
+        pt.last_ref = Some(r);
+        match keep {
+            Keep::Last => {}
+            Keep::Ae(id) => {
+                pt.ae_refs.insert(id, r);
+            }
+            Keep::Typo(t) => {
+                pt.typo_refs.insert(t, r);
+            }
+            Keep::Sequencing => pt.sequencing_ref = Some(r),
+        }
+    }
+
+    /// Takes the outcomes of the first `n` events in flight, in order.
+    fn settle_first(&mut self, n: usize) -> Result<(), SimError> {
+        for _ in 0..n {
+            let Some(f) = self.in_flight.pop_front() else {
+                break;
+            };
+            let outcome = self.ledger.settle(f.token)?;
+            let subject = Subject::Patient(self.patients[f.patient].name.clone());
+            let r = self.accept(outcome, &subject, f.name)?;
+            self.keep(f.patient, f.keep, r);
+        }
+        if self.in_flight.is_empty() {
+            self.answer_in_flight = false;
+        }
+        Ok(())
+    }
+
+    /// Waits until every event of patient `p` in flight is sealed (the next one cites one).
+    fn settle_patient(&mut self, p: usize) -> Result<(), SimError> {
+        match self.in_flight.iter().rposition(|f| f.patient == p) {
+            Some(i) => self.settle_first(i + 1),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until every event in flight is sealed.
+    fn settle_all(&mut self) -> Result<(), SimError> {
+        self.settle_first(self.in_flight.len())
     }
 
     /// Stamps and signs one event (the clock and id draws of [`Engine::submit`]), without
@@ -264,7 +362,19 @@ impl<'a> Engine<'a> {
     /// Lets the deciding services read what was just recorded, and records what they answer
     /// (signed with their keys), until they have nothing more to say. Their submissions are
     /// stamped with the simulated clock; what they decide comes from the ledger alone.
+    ///
+    /// With events in flight, the services answer only once they are sealed and read, so
+    /// that they decide on the ledger as the embedded demo's services see it at this step;
+    /// when none of them may make a service answer, the services read them at a later step
+    /// instead: what they would answer, and when, is unchanged (see
+    /// [`crate::Decider::may_answer`]).
     fn run_deciders(&mut self, day: Date) -> Result<(), SimError> {
+        if self.answer_in_flight {
+            self.settle_all()?;
+        }
+        if !self.in_flight.is_empty() {
+            return Ok(());
+        }
         loop {
             let clock = &mut self.clock;
             let rng = &mut self.clock_rng;
@@ -370,19 +480,18 @@ impl<'a> Engine<'a> {
         self.keys.investigators[self.patients[p].investigator].clone()
     }
 
-    /// Submits a patient event by the patient's investigator and remembers it as the last.
+    /// Submits a patient event by the patient's investigator; its reference becomes the last
+    /// (and is kept as `keep` says).
     fn patient_event<E: EventPayload>(
         &mut self,
         p: usize,
         day: Date,
         event: &E,
         cites: Vec<Reference>,
-    ) -> Result<Reference, SimError> {
+        keep: Keep,
+    ) -> Result<(), SimError> {
         let author = self.investigator(p);
-        let subject = Subject::Patient(self.patients[p].name.clone());
-        let r = self.submit(day, subject, event, &author, cites)?;
-        self.patients[p].last_ref = Some(r);
-        Ok(r)
+        self.submit_about(p, day, event, None, &author, cites, keep)
     }
 
     fn amend(&mut self, day: Date, version: u32) -> Result<(), SimError> {
@@ -493,20 +602,20 @@ impl<'a> Engine<'a> {
         let sealed = personal.seal(&self.config.trial, &name);
         self.store_key(name.clone(), personal.key)?;
         let author = self.investigator(p);
-        let r = self.submit_with_personal(
+        self.submit_about(
+            p,
             day,
-            Subject::Patient(name),
             &registered,
             Some(sealed),
             &author,
             vec![],
+            Keep::Last,
         )?;
-        self.patients[p].last_ref = Some(r);
         let consent = ConsentRecorded {
             form_version: format!("DRUP-ICF v{}", self.protocol_version),
             consented_on: day,
         };
-        self.patient_event(p, day, &consent, vec![])?;
+        self.patient_event(p, day, &consent, vec![], Keep::Last)?;
         let rng = &mut self.patients[p].rng;
         if rng.chance(0.01) {
             let later = Date(day.0 + rng.range(1, 10) as i32);
@@ -515,7 +624,7 @@ impl<'a> Engine<'a> {
                 follow_up_allowed: false,
                 reason: "patient decided against further screening".into(),
             };
-            self.patient_event(p, later, &withdrawn, vec![])?;
+            self.patient_event(p, later, &withdrawn, vec![], Keep::Last)?;
         } else {
             let when = Date(day.0 + rng.range(14, 28) as i32);
             self.push(when, 5, Action::Sequence(p));
@@ -556,12 +665,8 @@ impl<'a> Engine<'a> {
         let known = self.patients[p].msi_referral;
         let result = sequencing_result_of(&mut self.patients[p].rng, tumour, &sample, day, known);
         let key = self.keys.labs[lab].clone();
-        let subject = Subject::Patient(self.patients[p].name.clone());
-        let r = self.submit(day, subject, &result, &key, vec![])?;
-        let pt = &mut self.patients[p];
-        pt.sequencing = Some(result);
-        pt.sequencing_ref = Some(r);
-        pt.last_ref = Some(r);
+        self.submit_about(p, day, &result, None, &key, vec![], Keep::Sequencing)?;
+        self.patients[p].sequencing = Some(result);
         Ok(())
     }
 
@@ -648,9 +753,7 @@ impl<'a> Engine<'a> {
         };
         let cites = self.patients[p].proposal_ref.into_iter().collect();
         let mtb = self.keys.mtb.clone();
-        let subject = Subject::Patient(self.patients[p].name.clone());
-        let approval = self.submit(day, subject, &decided, &mtb, cites)?;
-        self.patients[p].last_ref = Some(approval);
+        self.submit_about(p, day, &decided, None, &mtb, cites, Keep::Last)?;
         self.recent_yield *= 0.98;
         Ok(())
     }
@@ -665,7 +768,7 @@ impl<'a> Engine<'a> {
             enrolled_on: day,
         };
         let cites = self.patients[p].slot_ref.into_iter().collect();
-        self.patient_event(p, day, &enrolled, cites)?;
+        self.patient_event(p, day, &enrolled, cites, Keep::Last)?;
         let input = history::PatientPlanInput {
             drug: &DRUGS[spec.drug],
             activity: spec.activity,
@@ -692,15 +795,14 @@ impl<'a> Engine<'a> {
         }
         match event {
             PlannedEvent::Assessment(a) => {
-                self.patient_event(p, day, &a, vec![])?;
+                self.patient_event(p, day, &a, vec![], Keep::Last)?;
             }
             PlannedEvent::Dose { dose, typo } => {
-                let r = self.patient_event(p, day, &dose, vec![])?;
-                if let Some(t) = typo {
-                    self.patients[p].typo_refs.insert(t, r);
-                }
+                let keep = typo.map_or(Keep::Last, Keep::Typo);
+                self.patient_event(p, day, &dose, vec![], keep)?;
             }
             PlannedEvent::CorrectDose { typo, dose } => {
+                self.settle_patient(p)?;
                 let Some(original) = self.patients[p].typo_refs.get(&typo).copied() else {
                     return Ok(());
                 };
@@ -711,47 +813,49 @@ impl<'a> Engine<'a> {
                     event_version: DoseAdministered::VERSION,
                     payload: tl_schemas::encode(&dose),
                 };
-                self.patient_event(p, day, &correction, vec![original])?;
+                self.patient_event(p, day, &correction, vec![original], Keep::Last)?;
             }
             PlannedEvent::DoseModified { event, cause } => {
+                if cause.is_some() {
+                    self.settle_patient(p)?;
+                }
                 let cites = cause
                     .and_then(|id| self.patients[p].ae_refs.get(&id).copied())
                     .into_iter()
                     .collect();
-                self.patient_event(p, day, &event, cites)?;
+                self.patient_event(p, day, &event, cites, Keep::Last)?;
             }
             PlannedEvent::AeReported(ae) => {
                 let id = ae.ae_id;
-                let r = self.patient_event(p, day, &ae, vec![])?;
-                self.patients[p].ae_refs.insert(id, r);
+                self.patient_event(p, day, &ae, vec![], Keep::Ae(id))?;
             }
             PlannedEvent::AeUpdated { event, by_safety } => {
+                self.settle_patient(p)?;
                 let Some(report) = self.patients[p].ae_refs.get(&event.ae_id).copied() else {
                     return Ok(());
                 };
                 if by_safety {
                     let safety = self.keys.safety.clone();
-                    let subject = Subject::Patient(self.patients[p].name.clone());
-                    let r = self.submit(day, subject, &event, &safety, vec![report])?;
-                    self.patients[p].last_ref = Some(r);
+                    self.submit_about(p, day, &event, None, &safety, vec![report], Keep::Last)?;
                 } else {
-                    self.patient_event(p, day, &event, vec![report])?;
+                    self.patient_event(p, day, &event, vec![report], Keep::Last)?;
                 }
             }
             PlannedEvent::TreatmentEnded(e) => {
                 let cites = if e.reason == EndReason::Progression {
+                    self.settle_patient(p)?;
                     self.patients[p].last_ref.into_iter().collect()
                 } else {
                     vec![]
                 };
-                self.patient_event(p, day, &e, cites)?;
+                self.patient_event(p, day, &e, cites, Keep::Last)?;
             }
             PlannedEvent::Survival(s) => {
                 self.patients[p].last_alive = Some(s.last_known_alive);
-                self.patient_event(p, day, &s, vec![])?;
+                self.patient_event(p, day, &s, vec![], Keep::Last)?;
             }
             PlannedEvent::Death(d) => {
-                self.patient_event(p, day, &d, vec![])?;
+                self.patient_event(p, day, &d, vec![], Keep::Last)?;
                 self.patients[p].dead = true;
             }
         }
@@ -773,7 +877,7 @@ impl<'a> Engine<'a> {
                     cause: "progressive disease".into(),
                     treatment_related: false,
                 };
-                self.patient_event(p, day, &d, vec![])?;
+                self.patient_event(p, day, &d, vec![], Keep::Last)?;
                 self.patients[p].dead = true;
             } else {
                 let back = self.patients[p].rng.range(0, 20) as i32;
@@ -784,7 +888,7 @@ impl<'a> Engine<'a> {
                 let s = SurvivalStatusRecorded {
                     last_known_alive: alive,
                 };
-                self.patient_event(p, day, &s, vec![])?;
+                self.patient_event(p, day, &s, vec![], Keep::Last)?;
             }
         }
         Ok(())
@@ -820,7 +924,7 @@ impl<'a> Engine<'a> {
             // The services follow the ledger: they read what this step recorded and answer.
             self.run_deciders(day)?;
         }
-        Ok(())
+        self.settle_all()
     }
 }
 
@@ -912,6 +1016,8 @@ pub fn run_on(
         msi_expansion_open: false,
         by_type: BTreeMap::new(),
         records: 2,
+        in_flight: VecDeque::new(),
+        answer_in_flight: false,
     };
     engine.by_type.insert("TrialRegistered", 1);
     engine.by_type.insert("KeyEnrolled", 1);
