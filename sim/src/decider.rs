@@ -159,8 +159,8 @@ impl Decider for ServiceDecider {
     }
 
     fn may_answer(&self, submission: &Submission) -> bool {
-        let (subject, t) = (&submission.subject, submission.envelope.event_type);
-        self.matcher.service.may_decide_on(subject, t)
-            || self.engine.service.may_decide_on(subject, t)
+        let (subject, envelope) = (&submission.subject, &submission.envelope);
+        self.matcher.service.may_decide_on(subject, envelope)
+            || self.engine.service.may_decide_on(subject, envelope)
     }
 }

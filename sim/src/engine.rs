@@ -96,10 +96,12 @@ struct Patient {
     msi_referral: bool,
 }
 
-/// What else a patient event's reference is kept as, besides the patient's last reference.
+/// Where a sealed submission's reference is kept.
 #[derive(Clone, Copy, Debug)]
 enum Keep {
-    /// Only the last reference.
+    /// Nowhere (a stage decision).
+    Nothing,
+    /// As the patient's last reference.
     Last,
     /// The report of adverse event `id` (updates cite it).
     Ae(u32),
@@ -107,18 +109,26 @@ enum Keep {
     Typo(u32),
     /// The sequencing result.
     Sequencing,
+    /// The matcher's proposal (the MTB's decision cites it).
+    Proposal,
+    /// The patient's slot (the enrolment cites it); not the patient's last reference.
+    Slot,
 }
 
-/// A patient event in flight on a pipelined ledger.
+/// A submission in flight on a pipelined ledger.
 struct InFlight {
     /// The ledger's token for it.
     token: u64,
-    /// The patient.
-    patient: usize,
+    /// Its subject (for errors).
+    subject: Subject,
+    /// The patient whose reference it is (`keep`), if any.
+    patient: Option<usize>,
     /// Its event's name (for counts and errors).
     name: &'static str,
     /// Where its reference goes.
     keep: Keep,
+    /// A deciding service's answer (see [`Engine::begin`]).
+    answer: bool,
 }
 
 struct Engine<'a> {
@@ -197,8 +207,8 @@ impl<'a> Engine<'a> {
     }
 
     /// Signs and submits one event about patient `p`, kept in flight on a pipelined ledger:
-    /// its reference becomes the patient's last (and is kept as `keep` says) once it is
-    /// sealed ([`Engine::settle_patient`] waits for that).
+    /// its reference is kept as `keep` says once it is sealed ([`Engine::settle_patient`]
+    /// waits for that).
     #[allow(clippy::too_many_arguments)]
     fn submit_about<E: EventPayload>(
         &mut self,
@@ -211,31 +221,61 @@ impl<'a> Engine<'a> {
         keep: Keep,
     ) -> Result<(), SimError> {
         let subject = Subject::Patient(self.patients[p].name.clone());
-        let (signed, now) = self.prepare(day, subject.clone(), event, personal_data, author, cites);
+        let (signed, now) = self.prepare(day, subject, event, personal_data, author, cites);
+        self.begin(signed, now, E::NAME, Some(p), keep, false)
+    }
+
+    /// Hands a signed submission to the ledger, keeping it in flight if the ledger can.
+    ///
+    /// A submission the deciding services may answer is begun only once the services'
+    /// answers in flight are sealed: the services must read those before it (a slot changes
+    /// what the matcher proposes next), and records of different subjects in flight together
+    /// may be sealed in either order.
+    fn begin(
+        &mut self,
+        signed: tl_schemas::SignedSubmission,
+        now: UtcMicros,
+        name: &'static str,
+        patient: Option<usize>,
+        keep: Keep,
+        answer: bool,
+    ) -> Result<(), SimError> {
+        let subject = signed.submission.subject.clone();
         let may_answer = self.decider.may_answer(&signed.submission);
+        if may_answer && self.in_flight.iter().any(|f| f.answer) {
+            self.settle_where(|f| f.answer)?;
+        }
         match self.ledger.begin(signed, now)? {
             crate::Begun::Done(outcome) => {
-                let r = self.accept(outcome, &subject, E::NAME)?;
-                self.keep(p, keep, r);
+                let r = self.accept(outcome, &subject, name)?;
+                if let Some(p) = patient {
+                    self.keep(p, keep, r);
+                }
             }
             crate::Begun::InFlight(token) => {
                 self.answer_in_flight |= may_answer;
                 self.in_flight.push_back(InFlight {
                     token,
-                    patient: p,
-                    name: E::NAME,
+                    subject,
+                    patient,
+                    name,
                     keep,
+                    answer,
                 });
             }
         }
         Ok(())
     }
 
-    /// Notes a sealed patient event's reference.
+    /// Notes a sealed submission's reference for patient `p`.
     fn keep(&mut self, p: usize, keep: Keep, r: Reference) {
         let pt = &mut self.patients[p];
-        pt.last_ref = Some(r);
         match keep {
+            Keep::Nothing => return,
+            Keep::Slot => {
+                pt.slot_ref = Some(r);
+                return;
+            }
             Keep::Last => {}
             Keep::Ae(id) => {
                 pt.ae_refs.insert(id, r);
@@ -244,19 +284,25 @@ impl<'a> Engine<'a> {
                 pt.typo_refs.insert(t, r);
             }
             Keep::Sequencing => pt.sequencing_ref = Some(r),
+            Keep::Proposal => pt.proposal_ref = Some(r),
         }
+        pt.last_ref = Some(r);
     }
 
-    /// Takes the outcomes of the first `n` events in flight, in order.
-    fn settle_first(&mut self, n: usize) -> Result<(), SimError> {
-        for _ in 0..n {
-            let Some(f) = self.in_flight.pop_front() else {
-                break;
-            };
+    /// Takes the outcomes of the submissions in flight that `which` selects, in the order
+    /// submitted (a patient's last reference is its latest event's).
+    fn settle_where(&mut self, which: impl Fn(&InFlight) -> bool) -> Result<(), SimError> {
+        let (chosen, rest): (VecDeque<InFlight>, VecDeque<InFlight>) =
+            std::mem::take(&mut self.in_flight)
+                .into_iter()
+                .partition(|f| which(f));
+        self.in_flight = rest;
+        for f in chosen {
             let outcome = self.ledger.settle(f.token)?;
-            let subject = Subject::Patient(self.patients[f.patient].name.clone());
-            let r = self.accept(outcome, &subject, f.name)?;
-            self.keep(f.patient, f.keep, r);
+            let r = self.accept(outcome, &f.subject, f.name)?;
+            if let Some(p) = f.patient {
+                self.keep(p, f.keep, r);
+            }
         }
         if self.in_flight.is_empty() {
             self.answer_in_flight = false;
@@ -264,17 +310,22 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Waits until every event of patient `p` in flight is sealed (the next one cites one).
+    /// Waits until every submission in flight that keeps a reference of patient `p` is
+    /// sealed (the next event cites one).
     fn settle_patient(&mut self, p: usize) -> Result<(), SimError> {
-        match self.in_flight.iter().rposition(|f| f.patient == p) {
-            Some(i) => self.settle_first(i + 1),
-            None => Ok(()),
+        if self.in_flight.iter().any(|f| f.patient == Some(p)) {
+            self.settle_where(|f| f.patient == Some(p))
+        } else {
+            Ok(())
         }
     }
 
-    /// Waits until every event in flight is sealed.
+    /// Waits until every submission in flight is sealed.
     fn settle_all(&mut self) -> Result<(), SimError> {
-        self.settle_first(self.in_flight.len())
+        if self.in_flight.is_empty() {
+            return Ok(());
+        }
+        self.settle_where(|_| true)
     }
 
     /// Stamps and signs one event (the clock and id draws of [`Engine::submit`]), without
@@ -387,52 +438,49 @@ impl<'a> Engine<'a> {
             if answers.is_empty() {
                 return Ok(());
             }
-            // The answers of one step are independent of each other: they are ordered
-            // together (in flight at once on Kafka), then handled in order.
-            let submissions: Vec<tl_schemas::Submission> =
-                answers.iter().map(|a| a.submission.clone()).collect();
-            let batch = answers
-                .into_iter()
-                .map(|a| {
-                    let now = a.submission.client_time;
-                    (a, now)
-                })
-                .collect();
-            let outcomes = self.ledger.submit_many(batch)?;
-            for (submission, outcome) in submissions.iter().zip(outcomes) {
-                let t = submission.envelope.event_type;
+            // The answers of one step are independent of each other: handled in order, and
+            // in flight together on a pipelined ledger, where their references follow.
+            for answer in answers {
+                let t = answer.submission.envelope.event_type;
                 let name = clinical_type::name(t).unwrap_or("unknown");
-                let r = self.accept(outcome, &submission.subject, name)?;
-                self.on_decision(day, submission, r)?;
+                let (patient, keep) = self.on_decision(day, &answer.submission)?;
+                let now = answer.submission.client_time;
+                self.begin(answer, now, name, patient, keep, true)?;
+            }
+            if !self.in_flight.is_empty() {
+                // Read back only if an answer may make a service answer again.
+                if !self.answer_in_flight {
+                    return Ok(());
+                }
+                self.settle_all()?;
             }
         }
     }
 
     /// What the simulation does with a service's decision: the MTB meets on a proposal, a
-    /// patient with a slot is enrolled.
+    /// patient with a slot is enrolled. Returns whose reference the decision's record is and
+    /// how it is kept.
     fn on_decision(
         &mut self,
         day: Date,
         submission: &tl_schemas::Submission,
-        r: Reference,
-    ) -> Result<(), SimError> {
+    ) -> Result<(Option<usize>, Keep), SimError> {
         let t = submission.envelope.event_type;
         match &submission.subject {
             Subject::Patient(name) if t == clinical_type::MATCH_PROPOSED => {
                 let Some(&p) = self.index.get(name) else {
-                    return Ok(());
+                    return Ok((None, Keep::Nothing));
                 };
                 let proposal: MatchProposed = tl_schemas::decode(&submission.envelope.payload)
                     .map_err(|e| SimError::Invalid(format!("a proposal does not decode: {e}")))?;
                 let pt = &mut self.patients[p];
                 pt.proposal = Some(proposal);
-                pt.proposal_ref = Some(r);
-                pt.last_ref = Some(r);
                 // The MTB meets 2 to 9 days after the result (two draws, as when the matcher
                 // was simulated with a latency of its own).
                 let gap = pt.rng.range(0, 2) + pt.rng.range(2, 8);
                 let when = Date(day.0 + gap as i32);
                 self.push(when, 7, Action::Decide(p));
+                Ok((Some(p), Keep::Proposal))
             }
             Subject::Cohort(cohort_id)
                 if t == clinical_type::COHORT_STAGE_DECIDED
@@ -444,12 +492,13 @@ impl<'a> Engine<'a> {
                         SimError::Invalid(format!("a stage decision does not decode: {e}"))
                     })?;
                 self.msi_expansion_open = decided.status == CohortStatus::Expansion;
+                Ok((None, Keep::Nothing))
             }
             Subject::Cohort(cohort_id) if t == clinical_type::SLOT_ASSIGNED => {
                 let slot: SlotAssigned = tl_schemas::decode(&submission.envelope.payload)
                     .map_err(|e| SimError::Invalid(format!("a slot does not decode: {e}")))?;
                 let Some(&p) = self.index.get(&slot.patient) else {
-                    return Ok(());
+                    return Ok((None, Keep::Nothing));
                 };
                 let idx = self
                     .protocol
@@ -459,7 +508,6 @@ impl<'a> Engine<'a> {
                     .ok_or_else(|| SimError::Invalid(format!("unknown cohort {cohort_id}")))?;
                 let pt = &mut self.patients[p];
                 pt.cohort = Some(idx);
-                pt.slot_ref = Some(r);
                 let when = Date(day.0 + pt.rng.range(2, 10) as i32);
                 self.push(when, 8, Action::Enrol(p));
                 self.slotted += 1;
@@ -470,10 +518,10 @@ impl<'a> Engine<'a> {
                     self.cutoff = Some(cutoff);
                     self.push(cutoff, 99, Action::Cutoff);
                 }
+                Ok((Some(p), Keep::Slot))
             }
-            _ => {}
+            _ => Ok((None, Keep::Nothing)),
         }
-        Ok(())
     }
 
     fn investigator(&self, p: usize) -> SimKey {
@@ -515,6 +563,10 @@ impl<'a> Engine<'a> {
             document,
         };
         let admin = self.keys.admin.clone();
+        // Nothing stays in flight past an amendment, so the services read it at this step
+        // (a cohort engine's outcome rule may change with it: see
+        // `DecidingService::may_decide_on`).
+        self.settle_all()?;
         let r = self.submit(day, Subject::Trial, &amendment, &admin, vec![])?;
         self.protocol_version = version;
         self.protocol_position = r.seq + 1;
@@ -751,6 +803,7 @@ impl<'a> Engine<'a> {
             rationale,
             decided_on: day,
         };
+        self.settle_patient(p)?;
         let cites = self.patients[p].proposal_ref.into_iter().collect();
         let mtb = self.keys.mtb.clone();
         self.submit_about(p, day, &decided, None, &mtb, cites, Keep::Last)?;
@@ -767,6 +820,7 @@ impl<'a> Engine<'a> {
             cohort_id: spec.definition.cohort_id.clone(),
             enrolled_on: day,
         };
+        self.settle_patient(p)?;
         let cites = self.patients[p].slot_ref.into_iter().collect();
         self.patient_event(p, day, &enrolled, cites, Keep::Last)?;
         let input = history::PatientPlanInput {
