@@ -310,8 +310,34 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
+    /// Waits until the latest submission in flight of patient `p` whose reference is kept as
+    /// `needed` selects is sealed, with the patient's earlier ones (in order, so the
+    /// patient's last reference stays its latest sealed event's); the patient's later ones
+    /// stay in flight.
+    fn settle_patient_through(
+        &mut self,
+        p: usize,
+        needed: impl Fn(Keep) -> bool,
+    ) -> Result<(), SimError> {
+        let Some(last) = self
+            .in_flight
+            .iter()
+            .rposition(|f| f.patient == Some(p) && needed(f.keep))
+        else {
+            return Ok(());
+        };
+        let tokens: BTreeSet<u64> = self
+            .in_flight
+            .iter()
+            .take(last + 1)
+            .filter(|f| f.patient == Some(p))
+            .map(|f| f.token)
+            .collect();
+        self.settle_where(|f| tokens.contains(&f.token))
+    }
+
     /// Waits until every submission in flight that keeps a reference of patient `p` is
-    /// sealed (the next event cites one).
+    /// sealed (the next event cites the patient's last).
     fn settle_patient(&mut self, p: usize) -> Result<(), SimError> {
         if self.in_flight.iter().any(|f| f.patient == Some(p)) {
             self.settle_where(|f| f.patient == Some(p))
@@ -803,7 +829,7 @@ impl<'a> Engine<'a> {
             rationale,
             decided_on: day,
         };
-        self.settle_patient(p)?;
+        self.settle_patient_through(p, |k| matches!(k, Keep::Proposal))?;
         let cites = self.patients[p].proposal_ref.into_iter().collect();
         let mtb = self.keys.mtb.clone();
         self.submit_about(p, day, &decided, None, &mtb, cites, Keep::Last)?;
@@ -820,7 +846,7 @@ impl<'a> Engine<'a> {
             cohort_id: spec.definition.cohort_id.clone(),
             enrolled_on: day,
         };
-        self.settle_patient(p)?;
+        self.settle_patient_through(p, |k| matches!(k, Keep::Slot))?;
         let cites = self.patients[p].slot_ref.into_iter().collect();
         self.patient_event(p, day, &enrolled, cites, Keep::Last)?;
         let input = history::PatientPlanInput {
@@ -856,7 +882,7 @@ impl<'a> Engine<'a> {
                 self.patient_event(p, day, &dose, vec![], keep)?;
             }
             PlannedEvent::CorrectDose { typo, dose } => {
-                self.settle_patient(p)?;
+                self.settle_patient_through(p, |k| matches!(k, Keep::Typo(t) if t == typo))?;
                 let Some(original) = self.patients[p].typo_refs.get(&typo).copied() else {
                     return Ok(());
                 };
@@ -870,8 +896,8 @@ impl<'a> Engine<'a> {
                 self.patient_event(p, day, &correction, vec![original], Keep::Last)?;
             }
             PlannedEvent::DoseModified { event, cause } => {
-                if cause.is_some() {
-                    self.settle_patient(p)?;
+                if let Some(id) = cause {
+                    self.settle_patient_through(p, |k| matches!(k, Keep::Ae(a) if a == id))?;
                 }
                 let cites = cause
                     .and_then(|id| self.patients[p].ae_refs.get(&id).copied())
@@ -884,7 +910,8 @@ impl<'a> Engine<'a> {
                 self.patient_event(p, day, &ae, vec![], Keep::Ae(id))?;
             }
             PlannedEvent::AeUpdated { event, by_safety } => {
-                self.settle_patient(p)?;
+                let id = event.ae_id;
+                self.settle_patient_through(p, |k| matches!(k, Keep::Ae(a) if a == id))?;
                 let Some(report) = self.patients[p].ae_refs.get(&event.ae_id).copied() else {
                     return Ok(());
                 };
