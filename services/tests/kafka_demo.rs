@@ -3,7 +3,7 @@
 //! embedded demo's subject histories (every subject's event types and payloads, as the digest
 //! the demo prints) and six figures for the same seed and trial (issue 19). Each run has a
 //! 10-minute cap. The full-size trial (the default 1,610 treated patients) is not run here:
-//! it took 5.5-8.4 minutes on the 2-core development machine under load (BENCHMARKS.md, "The
+//! it took 3.5-8.4 minutes on the 2-core development machine under load (BENCHMARKS.md, "The
 //! demo on Kafka"), too close to the cap for CI, which is slower.
 
 use std::process::Command;
