@@ -369,6 +369,16 @@ pub trait DecidingService {
     fn forget(&mut self, id: &SubmissionId) -> bool;
     /// Decisions made so far, in all (replayed ones included).
     fn decided(&self) -> u64;
+    /// Whether reading a record of `envelope` about `subject` next may make the service
+    /// decide something, given what it has read so far: false only when it certainly would
+    /// not. A host that keeps its own submissions in flight lets them settle before the
+    /// service reads on only when one of them may (the simulator on Kafka). The records the
+    /// service has not read yet should only turn a true into a false here (see each
+    /// service's exceptions). The default: true.
+    fn may_decide_on(&self, subject: &Subject, envelope: &Envelope) -> bool {
+        let _ = (subject, envelope);
+        true
+    }
 }
 
 /// Decisions made and not yet read back.
@@ -588,6 +598,12 @@ impl DecidingService for MatcherService {
     fn decided(&self) -> u64 {
         self.pending.made
     }
+
+    /// Only a sequencing result makes the matcher propose.
+    fn may_decide_on(&self, subject: &Subject, envelope: &Envelope) -> bool {
+        matches!(subject, Subject::Patient(_))
+            && envelope.event_type == ct::SEQUENCING_RESULT_REPORTED
+    }
 }
 
 /// What the cohort engine knows of a slot holder's course, by record.
@@ -601,6 +617,8 @@ struct Course {
     assessments: BTreeMap<(u32, u64), ResponseAssessed>,
     /// Treatment ended or the patient died.
     over: bool,
+    /// The registry position of the definitions the outcome was last evaluated under.
+    evaluated_under: Option<u64>,
 }
 
 impl Course {
@@ -728,7 +746,7 @@ impl CohortEngineService {
     }
 
     fn stage(&mut self, r: &LedgerRecord, patient: &Name) -> Vec<Decision> {
-        let Some(course) = self.courses.get(patient) else {
+        let Some(course) = self.courses.get_mut(patient) else {
             return Vec::new();
         };
         let Some(cohort) = course.cohort.clone() else {
@@ -737,6 +755,7 @@ impl CohortEngineService {
         if !self.engine.awaits(&cohort, patient) {
             return Vec::new();
         }
+        course.evaluated_under = Some(self.in_force.position);
         let Some(outcome) = course.outcome(&self.in_force.definitions) else {
             return Vec::new();
         };
@@ -830,5 +849,54 @@ impl DecidingService for CohortEngineService {
 
     fn decided(&self) -> u64 {
         self.pending.made
+    }
+
+    /// An MTB decision (a slot), or a course record of a slot holder whose outcome the
+    /// two-stage rule still awaits (a stage decision). A wait starts when the engine decides
+    /// the slot (or reads a slot another author recorded) and ends when the outcome is
+    /// counted, so of the records not read yet only such foreign slots can start one.
+    ///
+    /// A dose enters the outcome only through the first dose's date: a dose dated no earlier
+    /// than a dose read already, of a course last evaluated under the definitions in force,
+    /// leaves the outcome as it was, which was none (the wait goes on). Records not read yet
+    /// can only add doses or change the definitions (making this true), never the reverse.
+    fn may_decide_on(&self, subject: &Subject, envelope: &Envelope) -> bool {
+        let Subject::Patient(patient) = subject else {
+            return false;
+        };
+        let t = envelope.event_type;
+        if t == ct::MATCH_DECIDED {
+            return true;
+        }
+        if !matches!(
+            t,
+            ct::DOSE_ADMINISTERED
+                | ct::RESPONSE_ASSESSED
+                | ct::TREATMENT_ENDED
+                | ct::DEATH_RECORDED
+                | ct::CORRECTED
+        ) {
+            return false;
+        }
+        let Some(course) = self.courses.get(patient) else {
+            return false;
+        };
+        let awaits = course
+            .cohort
+            .as_ref()
+            .is_some_and(|cohort| self.engine.awaits(cohort, patient));
+        if !awaits {
+            return false;
+        }
+        if t != ct::DOSE_ADMINISTERED || course.evaluated_under != Some(self.in_force.position) {
+            return true;
+        }
+        match (
+            decode::<DoseAdministered>(&envelope.payload),
+            course.doses.values().min(),
+        ) {
+            (Ok(dose), Some(first)) => dose.administered_on < *first,
+            _ => true,
+        }
     }
 }

@@ -14,7 +14,7 @@ use tl_domain::deciders::{
     CohortEngineService, DecidingService, Follower, LedgerRecord, MatcherService, RecordFeed,
 };
 use tl_ledger::SigningKey;
-use tl_schemas::{SignedSubmission, TrialId, UtcMicros};
+use tl_schemas::{SignedSubmission, Submission, TrialId, UtcMicros};
 
 /// Proposals, slots and stage decisions: what the matcher and the cohort engine decide, from
 /// the ledger.
@@ -29,6 +29,14 @@ pub trait Decider {
         ledger: &dyn RecordFeed,
         clock: &mut dyn FnMut() -> UtcMicros,
     ) -> Result<Vec<SignedSubmission>, SimError>;
+    /// Whether recording `submission` may make the services answer at a later step: false
+    /// only when it certainly would not. The simulator keeps submissions in flight on a
+    /// pipelined ledger and lets them settle before the next step only when one of them
+    /// may. The default: true.
+    fn may_answer(&self, submission: &Submission) -> bool {
+        let _ = submission;
+        true
+    }
 }
 
 /// One service and the key it signs with.
@@ -148,5 +156,11 @@ impl Decider for ServiceDecider {
         sign_new(&mut self.matcher, &trial, clock, &mut out)?;
         sign_new(&mut self.engine, &trial, clock, &mut out)?;
         Ok(out)
+    }
+
+    fn may_answer(&self, submission: &Submission) -> bool {
+        let (subject, envelope) = (&submission.subject, &submission.envelope);
+        self.matcher.service.may_decide_on(subject, envelope)
+            || self.engine.service.may_decide_on(subject, envelope)
     }
 }

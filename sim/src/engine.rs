@@ -12,7 +12,7 @@ use crate::personal::{KeyImporter, SimPersonal};
 use crate::rng::SimRng;
 use crate::{SimConfig, SimError, SimKey, SimKeys, SimReport};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::path::Path;
 use std::time::Instant;
 use tl_domain::TrialRules;
@@ -96,6 +96,41 @@ struct Patient {
     msi_referral: bool,
 }
 
+/// Where a sealed submission's reference is kept.
+#[derive(Clone, Copy, Debug)]
+enum Keep {
+    /// Nowhere (a stage decision).
+    Nothing,
+    /// As the patient's last reference.
+    Last,
+    /// The report of adverse event `id` (updates cite it).
+    Ae(u32),
+    /// A dose entered with typo `t` (its correction cites it).
+    Typo(u32),
+    /// The sequencing result.
+    Sequencing,
+    /// The matcher's proposal (the MTB's decision cites it).
+    Proposal,
+    /// The patient's slot (the enrolment cites it); not the patient's last reference.
+    Slot,
+}
+
+/// A submission in flight on a pipelined ledger.
+struct InFlight {
+    /// The ledger's token for it.
+    token: u64,
+    /// Its subject (for errors).
+    subject: Subject,
+    /// The patient whose reference it is (`keep`), if any.
+    patient: Option<usize>,
+    /// Its event's name (for counts and errors).
+    name: &'static str,
+    /// Where its reference goes.
+    keep: Keep,
+    /// A deciding service's answer (see [`Engine::begin`]).
+    answer: bool,
+}
+
 struct Engine<'a> {
     config: &'a SimConfig,
     protocol: Protocol,
@@ -128,6 +163,10 @@ struct Engine<'a> {
     msi_expansion_open: bool,
     by_type: BTreeMap<&'static str, u64>,
     records: u64,
+    /// Patient events in flight, in the order submitted.
+    in_flight: VecDeque<InFlight>,
+    /// Whether one of them may make the deciding services answer.
+    answer_in_flight: bool,
 }
 
 /// The start of day `d` in microseconds, plus 8 hours (the working day starts).
@@ -153,7 +192,8 @@ impl<'a> Engine<'a> {
         UtcMicros(self.clock)
     }
 
-    /// Signs and submits one event; returns the record's reference.
+    /// Signs and submits one event and waits for its record (a protocol amendment: the
+    /// decisions after it name its position); returns the record's reference.
     fn submit<E: EventPayload>(
         &mut self,
         day: Date,
@@ -162,21 +202,156 @@ impl<'a> Engine<'a> {
         author: &SimKey,
         cites: Vec<Reference>,
     ) -> Result<Reference, SimError> {
-        self.submit_with_personal(day, subject, event, None, author, cites)
+        let (signed, now) = self.prepare(day, subject, event, None, author, cites);
+        self.seal(signed, now, E::NAME)
     }
 
-    /// [`Engine::submit`] with sealed personal data in the envelope (signed with the rest).
-    fn submit_with_personal<E: EventPayload>(
+    /// Signs and submits one event about patient `p`, kept in flight on a pipelined ledger:
+    /// its reference is kept as `keep` says once it is sealed ([`Engine::settle_patient`]
+    /// waits for that).
+    #[allow(clippy::too_many_arguments)]
+    fn submit_about<E: EventPayload>(
         &mut self,
+        p: usize,
         day: Date,
-        subject: Subject,
         event: &E,
         personal_data: Option<Vec<u8>>,
         author: &SimKey,
         cites: Vec<Reference>,
-    ) -> Result<Reference, SimError> {
+        keep: Keep,
+    ) -> Result<(), SimError> {
+        let subject = Subject::Patient(self.patients[p].name.clone());
         let (signed, now) = self.prepare(day, subject, event, personal_data, author, cites);
-        self.seal(signed, now, E::NAME)
+        self.begin(signed, now, E::NAME, Some(p), keep, false)
+    }
+
+    /// Hands a signed submission to the ledger, keeping it in flight if the ledger can.
+    ///
+    /// A submission the deciding services may answer is begun only once the services'
+    /// answers in flight are sealed: the services must read those before it (a slot changes
+    /// what the matcher proposes next), and records of different subjects in flight together
+    /// may be sealed in either order.
+    fn begin(
+        &mut self,
+        signed: tl_schemas::SignedSubmission,
+        now: UtcMicros,
+        name: &'static str,
+        patient: Option<usize>,
+        keep: Keep,
+        answer: bool,
+    ) -> Result<(), SimError> {
+        let subject = signed.submission.subject.clone();
+        let may_answer = self.decider.may_answer(&signed.submission);
+        if may_answer && self.in_flight.iter().any(|f| f.answer) {
+            self.settle_where(|f| f.answer)?;
+        }
+        match self.ledger.begin(signed, now)? {
+            crate::Begun::Done(outcome) => {
+                let r = self.accept(outcome, &subject, name)?;
+                if let Some(p) = patient {
+                    self.keep(p, keep, r);
+                }
+            }
+            crate::Begun::InFlight(token) => {
+                self.answer_in_flight |= may_answer;
+                self.in_flight.push_back(InFlight {
+                    token,
+                    subject,
+                    patient,
+                    name,
+                    keep,
+                    answer,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Notes a sealed submission's reference for patient `p`.
+    fn keep(&mut self, p: usize, keep: Keep, r: Reference) {
+        let pt = &mut self.patients[p];
+        match keep {
+            Keep::Nothing => return,
+            Keep::Slot => {
+                pt.slot_ref = Some(r);
+                return;
+            }
+            Keep::Last => {}
+            Keep::Ae(id) => {
+                pt.ae_refs.insert(id, r);
+            }
+            Keep::Typo(t) => {
+                pt.typo_refs.insert(t, r);
+            }
+            Keep::Sequencing => pt.sequencing_ref = Some(r),
+            Keep::Proposal => pt.proposal_ref = Some(r),
+        }
+        pt.last_ref = Some(r);
+    }
+
+    /// Takes the outcomes of the submissions in flight that `which` selects, in the order
+    /// submitted (a patient's last reference is its latest event's).
+    fn settle_where(&mut self, which: impl Fn(&InFlight) -> bool) -> Result<(), SimError> {
+        let (chosen, rest): (VecDeque<InFlight>, VecDeque<InFlight>) =
+            std::mem::take(&mut self.in_flight)
+                .into_iter()
+                .partition(|f| which(f));
+        self.in_flight = rest;
+        for f in chosen {
+            let outcome = self.ledger.settle(f.token)?;
+            let r = self.accept(outcome, &f.subject, f.name)?;
+            if let Some(p) = f.patient {
+                self.keep(p, f.keep, r);
+            }
+        }
+        if self.in_flight.is_empty() {
+            self.answer_in_flight = false;
+        }
+        Ok(())
+    }
+
+    /// Waits until the latest submission in flight of patient `p` whose reference is kept as
+    /// `needed` selects is sealed, with the patient's earlier ones (in order, so the
+    /// patient's last reference stays its latest sealed event's); the patient's later ones
+    /// stay in flight.
+    fn settle_patient_through(
+        &mut self,
+        p: usize,
+        needed: impl Fn(Keep) -> bool,
+    ) -> Result<(), SimError> {
+        let Some(last) = self
+            .in_flight
+            .iter()
+            .rposition(|f| f.patient == Some(p) && needed(f.keep))
+        else {
+            return Ok(());
+        };
+        let tokens: BTreeSet<u64> = self
+            .in_flight
+            .iter()
+            .take(last + 1)
+            .filter(|f| f.patient == Some(p))
+            .map(|f| f.token)
+            .collect();
+        self.settle_where(|f| tokens.contains(&f.token))
+    }
+
+    /// Waits until every submission in flight that keeps a reference of patient `p` is
+    /// sealed (the next event cites the patient's last).
+    fn settle_patient(&mut self, p: usize) -> Result<(), SimError> {
+        if self.in_flight.iter().any(|f| f.patient == Some(p)) {
+            self.settle_where(|f| f.patient == Some(p))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Waits until every submission in flight is sealed.
+    fn settle_all(&mut self) -> Result<(), SimError> {
+        if self.in_flight.is_empty() {
+            return Ok(());
+        }
+        self.settle_where(|_| true)
     }
 
     /// Stamps and signs one event (the clock and id draws of [`Engine::submit`]), without
@@ -264,7 +439,19 @@ impl<'a> Engine<'a> {
     /// Lets the deciding services read what was just recorded, and records what they answer
     /// (signed with their keys), until they have nothing more to say. Their submissions are
     /// stamped with the simulated clock; what they decide comes from the ledger alone.
+    ///
+    /// With events in flight, the services answer only once they are sealed and read, so
+    /// that they decide on the ledger as the embedded demo's services see it at this step;
+    /// when none of them may make a service answer, the services read them at a later step
+    /// instead: what they would answer, and when, is unchanged (see
+    /// [`crate::Decider::may_answer`]).
     fn run_deciders(&mut self, day: Date) -> Result<(), SimError> {
+        if self.answer_in_flight {
+            self.settle_all()?;
+        }
+        if !self.in_flight.is_empty() {
+            return Ok(());
+        }
         loop {
             let clock = &mut self.clock;
             let rng = &mut self.clock_rng;
@@ -277,52 +464,49 @@ impl<'a> Engine<'a> {
             if answers.is_empty() {
                 return Ok(());
             }
-            // The answers of one step are independent of each other: they are ordered
-            // together (in flight at once on Kafka), then handled in order.
-            let submissions: Vec<tl_schemas::Submission> =
-                answers.iter().map(|a| a.submission.clone()).collect();
-            let batch = answers
-                .into_iter()
-                .map(|a| {
-                    let now = a.submission.client_time;
-                    (a, now)
-                })
-                .collect();
-            let outcomes = self.ledger.submit_many(batch)?;
-            for (submission, outcome) in submissions.iter().zip(outcomes) {
-                let t = submission.envelope.event_type;
+            // The answers of one step are independent of each other: handled in order, and
+            // in flight together on a pipelined ledger, where their references follow.
+            for answer in answers {
+                let t = answer.submission.envelope.event_type;
                 let name = clinical_type::name(t).unwrap_or("unknown");
-                let r = self.accept(outcome, &submission.subject, name)?;
-                self.on_decision(day, submission, r)?;
+                let (patient, keep) = self.on_decision(day, &answer.submission)?;
+                let now = answer.submission.client_time;
+                self.begin(answer, now, name, patient, keep, true)?;
+            }
+            if !self.in_flight.is_empty() {
+                // Read back only if an answer may make a service answer again.
+                if !self.answer_in_flight {
+                    return Ok(());
+                }
+                self.settle_all()?;
             }
         }
     }
 
     /// What the simulation does with a service's decision: the MTB meets on a proposal, a
-    /// patient with a slot is enrolled.
+    /// patient with a slot is enrolled. Returns whose reference the decision's record is and
+    /// how it is kept.
     fn on_decision(
         &mut self,
         day: Date,
         submission: &tl_schemas::Submission,
-        r: Reference,
-    ) -> Result<(), SimError> {
+    ) -> Result<(Option<usize>, Keep), SimError> {
         let t = submission.envelope.event_type;
         match &submission.subject {
             Subject::Patient(name) if t == clinical_type::MATCH_PROPOSED => {
                 let Some(&p) = self.index.get(name) else {
-                    return Ok(());
+                    return Ok((None, Keep::Nothing));
                 };
                 let proposal: MatchProposed = tl_schemas::decode(&submission.envelope.payload)
                     .map_err(|e| SimError::Invalid(format!("a proposal does not decode: {e}")))?;
                 let pt = &mut self.patients[p];
                 pt.proposal = Some(proposal);
-                pt.proposal_ref = Some(r);
-                pt.last_ref = Some(r);
                 // The MTB meets 2 to 9 days after the result (two draws, as when the matcher
                 // was simulated with a latency of its own).
                 let gap = pt.rng.range(0, 2) + pt.rng.range(2, 8);
                 let when = Date(day.0 + gap as i32);
                 self.push(when, 7, Action::Decide(p));
+                Ok((Some(p), Keep::Proposal))
             }
             Subject::Cohort(cohort_id)
                 if t == clinical_type::COHORT_STAGE_DECIDED
@@ -334,12 +518,13 @@ impl<'a> Engine<'a> {
                         SimError::Invalid(format!("a stage decision does not decode: {e}"))
                     })?;
                 self.msi_expansion_open = decided.status == CohortStatus::Expansion;
+                Ok((None, Keep::Nothing))
             }
             Subject::Cohort(cohort_id) if t == clinical_type::SLOT_ASSIGNED => {
                 let slot: SlotAssigned = tl_schemas::decode(&submission.envelope.payload)
                     .map_err(|e| SimError::Invalid(format!("a slot does not decode: {e}")))?;
                 let Some(&p) = self.index.get(&slot.patient) else {
-                    return Ok(());
+                    return Ok((None, Keep::Nothing));
                 };
                 let idx = self
                     .protocol
@@ -349,7 +534,6 @@ impl<'a> Engine<'a> {
                     .ok_or_else(|| SimError::Invalid(format!("unknown cohort {cohort_id}")))?;
                 let pt = &mut self.patients[p];
                 pt.cohort = Some(idx);
-                pt.slot_ref = Some(r);
                 let when = Date(day.0 + pt.rng.range(2, 10) as i32);
                 self.push(when, 8, Action::Enrol(p));
                 self.slotted += 1;
@@ -360,29 +544,28 @@ impl<'a> Engine<'a> {
                     self.cutoff = Some(cutoff);
                     self.push(cutoff, 99, Action::Cutoff);
                 }
+                Ok((Some(p), Keep::Slot))
             }
-            _ => {}
+            _ => Ok((None, Keep::Nothing)),
         }
-        Ok(())
     }
 
     fn investigator(&self, p: usize) -> SimKey {
         self.keys.investigators[self.patients[p].investigator].clone()
     }
 
-    /// Submits a patient event by the patient's investigator and remembers it as the last.
+    /// Submits a patient event by the patient's investigator; its reference becomes the last
+    /// (and is kept as `keep` says).
     fn patient_event<E: EventPayload>(
         &mut self,
         p: usize,
         day: Date,
         event: &E,
         cites: Vec<Reference>,
-    ) -> Result<Reference, SimError> {
+        keep: Keep,
+    ) -> Result<(), SimError> {
         let author = self.investigator(p);
-        let subject = Subject::Patient(self.patients[p].name.clone());
-        let r = self.submit(day, subject, event, &author, cites)?;
-        self.patients[p].last_ref = Some(r);
-        Ok(r)
+        self.submit_about(p, day, event, None, &author, cites, keep)
     }
 
     fn amend(&mut self, day: Date, version: u32) -> Result<(), SimError> {
@@ -406,6 +589,10 @@ impl<'a> Engine<'a> {
             document,
         };
         let admin = self.keys.admin.clone();
+        // Nothing stays in flight past an amendment, so the services read it at this step
+        // (a cohort engine's outcome rule may change with it: see
+        // `DecidingService::may_decide_on`).
+        self.settle_all()?;
         let r = self.submit(day, Subject::Trial, &amendment, &admin, vec![])?;
         self.protocol_version = version;
         self.protocol_position = r.seq + 1;
@@ -493,20 +680,20 @@ impl<'a> Engine<'a> {
         let sealed = personal.seal(&self.config.trial, &name);
         self.store_key(name.clone(), personal.key)?;
         let author = self.investigator(p);
-        let r = self.submit_with_personal(
+        self.submit_about(
+            p,
             day,
-            Subject::Patient(name),
             &registered,
             Some(sealed),
             &author,
             vec![],
+            Keep::Last,
         )?;
-        self.patients[p].last_ref = Some(r);
         let consent = ConsentRecorded {
             form_version: format!("DRUP-ICF v{}", self.protocol_version),
             consented_on: day,
         };
-        self.patient_event(p, day, &consent, vec![])?;
+        self.patient_event(p, day, &consent, vec![], Keep::Last)?;
         let rng = &mut self.patients[p].rng;
         if rng.chance(0.01) {
             let later = Date(day.0 + rng.range(1, 10) as i32);
@@ -515,7 +702,7 @@ impl<'a> Engine<'a> {
                 follow_up_allowed: false,
                 reason: "patient decided against further screening".into(),
             };
-            self.patient_event(p, later, &withdrawn, vec![])?;
+            self.patient_event(p, later, &withdrawn, vec![], Keep::Last)?;
         } else {
             let when = Date(day.0 + rng.range(14, 28) as i32);
             self.push(when, 5, Action::Sequence(p));
@@ -556,12 +743,8 @@ impl<'a> Engine<'a> {
         let known = self.patients[p].msi_referral;
         let result = sequencing_result_of(&mut self.patients[p].rng, tumour, &sample, day, known);
         let key = self.keys.labs[lab].clone();
-        let subject = Subject::Patient(self.patients[p].name.clone());
-        let r = self.submit(day, subject, &result, &key, vec![])?;
-        let pt = &mut self.patients[p];
-        pt.sequencing = Some(result);
-        pt.sequencing_ref = Some(r);
-        pt.last_ref = Some(r);
+        self.submit_about(p, day, &result, None, &key, vec![], Keep::Sequencing)?;
+        self.patients[p].sequencing = Some(result);
         Ok(())
     }
 
@@ -646,11 +829,10 @@ impl<'a> Engine<'a> {
             rationale,
             decided_on: day,
         };
+        self.settle_patient_through(p, |k| matches!(k, Keep::Proposal))?;
         let cites = self.patients[p].proposal_ref.into_iter().collect();
         let mtb = self.keys.mtb.clone();
-        let subject = Subject::Patient(self.patients[p].name.clone());
-        let approval = self.submit(day, subject, &decided, &mtb, cites)?;
-        self.patients[p].last_ref = Some(approval);
+        self.submit_about(p, day, &decided, None, &mtb, cites, Keep::Last)?;
         self.recent_yield *= 0.98;
         Ok(())
     }
@@ -664,8 +846,9 @@ impl<'a> Engine<'a> {
             cohort_id: spec.definition.cohort_id.clone(),
             enrolled_on: day,
         };
+        self.settle_patient_through(p, |k| matches!(k, Keep::Slot))?;
         let cites = self.patients[p].slot_ref.into_iter().collect();
-        self.patient_event(p, day, &enrolled, cites)?;
+        self.patient_event(p, day, &enrolled, cites, Keep::Last)?;
         let input = history::PatientPlanInput {
             drug: &DRUGS[spec.drug],
             activity: spec.activity,
@@ -692,15 +875,14 @@ impl<'a> Engine<'a> {
         }
         match event {
             PlannedEvent::Assessment(a) => {
-                self.patient_event(p, day, &a, vec![])?;
+                self.patient_event(p, day, &a, vec![], Keep::Last)?;
             }
             PlannedEvent::Dose { dose, typo } => {
-                let r = self.patient_event(p, day, &dose, vec![])?;
-                if let Some(t) = typo {
-                    self.patients[p].typo_refs.insert(t, r);
-                }
+                let keep = typo.map_or(Keep::Last, Keep::Typo);
+                self.patient_event(p, day, &dose, vec![], keep)?;
             }
             PlannedEvent::CorrectDose { typo, dose } => {
+                self.settle_patient_through(p, |k| matches!(k, Keep::Typo(t) if t == typo))?;
                 let Some(original) = self.patients[p].typo_refs.get(&typo).copied() else {
                     return Ok(());
                 };
@@ -711,47 +893,50 @@ impl<'a> Engine<'a> {
                     event_version: DoseAdministered::VERSION,
                     payload: tl_schemas::encode(&dose),
                 };
-                self.patient_event(p, day, &correction, vec![original])?;
+                self.patient_event(p, day, &correction, vec![original], Keep::Last)?;
             }
             PlannedEvent::DoseModified { event, cause } => {
+                if let Some(id) = cause {
+                    self.settle_patient_through(p, |k| matches!(k, Keep::Ae(a) if a == id))?;
+                }
                 let cites = cause
                     .and_then(|id| self.patients[p].ae_refs.get(&id).copied())
                     .into_iter()
                     .collect();
-                self.patient_event(p, day, &event, cites)?;
+                self.patient_event(p, day, &event, cites, Keep::Last)?;
             }
             PlannedEvent::AeReported(ae) => {
                 let id = ae.ae_id;
-                let r = self.patient_event(p, day, &ae, vec![])?;
-                self.patients[p].ae_refs.insert(id, r);
+                self.patient_event(p, day, &ae, vec![], Keep::Ae(id))?;
             }
             PlannedEvent::AeUpdated { event, by_safety } => {
+                let id = event.ae_id;
+                self.settle_patient_through(p, |k| matches!(k, Keep::Ae(a) if a == id))?;
                 let Some(report) = self.patients[p].ae_refs.get(&event.ae_id).copied() else {
                     return Ok(());
                 };
                 if by_safety {
                     let safety = self.keys.safety.clone();
-                    let subject = Subject::Patient(self.patients[p].name.clone());
-                    let r = self.submit(day, subject, &event, &safety, vec![report])?;
-                    self.patients[p].last_ref = Some(r);
+                    self.submit_about(p, day, &event, None, &safety, vec![report], Keep::Last)?;
                 } else {
-                    self.patient_event(p, day, &event, vec![report])?;
+                    self.patient_event(p, day, &event, vec![report], Keep::Last)?;
                 }
             }
             PlannedEvent::TreatmentEnded(e) => {
                 let cites = if e.reason == EndReason::Progression {
+                    self.settle_patient(p)?;
                     self.patients[p].last_ref.into_iter().collect()
                 } else {
                     vec![]
                 };
-                self.patient_event(p, day, &e, cites)?;
+                self.patient_event(p, day, &e, cites, Keep::Last)?;
             }
             PlannedEvent::Survival(s) => {
                 self.patients[p].last_alive = Some(s.last_known_alive);
-                self.patient_event(p, day, &s, vec![])?;
+                self.patient_event(p, day, &s, vec![], Keep::Last)?;
             }
             PlannedEvent::Death(d) => {
-                self.patient_event(p, day, &d, vec![])?;
+                self.patient_event(p, day, &d, vec![], Keep::Last)?;
                 self.patients[p].dead = true;
             }
         }
@@ -773,7 +958,7 @@ impl<'a> Engine<'a> {
                     cause: "progressive disease".into(),
                     treatment_related: false,
                 };
-                self.patient_event(p, day, &d, vec![])?;
+                self.patient_event(p, day, &d, vec![], Keep::Last)?;
                 self.patients[p].dead = true;
             } else {
                 let back = self.patients[p].rng.range(0, 20) as i32;
@@ -784,7 +969,7 @@ impl<'a> Engine<'a> {
                 let s = SurvivalStatusRecorded {
                     last_known_alive: alive,
                 };
-                self.patient_event(p, day, &s, vec![])?;
+                self.patient_event(p, day, &s, vec![], Keep::Last)?;
             }
         }
         Ok(())
@@ -820,7 +1005,7 @@ impl<'a> Engine<'a> {
             // The services follow the ledger: they read what this step recorded and answer.
             self.run_deciders(day)?;
         }
-        Ok(())
+        self.settle_all()
     }
 }
 
@@ -912,6 +1097,8 @@ pub fn run_on(
         msi_expansion_open: false,
         by_type: BTreeMap::new(),
         records: 2,
+        in_flight: VecDeque::new(),
+        answer_in_flight: false,
     };
     engine.by_type.insert("TrialRegistered", 1);
     engine.by_type.insert("KeyEnrolled", 1);

@@ -347,6 +347,17 @@ impl<L: SimLedger> SimLedger for Observed<L> {
         (self.observe)(now);
         self.inner.submit(signed, now)
     }
+    fn begin(
+        &mut self,
+        signed: tl_schemas::SignedSubmission,
+        now: tl_schemas::UtcMicros,
+    ) -> Result<Begun, SimError> {
+        (self.observe)(now);
+        self.inner.begin(signed, now)
+    }
+    fn settle(&mut self, token: u64) -> Result<tl_ledger::Outcome, SimError> {
+        self.inner.settle(token)
+    }
     fn flush(&mut self) -> Result<(), SimError> {
         self.inner.flush()
     }
@@ -365,8 +376,9 @@ pub fn simulate_with(
 ///
 /// The embedded ledger is the default (deterministic: the simulated clock orders records).
 /// Another implementation may hand submissions to a sequencer elsewhere (Kafka), which seals
-/// them with its own clock; the simulation then waits for each record before it goes on, as
-/// the next events cite it.
+/// them with its own clock, and keep them in flight ([`SimLedger::begin`]): the simulation
+/// waits for a record only when a later event cites it or the deciding services may answer
+/// it.
 pub trait SimLedger: tl_domain::deciders::RecordFeed {
     /// Orders one signed submission; `now` is the simulated clock.
     fn submit(
@@ -387,8 +399,34 @@ pub trait SimLedger: tl_domain::deciders::RecordFeed {
             .map(|(signed, now)| self.submit(signed, now))
             .collect()
     }
+    /// Starts ordering one signed submission without waiting for its outcome, if the ledger
+    /// can keep it in flight; its outcome is then taken with [`SimLedger::settle`]. The
+    /// default orders it at once ([`SimLedger::submit`]). Submissions of one subject are
+    /// ordered in the order begun.
+    fn begin(
+        &mut self,
+        signed: tl_schemas::SignedSubmission,
+        now: tl_schemas::UtcMicros,
+    ) -> Result<Begun, SimError> {
+        Ok(Begun::Done(self.submit(signed, now)?))
+    }
+    /// Awaits and takes the outcome of a submission [`SimLedger::begin`] kept in flight.
+    fn settle(&mut self, token: u64) -> Result<tl_ledger::Outcome, SimError> {
+        Err(SimError::Invalid(format!(
+            "submission {token} is not in flight: this ledger orders each at once"
+        )))
+    }
     /// Makes everything submitted durable.
     fn flush(&mut self) -> Result<(), SimError>;
+}
+
+/// What [`SimLedger::begin`] did with a submission.
+#[derive(Debug)]
+pub enum Begun {
+    /// Ordered at once: its outcome.
+    Done(tl_ledger::Outcome),
+    /// In flight: the token to settle it with.
+    InFlight(u64),
 }
 
 impl SimLedger for tl_ledger::EmbeddedLedger<tl_domain::TrialRules> {

@@ -354,3 +354,58 @@ fn given_a_ledger_of_main_before_format_2_when_the_cohort_engine_replays_it_then
     );
     assert_eq!(pending, 0);
 }
+
+/// `DecidingService::may_decide_on` lets the simulator on Kafka keep records in flight and
+/// its services behind the ledger: given a simulated ledger read in merged order by services
+/// that read on only when the predicate (asked with their state so far) announces that a
+/// record may make them decide, or at a protocol amendment (as the simulator does), then
+/// every decision is made on an announced record, never on one read later, and most records
+/// are not announced.
+#[test]
+fn services_behind_the_ledger_decide_only_on_records_the_predicate_announced() {
+    // given a simulated trial and a matcher and a cohort engine at its start
+    let dir = tempfile::tempdir().unwrap();
+    let (_, _, _, all) = simulated(dir.path(), 60);
+    let mut matcher = MatcherService::new();
+    let mut engine = CohortEngineService::new();
+    let mut unread: Vec<&LedgerRecord> = Vec::new();
+    let (mut announced, mut decided) = (0, 0);
+    for r in &all {
+        // when each record is announced or not by the services as they are (behind)
+        let s = &r.record.body.submission.submission;
+        let says = matcher.may_decide_on(&s.subject, &s.envelope)
+            || engine.may_decide_on(&s.subject, &s.envelope);
+        announced += usize::from(says);
+        unread.push(r);
+        let amendment = s.envelope.event_type == tl_schemas::events::event_type::PROTOCOL_AMENDED;
+        if !(says || amendment) {
+            continue;
+        }
+        // then, reading on, only the announced record makes them decide
+        for u in unread.drain(..) {
+            let made = matcher.apply(u).len() + engine.apply(u).len();
+            decided += made;
+            assert!(
+                made == 0 || std::ptr::eq(u, r),
+                "a decision on an unannounced record at {:?} ({})",
+                place(u),
+                u.event_type()
+            );
+        }
+    }
+    for u in unread {
+        let made = matcher.apply(u).len() + engine.apply(u).len();
+        assert_eq!(
+            made,
+            0,
+            "a decision on an unannounced record at {:?}",
+            place(u)
+        );
+    }
+    assert!(decided > 100, "decisions made: {decided}");
+    assert!(
+        announced * 3 < all.len(),
+        "announced {announced} of {} records",
+        all.len()
+    );
+}

@@ -1,7 +1,7 @@
 //! Hosts a deciding service (tl-domain's matcher or cohort engine) on a trial on Kafka: it
 //! follows the committed ledger (`read_committed`, from the beginning), lets the service decide
 //! on each record, signs what it decides with the service's key and produces it to intake
-//! through a [`Writer`], waiting for each verdict.
+//! through a [`Writer`]'s window, then takes their verdicts.
 //!
 //! **Reading in the merged order.** On the embedded log a poll sees every partition as far as
 //! it is written. On Kafka each partition is fetched on its own, so a poll may see one
@@ -17,10 +17,11 @@
 //! the records it cites and the registry records it was sealed after. So a live service sees
 //! the records in the order a replay sees them, and makes the decisions a replay makes.
 //!
-//! **Writing.** The decisions due are produced together (each on its subject's intake
-//! partition; those of one cohort keep their order), then the host waits for each verdict: the
-//! record, the original record of an id already recorded, or the sequencer's refusal of these
-//! very bytes (a refusal of an earlier submission of the id does not count). Submission ids are
+//! **Writing.** The decisions due are begun together in the writer's window (each on its
+//! subject's intake partition; those of one cohort keep their order), then the host takes
+//! each verdict: the record, the original record of an id already recorded, or the
+//! sequencer's refusal of these very bytes (a refusal of an earlier submission of the id does
+//! not count). Submission ids are
 //! derived from the triggers, so a decision submitted twice is one record.
 //!
 //! **Restart.** As on the embedded log, the service keeps no state: it replays the ledger
@@ -33,7 +34,7 @@ use std::collections::HashSet;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use tl_domain::deciders::{DecidingService, Decision, Follower};
-use tl_kafka::writer::Writer;
+use tl_kafka::writer::{Ticket, Verdict as WriterVerdict, Writer};
 use tl_kafka::KafkaConfig;
 use tl_ledger::SigningKey;
 use tl_schemas::{SignedSubmission, SubmissionId, TrialId, UtcMicros};
@@ -125,18 +126,19 @@ impl<S: DecidingService> KafkaHost<S> {
             .collect()
     }
 
-    /// Produces every decision due, then waits for each verdict.
+    /// Begins every decision due in the writer's window (waiting for room only when it is
+    /// full), then takes each verdict.
     fn submit_due(&mut self, due: Vec<Decision>) -> Result<()> {
-        let mut sent: Vec<(Decision, SignedSubmission)> = Vec::with_capacity(due.len());
+        let mut begun = Vec::with_capacity(due.len());
         for d in due {
             let signed = d.sign(self.trial(), &self.key, UtcMicros::now());
-            self.writer.send(&signed)?;
-            sent.push((d, signed));
+            let ticket = self.writer.begin(&signed)?;
+            begun.push((d, signed, ticket));
         }
         self.writer.flush()?;
         let mut refused = Vec::new();
-        for (d, signed) in sent {
-            match self.verdict(&signed)? {
+        for (d, signed, ticket) in begun {
+            match self.verdict(&signed, &ticket)? {
                 Verdict::Recorded { partition, seq } => {
                     self.summary.recorded += 1;
                     println!(
@@ -168,41 +170,38 @@ impl<S: DecidingService> KafkaHost<S> {
         Ok(())
     }
 
-    /// Waits for the verdict on a submission just sent.
-    fn verdict(&mut self, signed: &SignedSubmission) -> Result<Verdict> {
-        let id = signed.submission.submission_id;
-        let deadline = Instant::now() + self.verdict_timeout;
-        loop {
-            let watcher = self.writer.watcher_ref();
-            if let Some(tl_kafka::writer::Verdict::Recorded { record, .. }) = watcher.recorded(&id)
-            {
-                let (partition, seq) = (record.body.partition, record.body.seq);
-                // Sealed from these bytes, or the original of an id recorded before (another
-                // run's signing, with its own client time).
-                return Ok(if record.body.submission == *signed {
-                    Verdict::Recorded { partition, seq }
-                } else {
-                    Verdict::Already { partition, seq }
-                });
-            }
-            if let Some(r) = watcher.rejection_of(signed) {
-                return Ok(Verdict::Refused {
-                    reason: r.reason,
-                    detail: r.detail,
-                });
-            }
-            if Instant::now() > deadline {
+    /// Awaits the writer's verdict on a decision begun: the record (sealed from these bytes,
+    /// or the original of an id recorded before, by another run's signing with its own
+    /// client time), or the sequencer's refusal of these very bytes.
+    fn verdict(&mut self, signed: &SignedSubmission, ticket: &Ticket) -> Result<Verdict> {
+        let v = match self.writer.verdict(ticket, self.verdict_timeout) {
+            Ok(v) => v,
+            Err(tl_kafka::Error::Timeout { .. }) => {
                 return Err(NoVerdict(format!(
                     "no verdict on submission {} within {} s from {}: is `trial-ledger sequencer` running for trial {}?",
-                    id.to_hex(),
+                    ticket.id.to_hex(),
                     self.verdict_timeout.as_secs(),
                     self.cfg.bootstrap,
                     self.cfg.trial
                 ))
-                .into());
+                .into())
             }
-            self.writer.watcher().pump(Duration::from_millis(50))?;
-        }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(match v {
+            WriterVerdict::Recorded { record, .. } => {
+                let (partition, seq) = (record.body.partition, record.body.seq);
+                if record.body.submission == *signed {
+                    Verdict::Recorded { partition, seq }
+                } else {
+                    Verdict::Already { partition, seq }
+                }
+            }
+            WriterVerdict::Refused(r) => Verdict::Refused {
+                reason: r.reason,
+                detail: r.detail,
+            },
+        })
     }
 
     /// Runs until the mode says stop or `stop` is set (SIGTERM, Ctrl-C); the stop is checked

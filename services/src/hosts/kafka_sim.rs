@@ -1,16 +1,18 @@
 //! The simulated trial on Kafka (`demo --kafka`): the simulator's submissions go to intake
-//! through a [`Writer`], a sequencer seals them, and the simulation waits for each record
-//! (its next events cite it), except for the deciding services' answers of one step, which
-//! are in flight together ([`SimLedger::submit_many`]). The deciding services read the records back from the same
+//! through a [`Writer`] and a sequencer seals them. Patient events stay in flight in the
+//! writer's window ([`SimLedger::begin`]) until an event cites one of them or the deciding
+//! services may answer one; the services' answers of one step are in flight together
+//! ([`SimLedger::submit_many`]). The deciding services read the records back from the same
 //! writer's view of the ledger.
 
+use std::collections::HashMap;
 use std::time::Duration;
 use tl_domain::deciders::RecordFeed;
-use tl_kafka::writer::{Verdict, Watcher, Writer};
+use tl_kafka::writer::{Ticket, Verdict, Watcher, Writer};
 use tl_ledger::sequencer::Sealed;
 use tl_ledger::{Outcome, Reason, Refusal};
 use tl_schemas::{SignedSubmission, UtcMicros};
-use tl_sim::{SimError, SimLedger};
+use tl_sim::{Begun, SimError, SimLedger};
 
 /// A trial on Kafka as the simulator's ledger.
 pub struct KafkaSimLedger {
@@ -18,6 +20,8 @@ pub struct KafkaSimLedger {
     writer: Writer,
     /// How long one submission may wait for its record.
     timeout: Duration,
+    /// Submissions begun and not settled yet, by ticket number.
+    tickets: HashMap<u64, Ticket>,
 }
 
 impl KafkaSimLedger {
@@ -26,6 +30,7 @@ impl KafkaSimLedger {
         Ok(KafkaSimLedger {
             writer: Writer::connect(cfg)?,
             timeout: Duration::from_secs(120),
+            tickets: HashMap::new(),
         })
     }
 }
@@ -120,6 +125,24 @@ impl SimLedger for KafkaSimLedger {
                     .map_err(kafka_error)
             })
             .collect()
+    }
+    /// Produced at once (the producer lingers 1 ms), verdict taken by [`SimLedger::settle`].
+    fn begin(&mut self, signed: SignedSubmission, _now: UtcMicros) -> Result<Begun, SimError> {
+        let ticket = self.writer.begin(&signed).map_err(kafka_error)?;
+        let number = ticket.number;
+        self.tickets.insert(number, ticket);
+        Ok(Begun::InFlight(number))
+    }
+    fn settle(&mut self, token: u64) -> Result<Outcome, SimError> {
+        let ticket = self.tickets.remove(&token).ok_or_else(|| {
+            SimError::Invalid(format!(
+                "submission {token} is not in flight on this writer"
+            ))
+        })?;
+        self.writer
+            .verdict(&ticket, self.timeout)
+            .map(outcome)
+            .map_err(kafka_error)
     }
     fn flush(&mut self) -> Result<(), SimError> {
         self.writer.flush().map_err(kafka_error)
