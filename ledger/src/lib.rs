@@ -40,7 +40,6 @@ pub mod writer;
 
 pub use crypto::SigningKey;
 pub use log::{Durability, EmbeddedLedger, EventLog};
-pub use pipeline::{StageTimes, Written};
 pub use publish::PublishPolicy;
 pub use reason::{Reason, Refusal};
 pub use rules::{CoreOnly, DomainRules};

@@ -291,7 +291,7 @@ pub struct EmbeddedLedger<R: DomainRules> {
     pub(crate) sequencer: Sequencer<R>,
     /// Set when an append failed after the state advanced: the in-memory state is then ahead
     /// of the disk, so the ledger must be reopened before it orders anything else.
-    pub(crate) poisoned: bool,
+    poisoned: bool,
     /// How sealed records reach the disk.
     durability: Durability,
     /// Sealed records not yet appended (group commit), per partition, in order.
@@ -605,7 +605,7 @@ impl<R: DomainRules> EmbeddedLedger<R> {
     /// After a submit: publishes what the policy asks for. A failure is logged, not returned:
     /// the record is already recorded, and the next trigger (at the latest `flush` or
     /// `close`, which report errors) tries again.
-    pub(crate) fn publish_by_policy(&mut self, partition: u32) {
+    fn publish_by_policy(&mut self, partition: u32) {
         let policy = self.publisher.policy();
         self.advance_frontier(partition);
         let result = if self.publisher.round_due() {

@@ -10,9 +10,7 @@
 //! 4. sign every record's seal, on every core ([`Unsealed::seal_with`]);
 //! 5. write the batch with [`EmbeddedLedger::commit`]: the records in the order they were
 //!    sequenced (one write per run of one partition's records), then every partition's
-//!    fsync in parallel (`EmbeddedLog::append_ordered`). The submit handle splits this stage
-//!    in two ([`EmbeddedLedger::write_pending`], then [`Written::sync`] on a sync thread and
-//!    [`EmbeddedLedger::settle`]), so that the cores order the next batch during the fsync.
+//!    fsync in parallel (`EmbeddedLog::append_ordered`).
 //!
 //! The answers are those of [`EmbeddedLedger::submit`] called for each submission in turn
 //! with the same clock: the same checks run in the same order on the same state, a verdict
@@ -22,7 +20,6 @@
 //! a duplicate's receipt for a record of the same batch gets the real seal in stage 4.
 
 use crate::codec::decode_submission;
-use crate::embedded::{SyncFailed, Unsynced};
 use crate::log::{EmbeddedLedger, PendingSource};
 use crate::rules::DomainRules;
 use crate::sequencer::{Ordered, Outcome, Sequencer, Unsealed};
@@ -30,20 +27,7 @@ use crate::state::AuthorSignature;
 use crate::{Error, Refusal};
 use rayon::prelude::*;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 use tl_schemas::{Sig64, SignedSubmission, UtcMicros};
-
-/// Time spent in the CPU stages of [`EmbeddedLedger::order_batch_timed`], summed over calls:
-/// for the profile of the submit handle's sequencer (`TRIAL_LEDGER_PIPELINE_PROFILE`).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct StageTimes {
-    /// Stage 1: decoding and batch-verifying the authors' signatures (every core).
-    pub verify: Duration,
-    /// Stages 2-3: ordering, validating, linking and hashing (one thread).
-    pub order: Duration,
-    /// Stage 4: signing the seals (every core) and putting them in place.
-    pub seal: Duration,
-}
 
 impl<R: DomainRules> EmbeddedLedger<R> {
     /// Orders a batch of submissions (canonical bytes of [`SignedSubmission`]s) through the
@@ -58,17 +42,6 @@ impl<R: DomainRules> EmbeddedLedger<R> {
         batch: &[Vec<u8>],
         clock: &mut dyn FnMut() -> UtcMicros,
     ) -> Vec<Result<Outcome, Error>> {
-        self.order_batch_timed(batch, clock, &mut StageTimes::default())
-    }
-
-    /// [`EmbeddedLedger::order_batch`], adding the time each stage took to `times`.
-    pub fn order_batch_timed(
-        &mut self,
-        batch: &[Vec<u8>],
-        clock: &mut dyn FnMut() -> UtcMicros,
-        times: &mut StageTimes,
-    ) -> Vec<Result<Outcome, Error>> {
-        let started = Instant::now();
         // 1. Decode and batch-verify, on every core.
         let decoded: Vec<Result<SignedSubmission, Refusal>> =
             batch.par_iter().map(|b| decode_submission(b)).collect();
@@ -77,8 +50,6 @@ impl<R: DomainRules> EmbeddedLedger<R> {
                 decoded.iter().map(|d| d.as_ref().ok()).collect();
             self.sequencer.preverify_some(&present)
         };
-        let verified = Instant::now();
-        times.verify += verified - started;
         // 2-3. Order, validate, link and hash, one after the other.
         let ordered: Vec<Result<Ordered, Error>> = decoded
             .into_iter()
@@ -91,13 +62,9 @@ impl<R: DomainRules> EmbeddedLedger<R> {
                 }
             })
             .collect();
-        let sequenced = Instant::now();
-        times.order += sequenced - verified;
         // 4. Seal, on every core.
         let seals = seal_all(&self.sequencer, &ordered);
-        let outcomes = self.finish(ordered, seals);
-        times.seal += sequenced.elapsed();
-        outcomes
+        self.finish(ordered, seals)
     }
 
     /// Stages 2 and 3 for one submission: a new record joins the buffer, unsealed.
@@ -188,65 +155,4 @@ fn seal_all<R: DomainRules>(
         .par_iter()
         .map(|u| u.map(|u| u.seal_with(sealer, trial)))
         .collect()
-}
-
-/// A batch written by [`EmbeddedLedger::write_pending`] and not yet durable: sync it
-/// ([`Written::sync`], on any thread), then hand the result to [`EmbeddedLedger::settle`].
-pub struct Written {
-    /// The written segments' descriptors, to sync.
-    unsynced: Unsynced,
-    /// The partitions written, for the checkpoints once they are durable.
-    partitions: Vec<u32>,
-}
-
-impl Written {
-    /// Syncs the batch: every written partition's fdatasync, in parallel. Touches nothing of
-    /// the ledger, so it runs on a sync thread while the sequencer orders the next batch.
-    pub fn sync(&self) -> Result<(), SyncFailed> {
-        self.unsynced.sync()
-    }
-}
-
-impl<R: DomainRules> EmbeddedLedger<R> {
-    /// Stage 5, first half: writes every buffered record to the store in the order they were
-    /// sequenced ([`crate::embedded::EmbeddedLog::write_ordered`]), without syncing. The records are then in
-    /// the store (and the next batch is ordered against them) but not durable: no receipt
-    /// may be handed out, and no checkpoint published over them, before
-    /// [`EmbeddedLedger::settle`] reports the [`Written::sync`] that makes them so; the
-    /// ledger orders, but does not write or publish, in between.
-    pub fn write_pending(&mut self) -> Result<Written, Error> {
-        let pending = std::mem::take(&mut self.pending);
-        let order = std::mem::take(&mut self.pending_order);
-        let batches: Vec<(u32, &[Vec<u8>])> =
-            pending.iter().map(|(p, r)| (*p, r.as_slice())).collect();
-        match self.log.write_ordered(&batches, &order) {
-            Ok(unsynced) => Ok(Written {
-                unsynced,
-                partitions: pending.into_keys().collect(),
-            }),
-            Err(e) => {
-                self.poisoned = true;
-                Err(e.into())
-            }
-        }
-    }
-
-    /// Stage 5, second half, once the batch's sync returned `result`: the records are
-    /// durable, so checkpoints are published as the [`crate::PublishPolicy`] asks, over
-    /// synced records only (as [`EmbeddedLedger::commit`] does). A failed sync poisons the
-    /// ledger: its state is ahead of the disk, and it must be reopened.
-    pub fn settle(
-        &mut self,
-        written: Written,
-        result: Result<(), SyncFailed>,
-    ) -> Result<(), Error> {
-        if let Err(e) = self.log.synced(result) {
-            self.poisoned = true;
-            return Err(e.into());
-        }
-        for p in written.partitions {
-            self.publish_by_policy(p);
-        }
-        Ok(())
-    }
 }

@@ -9,11 +9,9 @@
 //! waiting (up to [`HandleConfig::max_batch`]), and runs them through the multi-core pipeline
 //! ([`EmbeddedLedger::order_batch`]: author signatures batch-verified on every core, ordering
 //! and validation one after the other in arrival order, seals signed on every core). It then
-//! writes the sealed records and hands them to a sync thread (each partition's fsync, the
-//! partitions in parallel) while it orders the next batch; once the sync returned it publishes
-//! checkpoints as the ledger's [`crate::PublishPolicy`] asks ([`EmbeddedLedger::settle`]), and
-//! only then answers each submitter (see `run` for why, and how large batches are split).
-//! So:
+//! appends the sealed records, each partition's with one fsync and the partitions in parallel,
+//! publishes checkpoints as the ledger's [`crate::PublishPolicy`] asks
+//! ([`EmbeddedLedger::commit`]), and only then answers each submitter. So:
 //! - a [`Submitted::Recorded`] receipt is never handed out before its record is durable;
 //! - a refusal or a duplicate is answered after the same flush, because it may have been judged
 //!   against a record of the same batch;
@@ -25,13 +23,10 @@
 //! [`SubmitHandle::submit_many`] keeps a caller's submissions together and in its order (a
 //! bulk load, a replay).
 
-use crate::embedded::SyncFailed;
 use crate::log::{Durability, EmbeddedLedger};
-use crate::pipeline::{StageTimes, Written};
 use crate::rules::DomainRules;
 use crate::{Error, Outcome, Receipt, Refusal};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 use tl_schemas::UtcMicros;
 use tokio::sync::{mpsc, oneshot};
 
@@ -252,265 +247,43 @@ where
     Ok((handle, SequencerThread { tx, join }))
 }
 
-/// The sequencer thread's loop: batch, order, write, and hand the batch to a sync thread;
-/// order the next batch while that one syncs; settle it (checkpoints), then answer.
-///
-/// Why two threads: with one, the cores idle during every fsync (about half a batch's time
-/// when 64 writers wait for their receipts). A batch whose CPU work takes longer than an
-/// fsync is ordered in pieces ([`Pace`]), each written and synced while the next is ordered,
-/// so that its first submitters are answered, and come back, while the rest is still being
-/// ordered. One batch syncs at a time, and the next is written only after it settled, so the
-/// store's length is the durable length whenever a checkpoint is published.
+/// The sequencer thread's loop: batch, order, flush, answer.
 fn run<R: DomainRules>(
     mut ledger: EmbeddedLedger<R>,
     mut rx: mpsc::Receiver<Msg>,
     clock: &mut dyn FnMut() -> UtcMicros,
     max_batch: usize,
 ) -> Result<EmbeddedLedger<R>, Error> {
-    let mut profile = Profile::from_env();
-    let mut pace = Pace::default();
-    let mut syncing: Option<InFlight> = None;
     // Submitters answered by the last batch: most come straight back with their next one.
     let mut answered = 0;
     loop {
-        let waited = Instant::now();
-        let first = match rx.try_recv() {
-            Ok(msg) => msg,
-            Err(_) => {
-                // Nothing to order meanwhile: settle the batch syncing, then wait for work.
-                if let Some(flight) = syncing.take() {
-                    answered = settle(&mut ledger, flight, &mut pace, &mut profile)?;
-                }
-                // `None`: every handle is gone; stop as if asked to.
-                rx.blocking_recv().unwrap_or(Msg::Stop)
-            }
-        };
+        // `None`: every handle is gone; stop as if asked to.
+        let first = rx.blocking_recv().unwrap_or(Msg::Stop);
         let (batch, stop) = gather(first, &mut rx, max_batch, answered);
-        profile.gather += waited.elapsed();
+        answered = batch.len();
         // Metrics (a no-op unless a recorder is installed, as `serve` does).
         metrics::histogram!("tl_group_commit_batch_size").record(batch.len() as f64);
-        let pieces = pace.pieces(batch.len());
-        profile.batches += 1;
-        let mut jobs = batch.into_iter();
-        for piece in 0..pieces {
-            let n = piece_len(jobs.len(), pieces - piece);
-            let piece: Vec<Job> = jobs.by_ref().take(n).collect();
-            profile.pieces += 1;
-            profile.records += piece.len();
-            // Stages 1-4, while the previous batch's fsync runs on its sync thread.
-            let started = Instant::now();
-            let answers = order_batch(&mut ledger, piece, clock, &mut profile.stages);
-            pace.cpu(started.elapsed(), answers.len());
-            metrics::histogram!("tl_group_commit_order_seconds")
-                .record(started.elapsed().as_secs_f64());
-            if let Some(flight) = syncing.take() {
-                answered = settle(&mut ledger, flight, &mut pace, &mut profile)?;
+        let started = std::time::Instant::now();
+        let answers = order_batch(&mut ledger, batch, clock);
+        let ordered = std::time::Instant::now();
+        let committed = ledger.commit();
+        metrics::histogram!("tl_group_commit_order_seconds")
+            .record((ordered - started).as_secs_f64());
+        metrics::histogram!("tl_group_commit_fsync_seconds")
+            .record(ordered.elapsed().as_secs_f64());
+        if let Err(e) = committed {
+            let why = format!("storing a batch failed ({e}); reopen the ledger");
+            for (reply, _) in answers {
+                let _ = reply.send(Err(stopped(&why)));
             }
-            let written = Instant::now();
-            let flight = write(&mut ledger, answers)?;
-            profile.write += written.elapsed();
-            syncing = Some(flight);
+            return Err(e);
+        }
+        for (reply, answer) in answers {
+            // A submitter that gave up has dropped its receiver: nothing to tell it.
+            let _ = reply.send(answer);
         }
         if stop {
-            if let Some(flight) = syncing.take() {
-                settle(&mut ledger, flight, &mut pace, &mut profile)?;
-            }
-            profile.print();
             return Ok(ledger);
-        }
-    }
-}
-
-/// How many of `left` jobs the next of `pieces` pieces takes (they differ by one at most).
-fn piece_len(left: usize, pieces: usize) -> usize {
-    left.div_ceil(pieces.max(1))
-}
-
-/// A batch written and syncing on its sync thread; its submitters wait for its settling.
-struct InFlight {
-    /// The sync thread: gives back the batch, its sync's result and how long the sync took.
-    sync: JoinHandle<(Written, Result<(), SyncFailed>, Duration)>,
-    /// The batch's answers, handed out once it is durable.
-    answers: Vec<Answer>,
-}
-
-/// Stage 5, first half: writes the ordered batch (no fsync) and starts its sync thread. If
-/// the write fails, every submitter of the batch learns that the sequencer stopped.
-fn write<R: DomainRules>(
-    ledger: &mut EmbeddedLedger<R>,
-    answers: Vec<Answer>,
-) -> Result<InFlight, Error> {
-    let written = match ledger.write_pending() {
-        Ok(w) => w,
-        Err(e) => return Err(fail(answers, e)),
-    };
-    let sync = std::thread::Builder::new()
-        .name("tl-sync".into())
-        .spawn(move || {
-            let started = Instant::now();
-            let result = written.sync();
-            (written, result, started.elapsed())
-        });
-    match sync {
-        Ok(sync) => Ok(InFlight { sync, answers }),
-        Err(e) => Err(fail(
-            answers,
-            stopped(&format!("cannot start the sync thread: {e}")),
-        )),
-    }
-}
-
-/// Stage 5, second half: waits for the batch's sync, settles it (checkpoints over durable
-/// records only), and only then answers its submitters; returns how many. If the sync
-/// failed, they learn that the sequencer stopped, and so does the caller.
-fn settle<R: DomainRules>(
-    ledger: &mut EmbeddedLedger<R>,
-    flight: InFlight,
-    pace: &mut Pace,
-    profile: &mut Profile,
-) -> Result<usize, Error> {
-    let waited = Instant::now();
-    let (written, result, took) = match flight.sync.join() {
-        Ok(joined) => joined,
-        // A panic while syncing is a bug: pass it on as the sequencer thread's own.
-        Err(panic) => std::panic::resume_unwind(panic),
-    };
-    profile.sync_wait += waited.elapsed();
-    profile.sync += took;
-    pace.sync(took);
-    metrics::histogram!("tl_group_commit_fsync_seconds").record(took.as_secs_f64());
-    let published = Instant::now();
-    if let Err(e) = ledger.settle(written, result) {
-        return Err(fail(flight.answers, e));
-    }
-    profile.publish += published.elapsed();
-    let n = flight.answers.len();
-    for (reply, answer) in flight.answers {
-        // A submitter that gave up has dropped its receiver: nothing to tell it.
-        let _ = reply.send(answer);
-    }
-    Ok(n)
-}
-
-/// Tells every submitter of a batch that storing it failed, and gives back the failure.
-fn fail(answers: Vec<Answer>, e: Error) -> Error {
-    let why = format!("storing a batch failed ({e}); reopen the ledger");
-    for (reply, _) in answers {
-        let _ = reply.send(Err(stopped(&why)));
-    }
-    e
-}
-
-/// Running averages of the CPU time per submission and of an fsync, which size the pieces a
-/// batch is ordered in: each piece about one fsync's worth of CPU work, so that ordering one
-/// piece takes about as long as syncing the one before. A batch whose CPU work is under about
-/// 1.5 fsyncs, or of fewer than twice [`Pace::MIN_PIECE`] submissions, is not split.
-#[derive(Default)]
-struct Pace {
-    /// Seconds of stages 1-4 per submission.
-    cpu_per_job: f64,
-    /// Seconds per batch sync.
-    sync: f64,
-}
-
-impl Pace {
-    /// The weight of the newest observation in the running averages.
-    const NEW: f64 = 0.2;
-
-    fn cpu(&mut self, took: Duration, jobs: usize) {
-        if jobs > 0 {
-            let per_job = took.as_secs_f64() / jobs as f64;
-            self.cpu_per_job = average(self.cpu_per_job, per_job);
-        }
-    }
-
-    fn sync(&mut self, took: Duration) {
-        self.sync = average(self.sync, took.as_secs_f64());
-    }
-
-    /// The fewest submissions in a piece. Why: each piece pays an fsync, and batch
-    /// verification and the fan-out to the cores cost more per submission in small pieces;
-    /// under load the CPU time per submission grows, and without a floor the pieces shrank to
-    /// a few records each, each paying a whole fsync (BENCHMARKS.md).
-    const MIN_PIECE: usize = 256;
-
-    /// How many pieces to order a batch of `jobs` in.
-    fn pieces(&self, jobs: usize) -> usize {
-        if self.sync <= 0.0 {
-            return 1;
-        }
-        let fsyncs = jobs as f64 * self.cpu_per_job / self.sync;
-        let most = (jobs / Self::MIN_PIECE).max(1);
-        (fsyncs.round() as usize).clamp(1, most)
-    }
-}
-
-/// The running average of `old` with `new` (the first observation stands alone).
-fn average(old: f64, new: f64) -> f64 {
-    if old == 0.0 {
-        new
-    } else {
-        old + Pace::NEW * (new - old)
-    }
-}
-
-/// Where the sequencer's time went, printed to stderr when it stops if the environment
-/// variable `TRIAL_LEDGER_PIPELINE_PROFILE` is set (the timing costs a few clock reads per
-/// batch, so it is always taken).
-#[derive(Default)]
-struct Profile {
-    /// Print at the end.
-    enabled: bool,
-    batches: usize,
-    pieces: usize,
-    records: usize,
-    /// Waiting for and gathering submissions.
-    gather: Duration,
-    /// Stages 1-4.
-    stages: StageTimes,
-    /// Writing batches (no fsync).
-    write: Duration,
-    /// Waiting for a batch's sync thread after ordering (the part of the fsync not overlapped).
-    sync_wait: Duration,
-    /// The fsyncs themselves, on the sync threads.
-    sync: Duration,
-    /// Publishing checkpoints after the syncs.
-    publish: Duration,
-}
-
-impl Profile {
-    fn from_env() -> Profile {
-        Profile {
-            enabled: std::env::var_os("TRIAL_LEDGER_PIPELINE_PROFILE").is_some(),
-            ..Profile::default()
-        }
-    }
-
-    fn print(&self) {
-        if !self.enabled {
-            return;
-        }
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let per = |d: Duration| ms(d) / self.pieces.max(1) as f64;
-        eprintln!(
-            "pipeline profile: {} records in {} batches, {} pieces ({:.1} records a piece)",
-            self.records,
-            self.batches,
-            self.pieces,
-            self.records as f64 / self.pieces.max(1) as f64
-        );
-        let rows = [
-            ("sequencer: gathering submissions", self.gather),
-            ("sequencer: 1 decode + batch-verify", self.stages.verify),
-            ("sequencer: 2-3 order, validate, hash", self.stages.order),
-            ("sequencer: 4 sign seals", self.stages.seal),
-            ("sequencer: 5 write (no fsync)", self.write),
-            ("sequencer: waiting for the sync", self.sync_wait),
-            ("sequencer: checkpoints", self.publish),
-            ("sync thread: fdatasync", self.sync),
-        ];
-        for (what, d) in rows {
-            eprintln!("  {what:<40} {:>9.1} ms  {:>7.3} ms a piece", ms(d), per(d));
         }
     }
 }
@@ -564,11 +337,10 @@ fn order_batch<R: DomainRules>(
     ledger: &mut EmbeddedLedger<R>,
     batch: Vec<Job>,
     clock: &mut dyn FnMut() -> UtcMicros,
-    times: &mut StageTimes,
 ) -> Vec<Answer> {
     let (bytes, replies): (Vec<Vec<u8>>, Vec<_>) =
         batch.into_iter().map(|j| (j.bytes, j.reply)).unzip();
-    let outcomes = ledger.order_batch_timed(&bytes, clock, times);
+    let outcomes = ledger.order_batch(&bytes, clock);
     replies
         .into_iter()
         .zip(outcomes)

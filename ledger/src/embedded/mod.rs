@@ -397,23 +397,6 @@ impl EmbeddedLog {
         batches: &[(u32, &[Vec<u8>])],
         order: &[u32],
     ) -> Result<(), StoreError> {
-        let unsynced = self.write_ordered(batches, order)?;
-        self.synced(unsynced.sync())
-    }
-
-    /// The writes of [`append_ordered`](Self::append_ordered) without its sync: the records
-    /// reach the operating system in the same order, and the returned [`Unsynced`] syncs them
-    /// (on another thread, if the caller likes) before anything may be acknowledged. Report
-    /// its result to [`synced`](Self::synced).
-    ///
-    /// Why: a writer that syncs one batch while it prepares the next keeps its cores busy
-    /// during the fsync. Until the sync is reported, [`len`](Self::len) counts records that
-    /// are not durable yet; a caller must not acknowledge them, nor publish anything over them.
-    pub fn write_ordered(
-        &mut self,
-        batches: &[(u32, &[Vec<u8>])],
-        order: &[u32],
-    ) -> Result<Unsynced, StoreError> {
         self.check_poisoned()?;
         let mut by_index: Vec<Option<&[Vec<u8>]>> = vec![None; self.partitions.len()];
         for (partition, records) in batches {
@@ -439,36 +422,39 @@ impl EmbeddedLog {
                 return Err(e);
             }
         }
-        self.unsynced(&next)
+        self.sync_partitions(&next)
     }
 
-    /// A handle on the active segment of every partition written to (`written[i]` > 0).
-    fn unsynced(&mut self, written: &[usize]) -> Result<Unsynced, StoreError> {
-        let mut files = Vec::new();
-        for (part, _) in self.partitions.iter().zip(written).filter(|(_, n)| **n > 0) {
-            let Some(active) = &part.active else { continue };
-            let path = active.seg.path(&part.dir);
-            // A second descriptor of the same open file: syncing it syncs what was written
-            // through the first, even after that one is closed at a segment's end.
-            match active.file.try_clone() {
-                Ok(file) => files.push((part.id, path, file)),
-                Err(e) => {
-                    let (id, e) = (part.id, StoreError::io(&path)(e));
-                    self.poison(id, &e);
-                    return Err(e);
-                }
+    /// Syncs, in parallel, every partition written to (`written[i]` > 0).
+    fn sync_partitions(&mut self, written: &[usize]) -> Result<(), StoreError> {
+        let failures: Vec<(u32, StoreError)> = std::thread::scope(|s| {
+            let running: Vec<_> = self
+                .partitions
+                .iter_mut()
+                .zip(written)
+                .filter(|(_, n)| **n > 0)
+                .map(|(part, _)| {
+                    let id = part.id;
+                    (id, s.spawn(move || part.sync()))
+                })
+                .collect();
+            running
+                .into_iter()
+                // A panic in a syncing thread is a bug: pass it on as the caller's own.
+                .filter_map(|(id, t)| match t.join() {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some((id, e)),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                })
+                .collect()
+        });
+        match failures.into_iter().next() {
+            None => Ok(()),
+            Some((partition, e)) => {
+                self.poison(partition, &e);
+                Err(e)
             }
         }
-        Ok(Unsynced { files })
-    }
-
-    /// Takes the result of an [`Unsynced::sync`]: after a failure the writer refuses further
-    /// appends ([`StoreError::Poisoned`]) until reopened, as after a failed append.
-    pub fn synced(&mut self, result: Result<(), SyncFailed>) -> Result<(), StoreError> {
-        result.map_err(|f| {
-            self.poison(f.partition, &f.error);
-            f.error
-        })
     }
 
     /// Reads up to `max` records of `partition` starting at `from`. A start
@@ -906,51 +892,6 @@ impl Active {
     }
 }
 
-/// Records written by [`EmbeddedLog::write_ordered`] and not yet synced: a second descriptor
-/// of each written partition's active segment, so that any thread can sync them while the
-/// writer goes on. Dropping it unsynced leaves the records written but not durable.
-#[derive(Debug)]
-pub struct Unsynced {
-    /// (partition, segment path, file) of every partition written to.
-    files: Vec<(u32, PathBuf, File)>,
-}
-
-impl Unsynced {
-    /// Syncs (fdatasync) every written partition, in parallel, one thread each: their fsyncs
-    /// overlap instead of queueing, so a batch spread over many partitions costs about one.
-    pub fn sync(&self) -> Result<(), SyncFailed> {
-        let failures: Vec<SyncFailed> = std::thread::scope(|s| {
-            let running: Vec<_> = self
-                .files
-                .iter()
-                .map(|(id, path, file)| {
-                    let sync = move || file.sync_data().map_err(StoreError::io(path));
-                    (*id, s.spawn(sync))
-                })
-                .collect();
-            running
-                .into_iter()
-                // A panic in a syncing thread is a bug: pass it on as the caller's own.
-                .filter_map(|(partition, t)| match t.join() {
-                    Ok(Ok(())) => None,
-                    Ok(Err(error)) => Some(SyncFailed { partition, error }),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                })
-                .collect()
-        });
-        failures.into_iter().next().map_or(Ok(()), Err)
-    }
-}
-
-/// A failed [`Unsynced::sync`]: the first partition whose sync failed, and why.
-#[derive(Debug)]
-pub struct SyncFailed {
-    /// The partition.
-    pub partition: u32,
-    /// What failed.
-    pub error: StoreError,
-}
-
 /// Whether a write is synced before it returns, or later by its caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SyncMode {
@@ -1074,6 +1015,14 @@ impl Partition {
             rest = &rest[written?..];
         }
         Ok(())
+    }
+
+    /// Syncs the active segment (after writes made with [`SyncMode::Later`]).
+    fn sync(&mut self) -> Result<(), StoreError> {
+        match &self.active {
+            Some(active) => active.sync(&self.dir),
+            None => Ok(()),
+        }
     }
 
     /// Creates the next segment file with its header, durably.
