@@ -108,6 +108,30 @@ fn post(agent: &ureq::Agent, base: &str, body: &[u8]) -> Result<(u16, serde_json
 }
 
 /// The number of stored records of each partition, read from the store's files.
+/// Makes an investigator's key file in `root`, enrols it in the trial at `root/d` (`keys enrol`,
+/// as a site would) and returns its signing key.
+fn enrolled_investigator(root: &Path, name: &str) -> SigningKey {
+    ok(
+        root,
+        &[
+            "keys",
+            "new",
+            "--name",
+            name,
+            "--role",
+            "investigator",
+            "--out",
+            "inv.key",
+        ],
+    );
+    ok(root, &["keys", "enrol", "--data", "d", "inv.key.pub.json"]);
+    SigningKey::new(
+        tl_ledger::keyfile::read_key_file(&root.join("inv.key"), PASS)
+            .unwrap()
+            .signing_key,
+    )
+}
+
 fn record_counts(root: &Path) -> Vec<usize> {
     tl_ledger::log::read_embedded_for_verify(&root.join("d/ledger"))
         .unwrap()
@@ -122,25 +146,7 @@ fn every_receipt_survives_a_sigkill_of_serve_mid_burst_and_nothing_is_half_writt
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     ok(root, &["init", "--data", "d", "--trial", "crash-test"]);
-    ok(
-        root,
-        &[
-            "keys",
-            "new",
-            "--name",
-            "Dr. I. Investigator",
-            "--role",
-            "investigator",
-            "--out",
-            "inv.key",
-        ],
-    );
-    ok(root, &["keys", "enrol", "--data", "d", "inv.key.pub.json"]);
-    let investigator = SigningKey::new(
-        tl_ledger::keyfile::read_key_file(&root.join("inv.key"), PASS)
-            .unwrap()
-            .signing_key,
-    );
+    let investigator = enrolled_investigator(root, "Dr. I. Investigator");
     let trial = TrialId::new("crash-test").unwrap();
     // Every submission signed before the burst: one patient registered per submission.
     let batches: Vec<Vec<Vec<u8>>> = (0..CLIENTS)
@@ -316,25 +322,7 @@ fn a_server_killed_after_a_periodic_snapshot_reopens_from_it_and_equals_a_full_r
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     ok(root, &["init", "--data", "d", "--trial", "snap-serve"]);
-    ok(
-        root,
-        &[
-            "keys",
-            "new",
-            "--name",
-            "Dr. S",
-            "--role",
-            "investigator",
-            "--out",
-            "inv.key",
-        ],
-    );
-    ok(root, &["keys", "enrol", "--data", "d", "inv.key.pub.json"]);
-    let investigator = SigningKey::new(
-        tl_ledger::keyfile::read_key_file(&root.join("inv.key"), PASS)
-            .unwrap()
-            .signing_key,
-    );
+    let investigator = enrolled_investigator(root, "Dr. S");
     let trial = TrialId::new("snap-serve").unwrap();
     let snapshot = tl_ledger::snapshot::snapshot_path(&root.join("d/ledger"));
     let mut child = bin()
