@@ -16,7 +16,7 @@
 
 mod demo_support;
 
-use demo_support::{demo_within, figures, line};
+use demo_support::{demo_logged_within, demo_within, figures, line, stderr_of};
 use std::time::{Duration, Instant};
 
 /// Patients treated in each run: enough for every kind of decision (proposals, slots, stage
@@ -32,7 +32,10 @@ fn a_trial_created_on_a_fresh_three_node_cluster_takes_the_demo_at_once_three_ti
         let trial = format!("drup-c{run}");
         let seed = (2016 + run).to_string();
         let started = Instant::now();
-        let on_kafka = demo_within(
+        let data = dir.path().join(format!("kafka-{run}"));
+        // The retries are logged at debug level: shown below, for the record (whether a
+        // leader election is met depends on timing, so their number is not asserted).
+        let on_kafka = demo_logged_within(
             &[
                 "--kafka",
                 &cluster.bootstrap,
@@ -43,10 +46,16 @@ fn a_trial_created_on_a_fresh_three_node_cluster_takes_the_demo_at_once_three_ti
                 "--patients",
                 PATIENTS,
             ],
-            &dir.path().join(format!("kafka-{run}")),
+            &data,
             cap,
+            "warn,tl_kafka::retry=debug",
         );
         let took = started.elapsed();
+        let log = std::fs::read_to_string(stderr_of(&data)).unwrap();
+        let retries: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("transient Kafka error"))
+            .collect();
         assert!(
             line(&on_kafka, "verification:").starts_with("verification: OK"),
             "run {run}:\n{on_kafka}"
@@ -72,9 +81,15 @@ fn a_trial_created_on_a_fresh_three_node_cluster_takes_the_demo_at_once_three_ti
             "run {run}: the six figures"
         );
         eprintln!(
-            "run {run}: trial {trial} created and simulated on 3 nodes in {:.1} s; {}",
+            "run {run}: trial {trial} created and simulated on 3 nodes in {:.1} s; {}; {} transient Kafka errors retried by the demo{}",
             took.as_secs_f64(),
-            line(&on_kafka, "time:")
+            line(&on_kafka, "time:"),
+            retries.len(),
+            retries
+                .iter()
+                .take(5)
+                .map(|l| format!("\n  {l}"))
+                .collect::<String>()
         );
     }
 }

@@ -1041,7 +1041,7 @@ pub struct BenchArgs {
     pub kafka: Option<String>,
     /// As --kafka, on a single-node broker started from infra/kafka for the run: secured
     /// (`broker up --secure`), the sequencer and the writers each as their own principal
-    /// under the trial's ACLs (with --stream: plaintext, see BENCHMARKS.md).
+    /// under the trial's ACLs (with --stream: still a plaintext broker, for development).
     #[arg(long)]
     pub kafka_local: bool,
     /// DEVELOPMENT ONLY, with --kafka-local: a plaintext broker, without authentication or

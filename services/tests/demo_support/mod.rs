@@ -13,10 +13,22 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_trial-ledger");
 /// past the cap, the demo is killed (and the broker it started, found by the state file it
 /// names on standard error, stopped) and the test fails.
 pub fn demo_within(args: &[&str], data: &std::path::Path, cap: Duration) -> String {
+    demo_logged_within(args, data, cap, "warn")
+}
+
+/// [`demo_within`] with the log filter `log` (`TRIAL_LEDGER_LOG`); the demo's standard error
+/// stays in [`stderr_of`]`(data)`.
+pub fn demo_logged_within(
+    args: &[&str],
+    data: &std::path::Path,
+    cap: Duration,
+    log: &str,
+) -> String {
     let out_path = data.with_extension("stdout");
-    let err_path = data.with_extension("stderr");
+    let err_path = stderr_of(data);
     let mut child = Command::new(BIN)
         .arg("demo")
+        .env("TRIAL_LEDGER_LOG", log)
         .args(args)
         .arg("--data")
         .arg(data)
@@ -76,4 +88,9 @@ pub fn figures(stdout: &str) -> &str {
         .nth(1)
         .and_then(|s| s.split("verification:").next())
         .unwrap_or_else(|| panic!("no figures in:\n{stdout}"))
+}
+
+/// Where [`demo_within`] keeps the standard error of the demo writing into `data`.
+pub fn stderr_of(data: &std::path::Path) -> std::path::PathBuf {
+    data.with_extension("stderr")
 }
