@@ -8,6 +8,10 @@
 //!
 //! Tests use random topic names, group ids and transactional ids ([`unique`]), so they share
 //! the broker without seeing each other.
+//!
+//! The shared broker and [`start`]'s clusters are plaintext, without authentication or ACLs:
+//! the tests on them are about ordering, failures and the API, not security. [`start_secure`]
+//! gives a secured node for the tests that are.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

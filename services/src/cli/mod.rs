@@ -791,22 +791,28 @@ pub struct DemoArgs {
     /// Trial id: 1-64 of [a-z0-9._-].
     #[arg(long, value_name = "ID", default_value = "drup-demo")]
     pub trial: String,
-    /// Patients to treat (accrual closes when this many have a slot); DRUP treated 1,610.
-    /// Default: 1,610 on the embedded log, 200 on Kafka (where each event waits for its
-    /// record's commit).
+    /// Patients to treat (accrual closes when this many have a slot); DRUP treated 1,610
+    /// (the default, on the embedded log and on Kafka).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub patients: Option<u32>,
     /// Seed of the deterministic simulation: one seed gives byte-identical ledgers.
     #[arg(long, value_name = "S", default_value_t = tl_sim::DEFAULT_SEED)]
     pub seed: u64,
     /// Run the trial through Kafka at BOOTSTRAP instead of the embedded log: the trial's
-    /// topics are created, a sequencer runs in this process, and each event waits for its
-    /// record. Keys, trust file and key store still go to --data.
+    /// topics are created, a sequencer runs in this process, and events stay in flight until a
+    /// decision needs them. Keys, trust file and key store still go to --data.
     #[arg(long, value_name = "BOOTSTRAP", conflicts_with = "kafka_local")]
     pub kafka: Option<String>,
     /// As --kafka, on a single-node broker started from infra/kafka and stopped afterwards.
+    /// The broker is secured (`broker up --secure`: SASL_SSL, SCRAM, the trial's ACLs) and
+    /// each role (the admin creating the trial, the sequencer, the sites, the matcher, the
+    /// cohort engine, the reader verifying) connects as its own principal.
     #[arg(long)]
     pub kafka_local: bool,
+    /// DEVELOPMENT ONLY, with --kafka-local: start the broker in plaintext, without
+    /// authentication or ACLs, every role one anonymous client.
+    #[arg(long, requires = "kafka_local")]
+    pub dev_plaintext: bool,
     /// librdkafka client properties for --kafka (`security.protocol`, `sasl.*`,
     /// `ssl.ca.location`, ...), one `name=value` a line: how to authenticate to a secured
     /// cluster (infra/kafka/broker up --secure writes one file per principal).
@@ -1033,9 +1039,15 @@ pub struct BenchArgs {
     /// verification rates measured in the same run).
     #[arg(long, value_name = "BOOTSTRAP", conflicts_with = "kafka_local")]
     pub kafka: Option<String>,
-    /// As --kafka, on a single-node broker started from infra/kafka for the run.
+    /// As --kafka, on a single-node broker started from infra/kafka for the run: secured
+    /// (`broker up --secure`), the sequencer and the writers each as their own principal
+    /// under the trial's ACLs (with --stream: still a plaintext broker, for development).
     #[arg(long)]
     pub kafka_local: bool,
+    /// DEVELOPMENT ONLY, with --kafka-local: a plaintext broker, without authentication or
+    /// ACLs, every role one anonymous client.
+    #[arg(long, requires = "kafka_local")]
+    pub dev_plaintext: bool,
     /// librdkafka client properties for --kafka (`security.protocol`, `sasl.*`,
     /// `ssl.ca.location`, ...), one `name=value` a line: how to authenticate to a secured
     /// cluster (infra/kafka/broker up --secure writes one file per principal).

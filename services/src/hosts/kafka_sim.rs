@@ -2,36 +2,110 @@
 //! through a [`Writer`] and a sequencer seals them. Patient events stay in flight in the
 //! writer's window ([`SimLedger::begin`]) until an event cites one of them or the deciding
 //! services may answer one; the services' answers of one step are in flight together
-//! ([`SimLedger::submit_many`]). The deciding services read the records back from the same
+//! ([`SimLedger::submit_many`]). The deciding services read the records back from the sites'
 //! writer's view of the ledger.
+//!
+//! On a secured cluster each role submits as its own principal: the deciding services'
+//! submissions (by their keys) go through writers of their own ([`KafkaSimLedger::with_roles`]),
+//! everything else through the sites' writer. The sites' view is then brought up to each
+//! decision's record before its verdict is handed over, so the services read exactly what they
+//! would through one writer.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tl_domain::deciders::RecordFeed;
 use tl_kafka::writer::{Ticket, Verdict, Watcher, Writer};
 use tl_ledger::sequencer::Sealed;
 use tl_ledger::{Outcome, Reason, Refusal};
-use tl_schemas::{SignedSubmission, UtcMicros};
+use tl_schemas::{KeyId, SignedSubmission, UtcMicros};
 use tl_sim::{Begun, SimError, SimLedger};
 
 /// A trial on Kafka as the simulator's ledger.
 pub struct KafkaSimLedger {
-    /// Produces submissions and follows the ledger.
+    /// Produces the sites' submissions and follows the ledger (what the services read).
     writer: Writer,
+    /// The writers of other principals, by the author keys whose submissions they carry.
+    roles: Vec<(KeyId, Writer)>,
     /// How long one submission may wait for its record.
     timeout: Duration,
-    /// Submissions begun and not settled yet, by ticket number.
-    tickets: HashMap<u64, Ticket>,
+    /// Submissions begun and not settled yet, by token: the writer (0 the sites', `i + 1`
+    /// `roles[i]`) and its ticket.
+    tickets: HashMap<u64, (usize, Ticket)>,
+    /// The next token.
+    next_token: u64,
 }
 
 impl KafkaSimLedger {
-    /// Connects to a trial's topics (created, with a sequencer running).
+    /// Connects to a trial's topics (created, with a sequencer running); one writer for all.
     pub fn connect(cfg: &tl_kafka::KafkaConfig) -> Result<Self, tl_kafka::Error> {
+        Self::with_roles(cfg, &[])
+    }
+
+    /// Connects the sites' writer with `sites` and one writer per `(author key, config)` of
+    /// `roles` (the deciding services, each as its own principal).
+    pub fn with_roles(
+        sites: &tl_kafka::KafkaConfig,
+        roles: &[(KeyId, tl_kafka::KafkaConfig)],
+    ) -> Result<Self, tl_kafka::Error> {
         Ok(KafkaSimLedger {
-            writer: Writer::connect(cfg)?,
+            writer: Writer::connect(sites)?,
+            roles: roles
+                .iter()
+                .map(|(key, cfg)| Ok((*key, Writer::connect(cfg)?)))
+                .collect::<Result<_, tl_kafka::Error>>()?,
             timeout: Duration::from_secs(120),
             tickets: HashMap::new(),
+            next_token: 0,
         })
+    }
+
+    /// The writer that carries `signed`: 0 the sites', `i + 1` that of `roles[i]`.
+    fn writer_of(&self, signed: &SignedSubmission) -> usize {
+        self.roles
+            .iter()
+            .position(|(key, _)| *key == signed.submission.author)
+            .map_or(0, |i| i + 1)
+    }
+
+    fn writer_at(&mut self, w: usize) -> &mut Writer {
+        match w {
+            0 => &mut self.writer,
+            i => &mut self.roles[i - 1].1,
+        }
+    }
+
+    /// The verdict of `ticket` on writer `w`; a record another principal's writer produced is
+    /// first read by the sites' writer too, which the deciding services read from.
+    fn verdict_on(&mut self, w: usize, ticket: &Ticket) -> Result<Verdict, SimError> {
+        let timeout = self.timeout;
+        let v = self
+            .writer_at(w)
+            .verdict(ticket, timeout)
+            .map_err(kafka_error)?;
+        if let (true, Verdict::Recorded { receipt, .. }) = (w > 0, &v) {
+            let deadline = Instant::now() + timeout;
+            let watcher = self.writer.watcher();
+            while watcher.partition_len(receipt.partition) <= receipt.seq {
+                if Instant::now() > deadline {
+                    return Err(SimError::Invalid(format!(
+                        "kafka: the sites' writer did not read record {} of partition {} within {timeout:?}",
+                        receipt.seq, receipt.partition
+                    )));
+                }
+                watcher
+                    .pump(Duration::from_millis(20))
+                    .map_err(kafka_error)?;
+            }
+        }
+        Ok(v)
+    }
+
+    fn flush_all(&mut self) -> Result<(), SimError> {
+        self.writer.flush().map_err(kafka_error)?;
+        for (_, w) in &self.roles {
+            w.flush().map_err(kafka_error)?;
+        }
+        Ok(())
     }
 }
 
@@ -98,53 +172,51 @@ fn outcome(v: Verdict) -> Outcome {
 }
 
 impl SimLedger for KafkaSimLedger {
-    fn submit(&mut self, signed: SignedSubmission, _now: UtcMicros) -> Result<Outcome, SimError> {
-        let v = self
-            .writer
-            .submit(&signed, self.timeout)
-            .map_err(kafka_error)?;
-        Ok(outcome(v))
+    fn submit(&mut self, signed: SignedSubmission, now: UtcMicros) -> Result<Outcome, SimError> {
+        match self.begin(signed, now)? {
+            Begun::Done(outcome) => Ok(outcome),
+            Begun::InFlight(token) => {
+                self.flush()?;
+                self.settle(token)
+            }
+        }
     }
-    /// In flight together through the writer's window; the verdicts are taken in order.
+    /// In flight together through the writers' windows; the verdicts are taken in order.
     fn submit_many(
         &mut self,
         batch: Vec<(SignedSubmission, UtcMicros)>,
     ) -> Result<Vec<Outcome>, SimError> {
-        let tickets = batch
-            .iter()
-            .map(|(signed, _)| self.writer.begin(signed))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(kafka_error)?;
-        self.writer.flush().map_err(kafka_error)?;
-        tickets
-            .iter()
-            .map(|t| {
-                self.writer
-                    .verdict(t, self.timeout)
-                    .map(outcome)
-                    .map_err(kafka_error)
+        let tokens = batch
+            .into_iter()
+            .map(|(signed, now)| self.begin(signed, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.flush_all()?;
+        tokens
+            .into_iter()
+            .map(|b| match b {
+                Begun::Done(outcome) => Ok(outcome),
+                Begun::InFlight(token) => self.settle(token),
             })
             .collect()
     }
     /// Produced at once (the producer lingers 1 ms), verdict taken by [`SimLedger::settle`].
     fn begin(&mut self, signed: SignedSubmission, _now: UtcMicros) -> Result<Begun, SimError> {
-        let ticket = self.writer.begin(&signed).map_err(kafka_error)?;
-        let number = ticket.number;
-        self.tickets.insert(number, ticket);
-        Ok(Begun::InFlight(number))
+        let w = self.writer_of(&signed);
+        let ticket = self.writer_at(w).begin(&signed).map_err(kafka_error)?;
+        let token = self.next_token;
+        self.next_token += 1;
+        self.tickets.insert(token, (w, ticket));
+        Ok(Begun::InFlight(token))
     }
     fn settle(&mut self, token: u64) -> Result<Outcome, SimError> {
-        let ticket = self.tickets.remove(&token).ok_or_else(|| {
+        let (w, ticket) = self.tickets.remove(&token).ok_or_else(|| {
             SimError::Invalid(format!(
                 "submission {token} is not in flight on this writer"
             ))
         })?;
-        self.writer
-            .verdict(&ticket, self.timeout)
-            .map(outcome)
-            .map_err(kafka_error)
+        self.verdict_on(w, &ticket).map(outcome)
     }
     fn flush(&mut self) -> Result<(), SimError> {
-        self.writer.flush().map_err(kafka_error)
+        self.flush_all()
     }
 }

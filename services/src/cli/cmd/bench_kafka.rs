@@ -60,7 +60,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             a.records as usize
         };
         let local = if a.kafka_local {
-            Some(crate::hosts::local_kafka::LocalBroker::start()?)
+            Some(crate::hosts::local_kafka::LocalBroker::start(true)?)
         } else {
             None
         };
@@ -73,7 +73,9 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     }
     let n = a.records as usize;
     let local = if a.kafka_local {
-        Some(crate::hosts::local_kafka::LocalBroker::start()?)
+        Some(crate::hosts::local_kafka::LocalBroker::start(
+            a.dev_plaintext,
+        )?)
     } else {
         None
     };
@@ -84,9 +86,10 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     };
     let id = format!("bench.{:08x}", rand::random::<u32>());
     let mut cfg = KafkaConfig::new(bootstrap.clone(), TrialId::new(&id)?);
-    if local.is_none() {
-        cfg.properties = super::client_properties(a.kafka_config.as_deref())?;
-    }
+    cfg.properties = match &local {
+        None => super::client_properties(a.kafka_config.as_deref())?,
+        Some(l) => l.client_properties("admin")?,
+    };
     let brokers = tl_kafka::topics::broker_count(&cfg)?;
     cfg.safety = if brokers >= 3 {
         TopicSafety::Production
@@ -105,9 +108,11 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     let keys = Keys::new();
     let subs = sign_all(&cfg.trial, &keys.authors, drafts(n, "bench"));
     let load_subs = sign_all(&cfg.trial, &keys.authors, drafts(LOAD_POOL, "load"));
-    let raw = raw_rate(&cfg, &keys, &subs)?;
+    let roles = Roles::of(&cfg, local.as_ref())?;
+    println!("  clients                        {}", roles.describe());
+    let raw = raw_rate(&roles, &keys, &subs)?;
     println!("  raw Kafka work (produce + transactional copy) {raw:>8.0} msg/s");
-    let run = sequence(&cfg, &keys, &subs, &load_subs)?;
+    let run = sequence(&roles, &keys, &subs, &load_subs)?;
     let limit = run.crypto.measure(&keys.sealer)?;
     println!(
         "  batch verification, {cores} cores     {:>12.0} sig/s",
@@ -184,21 +189,101 @@ fn sign_all(trial: &TrialId, authors: &[SigningKey], drafts: Vec<Draft>) -> Vec<
         .collect()
 }
 
+/// The benchmark's clients: on a secured local broker the admin creates the topics and the
+/// trial's ACLs, the sequencer (and the raw copy) and the writers are principals of their own;
+/// otherwise all are the one `--kafka-config` client.
+struct Roles {
+    /// Creates topics (as `admin` on a secured local broker).
+    admin: KafkaConfig,
+    /// The admin's properties file when the benchmark creates the trials' ACLs.
+    acl_admin: Option<std::path::PathBuf>,
+    /// The sequencer and the raw copy.
+    sequencer: KafkaConfig,
+    /// Every writer (`site-1` on a secured local broker).
+    writer: KafkaConfig,
+}
+
+impl Roles {
+    fn of(
+        admin: &KafkaConfig,
+        local: Option<&crate::hosts::local_kafka::LocalBroker>,
+    ) -> Result<Self> {
+        let role = |principal: &str| -> Result<KafkaConfig> {
+            let mut cfg = admin.clone();
+            if let Some(l) = local {
+                cfg.properties = l.client_properties(principal)?;
+            }
+            Ok(cfg)
+        };
+        Ok(Roles {
+            acl_admin: local.and_then(|l| l.properties("admin")),
+            sequencer: role("sequencer")?,
+            writer: role("site-1")?,
+            admin: admin.clone(),
+        })
+    }
+
+    fn describe(&self) -> &'static str {
+        if self.acl_admin.is_some() {
+            "SASL_SSL, as principals admin, sequencer and site-1 under the trial's ACLs"
+        } else if self.writer.properties.is_empty() {
+            "PLAINTEXT, one anonymous client for every role"
+        } else {
+            "the one --kafka-config principal for every role"
+        }
+    }
+
+    /// The same clients for trial `trial`.
+    fn for_trial(&self, trial: &TrialId) -> Self {
+        let on = |cfg: &KafkaConfig| KafkaConfig {
+            trial: trial.clone(),
+            topics: tl_kafka::Topics::of(trial),
+            ..cfg.clone()
+        };
+        Roles {
+            admin: on(&self.admin),
+            acl_admin: self.acl_admin.clone(),
+            sequencer: on(&self.sequencer),
+            writer: on(&self.writer),
+        }
+    }
+
+    /// Creates the trial's topics, and its ACLs on a secured local broker.
+    fn create_topics(&self) -> Result<()> {
+        tl_kafka::topics::create_topics(&self.admin, PARTITIONS)?;
+        if let Some(admin) = &self.acl_admin {
+            let acls = crate::cli::AclArgs {
+                acl_writers: vec!["site-1".into()],
+                acl_sequencer: "sequencer".into(),
+                acl_reader: "reader".into(),
+                acl_writer_byte_rate: 0,
+                super_users: "User:broker;User:controller".into(),
+                broker_config: None,
+                no_acls: false,
+            };
+            crate::hosts::kafka_acl::apply(&self.admin, Some(admin), &acls)?;
+        }
+        Ok(())
+    }
+}
+
 /// The raw Kafka work's rate: the submissions sent to a raw intake topic and copied to a raw
 /// ledger topic with the sequencer's clients and settings, from the first send until the last
 /// copy is committed.
-fn raw_rate(cfg: &KafkaConfig, keys: &Keys, subs: &[SignedSubmission]) -> Result<f64> {
-    let raw_cfg = KafkaConfig {
-        topics: tl_kafka::Topics::of(&TrialId::new(format!("{}-raw", cfg.trial.as_str()))?),
-        ..cfg.clone()
-    };
-    tl_kafka::topics::create_topics(&raw_cfg, PARTITIONS)?;
-    let mut scfg =
-        SequencerConfig::new(raw_cfg.clone(), keys.sealer.clone(), keys.root.public_key());
-    scfg.transactional_id = format!("{}-raw.copy", cfg.trial.as_str());
-    scfg.group_id = format!("{}-raw.copy", cfg.trial.as_str());
+fn raw_rate(roles: &Roles, keys: &Keys, subs: &[SignedSubmission]) -> Result<f64> {
+    // A trial of its own, so that its ACLs (the sequencer's group and transactional-id
+    // prefix, `<trial>.sequencer`) cover the copier.
+    let raw_trial = TrialId::new(format!("{}-raw", roles.admin.trial.as_str()))?;
+    let raw = roles.for_trial(&raw_trial);
+    raw.create_topics()?;
+    let mut scfg = SequencerConfig::new(
+        raw.sequencer.clone(),
+        keys.sealer.clone(),
+        keys.root.public_key(),
+    );
+    scfg.transactional_id = format!("{raw_trial}.sequencer.copy");
     let n = subs.len();
-    let writer = Writer::connect(&raw_cfg)?;
+    let writer = Writer::connect(&raw.writer)?;
     let copied = Arc::new(AtomicUsize::new(0));
     let copier = {
         let copied = Arc::clone(&copied);
@@ -236,13 +321,15 @@ struct SequencerRun {
 /// Initialises the trial, runs the sequencer in this process, enrols the authors, sequences
 /// `subs` through one pipelined writer, then runs the load levels on `load_subs`.
 fn sequence(
-    cfg: &KafkaConfig,
+    roles: &Roles,
     keys: &Keys,
     subs: &[SignedSubmission],
     load_subs: &[SignedSubmission],
 ) -> Result<SequencerRun> {
-    tl_kafka::bootstrap::init_trial(
-        cfg,
+    roles.create_topics()?;
+    let cfg = &roles.writer;
+    tl_kafka::bootstrap::write_bootstrap(
+        &roles.sequencer,
         PARTITIONS,
         "benchmark trial",
         &keys.root,
@@ -250,7 +337,11 @@ fn sequence(
         UtcMicros::now(),
     )?;
     let shutdown = Arc::new(AtomicBool::new(false));
-    let scfg = SequencerConfig::new(cfg.clone(), keys.sealer.clone(), keys.root.public_key());
+    let scfg = SequencerConfig::new(
+        roles.sequencer.clone(),
+        keys.sealer.clone(),
+        keys.root.public_key(),
+    );
     let service = {
         let shutdown = Arc::clone(&shutdown);
         std::thread::spawn(move || tl_kafka::sequencer::run(&scfg, || TrialRules, &shutdown))

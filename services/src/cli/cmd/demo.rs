@@ -88,15 +88,14 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
     paths.refuse_existing(&a.data)?;
     std::fs::create_dir_all(&a.data).with_context(|| format!("creating {}", a.data.display()))?;
     let local = if a.kafka_local {
-        Some(crate::hosts::local_kafka::LocalBroker::start()?)
+        Some(crate::hosts::local_kafka::LocalBroker::start(
+            a.dev_plaintext,
+        )?)
     } else {
         None
     };
-    let kafka = match (&a.kafka, &local) {
-        (Some(b), _) => Some(kafka_config(b, &trial, a.kafka_config.as_deref())?),
-        (None, Some(l)) => Some(kafka_config(&l.bootstrap, &trial, None)?),
-        (None, None) => None,
-    };
+    let roles = kafka_roles(&a, &trial, local.as_ref())?;
+    let kafka = roles.as_ref().map(|r| &r.admin);
     let patients = a.patients.unwrap_or(if kafka.is_some() {
         KAFKA_DEFAULT_TREATED
     } else {
@@ -104,7 +103,7 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
     });
     let mut config = SimConfig::new(trial.clone(), a.seed, patients);
     config.keystore = Some(paths.keystore.clone());
-    announce(&a, &config, kafka.as_ref());
+    announce(&a, &config, kafka);
 
     // The trust file and the keys first: a demo stopped part-way still leaves the root key
     // to pin and the keys of the ledger it wrote.
@@ -113,7 +112,7 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
     TrustFile::new(&trial, root_public_key, config.partitions).write(&paths.trust)?;
     let keys_note = store_keys(&a, &keys)?;
 
-    let (report, _) = match &kafka {
+    let (report, _) = match &roles {
         None => {
             let progress = progress_bar(&config);
             let bar = progress.clone();
@@ -134,20 +133,24 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
             progress.finish_and_clear();
             ran?
         }
-        Some(k) => simulate_on_kafka(k, &config)?,
+        Some(r) => simulate_on_kafka(r, &config)?,
     };
     ensure!(
         report.root_public_key == root_public_key,
         "the simulation used another root key than the one written to {}",
         paths.trust.display()
     );
-    let checked = verify_and_compute(kafka.as_ref(), &config, &paths.ledger, &report)?;
+    let reader = roles.as_ref().map(|r| &r.reader);
+    let checked = verify_and_compute(reader, &config, &paths.ledger, &report)?;
 
     print_trial(&report, &checked.figures);
     print_cohorts(&checked.figures);
     let all_within = print_figures(&checked.figures);
     print_verification(&checked, &report, started);
-    print_footer(&a, &paths, kafka.as_ref(), &report, &keys_note);
+    print_footer(&a, &paths, kafka, &report, &keys_note);
+    if let Some(r) = &roles {
+        println!("kafka clients: {}", r.security());
+    }
     if let Some(broker) = local {
         drop(broker);
         println!("the local Kafka broker is stopped and its data removed");
@@ -480,6 +483,106 @@ fn print_footer(
 /// log (the simulator keeps patients' events in flight; BENCHMARKS.md, "The demo on Kafka").
 pub const KAFKA_DEFAULT_TREATED: u32 = tl_sim::DEFAULT_TREATED;
 
+/// The demo's Kafka clients, one configuration per role. On a secured local broker each role
+/// is its own principal (the files `broker up --secure` wrote) and the demo creates the
+/// trial's ACLs (FORMAT.md §17b); with `--kafka` every role uses the `--kafka-config` file.
+struct KafkaRoles {
+    /// Creates the topics (and the ACLs).
+    admin: tl_kafka::KafkaConfig,
+    /// The admin principal's properties file, when the demo creates the trial's ACLs (and
+    /// each role below is a principal of its own).
+    acl_admin: Option<PathBuf>,
+    /// Writes the bootstrap records and runs the sequencer.
+    sequencer: tl_kafka::KafkaConfig,
+    /// Every simulated site's, investigator's and trial office's submission.
+    sites: tl_kafka::KafkaConfig,
+    /// The matcher's decisions.
+    matcher: tl_kafka::KafkaConfig,
+    /// The cohort engine's decisions.
+    cohort_engine: tl_kafka::KafkaConfig,
+    /// Reads the ledger back to verify it.
+    reader: tl_kafka::KafkaConfig,
+}
+
+impl KafkaRoles {
+    /// How the demo's clients authenticated, for the summary.
+    fn security(&self) -> String {
+        let protocol = |cfg: &tl_kafka::KafkaConfig| {
+            cfg.properties
+                .get("security.protocol")
+                .map_or("PLAINTEXT", String::as_str)
+                .to_uppercase()
+        };
+        match &self.acl_admin {
+            Some(_) => format!(
+                "{} on a secured broker, each role its own principal (admin, sequencer, {DEMO_SITE_PRINCIPAL} for the sites, matcher, cohort-engine, reader) under the trial's ACLs (FORMAT.md §17b)",
+                protocol(&self.sites)
+            ),
+            None if protocol(&self.sites) == "PLAINTEXT" => {
+                "PLAINTEXT, no authentication: for development only".to_string()
+            }
+            None => format!(
+                "{}, every role as the one principal of --kafka-config",
+                protocol(&self.sites)
+            ),
+        }
+    }
+}
+
+/// The sites' principal of the demo on a secured local broker: the simulation's sites all
+/// submit as one writer (`site-1`); `site-2` and `site-3` get the same ACLs, unused.
+const DEMO_SITE_PRINCIPAL: &str = "site-1";
+
+/// The roles' configurations (`None` on the embedded log).
+fn kafka_roles(
+    a: &DemoArgs,
+    trial: &TrialId,
+    local: Option<&crate::hosts::local_kafka::LocalBroker>,
+) -> Result<Option<KafkaRoles>> {
+    let (admin, acl_admin) = match (&a.kafka, local) {
+        (Some(b), _) => (kafka_config(b, trial, a.kafka_config.as_deref())?, None),
+        (None, Some(l)) => (
+            kafka_config(&l.bootstrap, trial, l.properties("admin").as_deref())?,
+            l.properties("admin"),
+        ),
+        (None, None) => return Ok(None),
+    };
+    let role = |principal: &str| -> Result<tl_kafka::KafkaConfig> {
+        let mut cfg = admin.clone();
+        if let Some(l) = local {
+            cfg.properties = l.client_properties(principal)?;
+        }
+        Ok(cfg)
+    };
+    Ok(Some(KafkaRoles {
+        sequencer: role("sequencer")?,
+        sites: role(DEMO_SITE_PRINCIPAL)?,
+        matcher: role("matcher")?,
+        cohort_engine: role("cohort-engine")?,
+        reader: role("reader")?,
+        acl_admin,
+        admin,
+    }))
+}
+
+/// The ACL matrix the demo creates on its secured local broker: the broker's site writers
+/// and both deciding services write intake; no produce quota, because one site principal
+/// carries the traffic of every simulated site.
+fn demo_acls() -> crate::cli::AclArgs {
+    let sites = (1..=crate::hosts::local_kafka::LOCAL_SITES).map(|i| format!("site-{i}"));
+    crate::cli::AclArgs {
+        acl_writers: sites
+            .chain(["matcher".to_string(), "cohort-engine".to_string()])
+            .collect(),
+        acl_sequencer: "sequencer".into(),
+        acl_reader: "reader".into(),
+        acl_writer_byte_rate: 0,
+        super_users: "User:broker;User:controller".into(),
+        broker_config: None,
+        no_acls: false,
+    }
+}
+
 /// The demo trial's Kafka configuration; topic settings follow the cluster's size (a single
 /// node gets the dev settings).
 fn kafka_config(
@@ -505,7 +608,7 @@ fn kafka_config(
 /// the simulation's keys, runs a sequencer in this process, and stops it (it publishes its
 /// final checkpoints) when the simulation is done.
 fn simulate_on_kafka(
-    k: &tl_kafka::KafkaConfig,
+    r: &KafkaRoles,
     config: &SimConfig,
 ) -> Result<(tl_sim::SimReport, tl_sim::SimKeys)> {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -514,9 +617,16 @@ fn simulate_on_kafka(
     let mut service = None;
     let mut decider = tl_sim::ServiceDecider::new();
     let sim_error = |e: tl_kafka::Error| tl_sim::SimError::Invalid(format!("kafka: {e}"));
+    let k = &r.admin;
     let ran = tl_sim::simulate_on(config, &mut decider, &mut |keys, created| {
-        tl_kafka::bootstrap::init_trial(
-            k,
+        tl_kafka::topics::create_topics(k, config.partitions).map_err(sim_error)?;
+        if let Some(admin) = &r.acl_admin {
+            crate::hosts::kafka_acl::apply(k, Some(admin), &demo_acls()).map_err(|e| {
+                tl_sim::SimError::Invalid(format!("creating the trial's ACLs: {e:#}"))
+            })?;
+        }
+        tl_kafka::bootstrap::write_bootstrap(
+            &r.sequencer,
             config.partitions,
             &config.title,
             &keys.root.key,
@@ -525,7 +635,7 @@ fn simulate_on_kafka(
         )
         .map_err(sim_error)?;
         let scfg = tl_kafka::SequencerConfig::new(
-            k.clone(),
+            r.sequencer.clone(),
             keys.sequencer.key.clone(),
             keys.root.key.public_key(),
         );
@@ -533,10 +643,17 @@ fn simulate_on_kafka(
         service = Some(std::thread::spawn(move || {
             tl_kafka::sequencer::run(&scfg, || TrialRules, &stop)
         }));
-        Ok(
-            Box::new(crate::hosts::kafka_sim::KafkaSimLedger::connect(k).map_err(sim_error)?)
-                as Box<dyn tl_sim::SimLedger>,
-        )
+        // Each deciding service as its own principal where the roles are principals.
+        let deciders = match &r.acl_admin {
+            None => Vec::new(),
+            Some(_) => vec![
+                (keys.matcher.key.key_id(), r.matcher.clone()),
+                (keys.cohort_engine.key.key_id(), r.cohort_engine.clone()),
+            ],
+        };
+        let ledger = crate::hosts::kafka_sim::KafkaSimLedger::with_roles(&r.sites, &deciders)
+            .map_err(sim_error)?;
+        Ok(Box::new(ledger) as Box<dyn tl_sim::SimLedger>)
     });
     shutdown.store(true, Ordering::SeqCst);
     if let Some(h) = service {

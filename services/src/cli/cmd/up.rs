@@ -80,6 +80,7 @@ pub(super) fn demo_first(a: &UpArgs, kafka: Option<(&str, &str)>) -> Result<UpCo
         seed: a.seed,
         kafka: kafka.map(|k| k.0.to_string()),
         kafka_local: false,
+        dev_plaintext: false,
         kafka_config: a.kafka.kafka_config.clone(),
         check: false,
     };

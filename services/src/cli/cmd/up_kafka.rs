@@ -47,7 +47,7 @@ pub fn run_cli(a: &UpArgs) -> Result<ExitCode> {
         );
     }
     let local = if a.kafka_local {
-        Some(LocalBroker::start()?)
+        Some(LocalBroker::start(true)?)
     } else {
         None
     };
