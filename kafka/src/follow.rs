@@ -6,8 +6,9 @@
 //! numbers the records it is given in order: the n-th committed record of a partition is its
 //! record with sequence number n (the sequencer writes them so; the verifier checks each
 //! record's own `seq` against that position, so a gap or a duplicate is a failure, never a
-//! silent skip). It keeps the offset of every record it numbered, so a position can be named
-//! by its offset and read again.
+//! silent skip). It keeps the offset of every record it numbered, as runs of consecutive
+//! offsets ([`Offsets`]: one entry per committed transaction that touched the partition, not
+//! one per record), so a position can be named by its offset and read again.
 //!
 //! A read never goes past the last stable offset: `read_committed` delivers nothing of an
 //! open transaction, and [`LedgerFollower::catch_up`] reads each partition only up to the
@@ -22,8 +23,8 @@ use std::time::Instant;
 /// One partition as the follower knows it.
 #[derive(Default)]
 struct Part {
-    /// Kafka offset of each committed record read so far; index = sequence number.
-    offsets: Vec<i64>,
+    /// Kafka offset of each committed record read so far, by sequence number.
+    offsets: Offsets,
     /// Sequence number of `records[0]`.
     base: u64,
     /// Record bytes from `base` on that the caller may still ask for (it asks again for
@@ -31,6 +32,60 @@ struct Part {
     records: VecDeque<Vec<u8>>,
     /// Records from here on were never handed out: the caller has work without a new fetch.
     delivered: u64,
+}
+
+/// The Kafka offsets of a partition's records by sequence number, stored as runs of
+/// consecutive offsets: a transaction's records have consecutive offsets, and only its commit
+/// marker (or an aborted transaction) leaves a gap, so this holds one entry per gap instead
+/// of 8 bytes per record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Offsets {
+    /// Each run's first sequence number and first offset, in order.
+    runs: Vec<(u64, i64)>,
+    /// Records numbered.
+    len: u64,
+}
+
+impl Offsets {
+    /// Records numbered.
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when no record was numbered.
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The offset of the last record numbered.
+    fn last(&self) -> Option<i64> {
+        let &(seq, offset) = self.runs.last()?;
+        Some(offset + (self.len - 1 - seq) as i64)
+    }
+
+    /// Numbers the next record, stored at `offset` (above the last one's: the caller checks).
+    fn push(&mut self, offset: i64) {
+        if self.last() != Some(offset - 1) {
+            self.runs.push((self.len, offset));
+        }
+        self.len += 1;
+    }
+
+    /// The offset of the record numbered `seq`.
+    fn get(&self, seq: u64) -> Option<i64> {
+        if seq >= self.len {
+            return None;
+        }
+        // The last run starting at or before `seq` (the first starts at 0, and `seq < len`).
+        let i = self.runs.partition_point(|&(s, _)| s <= seq) - 1;
+        let (s, o) = self.runs[i];
+        Some(o + (seq - s) as i64)
+    }
+
+    /// The offsets of the records numbered `from` to the last.
+    fn tail_from(&self, from: u64) -> Vec<i64> {
+        (from..self.len).filter_map(|s| self.get(s)).collect()
+    }
 }
 
 /// Follows the ledger topic of a trial with `read_committed`, by sequence number.
@@ -85,7 +140,7 @@ impl LedgerFollower {
     pub fn len(&self, partition: u32) -> u64 {
         self.parts
             .get(partition as usize)
-            .map_or(0, |p| p.offsets.len() as u64)
+            .map_or(0, |p| p.offsets.len())
     }
 
     /// True when no record has been read yet.
@@ -95,18 +150,12 @@ impl LedgerFollower {
 
     /// The Kafka offset of the record with sequence number `seq` in `partition`, once read.
     pub fn offset_of(&self, partition: u32, seq: u64) -> Option<i64> {
-        self.parts
-            .get(partition as usize)?
-            .offsets
-            .get(usize::try_from(seq).ok()?)
-            .copied()
+        self.parts.get(partition as usize)?.offsets.get(seq)
     }
 
     /// True when records were read that were never handed out by [`LedgerFollower::read`].
     pub fn has_unread(&self) -> bool {
-        self.parts
-            .iter()
-            .any(|p| p.delivered < p.offsets.len() as u64)
+        self.parts.iter().any(|p| p.delivered < p.offsets.len())
     }
 
     /// Reads every partition up to its last stable offset as of now (what is committed;
@@ -149,7 +198,7 @@ impl LedgerFollower {
                         continue;
                     };
                     let offset = m.offset();
-                    if let Some(&last) = part.offsets.last() {
+                    if let Some(last) = part.offsets.last() {
                         if offset <= last {
                             return Err(Error::CorruptLedger {
                                 partition: p as u32,
@@ -203,15 +252,17 @@ impl LedgerFollower {
                 self.parts.len()
             )));
         };
-        let len = part.offsets.len() as u64;
+        let len = part.offsets.len();
         if from >= len {
             return Ok(Vec::new());
         }
         if from < part.base {
             // Forgotten already: read it again from its offset, with a reader of its own,
             // up to the last record this follower numbered.
-            let start = part.offsets[from as usize];
-            let end = part.offsets[len as usize - 1] + 1;
+            let (Some(start), Some(last)) = (part.offsets.get(from), part.offsets.last()) else {
+                return Ok(Vec::new());
+            };
+            let end = last + 1;
             let mut from_offsets = Vec::new();
             let mut ends = Vec::new();
             for p in 0..=partition as usize {
@@ -222,7 +273,7 @@ impl LedgerFollower {
                 crate::read::read_range(&self.cfg, &self.cfg.topics.ledger, &from_offsets, &ends)?;
             let again = std::mem::take(&mut again[partition as usize]);
             let part = &mut self.parts[partition as usize];
-            let want = &part.offsets[from as usize..];
+            let want = part.offsets.tail_from(from);
             let got: Vec<i64> = again.iter().map(|m| m.offset).collect();
             if got != want {
                 return Err(Error::CorruptLedger {
@@ -241,5 +292,31 @@ impl LedgerFollower {
         let out: Vec<Vec<u8>> = part.records.iter().take(max).cloned().collect();
         part.delivered = part.delivered.max(from + out.len() as u64);
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Offsets;
+
+    /// Runs give back every offset pushed, across gaps (commit markers), and store one entry
+    /// per gap.
+    #[test]
+    fn offsets_as_runs() {
+        let pushed = [0i64, 1, 2, 4, 5, 9, 11, 12, 13, 14];
+        let mut o = Offsets::default();
+        assert!(o.is_empty() && o.last().is_none() && o.get(0).is_none());
+        for &x in &pushed {
+            o.push(x);
+        }
+        assert_eq!(o.len(), pushed.len() as u64);
+        assert_eq!(o.runs.len(), 4);
+        for (seq, &x) in pushed.iter().enumerate() {
+            assert_eq!(o.get(seq as u64), Some(x), "seq {seq}");
+        }
+        assert_eq!(o.get(pushed.len() as u64), None);
+        assert_eq!(o.last(), Some(14));
+        assert_eq!(o.tail_from(4), pushed[4..].to_vec());
+        assert_eq!(o.tail_from(10), Vec::<i64>::new());
     }
 }
