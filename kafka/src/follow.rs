@@ -98,6 +98,8 @@ pub struct LedgerFollower {
     ends: crate::read::CommittedEnds,
     /// The per-partition cursors and buffers.
     parts: Vec<Part>,
+    /// Per partition, the offset a read stops before ([`LedgerFollower::open_until`]).
+    until: Option<Vec<i64>>,
 }
 
 impl LedgerFollower {
@@ -128,7 +130,24 @@ impl LedgerFollower {
             consumer,
             ends: crate::read::CommittedEnds::new(cfg)?,
             parts: (0..n).map(|_| Part::default()).collect(),
+            until: None,
         })
+    }
+
+    /// [`LedgerFollower::open`], reading each partition `p` only before offset `until[p]`
+    /// (a frozen cut: what was committed after it is never read, so it cannot change what is
+    /// read). Every partition must be named.
+    pub fn open_until(cfg: &KafkaConfig, until: Vec<i64>) -> Result<Self, Error> {
+        let mut f = Self::open(cfg)?;
+        if until.len() != f.parts.len() {
+            return Err(Error::Invalid(format!(
+                "a cut of {} partitions for a ledger of {}",
+                until.len(),
+                f.parts.len()
+            )));
+        }
+        f.until = Some(until);
+        Ok(f)
     }
 
     /// The ledger topic's partition count.
@@ -166,7 +185,12 @@ impl LedgerFollower {
         let topic = self.cfg.topics.ledger.clone();
         let n = self.parts.len();
         // On a read_committed client the high mark is the last stable offset.
-        let stable = self.ends.fetch(&topic, n as u32)?;
+        let mut stable = self.ends.fetch(&topic, n as u32)?;
+        if let Some(until) = &self.until {
+            for (s, u) in stable.iter_mut().zip(until) {
+                *s = (*s).min(*u);
+            }
+        }
         let mut last_progress = Instant::now();
         loop {
             // Done once each partition's position (which moves past commit markers and
@@ -198,6 +222,9 @@ impl LedgerFollower {
                         continue;
                     };
                     let offset = m.offset();
+                    if offset >= stable[p] && self.until.is_some() {
+                        continue; // past the cut
+                    }
                     if let Some(last) = part.offsets.last() {
                         if offset <= last {
                             return Err(Error::CorruptLedger {

@@ -341,6 +341,15 @@ fn transactional_producer(cfg: &SequencerConfig) -> Result<Producer_, Error> {
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "2")
+        // The broker verifies each transaction's writes (KIP-890): a request sent while the
+        // previous transaction's markers are still being written is refused with
+        // CONCURRENT_TRANSACTIONS and retried after `retry.backoff.ms`, doubled per retry up
+        // to `retry.backoff.max.ms` (librdkafka: 100 and 1,000 ms). The sequencer begins its
+        // next transaction right after a commit, so under load it meets this often; retry
+        // sooner (librdkafka itself retries AddPartitionsToTxn after 20 ms). Retries stay
+        // idempotent: acks, idempotence and the transaction are unchanged.
+        .set("retry.backoff.ms", "20")
+        .set("retry.backoff.max.ms", "200")
         .set("transaction.timeout.ms", &tx_ms)
         .set("message.timeout.ms", &tx_ms)
         .create()

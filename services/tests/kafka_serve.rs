@@ -9,7 +9,8 @@
 //! tlog-tiles log of the committed ledger (the tree rebuilt from its tiles has the root of
 //! every checkpoint on Kafka; proofs from tiles and from the server verify). `up --kafka` on a
 //! trial `init --kafka` made serves it, names its trial before any checkpoint so `keys enrol
-//! --url` works at once, and stops on SIGTERM. And `up --kafka-local --demo` starts its own
+//! --url` works at once, and stops on SIGTERM. The views as of a cut of checkpoints
+//! (`?at=`) stay the views of the cut's records while the ledger grows, and bad cuts get 4xx. And `up --kafka-local --demo` starts its own
 //! broker, serves, takes a submission into the views and stops everything on SIGTERM.
 
 use std::io::{BufRead, BufReader};
@@ -915,4 +916,188 @@ fn check_tiles(root: &Path, base: &str, cfg: &tl_kafka::KafkaConfig, auditor: &s
         bundles >= 1 && checked > bundles,
         "{checked} checkpoints over {bundles} partitions"
     );
+}
+
+/// Each partition's size at its latest checkpoint, from `GET /v1/checkpoints` (0 before one).
+fn checkpoint_sizes(base: &str, token: &str) -> Vec<u64> {
+    let (s, v) = get(base, "/v1/checkpoints", token);
+    assert_eq!(s, 200, "{v}");
+    v["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            c["checkpoint"]
+                .as_str()
+                .map_or(0, |t| t.lines().nth(1).unwrap().parse().unwrap())
+        })
+        .collect()
+}
+
+/// `p0:N,p1:M,...` of `sizes`.
+fn cut_of(sizes: &[u64]) -> String {
+    let parts: Vec<String> = (0..).zip(sizes).map(|(p, n)| format!("p{p}:{n}")).collect();
+    parts.join(",")
+}
+
+/// The views' routes the cut is checked on: the three views and the board's tables.
+const VIEW_PATHS: [&str; 4] = [
+    "/v1/views/enrollment",
+    "/v1/views/safety",
+    "/v1/views/dossier",
+    "/v1/views/safety/tables",
+];
+
+/// `path` (with `query`) read by `token`: its status, its body without how far behind the log
+/// it is (`lag`, `freshness`), and that freshness.
+fn view_at(
+    base: &str,
+    path: &str,
+    query: &str,
+    token: &str,
+) -> (u16, serde_json::Value, serde_json::Value) {
+    let (s, mut v) = get(base, &format!("{path}{query}"), token);
+    let fresh = v
+        .as_object_mut()
+        .and_then(|o| {
+            o.remove("lag");
+            o.remove("freshness")
+        })
+        .unwrap_or_default();
+    (s, v, fresh)
+}
+
+#[test]
+fn serve_kafka_answers_the_views_as_of_a_cut_of_checkpoints_frozen_while_the_ledger_grows() {
+    // Given a demo trial on the shared broker, its sequencer publishing a checkpoint a second,
+    // and `serve --kafka` in front of it
+    let bootstrap = &tl_tests::kafka::broker().bootstrap;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let id = tl_tests::kafka::unique("cut").replace('-', ".");
+    let trial = TrialId::new(&id).unwrap();
+    let o = bin(root)
+        .args(["demo", "--data", "d", "--patients", "8", "--seed", "7"])
+        .args(["--kafka", bootstrap, "--trial", &id])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let _sequencer = Killed(
+        bin(root)
+            .args(["sequencer", "--kafka", bootstrap, "--trial", &id])
+            .args([
+                "--data",
+                "d",
+                "--topic-safety",
+                "dev",
+                "--checkpoint-secs",
+                "1",
+            ])
+            .args(["--transactional-id", &format!("{id}.s")])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(root.join("sequencer.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let args = ["serve", "--kafka", bootstrap, "--trial", &id, "--data", "d"];
+    let (_serve, base) = listening(
+        root,
+        &[&args[..], &["--listen", "127.0.0.1:0"]].concat(),
+        "serve.log",
+    );
+    let auditor = token(root, "auditor");
+    let patients = enrolled(root, &base, &auditor);
+    assert!(!patients.is_empty(), "the demo enrolled patients");
+
+    // When every record committed is covered by a checkpoint, the views as of now are the
+    // views of exactly the records of that cut
+    let mut cut = Vec::new();
+    let mut expected = Vec::new();
+    eventually("checkpoints covering every committed record", || {
+        cut = checkpoint_sizes(&base, &auditor);
+        expected = VIEW_PATHS
+            .iter()
+            .map(|p| view_at(&base, p, "", &auditor))
+            .collect();
+        expected.iter().all(|(s, _, f)| {
+            *s == 200 && f["as_of"] == serde_json::json!(cut) && f["log"] == f["as_of"]
+        })
+    });
+    assert!(
+        cut.iter().sum::<u64>() > 0,
+        "the demo's records are checkpointed"
+    );
+    let at = format!("?at={}", cut_of(&cut));
+    // and adverse events are recorded after the cut, and checkpointed too
+    let investigator = &tl_sim::keys_of_seed(7).investigators[0].key;
+    const N: u64 = 5;
+    for i in 0..N {
+        let patient = &patients[i as usize % patients.len()];
+        let (s, v) = post(
+            &base,
+            &adverse_event(&trial, patient, 3000 + i as u32, investigator),
+        );
+        assert_eq!(s, 201, "{v}");
+    }
+    let total = cut.iter().sum::<u64>() + N;
+    eventually("checkpoints covering the new adverse events", || {
+        checkpoint_sizes(&base, &auditor).iter().sum::<u64>() == total
+    });
+
+    // then every view as of the cut is still the views of the cut's records, N behind the log
+    for (path, (_, want, _)) in VIEW_PATHS.iter().zip(&expected) {
+        let (s, got, fresh) = view_at(&base, path, &at, &auditor);
+        assert_eq!(s, 200, "{path}{at}: {got}");
+        assert_eq!(
+            &got, want,
+            "{path} as of the cut is not the view of its records"
+        );
+        assert_eq!(fresh["as_of"], serde_json::json!(cut), "{fresh}");
+        assert_eq!(fresh["behind"], N, "{path}: {fresh}");
+    }
+    // while the safety view as of now has the new events (so the cut did hold them out)
+    let (_, now, _) = view_at(&base, "/v1/views/safety", "", &auditor);
+    assert_ne!(now, expected[1].1, "the live safety view did not change");
+    // and a cell of the safety table as of the cut lists only records inside the cut
+    let (s, cell) = get(
+        &base,
+        &format!(
+            "/v1/views/safety/cells?term=Fatigue&grade=2{}",
+            at.replacen('?', "&", 1)
+        ),
+        &auditor,
+    );
+    if s == 200 {
+        for r in cell["records"].as_array().unwrap() {
+            let p = r["partition"].as_u64().unwrap() as usize;
+            assert!(r["seq"].as_u64().unwrap() < cut[p], "{r} is past the cut");
+        }
+    } else {
+        assert_eq!(s, 404, "{cell}");
+    }
+
+    // When a cut is malformed, leaves a partition out, or names a size no checkpoint has,
+    // then it gets a 4xx with its code and a message
+    let wrong: Vec<u64> = cut.iter().map(|n| n + 1000).collect();
+    let one = if cut.len() > 1 {
+        "?at=p0:0"
+    } else {
+        "?at=p0:0,p1:0"
+    };
+    for (query, status, code) in [
+        ("?at=zz".to_string(), 400, "bad-request"),
+        (one.to_string(), 400, "bad-request"),
+        (format!("{at},p0:0"), 400, "bad-request"),
+        (format!("?at={}", cut_of(&wrong)), 404, "not-found"),
+    ] {
+        for path in VIEW_PATHS {
+            let (s, v) = get(&base, &format!("{path}{query}"), &auditor);
+            assert_eq!(
+                (s, v["code"].as_str()),
+                (status, Some(code)),
+                "{path}{query}: {v}"
+            );
+            assert!(!v["message"].as_str().unwrap().is_empty());
+        }
+    }
 }

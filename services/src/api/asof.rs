@@ -4,16 +4,26 @@
 //! safety board meeting). The projection runs in a temporary folder from position 0 through
 //! the same verifying reader as the live views; records of the cut that cite a record beyond
 //! it are held out, as the live views hold them until their citation arrives.
+//!
+//! On Kafka the checkpoints are those of `<trial>.checkpoints` as the tile cache holds them
+//! ([`super::kafka_tiles`]: each root checked against the committed records), and the
+//! projection follows the committed ledger from offset 0 only up to the offset after each
+//! partition's last record of the cut (from the same cache), so that nothing appended later
+//! is even read.
 
+use super::backend::Backend;
 use super::error::ApiError;
+use super::reads::Freshness;
 use super::ApiState;
+use crate::hosts::kafka_source::{KafkaSource, Source};
 use std::collections::BTreeMap;
+use tl_ledger::checkpoint::SignedCheckpoint;
 use tl_projections::source::{Chunk, ChunkEnd};
 use tl_projections::{EmbeddedSource, LogSource, LogState, Projector};
 
-/// The embedded store, seen only up to the cut.
+/// The ledger (the embedded store or the trial on Kafka), seen only up to the cut.
 pub struct Capped {
-    inner: EmbeddedSource,
+    inner: Source,
     caps: Vec<u64>,
 }
 
@@ -49,6 +59,10 @@ impl LogSource for Capped {
     fn refresh(&mut self) -> Result<(), tl_projections::Error> {
         self.inner.refresh()
     }
+
+    fn offset(&mut self, partition: u32, seq: u64) -> Option<u64> {
+        self.inner.offset(partition, seq)
+    }
 }
 
 /// Parses `p0:N,p1:M,...` and checks it is a cut of published checkpoints: every partition
@@ -80,10 +94,8 @@ pub fn parse_cut(state: &ApiState, text: &str) -> Result<Vec<u64>, ApiError> {
             state.partitions.saturating_sub(1)
         )));
     }
-    let dir = state.backend.ledger_dir("a view as of a checkpoint")?;
     for (p, n) in &sizes {
-        let held = tl_ledger::publish::read_published(dir, *p)
-            .map_err(|e| ApiError::unavailable(format!("partition {p}: {e}")))?;
+        let held = published(state, *p)?;
         if *n != 0 && !held.iter().any(|c| c.unverified().size == *n) {
             return Err(ApiError::not_found(format!(
                 "partition {p} has no published checkpoint of size {n}"
@@ -91,6 +103,56 @@ pub fn parse_cut(state: &ApiState, text: &str) -> Result<Vec<u64>, ApiError> {
         }
     }
     Ok(sizes.into_values().collect())
+}
+
+/// Every checkpoint published for partition `p`, oldest first.
+fn published(state: &ApiState, p: u32) -> Result<Vec<SignedCheckpoint>, ApiError> {
+    match &state.backend {
+        Backend::Embedded(dir) => tl_ledger::publish::read_published(dir, p)
+            .map_err(|e| ApiError::unavailable(format!("partition {p}: {e}"))),
+        Backend::Kafka(_, _, tiles) => tiles.published(p),
+    }
+}
+
+/// How far the cut `caps` is behind each partition's latest published checkpoint.
+pub fn freshness(state: &ApiState, caps: Vec<u64>) -> Result<Freshness, ApiError> {
+    let log = (0..caps.len() as u32)
+        .map(|p| {
+            Ok(published(state, p)?
+                .last()
+                .map_or(0, |c| c.unverified().size))
+        })
+        .collect::<Result<Vec<u64>, ApiError>>()?;
+    let behind = log
+        .iter()
+        .zip(&caps)
+        .map(|(l, a)| l.saturating_sub(*a))
+        .sum();
+    Ok(Freshness {
+        as_of: caps,
+        log,
+        behind,
+    })
+}
+
+/// The ledger read only up to the cut `caps`.
+fn capped_source(state: &ApiState, caps: Vec<u64>) -> Result<Capped, ApiError> {
+    let fail =
+        |e: &dyn std::fmt::Display| ApiError::unavailable(format!("cannot read the log: {e}"));
+    let inner = match &state.backend {
+        Backend::Embedded(dir) => {
+            Source::Embedded(EmbeddedSource::open(dir).map_err(|e| fail(&e))?)
+        }
+        Backend::Kafka(cfg, _, tiles) => {
+            let until = (0u32..)
+                .zip(&caps)
+                .map(|(p, n)| tiles.end_offset(p, *n))
+                .collect::<Result<Vec<i64>, ApiError>>()?;
+            let s = KafkaSource::open_until(cfg, until).map_err(|e| fail(&e))?;
+            Source::Kafka(Box::new(s))
+        }
+    };
+    Ok(Capped { inner, caps })
 }
 
 /// Projects the cut into a temporary folder and runs `f` on its views. Blocking.
@@ -102,9 +164,7 @@ pub fn with_views_at<T>(
     let fail =
         |what: &str, e: &dyn std::fmt::Display| ApiError::unavailable(format!("{what}: {e}"));
     let dir = tempfile::tempdir().map_err(|e| fail("a folder for the cut's views", &e))?;
-    let ledger = state.backend.ledger_dir("a view as of a checkpoint")?;
-    let inner = EmbeddedSource::open(ledger).map_err(|e| fail("cannot read the store", &e))?;
-    let source = Capped { inner, caps };
+    let source = capped_source(state, caps)?;
     let mut p = Projector::open(source, state.trial.clone(), state.root, dir.path(), 4096)
         .map_err(|e| fail("cannot open the cut's views", &e))?;
     p.catch_up(LogState::Live)

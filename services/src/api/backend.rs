@@ -73,7 +73,7 @@ pub fn not_on_kafka(what: &str, bootstrap: &str) -> ApiError {
     ApiError::not_found(format!(
         "{what} is served by `serve --data` only; this server is in front of a trial on \
          Kafka ({bootstrap}), where it serves submissions, checkpoints, records, proofs, tiles, \
-         trails, audit bundles, the views as of now and the safety stream (`verify --kafka` \
+         trails, audit bundles, the views (as of now or of a cut of checkpoints) and the safety stream (`verify --kafka` \
          reads the rest from the brokers)"
     ))
 }

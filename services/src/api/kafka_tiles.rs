@@ -280,6 +280,35 @@ impl KafkaTiles {
         self.with_part(p, |part| Ok(part.latest.clone()))
     }
 
+    /// Every checkpoint of partition `p` as stored, oldest first (each root checked against
+    /// the cached tree when read).
+    pub fn published(&self, p: u32) -> Result<Vec<SignedCheckpoint>, ApiError> {
+        self.with_part(p, |part| part.published())
+    }
+
+    /// The Kafka offset just past the first `size` committed records of partition `p` (0
+    /// for none): where a read of exactly those records stops. `size` must be cached already
+    /// (a checkpoint's size is, once [`KafkaTiles::published`] listed it).
+    pub fn end_offset(&self, p: u32, size: u64) -> Result<i64, ApiError> {
+        if size == 0 {
+            return Ok(0);
+        }
+        self.with_part(p, |part| {
+            if size > part.meta.leaves {
+                return Err(unavailable(format!(
+                    "partition {p}: {size} records asked for, {} cached",
+                    part.meta.leaves
+                )));
+            }
+            let mut b = [0u8; 8];
+            part.files()?
+                .offsets
+                .read_exact_at(&mut b, (size - 1) * 8)
+                .map_err(|e| io("offsets", e))?;
+            Ok(i64::from_be_bytes(b) + 1)
+        })
+    }
+
     /// Hash tile `level`/`coord` of partition `p` at its latest checkpoint.
     pub fn hash_tile(&self, p: u32, level: u8, coord: TileCoord) -> Result<Vec<u8>, ApiError> {
         self.with_part(p, |part| {

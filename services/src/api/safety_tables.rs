@@ -169,7 +169,7 @@ async fn read(
         Some(text) => {
             let caps = super::asof::parse_cut(&st, &text)?;
             let out = super::asof::with_views_at(&st, caps.clone(), |p| tables_from(p, &filter))?;
-            Ok((out, st.reads.freshness(caps)))
+            Ok((out, super::asof::freshness(&st, caps)?))
         }
     })
     .await

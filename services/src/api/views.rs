@@ -168,7 +168,7 @@ async fn safety_cell(
             Some(text) => {
                 let caps = super::asof::parse_cut(&st, text)?;
                 let out = super::asof::with_views_at(&st, caps.clone(), |p| read(p.view(kind)))?;
-                Ok((out, st.reads.freshness(caps)))
+                Ok((out, super::asof::freshness(&st, caps)?))
             }
         }
     })
@@ -314,7 +314,7 @@ async fn view(
             let out = super::asof::with_views_at(&st, caps.clone(), |p| {
                 answer_from(p, kind, c.as_deref())
             })?;
-            Ok((out, st.reads.freshness(caps)))
+            Ok((out, super::asof::freshness(&st, caps)?))
         }
     })
     .await

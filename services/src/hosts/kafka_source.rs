@@ -24,6 +24,13 @@ impl KafkaSource {
         Ok(KafkaSource { follower })
     }
 
+    /// Follows `cfg`'s ledger topic from the beginning, each partition `p` only before offset
+    /// `until[p]` (a frozen cut; [`LedgerFollower::open_until`]).
+    pub fn open_until(cfg: &tl_kafka::KafkaConfig, until: Vec<i64>) -> Result<Self, Error> {
+        let follower = LedgerFollower::open_until(cfg, until).map_err(source_error)?;
+        Ok(KafkaSource { follower })
+    }
+
     /// The ledger topic's partition count.
     pub fn partitions(&self) -> u32 {
         self.follower.partition_count()
