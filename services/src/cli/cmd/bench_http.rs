@@ -375,6 +375,9 @@ impl Served {
     }
 }
 
+/// CPU seconds by thread name, the client first.
+type ThreadCpu = Vec<(String, f64)>;
+
 /// Group commits of a server, from its metrics: how many, and their submissions and times.
 #[derive(Clone, Copy, Debug, Default)]
 struct Commits {
@@ -520,7 +523,7 @@ fn over_http(
     base: &Base,
     subs: &[Vec<u8>],
     clients: usize,
-) -> Result<(Duration, Vec<(String, f64)>, Commits)> {
+) -> Result<(Duration, ThreadCpu, Commits)> {
     let served = Served::start(dir, &base.token, &[])?;
     let addr = served
         .url
