@@ -51,6 +51,12 @@ pub struct HandleConfig {
     /// Submissions that may wait for the thread before [`SubmitHandle::submit`] itself waits:
     /// back pressure, so a flood of writers cannot grow memory without bound.
     pub queue: usize,
+    /// Before answering a batch while no other submission waits, publish a checkpoint of
+    /// every partition that grew (whatever the ledger's publish policy says). `serve` sets it
+    /// with a time-based policy: an idle server's answers are covered by a checkpoint when
+    /// they leave, as with a checkpoint after every batch, while under load one checkpoint
+    /// (signed, appended, synced) covers the batches of a policy period.
+    pub publish_when_idle: bool,
 }
 
 impl Default for HandleConfig {
@@ -58,6 +64,7 @@ impl Default for HandleConfig {
         HandleConfig {
             max_batch: 1024,
             queue: 4096,
+            publish_when_idle: false,
         }
     }
 }
@@ -238,10 +245,9 @@ where
         max_pending: usize::MAX,
     })?;
     let (tx, rx) = mpsc::channel(config.queue.max(1));
-    let max_batch = config.max_batch.max(1);
     let join = std::thread::Builder::new()
         .name("tl-sequencer".into())
-        .spawn(move || run(ledger, rx, &mut clock, max_batch))
+        .spawn(move || run(ledger, rx, &mut clock, config))
         .map_err(|e| stopped(&format!("cannot start the sequencer thread: {e}")))?;
     let handle = SubmitHandle { tx: tx.clone() };
     Ok((handle, SequencerThread { tx, join }))
@@ -252,8 +258,9 @@ fn run<R: DomainRules>(
     mut ledger: EmbeddedLedger<R>,
     mut rx: mpsc::Receiver<Msg>,
     clock: &mut dyn FnMut() -> UtcMicros,
-    max_batch: usize,
+    config: HandleConfig,
 ) -> Result<EmbeddedLedger<R>, Error> {
+    let max_batch = config.max_batch.max(1);
     // Submitters answered by the last batch: most come straight back with their next one.
     let mut answered = 0;
     loop {
@@ -278,6 +285,9 @@ fn run<R: DomainRules>(
             }
             return Err(e);
         }
+        if config.publish_when_idle && rx.is_empty() {
+            publish_idle(&mut ledger);
+        }
         for (reply, answer) in answers {
             // A submitter that gave up has dropped its receiver: nothing to tell it.
             let _ = reply.send(answer);
@@ -285,6 +295,16 @@ fn run<R: DomainRules>(
         if stop {
             return Ok(ledger);
         }
+    }
+}
+
+/// Publishes a checkpoint of every partition that grew ([`HandleConfig::publish_when_idle`]).
+/// A failure is logged, as the publish policy's are: the records are durable, and the next
+/// publication tries again.
+fn publish_idle<R: DomainRules>(ledger: &mut EmbeddedLedger<R>) {
+    // Nothing is buffered after a commit: `flush` only publishes.
+    if let Err(e) = ledger.flush() {
+        tracing::error!("publishing checkpoints failed (retried at the next trigger): {e}");
     }
 }
 

@@ -48,6 +48,7 @@ fn sixty_four_writers_get_receipts_only_for_durable_records() {
     let config = HandleConfig {
         max_batch: 16,
         queue: 8,
+        ..HandleConfig::default()
     };
     let (handle, thread) = spawn(ledger, UtcMicros::now, config).unwrap();
 

@@ -301,8 +301,8 @@ impl Feed {
 }
 
 /// The size of each partition's newest published checkpoint, read from the checkpoint files
-/// as they grow. `serve` publishes after every group commit, so the files grow by one note per
-/// batch: each poll reads only the bytes appended since the last one, not the whole file
+/// as they grow. `serve` publishes after every group commit while idle (at most every 20 ms
+/// while busy), so the files grow by one note per batch or period: each poll reads only the bytes appended since the last one, not the whole file
 /// (which made every poll cost in proportion to the ledger's history).
 struct Published {
     /// Each partition's checkpoint file.

@@ -116,6 +116,8 @@ struct Base {
     patients: Vec<(String, String)>,
     /// A `safety` token of the demo folder (copied with it): the benchmark reads the stream.
     token: String,
+    /// An `auditor` token of the demo folder: the benchmark reads the server's `/metrics`.
+    auditor: String,
 }
 
 impl Base {
@@ -147,8 +149,10 @@ impl Base {
         ensure!(!alive.is_empty(), "the demo has no living treated patient");
         drop(q);
         let token = Served::token(&dir, "safety")?;
+        let auditor = Served::token(&dir, "auditor")?;
         Ok(Base {
             token,
+            auditor,
             dir,
             trial: TrialId::new("drup-demo")?,
             keys: tl_sim::keys_of_seed(seed),
@@ -340,6 +344,27 @@ impl Served {
         Ok(v)
     }
 
+    /// The server's group commits so far, from its `/metrics` (read with an `auditor` token).
+    fn commits(&self, auditor: &str) -> Result<Commits> {
+        let text = agent()
+            .get(format!("{}/metrics", self.url))
+            .header("authorization", format!("Bearer {auditor}"))
+            .call()?
+            .body_mut()
+            .read_to_string()?;
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+                .unwrap_or(0.0)
+        };
+        Ok(Commits {
+            batches: value("tl_group_commit_batch_size_count"),
+            submissions: value("tl_group_commit_batch_size_sum"),
+            order_s: value("tl_group_commit_order_seconds_sum"),
+            commit_s: value("tl_group_commit_fsync_seconds_sum"),
+        })
+    }
+
     /// A token for `role`, made with `tokens new` on the folder it serves.
     fn token(dir: &Path, role: &str) -> Result<String> {
         let dir = dir.to_string_lossy().into_owned();
@@ -347,6 +372,36 @@ impl Served {
             "tokens", "new", "--data", &dir, "--name", "Bench", "--role", role,
         ])?;
         Ok(out.trim().to_string())
+    }
+}
+
+/// CPU seconds by thread name, the client first.
+type ThreadCpu = Vec<(String, f64)>;
+
+/// Group commits of a server, from its metrics: how many, and their submissions and times.
+#[derive(Clone, Copy, Debug, Default)]
+struct Commits {
+    /// Group commits.
+    batches: f64,
+    /// Submissions in them.
+    submissions: f64,
+    /// Seconds spent ordering, checking and sealing.
+    order_s: f64,
+    /// Seconds spent appending, syncing, publishing checkpoints (and snapshots).
+    commit_s: f64,
+}
+
+impl std::fmt::Display for Commits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let per = |x: f64| x / self.batches.max(1.0);
+        write!(
+            f,
+            "{:.0} group commits, {:.1} submissions each, {:.2} ms ordering + {:.2} ms storing each",
+            self.batches,
+            per(self.submissions),
+            per(self.order_s) * 1e3,
+            per(self.commit_s) * 1e3
+        )
     }
 }
 
@@ -392,14 +447,15 @@ fn throughput(work: &Path, base: &Base, aes: &[Vec<u8>]) -> Result<()> {
         };
         let (mut handle, mut http) = (Duration::MAX, Duration::MAX);
         let mut cpu = Vec::new();
+        let mut commits = Commits::default();
         for run in 0..RUNS {
             let dir = base.copy(&work.join(format!("handle-{clients}-{run}")))?;
             handle = handle.min(in_process(base, &dir, subs, clients)?);
             std::fs::remove_dir_all(&dir)?;
             let dir = base.copy(&work.join(format!("http-{clients}-{run}")))?;
-            let (took, spent) = over_http(&dir, &base.token, subs, clients)?;
+            let (took, spent, c) = over_http(&dir, base, subs, clients)?;
             if took < http {
-                (http, cpu) = (took, spent);
+                (http, cpu, commits) = (took, spent, c);
             }
             std::fs::remove_dir_all(&dir)?;
         }
@@ -432,6 +488,7 @@ fn throughput(work: &Path, base: &Base, aes: &[Vec<u8>]) -> Result<()> {
             http.as_secs_f64(),
             threads.join(", ")
         );
+        println!("            server: {commits}");
     }
     println!("  ({} submissions per run with one client, {} with more; best of {RUNS} runs each, alternated)", SUBMISSIONS_ONE, SUBMISSIONS_MANY);
     println!();
@@ -459,15 +516,15 @@ fn submit(handle: &SubmitHandle, bytes: &[u8]) -> Result<()> {
     }
 }
 
-/// Sends `subs` to a `serve` over the copy `dir`, `clients` at a time; the time, and the CPU
-/// seconds the server's threads spent meanwhile, by thread name.
+/// Sends `subs` to a `serve` over the copy `dir`, `clients` at a time; the time, the CPU
+/// seconds the server's threads spent meanwhile (by thread name), and its group commits.
 fn over_http(
     dir: &Path,
-    token: &str,
+    base: &Base,
     subs: &[Vec<u8>],
     clients: usize,
-) -> Result<(Duration, Vec<(String, f64)>)> {
-    let served = Served::start(dir, token, &[])?;
+) -> Result<(Duration, ThreadCpu, Commits)> {
+    let served = Served::start(dir, &base.token, &[])?;
     let addr = served
         .url
         .strip_prefix("http://")
@@ -482,6 +539,7 @@ fn over_http(
     let took = super::bench_http_client::drive(&addr, &requests, clients)?;
     let client = super::bench_http_client::own_cpu()? - own;
     let after = served.thread_cpu()?;
+    let commits = served.commits(&base.auditor)?;
     let mut spent: Vec<(String, f64)> = after
         .into_iter()
         .map(|(name, t)| {
@@ -491,7 +549,7 @@ fn over_http(
         .filter(|(_, t)| *t > 0.0)
         .collect();
     spent.insert(0, ("client (this process)".to_string(), client));
-    Ok((took, spent))
+    Ok((took, spent, commits))
 }
 
 /// Runs `clients` threads that take the next submission in turn and send it with `send`,
@@ -595,6 +653,7 @@ fn paced_latency(work: &Path, base: &Base) -> Result<()> {
         &|_, _| {},
     )?;
     let took = start.elapsed();
+    let commits = served.commits(&base.auditor)?;
     drop(served);
     let (p50, p99, max) = (
         quantile_ms(&mut lat, 0.50),
@@ -613,6 +672,7 @@ fn paced_latency(work: &Path, base: &Base) -> Result<()> {
         "  achieved {:.0}/s   p50 {p50:.2} ms   p99 {p99:.2} ms   max {max:.2} ms   target p99 < {PACED_P99_TARGET_MS} ms: {verdict}",
         n as f64 / took.as_secs_f64()
     );
+    println!("  server: {commits}");
     println!();
     Ok(())
 }

@@ -25,6 +25,11 @@ use tl_ledger::submit::{self, HandleConfig, SequencerThread};
 use tl_ledger::EmbeddedLedger;
 use tl_schemas::UtcMicros;
 
+/// While submissions keep arriving, the embedded server publishes checkpoints at most this
+/// often (when none waits, before every answer): what a busy server's safety stream and
+/// proofs may lag behind its receipts, at most.
+pub(crate) const BUSY_PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Runs `serve` until SIGTERM or Ctrl-C.
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
     api::limits::check(&a.server)?;
@@ -176,19 +181,25 @@ impl Server {
         api::metrics::install()?;
         let trust = super::read_trust(data)?;
         let root = trust.root_key().map_err(anyhow::Error::msg)?;
-        // A checkpoint of every partition that grew, after each group commit: published after
-        // all of the batch's appends, they tell followers (the safety stream) which records
-        // are settled in the merged order, and keep readers' proofs current.
+        // Checkpoints of every partition that grew, published after all of a batch's appends:
+        // they tell followers (the safety stream) which records are settled in the merged
+        // order, and keep readers' proofs current. An idle server publishes before it answers
+        // a batch (`publish_when_idle`); a busy one (submissions already waiting) at most every
+        // BUSY_PUBLISH_EVERY, so that one checkpoint's signing and fdatasync serve many batches.
         ledger.set_publish_policy(tl_ledger::publish::PublishPolicy {
-            every_records: 1,
-            every: std::time::Duration::ZERO,
+            every_records: u64::MAX,
+            every: BUSY_PUBLISH_EVERY,
         });
         // A server killed without closing reopens from a recent snapshot.
         ledger.set_snapshot_policy(Some(flags.snapshot_policy()));
         let state = ledger.state();
         let partitions = state.partition_count();
         let trial = state.trial().clone();
-        let (handle, sequencer) = submit::spawn(ledger, UtcMicros::now, HandleConfig::default())?;
+        let config = HandleConfig {
+            publish_when_idle: true,
+            ..HandleConfig::default()
+        };
+        let (handle, sequencer) = submit::spawn(ledger, UtcMicros::now, config)?;
         // The safety stream's follower reads the ledger in merged order on its own thread.
         let safety = Arc::new(api::stream::SafetyHub::default());
         let follower = {
