@@ -458,7 +458,12 @@ impl Publisher {
                         leaves.len
                     )));
                 }
-                let root = leaves.root_at(c.size).map_err(|e| bad(format!("the root of the first {} records is unknown: {e}", c.size)))?;
+                let root = leaves.root_at(c.size).map_err(|e| {
+                    bad(format!(
+                        "the root of the first {} records is unknown: {e}",
+                        c.size
+                    ))
+                })?;
                 if root != c.root {
                     return Err(bad(format!(
                         "the first {} records no longer have the root this ledger published for them: history was rewritten; run `trial-ledger verify --against` with the held checkpoints",

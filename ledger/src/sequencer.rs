@@ -288,10 +288,13 @@ impl<R: DomainRules> Sequencer<R> {
         }
         // 3. A known submission id returns its original record. An index that cannot be
         // read stops the submission: it might be a duplicate.
-        let seen = self.state.lookup_seen(p, &sub.submission_id).map_err(|e| Error::Io {
-            path: "the seen-id index".into(),
-            source: std::io::Error::other(e),
-        })?;
+        let seen = self
+            .state
+            .lookup_seen(p, &sub.submission_id)
+            .map_err(|e| Error::Io {
+                path: "the seen-id index".into(),
+                source: std::io::Error::other(e),
+            })?;
         if let Some(seq) = seen {
             if let Some(done) = self.duplicate(p, seq, &signed, source)? {
                 return Ok(done);
@@ -375,7 +378,11 @@ impl<R: DomainRules> Sequencer<R> {
         if original.body.submission.submission.submission_id != *id {
             // A stale row of the writer's on-disk index (the log is the authority): the id
             // is not recorded there.
-            tracing::warn!(partition = p, seq, "the seen-id index names a record of another submission id; ignored");
+            tracing::warn!(
+                partition = p,
+                seq,
+                "the seen-id index names a record of another submission id; ignored"
+            );
             return Ok(None);
         }
         if original.body.submission != *signed {

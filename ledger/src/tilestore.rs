@@ -36,6 +36,12 @@ pub fn store_dir(dir: &Path) -> PathBuf {
     dir.join(STORE_DIR)
 }
 
+/// Where the hash of the complete subtree of `2^level` leaves starting at leaf `n * 2^level`
+/// is in a hash file, in hashes (Go tlog's `StoredHashIndex`).
+pub fn stored_hash_index(level: u8, n: u64) -> u64 {
+    tlog_tiles::stored_hash_index(level, n)
+}
+
 /// The hash file of partition `p` in the store's folder.
 pub fn hashes_path(store: &Path, p: u32) -> PathBuf {
     store.join(format!("hashes-{p:05}"))
