@@ -574,9 +574,12 @@ fn given_a_store_with_a_torn_or_damaged_tail_then_the_writer_repairs_it_from_the
     }
 }
 
+/// A change made to a store, and the reason it is then not trusted.
+type Damage = (&'static str, fn(&Path));
+
 #[test]
 fn given_a_store_that_contradicts_the_log_then_the_snapshot_is_ignored_and_the_store_rebuilt() {
-    let cases: [(&str, fn(&Path)); 4] = [
+    let cases: [Damage; 4] = [
         ("its record hash", |dir| {
             // every hash of partition 0 overwritten, the length kept
             let file = hash_file(dir, 0);
