@@ -279,25 +279,40 @@ fn frontier_of(file: &File, size: u64) -> std::io::Result<Frontier> {
 }
 
 /// The index of seen submission ids: one SQLite table of `(partition, id) -> seq`, and how
-/// many records of each partition it covers. Opened in WAL mode with `synchronous=NORMAL`:
-/// commits are not synced, and a crash at worst loses the last ones, which the coverage
-/// check finds.
+/// many records of each partition it covers. In WAL mode with `synchronous=NORMAL` and no
+/// checkpoint on close: commits are not synced (only SQLite's automatic checkpoints, every
+/// thousand pages, are), and a crash at worst loses the last ones, which the coverage check
+/// finds.
 pub(crate) struct SeenIndex {
     path: PathBuf,
     conn: Mutex<Option<Connection>>,
 }
 
-const SCHEMA: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+const SCHEMA: &str = "PRAGMA journal_mode=WAL;
 CREATE TABLE IF NOT EXISTS seen (p INTEGER NOT NULL, id BLOB NOT NULL, seq INTEGER NOT NULL,
   PRIMARY KEY (p, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS covered (p INTEGER PRIMARY KEY, n INTEGER NOT NULL);";
+
+/// Sets what SQLite does not keep in the file: no sync per commit (`synchronous` is per
+/// connection), and no checkpoint with its fsync when the writer closes.
+fn tune(conn: Connection) -> rusqlite::Result<Connection> {
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )?;
+    Ok(conn)
+}
 
 impl SeenIndex {
     /// The index in `path` if the file exists (never created here); else an empty one.
     fn open(path: &Path) -> Self {
         let conn = path
             .exists()
-            .then(|| Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE))
+            .then(|| {
+                Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+                    .and_then(tune)
+            })
             .and_then(|c| match c {
                 Ok(c) => Some(c),
                 Err(e) => {
@@ -339,7 +354,9 @@ impl SeenIndex {
             source: std::io::Error::other("the index lock is poisoned"),
         })?;
         if guard.is_none() {
-            let conn = Connection::open(&self.path).map_err(|e| self.sql_err(e))?;
+            let conn = Connection::open(&self.path)
+                .and_then(tune)
+                .map_err(|e| self.sql_err(e))?;
             conn.execute_batch(SCHEMA).map_err(|e| self.sql_err(e))?;
             *guard = Some(conn);
         }
@@ -376,5 +393,85 @@ impl SeenLookup for SeenIndex {
             .optional()
             .map(|s| s.map(|s| s as u64))
             .map_err(|e| format!("the seen-id index {}: {e}", self.path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merkle::{root_of, MerkleTree};
+
+    fn leaf(i: u64) -> Hash32 {
+        tl_schemas::record::record_hash(&i.to_be_bytes())
+    }
+
+    fn id(i: u64) -> SubmissionId {
+        let mut b = [0u8; 16];
+        b[8..].copy_from_slice(&i.to_be_bytes());
+        SubmissionId(b)
+    }
+
+    #[test]
+    fn the_hash_file_is_the_trees_stored_hashes_and_gives_every_root() {
+        // given leaves appended in batches of varied sizes
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = TileStore::open(dir.path());
+        let leaves: Vec<Hash32> = (0..300).map(leaf).collect();
+        let mut at = 0usize;
+        for (k, batch) in [1usize, 2, 3, 7, 1, 64, 100, 122].iter().enumerate() {
+            let rows: Vec<_> = (at..at + batch).map(|i| (id(i as u64), i as u64)).collect();
+            store.append(1, &leaves[at..at + batch], &rows).unwrap();
+            at += batch;
+            assert_eq!(store.valid(1), at as u64, "batch {k}");
+        }
+        // then the file holds exactly the stored hashes of the same tree built in memory
+        let tree = MerkleTree::from_leaves(leaves.iter().copied());
+        let bytes = std::fs::read(hashes_path(&store_dir(dir.path()), 1)).unwrap();
+        assert_eq!(bytes.len() as u64, 32 * tlog_tiles::stored_hash_count(300));
+        for (i, l) in leaves.iter().enumerate() {
+            let at = 32 * stored_hash_index(0, i as u64) as usize;
+            assert_eq!(&bytes[at..at + 32], &l.0[..]);
+        }
+        // and the root of every size, and the frontier, are those of the leaves
+        for n in 0..=300u64 {
+            assert_eq!(store.root_at(1, n).unwrap(), root_of(&leaves[..n as usize]));
+        }
+        assert!(store.root_at(1, 301).is_err());
+        assert_eq!(store.frontier(1).unwrap().root(), tree.root());
+        // and the seen ids are indexed with their coverage
+        assert_eq!(store.seen().seen(1, &id(299)).unwrap(), Some(299));
+        assert_eq!(store.seen().seen(0, &id(299)).unwrap(), None);
+        assert_eq!(store.seen.covered(1).unwrap(), 300);
+    }
+
+    #[test]
+    fn a_reopened_store_is_trusted_only_where_it_matches_and_a_stale_tail_is_cut() {
+        // given a store of 40 leaves, reopened and checked at 30 against the right frontier
+        let dir = tempfile::tempdir().unwrap();
+        let leaves: Vec<Hash32> = (0..40).map(leaf).collect();
+        let rows: Vec<_> = (0..40).map(|i| (id(i), i)).collect();
+        TileStore::open(dir.path())
+            .append(0, &leaves, &rows)
+            .unwrap();
+        let frontier = crate::merkle::Frontier::from_leaves(leaves[..30].iter().copied());
+        let mut store = TileStore::open(dir.path());
+        store.check(0, 30, leaves[29], &frontier).unwrap();
+        assert_eq!(store.valid(0), 30);
+        // a wrong head, a wrong frontier, or a position past the file are refused
+        let mut other = TileStore::open(dir.path());
+        assert!(other.check(0, 30, leaves[28], &frontier).is_err());
+        let wrong = crate::merkle::Frontier::from_leaves(leaves[1..31].iter().copied());
+        assert!(other.check(0, 30, leaves[29], &wrong).is_err());
+        let longer = crate::merkle::Frontier::from_leaves((0..60).map(leaf));
+        assert!(other.check(0, 60, leaf(59), &longer).is_err());
+        assert_eq!(other.valid(0), 0);
+        // when other leaves follow 30, then the file is theirs, the old tail cut
+        let new: Vec<Hash32> = (1000..1003).map(leaf).collect();
+        store.append(0, &new, &[]).unwrap();
+        let mut want: Vec<Hash32> = leaves[..30].to_vec();
+        want.extend(&new);
+        let bytes = std::fs::read(hashes_path(&store_dir(dir.path()), 0)).unwrap();
+        assert_eq!(bytes.len() as u64, 32 * tlog_tiles::stored_hash_count(33));
+        assert_eq!(store.root_at(0, 33).unwrap(), root_of(&want));
     }
 }
