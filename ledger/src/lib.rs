@@ -34,6 +34,7 @@ pub mod snapshot;
 pub mod state;
 pub mod stream_verify;
 pub mod submit;
+pub mod tilestore;
 pub mod trust;
 pub mod verify;
 pub mod writer;

@@ -18,6 +18,7 @@ use crate::rules::DomainRules;
 use crate::sequencer::{Outcome, Sequencer};
 use crate::snapshot::{self, SnapshotUse};
 use crate::state::{LedgerState, RecordSource};
+use crate::tilestore::TileStore;
 use crate::trust::TrustFile;
 use crate::verify::{InputEnd, PartitionInput};
 use crate::writer::Draft;
@@ -252,6 +253,7 @@ impl<R> From<crate::embedded::StoreError> for OpenStop<R> {
 /// snapshot's segment index), a snapshot that fails a check stops the open instead.
 fn rebuild<R: DomainRules>(
     log: &EmbeddedLog,
+    store: &mut TileStore,
     trust: (&TrialId, [u8; 32]),
     rules: R,
     sealer: &SigningKey,
@@ -262,7 +264,7 @@ fn rebuild<R: DomainRules>(
     let (why, rules) = match snap {
         Ok(None) => (None, rules),
         Err(why) => (Some(why), rules),
-        Ok(Some(snap)) => match from_snapshot(log, root, rules, sealer, snap) {
+        Ok(Some(snap)) => match from_snapshot(log, store, root, rules, sealer, snap) {
             Ok(done) => return Ok(done),
             Err((why, rules)) if rescan_if_ignored => return Err(OpenStop::Rescan(why, rules)),
             Err((why, rules)) => (Some(why), rules),
@@ -274,8 +276,11 @@ fn rebuild<R: DomainRules>(
             "writer snapshot ignored, rebuilding the state from every record: {why}"
         );
     }
-    let mut sequencer =
-        Sequencer::new(LedgerState::new(trial.clone(), root, rules), sealer.clone());
+    // The store is rewritten from every record at the first commit.
+    store.reset();
+    let mut state = LedgerState::new(trial.clone(), root, rules);
+    state.set_seen_index(store.seen());
+    let mut sequencer = Sequencer::new(state, sealer.clone());
     replay(log, &mut sequencer, &[])?;
     let used = why.map_or(SnapshotUse::Absent, SnapshotUse::Ignored);
     Ok((sequencer, used, Vec::new()))
@@ -285,6 +290,7 @@ fn rebuild<R: DomainRules>(
 /// (with the rules back, for a full replay).
 fn from_snapshot<R: DomainRules>(
     log: &EmbeddedLog,
+    store: &mut TileStore,
     root: [u8; 32],
     rules: R,
     sealer: &SigningKey,
@@ -293,12 +299,7 @@ fn from_snapshot<R: DomainRules>(
     if let Err(why) = snapshot::check_position(&snap.state, log) {
         return Err((why, rules));
     }
-    let from: Vec<u64> = snap
-        .state
-        .partitions
-        .iter()
-        .map(|p| p.hashes.len() as u64 / 32)
-        .collect();
+    let from: Vec<u64> = snap.state.partitions.iter().map(|p| p.len).collect();
     let frontiers: Option<Vec<Frontier>> = (snap.stores.len() == from.len())
         .then(|| {
             snap.stores
@@ -311,7 +312,12 @@ fn from_snapshot<R: DomainRules>(
     let Some(frontiers) = frontiers else {
         return Err(("its Merkle frontiers do not fit its position".into(), rules));
     };
-    let state = LedgerState::from_snap(snap.state, root, rules)?;
+    if let Err(why) = check_store(log.dir(), store, &snap.state, &frontiers) {
+        store.reset();
+        return Err((format!("its tile store does not match it: {why}"), rules));
+    }
+    let mut state = LedgerState::from_snap(snap.state, root, rules)?;
+    state.set_seen_index(store.seen());
     let mut sequencer = Sequencer::new(state, sealer.clone());
     match replay(log, &mut sequencer, &from) {
         Ok(replayed) => {
@@ -327,6 +333,34 @@ fn from_snapshot<R: DomainRules>(
     }
 }
 
+/// Checks the tile store against the snapshot (FORMAT.md §17, "Tile store"): for every
+/// partition, its leaves and tree up to the snapshot's position, its seen-id index's coverage,
+/// and the root of the last published checkpoint when that is older than the position (the
+/// publisher then reads it from the store).
+fn check_store<S>(
+    dir: &Path,
+    store: &mut TileStore,
+    state: &crate::state::StateSnap<S>,
+    frontiers: &[Frontier],
+) -> Result<(), String> {
+    for (p, (ps, frontier)) in state.partitions.iter().zip(frontiers).enumerate() {
+        let p = p as u32;
+        store.check(p, ps.len, ps.head, frontier)?;
+        let last = crate::publish::read_published(dir, p)
+            .map_err(|e| e.to_string())?
+            .last()
+            .map(|c| (c.unverified().size, c.unverified().root));
+        if let Some((size, root)) = last.filter(|(size, _)| *size < ps.len) {
+            if store.root_at(p, size)? != root {
+                return Err(format!(
+                    "its root of partition {p} at {size} records is not the checkpoint's"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What opening the store for the writer gives: the log, the torn tails cut, and the
 /// sequencer, publisher and snapshot use rebuilt before they were cut.
 type OpenedStore<R> = (
@@ -335,27 +369,55 @@ type OpenedStore<R> = (
     (Sequencer<R>, Publisher, SnapshotUse),
 );
 
+/// What the writer's open passes down: the ledger folder, the segment index the snapshot
+/// gives, and the tile store.
+struct OpenPlan<'a> {
+    dir: &'a Path,
+    covered: &'a [Vec<crate::embedded::CoveredSegment>],
+    store: &'a mut TileStore,
+}
+
 /// Opens the store (trusting the frames `covered` indexes, FORMAT.md §17), checks the torn
 /// tails against the checkpoints, rebuilds the state and the publisher, and only then lets
 /// the store cut the tails.
 fn open_store<R: DomainRules>(
-    dir: &Path,
-    covered: &[Vec<crate::embedded::CoveredSegment>],
+    plan: OpenPlan<'_>,
     trust: (&TrialId, [u8; 32]),
     rules: R,
     sealer: &SigningKey,
     snap: ReadSnapshot<R>,
     rescan_if_ignored: bool,
 ) -> Result<OpenedStore<R>, OpenStop<R>> {
+    let OpenPlan {
+        dir,
+        covered,
+        store,
+    } = plan;
     EmbeddedLog::open_writer_covered(dir, StoreOptions::default(), covered, |log, torn| {
         check_tails_against_checkpoints(dir, torn)?;
         let (sequencer, used, frontiers) =
-            rebuild(log, trust, rules, sealer, snap, rescan_if_ignored)?;
+            rebuild(log, store, trust, rules, sealer, snap, rescan_if_ignored)?;
         let state = sequencer.state();
-        let hashes: Vec<&[tl_schemas::Hash32]> = (0..state.partition_count())
-            .map(|p| state.partition(p).map_or(&[][..], |s| &s.hashes[..]))
+        let store = &*store;
+        let roots: Vec<_> = (0..state.partition_count())
+            .map(|p| move |n: u64| store.root_at(p, n))
             .collect();
-        let publisher = Publisher::open(dir, state.trial(), sealer.clone(), &hashes, &frontiers)?;
+        let leaves: Vec<crate::publish::OpenLeaves<'_>> = (0..state.partition_count())
+            .map(|p| {
+                let ps = state.partition(p);
+                crate::publish::OpenLeaves {
+                    len: state.len(p),
+                    base: ps.map_or(0, |s| s.base),
+                    tail: ps.map_or(&[][..], |s| &s.hashes[..]),
+                    start: frontiers
+                        .get(p as usize)
+                        .and_then(Option::as_ref)
+                        .filter(|f| f.size() <= state.len(p)),
+                    stored_root: &roots[p as usize],
+                }
+            })
+            .collect();
+        let publisher = Publisher::open(dir, state.trial(), sealer.clone(), &leaves)?;
         Ok((sequencer, publisher, used))
     })
 }
@@ -379,6 +441,8 @@ pub struct EmbeddedLedger<R: DomainRules> {
     pub(crate) pending_order: Vec<u32>,
     /// Signs and stores the checkpoints of the durable records.
     publisher: Publisher,
+    /// The on-disk tile store and seen-id index, appended after each commit.
+    store: TileStore,
     /// Set by [`EmbeddedLedger::close`]: nothing is left for `Drop` to do.
     closed: bool,
     /// What the writer made of the snapshot when it opened.
@@ -453,9 +517,13 @@ impl<R: DomainRules> EmbeddedLedger<R> {
             });
         }
         let log = EmbeddedLog::create(dir, partitions, StoreOptions::default())?;
-        // A snapshot left by an earlier ledger in this folder would only be ignored; remove it.
+        // A snapshot or store left by an earlier ledger in this folder would only be ignored;
+        // remove them.
         snapshot::remove(dir)?;
-        let state = LedgerState::new(trial.clone(), root.public_key(), rules);
+        TileStore::remove(dir)?;
+        let store = TileStore::open(dir);
+        let mut state = LedgerState::new(trial.clone(), root.public_key(), rules);
+        state.set_seen_index(store.seen());
         let mut ledger = EmbeddedLedger {
             log,
             sequencer: Sequencer::new(state, root.clone()),
@@ -464,6 +532,7 @@ impl<R: DomainRules> EmbeddedLedger<R> {
             pending: Default::default(),
             pending_order: Vec::new(),
             publisher: Publisher::new(dir, trial),
+            store,
             closed: false,
             snapshot_use: SnapshotUse::Absent,
             snapshot_covers: 0,
@@ -539,13 +608,24 @@ impl<R: DomainRules> EmbeddedLedger<R> {
         };
         let trusted = (&trial, root);
         let rescan = !covered.is_empty();
-        let opened = open_store(dir, &covered, trusted, rules, &sealer, snap, rescan);
+        let mut store = TileStore::open(dir);
+        let plan = OpenPlan {
+            dir,
+            covered: &covered,
+            store: &mut store,
+        };
+        let opened = open_store(plan, trusted, rules, &sealer, snap, rescan);
         let (log, torn, (sequencer, mut publisher, used)) = match opened {
             Ok(done) => done,
             Err(OpenStop::Fail(e)) => return Err(e),
             // Nothing was changed: open again, reading every frame, and replay everything.
             Err(OpenStop::Rescan(why, rules)) => {
-                match open_store(dir, &[], trusted, rules, &sealer, Err(why), false) {
+                let plan = OpenPlan {
+                    dir,
+                    covered: &[],
+                    store: &mut store,
+                };
+                match open_store(plan, trusted, rules, &sealer, Err(why), false) {
                     Ok(done) => done,
                     Err(OpenStop::Fail(e)) => return Err(e),
                     // Not reached: a whole scan never asks for another.
@@ -571,6 +651,7 @@ impl<R: DomainRules> EmbeddedLedger<R> {
             pending: Default::default(),
             pending_order: Vec::new(),
             publisher,
+            store,
             closed: false,
             snapshot_use: used,
             snapshot_covers,
@@ -601,6 +682,8 @@ impl<R: DomainRules> EmbeddedLedger<R> {
     pub fn save_snapshot(&mut self) -> Result<(), Error> {
         self.check_not_poisoned()?;
         self.flush_records()?;
+        // After a full replay and no commit, the store has yet to be written.
+        self.sync_store();
         if !self.may_publish() {
             let key = self.sequencer.sealer().key_id().to_hex();
             return Err(Error::SealerNotAuthorized {
@@ -608,13 +691,20 @@ impl<R: DomainRules> EmbeddedLedger<R> {
                 position: self.sequencer.state().registry().position(),
             });
         }
-        let state = self.sequencer.state().to_snap();
+        let unstored = || Error::Io {
+            path: crate::tilestore::store_dir(self.log.dir()),
+            source: std::io::Error::other(
+                "the tile store is behind the records (an earlier write failed); no snapshot saved",
+            ),
+        };
+        let state = self.sequencer.state().to_snap().ok_or_else(unstored)?;
         let stores = (0..state.partitions.len() as u32)
             .map(|p| {
                 let n = self.sequencer.state().len(p);
-                snapshot::StoreSnap::of(&self.frontier_at(p, n), &self.log.covered(p, n))
+                let frontier = self.frontier_at(p, n).ok_or_else(unstored)?;
+                Ok(snapshot::StoreSnap::of(&frontier, &self.log.covered(p, n)))
             })
-            .collect();
+            .collect::<Result<_, Error>>()?;
         let body = snapshot::SnapBody { state, stores };
         snapshot::save(self.log.dir(), &body, self.sequencer.sealer())?;
         self.snapshot_covers = self.total_records();
@@ -622,17 +712,45 @@ impl<R: DomainRules> EmbeddedLedger<R> {
     }
 
     /// The Merkle frontier of partition `p`'s first `n` records: the publisher's, which covers
-    /// the durable records, when it is at `n` (always, after a flush), else rebuilt.
-    fn frontier_at(&self, p: u32, n: u64) -> Frontier {
-        match self.publisher.frontier(p) {
-            Some(f) if f.size() == n => f.clone(),
-            _ => {
-                let hashes = self
-                    .sequencer
-                    .state()
-                    .partition(p)
-                    .map_or(&[][..], |s| &s.hashes[..]);
-                Frontier::from_leaves(hashes[..n as usize].iter().copied())
+    /// the durable records, or the tile store's, when one is at `n` (always, after a flush
+    /// and a store sync). `None`: neither is.
+    fn frontier_at(&self, p: u32, n: u64) -> Option<Frontier> {
+        [self.publisher.frontier(p), self.store.frontier(p)]
+            .into_iter()
+            .flatten()
+            .find(|f| f.size() == n)
+            .cloned()
+    }
+
+    /// Appends what the log now holds durably to the tile store and the seen-id index, then
+    /// forgets those hashes and ids in memory (after moving the publisher's frontier past
+    /// them). A failure is logged, not returned: the store is a cache, and the state keeps
+    /// what was not stored until a later commit stores it.
+    fn sync_store(&mut self) {
+        for p in 0..self.sequencer.state().partition_count() {
+            self.advance_frontier(p);
+            let durable = self.log.len(p);
+            let valid = self.store.valid(p);
+            let Some(ps) = self.sequencer.state().partition(p) else {
+                continue;
+            };
+            if valid >= durable.min(ps.len()) || valid < ps.seen_from() {
+                continue;
+            }
+            let leaves = &ps.hashes[(valid - ps.base) as usize..(durable - ps.base) as usize];
+            let mut seen: Vec<_> = ps
+                .seen
+                .iter()
+                .filter(|(_, seq)| (valid..durable).contains(*seq))
+                .map(|(id, seq)| (*id, *seq))
+                .collect();
+            seen.sort_unstable_by_key(|s| s.1);
+            match self.store.append(p, leaves, &seen) {
+                Ok(()) => self.sequencer.state_mut().trim(p, durable),
+                Err(e) => tracing::warn!(
+                    partition = p,
+                    "the tile store was not appended to (the state keeps the hashes): {e}"
+                ),
             }
         }
     }
@@ -687,7 +805,7 @@ impl<R: DomainRules> EmbeddedLedger<R> {
         let buffered = self.pending.get(&p).map_or(0, Vec::len) as u64;
         let durable = state.len(p) - buffered;
         if let Some(ps) = state.partition(p) {
-            self.publisher.advance(p, &ps.hashes, durable);
+            self.publisher.advance(p, ps.base, &ps.hashes, durable);
         }
     }
 
@@ -793,6 +911,9 @@ impl<R: DomainRules> EmbeddedLedger<R> {
         if let Err(e) = self.log.append_ordered(&batches, &order) {
             self.poisoned = true;
             return Err(e.into());
+        }
+        if !pending.is_empty() {
+            self.sync_store();
         }
         Ok(pending.into_keys().collect())
     }
@@ -907,6 +1028,7 @@ impl<R: DomainRules> EmbeddedLedger<R> {
                         self.poisoned = true;
                         return Err(e.into());
                     }
+                    self.sync_store();
                 }
                 Durability::Grouped { max_pending } => {
                     self.pending.entry(p).or_default().push(s.bytes.clone());

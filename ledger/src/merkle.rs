@@ -243,9 +243,17 @@ impl Frontier {
 
     /// Appends one leaf (a record hash) to the tree.
     pub fn push(&mut self, leaf: Hash32) {
+        self.push_stored(leaf, |_| {});
+    }
+
+    /// Appends one leaf and hands `stored` each hash the tree gains, in `tlog`'s stored-hash
+    /// order: the leaf, then every complete subtree it completes, smallest first (what Go's
+    /// `StoredHashesForRecordHash` returns; the tile store appends them).
+    pub(crate) fn push_stored(&mut self, leaf: Hash32, mut stored: impl FnMut(Hash32)) {
         // Each trailing one bit of the old size is a complete subtree that the new leaf
         // completes into one twice its size.
         let mut hash = leaf;
+        stored(hash);
         let mut size = self.size;
         while size & 1 == 1 {
             let left = self
@@ -253,6 +261,7 @@ impl Frontier {
                 .pop()
                 .expect("a frontier holds one hash per one bit of its size");
             hash = node_hash(&left, &hash);
+            stored(hash);
             size >>= 1;
         }
         self.hashes.push(hash);

@@ -312,18 +312,51 @@ pub(crate) fn has_checkpoints(ledger_dir: &Path) -> Result<bool, Error> {
     }
 }
 
-/// The frontier of the first `size` of `leaves`: extended from `start` (a snapshot's, taken
-/// at or before `size`) with the leaves after it, else rebuilt from every leaf.
-fn frontier_at(start: Option<&Frontier>, leaves: &[Hash32], size: u64) -> Frontier {
-    match start.filter(|f| f.size() <= size) {
-        Some(f) => {
-            let mut f = f.clone();
-            for leaf in &leaves[f.size() as usize..size as usize] {
-                f.push(*leaf);
+/// What the publisher's open knows of one partition's records: how many there are, the
+/// hashes of those from `base` on, a snapshot's Merkle frontier, and the writer's tile store
+/// for roots before the hashes in memory.
+pub(crate) struct OpenLeaves<'a> {
+    /// Records in the partition.
+    pub(crate) len: u64,
+    /// Sequence number of `tail[0]`.
+    pub(crate) base: u64,
+    /// Record hashes from `base` on.
+    pub(crate) tail: &'a [Hash32],
+    /// A snapshot's frontier (FORMAT.md §17), when it fits the records.
+    pub(crate) start: Option<&'a Frontier>,
+    /// The root of the first `n` records from the tile store, when they are not in memory.
+    pub(crate) stored_root: &'a dyn Fn(u64) -> Result<Hash32, String>,
+}
+
+impl OpenLeaves<'_> {
+    /// The leaves `from..to`, if memory holds them.
+    fn leaves(&self, from: u64, to: u64) -> Option<&[Hash32]> {
+        let a = from.checked_sub(self.base)? as usize;
+        let b = to.checked_sub(self.base)? as usize;
+        self.tail.get(a..b)
+    }
+
+    /// The frontier of the first `size` records: a snapshot's (at or before `size`) extended
+    /// with the leaves after it, else rebuilt from every leaf; `None` if memory lacks leaves.
+    fn frontier_at(&self, size: u64) -> Option<Frontier> {
+        match self.start.filter(|f| f.size() <= size) {
+            Some(f) => {
+                let mut f = f.clone();
+                for leaf in self.leaves(f.size(), size)? {
+                    f.push(*leaf);
+                }
+                Some(f)
             }
-            f
+            None => Some(Frontier::from_leaves(self.leaves(0, size)?.iter().copied())),
         }
-        None => Frontier::from_leaves(leaves[..size as usize].iter().copied()),
+    }
+
+    /// The root of the first `size` records: from memory, else from the tile store.
+    fn root_at(&self, size: u64) -> Result<Hash32, String> {
+        match self.frontier_at(size) {
+            Some(f) => Ok(f.root()),
+            None => (self.stored_root)(size),
+        }
     }
 }
 
@@ -379,18 +412,12 @@ impl Publisher {
         ledger_dir: &Path,
         trial: &TrialId,
         key: SigningKey,
-        hashes: &[&[Hash32]],
-        frontiers: &[Option<Frontier>],
+        partitions: &[OpenLeaves<'_>],
     ) -> Result<Self, Error> {
         let mut p = Publisher::new(ledger_dir, trial);
         p.key = Some(key);
         p.dir_ready = checkpoint_dir(ledger_dir).is_dir();
-        for (partition, leaves) in hashes.iter().enumerate() {
-            // A snapshot's frontier (FORMAT.md §17), when it fits the records.
-            let start = frontiers
-                .get(partition)
-                .and_then(Option::as_ref)
-                .filter(|f| f.size() <= leaves.len() as u64);
+        for (partition, leaves) in partitions.iter().enumerate() {
             let partition = partition as u32;
             let path = checkpoint_path(ledger_dir, partition);
             let list = read_list(&path, ListEnd::TornTailAllowed)?;
@@ -424,15 +451,20 @@ impl Publisher {
             let mut state = PartitionPub::default();
             if let Some(last) = last {
                 let c = last.unverified();
-                if c.size > leaves.len() as u64 {
+                if c.size > leaves.len {
                     return Err(bad(format!(
                         "this ledger published a checkpoint of {} records, the partition now has {}: it was truncated; run `trial-ledger verify --against` with the held checkpoints",
                         c.size,
-                        leaves.len()
+                        leaves.len
                     )));
                 }
-                state.frontier = frontier_at(start, leaves, c.size);
-                if state.frontier.root() != c.root {
+                let root = leaves.root_at(c.size).map_err(|e| {
+                    bad(format!(
+                        "the root of the first {} records is unknown: {e}",
+                        c.size
+                    ))
+                })?;
+                if root != c.root {
                     return Err(bad(format!(
                         "the first {} records no longer have the root this ledger published for them: history was rewritten; run `trial-ledger verify --against` with the held checkpoints",
                         c.size
@@ -440,12 +472,10 @@ impl Publisher {
                 }
                 state.last_size = c.size;
                 state.last_note = Some(last.text().to_string());
-            } else if let Some(f) = start {
-                state.frontier = f.clone();
             }
-            for leaf in &leaves[state.frontier.size() as usize..] {
-                state.frontier.push(*leaf);
-            }
+            state.frontier = leaves.frontier_at(leaves.len).ok_or_else(|| {
+                bad("the writer holds neither the leaves nor a frontier of its records".into())
+            })?;
             p.parts.push(state);
         }
         Ok(p)
@@ -503,12 +533,14 @@ impl Publisher {
         &mut self.parts[i]
     }
 
-    /// Extends the partition's frontier to its first `durable` records (`leaves` are all the
-    /// partition's record hashes, durable or not).
-    pub(crate) fn advance(&mut self, partition: u32, leaves: &[Hash32], durable: u64) {
+    /// Extends the partition's frontier to its first `durable` records (`leaves` are the
+    /// partition's record hashes from `base` on, durable or not; the frontier is never
+    /// behind `base`, as the writer commits to its store only what this frontier covers).
+    pub(crate) fn advance(&mut self, partition: u32, base: u64, leaves: &[Hash32], durable: u64) {
         let part = self.part(partition);
-        let from = part.frontier.size() as usize;
-        for leaf in &leaves[from.min(leaves.len())..(durable as usize).min(leaves.len())] {
+        let from = part.frontier.size().saturating_sub(base) as usize;
+        let to = durable.saturating_sub(base) as usize;
+        for leaf in &leaves[from.min(leaves.len())..to.min(leaves.len())] {
             part.frontier.push(*leaf);
         }
     }

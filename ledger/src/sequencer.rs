@@ -103,6 +103,11 @@ impl<R: DomainRules> Sequencer<R> {
         &self.state
     }
 
+    /// The state, to attach or trim the writer's on-disk store.
+    pub(crate) fn state_mut(&mut self) -> &mut LedgerState<R> {
+        &mut self.state
+    }
+
     /// The state, giving up the sequencer.
     pub(crate) fn into_state(self) -> LedgerState<R> {
         self.state
@@ -281,9 +286,19 @@ impl<R: DomainRules> Sequencer<R> {
                 )));
             }
         }
-        // 3. A known submission id returns its original record.
-        if let Some(seq) = self.state.seen(p, &sub.submission_id) {
-            return self.duplicate(p, seq, &signed, source);
+        // 3. A known submission id returns its original record. An index that cannot be
+        // read stops the submission: it might be a duplicate.
+        let seen = self
+            .state
+            .lookup_seen(p, &sub.submission_id)
+            .map_err(|e| Error::Io {
+                path: "the seen-id index".into(),
+                source: std::io::Error::other(e),
+            })?;
+        if let Some(seq) = seen {
+            if let Some(done) = self.duplicate(p, seq, &signed, source)? {
+                return Ok(done);
+            }
         }
         let registry_seq = self.state.registry().position();
         if sub.min_registry_seq > registry_seq {
@@ -352,24 +367,35 @@ impl<R: DomainRules> Sequencer<R> {
         seq: u64,
         signed: &SignedSubmission,
         source: &dyn RecordSource,
-    ) -> Result<Ordered, Error> {
+    ) -> Result<Option<Ordered>, Error> {
         let Some(original) = source.record(p, seq) else {
             return Err(Error::corrupt_log(Refusal::new(
                 Reason::ReferenceMissing,
                 format!("record {p}/{seq} is in the state but cannot be read"),
             )));
         };
+        let id = &signed.submission.submission_id;
+        if original.body.submission.submission.submission_id != *id {
+            // A stale row of the writer's on-disk index (the log is the authority): the id
+            // is not recorded there.
+            tracing::warn!(
+                partition = p,
+                seq,
+                "the seen-id index names a record of another submission id; ignored"
+            );
+            return Ok(None);
+        }
         if original.body.submission != *signed {
-            return Ok(Ordered::Refused(Refusal::new(
+            return Ok(Some(Ordered::Refused(Refusal::new(
                 Reason::SubmissionIdConflict,
                 format!(
                     "submission id {} is already recorded at {p}/{seq} with other content",
                     signed.submission.submission_id
                 ),
-            )));
+            ))));
         }
         let hash = original.hash();
-        Ok(Ordered::Duplicate(Receipt::of(&original, hash)))
+        Ok(Some(Ordered::Duplicate(Receipt::of(&original, hash))))
     }
 
     /// The sealer must be one a verifier accepts at this position.

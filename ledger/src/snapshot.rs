@@ -25,9 +25,10 @@ use tl_schemas::{decode, encode, record_hash, tags, Sig64, TrialId};
 
 /// The snapshot's file name in the ledger folder.
 pub const SNAPSHOT_FILE: &str = "snapshot.bin";
-/// The file format version (the first field). Version 1 (no Merkle frontiers, no segment
-/// index) is ignored like any stale cache.
-pub const SNAPSHOT_VERSION: u16 = 2;
+/// The file format version (the first field). Versions 1 (no Merkle frontiers, no segment
+/// index) and 2 (every record hash and seen id, which version 3 leaves to the tile store)
+/// are ignored like any stale cache.
+pub const SNAPSHOT_VERSION: u16 = 3;
 /// The largest snapshot file read: about 60 bytes a record, so some 70 million records.
 pub const MAX_SNAPSHOT_BYTES: u64 = 4 << 30;
 /// A writer that appended records saves a snapshot when it closes with at least this many
@@ -281,7 +282,7 @@ pub(crate) fn covered<S>(body: &SnapBody<S>) -> Option<Vec<Vec<CoveredSegment>>>
         .partitions
         .iter()
         .zip(&body.stores)
-        .map(|(p, s)| s.covered((p.hashes.len() / 32) as u64))
+        .map(|(p, s)| s.covered(p.len))
         .collect()
 }
 
@@ -335,7 +336,7 @@ pub(crate) fn check_position<S>(state: &StateSnap<S>, log: &EmbeddedLog) -> Resu
     }
     for (p, ps) in state.partitions.iter().enumerate() {
         let p = p as u32;
-        let n = (ps.hashes.len() / 32) as u64;
+        let n = ps.len;
         let held = log.len(p);
         if n > held {
             return Err(format!(
@@ -352,10 +353,10 @@ pub(crate) fn check_position<S>(state: &StateSnap<S>, log: &EmbeddedLog) -> Resu
             return Err(format!("record {p}/{last} is not stored"));
         };
         let stored_hash = record_hash(&bytes[..bytes.len() - 64]);
-        if stored_hash.0[..] != ps.hashes[ps.hashes.len() - 32..] {
+        if stored_hash != ps.head {
             return Err(format!(
                 "it names record hash {} at {p}/{last}, the ledger holds {stored_hash} there",
-                hex::encode(&ps.hashes[ps.hashes.len() - 32..])
+                ps.head
             ));
         }
     }
@@ -392,17 +393,17 @@ pub mod tamper {
         with_body(f, &state)
     }
 
-    /// The snapshot without the first seen submission id of the first partition with one, and
-    /// the signature of the original.
-    pub fn drop_seen_id<S: Serialize + DeserializeOwned>(file: &[u8]) -> Vec<u8> {
+    /// The snapshot without the first subject of the first partition with one (its head and
+    /// domain state), and the signature of the original.
+    pub fn drop_subject<S: Serialize + DeserializeOwned>(file: &[u8]) -> Vec<u8> {
         let (f, mut state) = parts::<S>(file);
         let p = state
             .state
             .partitions
             .iter_mut()
-            .find(|p| !p.seen.is_empty())
-            .expect("a seen id");
-        p.seen.drain(..24);
+            .find(|p| !p.subjects.is_empty())
+            .expect("a subject");
+        p.subjects.remove(0);
         with_body(f, &state)
     }
 
@@ -426,7 +427,9 @@ mod tests {
     fn setup() -> (TrialId, SigningKey, SnapBody<()>) {
         let trial = TrialId::new("snap-unit").unwrap();
         let key = SigningKey::from_seed([2; 32]);
-        let state = LedgerState::new(trial.clone(), [1; 32], CoreOnly).to_snap();
+        let state = LedgerState::new(trial.clone(), [1; 32], CoreOnly)
+            .to_snap()
+            .unwrap();
         let stores = vec![StoreSnap::default(); state.partitions.len()];
         (trial, key, SnapBody { state, stores })
     }
@@ -501,7 +504,7 @@ mod tests {
 
     #[test]
     fn a_signed_body_with_a_huge_element_count_does_not_decode() {
-        // given a correctly signed body whose last field, the seen ids of the last partition
+        // given a correctly signed body whose last field, the subjects of the last partition
         // (empty: one byte 00), claims 2^60 entries
         let (trial, key, state) = setup();
         let mut body = encode(&state.state);
@@ -515,9 +518,13 @@ mod tests {
 
     #[test]
     fn a_signed_body_with_unsorted_or_partial_entries_is_refused() {
-        // given a state whose hashes are not whole (33 bytes), signed correctly
+        // given a state that gives one subject twice, signed correctly
         let (trial, key, mut state) = setup();
-        state.state.partitions[0].hashes = vec![7; 33];
+        let link = tl_schemas::Link {
+            seq: 0,
+            hash: tl_schemas::Hash32([0; 32]),
+        };
+        state.state.partitions[0].subjects = vec![(tl_schemas::Subject::Trial, link, ()); 2];
         let bytes = file_bytes(&state, &key);
         // then it decodes, but the state refuses it
         let back: SnapBody<()> = open_bytes(&bytes, &trial, &key.public_key()).unwrap();

@@ -31,10 +31,25 @@ pub struct SubjectHead<S> {
     pub state: S,
 }
 
+/// Looks up submission ids a writer's state no longer holds in memory: the embedded writer's
+/// on-disk index (`crate::tilestore`).
+pub trait SeenLookup: Send + Sync {
+    /// The sequence number recorded for `id` in partition `p`, if the index has it. `Err`:
+    /// the index could not be read.
+    fn seen(&self, p: u32, id: &SubmissionId) -> Result<Option<u64>, String>;
+}
+
 /// The state of one partition.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// A reader (`verify`, the stream verifier, the Kafka sequencer) holds every record hash and
+/// seen id here (`base` is 0). The embedded writer keeps only the records after its last
+/// commit in memory (from `base`, which is never above the partition's last record, so the
+/// chain head stays here); older ones are in its on-disk tile store and seen-id index.
+#[derive(Clone, Debug)]
 pub struct PartitionState<S> {
-    /// Record hash by sequence number: chain head, references and (later) Merkle leaves.
+    /// Sequence number of `hashes[0]`: the records before it are only on disk.
+    pub base: u64,
+    /// Record hash by sequence number from `base` on: chain head and references.
     pub hashes: Vec<Hash32>,
     /// Ordering time of the last record; the next may not be earlier.
     pub last_time: UtcMicros,
@@ -42,13 +57,84 @@ pub struct PartitionState<S> {
     pub last_registry_seq: u64,
     /// Each subject's head.
     pub subjects: HashMap<Subject, SubjectHead<S>>,
-    /// Submission ids recorded here, with their sequence numbers (idempotent retries).
+    /// Submission ids recorded here, with their sequence numbers (idempotent retries): all of
+    /// them when `base` is 0, else at least those of the records from `base` on.
     pub seen: HashMap<SubmissionId, u64>,
+}
+
+impl<S> PartitionState<S> {
+    /// Records in the partition.
+    pub fn len(&self) -> u64 {
+        self.base + self.hashes.len() as u64
+    }
+
+    /// Whether the partition holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The hash of record `seq` if it is held in memory.
+    pub fn hash_in_memory(&self, seq: u64) -> Option<Hash32> {
+        let i = seq.checked_sub(self.base)?;
+        self.hashes.get(usize::try_from(i).ok()?).copied()
+    }
+
+    /// The first record whose seen id memory is sure to hold: 0 when `base` is 0 (memory
+    /// holds every id), else `base + 1` (the ids up to `base` are in the writer's index).
+    pub fn seen_from(&self) -> u64 {
+        if self.base == 0 {
+            0
+        } else {
+            self.base + 1
+        }
+    }
+
+    /// Forgets the hashes and seen ids of the records before `upto` (they are on disk), but
+    /// keeps the last one's hash: the chain head.
+    pub(crate) fn trim(&mut self, upto: u64) {
+        let new_base = upto.min(self.len()).saturating_sub(1);
+        if new_base <= self.base {
+            return;
+        }
+        self.hashes.drain(..(new_base - self.base) as usize);
+        self.base = new_base;
+        self.seen.retain(|_, seq| *seq > new_base);
+    }
+}
+
+/// Two partition states are equal when they have the same records (count and head), times,
+/// subjects, and the same hashes and seen ids for the records both hold in memory: what is
+/// older than a writer's `base` is on disk, checked against the log there.
+impl<S: PartialEq> PartialEq for PartitionState<S> {
+    fn eq(&self, other: &Self) -> bool {
+        let from = self.base.max(other.base);
+        let tail = |s: &Self| -> Vec<Hash32> {
+            s.hashes[(from.min(s.len()) - s.base) as usize..].to_vec()
+        };
+        let seen_from = self.seen_from().max(other.seen_from());
+        let seen = |s: &Self| -> Vec<(SubmissionId, u64)> {
+            let mut v: Vec<_> = s
+                .seen
+                .iter()
+                .filter(|(_, q)| **q >= seen_from)
+                .map(|(k, q)| (*k, *q))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        self.len() == other.len()
+            && tail(self) == tail(other)
+            && self.last_time == other.last_time
+            && self.last_registry_seq == other.last_registry_seq
+            && self.subjects == other.subjects
+            && seen(self) == seen(other)
+    }
 }
 
 impl<S> Default for PartitionState<S> {
     fn default() -> Self {
         PartitionState {
+            base: 0,
             hashes: Vec::new(),
             last_time: UtcMicros(i64::MIN),
             last_registry_seq: 0,
@@ -100,6 +186,8 @@ pub struct LedgerState<R: DomainRules> {
     rules: R,
     /// What to do with event types no authority table knows.
     unknown_types: UnknownTypes,
+    /// The on-disk index of the seen ids older than the partitions' `base` (a writer only).
+    seen_index: Option<Arc<dyn SeenLookup>>,
 }
 
 /// Two states are equal when everything a replay builds is: the trial, the registry, every
@@ -136,16 +224,37 @@ impl<R: DomainRules> LedgerState<R> {
             partitions: vec![PartitionState::default()],
             rules,
             unknown_types: UnknownTypes::Refuse,
+            seen_index: None,
         }
     }
 
-    /// The state as a writer's snapshot stores it, without the rules (see `crate::snapshot`).
-    pub(crate) fn to_snap(&self) -> StateSnap<R::SubjectState> {
-        StateSnap {
+    /// Looks up the seen ids the partitions no longer hold in memory in `index` (the
+    /// embedded writer's).
+    pub(crate) fn set_seen_index(&mut self, index: Arc<dyn SeenLookup>) {
+        self.seen_index = Some(index);
+    }
+
+    /// Forgets the hashes and seen ids of partition `p`'s records before `upto`, which the
+    /// writer's store now holds (the chain head stays).
+    pub(crate) fn trim(&mut self, p: u32, upto: u64) {
+        if let Some(ps) = self.partitions.get_mut(p as usize) {
+            ps.trim(upto);
+        }
+    }
+
+    /// The state as a writer's snapshot stores it, without the rules (see `crate::snapshot`);
+    /// `None` unless every partition holds only its chain head in memory (the rest is in the
+    /// writer's store).
+    pub(crate) fn to_snap(&self) -> Option<StateSnap<R::SubjectState>> {
+        Some(StateSnap {
             trial: self.trial.clone(),
             registry: self.registry.to_snap(),
-            partitions: self.partitions.iter().map(PartitionSnap::of).collect(),
-        }
+            partitions: self
+                .partitions
+                .iter()
+                .map(PartitionSnap::of)
+                .collect::<Option<_>>()?,
+        })
     }
 
     /// The state a snapshot holds, with `rules`, for a trial whose root key is pinned to
@@ -183,6 +292,7 @@ impl<R: DomainRules> LedgerState<R> {
             partitions,
             rules,
             unknown_types: UnknownTypes::Refuse,
+            seen_index: None,
         })
     }
 
@@ -218,11 +328,11 @@ impl<R: DomainRules> LedgerState<R> {
     }
     /// Records in a partition.
     pub fn len(&self, p: u32) -> u64 {
-        self.partition(p).map_or(0, |s| s.hashes.len() as u64)
+        self.partition(p).map_or(0, PartitionState::len)
     }
     /// Whether the ledger holds no record at all.
     pub fn is_empty(&self) -> bool {
-        self.partitions.iter().all(|p| p.hashes.is_empty())
+        self.partitions.iter().all(PartitionState::is_empty)
     }
     /// Hash the next record of `p` must link to.
     pub fn head_hash(&self, p: u32) -> Hash32 {
@@ -234,9 +344,30 @@ impl<R: DomainRules> LedgerState<R> {
     pub fn partition_of(&self, subject: &Subject) -> u32 {
         partition_of(&self.trial, subject, self.partition_count())
     }
-    /// The sequence number an earlier record with this submission id got in `p`.
+    /// The sequence number an earlier record with this submission id got in `p` (an index
+    /// that cannot be read counts as not knowing it: see [`LedgerState::lookup_seen`]).
     pub fn seen(&self, p: u32, id: &SubmissionId) -> Option<u64> {
-        self.partition(p).and_then(|s| s.seen.get(id).copied())
+        self.lookup_seen(p, id).ok().flatten()
+    }
+
+    /// The sequence number an earlier record with this submission id got in `p`: from memory,
+    /// else from the writer's on-disk index, whose answers for records whose ids memory holds
+    /// are ignored (memory has every id from [`PartitionState::seen_from`] on, so such an
+    /// answer is a stale row).
+    /// `Err`: the index could not be read.
+    pub fn lookup_seen(&self, p: u32, id: &SubmissionId) -> Result<Option<u64>, String> {
+        let Some(ps) = self.partition(p) else {
+            return Ok(None);
+        };
+        if let Some(seq) = ps.seen.get(id) {
+            return Ok(Some(*seq));
+        }
+        match (&self.seen_index, ps.base) {
+            (Some(index), base) if base > 0 => {
+                Ok(index.seen(p, id)?.filter(|seq| *seq < ps.seen_from()))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Checks the trial id and partition of a submission that is (or is to be) in `p`.
@@ -361,7 +492,7 @@ impl<R: DomainRules> LedgerState<R> {
         let mut cited = Vec::with_capacity(sub.cites.len());
         for r in &sub.cites {
             match references {
-                ReferenceCheck::Now => self.check_reference(p, seq, r)?,
+                ReferenceCheck::Now => self.check_reference_in(p, seq, r, source)?,
                 ReferenceCheck::Stored(c) => c.check_cite(p, seq, r)?,
                 ReferenceCheck::Deferred => {}
             }
@@ -380,18 +511,37 @@ impl<R: DomainRules> LedgerState<R> {
         }
     }
 
-    /// Checks one reference made by the record at `(p, seq)` against this state.
+    /// Checks one reference made by the record at `(p, seq)` against this state's record
+    /// hashes in memory (all of them, for a reader).
     pub fn check_reference(&self, p: u32, seq: u64, r: &Reference) -> Result<(), Refusal> {
+        self.check_reference_in(p, seq, r, &NoRecords)
+    }
+
+    /// [`LedgerState::check_reference`], hashing the cited record read from `source` when
+    /// its hash is no longer in memory (the log is the authority, not the tile store).
+    fn check_reference_in(
+        &self,
+        p: u32,
+        seq: u64,
+        r: &Reference,
+        source: &dyn RecordSource,
+    ) -> Result<(), Refusal> {
         if r.partition == p && r.seq >= seq {
             return Err(Refusal::new(
                 Reason::ReferenceMissing,
                 format!("reference {r} points at or after the citing record"),
             ));
         }
-        match self
-            .partition(r.partition)
-            .and_then(|s| s.hashes.get(r.seq as usize))
-        {
+        let hash = self.partition(r.partition).and_then(|s| {
+            if r.seq >= s.len() {
+                None
+            } else if r.seq >= s.base {
+                s.hash_in_memory(r.seq)
+            } else {
+                source.record(r.partition, r.seq).map(|rec| rec.hash())
+            }
+        });
+        match hash.as_ref() {
             None => Err(Refusal::new(
                 Reason::ReferenceMissing,
                 format!("cited record {}/{} does not exist", r.partition, r.seq),
@@ -515,6 +665,15 @@ impl<R: DomainRules> LedgerState<R> {
     }
 }
 
+/// A source without records: every hash a check needs is in memory.
+struct NoRecords;
+
+impl RecordSource for NoRecords {
+    fn record(&self, _: u32, _: u64) -> Option<Arc<Record>> {
+        None
+    }
+}
+
 /// [`LedgerState`] as a writer's snapshot stores it: everything but the rules, in canonical
 /// order (FORMAT.md §17, "Writer snapshot").
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -524,72 +683,55 @@ pub(crate) struct StateSnap<S> {
     pub(crate) partitions: Vec<PartitionSnap<S>>,
 }
 
-/// [`PartitionState`] as a snapshot stores it: the record hashes and the seen ids as byte
-/// strings (so they decode with one copy), subjects and seen ids sorted by key.
+/// [`PartitionState`] as a snapshot stores it: its record count and the hash of its last
+/// record (the seen ids and older hashes are in the writer's tile store, which the snapshot
+/// refers to), and its subjects sorted by key.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PartitionSnap<S> {
-    #[serde(with = "serde_bytes")]
-    pub(crate) hashes: Vec<u8>,
+    pub(crate) len: u64,
+    /// The hash of record `len - 1` (zeros when `len` is 0).
+    pub(crate) head: Hash32,
     pub(crate) last_time: UtcMicros,
     pub(crate) last_registry_seq: u64,
     pub(crate) subjects: Vec<(Subject, Link, S)>,
-    /// Seen submission ids sorted by id, 24 bytes each: the id, then its seq as u64
-    /// little-endian (one byte string, so that tens of thousands decode with one copy).
-    #[serde(with = "serde_bytes")]
-    pub(crate) seen: Vec<u8>,
 }
 
-/// Bytes of one seen id in [`PartitionSnap::seen`].
-const SEEN_LEN: usize = 24;
-
 impl<S: Clone> PartitionSnap<S> {
-    fn of(p: &PartitionState<S>) -> Self {
+    /// The snapshot of `p`, which must hold only the chain head in memory (the writer
+    /// commits to its store first); `None` if it holds more.
+    fn of(p: &PartitionState<S>) -> Option<Self> {
+        if p.hashes.len() > 1 {
+            return None;
+        }
         let mut subjects: Vec<(Subject, Link, S)> = p
             .subjects
             .iter()
             .map(|(s, h)| (s.clone(), h.last, h.state.clone()))
             .collect();
         subjects.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut sorted: Vec<(SubmissionId, u64)> = p.seen.iter().map(|(k, v)| (*k, *v)).collect();
-        sorted.sort_unstable_by_key(|s| s.0);
-        let mut seen = Vec::with_capacity(sorted.len() * SEEN_LEN);
-        for (id, seq) in sorted {
-            seen.extend_from_slice(&id.0);
-            seen.extend_from_slice(&seq.to_le_bytes());
-        }
-        PartitionSnap {
-            hashes: p.hashes.iter().flat_map(|h| h.0).collect(),
+        Some(PartitionSnap {
+            len: p.len(),
+            head: p.hashes.last().copied().unwrap_or(Hash32([0; 32])),
             last_time: p.last_time,
             last_registry_seq: p.last_registry_seq,
             subjects,
-            seen,
-        }
+        })
     }
 
-    /// `None` unless the hashes and seen ids are whole and subjects and seen ids are strictly
-    /// sorted (so no key is given twice).
+    /// `None` unless subjects are strictly sorted (so no key is given twice). The state holds
+    /// the head only: the seen ids are in the store's index.
     fn into_state(self) -> Option<PartitionState<S>> {
-        let require = |ok: bool| ok.then_some(());
-        require(self.hashes.len().is_multiple_of(32))?;
-        require(self.subjects.windows(2).all(|w| w[0].0 < w[1].0))?;
-        require(self.seen.len().is_multiple_of(SEEN_LEN))?;
-        let seen: Vec<(SubmissionId, u64)> = self
-            .seen
-            .chunks_exact(SEEN_LEN)
-            .map(|c| {
-                let (id, seq) = c.split_at(16);
-                let id = SubmissionId(id.try_into().unwrap_or([0; 16]));
-                (id, u64::from_le_bytes(seq.try_into().unwrap_or([0; 8])))
-            })
-            .collect();
-        require(seen.windows(2).all(|w| w[0].0 < w[1].0))?;
-        let hashes = self
-            .hashes
-            .chunks_exact(32)
-            .map(|c| Hash32(c.try_into().unwrap_or([0; 32])))
-            .collect();
+        self.subjects
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0)
+            .then_some(())?;
         Some(PartitionState {
-            hashes,
+            base: self.len.saturating_sub(1),
+            hashes: if self.len > 0 {
+                vec![self.head]
+            } else {
+                Vec::new()
+            },
             last_time: self.last_time,
             last_registry_seq: self.last_registry_seq,
             subjects: self
@@ -597,7 +739,7 @@ impl<S: Clone> PartitionSnap<S> {
                 .into_iter()
                 .map(|(s, last, state)| (s, SubjectHead { last, state }))
                 .collect(),
-            seen: seen.into_iter().collect(),
+            seen: HashMap::new(),
         })
     }
 }

@@ -385,11 +385,13 @@ fn given_a_snapshot_with_an_added_enrolled_key_then_its_signature_fails_and_it_i
 }
 
 #[test]
-fn given_a_snapshot_with_a_dropped_seen_id_then_its_signature_fails_and_it_is_ignored() {
+fn given_a_snapshot_with_a_dropped_subject_then_its_signature_fails_and_it_is_ignored() {
+    // (seen ids are no longer in the snapshot but in the tile store's index: see
+    // tests/store.rs for a store that contradicts the log)
     let (dir, keys) = trial();
     let file = snapshot_file(dir.path());
     let good = std::fs::read(&file).unwrap();
-    let bad = tamper::drop_seen_id::<tl_domain::rules::SubjectState>(&good);
+    let bad = tamper::drop_subject::<tl_domain::rules::SubjectState>(&good);
     assert!(bad.len() < good.len());
     std::fs::write(&file, bad).unwrap();
     assert_ignored(dir.path(), keys, "signature does not verify");
@@ -489,4 +491,187 @@ fn given_a_snapshot_whose_position_record_is_damaged_then_the_writer_scans_every
         "{err}"
     );
     assert_eq!(std::fs::read(&seg).unwrap(), before);
+}
+
+// The tile store (FORMAT.md §17, "Tile store"): record hashes, subtree hashes and seen ids
+// on disk, derived from the log and checked against the snapshot.
+
+fn store_dir(dir: &Path) -> PathBuf {
+    tl_ledger::tilestore::store_dir(&dir.join("ledger"))
+}
+
+fn hash_file(dir: &Path, p: u32) -> PathBuf {
+    tl_ledger::tilestore::hashes_path(&store_dir(dir), p)
+}
+
+/// The store the writer builds from the log alone: a copy of `dir` without its snapshot and
+/// store, opened (a full replay) and made to save a snapshot, which writes the store.
+fn store_from_the_log(dir: &Path, keys: &SimKeys) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(dir, copy.path());
+    std::fs::remove_file(snapshot_file(copy.path())).unwrap();
+    std::fs::remove_dir_all(store_dir(copy.path())).unwrap();
+    let mut l = open(copy.path(), keys);
+    assert_eq!(l.snapshot_use(), &SnapshotUse::Absent);
+    l.save_snapshot().unwrap();
+    l.close().unwrap();
+    copy
+}
+
+/// Asserts that every partition's hash file of `dir` is byte for byte the one built from the
+/// log alone.
+fn assert_store_matches_the_log(dir: &Path, keys: &SimKeys) {
+    let reference = store_from_the_log(dir, keys);
+    let partitions = open(dir, keys).state().partition_count();
+    for p in 0..partitions {
+        let (got, want) = (hash_file(dir, p), hash_file(reference.path(), p));
+        assert!(
+            std::fs::read(&got).unwrap() == std::fs::read(&want).unwrap(),
+            "partition {p}: {} differs from the store built from the log",
+            got.display()
+        );
+    }
+}
+
+/// A trial whose writer appended records after its snapshot (so the store holds hashes past
+/// the snapshot's position), closed without a new snapshot.
+fn trial_with_records_after_the_snapshot() -> (tempfile::TempDir, &'static SimKeys, u64) {
+    let (dir, keys) = trial();
+    let mut l = open(dir.path(), keys);
+    let covered = records(l.state());
+    append(&mut l, keys, "after", 3);
+    l.close().unwrap();
+    (dir, keys, covered)
+}
+
+#[test]
+fn given_a_store_with_a_torn_or_damaged_tail_then_the_writer_repairs_it_from_the_log() {
+    for damage in ["torn", "damaged"] {
+        // given a store whose partition-0 file ends in a torn hash, or in a damaged one,
+        // after the snapshot's position (the enrolment appended after it is in partition 0)
+        let (dir, keys, covered) = trial_with_records_after_the_snapshot();
+        let file = hash_file(dir.path(), 0);
+        let mut bytes = std::fs::read(&file).unwrap();
+        match damage {
+            "torn" => bytes.truncate(bytes.len() - 20),
+            _ => {
+                let n = bytes.len();
+                bytes[n - 32..].fill(0xAA);
+            }
+        }
+        std::fs::write(&file, &bytes).unwrap();
+        // when a writer opens, then the snapshot is still used (its position is intact)
+        let mut l = open(dir.path(), keys);
+        assert!(
+            matches!(l.snapshot_use(), SnapshotUse::Loaded { covered: c, .. } if *c == covered),
+            "{damage}: {:?}",
+            l.snapshot_use()
+        );
+        // and once it commits, the store is the one the log gives
+        append(&mut l, keys, "repair", 1);
+        l.close().unwrap();
+        assert_store_matches_the_log(dir.path(), keys);
+    }
+}
+
+/// A change made to a store, and the reason it is then not trusted.
+type Damage = (&'static str, fn(&Path));
+
+#[test]
+fn given_a_store_that_contradicts_the_log_then_the_snapshot_is_ignored_and_the_store_rebuilt() {
+    let cases: [Damage; 4] = [
+        ("its record hash", |dir| {
+            // every hash of partition 0 overwritten, the length kept
+            let file = hash_file(dir, 0);
+            let n = std::fs::metadata(&file).unwrap().len() as usize;
+            std::fs::write(&file, vec![0x5A; n]).unwrap();
+        }),
+        ("are needed", |dir| {
+            // partition 0's file cut to half
+            let file = hash_file(dir, 0);
+            let bytes = std::fs::read(&file).unwrap();
+            std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+        }),
+        ("index covers 0 records", |dir| {
+            std::fs::remove_dir_all(store_dir(dir)).unwrap();
+        }),
+        ("not the snapshot's", |dir| {
+            // the hash of partition 0's largest complete subtree at the snapshot's position
+            // changed: its leaves are intact, its tree is not
+            let pos = {
+                let keys = &templates().0.keys;
+                open(dir, keys).state().len(0)
+            };
+            let level = 63 - pos.leading_zeros() as u8;
+            let at = tl_ledger::tilestore::stored_hash_index(level, 0) as usize * 32;
+            let file = hash_file(dir, 0);
+            let mut bytes = std::fs::read(&file).unwrap();
+            for b in &mut bytes[at..at + 32] {
+                *b ^= 0xFF;
+            }
+            std::fs::write(&file, &bytes).unwrap();
+        }),
+    ];
+    for (because, damage) in cases {
+        // given a trial with its snapshot and a store changed behind the writer's back
+        let (dir, keys) = trial();
+        damage(dir.path());
+        // when a writer opens, then the snapshot is ignored, the state equals a full replay
+        // and the next writer uses the snapshot saved then
+        assert_ignored(dir.path(), keys, because);
+        // and the store was rewritten from the log
+        assert_store_matches_the_log(dir.path(), keys);
+    }
+}
+
+#[test]
+fn given_a_snapshot_and_its_store_when_a_submission_is_resubmitted_after_a_restart_then_it_returns_its_original_receipt(
+) {
+    // given a patient registered, then a snapshot covering it, and a restart
+    let (dir, keys) = trial();
+    let mut l = open(dir.path(), keys);
+    let trial = l.state().trial().clone();
+    let now = UtcMicros::parse_rfc3339("2031-02-01T00:00:00Z").unwrap();
+    let draft = |site: &str| {
+        let registered = PatientRegistered {
+            tumour_type: "COAD".into(),
+            site: site.into(),
+            registered_on: Date::from_ymd(2031, 1, 1).unwrap(),
+        };
+        let subject = Subject::Patient(Name::new("P-dup-001").unwrap());
+        let mut d = Draft::new(subject, envelope_of(&registered));
+        d.submission_id = SubmissionId([0xD0; 16]);
+        d.client_time = now;
+        d.sign(&trial, &keys.investigators[0].key)
+    };
+    let Outcome::Sealed(first) = l.submit_decoded(draft("site dup"), now).unwrap() else {
+        panic!("not sealed");
+    };
+    let p = first.record.body.partition;
+    l.save_snapshot().unwrap();
+    l.close().unwrap();
+    let mut l = open(dir.path(), keys);
+    assert!(matches!(
+        l.snapshot_use(),
+        SnapshotUse::Loaded { replayed: 0, .. }
+    ));
+    // (the id is known from the on-disk index only: memory holds no seen id)
+    assert!(l.state().partition(p).unwrap().seen.is_empty());
+    // when the same submission comes again, then it gets its original receipt
+    let later = UtcMicros::parse_rfc3339("2031-02-02T00:00:00Z").unwrap();
+    match l.submit_decoded(draft("site dup"), later).unwrap() {
+        Outcome::Duplicate(r) => {
+            assert_eq!((r.partition, r.seq), (p, first.record.body.seq));
+            assert_eq!(r.record_hash, first.hash.to_hex());
+        }
+        other => panic!("not a duplicate: {other:?}"),
+    }
+    // and other content under the same id is refused; the ledger does not grow
+    let before = records(l.state());
+    match l.submit_decoded(draft("another site"), later).unwrap() {
+        Outcome::Refused(r) => assert_eq!(r.reason, tl_ledger::Reason::SubmissionIdConflict),
+        other => panic!("not refused: {other:?}"),
+    }
+    assert_eq!(records(l.state()), before);
+    l.close().unwrap();
 }
