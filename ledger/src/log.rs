@@ -844,7 +844,7 @@ impl<R: DomainRules> EmbeddedLedger<R> {
     /// After a submit: publishes what the policy asks for. A failure is logged, not returned:
     /// the record is already recorded, and the next trigger (at the latest `flush` or
     /// `close`, which report errors) tries again.
-    fn publish_by_policy(&mut self, partition: u32) {
+    pub(crate) fn publish_by_policy(&mut self, partition: u32) {
         let policy = self.publisher.policy();
         self.advance_frontier(partition);
         let result = if self.publisher.round_due() {
@@ -903,7 +903,7 @@ impl<R: DomainRules> EmbeddedLedger<R> {
 
     /// Appends every buffered record, each partition's in one append and fsync, the
     /// partitions in parallel. Returns the partitions written.
-    fn flush_records(&mut self) -> Result<Vec<u32>, Error> {
+    pub(crate) fn flush_records(&mut self) -> Result<Vec<u32>, Error> {
         let pending = std::mem::take(&mut self.pending);
         let order = std::mem::take(&mut self.pending_order);
         let batches: Vec<(u32, &[Vec<u8>])> =
@@ -937,7 +937,7 @@ impl<R: DomainRules> EmbeddedLedger<R> {
 
     /// Saves a snapshot if the snapshot policy says it is due. A failure is logged, not
     /// returned: the snapshot is a cache.
-    fn snapshot_by_policy(&mut self) {
+    pub(crate) fn snapshot_by_policy(&mut self) {
         let Some((policy, last)) = self.snapshot_policy else {
             return;
         };

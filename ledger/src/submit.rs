@@ -24,9 +24,12 @@
 //! bulk load, a replay).
 
 use crate::log::{Durability, EmbeddedLedger};
+pub use crate::pipeline::BatchProfile;
 use crate::rules::DomainRules;
 use crate::{Error, Outcome, Receipt, Refusal};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 use tl_schemas::UtcMicros;
 use tokio::sync::{mpsc, oneshot};
 
@@ -175,6 +178,17 @@ impl SubmitHandle {
             .map_err(|_| stopped("the sequencer has stopped"))?;
         Ok(Queued(answer))
     }
+
+    /// [`SubmitHandle::enqueue_blocking`] for async tasks: returns once the submission is
+    /// queued, its answer to be awaited with [`Queued::answer`].
+    pub async fn enqueue(&self, bytes: Vec<u8>) -> Result<Queued, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Msg::Submit(Job { bytes, reply }))
+            .await
+            .map_err(|_| stopped("the sequencer has stopped"))?;
+        Ok(Queued(answer))
+    }
 }
 
 type AnswerRx = oneshot::Receiver<Result<Submitted, Error>>;
@@ -201,6 +215,13 @@ impl Queued {
             .blocking_recv()
             .map_err(|_| stopped("the sequencer stopped before answering"))?
     }
+
+    /// [`Queued::wait`] for async tasks.
+    pub async fn answer(self) -> Result<Submitted, Error> {
+        self.0
+            .await
+            .map_err(|_| stopped("the sequencer stopped before answering"))?
+    }
 }
 
 fn stopped(why: &str) -> Error {
@@ -213,9 +234,17 @@ pub struct SequencerThread<R: DomainRules> {
     tx: mpsc::Sender<Msg>,
     /// The thread; it gives the ledger back (or the failure that stopped it).
     join: JoinHandle<Result<EmbeddedLedger<R>, Error>>,
+    /// Where the thread's time went so far, updated after each batch.
+    profile: Arc<Mutex<BatchProfile>>,
 }
 
 impl<R: DomainRules> SequencerThread<R> {
+    /// Where the sequencer thread's time went since it started, per stage, summed over the
+    /// batches it finished.
+    pub fn profile(&self) -> BatchProfile {
+        *self.profile.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Lets the submissions already queued finish, flushes, and returns the ledger (still
     /// holding the writer lock; [`EmbeddedLedger::close`] it or keep using it). Handles still
     /// held by others fail with [`Error::SequencerStopped`] from then on.
@@ -245,12 +274,14 @@ where
         max_pending: usize::MAX,
     })?;
     let (tx, rx) = mpsc::channel(config.queue.max(1));
+    let profile = Arc::new(Mutex::new(BatchProfile::default()));
+    let shared = profile.clone();
     let join = std::thread::Builder::new()
         .name("tl-sequencer".into())
-        .spawn(move || run(ledger, rx, &mut clock, config))
+        .spawn(move || run(ledger, rx, &mut clock, config, &shared))
         .map_err(|e| stopped(&format!("cannot start the sequencer thread: {e}")))?;
     let handle = SubmitHandle { tx: tx.clone() };
-    Ok((handle, SequencerThread { tx, join }))
+    Ok((handle, SequencerThread { tx, join, profile }))
 }
 
 /// The sequencer thread's loop: batch, order, flush, answer.
@@ -259,25 +290,30 @@ fn run<R: DomainRules>(
     mut rx: mpsc::Receiver<Msg>,
     clock: &mut dyn FnMut() -> UtcMicros,
     config: HandleConfig,
+    shared: &Mutex<BatchProfile>,
 ) -> Result<EmbeddedLedger<R>, Error> {
     let max_batch = config.max_batch.max(1);
     // Submitters answered by the last batch: most come straight back with their next one.
     let mut answered = 0;
     loop {
+        let mut p = BatchProfile::default();
+        let waiting = Instant::now();
         // `None`: every handle is gone; stop as if asked to.
         let first = rx.blocking_recv().unwrap_or(Msg::Stop);
+        let gathering = Instant::now();
+        p.idle = gathering - waiting;
         let (batch, stop) = gather(first, &mut rx, max_batch, answered);
+        p.gather = gathering.elapsed();
         answered = batch.len();
+        (p.batches, p.submissions) = (1, batch.len() as u64);
         // Metrics (a no-op unless a recorder is installed, as `serve` does).
         metrics::histogram!("tl_group_commit_batch_size").record(batch.len() as f64);
-        let started = std::time::Instant::now();
-        let answers = order_batch(&mut ledger, batch, clock);
-        let ordered = std::time::Instant::now();
-        let committed = ledger.commit();
+        let answers = order_batch(&mut ledger, batch, clock, &mut p);
+        let committed = ledger.commit_timed(&mut p);
         metrics::histogram!("tl_group_commit_order_seconds")
-            .record((ordered - started).as_secs_f64());
+            .record((p.verify + p.order + p.seal + p.finish).as_secs_f64());
         metrics::histogram!("tl_group_commit_fsync_seconds")
-            .record(ordered.elapsed().as_secs_f64());
+            .record((p.store + p.publish).as_secs_f64());
         if let Err(e) = committed {
             let why = format!("storing a batch failed ({e}); reopen the ledger");
             for (reply, _) in answers {
@@ -288,10 +324,13 @@ fn run<R: DomainRules>(
         if config.publish_when_idle && rx.is_empty() {
             publish_idle(&mut ledger);
         }
+        let answering = Instant::now();
         for (reply, answer) in answers {
             // A submitter that gave up has dropped its receiver: nothing to tell it.
             let _ = reply.send(answer);
         }
+        p.answer = answering.elapsed();
+        shared.lock().unwrap_or_else(|e| e.into_inner()).add(&p);
         if stop {
             return Ok(ledger);
         }
@@ -357,10 +396,11 @@ fn order_batch<R: DomainRules>(
     ledger: &mut EmbeddedLedger<R>,
     batch: Vec<Job>,
     clock: &mut dyn FnMut() -> UtcMicros,
+    profile: &mut BatchProfile,
 ) -> Vec<Answer> {
     let (bytes, replies): (Vec<Vec<u8>>, Vec<_>) =
         batch.into_iter().map(|j| (j.bytes, j.reply)).unzip();
-    let outcomes = ledger.order_batch(&bytes, clock);
+    let outcomes = ledger.order_batch_timed(&bytes, clock, profile);
     replies
         .into_iter()
         .zip(outcomes)

@@ -1070,6 +1070,10 @@ pub struct BenchArgs {
     /// submission.
     #[arg(long, default_value_t = 64, requires = "grouped")]
     pub writers: usize,
+    /// With --grouped: the writers are async tasks on a runtime with one worker thread per
+    /// core (as the server's request handlers are) instead of one OS thread each.
+    #[arg(long, requires = "grouped")]
+    pub writer_tasks: bool,
     /// With --grouped: treated patients of the demo whose submissions are sequenced; with
     /// --http: of the demo the server holds (default: the default demo's 1,610).
     #[arg(long)]

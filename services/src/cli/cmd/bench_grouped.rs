@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tl_domain::TrialRules;
 use tl_ledger::log::read_embedded_for_verify;
-use tl_ledger::submit::{spawn, HandleConfig, SubmitHandle};
+use tl_ledger::submit::{spawn, BatchProfile, HandleConfig, SubmitHandle};
 use tl_ledger::{EmbeddedLedger, Submitted};
 use tl_schemas::{encode, TrialId, UtcMicros};
 
@@ -118,11 +118,14 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
     )?;
     let sealer = &demo.keys.sequencer.key;
 
-    let mut best = Duration::MAX;
+    let mut best: Option<Run> = None;
     let mut limit: Option<CryptoLimit> = None;
     for run in 0..RUNS {
         let dir = workdir.path.join(format!("grouped-{run}"));
-        best = best.min(grouped_run(&dir, &demo, &subs, a.writers)?);
+        let this = grouped_run(&dir, &demo, &subs, a.writers, a.writer_tasks)?;
+        if best.as_ref().is_none_or(|b| this.took < b.took) {
+            best = Some(this);
+        }
         if run + 1 == RUNS {
             same_as_demo(&dir, &demo)?;
         }
@@ -131,19 +134,55 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
         limit = Some(limit.map_or(l, |b| b.best(l)));
     }
     let limit = limit.context("no reference run")?;
-    print_figures(a.writers, subs.len(), best, &limit);
+    let best = best.context("no grouped run")?;
+    let kind = if a.writer_tasks {
+        "async tasks"
+    } else {
+        "OS threads"
+    };
+    print_figures(a.writers, kind, subs.len(), best.took, &limit);
+    print_profile(&best);
     workdir.finish()?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Sequences `subs` into a new ledger in `dir` through one submit handle, `writers` at a time;
-/// returns the time from the first submission to the last receipt.
+/// One grouped run: how long it took and where the time went.
+struct Run {
+    /// From the first submission to the last receipt.
+    took: Duration,
+    /// The sequencer thread's stages.
+    profile: BatchProfile,
+    /// The writers' side, summed over all writers.
+    writers: WriterTimes,
+}
+
+/// Where the writers' time went, summed over all of them.
+#[derive(Default)]
+struct WriterTimes {
+    /// Waiting for their turn to queue (the lock that keeps the demo's order).
+    turn: Duration,
+    /// Queueing (the channel into the sequencer thread).
+    enqueue: Duration,
+    /// From queued to the answer in hand: the round trip through the pipeline.
+    receipt: Duration,
+}
+
+impl WriterTimes {
+    fn add(&mut self, other: &WriterTimes) {
+        self.turn += other.turn;
+        self.enqueue += other.enqueue;
+        self.receipt += other.receipt;
+    }
+}
+
+/// Sequences `subs` into a new ledger in `dir` through one submit handle, `writers` at a time.
 fn grouped_run(
     dir: &Path,
     demo: &Demo,
     subs: &[(UtcMicros, Vec<u8>)],
     writers: usize,
-) -> Result<Duration> {
+    tasks: bool,
+) -> Result<Run> {
     let (config, keys) = (&demo.config, &demo.keys);
     let ledger = EmbeddedLedger::create(
         dir,
@@ -167,42 +206,160 @@ fn grouped_run(
         }
     };
     let (handle, thread) = spawn(ledger, clock, HandleConfig::default())?;
-    let next = Mutex::new(0usize);
     let started = Instant::now();
-    let results: Vec<Result<()>> = std::thread::scope(|s| {
+    let results = if tasks {
+        task_writers(&handle, subs, writers)?
+    } else {
+        thread_writers(&handle, subs, writers)
+    };
+    let took = started.elapsed();
+    drop(handle);
+    let profile = thread.profile();
+    thread.stop()?.close()?;
+    let mut times = WriterTimes::default();
+    for r in results {
+        times.add(&r?);
+    }
+    Ok(Run {
+        took,
+        profile,
+        writers: times,
+    })
+}
+
+/// Runs `writers` OS threads, each a [`writer`].
+fn thread_writers(
+    handle: &SubmitHandle,
+    subs: &[(UtcMicros, Vec<u8>)],
+    writers: usize,
+) -> Vec<Result<WriterTimes>> {
+    let next = Mutex::new(0usize);
+    std::thread::scope(|s| {
         let running: Vec<_> = (0..writers)
-            .map(|_| s.spawn(|| writer(&handle, &next, subs)))
+            .map(|_| s.spawn(|| writer(handle, &next, subs)))
             .collect();
         running
             .into_iter()
             .map(|t| t.join().unwrap_or_else(|_| bail!("a writer panicked")))
             .collect()
-    });
-    let took = started.elapsed();
-    drop(handle);
-    thread.stop()?.close()?;
-    results.into_iter().collect::<Result<()>>()?;
-    Ok(took)
+    })
 }
 
-/// One writer: takes the next submission in turn, queues it, and waits for its receipt.
-fn writer(handle: &SubmitHandle, next: &Mutex<usize>, subs: &[(UtcMicros, Vec<u8>)]) -> Result<()> {
+/// Runs `writers` async tasks, each a [`task_writer`], on a runtime with a worker thread per
+/// core.
+fn task_writers(
+    handle: &SubmitHandle,
+    subs: &[(UtcMicros, Vec<u8>)],
+    writers: usize,
+) -> Result<Vec<Result<WriterTimes>>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the writers' runtime")?;
+    let subs: Arc<Vec<Vec<u8>>> = Arc::new(subs.iter().map(|s| s.1.clone()).collect());
+    let next = Arc::new(tokio::sync::Mutex::new(0usize));
+    Ok(runtime.block_on(async {
+        let running: Vec<_> = (0..writers)
+            .map(|_| tokio::spawn(task_writer(handle.clone(), next.clone(), subs.clone())))
+            .collect();
+        let mut results = Vec::with_capacity(running.len());
+        for r in running {
+            results.push(r.await.unwrap_or_else(|_| bail!("a writer task panicked")));
+        }
+        results
+    }))
+}
+
+/// [`writer`] as an async task.
+async fn task_writer(
+    handle: SubmitHandle,
+    next: Arc<tokio::sync::Mutex<usize>>,
+    subs: Arc<Vec<Vec<u8>>>,
+) -> Result<WriterTimes> {
+    let mut times = WriterTimes::default();
     loop {
+        let asking = Instant::now();
         let (i, queued) = {
-            let mut k = next.lock().unwrap_or_else(|e| e.into_inner());
-            let Some((_, bytes)) = subs.get(*k) else {
-                return Ok(());
+            let mut k = next.lock().await;
+            let Some(bytes) = subs.get(*k) else {
+                return Ok(times);
             };
+            let queueing = Instant::now();
+            times.turn += queueing - asking;
             // Queued while holding the turn: the queue's order is the demo's.
-            let queued = handle.enqueue_blocking(bytes.clone())?;
+            let queued = handle.enqueue(bytes.clone()).await?;
+            times.enqueue += queueing.elapsed();
             *k += 1;
             (*k - 1, queued)
         };
-        match queued.wait()? {
+        let waiting = Instant::now();
+        let answer = queued.answer().await?;
+        times.receipt += waiting.elapsed();
+        match answer {
             Submitted::Recorded(_) => {}
             other => bail!("demo submission {i} was not recorded again: {other:?}"),
         }
     }
+}
+
+/// One writer: takes the next submission in turn, queues it, and waits for its receipt.
+fn writer(
+    handle: &SubmitHandle,
+    next: &Mutex<usize>,
+    subs: &[(UtcMicros, Vec<u8>)],
+) -> Result<WriterTimes> {
+    let mut times = WriterTimes::default();
+    loop {
+        let asking = Instant::now();
+        let (i, queued) = {
+            let mut k = next.lock().unwrap_or_else(|e| e.into_inner());
+            let Some((_, bytes)) = subs.get(*k) else {
+                return Ok(times);
+            };
+            let queueing = Instant::now();
+            times.turn += queueing - asking;
+            // Queued while holding the turn: the queue's order is the demo's.
+            let queued = handle.enqueue_blocking(bytes.clone())?;
+            times.enqueue += queueing.elapsed();
+            *k += 1;
+            (*k - 1, queued)
+        };
+        let waiting = Instant::now();
+        let answer = queued.wait()?;
+        times.receipt += waiting.elapsed();
+        match answer {
+            Submitted::Recorded(_) => {}
+            other => bail!("demo submission {i} was not recorded again: {other:?}"),
+        }
+    }
+}
+
+/// Prints where the best run's time went: the sequencer thread's stages per batch, and the
+/// writers' round trip.
+fn print_profile(run: &Run) {
+    let p = &run.profile;
+    let batches = p.batches.max(1) as f64;
+    let wall = run.took.as_secs_f64().max(1e-9);
+    println!(
+        "profile of the best run: {} batches, {:.1} submissions a batch; sequencer thread, per batch and share of the run:",
+        p.batches,
+        p.submissions as f64 / batches
+    );
+    for (name, d) in p.stages() {
+        println!(
+            "  {name:<40} {:>7.3} ms  {:>5.1} %",
+            d.as_secs_f64() * 1e3 / batches,
+            d.as_secs_f64() * 1e2 / wall
+        );
+    }
+    let n = p.submissions.max(1) as f64;
+    let w = &run.writers;
+    println!(
+        "  writers, per submission: turn {:.3} ms, queue {:.3} ms, queued to answer {:.3} ms",
+        w.turn.as_secs_f64() * 1e3 / n,
+        w.enqueue.as_secs_f64() * 1e3 / n,
+        w.receipt.as_secs_f64() * 1e3 / n
+    );
 }
 
 /// Checks that the benchmark's ledger in `dir` holds exactly the demo's records.
@@ -217,11 +374,11 @@ fn same_as_demo(dir: &Path, demo: &Demo) -> Result<()> {
     Ok(())
 }
 
-fn print_figures(writers: usize, n: usize, best: Duration, limit: &CryptoLimit) {
+fn print_figures(writers: usize, kind: &str, n: usize, best: Duration, limit: &CryptoLimit) {
     let rate = n as f64 / best.as_secs_f64().max(1e-9);
     let share = rate / limit.rate();
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    println!("grouped appends: {n} demo records (the demo ledger again, byte for byte)");
+    println!("grouped appends: {n} demo records (the demo ledger again, byte for byte); writers are {kind}");
     println!(
         "  through the handle, {writers} writers   {rate:>9.0} records/s   best of {RUNS} ({} ms; one fsync per batch and partition)",
         best.as_millis()
