@@ -284,8 +284,45 @@ fn frontier_of(file: &File, size: u64) -> std::io::Result<Frontier> {
 /// thousand pages, are), and a crash at worst loses the last ones, which the coverage check
 /// finds.
 pub(crate) struct SeenIndex {
+    /// The SQLite file (`store/seen.sqlite`).
     path: PathBuf,
-    conn: Mutex<Option<Connection>>,
+    /// The connection, opened on first use: even reading a WAL-mode database rewrites its
+    /// `-shm` file, and a writer's open that is refused (a damaged log) must change no byte
+    /// in the folder, so nothing touches the index before the log has been accepted.
+    conn: Mutex<Conn>,
+}
+
+/// The seen-id index's connection state.
+enum Conn {
+    /// Not opened yet.
+    Unopened,
+    /// Open.
+    Open(Connection),
+    /// No file, or one that does not open (it is rebuilt by the next insert).
+    Absent,
+}
+
+impl Conn {
+    /// Opens the index on first use when its file exists (it is never created here).
+    fn ensure(&mut self, path: &Path) -> Option<&mut Connection> {
+        if matches!(self, Conn::Unopened) {
+            *self = match path.exists().then(|| {
+                Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+                    .and_then(tune)
+            }) {
+                Some(Ok(c)) => Conn::Open(c),
+                Some(Err(e)) => {
+                    tracing::warn!(path = %path.display(), "the seen-id index does not open (it is rebuilt): {e}");
+                    Conn::Absent
+                }
+                None => Conn::Absent,
+            };
+        }
+        match self {
+            Conn::Open(c) => Some(c),
+            _ => None,
+        }
+    }
 }
 
 const SCHEMA: &str = "PRAGMA journal_mode=WAL;
@@ -305,24 +342,11 @@ fn tune(conn: Connection) -> rusqlite::Result<Connection> {
 }
 
 impl SeenIndex {
-    /// The index in `path` if the file exists (never created here); else an empty one.
+    /// The index in `path`, opened on first use if the file exists; else an empty one.
     fn open(path: &Path) -> Self {
-        let conn = path
-            .exists()
-            .then(|| {
-                Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
-                    .and_then(tune)
-            })
-            .and_then(|c| match c {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), "the seen-id index does not open (it is rebuilt): {e}");
-                    None
-                }
-            });
         SeenIndex {
             path: path.to_path_buf(),
-            conn: Mutex::new(conn),
+            conn: Mutex::new(Conn::Unopened),
         }
     }
 
@@ -335,8 +359,8 @@ impl SeenIndex {
 
     /// Records of partition `p` the index covers (0: none, or no index).
     fn covered(&self, p: u32) -> Result<u64, String> {
-        let guard = self.conn.lock().map_err(|_| "the index lock is poisoned")?;
-        let Some(conn) = guard.as_ref() else {
+        let mut guard = self.conn.lock().map_err(|_| "the index lock is poisoned")?;
+        let Some(conn) = guard.ensure(&self.path) else {
             return Ok(0);
         };
         conn.query_row("SELECT n FROM covered WHERE p = ?1", [p], |r| {
@@ -353,14 +377,19 @@ impl SeenIndex {
             path: self.path.clone(),
             source: std::io::Error::other("the index lock is poisoned"),
         })?;
-        if guard.is_none() {
+        if guard.ensure(&self.path).is_none() {
             let conn = Connection::open(&self.path)
                 .and_then(tune)
                 .map_err(|e| self.sql_err(e))?;
             conn.execute_batch(SCHEMA).map_err(|e| self.sql_err(e))?;
-            *guard = Some(conn);
+            *guard = Conn::Open(conn);
         }
-        let conn = guard.as_mut().expect("opened above");
+        let Some(conn) = guard.ensure(&self.path) else {
+            return Err(Error::Io {
+                path: self.path.clone(),
+                source: std::io::Error::other("the seen-id index did not stay open"),
+            });
+        };
         let tx = conn.transaction().map_err(|e| self.sql_err(e))?;
         {
             let mut put = tx
@@ -382,8 +411,8 @@ impl SeenIndex {
 
 impl SeenLookup for SeenIndex {
     fn seen(&self, p: u32, id: &SubmissionId) -> Result<Option<u64>, String> {
-        let guard = self.conn.lock().map_err(|_| "the index lock is poisoned")?;
-        let Some(conn) = guard.as_ref() else {
+        let mut guard = self.conn.lock().map_err(|_| "the index lock is poisoned")?;
+        let Some(conn) = guard.ensure(&self.path) else {
             return Ok(None);
         };
         let mut get = conn
