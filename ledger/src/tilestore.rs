@@ -307,8 +307,7 @@ impl Conn {
     fn ensure(&mut self, path: &Path) -> Option<&mut Connection> {
         if matches!(self, Conn::Unopened) {
             *self = match path.exists().then(|| {
-                Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
-                    .and_then(tune)
+                Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).and_then(tune)
             }) {
                 Some(Ok(c)) => Conn::Open(c),
                 Some(Err(e)) => {
