@@ -42,6 +42,21 @@ pub fn broker_script() -> Result<PathBuf> {
 /// The site writer principals a secured local broker gets (`broker up --secure --sites N`).
 pub const LOCAL_SITES: u32 = 3;
 
+/// The ACL matrix (FORMAT.md §17b) a local secured broker's trial gets, with `writers` as the
+/// principals that write intake: the broker's own principals are the super users, and there is
+/// no produce quota, because one site principal carries the traffic of every simulated site.
+pub fn local_acls(writers: Vec<String>) -> crate::cli::AclArgs {
+    crate::cli::AclArgs {
+        acl_writers: writers,
+        acl_sequencer: "sequencer".into(),
+        acl_reader: "reader".into(),
+        acl_writer_byte_rate: 0,
+        super_users: "User:broker;User:controller".into(),
+        broker_config: None,
+        no_acls: false,
+    }
+}
+
 impl LocalBroker {
     /// Starts one KRaft node (resolving Kafka with Maven the first time; needs Java 17),
     /// secured unless `plaintext`.

@@ -252,15 +252,7 @@ impl Roles {
     fn create_topics(&self) -> Result<()> {
         tl_kafka::topics::create_topics(&self.admin, PARTITIONS)?;
         if let Some(admin) = &self.acl_admin {
-            let acls = crate::cli::AclArgs {
-                acl_writers: vec!["site-1".into()],
-                acl_sequencer: "sequencer".into(),
-                acl_reader: "reader".into(),
-                acl_writer_byte_rate: 0,
-                super_users: "User:broker;User:controller".into(),
-                broker_config: None,
-                no_acls: false,
-            };
+            let acls = crate::hosts::local_kafka::local_acls(vec!["site-1".into()]);
             crate::hosts::kafka_acl::apply(&self.admin, Some(admin), &acls)?;
         }
         Ok(())

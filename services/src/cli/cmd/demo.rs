@@ -570,17 +570,11 @@ fn kafka_roles(
 /// carries the traffic of every simulated site.
 fn demo_acls() -> crate::cli::AclArgs {
     let sites = (1..=crate::hosts::local_kafka::LOCAL_SITES).map(|i| format!("site-{i}"));
-    crate::cli::AclArgs {
-        acl_writers: sites
+    crate::hosts::local_kafka::local_acls(
+        sites
             .chain(["matcher".to_string(), "cohort-engine".to_string()])
             .collect(),
-        acl_sequencer: "sequencer".into(),
-        acl_reader: "reader".into(),
-        acl_writer_byte_rate: 0,
-        super_users: "User:broker;User:controller".into(),
-        broker_config: None,
-        no_acls: false,
-    }
+    )
 }
 
 /// The demo trial's Kafka configuration; topic settings follow the cluster's size (a single
